@@ -1,0 +1,94 @@
+# peerhub's build, code generation, checks and deployment.
+# Two commands matter on a fresh machine: `make demo` (run it) and
+# `make test` (everything CI checks; .ci/run calls it).
+
+SHELL := /bin/bash
+GO ?= go
+BUF := $(GO) tool -modfile=tools/go.mod buf
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -s -w -X github.com/peerhub/peerhub/internal/buildinfo.version=$(VERSION) -X github.com/peerhub/peerhub/internal/buildinfo.commit=$(COMMIT)
+# The Compose tool may be the docker compose plugin or the older docker-compose.
+COMPOSE := $(shell if docker compose version >/dev/null 2>&1; then echo "docker compose"; elif command -v docker-compose >/dev/null 2>&1; then echo docker-compose; fi)
+GOTEST_FLAGS ?= -race -timeout 30m
+
+.PHONY: all build generate third_party lint fmt-check vet buf-lint check-generated test unit breaking demo up down image clean bench
+
+all: build
+
+## build: the static peerhub binary in bin/ (CGO_ENABLED=0)
+build:
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/peerhub .
+
+## third_party: print the imported third-party .proto files from their Go modules
+third_party:
+	cd tools && $(GO) run ./protodump -out ../third_party
+
+## generate: regenerate gen/ from proto/ (local plugins only, no network)
+generate: third_party
+	rm -rf gen
+	$(BUF) generate
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet ./...
+
+buf-lint: third_party
+	$(BUF) lint
+	$(BUF) format --diff --exit-code proto
+
+## lint: gofmt, go vet, buf lint and buf format
+lint: fmt-check vet buf-lint
+
+## check-generated: gen/ must be exactly what `make generate` makes
+check-generated: generate
+	@git diff --exit-code -- gen || { echo "gen/ is stale: run make generate and commit"; exit 1; }
+	@test -z "$$(git status --porcelain -- gen)" || { git status --porcelain -- gen; echo "gen/ has untracked files: run make generate and commit"; exit 1; }
+
+## unit: go test -race ./...
+unit:
+	$(GO) test $(GOTEST_FLAGS) ./...
+
+## test: everything CI runs
+test: lint check-generated unit
+
+## breaking: buf breaking against the previous commit (BREAKING_AGAINST=ref to change)
+BREAKING_AGAINST ?= HEAD~1
+breaking: third_party
+	@tmp=$$(mktemp -d); trap 'git worktree remove --force $$tmp/src >/dev/null 2>&1; rm -rf $$tmp' EXIT; \
+	git worktree add --detach $$tmp/src $(BREAKING_AGAINST) >/dev/null && \
+	cp -r third_party $$tmp/src/ && \
+	(cd $$tmp/src && $(BUF) build -o $$tmp/against.binpb) && \
+	$(BUF) breaking --against $$tmp/against.binpb
+
+## demo: a directory and three peers on 127.0.0.1:8000-8003, no Docker
+demo:
+	$(GO) run . demo
+
+## image: the FROM scratch container image peerhub:latest
+image: build
+	docker build -t peerhub:latest .
+
+## up: the compose network (directory + p1, p2, p3) in the background
+up: image
+	@test -n "$(COMPOSE)" || { echo "no docker compose or docker-compose found"; exit 1; }
+	$(COMPOSE) up -d --wait
+	@echo
+	@echo "Try:  $(COMPOSE) exec p1 /peerhub search archivo"
+	@echo "      $(COMPOSE) exec p1 /peerhub get archivo1_p2.txt"
+	@echo "      $(COMPOSE) exec -it p1 /peerhub menu"
+	@echo "Stop: make down"
+
+## down: stop the compose network and remove its volumes
+down:
+	@test -n "$(COMPOSE)" || { echo "no docker compose or docker-compose found"; exit 1; }
+	$(COMPOSE) down -v --remove-orphans
+
+## bench: the benchmarks recorded in docs/BENCHMARKS.md
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf bin third_party

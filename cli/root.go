@@ -1,0 +1,136 @@
+// Package cli owns peerhub's command tree: it parses flags and PEERHUB_*
+// environment variables into each role's typed Config, starts the directory
+// or the peer, runs the client commands, and turns errors into messages a
+// person can act on and into exit codes.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+
+	"github.com/spf13/cobra"
+)
+
+// Streams are the standard streams a command reads and writes; tests pass
+// buffers.
+type Streams struct {
+	In  io.Reader
+	Out io.Writer
+	Err io.Writer
+}
+
+// Exit codes.
+const (
+	ExitOK    = 0 // success
+	ExitError = 1 // the command ran and failed
+	ExitUsage = 2 // bad flags or arguments
+)
+
+// globals are the flags every command has.
+type globals struct {
+	logLevel  string
+	logFormat string
+	streams   Streams
+	logger    *slog.Logger
+}
+
+// NewRootCommand returns the peerhub command tree writing to streams.
+func NewRootCommand(streams Streams) *cobra.Command {
+	g := &globals{streams: streams}
+	root := &cobra.Command{
+		Use:   "peerhub",
+		Short: "A peer-to-peer file-sharing network with a directory",
+		Long: `peerhub shares files between peers. A directory knows who is online and
+what each peer shares; peers serve files to each other directly.
+
+Run a network:   peerhub directory   then   peerhub peer --share DIR
+Use it:          peerhub search QUERY, peerhub get NAME, peerhub peers
+Try it locally:  peerhub demo
+
+Every flag can also be set with an environment variable: --some-flag is
+PEERHUB_SOME_FLAG.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if err := applyEnv(cmd); err != nil {
+				return usageError{err}
+			}
+			logger, err := newLogger(g.logLevel, g.logFormat, streams.Err)
+			if err != nil {
+				return usageError{err}
+			}
+			g.logger = logger
+			return nil
+		},
+	}
+	root.SetIn(streams.In)
+	root.SetOut(streams.Out)
+	root.SetErr(streams.Err)
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format: text (for a terminal) or json (for a log collector)")
+	root.AddCommand(newVersionCommand(g))
+	for _, add := range commands {
+		root.AddCommand(add(g))
+	}
+	return root
+}
+
+// commands are the constructors of the role and client commands; each file
+// that defines one registers it in an init function, so the root does not
+// need editing when a command is added.
+var commands []func(*globals) *cobra.Command
+
+// Run executes the command line args and returns the process exit code.
+func Run(ctx context.Context, args []string, streams Streams) int {
+	root := NewRootCommand(streams)
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	fmt.Fprintln(streams.Err, "peerhub:", Message(err))
+	var u usageError
+	if errors.As(err, &u) || isCobraUsage(err) {
+		fmt.Fprintln(streams.Err, "Run 'peerhub --help' for usage.")
+		return ExitUsage
+	}
+	return ExitError
+}
+
+// usageError marks errors in how the command was called.
+type usageError struct{ err error }
+
+func (u usageError) Error() string { return u.err.Error() }
+func (u usageError) Unwrap() error { return u.err }
+
+// newLogger builds the slog logger for --log-level and --log-format.
+func newLogger(level, format string, w io.Writer) (*slog.Logger, error) {
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lvl}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	default:
+		return nil, fmt.Errorf("--log-format %q: want text or json", format)
+	}
+}
+
+// stdinIsTerminal reports whether in is an interactive terminal.
+func isTerminal(f any) bool {
+	file, ok := f.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := file.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

@@ -1,0 +1,235 @@
+// Package rpcserver owns how every peerhub role serves its Connect handlers:
+// one http.ServeMux on one port speaking HTTP/1.1, HTTP/2 without TLS (h2c)
+// and HTTP/2 over TLS; the gRPC health and reflection services; /metrics;
+// the interceptors every role shares (request validation, metrics, logging,
+// bearer-token authentication); and graceful shutdown.
+package rpcserver
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"connectrpc.com/connect"
+	"connectrpc.com/grpchealth"
+	"connectrpc.com/grpcreflect"
+	"connectrpc.com/validate"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Timeouts of the HTTP server. There is no write timeout: downloads are long
+// streams, bounded by their own deadlines instead.
+const (
+	ReadHeaderTimeout = 10 * time.Second
+	IdleTimeout       = 2 * time.Minute
+	// DefaultShutdownGrace is how long running calls get to finish after a
+	// shutdown signal before their connections are closed.
+	DefaultShutdownGrace = 10 * time.Second
+)
+
+// HTTP/2 tuning for streams of file data: 1 MiB frames and multi-MiB flow
+// control windows (the defaults, 16 KiB frames and 1 MiB windows, cap a
+// loopback stream well below disk speed).
+const (
+	MaxFrameSize        = 1 << 20        // bytes
+	StreamWindow        = 4<<20 - 1      // bytes; must be < 4 MiB
+	ConnectionWindow    = 4<<20 - 1      // bytes; must be < 4 MiB
+	MaxConcurrentStream = 256            // streams per connection
+	maxHeaderBytes      = 1 << 16        // bytes of request headers
+	compressMinBytes    = 1024           // smaller responses are not worth gzip
+	readLimitBytes      = 16 << 20       // largest message a handler accepts
+	_                   = maxHeaderBytes // documented above
+)
+
+// Options configure a Server.
+type Options struct {
+	// Logger receives one line per failed call and lifecycle events.
+	Logger *slog.Logger
+	// Services are the fully-qualified names of the services mounted, for
+	// reflection and health.
+	Services []string
+	// TLSCertFile and TLSKeyFile, when both set, make the server speak TLS
+	// (HTTP/2 and HTTP/1.1) instead of cleartext.
+	TLSCertFile, TLSKeyFile string
+	// ShutdownGrace is how long running calls may finish after ctx is done;
+	// DefaultShutdownGrace if zero.
+	ShutdownGrace time.Duration
+	// Registry collects metrics; a new one if nil. Each Server has its own,
+	// so several servers can run in one process (tests, the demo).
+	Registry *prometheus.Registry
+}
+
+// Server is an HTTP server for Connect handlers.
+type Server struct {
+	// Mux is where handlers are mounted.
+	Mux *http.ServeMux
+	// Health reports each service's status to the gRPC health protocol.
+	Health *grpchealth.StaticChecker
+	// Registry is the server's Prometheus registry, served at /metrics.
+	Registry *prometheus.Registry
+
+	opts     Options
+	log      *slog.Logger
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+// New returns a Server with health, reflection and /metrics mounted.
+func New(o Options) *Server {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.ShutdownGrace == 0 {
+		o.ShutdownGrace = DefaultShutdownGrace
+	}
+	if o.Registry == nil {
+		o.Registry = prometheus.NewRegistry()
+		o.Registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	}
+	s := &Server{
+		Mux:      http.NewServeMux(),
+		Health:   grpchealth.NewStaticChecker(o.Services...),
+		Registry: o.Registry,
+		opts:     o,
+		log:      o.Logger,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "peerhub_rpc_requests_total",
+			Help: "RPCs handled, by procedure and Connect code (ok for success).",
+		}, []string{"procedure", "code"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "peerhub_rpc_duration_seconds",
+			Help:    "Time to handle an RPC (for streams: the whole stream), by procedure.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10),
+		}, []string{"procedure"}),
+	}
+	s.Registry.MustRegister(s.requests, s.duration)
+	s.Mux.Handle(grpchealth.NewHandler(s.Health))
+	reflector := grpcreflect.NewStaticReflector(o.Services...)
+	s.Mux.Handle(grpcreflect.NewHandlerV1(reflector))
+	s.Mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
+	s.Mux.Handle("/metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{Registry: s.Registry}))
+	return s
+}
+
+// HandlerOptions are the options every Connect handler of this server takes:
+// validation of requests against their protovalidate rules, metrics and
+// logging, then extra (e.g. authentication) innermost.
+func (s *Server) HandlerOptions(extra ...connect.Interceptor) []connect.HandlerOption {
+	interceptors := append([]connect.Interceptor{&observer{s}, validate.NewInterceptor()}, extra...)
+	return []connect.HandlerOption{
+		connect.WithInterceptors(interceptors...),
+		connect.WithCompressMinBytes(compressMinBytes),
+		connect.WithReadMaxBytes(readLimitBytes),
+	}
+}
+
+// Serve serves on ln until ctx is done, then stops accepting calls, gives
+// running ones ShutdownGrace to finish, and returns. It returns nil after a
+// clean shutdown.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	protocols.SetHTTP2(true)
+	protocols.SetUnencryptedHTTP2(true)
+	srv := &http.Server{
+		Handler:           s.Mux,
+		Protocols:         &protocols,
+		ReadHeaderTimeout: ReadHeaderTimeout,
+		IdleTimeout:       IdleTimeout,
+		MaxHeaderBytes:    maxHeaderBytes,
+		HTTP2: &http.HTTP2Config{
+			MaxConcurrentStreams:          MaxConcurrentStream,
+			MaxReadFrameSize:              MaxFrameSize,
+			MaxReceiveBufferPerStream:     StreamWindow,
+			MaxReceiveBufferPerConnection: ConnectionWindow,
+		},
+		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		BaseContext: func(net.Listener) context.Context {
+			// Calls outlive the serve context by the grace period only.
+			return context.WithoutCancel(ctx)
+		},
+	}
+	tlsOn := s.opts.TLSCertFile != "" && s.opts.TLSKeyFile != ""
+	if tlsOn {
+		cert, err := tls.LoadX509KeyPair(s.opts.TLSCertFile, s.opts.TLSKeyFile)
+		if err != nil {
+			return fmt.Errorf("load TLS key pair: %w", err)
+		}
+		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	errc := make(chan error, 1)
+	go func() {
+		if tlsOn {
+			errc <- srv.ServeTLS(ln, "", "")
+		} else {
+			errc <- srv.Serve(ln)
+		}
+	}()
+	s.log.Info("serving", "address", ln.Addr().String(), "tls", tlsOn, "services", s.opts.Services)
+	select {
+	case err := <-errc:
+		return fmt.Errorf("serve %s: %w", ln.Addr(), err)
+	case <-ctx.Done():
+	}
+	s.Health.SetStatus("", grpchealth.StatusNotServing)
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownGrace)
+	defer cancel()
+	err := srv.Shutdown(shutdownCtx)
+	if errors.Is(err, context.DeadlineExceeded) {
+		s.log.Warn("calls still running after the shutdown grace period; closing them", "grace", s.opts.ShutdownGrace)
+		err = srv.Close()
+	}
+	if err != nil {
+		return fmt.Errorf("shut down: %w", err)
+	}
+	s.log.Info("stopped", "address", ln.Addr().String())
+	return nil
+}
+
+// observer is the metrics-and-logging interceptor.
+type observer struct{ s *Server }
+
+func (o *observer) record(ctx context.Context, procedure string, start time.Time, err error) {
+	code := "ok"
+	if err != nil {
+		code = connect.CodeOf(err).String()
+	}
+	o.s.requests.WithLabelValues(procedure, code).Inc()
+	o.s.duration.WithLabelValues(procedure).Observe(time.Since(start).Seconds())
+	if err != nil {
+		level := slog.LevelInfo
+		if c := connect.CodeOf(err); c == connect.CodeInternal || c == connect.CodeUnknown || c == connect.CodeDataLoss {
+			level = slog.LevelError
+		}
+		o.s.log.Log(ctx, level, "call failed", "procedure", procedure, "code", code, "error", err.Error(), "duration", time.Since(start))
+	}
+}
+
+func (o *observer) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		start := time.Now()
+		res, err := next(ctx, req)
+		o.record(ctx, req.Spec().Procedure, start, err)
+		return res, err
+	}
+}
+
+func (o *observer) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+
+func (o *observer) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
+		start := time.Now()
+		err := next(ctx, conn)
+		o.record(ctx, conn.Spec().Procedure, start, err)
+		return err
+	}
+}
