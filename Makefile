@@ -9,7 +9,9 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo deve
 COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X github.com/peerhub/peerhub/internal/buildinfo.version=$(VERSION) -X github.com/peerhub/peerhub/internal/buildinfo.commit=$(COMMIT)
 # The Compose tool may be the docker compose plugin or the older docker-compose.
-COMPOSE := $(shell if docker compose version >/dev/null 2>&1; then echo "docker compose"; elif command -v docker-compose >/dev/null 2>&1; then echo docker-compose; fi)
+COMPOSE_TOOL := $(shell if docker compose version >/dev/null 2>&1; then echo "docker compose"; elif command -v docker-compose >/dev/null 2>&1; then echo docker-compose; fi)
+COMPOSE_PROJECT ?= peerhub
+COMPOSE := $(COMPOSE_TOOL) -p $(COMPOSE_PROJECT)
 GOTEST_FLAGS ?= -race -timeout 30m
 
 .PHONY: all build generate third_party lint fmt-check vet buf-lint check-generated test unit breaking demo up down image clean bench
@@ -73,8 +75,14 @@ image: build
 
 ## up: the compose network (directory + p1, p2, p3) in the background
 up: image
-	@test -n "$(COMPOSE)" || { echo "no docker compose or docker-compose found"; exit 1; }
-	$(COMPOSE) up -d --wait
+	@test -n "$(COMPOSE_TOOL)" || { echo "no docker compose or docker-compose found"; exit 1; }
+	$(COMPOSE) up -d
+	@echo "waiting for the four containers to be healthy..."
+	@for i in $$(seq 1 60); do \
+		n=$$(docker inspect -f '{{.State.Health.Status}}' $$($(COMPOSE) ps -q) 2>/dev/null | grep -c '^healthy$$'); \
+		[ "$$n" = 4 ] && break; sleep 1; \
+	done; [ "$$n" = 4 ] || { $(COMPOSE) ps; echo "not healthy after 60s"; exit 1; }
+	@$(COMPOSE) ps
 	@echo
 	@echo "Try:  $(COMPOSE) exec p1 /peerhub search archivo"
 	@echo "      $(COMPOSE) exec p1 /peerhub get archivo1_p2.txt"
@@ -83,7 +91,7 @@ up: image
 
 ## down: stop the compose network and remove its volumes
 down:
-	@test -n "$(COMPOSE)" || { echo "no docker compose or docker-compose found"; exit 1; }
+	@test -n "$(COMPOSE_TOOL)" || { echo "no docker compose or docker-compose found"; exit 1; }
 	$(COMPOSE) down -v --remove-orphans
 
 ## bench: the benchmarks recorded in docs/BENCHMARKS.md

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -21,13 +20,13 @@ func EnvName(flag string) string {
 // applyEnv sets every flag of cmd that was not given on the command line from
 // its environment variable, if set. Command-line flags win over the
 // environment, which wins over defaults.
-func applyEnv(cmd *cobra.Command) error {
+func applyEnv(cmd *cobra.Command, lookup func(string) (string, bool)) error {
 	var firstErr error
 	cmd.Flags().VisitAll(func(f *pflag.Flag) {
 		if f.Changed || firstErr != nil || f.Name == "help" {
 			return
 		}
-		v, ok := os.LookupEnv(EnvName(f.Name))
+		v, ok := lookup(EnvName(f.Name))
 		if !ok {
 			return
 		}

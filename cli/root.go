@@ -21,6 +21,17 @@ type Streams struct {
 	In  io.Reader
 	Out io.Writer
 	Err io.Writer
+	// LookupEnv reads the environment; os.LookupEnv if nil. Tests pass a
+	// map so that commands can run in parallel in one process.
+	LookupEnv func(key string) (string, bool)
+}
+
+// env returns the value of an environment variable.
+func (s Streams) env(key string) (string, bool) {
+	if s.LookupEnv == nil {
+		return os.LookupEnv(key)
+	}
+	return s.LookupEnv(key)
 }
 
 // Exit codes.
@@ -56,7 +67,7 @@ PEERHUB_SOME_FLAG.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
-			if err := applyEnv(cmd); err != nil {
+			if err := applyEnv(cmd, streams.env); err != nil {
 				return usageError{err}
 			}
 			logger, err := newLogger(g.logLevel, g.logFormat, streams.Err)

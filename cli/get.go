@@ -1,0 +1,306 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"github.com/spf13/cobra"
+
+	"github.com/peerhub/peerhub/peer/downloader"
+	"github.com/peerhub/peerhub/peer/session"
+)
+
+func init() { commands = append(commands, newGetCommand) }
+
+// How often get reports progress, by kind of output.
+const (
+	barInterval   = 100 * time.Millisecond // terminal progress bar
+	jsonInterval  = 500 * time.Millisecond // --json progress events
+	plainInterval = 2 * time.Second        // plain lines when not on a terminal
+)
+
+func newGetCommand(g *globals) *cobra.Command {
+	var o clientOptions
+	var outDir string
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "get NAME|SHA256",
+		Short: "Download a file from every online peer that shares it",
+		Long: `Get finds a file by name (or by its SHA-256 as 64 hex digits) and downloads
+it from all the online peers that have it at once, verifying every piece as
+it arrives and the whole file at the end.
+
+A name that several different files share: on a terminal get lists them and
+asks which one; otherwise it fails and lists their SHA-256, to pass instead.
+
+The file is written to NAME.peerhub-partial in the output folder and takes
+its name only once complete and verified. An interrupted get (Ctrl-C, lost
+network, no peer left) keeps the partial file: the same command resumes it,
+fetching only what is missing.`,
+		Example: `  peerhub get archivo1_p1.txt
+  peerhub get -o ~/Downloads report.pdf
+  peerhub get 3f79bb7b435b05321651daefd374cdc681dc06faa65e374e38337b88ca046dea`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return runGet(cmd.Context(), g, &o, args[0], outDir, force)
+		},
+	}
+	o.bind(cmd)
+	cmd.Flags().Lookup("json").Usage = "print progress events and the result as JSON, one object per line"
+	cmd.Flags().StringVarP(&outDir, "output-dir", "o", ".", "folder to save the file in (created if missing)")
+	cmd.Flags().BoolVar(&force, "force", false, "replace a file of the same name in the output folder")
+	envHelp(cmd.Flags())
+	return cmd
+}
+
+// runGet is the get command.
+func runGet(ctx context.Context, g *globals, o *clientOptions, query, outDir string, force bool) error {
+	s, err := o.login(ctx, g)
+	if err != nil {
+		return err
+	}
+	defer s.Logout(context.WithoutCancel(ctx))
+	// A long download outlives the token unless the session heartbeats.
+	hbCtx, stopHeartbeat := context.WithCancel(ctx)
+	defer stopHeartbeat()
+	go keepAlive(hbCtx, s)
+
+	cand, err := downloader.Resolve(ctx, s.Client(), query)
+	if amb, ok := errors.AsType[*downloader.AmbiguousError](err); ok && !o.json && isTerminal(g.streams.In) {
+		cand, err = choose(g, amb)
+	}
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(outDir, 0o755); err != nil {
+		return fmt.Errorf("output folder: %w", err)
+	}
+	name := cand.FileName()
+	if name == "." || name == "/" || name == "" {
+		name = cand.SHA256
+	}
+	dest := filepath.Join(outDir, name)
+
+	rep := newReporter(g, o.json, name)
+	res, err := downloader.Download(ctx, cand.Target, cand.Sources, downloader.Options{
+		Dest:             dest,
+		Force:            force,
+		Token:            s.Token(),
+		Progress:         rep.progress,
+		ProgressInterval: barInterval,
+	})
+	rep.close(err == nil)
+	if err != nil {
+		switch {
+		case errors.Is(err, downloader.ErrExists):
+			return fmt.Errorf("%s exists; give --force to replace it, or -o another folder", dest)
+		case res != nil && res.Path != "" && (ctx.Err() != nil || errors.Is(err, downloader.ErrNoSources)):
+			return fmt.Errorf("%w\n%s of %s kept in %s: run the same command again to resume",
+				err, humanBytes(res.FetchedBytes+res.ResumedBytes), humanBytes(res.Size), res.Path)
+		}
+		return err
+	}
+	if o.json {
+		return json.NewEncoder(g.streams.Out).Encode(getDone{
+			Event: "done", Path: dest, SHA256: res.SHA256, Size: res.Size,
+			Fetched: res.FetchedBytes, Resumed: res.ResumedBytes, Seconds: res.Elapsed.Seconds(),
+			Sources: sourceCounts(res),
+		})
+	}
+	fmt.Fprintf(g.streams.Out, "Saved %s (%s, sha256 %s)\n", dest, humanBytes(res.Size), res.SHA256)
+	return nil
+}
+
+// keepAlive heartbeats s until ctx is done, so its token stays valid for
+// the peers during a long download. A failed heartbeat is retried at the
+// next tick: the token usually outlives several of them.
+func keepAlive(ctx context.Context, s *session.Session) {
+	for {
+		t := time.NewTimer(s.Interval())
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+			s.Heartbeat(ctx)
+		}
+	}
+}
+
+// choose lists the candidates of an ambiguous name and asks which one to
+// get, on the terminal.
+func choose(g *globals, amb *downloader.AmbiguousError) (downloader.Candidate, error) {
+	w := g.streams.Err
+	fmt.Fprintf(w, "%q matches %d different files:\n", amb.Query, len(amb.Candidates))
+	for i, c := range amb.Candidates {
+		fmt.Fprintf(w, "  %d) %s  %s  sha256 %s  (%d %s)\n", i+1, c.Name, humanBytes(c.Size), c.SHA256[:16], len(c.Sources), plural(len(c.Sources), "source", "sources"))
+	}
+	in := bufio.NewReader(g.streams.In)
+	for {
+		fmt.Fprintf(w, "Which one? [1-%d, empty to cancel]: ", len(amb.Candidates))
+		line, err := in.ReadString('\n')
+		line = strings.TrimSpace(line)
+		if line == "" {
+			if err != nil && !errors.Is(err, io.EOF) {
+				return downloader.Candidate{}, fmt.Errorf("read answer: %w", err)
+			}
+			return downloader.Candidate{}, errors.New("cancelled: no file chosen")
+		}
+		if k, perr := strconv.Atoi(line); perr == nil && k >= 1 && k <= len(amb.Candidates) {
+			return amb.Candidates[k-1], nil
+		}
+		fmt.Fprintf(w, "%q is not a number from 1 to %d.\n", line, len(amb.Candidates))
+		if err != nil {
+			return downloader.Candidate{}, errors.New("cancelled: no file chosen")
+		}
+	}
+}
+
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return one
+	}
+	return many
+}
+
+// getProgress is one --json progress event.
+type getProgress struct {
+	Event      string  `json:"event"`
+	Name       string  `json:"name"`
+	Done       int64   `json:"done_bytes"`
+	Total      int64   `json:"total_bytes"`
+	Resumed    int64   `json:"resumed_bytes,omitempty"`
+	Rate       float64 `json:"bytes_per_second"`
+	PiecesDone int     `json:"pieces_done"`
+	Pieces     int     `json:"pieces"`
+	Sources    int     `json:"sources"`
+	Seconds    float64 `json:"elapsed_seconds"`
+}
+
+// getDone is the --json result of a complete download.
+type getDone struct {
+	Event   string         `json:"event"`
+	Path    string         `json:"path"`
+	SHA256  string         `json:"sha256"`
+	Size    int64          `json:"size"`
+	Fetched int64          `json:"fetched_bytes"`
+	Resumed int64          `json:"resumed_bytes"`
+	Seconds float64        `json:"elapsed_seconds"`
+	Sources map[string]int `json:"pieces_by_source"`
+}
+
+func sourceCounts(res *downloader.Result) map[string]int {
+	m := map[string]int{}
+	for _, s := range res.Sources {
+		m[s.String()] = s.Pieces
+	}
+	return m
+}
+
+// reporter shows a download's progress: a progress bar on a terminal, JSON
+// events with --json, or a plain line every few seconds otherwise. Its
+// progress method is downloader.Options.Progress.
+type reporter struct {
+	name string
+	w    io.Writer
+	mode int // one of the report* constants
+	bar  *progressbar.ProgressBar
+	last time.Time
+}
+
+const (
+	reportPlain = iota
+	reportBar
+	reportJSON
+)
+
+func newReporter(g *globals, asJSON bool, name string) *reporter {
+	r := &reporter{name: name, w: g.streams.Err}
+	switch {
+	case asJSON:
+		r.mode, r.w = reportJSON, g.streams.Out
+	case isTerminal(g.streams.Err):
+		r.mode = reportBar
+	}
+	return r
+}
+
+func (r *reporter) progress(p downloader.Progress) {
+	switch r.mode {
+	case reportBar:
+		r.showBar(p)
+	case reportJSON:
+		if p.Final || time.Since(r.last) >= jsonInterval {
+			r.last = time.Now()
+			json.NewEncoder(r.w).Encode(getProgress{
+				Event: "progress", Name: r.name, Done: p.Done, Total: p.Total, Resumed: p.Resumed,
+				Rate: p.Rate, PiecesDone: p.PiecesDone, Pieces: p.Pieces, Sources: p.Sources,
+				Seconds: p.Elapsed.Seconds(),
+			})
+		}
+	default:
+		if r.last.IsZero() {
+			r.last = time.Now() // the first line after plainInterval
+		}
+		if p.Final || time.Since(r.last) >= plainInterval {
+			r.last = time.Now()
+			fmt.Fprintf(r.w, "%s: %s of %s (%d%%), %s/s, %d %s\n", r.name, humanBytes(p.Done), humanBytes(p.Total),
+				percent(p.Done, p.Total), humanBytes(int64(p.Rate)), p.Sources, plural(p.Sources, "source", "sources"))
+		}
+	}
+}
+
+// showBar draws the terminal progress bar. It counts the bytes this run
+// fetches, not those resumed from disk, so that its rate and ETA are right.
+func (r *reporter) showBar(p downloader.Progress) {
+	todo := p.Total - p.Resumed
+	if r.bar == nil {
+		if p.Resumed > 0 {
+			fmt.Fprintf(r.w, "Resuming %s: %s of %s already here.\n", r.name, humanBytes(p.Resumed), humanBytes(p.Total))
+		}
+		r.bar = progressbar.NewOptions64(max(todo, 1),
+			progressbar.OptionSetWriter(r.w),
+			progressbar.OptionSetDescription(r.name),
+			progressbar.OptionShowBytes(true),
+			progressbar.OptionUseIECUnits(true),
+			progressbar.OptionShowTotalBytes(true),
+			progressbar.OptionShowCount(),
+			progressbar.OptionSetPredictTime(true),
+			progressbar.OptionSetWidth(30),
+			progressbar.OptionThrottle(barInterval),
+			progressbar.OptionOnCompletion(func() { fmt.Fprintln(r.w) }),
+		)
+	}
+	r.bar.Describe(fmt.Sprintf("%s [%d %s]", r.name, p.Sources, plural(p.Sources, "source", "sources")))
+	r.bar.Set64(p.Done - p.Resumed)
+}
+
+// close ends the output of a download that succeeded (ok) or not.
+func (r *reporter) close(ok bool) {
+	if r.bar == nil {
+		return
+	}
+	if ok {
+		r.bar.Finish()
+	} else {
+		r.bar.Exit()
+		fmt.Fprintln(r.w)
+	}
+}
+
+func percent(n, total int64) int64 {
+	if total <= 0 {
+		return 100
+	}
+	return n * 100 / total
+}

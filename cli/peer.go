@@ -1,0 +1,67 @@
+package cli
+
+import (
+	"github.com/spf13/cobra"
+
+	"github.com/peerhub/peerhub/peer"
+)
+
+func init() { commands = append(commands, newPeerCommand) }
+
+func newPeerCommand(g *globals) *cobra.Command {
+	var cfg peer.Config
+	var passwordFile string
+	maxUpload := byteSize(peer.DefaultMaxUploadSize)
+	var maxRate byteSize
+	cmd := &cobra.Command{
+		Use:   "peer --share DIR --user NAME",
+		Short: "Share a folder: index it, publish it to the directory, serve its files",
+		Long: `Peer shares the files of a folder. It hashes them (only what changed since
+the last run), logs in at the directory with the URL where it serves them,
+publishes the index, heartbeats, and publishes new and removed files within
+a second. Other peers download from it directly.
+
+The password comes from $PEERHUB_PASSWORD or --password-file, never from the
+command line. The peer also answers Search, ListPeers and ListFiles by
+forwarding them to its directory, so it can serve as a client's access point.`,
+		Example: `  PEERHUB_PASSWORD=secret peerhub peer --share ~/Public --user alice
+  peerhub peer --share /data --listen 0.0.0.0:8001 --advertise http://p1:8001 \
+      --directory http://directory:8000 --user p1 --password-file /run/secrets/p1`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg.MaxUploadSize = int64(maxUpload)
+			cfg.MaxRate = int64(maxRate)
+			if cfg.User != "" {
+				pw, err := readPassword(g, passwordFile, "Password for "+cfg.User+": ")
+				if err != nil {
+					return usageError{err}
+				}
+				cfg.Password = pw
+			}
+			if err := cfg.WithDefaults().Validate(); err != nil {
+				return usageError{err}
+			}
+			return peer.Run(cmd.Context(), cfg, g.logger)
+		},
+	}
+	fs := cmd.Flags()
+	fs.StringVar(&cfg.Share, "share", "", "folder to share (created if missing)")
+	fs.StringVar(&cfg.Name, "name", "", "name the peer is listed under (default: the user)")
+	fs.StringVar(&cfg.Listen, "listen", peer.DefaultListen, "host:port to serve files on")
+	fs.StringVar(&cfg.Advertise, "advertise", "", "URL other peers reach this one at (default: http://LISTEN)")
+	fs.StringVar(&cfg.Directory, "directory", peer.DefaultDirectory, "URL of the directory")
+	fs.StringVar(&cfg.User, "user", "", "account to log in with")
+	fs.StringVar(&passwordFile, "password-file", "", "file whose first line is the password (else $PEERHUB_PASSWORD)")
+	fs.StringVar(&cfg.State, "state", "", "folder for the hash cache and incoming uploads (default: SHARE/.peerhub)")
+	fs.BoolVar(&cfg.ShareHidden, "share-hidden", false, "share dotfiles and dot-folders too")
+	fs.BoolVar(&cfg.AcceptUploads, "accept-uploads", false, "let other users upload files into the shared folder")
+	fs.Var(&maxUpload, "max-upload-size", "largest upload accepted, e.g. 64MiB")
+	fs.IntVar(&cfg.MaxTransfers, "max-uploads", peer.DefaultMaxTransfers, "transfers served at once; more wait in a short queue or are refused")
+	fs.Var(&maxRate, "max-rate", "cap on outgoing file data per second, e.g. 8MiB (0: no cap)")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate file (serve HTTPS)")
+	fs.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key file")
+	fs.StringVar(&cfg.SeedFrom, "seed-from", "", "on a first start with an empty --share, copy this folder's files into it")
+	fs.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", peer.DefaultShutdownGrace, "how long running transfers may finish at shutdown")
+	envHelp(fs)
+	return cmd
+}

@@ -1,0 +1,91 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"connectrpc.com/connect"
+	"github.com/spf13/cobra"
+
+	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
+	"github.com/peerhub/peerhub/gen/peerhub/directory/v1/directoryv1connect"
+	"github.com/peerhub/peerhub/peer/downloader"
+)
+
+func init() { commands = append(commands, newPutCommand) }
+
+func newPutCommand(g *globals) *cobra.Command {
+	var o clientOptions
+	var to, name string
+	cmd := &cobra.Command{
+		Use:   "put FILE --to PEER",
+		Short: "Upload a file into a peer's shared folder",
+		Long: `Put sends a local file to a peer that accepts uploads (peerhub peer
+--accept-uploads), which stores it in its shared folder and shares it from
+then on. PEER is the name of an online peer (see peerhub peers) or the URL
+of its PeerService.
+
+The peer keeps the file only once all of it arrived and its SHA-256 matches;
+a refused or interrupted upload leaves nothing behind. An existing name is
+never replaced.`,
+		Example: `  peerhub put report.pdf --to alice
+  peerhub put ./notes.txt --to http://10.0.0.5:8001 --name docs/notes.txt`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if to == "" {
+				return usageError{fmt.Errorf("no peer: give --to PEER or set %s", EnvName("to"))}
+			}
+			return runPut(cmd.Context(), g, &o, args[0], to, name)
+		},
+	}
+	o.bind(cmd)
+	cmd.Flags().Lookup("json").Usage = "print the stored file as JSON"
+	cmd.Flags().StringVar(&to, "to", "", "peer to upload to: an online peer's name or its URL")
+	cmd.Flags().StringVar(&name, "name", "", "name to store the file under at the peer (default: the file's base name)")
+	envHelp(cmd.Flags())
+	return cmd
+}
+
+// runPut is the put command.
+func runPut(ctx context.Context, g *globals, o *clientOptions, file, to, name string) error {
+	s, err := o.login(ctx, g)
+	if err != nil {
+		return err
+	}
+	defer s.Logout(context.WithoutCancel(ctx))
+	address, peer := to, to
+	if !strings.HasPrefix(to, "http://") && !strings.HasPrefix(to, "https://") {
+		if address, err = peerAddress(ctx, s.Client(), to); err != nil {
+			return err
+		}
+	}
+	res, err := downloader.Upload(ctx, address, file, downloader.UploadOptions{Name: name, Token: s.Token()})
+	if err != nil {
+		return err
+	}
+	if o.json {
+		return printJSON(g.streams.Out, res)
+	}
+	fmt.Fprintf(g.streams.Out, "Stored %s at %s (%s, sha256 %s)\n", res.GetName(), peer, humanBytes(res.GetSize()), res.GetSha256())
+	return nil
+}
+
+// peerAddress finds the PeerService URL of the online peer called name.
+func peerAddress(ctx context.Context, c directoryv1connect.DirectoryServiceClient, name string) (string, error) {
+	req := &directoryv1.ListPeersRequest{PageSize: pageSize}
+	for {
+		res, err := c.ListPeers(ctx, connect.NewRequest(req))
+		if err != nil {
+			return "", err
+		}
+		for _, p := range res.Msg.GetPeers() {
+			if p.GetName() == name {
+				return p.GetAddress(), nil
+			}
+		}
+		if req.PageToken = res.Msg.GetNextPageToken(); req.PageToken == "" {
+			return "", fmt.Errorf("no online peer is called %q (see peerhub peers), and it is not an http:// or https:// URL", name)
+		}
+	}
+}

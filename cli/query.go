@@ -1,0 +1,260 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"regexp"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"connectrpc.com/connect"
+	"connectrpc.com/grpchealth"
+	"github.com/spf13/cobra"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
+	"github.com/peerhub/peerhub/internal/rpcclient"
+)
+
+func init() {
+	commands = append(commands, newSearchCommand, newPeersCommand, newFilesCommand, newHealthCommand)
+}
+
+// pageSize is how many items the client commands ask for per call.
+const pageSize = 500
+
+var sha256Pattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
+
+func newSearchCommand(g *globals) *cobra.Command {
+	var o clientOptions
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "search QUERY|SHA256",
+		Short: "Find files shared by online peers",
+		Long: `Search finds files whose name contains QUERY (at least 3 characters, any
+case), or whose content has the SHA-256 given as 64 hex digits. Results are
+grouped by content: one line per distinct file, with how many online peers
+have it.`,
+		Example: `  peerhub search archivo
+  peerhub search --json report.pdf`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			s, err := o.login(cmd.Context(), g)
+			if err != nil {
+				return err
+			}
+			defer s.Logout(context.WithoutCancel(cmd.Context()))
+			results, err := searchAll(cmd.Context(), s.Client(), args[0], limit)
+			if err != nil {
+				return err
+			}
+			if o.json {
+				return printJSON(cmd.OutOrStdout(), &directoryv1.SearchResponse{Results: results})
+			}
+			if len(results) == 0 {
+				fmt.Fprintf(cmd.OutOrStdout(), "No online peer shares a file matching %q.\n", args[0])
+				return nil
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "NAME\tSIZE\tSHA256\tSOURCES")
+			for _, r := range results {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", strings.Join(r.GetNames(), ", "), humanBytes(r.GetSize()), r.GetSha256()[:12], len(r.GetSources()))
+			}
+			return tw.Flush()
+		},
+	}
+	o.bind(cmd)
+	cmd.Flags().IntVar(&limit, "limit", 200, "most results to show")
+	envHelp(cmd.Flags())
+	return cmd
+}
+
+// searchAll collects up to limit results of a search, following pages.
+func searchAll(ctx context.Context, c interface {
+	Search(context.Context, *connect.Request[directoryv1.SearchRequest]) (*connect.Response[directoryv1.SearchResponse], error)
+}, query string, limit int) ([]*directoryv1.SearchResult, error) {
+	req := &directoryv1.SearchRequest{PageSize: int32(min(pageSize, max(limit, 1)))}
+	if sha256Pattern.MatchString(query) {
+		req.Sha256 = query
+	} else {
+		req.Query = query
+	}
+	var out []*directoryv1.SearchResult
+	for {
+		res, err := c.Search(ctx, connect.NewRequest(req))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, res.Msg.GetResults()...)
+		if res.Msg.GetNextPageToken() == "" || len(out) >= limit {
+			return out[:min(len(out), limit)], nil
+		}
+		req.PageToken = res.Msg.GetNextPageToken()
+	}
+}
+
+func newPeersCommand(g *globals) *cobra.Command {
+	var o clientOptions
+	cmd := &cobra.Command{
+		Use:   "peers",
+		Short: "List the online peers",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := o.login(cmd.Context(), g)
+			if err != nil {
+				return err
+			}
+			defer s.Logout(context.WithoutCancel(cmd.Context()))
+			var peers []*directoryv1.PeerInfo
+			req := &directoryv1.ListPeersRequest{PageSize: pageSize}
+			for {
+				res, err := s.Client().ListPeers(cmd.Context(), connect.NewRequest(req))
+				if err != nil {
+					return err
+				}
+				peers = append(peers, res.Msg.GetPeers()...)
+				if req.PageToken = res.Msg.GetNextPageToken(); req.PageToken == "" {
+					break
+				}
+			}
+			if o.json {
+				return printJSON(cmd.OutOrStdout(), &directoryv1.ListPeersResponse{Peers: peers})
+			}
+			if len(peers) == 0 {
+				fmt.Fprintln(cmd.OutOrStdout(), "No peer is online.")
+				return nil
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "PEER\tADDRESS\tFILES\tLAST SEEN")
+			for _, p := range peers {
+				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", p.GetName(), p.GetAddress(), p.GetFileCount(), ago(p.GetLastSeen()))
+			}
+			return tw.Flush()
+		},
+	}
+	o.bind(cmd)
+	envHelp(cmd.Flags())
+	return cmd
+}
+
+func newFilesCommand(g *globals) *cobra.Command {
+	var o clientOptions
+	var peer string
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "files",
+		Short: "List every file that online peers share",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			s, err := o.login(cmd.Context(), g)
+			if err != nil {
+				return err
+			}
+			defer s.Logout(context.WithoutCancel(cmd.Context()))
+			var files []*directoryv1.SharedFile
+			req := &directoryv1.ListFilesRequest{PageSize: int32(min(pageSize, max(limit, 1))), Peer: peer}
+			for len(files) < limit {
+				res, err := s.Client().ListFiles(cmd.Context(), connect.NewRequest(req))
+				if err != nil {
+					return err
+				}
+				files = append(files, res.Msg.GetFiles()...)
+				if req.PageToken = res.Msg.GetNextPageToken(); req.PageToken == "" {
+					break
+				}
+			}
+			files = files[:min(len(files), limit)]
+			if o.json {
+				return printJSON(cmd.OutOrStdout(), &directoryv1.ListFilesResponse{Files: files})
+			}
+			if len(files) == 0 {
+				fmt.Fprintln(cmd.OutOrStdout(), "No file is shared.")
+				return nil
+			}
+			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "PEER\tNAME\tSIZE\tSHA256")
+			for _, f := range files {
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", f.GetPeer(), f.GetFile().GetName(), humanBytes(f.GetFile().GetSize()), f.GetFile().GetSha256()[:12])
+			}
+			return tw.Flush()
+		},
+	}
+	o.bind(cmd)
+	cmd.Flags().StringVar(&peer, "peer", "", "list only this peer's files")
+	cmd.Flags().IntVar(&limit, "limit", 1000, "most files to show")
+	envHelp(cmd.Flags())
+	return cmd
+}
+
+func newHealthCommand(g *globals) *cobra.Command {
+	var timeout time.Duration
+	var service string
+	cmd := &cobra.Command{
+		Use:   "health URL",
+		Short: "Ask a directory or peer whether it is serving (exit 0 if so)",
+		Long: `Health asks the gRPC health service of a directory or a peer. It exits 0
+when the server answers SERVING and 1 otherwise, so container health checks
+can use it (the image has no shell).`,
+		Example: `  peerhub health http://127.0.0.1:8000`,
+		Args:    cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+			defer cancel()
+			c := grpchealth.NewClient(rpcclient.NewHTTPClient(), args[0])
+			res, err := c.Check(ctx, &grpchealth.CheckRequest{Service: service})
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), strings.ToUpper(strings.ReplaceAll(res.Status.String(), " ", "_")))
+			if res.Status != grpchealth.StatusServing {
+				return fmt.Errorf("%s is %s", args[0], res.Status)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Second, "give up after this long")
+	cmd.Flags().StringVar(&service, "service", "", "service to ask about (empty: the whole server)")
+	envHelp(cmd.Flags())
+	return cmd
+}
+
+// printJSON writes m as indented protojson (the same field names as the
+// API's JSON).
+func printJSON(w io.Writer, m proto.Message) error {
+	b, err := protojson.MarshalOptions{Multiline: true, Indent: "  ", EmitUnpopulated: false}.Marshal(m)
+	if err != nil {
+		return fmt.Errorf("encode JSON: %w", err)
+	}
+	_, err = fmt.Fprintln(w, string(b))
+	return err
+}
+
+// humanBytes formats a size with binary units.
+func humanBytes(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+// ago formats a timestamp as time elapsed.
+func ago(ts *timestamppb.Timestamp) string {
+	if ts == nil {
+		return "-"
+	}
+	d := time.Since(ts.AsTime()).Round(time.Second)
+	if d < time.Second {
+		return "just now"
+	}
+	return d.String() + " ago"
+}

@@ -1,0 +1,138 @@
+// Package peer owns the peer daemon: it shares a folder (kept indexed by
+// peer/index), keeps a session with the directory (peer/session), serves
+// PeerService (peer/transfer) and forwards read-only directory calls, all on
+// one port, and shuts down gracefully.
+package peer
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"time"
+)
+
+// Defaults of the peer's Config.
+const (
+	DefaultListen        = "127.0.0.1:8001"
+	DefaultDirectory     = "http://127.0.0.1:8000"
+	DefaultMaxTransfers  = 8
+	DefaultMaxUploadSize = 1 << 30 // bytes
+	DefaultShutdownGrace = 10 * time.Second
+)
+
+// Config is everything a peer needs to run.
+type Config struct {
+	// Share is the folder whose files the peer shares (required).
+	Share string
+	// Name is how the peer is listed; the username if empty.
+	Name string
+	// Listen is the host:port to serve PeerService on.
+	Listen string
+	// Advertise is the URL other peers reach this one at; derived from
+	// the listening address if empty (which works only when that is
+	// reachable by them, e.g. on loopback).
+	Advertise string
+	// Directory is the directory's URL.
+	Directory string
+	// User and Password are the account to log in with.
+	User, Password string
+	// State is where the hash cache and upload temp files live;
+	// Share/.peerhub if empty.
+	State string
+	// ShareHidden shares dotfiles too.
+	ShareHidden bool
+	// AcceptUploads lets other users store files in Share.
+	AcceptUploads bool
+	// MaxUploadSize is the largest upload accepted, in bytes.
+	MaxUploadSize int64
+	// MaxTransfers is how many transfers are served at once.
+	MaxTransfers int
+	// MaxRate caps outgoing file data in bytes per second; 0 is no cap.
+	MaxRate int64
+	// TLSCert and TLSKey make the peer serve TLS.
+	TLSCert, TLSKey string
+	// SeedFrom, when set, copies that folder's files into Share on a first
+	// start (Share empty), so a fresh container volume has something to
+	// share.
+	SeedFrom string
+	// ShutdownGrace is how long running transfers may finish at shutdown.
+	ShutdownGrace time.Duration
+}
+
+// WithDefaults returns c with zero fields set to their defaults.
+func (c Config) WithDefaults() Config {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.Directory == "" {
+		c.Directory = DefaultDirectory
+	}
+	if c.Name == "" {
+		c.Name = c.User
+	}
+	if c.MaxTransfers == 0 {
+		c.MaxTransfers = DefaultMaxTransfers
+	}
+	if c.MaxUploadSize == 0 {
+		c.MaxUploadSize = DefaultMaxUploadSize
+	}
+	if c.ShutdownGrace == 0 {
+		c.ShutdownGrace = DefaultShutdownGrace
+	}
+	return c
+}
+
+// Validate reports the first problem with c, in words a user can act on.
+func (c Config) Validate() error {
+	var errs []error
+	if c.Share == "" {
+		errs = append(errs, errors.New("--share: give the folder to share"))
+	}
+	if c.User == "" {
+		errs = append(errs, errors.New("--user: give the account to log in with"))
+	}
+	if c.Password == "" {
+		errs = append(errs, errors.New("no password: set PEERHUB_PASSWORD or give --password-file"))
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		errs = append(errs, fmt.Errorf("--listen %q: want host:port", c.Listen))
+	}
+	if err := checkURL("--directory", c.Directory); err != nil {
+		errs = append(errs, err)
+	}
+	if c.Advertise != "" {
+		if err := checkURL("--advertise", c.Advertise); err != nil {
+			errs = append(errs, err)
+		}
+	} else if host, _, err := net.SplitHostPort(c.Listen); err == nil && (host == "" || host == "0.0.0.0" || host == "::") {
+		errs = append(errs, fmt.Errorf("--advertise: listening on %q, other peers need a reachable URL such as http://HOST:PORT", c.Listen))
+	}
+	if c.MaxTransfers < 1 {
+		errs = append(errs, fmt.Errorf("--max-uploads %d: want at least 1", c.MaxTransfers))
+	}
+	if c.MaxUploadSize < 0 || c.MaxRate < 0 {
+		errs = append(errs, errors.New("--max-upload-size and --max-rate cannot be negative"))
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("--tls-cert and --tls-key go together"))
+	}
+	return errors.Join(errs...)
+}
+
+func checkURL(flag, raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("%s %q: want an http:// or https:// URL", flag, raw)
+	}
+	return nil
+}
+
+// advertiseFor derives the advertised URL from the listening address.
+func advertiseFor(addr net.Addr, tls bool) string {
+	scheme := "http"
+	if tls {
+		scheme = "https"
+	}
+	return scheme + "://" + addr.String()
+}

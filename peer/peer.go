@@ -1,0 +1,283 @@
+package peer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
+	"github.com/peerhub/peerhub/gen/peerhub/directory/v1/directoryv1connect"
+	"github.com/peerhub/peerhub/gen/peerhub/peer/v1/peerv1connect"
+	"github.com/peerhub/peerhub/internal/pieces"
+	"github.com/peerhub/peerhub/internal/rpcclient"
+	"github.com/peerhub/peerhub/internal/rpcserver"
+	"github.com/peerhub/peerhub/internal/token"
+	"github.com/peerhub/peerhub/peer/index"
+	"github.com/peerhub/peerhub/peer/session"
+	"github.com/peerhub/peerhub/peer/transfer"
+	"github.com/peerhub/peerhub/peer/transferapi"
+)
+
+// Peer is a running peer daemon.
+type Peer struct {
+	cfg      Config
+	log      *slog.Logger
+	index    *index.Index
+	transfer *transfer.Service
+
+	mu      sync.Mutex
+	session *session.Session
+}
+
+// New prepares a peer: it seeds and indexes the shared folder (hashing only
+// what changed since the last run). Serve then runs it.
+func New(ctx context.Context, cfg Config, log *slog.Logger) (*Peer, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(cfg.Share, 0o755); err != nil {
+		return nil, fmt.Errorf("create shared folder: %w", err)
+	}
+	if cfg.SeedFrom != "" {
+		if err := seed(cfg.Share, cfg.SeedFrom, log); err != nil {
+			return nil, err
+		}
+	}
+	ix, err := index.Open(ctx, index.Options{Dir: cfg.Share, StateDir: cfg.State, ShareHidden: cfg.ShareHidden, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("open index: %w", err)
+	}
+	if _, err := ix.Scan(ctx); err != nil {
+		ix.Close()
+		return nil, fmt.Errorf("index %s: %w", cfg.Share, err)
+	}
+	log.Info("indexed shared folder", "share", cfg.Share, "files", len(ix.Snapshot()), "hashed", ix.Hashed())
+	svc, err := transfer.New(transfer.Options{
+		Catalog:       ix,
+		Root:          ix.Root(),
+		MaxTransfers:  cfg.MaxTransfers,
+		MaxRate:       cfg.MaxRate,
+		AcceptUploads: cfg.AcceptUploads,
+		MaxUploadSize: cfg.MaxUploadSize,
+		Logger:        log,
+	})
+	if err != nil {
+		ix.Close()
+		return nil, err
+	}
+	return &Peer{cfg: cfg, log: log, index: ix, transfer: svc}, nil
+}
+
+// Index is the peer's shared-folder index.
+func (p *Peer) Index() *index.Index { return p.index }
+
+// Session is the peer's session with the directory, once Serve started it.
+func (p *Peer) Session() *session.Session {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.session
+}
+
+// Serve runs the peer on ln until ctx is done: it serves PeerService and the
+// forwarded directory methods, keeps the session with the directory (login,
+// publish, heartbeat, re-login) and publishes changes of the shared folder
+// as they happen. At the end it logs out, lets running transfers finish
+// within the shutdown grace period, and closes the index.
+// Errors: session.ErrLogin when the directory refuses the credentials; a
+// serving error.
+func (p *Peer) Serve(ctx context.Context, ln net.Listener) error {
+	defer p.index.Close()
+	tlsOn := p.cfg.TLSCert != ""
+	advertise := p.cfg.Advertise
+	if advertise == "" {
+		advertise = advertiseFor(ln.Addr(), tlsOn)
+	}
+	httpClient := rpcclient.NewHTTPClient()
+	sess := session.New(session.Config{
+		Directory:  p.cfg.Directory,
+		Username:   p.cfg.User,
+		Password:   p.cfg.Password,
+		PeerName:   p.cfg.Name,
+		Advertise:  advertise,
+		HTTPClient: httpClient,
+		Logger:     p.log.With("component", "session"),
+	})
+	p.mu.Lock()
+	p.session = sess
+	p.mu.Unlock()
+
+	srv := rpcserver.New(rpcserver.Options{
+		Logger:        p.log,
+		Services:      []string{peerv1connect.PeerServiceName, directoryv1connect.DirectoryServiceName},
+		TLSCertFile:   p.cfg.TLSCert,
+		TLSKeyFile:    p.cfg.TLSKey,
+		ShutdownGrace: p.cfg.ShutdownGrace,
+	})
+	auth := rpcserver.NewAuthInterceptor(func(ctx context.Context, raw string) (token.Claims, error) {
+		return sess.Verifier().Verify(ctx, raw)
+	})
+	srv.Mux.Handle(transferapi.NewHandler(p.transfer, srv.HandlerOptions(auth)...))
+	// The directory authenticates forwarded calls itself.
+	srv.Mux.Handle(directoryv1connect.NewDirectoryServiceHandler(newDirectoryProxy(httpClient, p.cfg.Directory), srv.HandlerOptions()...))
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	changes := make(chan index.Change, 16)
+	deltas := make(chan session.Delta, 16)
+	errc := make(chan error, 3)
+	wg.Go(func() {
+		if err := p.index.Watch(ctx, changes); err != nil && ctx.Err() == nil {
+			p.log.Error("watching the shared folder stopped; new files will not be published until restart", "error", err)
+		}
+	})
+	wg.Go(func() {
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case c := <-changes:
+				p.log.Info("shared folder changed", "added", len(c.Added), "removed", len(c.Removed))
+				select {
+				case deltas <- session.Delta{Added: entries(c.Added), Removed: c.Removed}:
+				case <-ctx.Done():
+					return
+				}
+			}
+		}
+	})
+	wg.Go(func() {
+		err := sess.Run(ctx, func() []*directoryv1.FileEntry { return entries(p.index.Snapshot()) }, deltas)
+		if err != nil {
+			errc <- err
+			cancel()
+		}
+	})
+	serveErr := srv.Serve(ctx, ln)
+	cancel()
+	wg.Wait()
+	select {
+	case err := <-errc:
+		return err
+	default:
+	}
+	return serveErr
+}
+
+// Run listens on cfg.Listen and serves until ctx is done.
+func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
+	p, err := New(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", p.cfg.Listen)
+	if err != nil {
+		p.index.Close()
+		return fmt.Errorf("listen: %w", err)
+	}
+	return p.Serve(ctx, ln)
+}
+
+// entries converts index entries to the directory's FileEntry messages.
+func entries(es []index.Entry) []*directoryv1.FileEntry {
+	out := make([]*directoryv1.FileEntry, len(es))
+	for i, e := range es {
+		out[i] = &directoryv1.FileEntry{
+			Name:      e.Name,
+			Size:      e.Size,
+			Sha256:    e.SHA256,
+			PieceSize: pieces.Size,
+			PieceRoot: e.PieceRoot,
+			Modified:  timestamppb.New(e.ModTime),
+		}
+	}
+	return out
+}
+
+// seed copies the regular files of from into share when share holds no
+// regular file yet (a fresh container volume). Existing files are never
+// touched.
+func seed(share, from string, log *slog.Logger) error {
+	empty := true
+	err := filepath.WalkDir(share, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.Type().IsRegular() && d.Name()[0] != '.' {
+			empty = false
+			return filepath.SkipAll
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("look into %s: %w", share, err)
+	}
+	if !empty {
+		return nil
+	}
+	src, err := os.OpenRoot(from)
+	if err != nil {
+		return fmt.Errorf("seed from %s: %w", from, err)
+	}
+	defer src.Close()
+	dst, err := os.OpenRoot(share)
+	if err != nil {
+		return fmt.Errorf("open %s: %w", share, err)
+	}
+	defer dst.Close()
+	n := 0
+	err = fs.WalkDir(src.FS(), ".", func(name string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if name != "." {
+				return dst.MkdirAll(name, 0o755)
+			}
+			return nil
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		n++
+		return copyFile(src, dst, name)
+	})
+	if err != nil {
+		return fmt.Errorf("seed from %s: %w", from, err)
+	}
+	log.Info("seeded shared folder", "from", from, "files", n)
+	return nil
+}
+
+func copyFile(src, dst *os.Root, name string) error {
+	in, err := src.Open(name)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := dst.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+	if err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return nil
+		}
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}

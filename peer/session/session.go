@@ -1,0 +1,384 @@
+// Package session owns a peer's (or a command-line client's) session with
+// the directory: logging in, learning the heartbeat interval and the token
+// keys, publishing the shared index (a snapshot, then deltas), heartbeating
+// with jitter, logging in again and republishing when the directory forgot
+// the session, and backing off while the directory is unreachable.
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/cenkalti/backoff/v5"
+
+	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
+	"github.com/peerhub/peerhub/gen/peerhub/directory/v1/directoryv1connect"
+	"github.com/peerhub/peerhub/internal/rpcclient"
+	"github.com/peerhub/peerhub/internal/token"
+)
+
+// Defaults.
+const (
+	// DefaultHeartbeat is used until the directory announces its interval.
+	DefaultHeartbeat = 10 * time.Second
+	// Jitter is the fraction of the interval by which each heartbeat is
+	// moved earlier at random, so peers started together spread out.
+	Jitter = 0.2
+	// MaxBackoff caps the wait between two attempts to reach the directory.
+	MaxBackoff = 30 * time.Second
+	// CallTimeout bounds one call to the directory.
+	CallTimeout = 30 * time.Second
+	// LogoutTimeout bounds the logout at shutdown.
+	LogoutTimeout = 3 * time.Second
+)
+
+// ErrLogin means the directory refused the credentials (wrong password,
+// unknown user): retrying will not help.
+var ErrLogin = errors.New("login refused")
+
+// Config says how to reach the directory and who to be.
+type Config struct {
+	// Directory is the directory's base URL, e.g. http://127.0.0.1:8000.
+	Directory string
+	// Username and Password are the account's credentials.
+	Username, Password string
+	// PeerName is how a peer is listed; the username if empty.
+	PeerName string
+	// Advertise is the URL where this peer serves PeerService; empty for
+	// a client session.
+	Advertise string
+	// HTTPClient is used for every call; rpcclient.NewHTTPClient() if nil.
+	HTTPClient *http.Client
+	// Logger receives session events; discarded if nil.
+	Logger *slog.Logger
+}
+
+// Delta is a change of the shared index to publish.
+type Delta struct {
+	// Added are new or changed entries.
+	Added []*directoryv1.FileEntry
+	// Removed are names no longer shared.
+	Removed []string
+}
+
+// Session is one login at the directory.
+type Session struct {
+	cfg      Config
+	log      *slog.Logger
+	tok      rpcclient.Token
+	client   directoryv1connect.DirectoryServiceClient
+	verifier *token.Verifier
+
+	mu          sync.Mutex
+	interval    time.Duration
+	maxPerCall  int
+	sessionID   string
+	loggedIn    bool
+	heartbeats  int64
+	logins      int64
+	lastContact time.Time
+}
+
+// New returns a Session that has not logged in yet.
+func New(cfg Config) *Session {
+	if cfg.HTTPClient == nil {
+		cfg.HTTPClient = rpcclient.NewHTTPClient()
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Session{cfg: cfg, log: cfg.Logger, interval: DefaultHeartbeat}
+	s.client = directoryv1connect.NewDirectoryServiceClient(cfg.HTTPClient, cfg.Directory, rpcclient.Options(&s.tok)...)
+	s.verifier = token.NewVerifier(token.DefaultIssuer, nil, token.WithKeySource(s.fetchKeys))
+	return s
+}
+
+// Client is the directory client authenticated as this session.
+func (s *Session) Client() directoryv1connect.DirectoryServiceClient { return s.client }
+
+// Token is the session's current bearer token (renewed by heartbeats).
+func (s *Session) Token() *rpcclient.Token { return &s.tok }
+
+// Verifier checks tokens issued by the directory, offline, with the keys
+// from GetInfo (refreshed when an unknown key id appears). It keeps its
+// last keys while the directory is unreachable.
+func (s *Session) Verifier() *token.Verifier { return s.verifier }
+
+// Interval is the heartbeat interval the directory announced.
+func (s *Session) Interval() time.Duration {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.interval
+}
+
+// Stats are counters of the session's life, for tests and metrics.
+type Stats struct {
+	// Logins counts successful logins.
+	Logins int64
+	// Heartbeats counts successful heartbeats.
+	Heartbeats int64
+	// LoggedIn reports whether the session believes it is logged in.
+	LoggedIn bool
+}
+
+// Stats returns the session's counters.
+func (s *Session) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return Stats{Logins: s.logins, Heartbeats: s.heartbeats, LoggedIn: s.loggedIn}
+}
+
+func (s *Session) fetchKeys(ctx context.Context) ([]token.PublicKey, error) {
+	ctx, cancel := context.WithTimeout(ctx, CallTimeout)
+	defer cancel()
+	res, err := s.client.GetInfo(ctx, connect.NewRequest(&directoryv1.GetInfoRequest{}))
+	if err != nil {
+		return nil, fmt.Errorf("get directory info: %w", err)
+	}
+	keys := make([]token.PublicKey, 0, len(res.Msg.GetKeys()))
+	for _, k := range res.Msg.GetKeys() {
+		keys = append(keys, token.PublicKey{ID: k.GetKeyId(), Key: k.GetPublicKey()})
+	}
+	s.mu.Lock()
+	if d := res.Msg.GetHeartbeatInterval().AsDuration(); d > 0 {
+		s.interval = d
+	}
+	s.maxPerCall = int(res.Msg.GetMaxPublishEntries())
+	s.mu.Unlock()
+	return keys, nil
+}
+
+// Login fetches the directory's info and keys, then logs in.
+// Errors: ErrLogin (wrapping the directory's error) when the credentials are
+// refused; otherwise the transport or directory error.
+func (s *Session) Login(ctx context.Context) error {
+	keys, err := s.fetchKeys(ctx)
+	if err != nil {
+		return err
+	}
+	s.verifier.SetKeys(keys)
+	ctx, cancel := context.WithTimeout(ctx, CallTimeout)
+	defer cancel()
+	res, err := s.client.Login(ctx, connect.NewRequest(&directoryv1.LoginRequest{
+		Username:         s.cfg.Username,
+		Password:         s.cfg.Password,
+		AdvertiseAddress: s.cfg.Advertise,
+		PeerName:         s.cfg.PeerName,
+	}))
+	if err != nil {
+		switch connect.CodeOf(err) {
+		case connect.CodeUnauthenticated, connect.CodeInvalidArgument, connect.CodeAlreadyExists, connect.CodePermissionDenied:
+			return fmt.Errorf("%w: %w", ErrLogin, err)
+		}
+		return fmt.Errorf("log in at %s: %w", s.cfg.Directory, err)
+	}
+	s.tok.Set(res.Msg.GetToken())
+	s.mu.Lock()
+	if d := res.Msg.GetHeartbeatInterval().AsDuration(); d > 0 {
+		s.interval = d
+	}
+	s.sessionID = res.Msg.GetSessionId()
+	s.loggedIn = true
+	s.logins++
+	s.lastContact = time.Now()
+	s.mu.Unlock()
+	s.log.Info("logged in", "directory", s.cfg.Directory, "user", s.cfg.Username, "peer", res.Msg.GetPeerName())
+	return nil
+}
+
+// Heartbeat renews the session and its token.
+func (s *Session) Heartbeat(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, CallTimeout)
+	defer cancel()
+	res, err := s.client.Heartbeat(ctx, connect.NewRequest(&directoryv1.HeartbeatRequest{}))
+	if err != nil {
+		return fmt.Errorf("heartbeat: %w", err)
+	}
+	s.tok.Set(res.Msg.GetToken())
+	s.mu.Lock()
+	s.heartbeats++
+	s.lastContact = time.Now()
+	s.mu.Unlock()
+	return nil
+}
+
+// Logout ends the session at the directory (best effort: a session that
+// cannot log out expires after its TTL anyway).
+func (s *Session) Logout(ctx context.Context) error {
+	s.mu.Lock()
+	was := s.loggedIn
+	s.loggedIn = false
+	s.mu.Unlock()
+	if !was {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, LogoutTimeout)
+	defer cancel()
+	if _, err := s.client.Logout(ctx, connect.NewRequest(&directoryv1.LogoutRequest{})); err != nil {
+		return fmt.Errorf("log out: %w", err)
+	}
+	s.log.Info("logged out", "directory", s.cfg.Directory)
+	return nil
+}
+
+// PublishSnapshot replaces the peer's published index with files, split
+// into calls of at most the directory's per-call limit (a snapshot call,
+// then deltas).
+func (s *Session) PublishSnapshot(ctx context.Context, files []*directoryv1.FileEntry) error {
+	s.mu.Lock()
+	per := s.maxPerCall
+	s.mu.Unlock()
+	if per <= 0 {
+		per = len(files) + 1
+	}
+	first := files[:min(per, len(files))]
+	if err := s.publish(ctx, &directoryv1.PublishRequest{Change: &directoryv1.PublishRequest_Snapshot{
+		Snapshot: &directoryv1.Snapshot{Files: first},
+	}}); err != nil {
+		return err
+	}
+	for rest := files[len(first):]; len(rest) > 0; {
+		n := min(per, len(rest))
+		if err := s.publishDelta(ctx, Delta{Added: rest[:n]}); err != nil {
+			return err
+		}
+		rest = rest[n:]
+	}
+	s.log.Info("published index", "files", len(files))
+	return nil
+}
+
+func (s *Session) publishDelta(ctx context.Context, d Delta) error {
+	return s.publish(ctx, &directoryv1.PublishRequest{Change: &directoryv1.PublishRequest_Delta{
+		Delta: &directoryv1.Delta{Added: d.Added, Removed: d.Removed},
+	}})
+}
+
+func (s *Session) publish(ctx context.Context, req *directoryv1.PublishRequest) error {
+	ctx, cancel := context.WithTimeout(ctx, CallTimeout)
+	defer cancel()
+	if _, err := s.client.Publish(ctx, connect.NewRequest(req)); err != nil {
+		return fmt.Errorf("publish: %w", err)
+	}
+	return nil
+}
+
+// Run keeps a peer session alive until ctx is done: it logs in (retrying
+// with exponential backoff and jitter while the directory is unreachable),
+// publishes snapshot(), publishes each delta from changes, and heartbeats at
+// the announced interval. When the directory no longer knows the session
+// (it restarted, or the session expired) it logs in again and republishes a
+// full snapshot. On return it has logged out.
+// Errors: ErrLogin when the credentials are refused; nil when ctx ends.
+func (s *Session) Run(ctx context.Context, snapshot func() []*directoryv1.FileEntry, changes <-chan Delta) error {
+	defer func() {
+		if err := s.Logout(context.WithoutCancel(ctx)); err != nil {
+			s.log.Warn("logout", "error", err)
+		}
+	}()
+	for ctx.Err() == nil {
+		if err := s.connect(ctx, snapshot); err != nil {
+			if errors.Is(err, ErrLogin) {
+				return err
+			}
+			return nil // ctx done
+		}
+		err := s.serve(ctx, changes)
+		if ctx.Err() != nil {
+			return nil
+		}
+		s.log.Warn("session lost; logging in again", "error", err)
+		s.mu.Lock()
+		s.loggedIn = false
+		s.mu.Unlock()
+	}
+	return nil
+}
+
+// connect logs in and publishes a full snapshot, retrying with backoff.
+func (s *Session) connect(ctx context.Context, snapshot func() []*directoryv1.FileEntry) error {
+	b := backoff.NewExponentialBackOff()
+	b.InitialInterval = 200 * time.Millisecond
+	b.MaxInterval = MaxBackoff
+	b.RandomizationFactor = 0.5
+	_, err := backoff.Retry(ctx, func() (struct{}, error) {
+		if err := s.Login(ctx); err != nil {
+			if errors.Is(err, ErrLogin) {
+				return struct{}{}, backoff.Permanent(err)
+			}
+			return struct{}{}, err
+		}
+		if err := s.PublishSnapshot(ctx, snapshot()); err != nil {
+			return struct{}{}, err
+		}
+		return struct{}{}, nil
+	}, backoff.WithBackOff(b), backoff.WithMaxElapsedTime(0), backoff.WithNotify(func(err error, wait time.Duration) {
+		s.log.Warn("directory unreachable; retrying", "error", err, "retry_in", wait.Round(time.Millisecond))
+	}))
+	if err != nil {
+		return err
+	}
+	return nil
+}
+
+// serve heartbeats and publishes deltas until the session is lost or ctx
+// ends. Transient errors are retried at the next heartbeat; an
+// Unauthenticated answer (or NotFound/FailedPrecondition from Publish) means
+// the directory forgot the session.
+func (s *Session) serve(ctx context.Context, changes <-chan Delta) error {
+	timer := time.NewTimer(s.nextBeat())
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case d, ok := <-changes:
+			if !ok {
+				changes = nil
+				continue
+			}
+			if err := s.publishDelta(ctx, d); err != nil {
+				if lost(err) {
+					return err
+				}
+				// The delta is lost for now; the next snapshot (after a
+				// reconnect) or the watcher's next change repairs it.
+				s.log.Warn("publish delta; will republish after reconnecting", "error", err)
+				return err
+			}
+		case <-timer.C:
+			err := s.Heartbeat(ctx)
+			if err != nil && lost(err) {
+				return err
+			}
+			if err != nil {
+				s.log.Warn("heartbeat failed; retrying", "error", err)
+				timer.Reset(min(s.nextBeat(), 2*time.Second))
+				continue
+			}
+			timer.Reset(s.nextBeat())
+		}
+	}
+}
+
+// lost reports whether err means the directory no longer has this session.
+func lost(err error) bool {
+	switch connect.CodeOf(err) {
+	case connect.CodeUnauthenticated, connect.CodeNotFound, connect.CodeFailedPrecondition:
+		return true
+	}
+	return false
+}
+
+// nextBeat is the interval less a random jitter.
+func (s *Session) nextBeat() time.Duration {
+	iv := s.Interval()
+	return iv - time.Duration(rand.Float64()*Jitter*float64(iv))
+}
