@@ -10,8 +10,8 @@ import (
 
 	"connectrpc.com/connect"
 
-	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
 	"github.com/peerhub/peerhub/cli"
+	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
 	"github.com/peerhub/peerhub/internal/testnet"
 	"github.com/peerhub/peerhub/peer/session"
 )

@@ -93,7 +93,9 @@ func newUserCommand(g *globals, f *directoryFlags) *cobra.Command {
 can be changed while the directory runs. Accounts of the --accounts file
 are listed but read-only: edit that file instead.`,
 		Args: cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, _ []string) error { return usageError{errors.New("name a subcommand: add, list or remove")} },
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return usageError{errors.New("name a subcommand: add, list or remove")}
+		},
 	}
 	add := &cobra.Command{
 		Use:   "add NAME",

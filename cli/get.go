@@ -90,6 +90,9 @@ func runGet(ctx context.Context, g *globals, o *clientOptions, query, outDir str
 		name = cand.SHA256
 	}
 	dest := filepath.Join(outDir, name)
+	if abs, err := filepath.Abs(dest); err == nil {
+		dest = abs // the final line says exactly where the file went
+	}
 
 	rep := newReporter(g, o.json, name)
 	res, err := downloader.Download(ctx, cand.Target, cand.Sources, downloader.Options{

@@ -12,8 +12,9 @@ import (
 )
 
 // Authenticator checks a bearer token and returns the caller's claims. Any
-// error means Unauthenticated; its message is shown to the caller, so it
-// must not contain the token.
+// error means Unauthenticated, unless it is a *connect.Error, whose code is
+// kept; its message is shown to the caller, so it must not contain the
+// token.
 type Authenticator func(ctx context.Context, bearer string) (token.Claims, error)
 
 // AuthInterceptor requires `Authorization: Bearer <token>` on every call but
@@ -44,6 +45,11 @@ func (a *AuthInterceptor) authenticate(ctx context.Context, procedure string, h 
 		return nil, connect.NewError(connect.CodeUnauthenticated, errors.New("missing header \"Authorization: Bearer <token>\"; log in first"))
 	}
 	c, err := a.auth(ctx, raw)
+	if ce := new(connect.Error); errors.As(err, &ce) {
+		// The authenticator chose the code itself, e.g. Internal when its
+		// store failed: a broken server is not the caller's bad token.
+		return nil, ce
+	}
 	if err != nil {
 		return nil, connect.NewError(connect.CodeUnauthenticated, err)
 	}

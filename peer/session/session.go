@@ -189,8 +189,17 @@ func (s *Session) Login(ctx context.Context) error {
 	s.logins++
 	s.lastContact = time.Now()
 	s.mu.Unlock()
-	s.log.Info("logged in", "directory", s.cfg.Directory, "user", s.cfg.Username, "peer", res.Msg.GetPeerName())
+	s.log.Log(ctx, s.level(), "logged in", "directory", s.cfg.Directory, "user", s.cfg.Username, "peer", res.Msg.GetPeerName())
 	return nil
+}
+
+// level is the log level of session events: a peer's login matters to its
+// operator; a command-line client's would only clutter its output.
+func (s *Session) level() slog.Level {
+	if s.cfg.Advertise != "" {
+		return slog.LevelInfo
+	}
+	return slog.LevelDebug
 }
 
 // Heartbeat renews the session and its token.
@@ -224,7 +233,7 @@ func (s *Session) Logout(ctx context.Context) error {
 	if _, err := s.client.Logout(ctx, connect.NewRequest(&directoryv1.LogoutRequest{})); err != nil {
 		return fmt.Errorf("log out: %w", err)
 	}
-	s.log.Info("logged out", "directory", s.cfg.Directory)
+	s.log.Log(ctx, s.level(), "logged out", "directory", s.cfg.Directory)
 	return nil
 }
 
@@ -381,4 +390,30 @@ func lost(err error) bool {
 func (s *Session) nextBeat() time.Duration {
 	iv := s.Interval()
 	return iv - time.Duration(rand.Float64()*Jitter*float64(iv))
+}
+
+// KeepAlive heartbeats at the announced interval until ctx is done, for a
+// client session that lives longer than the session TTL (the menu, long
+// downloads). Failed heartbeats are retried sooner; a session the directory
+// forgot is logged in again.
+func (s *Session) KeepAlive(ctx context.Context) {
+	timer := time.NewTimer(s.nextBeat())
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-timer.C:
+		}
+		err := s.Heartbeat(ctx)
+		if err != nil && lost(err) && ctx.Err() == nil {
+			err = s.Login(ctx)
+		}
+		if err != nil {
+			s.log.Warn("keeping the session alive", "error", err)
+			timer.Reset(min(s.nextBeat(), 2*time.Second))
+			continue
+		}
+		timer.Reset(s.nextBeat())
+	}
 }

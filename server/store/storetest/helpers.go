@@ -2,8 +2,8 @@ package storetest
 
 import (
 	"crypto/sha256"
-	"errors"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"reflect"
 	"slices"
@@ -206,6 +206,9 @@ func searchAll(t *testing.T, s store.Store, q store.SearchQuery, size int, now t
 
 // hashes returns the SHA256 of each result, in order.
 func hashes(rs []store.SearchResult) []string {
+	if len(rs) == 0 {
+		return nil
+	}
 	out := make([]string, len(rs))
 	for i, r := range rs {
 		out[i] = r.SHA256
@@ -215,6 +218,9 @@ func hashes(rs []store.SearchResult) []string {
 
 // sortedCopy returns a sorted copy of ss.
 func sortedCopy(ss []string) []string {
+	if len(ss) == 0 {
+		return nil
+	}
 	out := slices.Clone(ss)
 	slices.Sort(out)
 	return out

@@ -430,7 +430,6 @@ func testClientSessions(t *testing.T, s store.Store) {
 
 	same(t, "peers", peerNames(listPeers(t, s, 10, t0)), []string{"attic=1"})
 	same(t, "files", fileKeys(listFiles(t, s, "", 10, t0)), []string{"attic:song.mp3"})
-	same(t, "files of empty peer name", len(listFiles(t, s, "", 10, t0)), 1)
 	same(t, "stats", mustStats(t, s, t0), store.Stats{OnlinePeers: 1, IndexedFiles: 1})
 	rs := searchAll(t, s, store.SearchQuery{Query: "song"}, 10, t0)
 	if len(rs) != 1 || len(rs[0].Sources) != 1 || rs[0].Sources[0].Peer != "attic" {
@@ -555,3 +554,379 @@ func testApplyDelta(t *testing.T, s store.Store) {
 	wantErr(t, "unknown session", err, store.ErrNotFound)
 }
 
+// searchNow is when search tests look: the fixtures' "expired-peer" has
+// expired by then, every other peer is live.
+var searchNow = at(2 * time.Minute)
+
+// loadPeers creates one account, a live peer session per entry of peers
+// (session id "sess-"+peer) with its files, a client session, and an
+// "expired-peer" that published a copy of every file plus extra before it
+// expired at searchNow. Nothing of the expired peer or client may ever show.
+func loadPeers(t *testing.T, s store.Store, peers map[string][]store.File, extra ...store.File) {
+	t.Helper()
+	mustAccount(t, s, "user")
+	mustAccount(t, s, "ghost")
+	// The expired peer publishes first, so its copies have the smallest
+	// row ids in an implementation that numbers rows: an expired earlier
+	// copy must not hide a live later one.
+	var all []store.File
+	names := map[string]bool{}
+	for _, files := range peers {
+		for _, f := range files {
+			if !names[f.Name] {
+				names[f.Name] = true
+				all = append(all, f)
+			}
+		}
+	}
+	mustSession(t, s, peerSession("sess-expired", "ghost", "expired-peer", at(time.Minute)))
+	mustReplace(t, s, "sess-expired", append(all, extra...)...)
+	for peer, files := range peers {
+		mustSession(t, s, peerSession("sess-"+peer, "user", peer, at(time.Hour)))
+		mustReplace(t, s, "sess-"+peer, files...)
+	}
+	mustSession(t, s, clientSession("sess-client", "user", at(time.Hour)))
+}
+
+func testSearchMatching(t *testing.T, s store.Store) {
+	f := map[string]store.File{}
+	add := func(name, content string) store.File {
+		fl := file(name, content)
+		f[content] = fl
+		return fl
+	}
+	loadPeers(t, s, map[string][]store.File{
+		"alpha": {
+			add("Music/Song One.mp3", "s1"), add("Canción.mp3", "cancion"), add("100%_done.txt", "pct"),
+			add(`say "hi".txt`, "quote"), add("notes.md", "notes"), add("ÜBER.txt", "uber"),
+		},
+		"bravo": {
+			add("song one (live).MP3", "s1live"), file("music/SONG ONE.mp3", "s1"), add("readme.txt", "readme"),
+			add("a_b.txt", "ab"), add("xyz", "xyz"),
+		},
+		"charlie": {
+			add("Photos/IMG_0001.jpg", "img1"), add("photos/img_0002.JPG", "img2"), add("canciones/otra.ogg", "otra"),
+		},
+	}, file("expired-only.txt", "expired"))
+
+	cases := []struct {
+		name, query, sha string
+		want             []string // contents, see add
+	}{
+		{"words", "song one", "", []string{"s1", "s1live"}},
+		{"upper query", "SONG ONE", "", []string{"s1", "s1live"}},
+		{"word", "song", "", []string{"s1", "s1live"}},
+		{"extension any case", ".mp3", "", []string{"s1", "s1live", "cancion"}},
+		{"non-ASCII", "canción", "", []string{"cancion"}},
+		{"non-ASCII upper", "CANCIÓN", "", []string{"cancion"}},
+		{"non-ASCII suffix", "ción", "", []string{"cancion"}},
+		{"accents are not folded", "cion", "", []string{"otra"}},
+		{"non-ASCII upper name", "über", "", []string{"uber"}},
+		{"non-ASCII upper name, upper query", "ÜBER", "", []string{"uber"}},
+		{"no folding of Ü to U", "uber", "", nil},
+		{"percent and underscore are literal", "%_d", "", []string{"pct"}},
+		{"underscore is literal", "a_b", "", []string{"ab"}},
+		{"quotes are literal", `"hi"`, "", []string{"quote"}},
+		{"parentheses are literal", "(live)", "", []string{"s1live"}},
+		{"star is literal", "song*", "", nil},
+		{"directory part", "photos/", "", []string{"img1", "img2"}},
+		{"mixed case names", "img_000", "", []string{"img1", "img2"}},
+		{"whole name", "xyz", "", []string{"xyz"}},
+		{"no match", "zzzz", "", nil},
+		{"only at an expired peer", "expired", "", nil},
+		{"short query", "mp", "", []string{"s1", "s1live", "cancion"}},
+		{"one non-ASCII char", "ó", "", []string{"cancion"}},
+		{"hash only", "", f["s1"].SHA256, []string{"s1"}},
+		{"hash and matching name", "song", f["s1"].SHA256, []string{"s1"}},
+		{"hash and other name", "live", f["s1"].SHA256, nil},
+		{"hash only at an expired peer", "", hashOf("expired"), nil},
+		{"unknown hash", "", hashOf("nothing"), nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			var want []string
+			for _, content := range c.want {
+				want = append(want, f[content].SHA256)
+			}
+			for _, size := range []int{1, 100} {
+				rs := searchAll(t, s, store.SearchQuery{Query: c.query, SHA256: c.sha}, size, searchNow)
+				same(t, fmt.Sprintf("page size %d", size), sortedCopy(hashes(rs)), sortedCopy(want))
+				for _, r := range rs {
+					for _, src := range r.Sources {
+						if src.Peer == "expired-peer" {
+							t.Fatalf("expired peer listed: %s", show(r))
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+func testSearchGrouping(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	x1, x2, x3 := file("Song.mp3", "X"), file("Song.mp3", "X"), file("music/Song.mp3", "X")
+	y1, y2, y3 := file("b-copy.flac", "Y"), file("a-orig.flac", "Y"), file("track.flac", "Y")
+	loadPeers(t, s, map[string][]store.File{
+		"zulu":  {x3},
+		"mike":  {y3, x2},
+		"alpha": {y1, x1, y2},
+	})
+	// A heartbeat shows in the sources' LastSeen.
+	mikeSeen := at(90 * time.Second)
+	if _, err := s.TouchSession(ctx, "sess-mike", mikeSeen, at(time.Hour)); err != nil {
+		t.Fatalf("TouchSession: %v", err)
+	}
+	src := func(peer, name string) store.Source {
+		seen := t0
+		if peer == "mike" {
+			seen = mikeSeen
+		}
+		return store.Source{Peer: peer, Address: "https://" + peer + ".example:7443", Name: name, LastSeen: seen}
+	}
+	resultX := store.SearchResult{
+		SHA256: x1.SHA256, Size: x1.Size, PieceSize: x1.PieceSize, PieceRoot: x1.PieceRoot,
+		Names:   []string{"Song.mp3", "music/Song.mp3"},
+		Sources: []store.Source{src("alpha", "Song.mp3"), src("mike", "Song.mp3"), src("zulu", "music/Song.mp3")},
+	}
+	resultY := store.SearchResult{
+		SHA256: y1.SHA256, Size: y1.Size, PieceSize: y1.PieceSize, PieceRoot: y1.PieceRoot,
+		Names:   []string{"a-orig.flac", "b-copy.flac", "track.flac"},
+		Sources: []store.Source{src("alpha", "a-orig.flac"), src("alpha", "b-copy.flac"), src("mike", "track.flac")},
+	}
+	cases := []struct {
+		name  string
+		query store.SearchQuery
+		want  []store.SearchResult
+	}{
+		{"three peers, one result", store.SearchQuery{Query: "song"}, []store.SearchResult{resultX}},
+		{"by hash", store.SearchQuery{SHA256: x1.SHA256}, []store.SearchResult{resultX}},
+		{"sources include names that did not match", store.SearchQuery{Query: "orig"}, []store.SearchResult{resultY}},
+		{"by hash and name", store.SearchQuery{Query: "TRACK", SHA256: y1.SHA256}, []store.SearchResult{resultY}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			same(t, "results", searchAll(t, s, c.query, 10, searchNow), c.want)
+		})
+	}
+	t.Run("both contents", func(t *testing.T) {
+		t.Parallel()
+		rs := searchAll(t, s, store.SearchQuery{Query: "."}, 10, searchNow)
+		slices.SortFunc(rs, func(a, b store.SearchResult) int { return strings.Compare(a.SHA256, b.SHA256) })
+		want := []store.SearchResult{resultX, resultY}
+		slices.SortFunc(want, func(a, b store.SearchResult) int { return strings.Compare(a.SHA256, b.SHA256) })
+		same(t, "results", rs, want)
+	})
+}
+
+func testSearchPaging(t *testing.T, s store.Store) {
+	const contents = 25
+	peers := map[string][]store.File{}
+	var items []string
+	for i := range contents {
+		content := fmt.Sprintf("item-%02d", i)
+		f := file(fmt.Sprintf("Item %02d.bin", i), content)
+		items = append(items, f.SHA256)
+		p := fmt.Sprintf("p%d", i%5)
+		// Prepend so that insertion order differs from name order.
+		peers[p] = append([]store.File{f}, peers[p]...)
+		if i%3 == 0 {
+			q := fmt.Sprintf("p%d", (i+2)%5)
+			peers[q] = append(peers[q], file(fmt.Sprintf("copy of item %02d.bin", i), content))
+		}
+	}
+	all := slices.Clone(items)
+	for i := range 6 {
+		f := file(fmt.Sprintf("noise-%d.dat", i), fmt.Sprintf("noise-%d", i))
+		peers["p1"] = append(peers["p1"], f)
+		all = append(all, f.SHA256)
+	}
+	loadPeers(t, s, peers, file("item-zz.bin", "expired item"))
+
+	cases := []struct {
+		name  string
+		query store.SearchQuery
+		want  []string
+	}{
+		{"by name", store.SearchQuery{Query: "item"}, items},
+		{"any name", store.SearchQuery{}, all},
+		{"by hash", store.SearchQuery{SHA256: items[3]}, items[3:4]},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			// One big page is the reference order; every page size must
+			// walk the same results in the same order, each exactly once.
+			ref := hashes(searchAll(t, s, c.query, 1000, searchNow))
+			same(t, "results", sortedCopy(ref), sortedCopy(c.want))
+			for _, size := range []int{1, 2, 7} {
+				t.Run(fmt.Sprint("size ", size), func(t *testing.T) {
+					t.Parallel()
+					got := hashes(searchAll(t, s, c.query, size, searchNow))
+					same(t, "order", got, ref)
+				})
+			}
+		})
+	}
+}
+
+func testListPeers(t *testing.T, s store.Store) {
+	loadPeers(t, s, map[string][]store.File{
+		"charlie": {file("c1", "c1"), file("c2", "c2")},
+		"alpha":   nil,
+		"bravo":   {file("b1", "b1")},
+		"Zed":     {file("c1", "c1")}, // bytewise order: upper case first
+	})
+	want := []string{"Zed=1", "alpha=0", "bravo=1", "charlie=2"}
+	for _, size := range []int{1, 2, 3, 10} {
+		t.Run(fmt.Sprint("size ", size), func(t *testing.T) {
+			t.Parallel()
+			ps := listPeers(t, s, size, searchNow)
+			same(t, "peers", peerNames(ps), want)
+			same(t, "session", ps[1].Session, normSession(peerSession("sess-alpha", "user", "alpha", at(time.Hour))))
+		})
+	}
+}
+
+func testListFiles(t *testing.T, s store.Store) {
+	x := file("x", "x")
+	loadPeers(t, s, map[string][]store.File{
+		"b-peer": {file("z.txt", "z"), file("B.txt", "B"), file("a.txt", "a"), file("a/b.txt", "ab"), file("ä.txt", "ä"), file("a b.txt", "a b")},
+		"a-peer": {x},
+		"c-peer": nil,
+	})
+	bFiles := []string{"b-peer:B.txt", "b-peer:a b.txt", "b-peer:a.txt", "b-peer:a/b.txt", "b-peer:z.txt", "b-peer:ä.txt"}
+	cases := []struct {
+		name, peer string
+		want       []string
+	}{
+		{"all peers", "", append([]string{"a-peer:x"}, bFiles...)},
+		{"one peer", "b-peer", bFiles},
+		{"peer without files", "c-peer", nil},
+		{"unknown peer", "nobody", nil},
+		{"expired peer", "expired-peer", nil},
+	}
+	for _, c := range cases {
+		for _, size := range []int{1, 2, 3, 100} {
+			t.Run(fmt.Sprintf("%s size %d", c.name, size), func(t *testing.T) {
+				t.Parallel()
+				fs := listFiles(t, s, c.peer, size, searchNow)
+				got := fileKeys(fs)
+				if len(got) == 0 {
+					got = nil
+				}
+				same(t, "files", got, c.want)
+				if c.peer == "" {
+					same(t, "first", fs[0], store.PeerFile{Peer: "a-peer", Address: "https://a-peer.example:7443", File: normFile(x)})
+				}
+			})
+		}
+	}
+}
+
+func testStats(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	same(t, "empty", mustStats(t, s, t0), store.Stats{})
+	loadPeers(t, s, map[string][]store.File{
+		"a": {file("1", "1"), file("2", "2")},
+		"b": {file("1", "1")},
+		"c": nil,
+	})
+	same(t, "before expiry", mustStats(t, s, t0), store.Stats{OnlinePeers: 4, IndexedFiles: 5})
+	same(t, "after expiry", mustStats(t, s, searchNow), store.Stats{OnlinePeers: 3, IndexedFiles: 3})
+	if _, err := s.ApplyDelta(ctx, "sess-c", []store.File{file("3", "3")}, []string{"x"}, 10, searchNow); err != nil {
+		t.Fatalf("ApplyDelta: %v", err)
+	}
+	same(t, "after delta", mustStats(t, s, searchNow), store.Stats{OnlinePeers: 3, IndexedFiles: 4})
+	wantErr(t, "DeleteSession", s.DeleteSession(ctx, "sess-a"), nil)
+	same(t, "after delete", mustStats(t, s, searchNow), store.Stats{OnlinePeers: 2, IndexedFiles: 2})
+	same(t, "all expired", mustStats(t, s, at(time.Hour)), store.Stats{})
+}
+
+func testBadPageTokens(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	loadPeers(t, s, map[string][]store.File{"a": {file("one.txt", "1"), file("two.txt", "2")}})
+	tokens := []string{
+		"garbage",
+		"!!!!",
+		"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+		"aGVsbG8gd29ybGQ",  // "hello world", unpadded base64
+		"aGVsbG8gd29ybGQ=", // padded
+		"////////////////////",
+	}
+	for _, tok := range tokens {
+		t.Run(tok, func(t *testing.T) {
+			t.Parallel()
+			_, _, err := s.Search(ctx, store.SearchQuery{Query: "txt", PageSize: 1, PageToken: tok}, searchNow)
+			wantErr(t, "Search", err, store.ErrInvalidArgument)
+			_, _, err = s.Search(ctx, store.SearchQuery{SHA256: hashOf("1"), PageSize: 1, PageToken: tok}, searchNow)
+			wantErr(t, "Search by hash", err, store.ErrInvalidArgument)
+			_, _, err = s.ListPeers(ctx, store.Page{Size: 1, Token: tok}, searchNow)
+			wantErr(t, "ListPeers", err, store.ErrInvalidArgument)
+			_, _, err = s.ListFiles(ctx, "", store.Page{Size: 1, Token: tok}, searchNow)
+			wantErr(t, "ListFiles", err, store.ErrInvalidArgument)
+			_, _, err = s.ListFiles(ctx, "a", store.Page{Size: 1, Token: tok}, searchNow)
+			wantErr(t, "ListFiles of a peer", err, store.ErrInvalidArgument)
+		})
+	}
+}
+
+// testConcurrent runs heartbeats, publishes, searches and listings at once;
+// under -race it checks the store's locking, and that no call fails (a
+// sqlite store must not leak SQLITE_BUSY).
+func testConcurrent(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	const peers, rounds = 6, 40
+	mustAccount(t, s, "user")
+	for i := range peers {
+		mustSession(t, s, peerSession(fmt.Sprint("p", i), "user", fmt.Sprint("peer", i), at(time.Hour)))
+	}
+	var wg sync.WaitGroup
+	for i := range peers {
+		id := fmt.Sprint("p", i)
+		wg.Go(func() {
+			for r := range rounds {
+				now := at(time.Duration(r) * time.Second)
+				if _, err := s.TouchSession(ctx, id, now, at(time.Hour)); err != nil {
+					t.Errorf("TouchSession: %v", err)
+					return
+				}
+				files := []store.File{file(fmt.Sprintf("round %d.txt", r), fmt.Sprint(r)), file("common.txt", "common")}
+				if _, err := s.ReplaceFiles(ctx, id, files, 10, now); err != nil {
+					t.Errorf("ReplaceFiles: %v", err)
+					return
+				}
+				if _, err := s.ApplyDelta(ctx, id, []store.File{file("delta.txt", id)}, []string{"common.txt"}, 10, now); err != nil {
+					t.Errorf("ApplyDelta: %v", err)
+					return
+				}
+			}
+		})
+	}
+	for range 2 {
+		wg.Go(func() {
+			for range rounds {
+				if _, _, err := s.Search(ctx, store.SearchQuery{Query: "txt", PageSize: 5}, t0); err != nil {
+					t.Errorf("Search: %v", err)
+					return
+				}
+				if _, _, err := s.ListFiles(ctx, "", store.Page{Size: 5}, t0); err != nil {
+					t.Errorf("ListFiles: %v", err)
+					return
+				}
+				if _, _, err := s.ListPeers(ctx, store.Page{Size: 5}, t0); err != nil {
+					t.Errorf("ListPeers: %v", err)
+					return
+				}
+				if _, err := s.Stats(ctx, t0); err != nil {
+					t.Errorf("Stats: %v", err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	same(t, "stats", mustStats(t, s, t0), store.Stats{OnlinePeers: peers, IndexedFiles: 2 * peers})
+}

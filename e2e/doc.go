@@ -1,0 +1,4 @@
+// Package e2e holds end-to-end tests of whole peerhub networks: a real
+// directory and real peers on 127.0.0.1 (internal/testnet), the local demo,
+// and the Docker Compose deployment. It has no code of its own.
+package e2e

@@ -1,0 +1,115 @@
+package directory
+
+import (
+	"sync"
+	"time"
+
+	"github.com/peerhub/peerhub/internal/token"
+)
+
+// Caches that keep Ed25519 off the hot path: every call verifies a token
+// and every heartbeat would sign one, and those two operations cost more
+// CPU than the rest of a heartbeat together.
+const (
+	// maxCachedTokens bounds each cache; past it, expired entries are
+	// dropped, and if that is not enough the cache starts over.
+	maxCachedTokens = 1 << 16
+	// reissueFraction of the token TTL is how old a session's newest token
+	// may be before a heartbeat signs a new one (1 minute of the default
+	// 15): the token handed back always has at least 14/15 of its life
+	// left.
+	reissueFraction = 15
+)
+
+// verifiedCache remembers tokens whose signature was verified, until they
+// expire. A token is its own key, so a hit means the very same bytes passed
+// verification before; only expiry can have changed, and get checks it. The
+// session is still looked up on every call, so a logout takes effect at
+// once.
+type verifiedCache struct {
+	mu sync.Mutex
+	m  map[string]token.Claims
+}
+
+func newVerifiedCache() *verifiedCache { return &verifiedCache{m: make(map[string]token.Claims)} }
+
+func (c *verifiedCache) get(raw string, now time.Time) (token.Claims, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cl, ok := c.m[raw]
+	if !ok || cl.ExpiresAt == nil || !now.Before(cl.ExpiresAt.Time) {
+		return token.Claims{}, false
+	}
+	return cl, true
+}
+
+func (c *verifiedCache) put(raw string, cl token.Claims, now time.Time) {
+	if cl.ExpiresAt == nil {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= maxCachedTokens {
+		c.pruneLocked(now)
+		if len(c.m) >= maxCachedTokens {
+			clear(c.m)
+		}
+	}
+	c.m[raw] = cl
+}
+
+func (c *verifiedCache) prune(now time.Time) {
+	c.mu.Lock()
+	c.pruneLocked(now)
+	c.mu.Unlock()
+}
+
+func (c *verifiedCache) pruneLocked(now time.Time) {
+	for raw, cl := range c.m {
+		if !now.Before(cl.ExpiresAt.Time) {
+			delete(c.m, raw)
+		}
+	}
+}
+
+// issuedCache remembers each session's newest grant, so a heartbeat soon
+// after the previous one hands the same token back instead of signing a new
+// one. Clients then also present the same token, which verifiedCache
+// answers.
+type issuedCache struct {
+	mu sync.Mutex
+	m  map[string]Grant // by session id
+}
+
+func newIssuedCache() *issuedCache { return &issuedCache{m: make(map[string]Grant)} }
+
+// recent returns the session's newest grant if it was issued less than
+// ttl/reissueFraction ago (ttl being the token TTL it was issued with).
+func (c *issuedCache) recent(sessionID string, now time.Time, ttl time.Duration) (Grant, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	g, ok := c.m[sessionID]
+	if !ok || g.ExpiresAt.Sub(now) <= ttl-ttl/reissueFraction || g.ExpiresAt.Sub(now) > ttl {
+		return Grant{}, false
+	}
+	return g, true
+}
+
+func (c *issuedCache) put(g Grant) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.m) >= maxCachedTokens {
+		clear(c.m) // rare: only costs a few signatures
+	}
+	c.m[g.SessionID] = g
+}
+
+func (c *issuedCache) prune(now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id, g := range c.m {
+		if !now.Before(g.ExpiresAt) {
+			delete(c.m, id)
+		}
+	}
+}

@@ -1,0 +1,240 @@
+package server
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"connectrpc.com/connect"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
+	"github.com/peerhub/peerhub/gen/peerhub/directory/v1/directoryv1connect"
+	"github.com/peerhub/peerhub/internal/token"
+	"github.com/peerhub/peerhub/server/directory"
+	"github.com/peerhub/peerhub/server/store"
+)
+
+// handler serves DirectoryService: it decodes each request into the
+// directory's types, calls the directory, and encodes the answer. Rules live
+// in package directory; errors become codes in connectError.
+type handler struct {
+	dir           *directory.Directory
+	log           *slog.Logger
+	loginFailures *prometheus.CounterVec
+}
+
+var _ directoryv1connect.DirectoryServiceHandler = (*handler)(nil)
+
+// fail turns err into the Connect error of procedure.
+func (h *handler) fail(ctx context.Context, procedure string, err error) error {
+	return connectError(ctx, h.log, procedure, err)
+}
+
+// caller returns the claims the auth interceptor verified.
+func caller(ctx context.Context) (token.Claims, error) {
+	c, ok := token.FromContext(ctx)
+	if !ok {
+		return token.Claims{}, connect.NewError(connect.CodeUnauthenticated, errors.New("no verified token"))
+	}
+	return c, nil
+}
+
+// GetInfo implements directoryv1connect.DirectoryServiceHandler.
+func (h *handler) GetInfo(_ context.Context, _ *connect.Request[directoryv1.GetInfoRequest]) (*connect.Response[directoryv1.GetInfoResponse], error) {
+	info := h.dir.Info()
+	keys := make([]*directoryv1.PublicKey, len(info.Keys))
+	for i, k := range info.Keys {
+		keys[i] = &directoryv1.PublicKey{KeyId: k.ID, Algorithm: token.Algorithm, PublicKey: k.Key}
+	}
+	return connect.NewResponse(&directoryv1.GetInfoResponse{
+		ServerVersion:     info.Version,
+		HeartbeatInterval: durationpb.New(info.HeartbeatInterval),
+		SessionTtl:        durationpb.New(info.SessionTTL),
+		Keys:              keys,
+		MaxPublishEntries: int32(info.MaxPublishEntries),
+		MaxPeerEntries:    int32(info.MaxPeerFiles),
+		TokenIssuer:       info.Issuer,
+	}), nil
+}
+
+// Login implements directoryv1connect.DirectoryServiceHandler.
+func (h *handler) Login(ctx context.Context, req *connect.Request[directoryv1.LoginRequest]) (*connect.Response[directoryv1.LoginResponse], error) {
+	m := req.Msg
+	g, err := h.dir.Login(ctx, directory.Credentials{
+		Username:         m.GetUsername(),
+		Password:         m.GetPassword(),
+		AdvertiseAddress: m.GetAdvertiseAddress(),
+		PeerName:         m.GetPeerName(),
+	})
+	switch {
+	case errors.Is(err, directory.ErrUnauthenticated):
+		h.loginFailures.WithLabelValues("bad_credentials").Inc()
+	case errors.Is(err, directory.ErrTooManyAttempts):
+		h.loginFailures.WithLabelValues("rate_limited").Inc()
+	}
+	if err != nil {
+		return nil, h.fail(ctx, req.Spec().Procedure, err)
+	}
+	return connect.NewResponse(&directoryv1.LoginResponse{
+		Token:             g.Token,
+		ExpiresAt:         timestamppb.New(g.ExpiresAt),
+		SessionId:         g.SessionID,
+		HeartbeatInterval: durationpb.New(g.HeartbeatInterval),
+		PeerName:          g.PeerName,
+	}), nil
+}
+
+// Heartbeat implements directoryv1connect.DirectoryServiceHandler.
+func (h *handler) Heartbeat(ctx context.Context, req *connect.Request[directoryv1.HeartbeatRequest]) (*connect.Response[directoryv1.HeartbeatResponse], error) {
+	c, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	g, err := h.dir.Heartbeat(ctx, c)
+	if err != nil {
+		return nil, h.fail(ctx, req.Spec().Procedure, err)
+	}
+	return connect.NewResponse(&directoryv1.HeartbeatResponse{Token: g.Token, ExpiresAt: timestamppb.New(g.ExpiresAt)}), nil
+}
+
+// Logout implements directoryv1connect.DirectoryServiceHandler.
+func (h *handler) Logout(ctx context.Context, req *connect.Request[directoryv1.LogoutRequest]) (*connect.Response[directoryv1.LogoutResponse], error) {
+	c, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.dir.Logout(ctx, c); err != nil {
+		return nil, h.fail(ctx, req.Spec().Procedure, err)
+	}
+	return connect.NewResponse(&directoryv1.LogoutResponse{}), nil
+}
+
+// Publish implements directoryv1connect.DirectoryServiceHandler.
+func (h *handler) Publish(ctx context.Context, req *connect.Request[directoryv1.PublishRequest]) (*connect.Response[directoryv1.PublishResponse], error) {
+	c, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var ch directory.Change
+	switch x := req.Msg.GetChange().(type) {
+	case *directoryv1.PublishRequest_Snapshot:
+		ch = directory.Change{Snapshot: true, Added: filesFromProto(x.Snapshot.GetFiles())}
+	case *directoryv1.PublishRequest_Delta:
+		ch = directory.Change{Added: filesFromProto(x.Delta.GetAdded()), Removed: x.Delta.GetRemoved()}
+	default:
+		return nil, connect.NewError(connect.CodeInvalidArgument, errors.New("change: give a snapshot or a delta"))
+	}
+	n, err := h.dir.Publish(ctx, c, ch)
+	if err != nil {
+		return nil, h.fail(ctx, req.Spec().Procedure, err)
+	}
+	return connect.NewResponse(&directoryv1.PublishResponse{FileCount: n}), nil
+}
+
+// Search implements directoryv1connect.DirectoryServiceHandler.
+func (h *handler) Search(ctx context.Context, req *connect.Request[directoryv1.SearchRequest]) (*connect.Response[directoryv1.SearchResponse], error) {
+	m := req.Msg
+	results, next, err := h.dir.Search(ctx, store.SearchQuery{
+		Query:     m.GetQuery(),
+		SHA256:    m.GetSha256(),
+		PageSize:  int(m.GetPageSize()),
+		PageToken: m.GetPageToken(),
+	})
+	if err != nil {
+		return nil, h.fail(ctx, req.Spec().Procedure, err)
+	}
+	out := make([]*directoryv1.SearchResult, len(results))
+	for i, r := range results {
+		sources := make([]*directoryv1.Source, len(r.Sources))
+		for j, s := range r.Sources {
+			sources[j] = &directoryv1.Source{Peer: s.Peer, Address: s.Address, Name: s.Name, LastSeen: timestamp(s.LastSeen)}
+		}
+		out[i] = &directoryv1.SearchResult{
+			Sha256:    r.SHA256,
+			Size:      r.Size,
+			PieceSize: r.PieceSize,
+			PieceRoot: r.PieceRoot,
+			Names:     r.Names,
+			Sources:   sources,
+		}
+	}
+	return connect.NewResponse(&directoryv1.SearchResponse{Results: out, NextPageToken: next}), nil
+}
+
+// ListPeers implements directoryv1connect.DirectoryServiceHandler.
+func (h *handler) ListPeers(ctx context.Context, req *connect.Request[directoryv1.ListPeersRequest]) (*connect.Response[directoryv1.ListPeersResponse], error) {
+	peers, next, err := h.dir.ListPeers(ctx, store.Page{Size: int(req.Msg.GetPageSize()), Token: req.Msg.GetPageToken()})
+	if err != nil {
+		return nil, h.fail(ctx, req.Spec().Procedure, err)
+	}
+	out := make([]*directoryv1.PeerInfo, len(peers))
+	for i, p := range peers {
+		out[i] = &directoryv1.PeerInfo{
+			Name:        p.Session.PeerName,
+			Address:     p.Session.Address,
+			Username:    p.Session.Username,
+			FileCount:   p.FileCount,
+			LastSeen:    timestamp(p.Session.LastSeen),
+			OnlineSince: timestamp(p.Session.Created),
+		}
+	}
+	return connect.NewResponse(&directoryv1.ListPeersResponse{Peers: out, NextPageToken: next}), nil
+}
+
+// ListFiles implements directoryv1connect.DirectoryServiceHandler.
+func (h *handler) ListFiles(ctx context.Context, req *connect.Request[directoryv1.ListFilesRequest]) (*connect.Response[directoryv1.ListFilesResponse], error) {
+	m := req.Msg
+	files, next, err := h.dir.ListFiles(ctx, m.GetPeer(), store.Page{Size: int(m.GetPageSize()), Token: m.GetPageToken()})
+	if err != nil {
+		return nil, h.fail(ctx, req.Spec().Procedure, err)
+	}
+	out := make([]*directoryv1.SharedFile, len(files))
+	for i, f := range files {
+		out[i] = &directoryv1.SharedFile{Peer: f.Peer, Address: f.Address, File: fileToProto(f.File)}
+	}
+	return connect.NewResponse(&directoryv1.ListFilesResponse{Files: out, NextPageToken: next}), nil
+}
+
+// filesFromProto decodes file entries.
+func filesFromProto(in []*directoryv1.FileEntry) []store.File {
+	out := make([]store.File, len(in))
+	for i, f := range in {
+		var modified time.Time
+		if f.GetModified() != nil {
+			modified = f.GetModified().AsTime()
+		}
+		out[i] = store.File{
+			Name:      f.GetName(),
+			Size:      f.GetSize(),
+			SHA256:    f.GetSha256(),
+			PieceSize: f.GetPieceSize(),
+			PieceRoot: f.GetPieceRoot(),
+			Modified:  modified,
+		}
+	}
+	return out
+}
+
+// fileToProto encodes a file entry.
+func fileToProto(f store.File) *directoryv1.FileEntry {
+	return &directoryv1.FileEntry{
+		Name:      f.Name,
+		Size:      f.Size,
+		Sha256:    f.SHA256,
+		PieceSize: f.PieceSize,
+		PieceRoot: f.PieceRoot,
+		Modified:  timestamp(f.Modified),
+	}
+}
+
+// timestamp encodes t, leaving the zero time unset.
+func timestamp(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
+}

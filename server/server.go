@@ -1,0 +1,332 @@
+// Package server owns the directory's edge: its configuration, the store it
+// opens, and the HTTP server that serves DirectoryService over Connect, gRPC
+// and gRPC-Web, and as REST/JSON (/v1/...) from the service's
+// google.api.http annotations, on one port, with health, reflection and
+// /metrics beside it. The rules themselves live in package directory; this
+// package only translates between the protocol and the domain.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"connectrpc.com/vanguard"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/peerhub/peerhub/gen/peerhub/directory/v1/directoryv1connect"
+	"github.com/peerhub/peerhub/internal/rpcserver"
+	"github.com/peerhub/peerhub/internal/token"
+	"github.com/peerhub/peerhub/server/directory"
+	"github.com/peerhub/peerhub/server/store"
+	"github.com/peerhub/peerhub/server/store/memory"
+	"github.com/peerhub/peerhub/server/store/sqlite"
+)
+
+// Defaults of Config.
+const (
+	// DefaultListen is the address the directory listens on: loopback
+	// only, so a first run exposes nothing to the network.
+	DefaultListen = "127.0.0.1:8000"
+	// DefaultData is the folder of the sqlite database.
+	DefaultData = "./peerhub-data"
+	// DefaultStore is the store kind.
+	DefaultStore = StoreSQLite
+	// DatabaseFile is the sqlite database's name inside the data folder.
+	DatabaseFile = "directory.db"
+)
+
+// Store kinds of Config.Store.
+const (
+	// StoreSQLite keeps state in DatabaseFile inside Config.Data; it
+	// survives restarts.
+	StoreSQLite = "sqlite"
+	// StoreMemory keeps state in memory; it is lost on exit.
+	StoreMemory = "memory"
+)
+
+// Config configures a directory server. Zero fields take their defaults.
+type Config struct {
+	// Listen is the host:port to listen on; DefaultListen if empty. Port 0
+	// picks a free port (see Server.Serve and the CLI's "listening on"
+	// line).
+	Listen string
+	// Data is the folder of the sqlite database, created 0700 if missing;
+	// DefaultData if empty. Unused by the memory store.
+	Data string
+	// Store is StoreSQLite or StoreMemory; DefaultStore if empty.
+	Store string
+	// Heartbeat is how often sessions must heartbeat;
+	// directory.DefaultHeartbeatInterval if zero. Sessions expire after
+	// three missed intervals unless Directory.SessionTTL says otherwise.
+	Heartbeat time.Duration
+	// TLSCert and TLSKey are PEM files; with both set the server speaks
+	// HTTPS (HTTP/2 and HTTP/1.1) instead of cleartext h2c.
+	TLSCert, TLSKey string
+	// Accounts is an htpasswd file of read-only accounts (bcrypt only).
+	Accounts string
+	// ShutdownGrace is how long running calls may finish on shutdown;
+	// rpcserver.DefaultShutdownGrace if zero.
+	ShutdownGrace time.Duration
+	// Directory holds the remaining settings of the directory (limits,
+	// token lifetime, issuer, clock, password cost). Its
+	// HeartbeatInterval, AccountsFile and Logger are set from Heartbeat,
+	// Accounts and the server's logger.
+	Directory directory.Config
+}
+
+// withDefaults returns c with zero fields set to their defaults.
+func (c Config) withDefaults() Config {
+	if c.Listen == "" {
+		c.Listen = DefaultListen
+	}
+	if c.Data == "" {
+		c.Data = DefaultData
+	}
+	if c.Store == "" {
+		c.Store = DefaultStore
+	}
+	if c.Heartbeat == 0 {
+		c.Heartbeat = directory.DefaultHeartbeatInterval
+	}
+	if c.ShutdownGrace == 0 {
+		c.ShutdownGrace = rpcserver.DefaultShutdownGrace
+	}
+	c.Directory.HeartbeatInterval = c.Heartbeat
+	c.Directory.AccountsFile = c.Accounts
+	return c
+}
+
+// Validate reports the first setting that cannot work, after defaults are
+// applied. It does not touch the file system.
+func (c Config) Validate() error {
+	c = c.withDefaults()
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		return fmt.Errorf("listen address %q: want host:port, e.g. %s or :8000 for every interface: %w", c.Listen, DefaultListen, err)
+	}
+	switch {
+	case c.Store == StoreSQLite, c.Store == StoreMemory:
+	case strings.HasPrefix(c.Store, "postgres://"), strings.HasPrefix(c.Store, "postgresql://"):
+		return fmt.Errorf("store %q: the postgres store is not available in this version; use %s or %s", redactURL(c.Store), StoreSQLite, StoreMemory)
+	default:
+		return fmt.Errorf("store %q: want %s (kept in the data folder) or %s (lost on exit)", c.Store, StoreSQLite, StoreMemory)
+	}
+	if c.Heartbeat < 0 {
+		return fmt.Errorf("heartbeat %s: must be positive", c.Heartbeat)
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		return errors.New("TLS needs both a certificate and a key file (or neither, for cleartext)")
+	}
+	if err := c.Directory.Validate(); err != nil {
+		return err
+	}
+	return nil
+}
+
+// redactURL drops everything after the scheme, so a password in a database
+// URL never reaches an error message.
+func redactURL(u string) string {
+	scheme, _, _ := strings.Cut(u, "://")
+	return scheme + "://…"
+}
+
+// Server is a directory: a store, the domain on top of it, and the HTTP
+// server in front. Create it with New, run it with Serve, and Close it after
+// Serve returns.
+type Server struct {
+	cfg   Config
+	log   *slog.Logger
+	store store.Store
+	dir   *directory.Directory
+	rpc   *rpcserver.Server
+
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New opens the configured store, loads (or creates) the signing keys and
+// the accounts file, and builds the HTTP handler. It does not listen yet.
+func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	cfg.Directory.Logger = logger
+	st, err := OpenStore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	dir, err := directory.New(ctx, st, cfg.Directory)
+	if err != nil {
+		st.Close()
+		return nil, err
+	}
+	s := &Server{cfg: cfg, log: logger, store: st, dir: dir}
+	if err := s.mount(); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// OpenStore opens the store that cfg names: the sqlite database
+// DatabaseFile in cfg.Data (creating the folder, 0700), or a new memory
+// store.
+func OpenStore(ctx context.Context, cfg Config) (store.Store, error) {
+	cfg = cfg.withDefaults()
+	switch cfg.Store {
+	case StoreMemory:
+		return memory.New(), nil
+	case StoreSQLite:
+		if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+			return nil, fmt.Errorf("data folder: %w", err)
+		}
+		path := filepath.Join(cfg.Data, DatabaseFile)
+		st, err := sqlite.Open(ctx, path)
+		if err != nil {
+			return nil, fmt.Errorf("open store %s: %w", path, err)
+		}
+		return st, nil
+	default:
+		return nil, fmt.Errorf("store %q: want %s or %s", cfg.Store, StoreSQLite, StoreMemory)
+	}
+}
+
+// Procedures that need no token.
+var publicProcedures = []string{
+	directoryv1connect.DirectoryServiceGetInfoProcedure,
+	directoryv1connect.DirectoryServiceLoginProcedure,
+}
+
+// mount builds the rpcserver with DirectoryService on its Connect path and
+// its REST routes under /v1/, and registers the directory's metrics.
+func (s *Server) mount() error {
+	s.rpc = rpcserver.New(rpcserver.Options{
+		Logger:        s.log,
+		Services:      []string{directoryv1connect.DirectoryServiceName},
+		TLSCertFile:   s.cfg.TLSCert,
+		TLSKeyFile:    s.cfg.TLSKey,
+		ShutdownGrace: s.cfg.ShutdownGrace,
+	})
+	loginFailures := prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "peerhub_directory_login_failures_total",
+		Help: "Failed logins, by reason: bad_credentials or rate_limited.",
+	}, []string{"reason"})
+	for _, r := range []string{"bad_credentials", "rate_limited"} {
+		loginFailures.WithLabelValues(r) // export zeros before the first failure
+	}
+	if err := s.rpc.Registry.Register(loginFailures); err != nil {
+		return fmt.Errorf("register metrics: %w", err)
+	}
+	if err := s.rpc.Registry.Register(newStatsCollector(s.dir, s.log)); err != nil {
+		return fmt.Errorf("register metrics: %w", err)
+	}
+
+	h := &handler{dir: s.dir, log: s.log, loginFailures: loginFailures}
+	auth := rpcserver.NewAuthInterceptor(s.authenticate, publicProcedures...)
+	path, connectHandler := directoryv1connect.NewDirectoryServiceHandler(h, s.rpc.HandlerOptions(auth)...)
+	// Connect, gRPC and gRPC-Web calls go straight to the handler; REST
+	// calls are transcoded by vanguard into calls of the same handler, so
+	// both paths share every interceptor.
+	transcoder, err := vanguard.NewTranscoder([]*vanguard.Service{vanguard.NewService(path, connectHandler)})
+	if err != nil {
+		return fmt.Errorf("REST routes: %w", err)
+	}
+	s.rpc.Mux.Handle(path, connectHandler)
+	s.rpc.Mux.Handle("/v1/", transcoder)
+	return nil
+}
+
+// authenticate is the auth interceptor's check: the directory's verdict,
+// with the directory's own failures (a broken store) kept apart from bad
+// tokens by connectError.
+func (s *Server) authenticate(ctx context.Context, bearer string) (token.Claims, error) {
+	c, err := s.dir.Authenticate(ctx, bearer)
+	if err != nil {
+		return token.Claims{}, connectError(ctx, s.log, "authenticate", err)
+	}
+	return c, nil
+}
+
+// Handler returns the server's HTTP handler (every route), for tests that
+// serve it themselves.
+func (s *Server) Handler() http.Handler { return s.rpc.Mux }
+
+// Directory returns the domain, e.g. for tests and the CLI to add users.
+func (s *Server) Directory() *directory.Directory { return s.dir }
+
+// Serve serves on ln, and reaps expired sessions, until ctx is done; then it
+// shuts down gracefully and returns nil. It does not close ln's store:
+// call Close after Serve returns.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := s.dir.Run(ctx); err != nil {
+			s.log.Error("reaper stopped", "error", err)
+		}
+	})
+	err := s.rpc.Serve(ctx, ln)
+	cancel()
+	wg.Wait()
+	return err
+}
+
+// Close closes the store. Call it after Serve has returned.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		if err := s.store.Close(); err != nil {
+			s.closeErr = fmt.Errorf("close store: %w", err)
+		}
+	})
+	return s.closeErr
+}
+
+// Run starts a directory on cfg.Listen and serves until ctx is done.
+func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
+	s, err := New(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	ln, err := s.Listen(ctx)
+	if err != nil {
+		return err
+	}
+	if err := s.Serve(ctx, ln); err != nil {
+		return err
+	}
+	return s.Close()
+}
+
+// Listen opens the listener of cfg.Listen.
+func (s *Server) Listen(ctx context.Context) (net.Listener, error) {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", s.cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	return ln, nil
+}
+
+// URL is the base URL clients use for a listener of this server: http:// or
+// https:// (with TLS) and ln's address.
+func (s *Server) URL(ln net.Listener) string {
+	scheme := "http"
+	if s.cfg.TLSCert != "" {
+		scheme = "https"
+	}
+	return scheme + "://" + ln.Addr().String()
+}

@@ -1,0 +1,199 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/peerhub/peerhub/server/store"
+)
+
+// minTrigram is the shortest query, in characters, the trigram index can
+// answer; shorter ones fall back to a scan (the edge rejects them anyway).
+const minTrigram = 3
+
+// lower is how names and queries are folded before they reach SQLite, whose
+// own lower() only knows ASCII.
+func lower(s string) string { return strings.ToLower(s) }
+
+// ftsPhrase quotes a query as one FTS5 string, so that every character is
+// literal: the trigram tokenizer turns it into a phrase of trigrams, which
+// matches exactly the names containing it.
+func ftsPhrase(q string) string { return `"` + strings.ReplaceAll(q, `"`, `""`) + `"` }
+
+// Search implements store.Store.
+//
+// Results are in the order of each content's first matching row id (the FTS
+// rowid). A page walks matches from the token's row id, keeps a row only if
+// no live matching row of the same content has a smaller id, and stops after
+// PageSize+1 kept rows; the token is the last kept row id. So a broad query
+// costs about a page of rows, not its match count, and pages neither repeat
+// nor skip content while the index is unchanged. The page's sources are then
+// read by the sha256 index, in the same read transaction.
+func (s *Store) Search(ctx context.Context, q store.SearchQuery, now time.Time) ([]store.SearchResult, string, error) {
+	lq := lower(q.Query)
+	bind := queryHash("search", lq, q.SHA256)
+	var after int64
+	if q.PageToken != "" {
+		payload, err := decodeToken(q.PageToken, bind)
+		if err != nil {
+			return nil, "", err
+		}
+		if len(payload) != 8 || int64(binary.BigEndian.Uint64(payload)) < 0 {
+			return nil, "", fmt.Errorf("page token %q: %w", q.PageToken, store.ErrInvalidArgument)
+		}
+		after = int64(binary.BigEndian.Uint64(payload))
+	}
+	stmt, first := s.searchScan, any(nil)
+	switch {
+	case q.SHA256 != "":
+		stmt, first = s.searchSHA, q.SHA256
+	case utf8.RuneCountInString(lq) >= minTrigram:
+		stmt, first = s.searchFTS, ftsPhrase(lq)
+	}
+
+	tx, err := s.r.BeginTx(ctx, nil)
+	if err != nil {
+		return nil, "", fmt.Errorf("search: %w", err)
+	}
+	defer tx.Rollback() // read-only: nothing to commit
+
+	rows, err := tx.StmtContext(ctx, stmt).QueryContext(ctx, first, after, nanos(now), lq, q.PageSize+1)
+	if err != nil {
+		return nil, "", fmt.Errorf("search: %w", err)
+	}
+	var ids []int64
+	var shas []string
+	for rows.Next() {
+		var id int64
+		var sha string
+		if err := rows.Scan(&id, &sha); err != nil {
+			rows.Close()
+			return nil, "", fmt.Errorf("search: %w", err)
+		}
+		ids, shas = append(ids, id), append(shas, sha)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, "", fmt.Errorf("search: %w", err)
+	}
+	next := ""
+	if len(shas) > q.PageSize {
+		shas = shas[:q.PageSize]
+		next = encodeToken(bind, binary.BigEndian.AppendUint64(nil, uint64(ids[q.PageSize-1])))
+	}
+	if len(shas) == 0 {
+		return nil, "", nil
+	}
+	results, err := s.sources(ctx, tx, shas, now)
+	if err != nil {
+		return nil, "", err
+	}
+	return results, next, nil
+}
+
+// sources builds the results for the given contents, in that order, from
+// all their live sources.
+func (s *Store) sources(ctx context.Context, tx *sql.Tx, shas []string, now time.Time) ([]store.SearchResult, error) {
+	list, err := json.Marshal(shas)
+	if err != nil {
+		return nil, fmt.Errorf("search sources: %w", err)
+	}
+	rows, err := tx.StmtContext(ctx, s.searchSources).QueryContext(ctx, string(list), nanos(now))
+	if err != nil {
+		return nil, fmt.Errorf("search sources: %w", err)
+	}
+	defer rows.Close()
+	byHash := make(map[string]*store.SearchResult, len(shas))
+	for rows.Next() {
+		var sha string
+		var f store.File
+		var src store.Source
+		var lastSeen int64
+		if err := rows.Scan(&sha, &src.Name, &f.Size, &f.PieceSize, &f.PieceRoot, &src.Peer, &src.Address, &lastSeen); err != nil {
+			return nil, fmt.Errorf("search sources: %w", err)
+		}
+		src.LastSeen = fromNanos(lastSeen)
+		r := byHash[sha]
+		if r == nil {
+			// Rows come sorted by peer then name: the metadata is the
+			// first source's.
+			r = &store.SearchResult{SHA256: sha, Size: f.Size, PieceSize: f.PieceSize, PieceRoot: f.PieceRoot}
+			byHash[sha] = r
+		}
+		r.Sources = append(r.Sources, src)
+		r.Names = append(r.Names, src.Name)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("search sources: %w", err)
+	}
+	out := make([]store.SearchResult, 0, len(shas))
+	for _, sha := range shas {
+		r := byHash[sha]
+		if r == nil {
+			continue // cannot happen within one read transaction
+		}
+		slices.Sort(r.Names)
+		r.Names = slices.Compact(r.Names)
+		out = append(out, *r)
+	}
+	return out, nil
+}
+
+// tokenVersion is the first byte of every page token, so that a later format
+// can tell old tokens apart.
+const tokenVersion = 's'
+
+// queryHash binds a page token to the listing it continues, so a token of
+// another query is refused instead of silently skipping results.
+func queryHash(parts ...string) uint32 {
+	h := fnv.New32a()
+	for _, p := range parts {
+		h.Write([]byte(p))
+		h.Write([]byte{0})
+	}
+	return h.Sum32()
+}
+
+// encodeToken makes an opaque page token: version, query hash, position.
+func encodeToken(bind uint32, pos []byte) string {
+	b := make([]byte, 0, 5+len(pos))
+	b = append(b, tokenVersion)
+	b = binary.BigEndian.AppendUint32(b, bind)
+	b = append(b, pos...)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// decodeToken returns the position in a token, or ErrInvalidArgument if this
+// store did not issue it for this query.
+func decodeToken(tok string, bind uint32) ([]byte, error) {
+	b, err := base64.RawURLEncoding.DecodeString(tok)
+	if err != nil || len(b) < 5 || b[0] != tokenVersion || binary.BigEndian.Uint32(b[1:5]) != bind {
+		return nil, fmt.Errorf("page token %q: %w", tok, store.ErrInvalidArgument)
+	}
+	return b[5:], nil
+}
+
+// appendString appends a length-prefixed string to a token position.
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// readString reads a length-prefixed string from a token position.
+func readString(b []byte) (string, []byte, error) {
+	n, k := binary.Uvarint(b)
+	if k <= 0 || n > uint64(len(b)-k) {
+		return "", nil, errors.New("malformed token")
+	}
+	return string(b[k : k+int(n)]), b[k+int(n):], nil
+}

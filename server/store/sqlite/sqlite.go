@@ -1,0 +1,470 @@
+// Package sqlite owns the SQLite implementation of store.Store: one database
+// file (modernc.org/sqlite, pure Go) in WAL mode holding accounts, signing
+// keys, sessions and the file index, with a schema migrated at open from the
+// versioned SQL files embedded from migrations/.
+//
+// Writes go through a single connection, so the store's own writers queue in
+// Go instead of failing with SQLITE_BUSY; reads use a separate pool of
+// read-only connections that WAL lets run beside the writer. Name search uses
+// an FTS5 trigram index over the lowered file name, content lookups a btree
+// index on sha256; every query decides liveness by comparing expires_at
+// (unix nanoseconds) with the caller's now.
+package sqlite
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
+
+	"github.com/peerhub/peerhub/server/store"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// busyTimeoutMS is how long, in milliseconds, a connection waits for a lock
+// held by another process (or a checkpoint) before failing with SQLITE_BUSY.
+const busyTimeoutMS = 10_000
+
+// cacheKiB is the page cache of each connection, in KiB (SQLite takes a
+// negative cache_size as KiB). The hot part of a 1M-file index fits.
+const cacheKiB = 64 << 10
+
+// mmapBytes is how much of the database file, in bytes, connections map
+// into memory so that reads of hot pages skip a copy through read(2).
+const mmapBytes = 1 << 30
+
+// Store is a store.Store on one SQLite database file. It is safe for
+// concurrent use.
+type Store struct {
+	w *sql.DB // one connection: every write, serialized
+	r *sql.DB // read-only connections
+
+	// Hot statements, prepared once; database/sql re-prepares them per
+	// connection on first use.
+	touch, getSession                                 *sql.Stmt
+	searchFTS, searchScan, searchSHA, searchSources   *sql.Stmt
+	listPeers, listFilesAll, listFilesPeer, statsStmt *sql.Stmt
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open opens (creating if needed) the database at path and migrates its
+// schema to the newest version. path is a file name; it may not contain '?'
+// (the driver would take the rest for options).
+func Open(ctx context.Context, path string) (*Store, error) {
+	if path == "" || strings.Contains(path, "?") {
+		return nil, fmt.Errorf("sqlite database path %q: %w", path, store.ErrInvalidArgument)
+	}
+	common := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=cache_size(-%d)&_pragma=mmap_size(%d)&_pragma=temp_store(memory)",
+		busyTimeoutMS, cacheKiB, mmapBytes)
+	// synchronous=NORMAL: in WAL mode a commit survives a process crash
+	// and only a power loss may drop the last commits, which presence
+	// data tolerates; FULL would fsync every heartbeat.
+	w, err := sql.Open("sqlite", path+"?"+common+
+		"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_txlock=immediate")
+	if err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	w.SetMaxOpenConns(1)
+	w.SetMaxIdleConns(1)
+	w.SetConnMaxLifetime(0)
+	w.SetConnMaxIdleTime(0)
+	if err := migrate(ctx, w); err != nil {
+		w.Close()
+		return nil, fmt.Errorf("migrate sqlite %s: %w", path, err)
+	}
+	r, err := sql.Open("sqlite", path+"?"+common+"&_pragma=query_only(1)")
+	if err != nil {
+		w.Close()
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
+	}
+	readers := max(4, 2*runtime.GOMAXPROCS(0))
+	r.SetMaxOpenConns(readers)
+	r.SetMaxIdleConns(readers)
+	r.SetConnMaxLifetime(0)
+	r.SetConnMaxIdleTime(0)
+	s := &Store{w: w, r: r}
+	if err := s.prepare(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("prepare sqlite %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// migration is one embedded schema step.
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+// migrations returns the embedded migrations in order. File names start with
+// their version ("0002_add_x.sql"); versions must run 1, 2, 3... so that
+// user_version says exactly which have been applied.
+func migrations() ([]migration, error) {
+	entries, err := fs.ReadDir(migrationFiles, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	var out []migration
+	for _, e := range entries {
+		num, _, ok := strings.Cut(e.Name(), "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("migration %s: name does not start with a version", e.Name())
+		}
+		b, err := migrationFiles.ReadFile(path.Join("migrations", e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, migration{version: v, name: e.Name(), sql: string(b)})
+	}
+	slices.SortFunc(out, func(a, b migration) int { return cmp.Compare(a.version, b.version) })
+	for i, m := range out {
+		if m.version != i+1 {
+			return nil, fmt.Errorf("migration %s: version %d, want %d", m.name, m.version, i+1)
+		}
+	}
+	return out, nil
+}
+
+// migrate applies the migrations newer than the database's user_version,
+// each in its own transaction together with the version bump, so a crash
+// leaves the database at a known version.
+func migrate(ctx context.Context, db *sql.DB) error {
+	ms, err := migrations()
+	if err != nil {
+		return err
+	}
+	var current int
+	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&current); err != nil {
+		return err
+	}
+	if current > len(ms) {
+		return fmt.Errorf("database schema version %d is newer than this program's %d", current, len(ms))
+	}
+	for _, m := range ms[current:] {
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, m.sql); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %s: %w", m.name, err)
+		}
+		if _, err := tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", m.version)); err != nil {
+			tx.Rollback()
+			return fmt.Errorf("migration %s: %w", m.name, err)
+		}
+		if err := tx.Commit(); err != nil {
+			return fmt.Errorf("migration %s: %w", m.name, err)
+		}
+	}
+	return nil
+}
+
+// Hot statements. Liveness is "expires_at > now" everywhere, and a peer
+// session is one with an address.
+const (
+	sessionCols = `id, username, peer_name, address, created, last_seen, expires_at`
+
+	sqlTouch = `UPDATE sessions SET last_seen = ?1, expires_at = ?2
+		WHERE id = ?3 AND expires_at > ?1
+		RETURNING ` + sessionCols
+
+	sqlGetSession = `SELECT ` + sessionCols + ` FROM sessions WHERE id = ?1 AND expires_at > ?2`
+
+	// firstOfContent keeps a matching row only if no live matching row of
+	// the same content has a smaller id: each content is emitted once, at
+	// its first match in id order, without sorting the matches. The
+	// sha256 index (with its implicit id suffix) answers it in a few rows.
+	firstOfContent = `NOT EXISTS (
+		SELECT 1 FROM files g CROSS JOIN sessions t ON t.seq = g.session_seq
+		WHERE g.sha256 = f.sha256 AND g.id < f.id
+			AND t.expires_at > ?3 AND t.address <> ''
+			AND instr(g.name_lower, ?4) > 0)`
+
+	// sqlSearchFTS walks the trigram index in rowid order from the page
+	// token: a broad query stops after a page of contents instead of
+	// collecting and sorting every match. CROSS JOIN pins the join order.
+	// ?1 FTS phrase, ?2 after id, ?3 now, ?4 lowered query, ?5 limit.
+	sqlSearchFTS = `SELECT f.id, f.sha256
+		FROM files_fts x CROSS JOIN files f ON f.id = x.rowid CROSS JOIN sessions s ON s.seq = f.session_seq
+		WHERE files_fts MATCH ?1 AND x.rowid > ?2
+			AND s.expires_at > ?3 AND s.address <> ''
+			AND ` + firstOfContent + `
+		ORDER BY x.rowid LIMIT ?5`
+
+	// sqlSearchScan serves queries the trigram index cannot (empty, or
+	// shorter than 3 characters): the same walk over files by id. An
+	// empty query matches every row (instr(x, '') = 1) and stops after a
+	// page; a short one scans until it fills a page.
+	sqlSearchScan = `SELECT f.id, f.sha256
+		FROM files f CROSS JOIN sessions s ON s.seq = f.session_seq
+		WHERE f.id > ?2 AND instr(f.name_lower, ?4) > 0
+			AND s.expires_at > ?3 AND s.address <> ''
+			AND ` + firstOfContent + `
+		ORDER BY f.id LIMIT ?5`
+
+	// sqlSearchSHA finds the one content of a hash by the sha256 index.
+	sqlSearchSHA = `SELECT f.id, f.sha256
+		FROM files f CROSS JOIN sessions s ON s.seq = f.session_seq
+		WHERE f.sha256 = ?1 AND f.id > ?2 AND instr(f.name_lower, ?4) > 0
+			AND s.expires_at > ?3 AND s.address <> ''
+			AND ` + firstOfContent + `
+		ORDER BY f.id LIMIT ?5`
+
+	// sqlSearchSources fetches every live source of a page's contents
+	// (?1, a JSON array of hashes) by the sha256 index.
+	sqlSearchSources = `SELECT f.sha256, f.name, f.size, f.piece_size, f.piece_root, s.peer_name, s.address, s.last_seen
+		FROM files f CROSS JOIN sessions s ON s.seq = f.session_seq
+		WHERE f.sha256 IN (SELECT value FROM json_each(?1))
+			AND s.expires_at > ?2 AND s.address <> ''
+		ORDER BY f.sha256, s.peer_name, f.name`
+
+	sqlListPeers = `SELECT ` + sessionCols + `, file_count FROM sessions
+		WHERE address <> '' AND expires_at > ?1 AND peer_name >= ?2
+		ORDER BY peer_name LIMIT ?3`
+
+	fileCols = `s.peer_name, s.address, f.name, f.size, f.sha256, f.piece_size, f.piece_root, f.modified`
+
+	// sqlListFilesAll: ?2/?3 is the first (peer, name) to list; the
+	// separate "peer_name >= ?2" lets the peer-name index skip the
+	// sessions before the page.
+	sqlListFilesAll = `SELECT ` + fileCols + `
+		FROM sessions s CROSS JOIN files f ON f.session_seq = s.seq
+		WHERE s.address <> '' AND s.expires_at > ?1 AND s.peer_name >= ?2
+			AND (s.peer_name > ?2 OR f.name >= ?3)
+		ORDER BY s.peer_name, f.name LIMIT ?4`
+
+	sqlListFilesPeer = `SELECT ` + fileCols + `
+		FROM sessions s CROSS JOIN files f ON f.session_seq = s.seq
+		WHERE s.address <> '' AND s.expires_at > ?1 AND s.peer_name = ?2 AND f.name >= ?3
+		ORDER BY f.name LIMIT ?4`
+
+	sqlStats = `SELECT count(*), coalesce(sum(file_count), 0) FROM sessions
+		WHERE address <> '' AND expires_at > ?1`
+)
+
+// prepare prepares the hot statements on their pool.
+func (s *Store) prepare(ctx context.Context) error {
+	for _, p := range []struct {
+		db   *sql.DB
+		dst  **sql.Stmt
+		text string
+	}{
+		{s.w, &s.touch, sqlTouch},
+		{s.r, &s.getSession, sqlGetSession},
+		{s.r, &s.searchFTS, sqlSearchFTS},
+		{s.r, &s.searchScan, sqlSearchScan},
+		{s.r, &s.searchSHA, sqlSearchSHA},
+		{s.r, &s.searchSources, sqlSearchSources},
+		{s.r, &s.listPeers, sqlListPeers},
+		{s.r, &s.listFilesAll, sqlListFilesAll},
+		{s.r, &s.listFilesPeer, sqlListFilesPeer},
+		{s.r, &s.statsStmt, sqlStats},
+	} {
+		st, err := p.db.PrepareContext(ctx, p.text)
+		if err != nil {
+			return fmt.Errorf("%s: %w", strings.Join(strings.Fields(p.text), " "), err)
+		}
+		*p.dst = st
+	}
+	return nil
+}
+
+// Close implements store.Store: it closes the statements and both pools.
+func (s *Store) Close() error {
+	var errs []error
+	for _, st := range []*sql.Stmt{
+		s.touch, s.getSession,
+		s.searchFTS, s.searchScan, s.searchSHA, s.searchSources,
+		s.listPeers, s.listFilesAll, s.listFilesPeer, s.statsStmt,
+	} {
+		if st != nil {
+			errs = append(errs, st.Close())
+		}
+	}
+	if s.r != nil {
+		errs = append(errs, s.r.Close())
+	}
+	errs = append(errs, s.w.Close())
+	return errors.Join(errs...)
+}
+
+// nanos is t as stored: unix nanoseconds, 0 for the zero time.
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// fromNanos is the inverse of nanos, in UTC.
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+// inWrite runs fn in a write transaction (BEGIN IMMEDIATE on the single
+// write connection) and commits it unless fn fails.
+func (s *Store) inWrite(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.w.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := fn(tx); err != nil {
+		tx.Rollback()
+		return err
+	}
+	return tx.Commit()
+}
+
+// CreateAccount implements store.Store.
+func (s *Store) CreateAccount(ctx context.Context, a store.Account) error {
+	res, err := s.w.ExecContext(ctx,
+		`INSERT INTO accounts (name, password_hash, created) VALUES (?1, ?2, ?3) ON CONFLICT (name) DO NOTHING`,
+		a.Name, nonNil(a.PasswordHash), nanos(a.Created))
+	if err != nil {
+		return fmt.Errorf("create account %s: %w", a.Name, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("create account %s: %w", a.Name, err)
+	} else if n == 0 {
+		return fmt.Errorf("account %s: %w", a.Name, store.ErrAlreadyExists)
+	}
+	return nil
+}
+
+// nonNil returns b, or an empty slice for nil, so a NOT NULL BLOB column
+// accepts it.
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+// GetAccount implements store.Store.
+func (s *Store) GetAccount(ctx context.Context, name string) (store.Account, error) {
+	var a store.Account
+	var created int64
+	err := s.r.QueryRowContext(ctx, `SELECT name, password_hash, created FROM accounts WHERE name = ?1`, name).
+		Scan(&a.Name, &a.PasswordHash, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return store.Account{}, fmt.Errorf("account %s: %w", name, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.Account{}, fmt.Errorf("get account %s: %w", name, err)
+	}
+	a.Created = fromNanos(created)
+	return a, nil
+}
+
+// ListAccounts implements store.Store.
+func (s *Store) ListAccounts(ctx context.Context) ([]store.Account, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT name, password_hash, created FROM accounts ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("list accounts: %w", err)
+	}
+	defer rows.Close()
+	var out []store.Account
+	for rows.Next() {
+		var a store.Account
+		var created int64
+		if err := rows.Scan(&a.Name, &a.PasswordHash, &created); err != nil {
+			return nil, fmt.Errorf("list accounts: %w", err)
+		}
+		a.Created = fromNanos(created)
+		out = append(out, a)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list accounts: %w", err)
+	}
+	return out, nil
+}
+
+// DeleteAccount implements store.Store. Sessions and files go by cascade,
+// and the files' FTS entries by trigger, in the same transaction.
+func (s *Store) DeleteAccount(ctx context.Context, name string) error {
+	res, err := s.w.ExecContext(ctx, `DELETE FROM accounts WHERE name = ?1`, name)
+	if err != nil {
+		return fmt.Errorf("delete account %s: %w", name, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("delete account %s: %w", name, err)
+	} else if n == 0 {
+		return fmt.Errorf("account %s: %w", name, store.ErrNotFound)
+	}
+	return nil
+}
+
+// SigningKeys implements store.Store.
+func (s *Store) SigningKeys(ctx context.Context) ([]store.SigningKey, error) {
+	rows, err := s.r.QueryContext(ctx, `SELECT id, private, created FROM signing_keys ORDER BY created DESC, seq DESC`)
+	if err != nil {
+		return nil, fmt.Errorf("list signing keys: %w", err)
+	}
+	defer rows.Close()
+	var out []store.SigningKey
+	for rows.Next() {
+		var k store.SigningKey
+		var priv []byte
+		var created int64
+		if err := rows.Scan(&k.ID, &priv, &created); err != nil {
+			return nil, fmt.Errorf("list signing keys: %w", err)
+		}
+		k.Private, k.Created = priv, fromNanos(created)
+		out = append(out, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("list signing keys: %w", err)
+	}
+	return out, nil
+}
+
+// AddSigningKey implements store.Store.
+func (s *Store) AddSigningKey(ctx context.Context, k store.SigningKey) error {
+	res, err := s.w.ExecContext(ctx,
+		`INSERT INTO signing_keys (id, private, created) VALUES (?1, ?2, ?3) ON CONFLICT (id) DO NOTHING`,
+		k.ID, nonNil(k.Private), nanos(k.Created))
+	if err != nil {
+		return fmt.Errorf("add signing key %s: %w", k.ID, err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("add signing key %s: %w", k.ID, err)
+	} else if n == 0 {
+		return fmt.Errorf("signing key %s: %w", k.ID, store.ErrAlreadyExists)
+	}
+	return nil
+}
+
+// scanner is *sql.Row or *sql.Rows.
+type scanner interface{ Scan(dest ...any) error }
+
+// scanSession reads sessionCols, then extra destinations.
+func scanSession(sc scanner, extra ...any) (store.Session, error) {
+	var ss store.Session
+	var created, lastSeen, expires int64
+	dest := append([]any{&ss.ID, &ss.Username, &ss.PeerName, &ss.Address, &created, &lastSeen, &expires}, extra...)
+	if err := sc.Scan(dest...); err != nil {
+		return store.Session{}, err
+	}
+	ss.Created, ss.LastSeen, ss.ExpiresAt = fromNanos(created), fromNanos(lastSeen), fromNanos(expires)
+	return ss, nil
+}
