@@ -1,0 +1,117 @@
+package cli_test
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/creack/pty"
+
+	"github.com/peerhub/peerhub/cli"
+	"github.com/peerhub/peerhub/internal/testnet"
+)
+
+// screen collects what the menu writes to the terminal.
+type screen struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (s *screen) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(p)
+}
+
+func (s *screen) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
+}
+
+// TestMenuThroughTerminal drives `peerhub menu` through a pseudo-terminal:
+// search, choose a result and its sources, download in the background,
+// watch progress, list peers, quit.
+func TestMenuThroughTerminal(t *testing.T) {
+	t.Parallel()
+	n := testnet.Start(t, testnet.Options{})
+	content := bytes.Repeat([]byte("peerhub menu test\n"), 200_000) // ~3.4 MiB: several pieces
+	n.AddPeer("p1", testnet.PeerOptions{Files: map[string][]byte{"video_menu.bin": content}})
+	n.AddPeer("p2", testnet.PeerOptions{Files: map[string][]byte{"copia/video_menu.bin": content}})
+	waitIndexed(t, n, "video_menu")
+	out := t.TempDir()
+
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Fatalf("open pty: %v", err)
+	}
+	defer ptmx.Close()
+	var scr screen
+	go io.Copy(&scr, ptmx)
+
+	code := make(chan int, 1)
+	go func() {
+		defer tty.Close()
+		code <- cli.Run(t.Context(), []string{"menu", "-o", out}, cli.Streams{
+			In: tty, Out: tty, Err: tty,
+			LookupEnv: func(k string) (string, bool) {
+				v, ok := map[string]string{"PEERHUB_DIRECTORY": n.DirectoryURL, "PEERHUB_USER": "alice", "PEERHUB_PASSWORD": testnet.Password}[k]
+				return v, ok
+			},
+		})
+	}()
+	expect := func(what string) {
+		t.Helper()
+		if !testnet.WaitFor(20*time.Second, func() bool { return strings.Contains(scr.String(), what) }) {
+			t.Fatalf("the screen never showed %q:\n%s", what, scr.String())
+		}
+	}
+	typeLine := func(s string) {
+		t.Helper()
+		if _, err := ptmx.Write([]byte(s + "\n")); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	expect("Choose: ")
+	typeLine("3")
+	expect("p2")
+	typeLine("1")
+	expect("Search for")
+	typeLine("video_menu")
+	expect("2 sources")
+	expect("Download which")
+	typeLine("1")
+	expect("Download from which source")
+	typeLine("") // all sources
+	expect("in the background")
+	dest := filepath.Join(out, "video_menu.bin")
+	if !testnet.WaitFor(20*time.Second, func() bool { _, err := os.Stat(dest); return err == nil }) {
+		t.Fatalf("download never finished:\n%s", scr.String())
+	}
+	typeLine("2")
+	expect("done: ")
+	typeLine("0")
+	expect("Bye.")
+	select {
+	case c := <-code:
+		if c != 0 {
+			t.Fatalf("menu exited %d:\n%s", c, scr.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("menu did not exit")
+	}
+	got, err := os.ReadFile(dest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sha256.Sum256(got) != sha256.Sum256(content) {
+		t.Fatal("downloaded content differs")
+	}
+}
