@@ -1,0 +1,9 @@
+package transfer
+
+import "os"
+
+// SetFreeSpace replaces how s measures the free disk space, so tests can
+// fill the disk without filling it.
+func SetFreeSpace(s *Service, free func() (int64, error)) {
+	s.freeSpace = func(*os.Root) (int64, error) { return free() }
+}

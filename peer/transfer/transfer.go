@@ -1,0 +1,499 @@
+// Package transfer owns how a peer serves the files of its shared folder:
+// describing a shared file (Stat), streaming a byte range of it (Download)
+// and storing a file another peer sends (Upload). It owns the limits on that
+// work too: how many transfers run at once, how many wait, how fast data
+// leaves, and how large an upload may be.
+//
+// Every file access goes through the shared folder's *os.Root and every name
+// through sharepath.Check, so no name, symbolic link or ".." segment reaches
+// outside the shared folder. The package knows nothing of RPC: the peer's
+// Connect handler (peer/transferapi) decodes requests, calls a Service and
+// maps the sentinel errors below to status codes.
+package transfer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/time/rate"
+
+	"github.com/peerhub/peerhub/internal/pieces"
+	"github.com/peerhub/peerhub/internal/sharepath"
+	"github.com/peerhub/peerhub/peer/index"
+)
+
+// Defaults of Options.
+const (
+	// DefaultMaxTransfers is how many downloads and uploads run at once.
+	DefaultMaxTransfers = 8
+	// DefaultChunkSize is the size of the chunks a download is read and sent
+	// in, in bytes. Measured over loopback h2c (BenchmarkDownload in
+	// peer/transferapi): 256 KiB, 512 KiB and 1 MiB chunks cost the same CPU
+	// per byte within noise (1.9–2.3 ns/B for server and client together),
+	// 32 KiB almost twice as much; but each running download holds about
+	// three chunks (ours, connect's encoding buffer, the HTTP/2 frame), so
+	// the smallest keeps a peer serving 4 downloads at 30 MiB peak RSS
+	// where 512 KiB takes 34 MiB (bench/peer_rss.sh).
+	DefaultChunkSize = 256 << 10 // bytes
+	// MinChunkSize and MaxChunkSize bound Options.ChunkSize: the protocol
+	// allows 4 MiB per message, and tiny chunks waste a frame each.
+	MinChunkSize = 4 << 10 // bytes
+	MaxChunkSize = 4 << 20 // bytes
+	// DefaultMaxUploadSize is the largest upload accepted unless configured.
+	DefaultMaxUploadSize = 64 << 30 // bytes
+)
+
+// Errors of this package. Every error a Service returns wraps one of them
+// (or a context error) with the details; peer/transferapi maps each to one
+// status code.
+var (
+	// ErrInvalid means a request is malformed: no or two targets, a bad
+	// SHA-256, a name sharepath.Check refuses (then it wraps
+	// sharepath.ErrInvalid too), a name inside sharepath.StateDir, an
+	// upload name that is or goes through a symbolic link, or an upload
+	// stream that is not one header followed by chunks.
+	ErrInvalid = errors.New("invalid request")
+	// ErrNotFound means the peer does not share the requested file.
+	ErrNotFound = errors.New("not shared here")
+	// ErrChanged means the file on disk no longer matches what the index
+	// recorded (size or modification time), or vanished: the peer cannot
+	// vouch for its content until it re-indexes it. It counts as not found.
+	ErrChanged = errors.New("file changed since indexed")
+	// ErrOutOfRange means a download's offset is past the end of the file.
+	ErrOutOfRange = errors.New("offset past end of file")
+	// ErrBusy means the peer runs MaxTransfers transfers and MaxQueue more
+	// wait already.
+	ErrBusy = errors.New("too many transfers; try again later")
+	// ErrUploadsDisabled means the peer does not accept uploads.
+	ErrUploadsDisabled = errors.New("uploads are disabled on this peer")
+	// ErrTooLarge means an upload's size is over MaxUploadSize.
+	ErrTooLarge = errors.New("upload too large")
+	// ErrNoSpace means an upload's size is over the free disk space of the
+	// shared folder (less the uploads already running).
+	ErrNoSpace = errors.New("not enough free disk space")
+	// ErrExists means an upload's name is taken (by a file or a folder), or
+	// one of its parent folders is a file.
+	ErrExists = errors.New("name already exists")
+	// ErrMismatch means an upload's content does not match its header: more
+	// or fewer bytes than its size, or another SHA-256.
+	ErrMismatch = errors.New("content does not match header")
+)
+
+// Catalog is what a Service serves: the shared files as indexed.
+// *index.Index implements it.
+type Catalog interface {
+	// ByName returns the entry of the file at name, relative to the shared
+	// folder.
+	ByName(name string) (index.Entry, bool)
+	// BySHA256 returns every entry whose content has that SHA-256 (64
+	// lowercase hex digits).
+	BySHA256(hex string) ([]index.Entry, bool)
+}
+
+// Options configure a Service.
+type Options struct {
+	// Catalog resolves names and hashes to indexed files. Required.
+	Catalog Catalog
+	// Root is the shared folder; all files are read and written through it.
+	// Required. The Service does not close it.
+	Root *os.Root
+	// MaxTransfers is how many downloads and uploads run at once;
+	// DefaultMaxTransfers if zero.
+	MaxTransfers int
+	// MaxQueue is how many more may wait for a free slot (in arrival order)
+	// before the next one gets ErrBusy; 2×MaxTransfers if zero, none if
+	// negative.
+	MaxQueue int
+	// MaxRate limits the data all downloads send together, in bytes per
+	// second; zero means unlimited.
+	MaxRate int64
+	// ChunkSize is the size of the chunks downloads send, in bytes;
+	// DefaultChunkSize if zero, else clamped to [MinChunkSize, MaxChunkSize].
+	ChunkSize int
+	// AcceptUploads allows Upload; without it Upload returns
+	// ErrUploadsDisabled.
+	AcceptUploads bool
+	// MaxUploadSize is the largest upload accepted, in bytes;
+	// DefaultMaxUploadSize if zero.
+	MaxUploadSize int64
+	// Logger receives what cannot be reported to a caller (a temporary file
+	// that could not be removed). Discarded if nil.
+	Logger *slog.Logger
+}
+
+// Service serves the files of one shared folder. It is safe for concurrent
+// use.
+type Service struct {
+	catalog       Catalog
+	root          *os.Root
+	chunkSize     int
+	acceptUploads bool
+	maxUpload     int64
+	log           *slog.Logger
+
+	slots   chan struct{} // one element per running transfer
+	queue   chan struct{} // one element per transfer waiting for a slot
+	limiter *rate.Limiter // nil when unlimited
+	buffers sync.Pool     // of *[]byte of chunkSize: one per running download
+
+	// reserved is the total size of the uploads running, subtracted from
+	// the free disk space when admitting another.
+	reserved atomic.Int64
+	// freeSpace reports the bytes available on the shared folder's disk;
+	// tests replace it.
+	freeSpace func(*os.Root) (int64, error)
+}
+
+// New returns a Service.
+func New(o Options) (*Service, error) {
+	if o.Catalog == nil || o.Root == nil {
+		return nil, errors.New("transfer: Options.Catalog and Options.Root are required")
+	}
+	if o.MaxTransfers <= 0 {
+		o.MaxTransfers = DefaultMaxTransfers
+	}
+	switch {
+	case o.MaxQueue == 0:
+		o.MaxQueue = 2 * o.MaxTransfers
+	case o.MaxQueue < 0:
+		o.MaxQueue = 0
+	}
+	if o.ChunkSize == 0 {
+		o.ChunkSize = DefaultChunkSize
+	}
+	o.ChunkSize = min(max(o.ChunkSize, MinChunkSize), MaxChunkSize)
+	if o.MaxUploadSize <= 0 {
+		o.MaxUploadSize = DefaultMaxUploadSize
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Service{
+		catalog:       o.Catalog,
+		root:          o.Root,
+		chunkSize:     o.ChunkSize,
+		acceptUploads: o.AcceptUploads,
+		maxUpload:     o.MaxUploadSize,
+		log:           o.Logger,
+		slots:         make(chan struct{}, o.MaxTransfers),
+		queue:         make(chan struct{}, o.MaxQueue),
+		freeSpace:     freeSpace,
+	}
+	if o.MaxRate > 0 {
+		// The burst must hold one chunk, since WaitN asks for a chunk at
+		// a time; it is not larger, so the rate holds over short spans.
+		s.limiter = rate.NewLimiter(rate.Limit(o.MaxRate), o.ChunkSize)
+	}
+	s.buffers.New = func() any {
+		b := make([]byte, s.chunkSize)
+		return &b
+	}
+	return s, nil
+}
+
+// ChunkSize is the size of the chunks Download sends, in bytes.
+func (s *Service) ChunkSize() int { return s.chunkSize }
+
+// acquire takes a transfer slot, waiting in the queue (in arrival order)
+// while all are taken and the queue has room. The caller must call the
+// returned release once done.
+// Errors: ErrBusy, or ctx's error while waiting.
+func (s *Service) acquire(ctx context.Context) (release func(), err error) {
+	release = func() { <-s.slots }
+	select {
+	case s.slots <- struct{}{}:
+		return release, nil
+	default:
+	}
+	select {
+	case s.queue <- struct{}{}:
+	default:
+		return nil, fmt.Errorf("%w (%d running, %d waiting)", ErrBusy, cap(s.slots), cap(s.queue))
+	}
+	defer func() { <-s.queue }()
+	select {
+	case s.slots <- struct{}{}:
+		return release, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("wait for a transfer slot: %w", context.Cause(ctx))
+	}
+}
+
+// Load reports how many transfers are running and how many wait for a
+// slot, e.g. for metrics.
+func (s *Service) Load() (running, waiting int) { return len(s.slots), len(s.queue) }
+
+// Target names one shared file: by content hash or by name, exactly one.
+type Target struct {
+	// SHA256 is the content's SHA-256, 64 lowercase hex digits.
+	SHA256 string
+	// Name is the path relative to the shared folder.
+	Name string
+}
+
+func (t Target) String() string {
+	if t.SHA256 != "" {
+		return "sha256 " + t.SHA256
+	}
+	return fmt.Sprintf("%q", t.Name)
+}
+
+// resolve returns the entries of t: every name of a hash, or the one of a
+// name.
+// Errors: ErrInvalid, ErrNotFound.
+func (s *Service) resolve(t Target) ([]index.Entry, error) {
+	switch {
+	case (t.SHA256 == "") == (t.Name == ""):
+		return nil, fmt.Errorf("%w: name exactly one of sha256 and name", ErrInvalid)
+	case t.SHA256 != "":
+		if !isSHA256Hex(t.SHA256) {
+			return nil, fmt.Errorf("%w: sha256 must be 64 lowercase hex digits", ErrInvalid)
+		}
+		es, ok := s.catalog.BySHA256(t.SHA256)
+		if !ok || len(es) == 0 {
+			return nil, fmt.Errorf("%v: %w", t, ErrNotFound)
+		}
+		return es, nil
+	default:
+		if err := checkName(t.Name); err != nil {
+			return nil, err
+		}
+		e, ok := s.catalog.ByName(t.Name)
+		if !ok {
+			return nil, fmt.Errorf("%v: %w", t, ErrNotFound)
+		}
+		return []index.Entry{e}, nil
+	}
+}
+
+// Info describes one shared content.
+type Info struct {
+	// SHA256 is the content's SHA-256, 64 lowercase hex digits.
+	SHA256 string
+	// Size is the content's length in bytes.
+	Size int64
+	// Names are the paths, relative to the shared folder, that hold this
+	// content, sorted.
+	Names []string
+	// PieceSize is the length of every piece but the last, in bytes.
+	PieceSize int
+	// PieceHashes are the SHA-256 hashes of the pieces, in order.
+	PieceHashes [][32]byte
+	// PieceRoot is the SHA-256 of the concatenated PieceHashes, 64
+	// lowercase hex digits.
+	PieceRoot string
+	// Modified is the newest modification time among Names.
+	Modified time.Time
+}
+
+// Stat describes the file t names, as indexed. A file asked for by name is
+// described with every name its content has.
+// Errors: ErrInvalid, ErrNotFound.
+func (s *Service) Stat(ctx context.Context, t Target) (Info, error) {
+	if err := ctx.Err(); err != nil {
+		return Info{}, err
+	}
+	es, err := s.resolve(t)
+	if err != nil {
+		return Info{}, err
+	}
+	if t.Name != "" {
+		if all, ok := s.catalog.BySHA256(es[0].SHA256); ok && len(all) > 0 {
+			es = all
+		}
+	}
+	e := es[0]
+	info := Info{
+		SHA256:      e.SHA256,
+		Size:        e.Size,
+		PieceSize:   pieces.Size,
+		PieceHashes: e.PieceHashes,
+		PieceRoot:   e.PieceRoot,
+	}
+	for _, x := range es {
+		info.Names = append(info.Names, x.Name)
+		if x.ModTime.After(info.Modified) {
+			info.Modified = x.ModTime
+		}
+	}
+	slices.Sort(info.Names)
+	info.Names = slices.Compact(info.Names)
+	return info, nil
+}
+
+// Range asks for bytes [Offset, Offset+Length) of one file.
+type Range struct {
+	// Target is the file.
+	Target Target
+	// Offset is the first byte to send.
+	Offset int64
+	// Length is how many bytes to send; zero means up to the end. A range
+	// past the end is cut at the end.
+	Length int64
+}
+
+// SendFunc receives one chunk of a download: data are the bytes at offset.
+// data is only valid during the call (its buffer is reused), so SendFunc
+// must encode or copy it before returning.
+type SendFunc func(offset int64, data []byte) error
+
+// Download streams the range r asks for to send, in order, in chunks of
+// ChunkSize bytes (the last one shorter), at the rate MaxRate allows. It
+// serves the first of the file's names whose size and modification time on
+// disk still match the index. An empty range sends nothing.
+//
+// It waits for a transfer slot first (see Options.MaxQueue).
+// Errors: ErrInvalid, ErrNotFound, ErrChanged, ErrOutOfRange, ErrBusy, ctx's
+// error, send's error (returned as is), or a read error.
+func (s *Service) Download(ctx context.Context, r Range, send SendFunc) error {
+	if r.Offset < 0 || r.Length < 0 {
+		return fmt.Errorf("%w: negative offset or length", ErrInvalid)
+	}
+	es, err := s.resolve(r.Target)
+	if err != nil {
+		return err
+	}
+	size := es[0].Size
+	if r.Offset > size {
+		return fmt.Errorf("%w: offset %d, size %d", ErrOutOfRange, r.Offset, size)
+	}
+	end := size
+	if r.Length > 0 && r.Length < size-r.Offset {
+		end = r.Offset + r.Length
+	}
+
+	release, err := s.acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+
+	f, err := s.openIndexed(es)
+	if err != nil {
+		return fmt.Errorf("%v: %w", r.Target, err)
+	}
+	defer f.Close()
+	if r.Offset == end {
+		return nil
+	}
+
+	bp := s.buffers.Get().(*[]byte)
+	defer s.buffers.Put(bp)
+	buf := *bp
+	for pos := r.Offset; pos < end; {
+		if err := ctx.Err(); err != nil {
+			return context.Cause(ctx)
+		}
+		n := int(min(int64(len(buf)), end-pos))
+		if s.limiter != nil {
+			if err := s.limiter.WaitN(ctx, n); err != nil {
+				if ctx.Err() != nil {
+					return context.Cause(ctx)
+				}
+				// WaitN refuses up front when the wait would outlast
+				// ctx's deadline.
+				return fmt.Errorf("rate limit: %w", context.DeadlineExceeded)
+			}
+		}
+		k, err := f.ReadAt(buf[:n], pos)
+		if k < n {
+			if err == nil || errors.Is(err, io.EOF) {
+				return fmt.Errorf("%v: shrank to %d bytes: %w", r.Target, pos+int64(k), ErrChanged)
+			}
+			return fmt.Errorf("%v: read at %d: %w", r.Target, pos, err)
+		}
+		if err := send(pos, buf[:n]); err != nil {
+			return err
+		}
+		pos += int64(n)
+	}
+	return nil
+}
+
+// openIndexed opens the first of es that is still on disk as indexed: a
+// regular file of the recorded size and modification time.
+// Errors: ErrChanged.
+func (s *Service) openIndexed(es []index.Entry) (*os.File, error) {
+	var why error
+	for _, e := range es {
+		f, err := s.openEntry(e)
+		if err == nil {
+			return f, nil
+		}
+		why = err
+	}
+	return nil, why
+}
+
+func (s *Service) openEntry(e index.Entry) (*os.File, error) {
+	// The index only holds names that pass Check; checking again keeps
+	// this package safe over any Catalog.
+	if err := sharepath.Check(e.Name); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrChanged, err)
+	}
+	f, err := s.root.Open(e.Name)
+	if err != nil {
+		// Gone, or (for a name through a link) now outside the share.
+		return nil, fmt.Errorf("%w: %w", ErrChanged, err)
+	}
+	fi, err := f.Stat()
+	switch {
+	case err != nil:
+		err = fmt.Errorf("%w: %w", ErrChanged, err)
+	case !fi.Mode().IsRegular():
+		err = fmt.Errorf("%w: %q is no longer a regular file", ErrChanged, e.Name)
+	case fi.Size() != e.Size:
+		err = fmt.Errorf("%w: %q is %d bytes, indexed as %d", ErrChanged, e.Name, fi.Size(), e.Size)
+	case !e.ModTime.IsZero() && !fi.ModTime().Equal(e.ModTime):
+		err = fmt.Errorf("%w: %q modified at %v, indexed at %v", ErrChanged, e.Name, fi.ModTime(), e.ModTime)
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// checkName checks a name a caller gave: sharepath's rules, and not inside
+// peerhub's own state folder.
+// Errors: ErrInvalid (wrapping sharepath.ErrInvalid when that refused it).
+func checkName(name string) error {
+	if err := sharepath.Check(name); err != nil {
+		return fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	if first, _, _ := strings.Cut(name, "/"); first == sharepath.StateDir {
+		return fmt.Errorf("%w: %q is inside peerhub's state folder %s", ErrInvalid, truncate(name), sharepath.StateDir)
+	}
+	return nil
+}
+
+func isSHA256Hex(s string) bool {
+	if len(s) != 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// truncate shortens a caller's name for an error message.
+func truncate(name string) string {
+	const maxLen = 64
+	if len(name) <= maxLen {
+		return name
+	}
+	return name[:maxLen] + "…"
+}

@@ -1,0 +1,158 @@
+// Package transferapi owns the wire side of a peer's transfers: the Connect
+// handler of peerhub.peer.v1.PeerService, which decodes requests, calls a
+// transfer.Service and encodes its answers, the one mapping of the
+// service's errors to status codes, and the client helpers that read a
+// download stream without copying it more than decoding must (Fetch,
+// ReadRange).
+package transferapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"slices"
+
+	"connectrpc.com/connect"
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	peerv1 "github.com/peerhub/peerhub/gen/peerhub/peer/v1"
+	"github.com/peerhub/peerhub/gen/peerhub/peer/v1/peerv1connect"
+	"github.com/peerhub/peerhub/peer/transfer"
+)
+
+// Handler implements peerv1connect.PeerServiceHandler over a
+// transfer.Service.
+type Handler struct {
+	svc *transfer.Service
+}
+
+var _ peerv1connect.PeerServiceHandler = (*Handler)(nil)
+
+// NewHandler returns the path and the handler of PeerService over svc, to
+// mount on an rpcserver.Server's Mux; opts are usually its
+// HandlerOptions(auth).
+//
+// Its responses are never compressed, whatever the client accepts: file
+// data does not shrink, and connect's gzip caps a stream at ~50 MiB/s. (It
+// also means the handler accepts no gzip-compressed requests; peerhub's
+// clients send none.)
+func NewHandler(svc *transfer.Service, opts ...connect.HandlerOption) (string, http.Handler) {
+	// Last, so that no option passed in can bring gzip back.
+	opts = append(slices.Clip(opts), connect.WithCompression("gzip", nil, nil))
+	return peerv1connect.NewPeerServiceHandler(&Handler{svc: svc}, opts...)
+}
+
+// Stat implements peerv1connect.PeerServiceHandler.
+func (h *Handler) Stat(ctx context.Context, req *connect.Request[peerv1.StatRequest]) (*connect.Response[peerv1.StatResponse], error) {
+	info, err := h.svc.Stat(ctx, transfer.Target{SHA256: req.Msg.GetSha256(), Name: req.Msg.GetName()})
+	if err != nil {
+		return nil, connectError(err)
+	}
+	res := &peerv1.StatResponse{
+		Sha256:      info.SHA256,
+		Size:        info.Size,
+		Names:       info.Names,
+		PieceSize:   int32(info.PieceSize),
+		PieceHashes: make([][]byte, len(info.PieceHashes)),
+		PieceRoot:   info.PieceRoot,
+	}
+	for i := range info.PieceHashes {
+		// Aliases the index's hashes, which are never modified.
+		res.PieceHashes[i] = info.PieceHashes[i][:]
+	}
+	if !info.Modified.IsZero() {
+		res.Modified = timestamppb.New(info.Modified)
+	}
+	return connect.NewResponse(res), nil
+}
+
+// Download implements peerv1connect.PeerServiceHandler.
+func (h *Handler) Download(ctx context.Context, req *connect.Request[peerv1.DownloadRequest], stream *connect.ServerStream[peerv1.DownloadResponse]) error {
+	r := transfer.Range{
+		Target: transfer.Target{SHA256: req.Msg.GetSha256(), Name: req.Msg.GetName()},
+		Offset: req.Msg.GetOffset(),
+		Length: req.Msg.GetLength(),
+	}
+	// One message for the whole stream: Send encodes it before returning,
+	// so Data may point into the service's reused buffer.
+	msg := &peerv1.DownloadResponse{}
+	err := h.svc.Download(ctx, r, func(off int64, data []byte) error {
+		msg.Offset, msg.Data = off, data
+		return stream.Send(msg)
+	})
+	return connectError(err)
+}
+
+// errHeaderFirst and errHeaderTwice are the ways an Upload stream can break
+// its shape.
+var (
+	errHeaderFirst = errors.New("the first message of an upload must be its header")
+	errHeaderTwice = errors.New("an upload has one header, before all chunks")
+)
+
+// Upload implements peerv1connect.PeerServiceHandler.
+func (h *Handler) Upload(ctx context.Context, stream *connect.ClientStream[peerv1.UploadRequest]) (*connect.Response[peerv1.UploadResponse], error) {
+	if !stream.Receive() {
+		if err := stream.Err(); err != nil {
+			return nil, connectError(err)
+		}
+		return nil, connectError(fmt.Errorf("%w: %w", transfer.ErrInvalid, errHeaderFirst))
+	}
+	hdr := stream.Msg().GetHeader()
+	if hdr == nil {
+		return nil, connectError(fmt.Errorf("%w: %w", transfer.ErrInvalid, errHeaderFirst))
+	}
+	next := func() ([]byte, error) {
+		if !stream.Receive() {
+			if err := stream.Err(); err != nil {
+				return nil, err
+			}
+			return nil, io.EOF
+		}
+		if stream.Msg().GetHeader() != nil {
+			return nil, fmt.Errorf("%w: %w", transfer.ErrInvalid, errHeaderTwice)
+		}
+		return stream.Msg().GetChunk(), nil
+	}
+	st, err := h.svc.Upload(ctx, transfer.UploadHeader{Name: hdr.GetName(), Size: hdr.GetSize(), SHA256: hdr.GetSha256()}, next)
+	if err != nil {
+		return nil, connectError(err)
+	}
+	return connect.NewResponse(&peerv1.UploadResponse{Name: st.Name, Size: st.Size, Sha256: st.SHA256}), nil
+}
+
+// connectError maps an error of the transfer service to its status code; it
+// is the only place that does. Errors that already carry a code (from the
+// stream itself) keep it, and anything unexpected is Internal.
+func connectError(err error) error {
+	if err == nil {
+		return nil
+	}
+	if _, ok := errors.AsType[*connect.Error](err); ok {
+		return err
+	}
+	code := connect.CodeInternal
+	switch {
+	case errors.Is(err, transfer.ErrInvalid):
+		code = connect.CodeInvalidArgument
+	case errors.Is(err, transfer.ErrNotFound), errors.Is(err, transfer.ErrChanged):
+		code = connect.CodeNotFound
+	case errors.Is(err, transfer.ErrOutOfRange):
+		code = connect.CodeOutOfRange
+	case errors.Is(err, transfer.ErrBusy), errors.Is(err, transfer.ErrTooLarge), errors.Is(err, transfer.ErrNoSpace):
+		code = connect.CodeResourceExhausted
+	case errors.Is(err, transfer.ErrUploadsDisabled):
+		code = connect.CodePermissionDenied
+	case errors.Is(err, transfer.ErrExists):
+		code = connect.CodeAlreadyExists
+	case errors.Is(err, transfer.ErrMismatch):
+		code = connect.CodeDataLoss
+	case errors.Is(err, context.Canceled):
+		code = connect.CodeCanceled
+	case errors.Is(err, context.DeadlineExceeded):
+		code = connect.CodeDeadlineExceeded
+	}
+	return connect.NewError(code, err)
+}
