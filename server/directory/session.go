@@ -97,6 +97,9 @@ func (d *Directory) Login(ctx context.Context, c Credentials) (Grant, error) {
 		return Grant{}, fmt.Errorf("%w: wrong username or password", ErrUnauthenticated)
 	}
 	d.failures.reset(c.Username)
+	// The password check is slow by design (bcrypt); the session starts
+	// after it, or a short TTL could be spent before the caller sees it.
+	now = d.cfg.Now()
 	if _, readOnly := d.readOnly[c.Username]; readOnly {
 		// Sessions belong to a store account; give the accounts-file user
 		// a placeholder one that no password matches.

@@ -1,0 +1,129 @@
+package cli_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/peerhub/peerhub/cli"
+	"github.com/peerhub/peerhub/internal/testnet"
+)
+
+// lockedBuffer is a bytes.Buffer safe for one writer and concurrent readers.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestDemoFlow runs `peerhub demo` in-process and the seed's scenario
+// against it with the command line: search finds p2's file, get downloads
+// it into p1's shared folder and p1 becomes a source, put stores a file of
+// p2's on p3, and Ctrl-C stops everything cleanly.
+func TestDemoFlow(t *testing.T) {
+	t.Parallel()
+	data := t.TempDir()
+	ctx, cancel := context.WithCancel(t.Context())
+	var out lockedBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- cli.Run(ctx, []string{"demo", "--base-port", "0", "--data", data, "--heartbeat", "1s"}, cli.Streams{
+			In: strings.NewReader(""), Out: &out, Err: &lockedBuffer{},
+			LookupEnv: func(string) (string, bool) { return "", false },
+		})
+	}()
+	var dirURL string
+	re := regexp.MustCompile(`directory\s+(http://\S+)`)
+	if !testnet.WaitFor(60*time.Second, func() bool {
+		m := re.FindStringSubmatch(out.String())
+		if m != nil {
+			dirURL = m[1]
+		}
+		return m != nil
+	}) {
+		cancel()
+		t.Fatalf("the demo never printed its banner:\n%s", out.String())
+	}
+	env := map[string]string{"PEERHUB_DIRECTORY": dirURL, "PEERHUB_USER": "demo", "PEERHUB_PASSWORD": cli.DemoPassword}
+	search := func(q string) string {
+		r := run(t, env, "", "search", q)
+		if r.code != 0 {
+			t.Fatalf("search %s: exit %d: %s", q, r.code, r.err)
+		}
+		return r.out
+	}
+	if !testnet.WaitFor(20*time.Second, func() bool { return strings.Contains(search("archivo1_p2"), "archivo1_p2.txt") }) {
+		t.Fatal("p2's file never found")
+	}
+
+	// get into p1's shared folder: p1 becomes a second source.
+	p1 := filepath.Join(data, "p1")
+	if r := run(t, env, "", "get", "archivo1_p2.txt", "-o", p1); r.code != 0 {
+		t.Fatalf("get: exit %d\n%s\n%s", r.code, r.out, r.err)
+	}
+	got, err := os.ReadFile(filepath.Join(p1, "archivo1_p2.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, _ := os.ReadFile(filepath.Join(data, "p2", "archivo1_p2.txt"))
+	if sha256.Sum256(got) != sha256.Sum256(want) {
+		t.Fatal("downloaded content differs from p2's")
+	}
+	if !testnet.WaitFor(5*time.Second, func() bool { return strings.Contains(search("archivo1_p2"), "  2\n") }) {
+		t.Fatalf("p1 did not become a source:\n%s", search("archivo1_p2"))
+	}
+
+	// The large file every peer shares comes from all three.
+	r := run(t, env, "", "get", "compartido.bin", "-o", t.TempDir())
+	if r.code != 0 {
+		t.Fatalf("get compartido.bin: exit %d\n%s", r.code, r.err)
+	}
+
+	// put a file of p2's on p3.
+	if r := run(t, env, "", "put", filepath.Join(data, "p2", "archivo2_p2.csv"), "--to", "p3"); r.code != 0 {
+		t.Fatalf("put: exit %d\n%s\n%s", r.code, r.out, r.err)
+	}
+	if b, err := os.ReadFile(filepath.Join(data, "p3", "archivo2_p2.csv")); err != nil || !bytes.Equal(b, mustRead(t, filepath.Join(data, "p2", "archivo2_p2.csv"))) {
+		t.Fatalf("p3 lacks the uploaded file: %v", err)
+	}
+
+	cancel() // Ctrl-C
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("demo exited %d:\n%s", code, out.String())
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("demo did not stop")
+	}
+	if !strings.Contains(out.String(), "stopped") {
+		t.Fatalf("no clean stop message:\n%s", out.String())
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
