@@ -155,18 +155,32 @@ func TestPeerLeaves(t *testing.T) {
 func TestPeerRestartHashesNothing(t *testing.T) {
 	t.Parallel()
 	n := testnet.Start(t, testnet.Options{})
-	files := map[string][]byte{}
+	// An unchanged folder: files written an hour ago. (Files modified
+	// within moments of being hashed are hashed again on the next start,
+	// as git does for racily clean files, so "now" would not be unchanged.)
+	share := filepath.Join(t.TempDir(), "p1")
+	old := time.Now().Add(-time.Hour)
 	for i := range 1000 {
-		files[filepath.ToSlash(filepath.Join("d"+string(rune('a'+i%10)), "f"+itoa(i)+".txt"))] = []byte("content " + itoa(i))
+		path := filepath.Join(share, "d"+string(rune('a'+i%10)), "f"+itoa(i)+".txt")
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte("content "+itoa(i)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(path, old, old); err != nil {
+			t.Fatal(err)
+		}
 	}
-	p := n.AddPeer("p1", testnet.PeerOptions{Files: files})
+	n.AddUser("p1")
+	p := n.AddPeer("p1", testnet.PeerOptions{Share: share})
 	if got := p.Daemon.Index().Hashed(); got != 1000 {
 		t.Fatalf("first start hashed %d files, want 1000", got)
 	}
 	if err := p.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	p = n.AddPeer("p1", testnet.PeerOptions{Share: p.Share})
+	p = n.AddPeer("p1", testnet.PeerOptions{Share: share})
 	if got := p.Daemon.Index().Hashed(); got != 0 {
 		t.Fatalf("restart hashed %d files, want 0", got)
 	}

@@ -1,0 +1,101 @@
+package index
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/peerhub/peerhub/internal/pieces"
+)
+
+// quiet discards the index's log output in tests.
+var quiet = slog.New(slog.DiscardHandler)
+
+// open opens an index on dir for the test and closes it at the end.
+func open(t testing.TB, o Options) *Index {
+	t.Helper()
+	if o.Logger == nil {
+		o.Logger = quiet
+	}
+	ix, err := Open(t.Context(), o)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { ix.Close() })
+	return ix
+}
+
+// write creates dir/name (and its folders) with data.
+func write(t testing.TB, dir, name string, data []byte) string {
+	t.Helper()
+	p := filepath.Join(dir, filepath.FromSlash(name))
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(p, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// anHourAgo is the modification time writeOld gives files, so that their
+// hashes are trusted from the start (see racyWindow).
+var anHourAgo = time.Now().Add(-time.Hour).Truncate(time.Second)
+
+// writeOld is write for a file last modified an hour ago, as in a folder
+// that was shared before.
+func writeOld(t testing.TB, dir, name string, data []byte) string {
+	t.Helper()
+	p := write(t, dir, name, data)
+	if err := os.Chtimes(p, anHourAgo, anHourAgo); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// fill returns n bytes that depend on seed.
+func fill(seed, n int) []byte {
+	b := make([]byte, n)
+	x := uint32(seed)*2654435761 + 1
+	for i := range b {
+		x ^= x << 13
+		x ^= x >> 17
+		x ^= x << 5
+		b[i] = byte(x)
+	}
+	return b
+}
+
+// checkEntry checks e's hashes against data, computed independently.
+func checkEntry(t testing.TB, e Entry, data []byte) {
+	t.Helper()
+	sum := sha256.Sum256(data)
+	if e.Size != int64(len(data)) || e.SHA256 != hex.EncodeToString(sum[:]) {
+		t.Errorf("%s: size %d sha256 %s, want %d %x", e.Name, e.Size, e.SHA256, len(data), sum)
+	}
+	var cat []byte
+	var want [][32]byte
+	for off := 0; off < len(data); off += pieces.Size {
+		p := sha256.Sum256(data[off:min(off+pieces.Size, len(data))])
+		want = append(want, p)
+		cat = append(cat, p[:]...)
+	}
+	root := sha256.Sum256(cat)
+	if !slices.Equal(e.PieceHashes, want) || e.PieceRoot != hex.EncodeToString(root[:]) {
+		t.Errorf("%s: %d piece hashes, root %s, want %d, %x", e.Name, len(e.PieceHashes), e.PieceRoot, len(want), root)
+	}
+}
+
+// names returns the names of es.
+func names(es []Entry) []string {
+	out := make([]string, len(es))
+	for i, e := range es {
+		out[i] = e.Name
+	}
+	return out
+}

@@ -1,0 +1,23 @@
+//go:build unix
+
+package index
+
+import (
+	"io/fs"
+	"os"
+	"syscall"
+)
+
+// openFlags opens files for hashing. O_NONBLOCK keeps a file swapped for a
+// FIFO between listing and opening from blocking the open; it does not
+// change reads from regular files.
+const openFlags = os.O_RDONLY | syscall.O_NONBLOCK
+
+// keyOf returns the key of the file version fi describes.
+func keyOf(fi fs.FileInfo) fileKey {
+	k := fileKey{Size: fi.Size(), MTime: fi.ModTime().UnixNano()}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		k.Ino = uint64(st.Ino)
+	}
+	return k
+}
