@@ -40,10 +40,16 @@ read-only, from an htpasswd file given with --accounts (bcrypt lines only:
 htpasswd -B). Add a user before the first peer logs in.
 
 The directory prints "listening on URL" on standard error once it accepts
-connections; with --listen 127.0.0.1:0 that line tells the port it picked.`,
+connections; with --listen 127.0.0.1:0 that line tells the port it picked.
+
+With --store postgres://... several directories (replicas, e.g. behind a
+load balancer) share one PostgreSQL database: accounts, token keys, sessions
+and the index (docs/SCALING.md). Rather than a password in the URL (visible
+in the process list), use PGPASSWORD, ~/.pgpass or $PEERHUB_STORE.`,
 		Example: `  peerhub directory user add alice        # reads the password from the terminal
   peerhub directory                       # 127.0.0.1:8000, state in ./peerhub-data
-  peerhub directory --listen :8000 --tls-cert cert.pem --tls-key key.pem`,
+  peerhub directory --listen :8000 --tls-cert cert.pem --tls-key key.pem
+  PGPASSWORD=... peerhub directory --listen :8000 --store 'postgres://peerhub@db.internal/peerhub?sslmode=require'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return runDirectory(cmd.Context(), g, f.cfg)
@@ -56,7 +62,7 @@ connections; with --listen 127.0.0.1:0 that line tells the port it picked.`,
 	fs.StringVar(&f.cfg.TLSKey, "tls-key", "", "PEM private key file of --tls-cert")
 	pfs := cmd.PersistentFlags()
 	pfs.StringVar(&f.cfg.Data, "data", server.DefaultData, "folder of the directory's database (created 0700)")
-	pfs.StringVar(&f.cfg.Store, "store", server.DefaultStore, "where state lives: sqlite (in --data, survives restarts) or memory (lost on exit)")
+	pfs.StringVar(&f.cfg.Store, "store", server.DefaultStore, "where state lives: sqlite (in --data, survives restarts), memory (lost on exit), or a postgres://user@host/db URL (shared by replicas)")
 	pfs.StringVar(&f.cfg.Accounts, "accounts", "", "htpasswd file of extra read-only accounts (bcrypt hashes only: htpasswd -B)")
 	envHelp(fs)
 	envHelp(pfs)
@@ -170,7 +176,7 @@ without echo; otherwise the first line of standard input is the password.`,
 func withDirectory(ctx context.Context, g *globals, f *directoryFlags, fn func(*directory.Directory) error) error {
 	cfg := f.cfg
 	if cfg.Store == server.StoreMemory {
-		return usageError{errors.New("--store memory forgets accounts on exit; manage users of a persistent store (--store sqlite with --data)")}
+		return usageError{errors.New("--store memory forgets accounts on exit; manage users of a persistent store (--store sqlite with --data, or a postgres:// URL)")}
 	}
 	if err := cfg.Validate(); err != nil {
 		return usageError{err}

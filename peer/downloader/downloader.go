@@ -1,0 +1,230 @@
+// Package downloader owns getting a file out of the network and putting one
+// in: resolving a name or a SHA-256 to a content and its sources at the
+// directory (Resolve), fetching that content piece by piece from every
+// source at once into a resumable partial file next to its destination
+// (Download), and sending a local file to a peer (Upload).
+//
+// A download trusts no peer: the piece list a source describes (Stat) must
+// hash to the piece root the directory announced, every piece is checked
+// against its hash before a byte of it is written, and the whole file must
+// hash to the announced SHA-256 before it takes its final name. A source
+// that lies is dropped; its pieces are fetched elsewhere.
+//
+// The partial file is <dest>.peerhub-partial and its state (which pieces are
+// on disk) is <dest>.peerhub-state, names a peer's index never shares
+// (sharepath.PartialSuffix, sharepath.StateSuffix). A download that stops
+// for any reason (Ctrl-C, a crash, no source left) resumes from them with
+// the same call.
+//
+// The package is used by the command line (get, put, menu) and knows
+// nothing of it.
+package downloader
+
+import (
+	"errors"
+	"net/http"
+	"time"
+
+	"connectrpc.com/connect"
+
+	"github.com/peerhub/peerhub/internal/rpcclient"
+)
+
+// Errors of this package. Errors returned wrap one of them (or a context
+// error, or a *connect.Error from the directory) with the details.
+var (
+	// ErrNoSources means no source is left that can deliver the missing
+	// pieces: none was given, or each was dropped (unreachable, does not
+	// have the file, sent a bad piece). The partial file is kept, so the
+	// download resumes once a source is back.
+	ErrNoSources = errors.New("no source left to download from")
+	// ErrExists means the destination exists and Options.Force is not set;
+	// the destination is left as it is.
+	ErrExists = errors.New("destination already exists")
+	// ErrNotFound means no online peer shares a file matching the query.
+	ErrNotFound = errors.New("no online peer shares a matching file")
+	// ErrMismatch means the downloaded content, every piece verified, does
+	// not hash to the announced SHA-256: the announcement itself is
+	// inconsistent. The partial file is removed.
+	ErrMismatch = errors.New("content does not match its SHA-256")
+	// ErrBadPiece means a source sent a piece that does not match its
+	// hash; the source is dropped for the rest of the download.
+	ErrBadPiece = errors.New("piece does not match its hash")
+	// ErrBadSource means a source describes the file differently from the
+	// directory (size, SHA-256, piece size or piece root); it is dropped.
+	ErrBadSource = errors.New("source describes another content")
+	// ErrStalled means a source sent nothing for Options.StallTimeout while
+	// pieces were assigned to it; they are re-assigned.
+	ErrStalled = errors.New("source stalled")
+)
+
+// Defaults of Options.
+const (
+	// DefaultPiecesPerSource is how many pieces may be in flight at one
+	// source at once: enough to keep a loopback or LAN link busy while a
+	// piece is verified, few enough that a slow source holds back little at
+	// the end.
+	DefaultPiecesPerSource = 4
+	// DefaultPiecesPerRequest is how many consecutive pieces one Download
+	// call asks for. Two calls of two pieces each per source overlap one
+	// call's setup with the other's data (see BenchmarkGet).
+	DefaultPiecesPerRequest = 2
+	// DefaultStallTimeout is how long a source may send nothing while it
+	// has pieces assigned before they are re-assigned.
+	DefaultStallTimeout = 15 * time.Second
+	// DefaultMaxRetries is how many failures in a row (without a piece
+	// delivered in between) a source may have before it is dropped.
+	DefaultMaxRetries = 4
+	// DefaultRetryDelay is the wait after a source's first failure; it
+	// doubles with each further failure in a row, up to MaxRetryDelay.
+	DefaultRetryDelay = 200 * time.Millisecond
+	// MaxRetryDelay caps the wait between two attempts at one source.
+	MaxRetryDelay = 5 * time.Second
+	// DefaultCommitInterval is how often the pieces written since the last
+	// time are synced to disk and recorded in the state file: what a crash
+	// may cost at most, in time of downloading.
+	DefaultCommitInterval = time.Second
+	// DefaultProgressInterval is how often Options.Progress is called.
+	DefaultProgressInterval = 200 * time.Millisecond
+	// RateWindow is the span over which Progress.Rate is measured.
+	RateWindow = 3 * time.Second
+)
+
+// Target is the content to download, as the directory announced it (one
+// directoryv1.SearchResult).
+type Target struct {
+	// SHA256 is the content's SHA-256, 64 lowercase hex digits. Required.
+	SHA256 string
+	// Size is the content's length in bytes.
+	Size int64
+	// PieceSize is the length of every piece but the last, in bytes; zero
+	// means pieces.Size, the one peerhub's peers use. A source that says
+	// otherwise is dropped.
+	PieceSize int64
+	// PieceRoot is the SHA-256 of the piece hashes, 64 lowercase hex
+	// digits; a source whose piece list hashes to anything else is
+	// dropped. Empty means the first source's piece list is trusted as far
+	// as the whole content's SHA-256 then confirms it.
+	PieceRoot string
+}
+
+// Source is one peer that has the content.
+type Source struct {
+	// Peer is the peer's name, for reports.
+	Peer string
+	// Address is the base URL of the peer's PeerService.
+	Address string
+	// Name is the file's name at that peer (informational: pieces are
+	// asked for by SHA-256).
+	Name string
+}
+
+// String names the source in messages.
+func (s Source) String() string {
+	if s.Peer != "" {
+		return s.Peer
+	}
+	return s.Address
+}
+
+// Options configure Download. Dest is required; the rest have defaults.
+type Options struct {
+	// Dest is the path the file gets once complete and verified. The
+	// partial and state files live beside it.
+	Dest string
+	// Force replaces an existing Dest; without it Download refuses
+	// (ErrExists) and leaves it as it is.
+	Force bool
+	// Token is sent as the bearer token to every source; peers accept any
+	// token their directory issued (session.Session.Token()).
+	Token *rpcclient.Token
+	// HTTPClient carries the calls; rpcclient.NewHTTPClient() if nil.
+	HTTPClient *http.Client
+	// ClientOptions are added to every PeerService client (tests).
+	ClientOptions []connect.ClientOption
+	// PiecesPerSource is how many pieces may be in flight at one source;
+	// DefaultPiecesPerSource if zero.
+	PiecesPerSource int
+	// PiecesPerRequest is how many consecutive pieces one Download call
+	// asks for, at most PiecesPerSource; DefaultPiecesPerRequest if zero.
+	PiecesPerRequest int
+	// StallTimeout re-assigns a source's pieces after it sent nothing for
+	// this long; DefaultStallTimeout if zero.
+	StallTimeout time.Duration
+	// MaxRetries is how many failures in a row drop a source;
+	// DefaultMaxRetries if zero.
+	MaxRetries int
+	// RetryDelay is the wait after a source's first failure in a row;
+	// DefaultRetryDelay if zero.
+	RetryDelay time.Duration
+	// CommitInterval is how often written pieces are synced and recorded
+	// in the state file; DefaultCommitInterval if zero.
+	CommitInterval time.Duration
+	// Progress, if set, is called every ProgressInterval and once at the
+	// end, from one goroutine at a time. It must return quickly; it may
+	// cancel the download's context.
+	Progress func(Progress)
+	// ProgressInterval is how often Progress is called;
+	// DefaultProgressInterval if zero.
+	ProgressInterval time.Duration
+}
+
+// Progress is a download's state at one moment.
+type Progress struct {
+	// Done is how many bytes are verified and on disk, resumed ones
+	// included.
+	Done int64
+	// Total is the content's size in bytes.
+	Total int64
+	// Resumed is how many bytes were already on disk from an earlier run.
+	Resumed int64
+	// Rate is the download speed over the last RateWindow, in bytes per
+	// second.
+	Rate float64
+	// PiecesDone and Pieces count verified pieces and all pieces.
+	PiecesDone, Pieces int
+	// Sources is how many sources are in use (not dropped).
+	Sources int
+	// Elapsed is the time since Download started.
+	Elapsed time.Duration
+	// Final is set on the last call, when the download ended (well or
+	// not).
+	Final bool
+}
+
+// Result reports a download, whether it succeeded or not.
+type Result struct {
+	// Path is where the file is: Dest once complete, else the partial
+	// file (empty when nothing was kept).
+	Path string
+	// SHA256 is the content's SHA-256.
+	SHA256 string
+	// Size is the content's length in bytes.
+	Size int64
+	// Pieces is how many pieces the content has.
+	Pieces int
+	// FetchedBytes and FetchedPieces count what this run downloaded and
+	// verified (bad pieces not included).
+	FetchedBytes  int64
+	FetchedPieces int
+	// ResumedBytes and ResumedPieces count what an earlier run had left
+	// on disk and this one kept.
+	ResumedBytes  int64
+	ResumedPieces int
+	// Elapsed is how long the download ran.
+	Elapsed time.Duration
+	// Sources reports each source, in the order given.
+	Sources []SourceResult
+}
+
+// SourceResult reports what one source did for a download.
+type SourceResult struct {
+	Source
+	// Pieces and Bytes count the verified pieces it delivered.
+	Pieces int
+	Bytes  int64
+	// Dropped says the source was given up on, for Err.
+	Dropped bool
+	// Err is why it was dropped, or its last failure.
+	Err error
+}
