@@ -14,7 +14,7 @@ COMPOSE_PROJECT ?= peerhub
 COMPOSE := $(COMPOSE_TOOL) -p $(COMPOSE_PROJECT)
 GOTEST_FLAGS ?= -race -timeout 30m
 
-.PHONY: all build generate third_party lint fmt-check vet buf-lint check-generated test unit breaking demo up down image clean bench
+.PHONY: all build generate third_party lint fmt-check vet buf-lint check-generated test unit test-postgres breaking demo up down image clean bench
 
 all: build
 
@@ -53,8 +53,14 @@ check-generated: generate
 unit:
 	$(GO) test $(GOTEST_FLAGS) ./...
 
-## test: everything CI runs
+## test: everything CI runs (the PostgreSQL tests skip without PEERHUB_TEST_POSTGRES, except under CI=true)
 test: lint check-generated unit
+
+## test-postgres: the PostgreSQL store's and the replicas' tests on a throwaway server (.ci/postgres.sh; installs PostgreSQL as root if missing)
+test-postgres:
+	source .ci/postgres.sh && \
+	$(GO) test $(GOTEST_FLAGS) ./server/store/postgres/... && \
+	$(GO) test $(GOTEST_FLAGS) -run Replica ./e2e/
 
 ## breaking: buf breaking against the previous commit (BREAKING_AGAINST=ref to change)
 BREAKING_AGAINST ?= HEAD~1

@@ -28,6 +28,7 @@ import (
 	"github.com/peerhub/peerhub/server/directory"
 	"github.com/peerhub/peerhub/server/store"
 	"github.com/peerhub/peerhub/server/store/memory"
+	"github.com/peerhub/peerhub/server/store/postgres"
 	"github.com/peerhub/peerhub/server/store/sqlite"
 )
 
@@ -53,6 +54,13 @@ const (
 	StoreMemory = "memory"
 )
 
+// IsPostgresURL reports whether a Config.Store names a PostgreSQL database
+// (postgres:// or postgresql://): state that survives restarts and that
+// several directory replicas share (docs/SCALING.md).
+func IsPostgresURL(storeKind string) bool {
+	return strings.HasPrefix(storeKind, "postgres://") || strings.HasPrefix(storeKind, "postgresql://")
+}
+
 // Config configures a directory server. Zero fields take their defaults.
 type Config struct {
 	// Listen is the host:port to listen on; DefaultListen if empty. Port 0
@@ -60,9 +68,12 @@ type Config struct {
 	// line).
 	Listen string
 	// Data is the folder of the sqlite database, created 0700 if missing;
-	// DefaultData if empty. Unused by the memory store.
+	// DefaultData if empty. Unused by the memory and postgres stores.
 	Data string
-	// Store is StoreSQLite or StoreMemory; DefaultStore if empty.
+	// Store is StoreSQLite, StoreMemory, or the URL of a PostgreSQL
+	// database (postgres://user:password@host:port/database?sslmode=...,
+	// see IsPostgresURL); DefaultStore if empty. The URL may hold a
+	// password: it is never logged nor quoted in errors.
 	Store string
 	// Heartbeat is how often sessions must heartbeat;
 	// directory.DefaultHeartbeatInterval if zero. Sessions expire after
@@ -113,11 +124,12 @@ func (c Config) Validate() error {
 		return fmt.Errorf("listen address %q: want host:port, e.g. %s or :8000 for every interface: %w", c.Listen, DefaultListen, err)
 	}
 	switch {
-	case c.Store == StoreSQLite, c.Store == StoreMemory:
-	case strings.HasPrefix(c.Store, "postgres://"), strings.HasPrefix(c.Store, "postgresql://"):
-		return fmt.Errorf("store %q: the postgres store is not available in this version; use %s or %s", redactURL(c.Store), StoreSQLite, StoreMemory)
+	case c.Store == StoreSQLite, c.Store == StoreMemory, IsPostgresURL(c.Store):
+	case strings.Contains(c.Store, "://"):
+		// Whatever URL it is, it may carry a password.
+		return fmt.Errorf("store %q: want %s, %s, or a postgres:// URL", redactURL(c.Store), StoreSQLite, StoreMemory)
 	default:
-		return fmt.Errorf("store %q: want %s (kept in the data folder) or %s (lost on exit)", c.Store, StoreSQLite, StoreMemory)
+		return fmt.Errorf("store %q: want %s (kept in the data folder), %s (lost on exit) or a postgres:// URL (shared by replicas)", c.Store, StoreSQLite, StoreMemory)
 	}
 	if c.Heartbeat < 0 {
 		return fmt.Errorf("heartbeat %s: must be positive", c.Heartbeat)
@@ -134,7 +146,10 @@ func (c Config) Validate() error {
 // redactURL drops everything after the scheme, so a password in a database
 // URL never reaches an error message.
 func redactURL(u string) string {
-	scheme, _, _ := strings.Cut(u, "://")
+	scheme, _, ok := strings.Cut(u, "://")
+	if !ok {
+		return u
+	}
 	return scheme + "://…"
 }
 
@@ -181,10 +196,18 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 }
 
 // OpenStore opens the store that cfg names: the sqlite database
-// DatabaseFile in cfg.Data (creating the folder, 0700), or a new memory
-// store.
+// DatabaseFile in cfg.Data (creating the folder, 0700), a new memory store,
+// or the PostgreSQL database of a postgres:// URL (migrating its schema).
 func OpenStore(ctx context.Context, cfg Config) (store.Store, error) {
 	cfg = cfg.withDefaults()
+	if IsPostgresURL(cfg.Store) {
+		// postgres.Open's errors never quote the URL.
+		st, err := postgres.Open(ctx, cfg.Store)
+		if err != nil {
+			return nil, fmt.Errorf("open store %s: %w", redactURL(cfg.Store), err)
+		}
+		return st, nil
+	}
 	switch cfg.Store {
 	case StoreMemory:
 		return memory.New(), nil
@@ -199,7 +222,7 @@ func OpenStore(ctx context.Context, cfg Config) (store.Store, error) {
 		}
 		return st, nil
 	default:
-		return nil, fmt.Errorf("store %q: want %s or %s", cfg.Store, StoreSQLite, StoreMemory)
+		return nil, fmt.Errorf("store %q: want %s, %s or a postgres:// URL", redactURL(cfg.Store), StoreSQLite, StoreMemory)
 	}
 }
 

@@ -125,7 +125,8 @@ func TestConfigValidate(t *testing.T) {
 		{"memory", server.Config{Store: "memory", Listen: ":0"}, ""},
 		{"bad listen", server.Config{Listen: "8000"}, "listen address"},
 		{"bad store", server.Config{Store: "mysql"}, "want sqlite"},
-		{"postgres", server.Config{Store: "postgres://user:hunter2@db/peerhub"}, "postgres store is not available"},
+		{"postgres", server.Config{Store: "postgres://user:hunter2@db/peerhub"}, ""},
+		{"other database URL", server.Config{Store: "mysql://user:hunter2@db/peerhub"}, "want sqlite"},
 		{"half TLS", server.Config{TLSCert: "cert.pem"}, "both a certificate and a key"},
 		{"negative heartbeat", server.Config{Heartbeat: -time.Second}, "heartbeat"},
 	} {

@@ -1,0 +1,481 @@
+// Package postgres owns the PostgreSQL implementation of store.Store: the
+// state that several directory replicas share when they run on one database
+// (accounts, signing keys, sessions and the file index), its schema and the
+// versioned migrations embedded from migrations/, applied at Open under an
+// advisory lock so that replicas starting together do not race.
+//
+// Every query decides liveness by comparing expires_at (unix nanoseconds)
+// with the caller's now, never with the database's clock. Name search uses a
+// pg_trgm GIN index on the lowered name, content lookups a btree on sha256;
+// search pages are keyset-paged on the file id. Writes that must be atomic
+// run in one transaction, retried on serialization failures and deadlocks;
+// unique and foreign-key violations become the store's sentinel errors.
+package postgres
+
+import (
+	"cmp"
+	"context"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/peerhub/peerhub/server/store"
+)
+
+//go:embed migrations/*.sql
+var migrationFiles embed.FS
+
+// Advisory lock key of the migration runner (the two-int4 form, a key space
+// apart from single-bigint keys): "peer", "hub\x01".
+const (
+	migrationLockClass = 0x70656572
+	migrationLockID    = 0x68756201
+)
+
+// defaultMaxConns is the pool size, in connections, when the URL does not
+// set pool_max_conns: enough for the heartbeat batchers and a few searches
+// and publishes at once per core, far below PostgreSQL's default
+// max_connections of 100 even with a few replicas.
+func defaultMaxConns() int32 { return int32(max(8, 4*runtime.GOMAXPROCS(0))) }
+
+// Store is a store.Store on a PostgreSQL database. It is safe for concurrent
+// use, and several Stores (in several processes) may share one database.
+type Store struct {
+	pool *pgxpool.Pool
+
+	// touches queues heartbeats for the batchers (see TouchSession).
+	touches chan *touchReq
+
+	// Background work (the heartbeat batchers) runs under bgCtx and is
+	// waited for by Close.
+	bg        sync.WaitGroup
+	bgCtx     context.Context
+	bgCancel  context.CancelFunc
+	closeOnce sync.Once
+}
+
+var _ store.Store = (*Store)(nil)
+
+// Open connects to the database at url (postgres://user:password@host:port/
+// database?options, as libpq and pgx take it, pool_max_conns included),
+// checks that it is UTF8, and migrates its schema to the newest version. The
+// database must exist; the user needs to create tables and the pg_trgm
+// extension in it (a trusted extension: the database owner may).
+//
+// Errors never quote the URL: it may carry the password.
+func Open(ctx context.Context, url string) (*Store, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		// pgx's message quotes the URL, redacted only on a best-effort
+		// basis: say less rather than leak a password.
+		return nil, fmt.Errorf("postgres URL: cannot parse it (want postgres://user:password@host:port/database?sslmode=...): %w", store.ErrInvalidArgument)
+	}
+	password := cfg.ConnConfig.Password
+	if !strings.Contains(url, "pool_max_conns") {
+		cfg.MaxConns = defaultMaxConns()
+	}
+	if _, ok := cfg.ConnConfig.RuntimeParams["application_name"]; !ok {
+		cfg.ConnConfig.RuntimeParams["application_name"] = "peerhub-directory"
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, redact(fmt.Errorf("connect to postgres: %w", err), password)
+	}
+	if err := checkEncoding(ctx, pool); err != nil {
+		pool.Close()
+		return nil, redact(err, password)
+	}
+	if err := migrate(ctx, pool); err != nil {
+		pool.Close()
+		return nil, redact(fmt.Errorf("migrate postgres schema: %w", err), password)
+	}
+	s := &Store{pool: pool, touches: make(chan *touchReq, maxTouchBatch)}
+	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
+	for range touchWorkers {
+		s.bg.Go(s.touchLoop)
+	}
+	return s, nil
+}
+
+// checkEncoding refuses a database that is not UTF8: names are UTF-8 and
+// must compare, lower and match the same way in every replica.
+func checkEncoding(ctx context.Context, pool *pgxpool.Pool) error {
+	var enc string
+	if err := pool.QueryRow(ctx, `SHOW server_encoding`).Scan(&enc); err != nil {
+		return fmt.Errorf("connect to postgres: %w", err)
+	}
+	if enc != "UTF8" {
+		return fmt.Errorf("postgres database encoding %s: want UTF8 (CREATE DATABASE ... ENCODING 'UTF8' TEMPLATE template0): %w", enc, store.ErrInvalidArgument)
+	}
+	return nil
+}
+
+// redactedError hides a secret in a wrapped error's message while keeping
+// the chain for errors.Is and errors.As.
+type redactedError struct {
+	err    error
+	secret string
+}
+
+func (e *redactedError) Error() string {
+	return strings.ReplaceAll(e.err.Error(), e.secret, "xxxxx")
+}
+
+func (e *redactedError) Unwrap() error { return e.err }
+
+// redact makes sure err's message does not contain the password, whatever a
+// driver layer put in it.
+func redact(err error, password string) error {
+	if err == nil || password == "" || !strings.Contains(err.Error(), password) {
+		return err
+	}
+	return &redactedError{err: err, secret: password}
+}
+
+// migration is one embedded schema step.
+type migration struct {
+	version int
+	name    string
+	sql     string
+}
+
+// migrations returns the embedded migrations in order. File names start with
+// their version ("0002_add_x.sql"); versions must run 1, 2, 3... so that the
+// highest applied version says exactly which have been applied.
+func migrations() ([]migration, error) {
+	entries, err := fs.ReadDir(migrationFiles, "migrations")
+	if err != nil {
+		return nil, err
+	}
+	var out []migration
+	for _, e := range entries {
+		num, _, ok := strings.Cut(e.Name(), "_")
+		v, err := strconv.Atoi(num)
+		if !ok || err != nil {
+			return nil, fmt.Errorf("migration %s: name does not start with a version", e.Name())
+		}
+		b, err := migrationFiles.ReadFile(path.Join("migrations", e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, migration{version: v, name: e.Name(), sql: string(b)})
+	}
+	slices.SortFunc(out, func(a, b migration) int { return cmp.Compare(a.version, b.version) })
+	for i, m := range out {
+		if m.version != i+1 {
+			return nil, fmt.Errorf("migration %s: version %d, want %d", m.name, m.version, i+1)
+		}
+	}
+	return out, nil
+}
+
+// migrate applies the migrations the database has not seen, each in its own
+// transaction together with its row in peerhub_schema_migrations, so that a crash
+// leaves the database at a known version. It holds a session advisory lock
+// throughout: a replica that starts while another migrates waits, then finds
+// nothing left to do.
+func migrate(ctx context.Context, pool *pgxpool.Pool) error {
+	ms, err := migrations()
+	if err != nil {
+		return err
+	}
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock($1, $2)`, migrationLockClass, migrationLockID); err != nil {
+		return fmt.Errorf("take the migration lock: %w", err)
+	}
+	defer func() {
+		// A session lock outlives a failed transaction; release it even
+		// if ctx is done, or drop the connection so the server does.
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if _, err := conn.Exec(uctx, `SELECT pg_advisory_unlock($1, $2)`, migrationLockClass, migrationLockID); err != nil {
+			conn.Conn().Close(uctx)
+		}
+	}()
+	if _, err := conn.Exec(ctx, `CREATE TABLE IF NOT EXISTS peerhub_schema_migrations (
+		version    integer PRIMARY KEY,
+		name       text NOT NULL,
+		applied_at timestamptz NOT NULL DEFAULT now()
+	)`); err != nil {
+		return err
+	}
+	var current int
+	if err := conn.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM peerhub_schema_migrations`).Scan(&current); err != nil {
+		return err
+	}
+	if current > len(ms) {
+		return fmt.Errorf("database schema version %d is newer than this program's %d: run the newer peerhub", current, len(ms))
+	}
+	for _, m := range ms[current:] {
+		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			// No arguments: pgx sends the file with the simple
+			// protocol, which runs several statements.
+			if _, err := tx.Exec(ctx, m.sql); err != nil {
+				return err
+			}
+			_, err := tx.Exec(ctx, `INSERT INTO peerhub_schema_migrations (version, name) VALUES ($1, $2)`, m.version, m.name)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("migration %s: %w", m.name, err)
+		}
+	}
+	return nil
+}
+
+// SchemaVersion returns the highest migration applied to the database.
+func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
+	var v int
+	if err := s.pool.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM peerhub_schema_migrations`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("schema version: %w", err)
+	}
+	return v, nil
+}
+
+// Close implements store.Store: it stops the heartbeat batchers and closes
+// the pool.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.bgCancel()
+		s.bg.Wait()
+		s.pool.Close()
+	})
+	return nil
+}
+
+// PostgreSQL error codes the store maps or retries.
+const (
+	codeUniqueViolation      = "23505"
+	codeForeignKeyViolation  = "23503"
+	codeSerializationFailure = "40001"
+	codeDeadlockDetected     = "40P01"
+)
+
+// maxTxAttempts is how many times a write transaction runs before a
+// serialization failure or deadlock is returned.
+const maxTxAttempts = 5
+
+// pgCode returns err's SQLSTATE, or "".
+func pgCode(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.Code
+	}
+	return ""
+}
+
+// pgConstraint returns the constraint err violated, or "".
+func pgConstraint(err error) string {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) {
+		return pe.ConstraintName
+	}
+	return ""
+}
+
+// retryable reports whether a transaction that failed with err may succeed
+// if run again from the start.
+func retryable(err error) bool {
+	switch pgCode(err) {
+	case codeSerializationFailure, codeDeadlockDetected:
+		return true
+	}
+	return false
+}
+
+// inTx runs fn in a READ COMMITTED transaction and commits it unless fn
+// fails. A serialization failure or deadlock (two replicas locking the same
+// rows in another order) runs fn again, up to maxTxAttempts times.
+func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
+	var err error
+	for attempt := range maxTxAttempts {
+		err = pgx.BeginFunc(ctx, s.pool, fn)
+		if !retryable(err) || ctx.Err() != nil {
+			return err
+		}
+		// A short, growing pause lets the other transaction finish.
+		select {
+		case <-time.After(time.Duration(attempt+1) * time.Millisecond):
+		case <-ctx.Done():
+			return err
+		}
+	}
+	return err
+}
+
+// nanos is t as stored: unix nanoseconds, 0 for the zero time.
+func nanos(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+// fromNanos is the inverse of nanos, in UTC.
+func fromNanos(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+// nonNil returns b, or an empty slice for nil, so that a NOT NULL bytea
+// column accepts it.
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+// CreateAccount implements store.Store.
+func (s *Store) CreateAccount(ctx context.Context, a store.Account) error {
+	if err := checkText(a.Name); err != nil {
+		return fmt.Errorf("account %q: %w", a.Name, err)
+	}
+	tag, err := s.pool.Exec(ctx,
+		`INSERT INTO accounts (name, password_hash, created) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING`,
+		a.Name, nonNil(a.PasswordHash), nanos(a.Created))
+	if err != nil {
+		return fmt.Errorf("create account %s: %w", a.Name, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("account %s: %w", a.Name, store.ErrAlreadyExists)
+	}
+	return nil
+}
+
+// GetAccount implements store.Store.
+func (s *Store) GetAccount(ctx context.Context, name string) (store.Account, error) {
+	if checkText(name) != nil {
+		return store.Account{}, fmt.Errorf("account %q: %w", name, store.ErrNotFound)
+	}
+	var a store.Account
+	var created int64
+	err := s.pool.QueryRow(ctx, `SELECT name, password_hash, created FROM accounts WHERE name = $1`, name).
+		Scan(&a.Name, &a.PasswordHash, &created)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.Account{}, fmt.Errorf("account %s: %w", name, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.Account{}, fmt.Errorf("get account %s: %w", name, err)
+	}
+	a.Created = fromNanos(created)
+	return a, nil
+}
+
+// ListAccounts implements store.Store.
+func (s *Store) ListAccounts(ctx context.Context) ([]store.Account, error) {
+	rows, err := s.pool.Query(ctx, `SELECT name, password_hash, created FROM accounts ORDER BY name`)
+	if err != nil {
+		return nil, fmt.Errorf("list accounts: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Account, error) {
+		var a store.Account
+		var created int64
+		err := r.Scan(&a.Name, &a.PasswordHash, &created)
+		a.Created = fromNanos(created)
+		return a, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list accounts: %w", err)
+	}
+	return out, nil
+}
+
+// DeleteAccount implements store.Store. Sessions and files go by cascade in
+// the same statement.
+func (s *Store) DeleteAccount(ctx context.Context, name string) error {
+	if checkText(name) != nil {
+		return fmt.Errorf("account %q: %w", name, store.ErrNotFound)
+	}
+	var n int64
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM accounts WHERE name = $1`, name)
+		n = tag.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("delete account %s: %w", name, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("account %s: %w", name, store.ErrNotFound)
+	}
+	return nil
+}
+
+// SigningKeys implements store.Store.
+func (s *Store) SigningKeys(ctx context.Context) ([]store.SigningKey, error) {
+	rows, err := s.pool.Query(ctx, `SELECT id, private, created FROM signing_keys ORDER BY created DESC, seq DESC`)
+	if err != nil {
+		return nil, fmt.Errorf("list signing keys: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.SigningKey, error) {
+		var k store.SigningKey
+		var priv []byte
+		var created int64
+		err := r.Scan(&k.ID, &priv, &created)
+		k.Private, k.Created = priv, fromNanos(created)
+		return k, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list signing keys: %w", err)
+	}
+	return out, nil
+}
+
+// AddSigningKey implements store.Store.
+func (s *Store) AddSigningKey(ctx context.Context, k store.SigningKey) error {
+	if err := checkText(k.ID); err != nil {
+		return fmt.Errorf("signing key %q: %w", k.ID, err)
+	}
+	tag, err := s.pool.Exec(ctx,
+		`INSERT INTO signing_keys (id, private, created) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING`,
+		k.ID, nonNil(k.Private), nanos(k.Created))
+	if err != nil {
+		return fmt.Errorf("add signing key %s: %w", k.ID, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("signing key %s: %w", k.ID, store.ErrAlreadyExists)
+	}
+	return nil
+}
+
+// checkText returns ErrInvalidArgument for a string PostgreSQL's text cannot
+// hold: invalid UTF-8, or a NUL byte.
+func checkText(s string) error {
+	if !utf8ValidNoNUL(s) {
+		return fmt.Errorf("not UTF-8 text without NUL bytes: %w", store.ErrInvalidArgument)
+	}
+	return nil
+}
+
+// wrapWrite adds context to a database error; store sentinels already carry
+// theirs.
+func wrapWrite(what, id string, err error) error {
+	if err == nil {
+		return nil
+	}
+	for _, sentinel := range []error{store.ErrNotFound, store.ErrLimit, store.ErrInvalidArgument, store.ErrAlreadyExists} {
+		if errors.Is(err, sentinel) {
+			return err
+		}
+	}
+	return fmt.Errorf("%s %s: %w", what, id, err)
+}

@@ -1,0 +1,453 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"slices"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/peerhub/peerhub/server/store"
+)
+
+const sessionCols = `id, username, peer_name, address, created, last_seen, expires_at`
+
+// scanSession reads sessionCols, then extra destinations.
+func scanSession(row pgx.Row, extra ...any) (store.Session, error) {
+	var ss store.Session
+	var created, lastSeen, expires int64
+	dest := append([]any{&ss.ID, &ss.Username, &ss.PeerName, &ss.Address, &created, &lastSeen, &expires}, extra...)
+	if err := row.Scan(dest...); err != nil {
+		return store.Session{}, err
+	}
+	ss.Created, ss.LastSeen, ss.ExpiresAt = fromNanos(created), fromNanos(lastSeen), fromNanos(expires)
+	return ss, nil
+}
+
+// createAttempts bounds how often CreateSession runs again after losing a
+// race for a free peer name to a concurrent login (the unique index refused
+// its insert): the next attempt sees the winner and replaces or refuses it.
+const createAttempts = 3
+
+// CreateSession implements store.Store. A peer session whose name is held by
+// an expired session takes the name over and the expired session is dropped
+// with its files (it could never come back: TouchSession refuses it), which
+// keeps the unique peer-name index valid.
+func (s *Store) CreateSession(ctx context.Context, ss store.Session, now time.Time) error {
+	for _, v := range []string{ss.ID, ss.Username, ss.PeerName, ss.Address} {
+		if err := checkText(v); err != nil {
+			return fmt.Errorf("session %q: %w", ss.ID, err)
+		}
+	}
+	var err error
+	for range createAttempts {
+		err = s.inTx(ctx, func(tx pgx.Tx) error { return createSession(ctx, tx, ss, now) })
+		if pgCode(err) != codeUniqueViolation || pgConstraint(err) != "sessions_peer_name" {
+			break
+		}
+	}
+	switch {
+	case pgCode(err) == codeUniqueViolation && pgConstraint(err) == "sessions_peer_name":
+		return fmt.Errorf("peer name %s: %w", ss.PeerName, store.ErrAlreadyExists)
+	case pgCode(err) == codeUniqueViolation:
+		return fmt.Errorf("session %s: %w", ss.ID, store.ErrAlreadyExists)
+	case pgCode(err) == codeForeignKeyViolation:
+		return fmt.Errorf("session %s: account %s: %w", ss.ID, ss.Username, store.ErrNotFound)
+	}
+	return wrapWrite("create session", ss.ID, err)
+}
+
+// createSession is one attempt of CreateSession. Locks go account, then
+// sessions, as in DeleteAccount's cascade, so the two do not deadlock.
+func createSession(ctx context.Context, tx pgx.Tx, ss store.Session, now time.Time) error {
+	var one int
+	// KEY SHARE: the account cannot be deleted under us, while other
+	// logins of the same account proceed.
+	err := tx.QueryRow(ctx, `SELECT 1 FROM accounts WHERE name = $1 FOR KEY SHARE`, ss.Username).Scan(&one)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return fmt.Errorf("session %s: account %s: %w", ss.ID, ss.Username, store.ErrNotFound)
+	}
+	if err != nil {
+		return err
+	}
+	replaced := int64(-1)
+	if ss.IsPeer() {
+		// Logins of one peer name take turns, in every replica: without
+		// this, concurrent logins that all see no holder race for the
+		// unique index, and all but one start over.
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, peerNameLock(ss.PeerName)); err != nil {
+			return err
+		}
+		var seq, expires int64
+		var user string
+		err := tx.QueryRow(ctx,
+			`SELECT seq, username, expires_at FROM sessions WHERE peer_name = $1 AND address <> '' FOR UPDATE`, ss.PeerName).
+			Scan(&seq, &user, &expires)
+		switch {
+		case errors.Is(err, pgx.ErrNoRows):
+		case err != nil:
+			return err
+		case expires > nanos(now) && user != ss.Username:
+			return fmt.Errorf("peer name %s: %w", ss.PeerName, store.ErrAlreadyExists)
+		default:
+			replaced = seq
+		}
+	}
+	var seq int64
+	err = tx.QueryRow(ctx, `SELECT seq FROM sessions WHERE id = $1`, ss.ID).Scan(&seq)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+	case err != nil:
+		return err
+	case seq != replaced:
+		return fmt.Errorf("session %s: %w", ss.ID, store.ErrAlreadyExists)
+	}
+	if replaced >= 0 {
+		if _, err := tx.Exec(ctx, `DELETE FROM sessions WHERE seq = $1`, replaced); err != nil {
+			return fmt.Errorf("end previous session: %w", err)
+		}
+	}
+	_, err = tx.Exec(ctx,
+		`INSERT INTO sessions (id, username, peer_name, address, created, last_seen, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		ss.ID, ss.Username, ss.PeerName, ss.Address, nanos(ss.Created), nanos(ss.LastSeen), nanos(ss.ExpiresAt))
+	return err
+}
+
+// peerNameLock is the transaction advisory lock key (the single-bigint key
+// space) of a peer name. Two names sharing a key only wait for each other.
+func peerNameLock(name string) int64 {
+	h := fnv.New64a()
+	h.Write([]byte(name))
+	return int64(h.Sum64())
+}
+
+// GetSession implements store.Store.
+func (s *Store) GetSession(ctx context.Context, id string, now time.Time) (store.Session, error) {
+	if checkText(id) != nil {
+		return store.Session{}, fmt.Errorf("session %q: %w", id, store.ErrNotFound)
+	}
+	ss, err := scanSession(s.pool.QueryRow(ctx,
+		`SELECT `+sessionCols+` FROM sessions WHERE id = $1 AND expires_at > $2`, id, nanos(now)))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return store.Session{}, fmt.Errorf("session %s: %w", id, store.ErrNotFound)
+	}
+	if err != nil {
+		return store.Session{}, fmt.Errorf("get session %s: %w", id, err)
+	}
+	return ss, nil
+}
+
+// Heartbeat batching.
+const (
+	// maxTouchBatch is the most heartbeats one batch commits.
+	maxTouchBatch = 512
+	// touchWorkers is how many batches may be in flight at once: while
+	// one commits, the next fills, so a slow commit does not stall every
+	// heartbeat behind it.
+	touchWorkers = 2
+)
+
+// errClosed is returned by calls racing with Close.
+var errClosed = errors.New("postgres store closed")
+
+// touchReq is one heartbeat waiting for a batcher.
+type touchReq struct {
+	ctx          context.Context
+	id           string
+	now, expires int64
+	done         chan touchRes // buffered: the batcher never blocks
+}
+
+// touchRes is the outcome of one heartbeat.
+type touchRes struct {
+	s   store.Session
+	err error
+}
+
+// TouchSession implements store.Store. Heartbeats are group-committed: a
+// batcher takes every heartbeat queued while the previous batch was
+// committing and applies them with one UPDATE ... FROM unnest(...) in one
+// transaction. A commit (a WAL flush) and a round trip cost far more than
+// the row update, so under load (thousands of peers heartbeating, through
+// every replica) throughput grows with the batch, while a lone heartbeat
+// costs one statement as it would without batching.
+func (s *Store) TouchSession(ctx context.Context, id string, now, expiresAt time.Time) (store.Session, error) {
+	if checkText(id) != nil {
+		return store.Session{}, fmt.Errorf("session %q: %w", id, store.ErrNotFound)
+	}
+	r := &touchReq{ctx: ctx, id: id, now: nanos(now), expires: nanos(expiresAt), done: make(chan touchRes, 1)}
+	select {
+	case s.touches <- r:
+	case <-ctx.Done():
+		return store.Session{}, fmt.Errorf("touch session %s: %w", id, ctx.Err())
+	case <-s.bgCtx.Done():
+		return store.Session{}, fmt.Errorf("touch session %s: %w", id, errClosed)
+	}
+	select {
+	case res := <-r.done:
+		return res.s, res.err
+	case <-ctx.Done():
+		// The heartbeat may still be applied; the caller gave up.
+		return store.Session{}, fmt.Errorf("touch session %s: %w", id, ctx.Err())
+	case <-s.bgCtx.Done():
+		return store.Session{}, fmt.Errorf("touch session %s: %w", id, errClosed)
+	}
+}
+
+// touchLoop is a heartbeat batcher; it runs until Close.
+func (s *Store) touchLoop() {
+	batch := make([]*touchReq, 0, maxTouchBatch)
+	for {
+		select {
+		case r := <-s.touches:
+			batch = append(batch[:0], r)
+		case <-s.bgCtx.Done():
+			return
+		}
+	fill:
+		for len(batch) < maxTouchBatch {
+			select {
+			case r := <-s.touches:
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		s.touchBatch(batch)
+	}
+}
+
+// sqlTouch applies one round of heartbeats of distinct sessions. The
+// condition on expires_at is on the updated table itself, so a row changed
+// by a concurrent transaction is checked again in its new version.
+const sqlTouch = `UPDATE sessions SET last_seen = b.now, expires_at = b.expires
+	FROM unnest($1::text[], $2::int8[], $3::int8[]) AS b (id, now, expires)
+	WHERE sessions.id = b.id AND sessions.expires_at > b.now
+	RETURNING sessions.id, sessions.username, sessions.peer_name, sessions.address,
+		sessions.created, sessions.last_seen, sessions.expires_at`
+
+// touchBatch applies heartbeats in one transaction and answers each. If the
+// transaction fails, none is applied and all get the error.
+func (s *Store) touchBatch(batch []*touchReq) {
+	var res map[*touchReq]touchRes
+	err := s.inTx(s.bgCtx, func(tx pgx.Tx) error {
+		res = make(map[*touchReq]touchRes, len(batch))
+		pending := batch
+		for len(pending) > 0 {
+			// One statement updates a row once: a session heartbeating
+			// twice in one batch waits for a second round.
+			var round, later []*touchReq
+			ids := make(map[string]bool, len(pending))
+			for _, r := range pending {
+				switch {
+				case r.ctx.Err() != nil:
+					res[r] = touchRes{err: fmt.Errorf("touch session %s: %w", r.id, r.ctx.Err())}
+				case ids[r.id]:
+					later = append(later, r)
+				default:
+					ids[r.id] = true
+					round = append(round, r)
+				}
+			}
+			if err := s.touchRound(tx, round, res); err != nil {
+				return err
+			}
+			pending = later
+		}
+		return nil
+	})
+	for _, r := range batch {
+		out := res[r]
+		if err != nil {
+			out = touchRes{err: fmt.Errorf("touch session %s: %w", r.id, err)}
+		}
+		r.done <- out
+	}
+}
+
+// touchRound applies heartbeats of distinct sessions with one statement.
+// Rows go in id order, so that two batches (of two replicas) lock common
+// sessions in the same order.
+func (s *Store) touchRound(tx pgx.Tx, round []*touchReq, res map[*touchReq]touchRes) error {
+	if len(round) == 0 {
+		return nil
+	}
+	slices.SortFunc(round, func(a, b *touchReq) int {
+		switch {
+		case a.id < b.id:
+			return -1
+		case a.id > b.id:
+			return 1
+		}
+		return 0
+	})
+	ids := make([]string, len(round))
+	nows := make([]int64, len(round))
+	exps := make([]int64, len(round))
+	byID := make(map[string]*touchReq, len(round))
+	for i, r := range round {
+		ids[i], nows[i], exps[i] = r.id, r.now, r.expires
+		byID[r.id] = r
+	}
+	rows, err := tx.Query(s.bgCtx, sqlTouch, ids, nows, exps)
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		ss, err := scanSession(rows)
+		if err != nil {
+			return err
+		}
+		res[byID[ss.ID]] = touchRes{s: ss}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, r := range round {
+		if _, ok := res[r]; !ok {
+			res[r] = touchRes{err: fmt.Errorf("session %s: %w", r.id, store.ErrNotFound)}
+		}
+	}
+	return nil
+}
+
+// DeleteSession implements store.Store. The session's files go by cascade
+// in the same statement.
+func (s *Store) DeleteSession(ctx context.Context, id string) error {
+	if checkText(id) != nil {
+		return fmt.Errorf("session %q: %w", id, store.ErrNotFound)
+	}
+	var n int64
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `DELETE FROM sessions WHERE id = $1`, id)
+		n = tag.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("delete session %s: %w", id, err)
+	}
+	if n == 0 {
+		return fmt.Errorf("session %s: %w", id, store.ErrNotFound)
+	}
+	return nil
+}
+
+// reapBatch is how many rows, sessions or files, one reaping statement
+// deletes: each statement is its own short transaction, so a mass expiry
+// (a replica or a network gone, thousands of peers at once) neither holds
+// locks nor builds one huge transaction.
+const reapBatch = 10_000
+
+// reapTombstone is the expires_at of a session being reaped: expired at
+// every now, and no heartbeat can extend it (TouchSession needs
+// expires_at > now). Once marked, a session cannot come back while its
+// files are deleted batch by batch, even if a replica with a late clock
+// heartbeats it.
+const reapTombstone = -1
+
+// Reaping statements. The conditions on the target table itself (not only
+// in the subquery) are checked again on a row a concurrent heartbeat
+// changed.
+const (
+	sqlReapMark = `UPDATE sessions SET expires_at = -1
+		WHERE expires_at <= $1 AND expires_at <> -1
+			AND seq IN (SELECT seq FROM sessions WHERE expires_at <= $1 AND expires_at <> -1 LIMIT $2)`
+	sqlReapFiles = `DELETE FROM files WHERE id IN (
+		SELECT f.id FROM sessions s JOIN files f ON f.session_seq = s.seq
+		WHERE s.expires_at = -1 LIMIT $1)`
+	sqlReapSessions = `DELETE FROM sessions
+		WHERE expires_at = -1 AND seq IN (SELECT seq FROM sessions WHERE expires_at = -1 LIMIT $1)`
+)
+
+// ReapExpired implements store.Store. It marks the sessions expired at now
+// (reapTombstone), deletes their files, then the sessions, each in
+// statements of at most reapBatch rows, and counts the sessions deleted
+// (also those an interrupted earlier reap had marked).
+func (s *Store) ReapExpired(ctx context.Context, now time.Time) (int, error) {
+	batches := func(query string, args ...any) (int64, error) {
+		var total int64
+		for {
+			tag, err := s.pool.Exec(ctx, query, args...)
+			if err != nil {
+				return total, err
+			}
+			total += tag.RowsAffected()
+			if tag.RowsAffected() < reapBatch {
+				return total, nil
+			}
+		}
+	}
+	if _, err := batches(sqlReapMark, nanos(now), reapBatch); err != nil {
+		return 0, fmt.Errorf("reap sessions: mark expired: %w", err)
+	}
+	if _, err := batches(sqlReapFiles, reapBatch); err != nil {
+		return 0, fmt.Errorf("reap sessions: delete files: %w", err)
+	}
+	n, err := batches(sqlReapSessions, reapBatch)
+	if err != nil {
+		return int(n), fmt.Errorf("reap sessions: %w", err)
+	}
+	return int(n), nil
+}
+
+// Stats implements store.Store from the sessions' maintained file counts.
+func (s *Store) Stats(ctx context.Context, now time.Time) (store.Stats, error) {
+	var st store.Stats
+	err := s.pool.QueryRow(ctx, `SELECT count(*), coalesce(sum(file_count), 0)::int8 FROM sessions
+		WHERE address <> '' AND expires_at > $1`, nanos(now)).Scan(&st.OnlinePeers, &st.IndexedFiles)
+	if err != nil {
+		return store.Stats{}, fmt.Errorf("stats: %w", err)
+	}
+	return st, nil
+}
+
+// ListPeers statements: the first page, and the pages after a peer name.
+const (
+	sqlListPeersFirst = `SELECT ` + sessionCols + `, file_count FROM sessions
+		WHERE address <> '' AND expires_at > $1
+		ORDER BY peer_name LIMIT $2`
+	sqlListPeersAfter = `SELECT ` + sessionCols + `, file_count FROM sessions
+		WHERE address <> '' AND expires_at > $1 AND peer_name > $3
+		ORDER BY peer_name LIMIT $2`
+)
+
+// ListPeers implements store.Store. The page token holds the last peer
+// name; the next page starts after it in byte order.
+func (s *Store) ListPeers(ctx context.Context, p store.Page, now time.Time) ([]store.Peer, string, error) {
+	bind := queryHash("peers")
+	query, args := sqlListPeersFirst, []any{nanos(now), p.Size + 1}
+	if p.Token != "" {
+		payload, err := decodeToken(p.Token, bind)
+		if err != nil {
+			return nil, "", err
+		}
+		last, rest, err := readString(payload)
+		if err != nil || len(rest) != 0 || checkText(last) != nil {
+			return nil, "", fmt.Errorf("page token %q: %w", p.Token, store.ErrInvalidArgument)
+		}
+		query, args = sqlListPeersAfter, append(args, last)
+	}
+	rows, err := s.pool.Query(ctx, query, args...)
+	if err != nil {
+		return nil, "", fmt.Errorf("list peers: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Peer, error) {
+		var pr store.Peer
+		var err error
+		pr.Session, err = scanSession(r, &pr.FileCount)
+		return pr, err
+	})
+	if err != nil {
+		return nil, "", fmt.Errorf("list peers: %w", err)
+	}
+	if len(out) <= p.Size {
+		return out, "", nil
+	}
+	out = out[:p.Size]
+	return out, encodeToken(bind, appendString(nil, out[len(out)-1].Session.PeerName)), nil
+}
