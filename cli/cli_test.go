@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -135,4 +137,24 @@ func TestClientCommands(t *testing.T) {
 			t.Fatalf("unexpected results: %+v", got)
 		}
 	})
+}
+
+// TestPutIgnoresPeerName guards against an environment collision: inside a
+// peer container PEERHUB_NAME names the peer daemon, and must not rename a
+// file that put uploads.
+func TestPutIgnoresPeerName(t *testing.T) {
+	t.Parallel()
+	n := testnet.Start(t, testnet.Options{})
+	p := n.AddPeer("p1", testnet.PeerOptions{AcceptUploads: true})
+	local := filepath.Join(t.TempDir(), "notas.txt")
+	if err := os.WriteFile(local, []byte("notas"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	env := map[string]string{"PEERHUB_DIRECTORY": n.DirectoryURL, "PEERHUB_USER": "alice", "PEERHUB_PASSWORD": testnet.Password, "PEERHUB_NAME": "p2"}
+	if r := run(t, env, "", "put", local, "--to", p.URL); r.code != 0 {
+		t.Fatalf("put: exit %d: %s", r.code, r.err)
+	}
+	if _, err := os.Stat(filepath.Join(p.Share, "notas.txt")); err != nil {
+		t.Fatalf("not stored under its own name: %v", err)
+	}
 }

@@ -177,7 +177,7 @@ func getAndPut(t *testing.T, env map[string]string, withEnv func(...string) map[
 		if err := os.WriteFile(local, []byte("uploaded by put\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		r := run(t, env, "", "put", local, "--to", "p1", "--name", "inbox/upload.txt")
+		r := run(t, env, "", "put", local, "--to", "p1", "--as", "inbox/upload.txt")
 		if r.code != 0 {
 			t.Fatalf("exit %d\n%s", r.code, r.err)
 		}
@@ -202,7 +202,7 @@ func getAndPut(t *testing.T, env map[string]string, withEnv func(...string) map[
 		{name: "get no argument", env: env, args: []string{"get"}, code: 2},
 		{name: "put unknown peer", env: env, args: []string{"put", local, "--to", "nobody"}, code: 1, err: []string{`no online peer is called "nobody"`}},
 		{name: "put refused by peer", env: env, args: []string{"put", local, "--to", p2.URL}, code: 1, err: []string{"not allowed", "uploads are disabled"}},
-		{name: "put name taken", env: env, args: []string{"put", local, "--to", "p1", "--name", "big.bin"}, code: 1, err: []string{"already exists"}},
+		{name: "put name taken", env: env, args: []string{"put", local, "--to", "p1", "--as", "big.bin"}, code: 1, err: []string{"already exists"}},
 		{name: "put wrong password", env: withEnv("PEERHUB_PASSWORD", "nope"), args: []string{"put", local, "--to", "p1"}, code: 1, err: []string{"not logged in"}},
 		{name: "put missing file", env: env, args: []string{"put", filepath.Join(t.TempDir(), "nope"), "--to", "p1"}, code: 1, err: []string{"no such file"}},
 		{name: "put without --to", env: env, args: []string{"put", local}, code: 2, err: []string{"--to"}},

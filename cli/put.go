@@ -30,7 +30,7 @@ The peer keeps the file only once all of it arrived and its SHA-256 matches;
 a refused or interrupted upload leaves nothing behind. An existing name is
 never replaced.`,
 		Example: `  peerhub put report.pdf --to alice
-  peerhub put ./notes.txt --to http://10.0.0.5:8001 --name docs/notes.txt`,
+  peerhub put ./notes.txt --to http://10.0.0.5:8001 --as docs/notes.txt`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if to == "" {
@@ -42,7 +42,7 @@ never replaced.`,
 	o.bind(cmd)
 	cmd.Flags().Lookup("json").Usage = "print the stored file as JSON"
 	cmd.Flags().StringVar(&to, "to", "", "peer to upload to: an online peer's name or its URL")
-	cmd.Flags().StringVar(&name, "name", "", "name to store the file under at the peer (default: the file's base name)")
+	cmd.Flags().StringVar(&name, "as", "", "name to store the file under at the peer (default: the file's base name)")
 	envHelp(cmd.Flags())
 	return cmd
 }

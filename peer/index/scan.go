@@ -74,6 +74,13 @@ func (ix *Index) scan(ctx context.Context, fresh func(name string, fi fs.FileInf
 			next[f.name] = r
 		} else if fi := infos[f.name]; fi != nil {
 			fresh(f.name, fi)
+			// Keep what the index holds for the name, with the same
+			// key, until the watcher has looked again: Watch starting
+			// right after a Scan must not unpublish a file that was
+			// written moments before and is still unchanged.
+			if cur := ix.entries[f.name]; cur != nil && cur.key == f.key {
+				next[f.name] = cur
+			}
 		} else {
 			todo = append(todo, f)
 		}

@@ -409,3 +409,41 @@ func TestWatchFileInProgressAtStart(t *testing.T) {
 	}
 	checkEntry(t, got[0], data)
 }
+
+// TestWatchAfterScanKeepsFreshFiles checks that Watch, started right after
+// a Scan of files written moments before, does not report them as removed.
+func TestWatchAfterScanKeepsFreshFiles(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, name := range []string{"a.txt", "b.txt", "c.txt"} {
+		write(t, dir, name, []byte("fresh "+name))
+	}
+	ix := open(t, Options{Dir: dir})
+	if _, err := ix.Scan(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	changes := make(chan Change, 16)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- ix.Watch(ctx, changes) }()
+	deadline := time.After(time.Second)
+	for {
+		select {
+		case c := <-changes:
+			if len(c.Removed) > 0 {
+				cancel()
+				t.Fatalf("Watch reported fresh, unchanged files as removed: %v", c.Removed)
+			}
+			continue
+		case <-deadline:
+		}
+		break
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := len(ix.Snapshot()); got != 3 {
+		t.Fatalf("index holds %d files, want 3", got)
+	}
+}
