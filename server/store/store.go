@@ -202,7 +202,8 @@ type Store interface {
 	// ended first (with its files): a peer that logs in again replaces
 	// itself.
 	// Errors: ErrAlreadyExists if a live session of another account holds
-	// PeerName, or if the ID is taken.
+	// PeerName, or if the ID is taken; ErrNotFound if the account does not
+	// exist.
 	CreateSession(ctx context.Context, s Session, now time.Time) error
 	// GetSession returns a live session.
 	// Errors: ErrNotFound if it does not exist or expired at now.
@@ -220,7 +221,8 @@ type Store interface {
 
 	// ReplaceFiles replaces all files of a live peer session with files,
 	// atomically, and returns the peer's new file count.
-	// Errors: ErrNotFound if the session is not live at now;
+	// Errors: ErrNotFound if the session is not a live peer session at now
+	// (a client session has no index);
 	// ErrInvalidArgument if two entries share a name; ErrLimit if
 	// len(files) > maxPeerFiles (nothing is changed).
 	ReplaceFiles(ctx context.Context, sessionID string, files []File, maxPeerFiles int, now time.Time) (int64, error)
@@ -228,7 +230,8 @@ type Store interface {
 	// adds or replaces (by name) the added ones, atomically, and returns the
 	// peer's new file count. Applying the same delta twice gives the same
 	// result.
-	// Errors: ErrNotFound if the session is not live at now;
+	// Errors: ErrNotFound if the session is not a live peer session at now
+	// (a client session has no index);
 	// ErrInvalidArgument if two added entries share a name; ErrLimit if
 	// the result would exceed maxPeerFiles (nothing is changed).
 	ApplyDelta(ctx context.Context, sessionID string, added []File, removed []string, maxPeerFiles int, now time.Time) (int64, error)

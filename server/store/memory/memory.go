@@ -36,6 +36,12 @@ type Store struct {
 	peers map[string]*session
 	// bySHA indexes every file entry (of any session) by content hash.
 	bySHA map[string]map[*entry]struct{}
+	// order holds every entry in insertion (seq) order, for name search:
+	// a page scans it from the token on and stops once it is full.
+	// Removed entries stay, marked, until they are the majority.
+	order   []*entry
+	removed int
+	seq     uint64
 }
 
 // session is one session and its files.
@@ -47,9 +53,11 @@ type session struct {
 // entry is one published file, with its lowered name precomputed so that a
 // search does not lowercase a million names.
 type entry struct {
-	f     store.File
-	lower string
-	sess  *session
+	f       store.File
+	lower   string
+	sess    *session
+	seq     uint64 // insertion order, the search order
+	removed bool
 }
 
 var _ store.Store = (*Store)(nil)
@@ -279,13 +287,14 @@ func (m *Store) dropSession(s *session) {
 	}
 }
 
-// index adds an entry to its session and the content index. The caller
-// holds mu.
+// index adds an entry to its session, the content index and the search
+// order. The caller holds mu.
 func (m *Store) index(s *session, f store.File) {
 	if old := s.files[f.Name]; old != nil {
 		m.unindex(old)
 	}
-	e := &entry{f: f, lower: strings.ToLower(f.Name), sess: s}
+	m.seq++
+	e := &entry{f: f, lower: strings.ToLower(f.Name), sess: s, seq: m.seq}
 	s.files[f.Name] = e
 	set := m.bySHA[f.SHA256]
 	if set == nil {
@@ -293,16 +302,24 @@ func (m *Store) index(s *session, f store.File) {
 		m.bySHA[f.SHA256] = set
 	}
 	set[e] = struct{}{}
+	m.order = append(m.order, e)
 }
 
-// unindex removes an entry from its session and the content index. The
-// caller holds mu.
+// unindex removes an entry from its session and the content index, and marks
+// it removed in the search order, compacting that when most of it is dead.
+// The caller holds mu.
 func (m *Store) unindex(e *entry) {
 	delete(e.sess.files, e.f.Name)
 	set := m.bySHA[e.f.SHA256]
 	delete(set, e)
 	if len(set) == 0 {
 		delete(m.bySHA, e.f.SHA256)
+	}
+	e.removed = true
+	m.removed++
+	if m.removed > len(m.order)/2 {
+		m.order = slices.DeleteFunc(m.order, func(e *entry) bool { return e.removed })
+		m.removed = 0
 	}
 }
 
@@ -396,53 +413,71 @@ func (m *Store) ApplyDelta(ctx context.Context, sessionID string, added []store.
 	return int64(len(s.files)), nil
 }
 
-// Search implements store.Store. Results are ordered by SHA256; the page
-// token is the last hash returned, bound to the query it belongs to.
+// Search implements store.Store. Results are in the order of each content's
+// first matching entry (insertion order), as in the sqlite store: a page
+// scans entries from the token on, emits a content at an entry unless a live
+// matching entry of the same content came earlier, and stops when full. The
+// token is the last emitted entry's seq, bound to the query.
 func (m *Store) Search(ctx context.Context, q store.SearchQuery, now time.Time) ([]store.SearchResult, string, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, "", err
 	}
 	lower := strings.ToLower(q.Query)
 	bind := queryHash("search", lower, q.SHA256)
-	after, err := decodeToken(q.PageToken, bind)
+	pos, err := decodeToken(q.PageToken, bind)
 	if err != nil {
 		return nil, "", err
+	}
+	var after uint64
+	if q.PageToken != "" {
+		if len(pos) != 8 {
+			return nil, "", fmt.Errorf("page token %q: %w", q.PageToken, store.ErrInvalidArgument)
+		}
+		after = binary.BigEndian.Uint64([]byte(pos))
 	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 
 	matches := func(e *entry) bool {
-		return livePeer(e.sess, now) && strings.Contains(e.lower, lower)
+		return !e.removed && livePeer(e.sess, now) && strings.Contains(e.lower, lower) &&
+			(q.SHA256 == "" || e.f.SHA256 == q.SHA256)
 	}
-	// Collect the hashes of matching content past the token.
-	var hashes []string
-	consider := func(sha string, set map[*entry]struct{}) {
-		if sha <= after && after != "" {
-			return
+	first := func(e *entry) bool {
+		for o := range m.bySHA[e.f.SHA256] {
+			if o.seq < e.seq && matches(o) {
+				return false
+			}
 		}
-		for e := range set {
-			if matches(e) {
-				hashes = append(hashes, sha)
-				return
+		return true
+	}
+	var hits []*entry
+	consider := func(e *entry) bool {
+		if e.seq > after && matches(e) && first(e) {
+			hits = append(hits, e)
+		}
+		return len(hits) <= q.PageSize
+	}
+	if q.SHA256 != "" {
+		for e := range m.bySHA[q.SHA256] {
+			consider(e)
+		}
+		slices.SortFunc(hits, func(a, b *entry) int { return cmp.Compare(a.seq, b.seq) })
+	} else {
+		start, _ := slices.BinarySearchFunc(m.order, after+1, func(e *entry, seq uint64) int { return cmp.Compare(e.seq, seq) })
+		for _, e := range m.order[start:] {
+			if !consider(e) {
+				break
 			}
 		}
 	}
-	if q.SHA256 != "" {
-		consider(q.SHA256, m.bySHA[q.SHA256])
-	} else {
-		for sha, set := range m.bySHA {
-			consider(sha, set)
-		}
-	}
-	slices.Sort(hashes)
 	next := ""
-	if len(hashes) > q.PageSize {
-		hashes = hashes[:q.PageSize]
-		next = encodeToken(hashes[len(hashes)-1], bind)
+	if len(hits) > q.PageSize {
+		hits = hits[:q.PageSize]
+		next = encodeToken(string(binary.BigEndian.AppendUint64(nil, hits[len(hits)-1].seq)), bind)
 	}
-	out := make([]store.SearchResult, 0, len(hashes))
-	for _, sha := range hashes {
-		out = append(out, m.group(sha, now))
+	out := make([]store.SearchResult, 0, len(hits))
+	for _, e := range hits {
+		out = append(out, m.group(e.f.SHA256, now))
 	}
 	return out, next, nil
 }

@@ -61,17 +61,13 @@ const (
 	sqlInsertFiles = `INSERT INTO files (session_seq, name, name_lower, size, sha256, piece_size, piece_root, modified)
 		SELECT ?1, ` + jsonFileCols + ` FROM json_each(?2) j`
 
-	// "WHERE true" resolves the parsing ambiguity of an upsert on a SELECT.
+	// sqlUpsertFiles also serves plain updates: driven by the JSON rows,
+	// each finds its row through the (session_seq, name) index, where an
+	// UPDATE ... FROM would scan the batch for every row. "WHERE true"
+	// resolves the parsing ambiguity of an upsert on a SELECT.
 	sqlUpsertFiles = sqlInsertFiles + ` WHERE true
 		ON CONFLICT (session_seq, name) DO UPDATE SET size = excluded.size, sha256 = excluded.sha256,
 			piece_size = excluded.piece_size, piece_root = excluded.piece_root, modified = excluded.modified`
-
-	sqlUpdateFiles = `UPDATE files SET size = u.size, sha256 = u.sha256, piece_size = u.piece_size,
-			piece_root = u.piece_root, modified = u.modified
-		FROM (SELECT j.value ->> 0 AS name, j.value ->> 2 AS size, j.value ->> 3 AS sha256,
-				j.value ->> 4 AS piece_size, j.value ->> 5 AS piece_root, j.value ->> 6 AS modified
-			FROM json_each(?2) j) AS u
-		WHERE files.session_seq = ?1 AND files.name = u.name`
 
 	// ?2: [name, ...]
 	sqlDeleteFiles = `DELETE FROM files WHERE session_seq = ?1 AND name IN (SELECT value FROM json_each(?2))`
@@ -150,6 +146,7 @@ func (s *Store) BulkLoad(ctx context.Context, sessions []store.Session, files []
 	if err != nil {
 		return fmt.Errorf("bulk load: %w", err)
 	}
+	s.noteInserted(len(rows))
 	return nil
 }
 
@@ -172,6 +169,7 @@ func (s *Store) ReplaceFiles(ctx context.Context, sessionID string, files []stor
 	if err := checkUnique(files); err != nil {
 		return 0, err
 	}
+	inserted := 0
 	err := s.inWrite(ctx, func(tx *sql.Tx) error {
 		seq, _, err := livePeer(ctx, tx, sessionID, now)
 		if err != nil {
@@ -199,21 +197,27 @@ func (s *Store) ReplaceFiles(ctx context.Context, sessionID string, files []stor
 		for name := range old {
 			gone = append(gone, name)
 		}
-		if err := execJSON(ctx, tx, sqlDeleteFiles, seq, gone, namesJSON); err != nil {
+		if len(gone) > 0 && len(ins) == len(files) {
+			// Nothing kept: drop by session, without a name list.
+			if _, err := tx.ExecContext(ctx, `DELETE FROM files WHERE session_seq = ?1`, seq); err != nil {
+				return err
+			}
+		} else if err := execJSON(ctx, tx, sqlDeleteFiles, seq, gone, namesJSON); err != nil {
 			return err
 		}
-		if err := execJSON(ctx, tx, sqlUpdateFiles, seq, upd, filesJSON); err != nil {
+		// New and changed entries in one statement: the upsert inserts
+		// the former and updates the latter in place.
+		if err := execJSON(ctx, tx, sqlUpsertFiles, seq, append(ins, upd...), filesJSON); err != nil {
 			return err
 		}
-		if err := execJSON(ctx, tx, sqlInsertFiles, seq, ins, filesJSON); err != nil {
-			return err
-		}
+		inserted = len(ins)
 		_, err = tx.ExecContext(ctx, `UPDATE sessions SET file_count = ?1 WHERE seq = ?2`, len(files), seq)
 		return err
 	})
 	if err != nil {
 		return 0, wrapWrite("replace files of session", sessionID, err)
 	}
+	s.noteInserted(inserted)
 	return int64(len(files)), nil
 }
 
@@ -310,6 +314,7 @@ func (s *Store) ApplyDelta(ctx context.Context, sessionID string, added []store.
 	if err != nil {
 		return 0, wrapWrite("apply delta to session", sessionID, err)
 	}
+	s.noteInserted(len(added))
 	return count, nil
 }
 

@@ -25,15 +25,16 @@ const minTrigram = 3
 // own lower() only knows ASCII.
 func lower(s string) string { return strings.ToLower(s) }
 
-// ftsPhrase quotes a query as one FTS5 string, so that every character is
-// literal: the trigram tokenizer turns it into a phrase of trigrams, which
-// matches exactly the names containing it.
+// ftsPhrase quotes a trigram as one FTS5 string, so that every character is
+// literal (quotes, parentheses, stars, keywords like AND).
 func ftsPhrase(q string) string { return `"` + strings.ReplaceAll(q, `"`, `""`) + `"` }
 
 // Search implements store.Store.
 //
 // Results are in the order of each content's first matching row id (the FTS
-// rowid). A page walks matches from the token's row id, keeps a row only if
+// rowid). A name query of 3 or more characters walks the trigram index (see
+// trigram.go for which trigrams), a hash query the sha256 index; a shorter
+// or empty name query walks files by id. A page walks matches from the token's row id, keeps a row only if
 // no live matching row of the same content has a smaller id, and stops after
 // PageSize+1 kept rows; the token is the last kept row id. So a broad query
 // costs about a page of rows, not its match count, and pages neither repeat
@@ -58,7 +59,7 @@ func (s *Store) Search(ctx context.Context, q store.SearchQuery, now time.Time) 
 	case q.SHA256 != "":
 		stmt, first = s.searchSHA, q.SHA256
 	case utf8.RuneCountInString(lq) >= minTrigram:
-		stmt, first = s.searchFTS, ftsPhrase(lq)
+		stmt, first = s.searchFTS, s.sample.Load().match(lq)
 	}
 
 	tx, err := s.r.BeginTx(ctx, nil)

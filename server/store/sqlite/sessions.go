@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/peerhub/peerhub/server/store"
@@ -78,17 +79,172 @@ func (s *Store) GetSession(ctx context.Context, id string, now time.Time) (store
 	return ss, nil
 }
 
-// TouchSession implements store.Store: one UPDATE ... RETURNING, so a
-// heartbeat is a single short write transaction.
+// maxTouchBatch is the most heartbeats committed in one transaction.
+const maxTouchBatch = 512
+
+// errClosed is returned by calls racing with Close.
+var errClosed = errors.New("sqlite store closed")
+
+// touchReq is one heartbeat waiting for the batcher.
+type touchReq struct {
+	ctx          context.Context
+	id           string
+	now, expires int64
+	done         chan touchRes // buffered: the batcher never blocks
+}
+
+// touchRes is the outcome of one heartbeat.
+type touchRes struct {
+	s   store.Session
+	err error
+}
+
+// TouchSession implements store.Store. Heartbeats are group-committed: a
+// single goroutine takes every heartbeat queued while the previous batch
+// was committing and applies them in one transaction. A commit costs far
+// more than the UPDATE, so under load (thousands of peers heartbeating)
+// throughput grows with the batch, while a lone heartbeat costs one
+// transaction as before.
 func (s *Store) TouchSession(ctx context.Context, id string, now, expiresAt time.Time) (store.Session, error) {
-	ss, err := scanSession(s.touch.QueryRowContext(ctx, nanos(now), nanos(expiresAt), id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return store.Session{}, fmt.Errorf("session %s: %w", id, store.ErrNotFound)
+	r := &touchReq{ctx: ctx, id: id, now: nanos(now), expires: nanos(expiresAt), done: make(chan touchRes, 1)}
+	select {
+	case s.touches <- r:
+	case <-ctx.Done():
+		return store.Session{}, fmt.Errorf("touch session %s: %w", id, ctx.Err())
+	case <-s.bgCtx.Done():
+		return store.Session{}, fmt.Errorf("touch session %s: %w", id, errClosed)
 	}
+	select {
+	case res := <-r.done:
+		return res.s, res.err
+	case <-ctx.Done():
+		// The heartbeat may still be applied; the caller gave up.
+		return store.Session{}, fmt.Errorf("touch session %s: %w", id, ctx.Err())
+	case <-s.bgCtx.Done():
+		return store.Session{}, fmt.Errorf("touch session %s: %w", id, errClosed)
+	}
+}
+
+// touchLoop is the heartbeat batcher; it runs until Close.
+func (s *Store) touchLoop() {
+	batch := make([]*touchReq, 0, maxTouchBatch)
+	for {
+		select {
+		case r := <-s.touches:
+			batch = append(batch[:0], r)
+		case <-s.bgCtx.Done():
+			return
+		}
+	fill:
+		for len(batch) < maxTouchBatch {
+			select {
+			case r := <-s.touches:
+				batch = append(batch, r)
+			default:
+				break fill
+			}
+		}
+		s.touchBatch(batch)
+	}
+}
+
+// touchBatch applies heartbeats in one transaction and answers each. If the
+// transaction fails, none is applied and all get the error.
+func (s *Store) touchBatch(batch []*touchReq) {
+	res := make(map[*touchReq]touchRes, len(batch))
+	err := s.inWrite(s.bgCtx, func(tx *sql.Tx) error {
+		pending := batch
+		for len(pending) > 0 {
+			// One statement cannot update a row twice: a session
+			// heartbeating twice in one batch waits for a second round.
+			var round, later []*touchReq
+			ids := make(map[string]bool, len(pending))
+			for _, r := range pending {
+				switch {
+				case r.ctx.Err() != nil:
+					res[r] = touchRes{err: fmt.Errorf("touch session %s: %w", r.id, r.ctx.Err())}
+				case ids[r.id]:
+					later = append(later, r)
+				default:
+					ids[r.id] = true
+					round = append(round, r)
+				}
+			}
+			if err := s.touchRound(tx, round, res); err != nil {
+				return err
+			}
+			pending = later
+		}
+		return nil
+	})
+	for _, r := range batch {
+		out := res[r]
+		if err != nil {
+			out = touchRes{err: fmt.Errorf("touch session %s: %w", r.id, err)}
+		}
+		r.done <- out
+	}
+}
+
+// touchRound applies heartbeats of distinct sessions with one UPDATE ...
+// FROM (VALUES ...) statement: per row it costs an index lookup and a row
+// write, without a statement execution each.
+func (s *Store) touchRound(tx *sql.Tx, round []*touchReq, res map[*touchReq]touchRes) error {
+	if len(round) == 0 {
+		return nil
+	}
+	st, size := s.touchStmt(len(round))
+	args := make([]any, 0, 3*size)
+	byID := make(map[string]*touchReq, len(round))
+	for _, r := range round {
+		args = append(args, r.id, r.now, r.expires)
+		byID[r.id] = r
+	}
+	for range size - len(round) {
+		args = append(args, nil, 0, 0) // padding: matches no session
+	}
+	rows, err := tx.StmtContext(s.bgCtx, st).QueryContext(s.bgCtx, args...)
 	if err != nil {
-		return store.Session{}, fmt.Errorf("touch session %s: %w", id, err)
+		return err
 	}
-	return ss, nil
+	defer rows.Close()
+	for rows.Next() {
+		ss, err := scanSession(rows)
+		if err != nil {
+			return err
+		}
+		res[byID[ss.ID]] = touchRes{s: ss}
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	for _, r := range round {
+		if _, ok := res[r]; !ok {
+			res[r] = touchRes{err: fmt.Errorf("session %s: %w", r.id, store.ErrNotFound)}
+		}
+	}
+	return nil
+}
+
+// touchStmt returns the batched heartbeat statement for at least n rows
+// (n <= maxTouchBatch) and its size. Sizes are powers of two, padded, so a
+// handful of statements are prepared once, at open: preparing on the write
+// connection inside the batch's transaction would wait for itself.
+func (s *Store) touchStmt(n int) (*sql.Stmt, int) {
+	size := 1
+	for size < n {
+		size *= 2
+	}
+	return s.touchStmts[size], size
+}
+
+// sqlTouch is the batched heartbeat for size rows.
+func sqlTouch(size int) string {
+	values := strings.TrimSuffix(strings.Repeat("(?, ?, ?),", size), ",")
+	return `WITH b (id, now, expires) AS (VALUES ` + values + `)
+		UPDATE sessions SET last_seen = b.now, expires_at = b.expires
+		FROM b WHERE sessions.id = b.id AND sessions.expires_at > b.now
+		RETURNING ` + sessionCols
 }
 
 // DeleteSession implements store.Store.

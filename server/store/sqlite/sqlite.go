@@ -1,14 +1,18 @@
 // Package sqlite owns the SQLite implementation of store.Store: one database
 // file (modernc.org/sqlite, pure Go) in WAL mode holding accounts, signing
 // keys, sessions and the file index, with a schema migrated at open from the
-// versioned SQL files embedded from migrations/.
+// versioned SQL files embedded from migrations/ (PRAGMA user_version counts
+// the applied ones).
 //
 // Writes go through a single connection, so the store's own writers queue in
 // Go instead of failing with SQLITE_BUSY; reads use a separate pool of
-// read-only connections that WAL lets run beside the writer. Name search uses
-// an FTS5 trigram index over the lowered file name, content lookups a btree
-// index on sha256; every query decides liveness by comparing expires_at
-// (unix nanoseconds) with the caller's now.
+// read-only connections that WAL lets run beside the writer. Heartbeats are
+// group-committed, many per transaction, because a commit costs far more
+// than the update. Name search uses an FTS5 trigram index over the lowered
+// file name, queried with a few of the query's rarest trigrams and confirmed
+// with instr(); content lookups use a btree index on sha256. Every query
+// decides liveness by comparing expires_at (unix nanoseconds) with the
+// caller's now.
 package sqlite
 
 import (
@@ -24,6 +28,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
@@ -39,12 +45,19 @@ var migrationFiles embed.FS
 const busyTimeoutMS = 10_000
 
 // cacheKiB is the page cache of each connection, in KiB (SQLite takes a
-// negative cache_size as KiB). The hot part of a 1M-file index fits.
-const cacheKiB = 64 << 10
+// negative cache_size as KiB). Reads mostly hit the memory map instead, so
+// this bounds the memory of the write connection and the read pool.
+const cacheKiB = 16 << 10
 
 // mmapBytes is how much of the database file, in bytes, connections map
 // into memory so that reads of hot pages skip a copy through read(2).
 const mmapBytes = 1 << 30
+
+// checkpointPages is the WAL size, in pages (4 KiB), that triggers a
+// checkpoint at commit. A checkpoint fsyncs; at SQLite's default (1000) a
+// stream of small heartbeat commits pays one every few hundred commits,
+// which costs more than the commits themselves.
+const checkpointPages = 8000
 
 // Store is a store.Store on one SQLite database file. It is safe for
 // concurrent use.
@@ -54,9 +67,25 @@ type Store struct {
 
 	// Hot statements, prepared once; database/sql re-prepares them per
 	// connection on first use.
-	touch, getSession                                 *sql.Stmt
+	getSession                                        *sql.Stmt
 	searchFTS, searchScan, searchSHA, searchSources   *sql.Stmt
 	listPeers, listFilesAll, listFilesPeer, statsStmt *sql.Stmt
+
+	// Trigram statistics for search planning (see trigram.go).
+	sample              atomic.Pointer[trigramSample]
+	insertedSinceSample atomic.Int64
+	sampling            atomic.Bool
+
+	// touches queues heartbeats for the batcher (see TouchSession);
+	// touchStmts are its statements by batch size.
+	touches    chan *touchReq
+	touchStmts map[int]*sql.Stmt
+
+	// Background work (heartbeat batcher, resampling) runs under bgCtx
+	// and is waited for by Close.
+	bg       sync.WaitGroup
+	bgCtx    context.Context
+	bgCancel context.CancelFunc
 }
 
 var _ store.Store = (*Store)(nil)
@@ -73,8 +102,9 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	// synchronous=NORMAL: in WAL mode a commit survives a process crash
 	// and only a power loss may drop the last commits, which presence
 	// data tolerates; FULL would fsync every heartbeat.
-	w, err := sql.Open("sqlite", path+"?"+common+
-		"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_txlock=immediate")
+	w, err := sql.Open("sqlite", path+"?"+common+fmt.Sprintf(
+		"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(1)&_pragma=wal_autocheckpoint(%d)&_txlock=immediate",
+		checkpointPages))
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
@@ -96,10 +126,16 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	r.SetMaxIdleConns(readers)
 	r.SetConnMaxLifetime(0)
 	r.SetConnMaxIdleTime(0)
-	s := &Store{w: w, r: r}
+	s := &Store{w: w, r: r, touches: make(chan *touchReq, maxTouchBatch), touchStmts: make(map[int]*sql.Stmt)}
+	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
 	if err := s.prepare(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("prepare sqlite %s: %w", path, err)
+	}
+	s.bg.Go(s.touchLoop)
+	if err := s.resample(ctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("sample sqlite %s: %w", path, err)
 	}
 	return s, nil
 }
@@ -181,10 +217,6 @@ func migrate(ctx context.Context, db *sql.DB) error {
 const (
 	sessionCols = `id, username, peer_name, address, created, last_seen, expires_at`
 
-	sqlTouch = `UPDATE sessions SET last_seen = ?1, expires_at = ?2
-		WHERE id = ?3 AND expires_at > ?1
-		RETURNING ` + sessionCols
-
 	sqlGetSession = `SELECT ` + sessionCols + ` FROM sessions WHERE id = ?1 AND expires_at > ?2`
 
 	// firstOfContent keeps a matching row only if no live matching row of
@@ -200,10 +232,12 @@ const (
 	// sqlSearchFTS walks the trigram index in rowid order from the page
 	// token: a broad query stops after a page of contents instead of
 	// collecting and sorting every match. CROSS JOIN pins the join order.
-	// ?1 FTS phrase, ?2 after id, ?3 now, ?4 lowered query, ?5 limit.
+	// ?1 is an AND of some of the query's trigrams (see trigram.go), so
+	// instr() confirms each candidate. ?2 after id, ?3 now, ?4 lowered
+	// query, ?5 limit.
 	sqlSearchFTS = `SELECT f.id, f.sha256
 		FROM files_fts x CROSS JOIN files f ON f.id = x.rowid CROSS JOIN sessions s ON s.seq = f.session_seq
-		WHERE files_fts MATCH ?1 AND x.rowid > ?2
+		WHERE files_fts MATCH ?1 AND x.rowid > ?2 AND instr(f.name_lower, ?4) > 0
 			AND s.expires_at > ?3 AND s.address <> ''
 			AND ` + firstOfContent + `
 		ORDER BY x.rowid LIMIT ?5`
@@ -266,7 +300,6 @@ func (s *Store) prepare(ctx context.Context) error {
 		dst  **sql.Stmt
 		text string
 	}{
-		{s.w, &s.touch, sqlTouch},
 		{s.r, &s.getSession, sqlGetSession},
 		{s.r, &s.searchFTS, sqlSearchFTS},
 		{s.r, &s.searchScan, sqlSearchScan},
@@ -283,20 +316,32 @@ func (s *Store) prepare(ctx context.Context) error {
 		}
 		*p.dst = st
 	}
+	for size := 1; size <= maxTouchBatch; size *= 2 {
+		st, err := s.w.PrepareContext(ctx, sqlTouch(size))
+		if err != nil {
+			return fmt.Errorf("batched heartbeat: %w", err)
+		}
+		s.touchStmts[size] = st
+	}
 	return nil
 }
 
 // Close implements store.Store: it closes the statements and both pools.
 func (s *Store) Close() error {
+	s.bgCancel()
+	s.bg.Wait()
 	var errs []error
 	for _, st := range []*sql.Stmt{
-		s.touch, s.getSession,
+		s.getSession,
 		s.searchFTS, s.searchScan, s.searchSHA, s.searchSources,
 		s.listPeers, s.listFilesAll, s.listFilesPeer, s.statsStmt,
 	} {
 		if st != nil {
 			errs = append(errs, st.Close())
 		}
+	}
+	for _, st := range s.touchStmts {
+		errs = append(errs, st.Close())
 	}
 	if s.r != nil {
 		errs = append(errs, s.r.Close())

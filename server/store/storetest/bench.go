@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -32,6 +33,11 @@ const benchFilesPerPeer = 100
 // UI page.
 const benchPageSize = 50
 
+// touchParallelism is how many goroutines heartbeat at once in the
+// concurrent TouchSession benchmark: requests in flight at a directory with
+// thousands of peers.
+const touchParallelism = 64
+
 // benchSearches is how many distinct queries of each kind are cycled, so a
 // result cache in front of the index would not flatter the numbers much.
 const benchSearches = 200
@@ -52,11 +58,11 @@ type BulkLoader interface {
 //
 //   - Search/<kind>: one page of 50 results per op for several query
 //     kinds, reporting p50 and p99 latency in ms (ns/op alone hides tails);
-//   - TouchSession: heartbeats from parallel goroutines, reporting
-//     heartbeats/s;
-//   - ReplaceFiles10k: publishing a 10 000-entry snapshot that differs
-//     entirely from the previous one ("changed") or not at all
-//     ("unchanged"), reporting entries/s.
+//   - TouchSession/serial and TouchSession/concurrent64: heartbeats one at
+//     a time and from 64 goroutines, reporting heartbeats/s;
+//   - ReplaceFiles10k: publishing a 10 000-entry snapshot whose names all
+//     differ from the previous one ("changed"), whose contents all differ
+//     ("rehashed"), or that is the same ("unchanged"), reporting entries/s.
 func Bench(b *testing.B, open func(b *testing.B) store.Store) {
 	total := DefaultBenchFiles
 	if v := os.Getenv(BenchFilesEnv); v != "" {
@@ -85,19 +91,34 @@ func Bench(b *testing.B, open func(b *testing.B) store.Store) {
 	}
 	b.Run("TouchSession", func(b *testing.B) {
 		var n atomic.Int64
-		b.RunParallel(func(pb *testing.PB) {
-			for pb.Next() {
-				i := n.Add(1)
-				id := pop.sessions[int(i)%len(pop.sessions)]
-				// Heartbeat times only move forward; expiry stays
-				// well past every "now" the benchmark uses.
-				beat := now.Add(time.Duration(i) * time.Microsecond)
-				if _, err := s.TouchSession(b.Context(), id, beat, at(48*time.Hour)); err != nil {
-					b.Fatalf("TouchSession: %v", err)
-				}
+		touch := func(b *testing.B) {
+			i := n.Add(1)
+			id := pop.sessions[int(i)%len(pop.sessions)]
+			// Heartbeat times only move forward; expiry stays well
+			// past every "now" the benchmark uses.
+			beat := now.Add(time.Duration(i) * time.Microsecond)
+			if _, err := s.TouchSession(b.Context(), id, beat, at(48*time.Hour)); err != nil {
+				b.Fatalf("TouchSession: %v", err)
 			}
+		}
+		// One heartbeat at a time: the latency of a lone heartbeat.
+		b.Run("serial", func(b *testing.B) {
+			for b.Loop() {
+				touch(b)
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "heartbeats/s")
 		})
-		b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "heartbeats/s")
+		// Many peers heartbeating at once, as a directory serving
+		// thousands of peers sees them.
+		b.Run(fmt.Sprintf("concurrent%d", touchParallelism), func(b *testing.B) {
+			b.SetParallelism(max(1, touchParallelism/runtime.GOMAXPROCS(0)))
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					touch(b)
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "heartbeats/s")
+		})
 	})
 	b.Run("ReplaceFiles10k", func(b *testing.B) {
 		const entries = 10_000
@@ -106,23 +127,32 @@ func Bench(b *testing.B, open func(b *testing.B) store.Store) {
 		if err := s.CreateSession(b.Context(), big, t0); err != nil {
 			b.Fatalf("CreateSession: %v", err)
 		}
-		snap := func(gen int) []store.File {
+		snap := func(gen, content int) []store.File {
 			fs := make([]store.File, entries)
 			for i := range fs {
 				name := fmt.Sprintf("library/gen%d/%s %05d.flac", gen, benchWords[i%len(benchWords)], i)
-				fs[i] = benchFile(name, fmt.Sprintf("big-%d-%d", gen, i), i)
+				fs[i] = benchFile(name, fmt.Sprintf("big-%d-%d-%d", gen, content, i), i)
 			}
 			return fs
 		}
-		snaps := [2][]store.File{snap(0), snap(1)}
+		names := [2][]store.File{snap(0, 0), snap(1, 0)}
+		contents := [2][]store.File{snap(0, 0), snap(0, 1)}
 		for _, c := range []struct {
-			name string
-			pick func(i int) []store.File
+			name  string
+			prime []store.File // published before timing
+			pick  func(i int) []store.File
 		}{
-			{"changed", func(i int) []store.File { return snaps[i%2] }},
-			{"unchanged", func(int) []store.File { return snaps[0] }},
+			// Every name differs from the previous snapshot.
+			{"changed", names[1], func(i int) []store.File { return names[i%2] }},
+			// Same names, every content differs.
+			{"rehashed", contents[1], func(i int) []store.File { return contents[i%2] }},
+			// The same snapshot again.
+			{"unchanged", names[0], func(int) []store.File { return names[0] }},
 		} {
 			b.Run(c.name, func(b *testing.B) {
+				if _, err := s.ReplaceFiles(b.Context(), big.ID, c.prime, entries, now); err != nil {
+					b.Fatalf("ReplaceFiles: %v", err)
+				}
 				for i := 0; b.Loop(); i++ {
 					n, err := s.ReplaceFiles(b.Context(), big.ID, c.pick(i), entries, now)
 					if err != nil || n != entries {

@@ -35,8 +35,10 @@ CREATE TABLE sessions (
 -- expired-but-not-reaped; CreateSession drops an expired holder first.
 -- It also orders ListPeers and ListFiles.
 CREATE UNIQUE INDEX sessions_peer_name ON sessions (peer_name) WHERE address <> '';
-CREATE INDEX sessions_expires_at ON sessions (expires_at);
 CREATE INDEX sessions_username ON sessions (username);
+-- No index on expires_at on purpose: every heartbeat would rewrite an index
+-- entry, while the queries filtering on it (reap, stats, listings) visit
+-- the sessions table in full or by peer name anyway.
 
 -- id is the FTS rowid: search pages walk it in ascending order.
 -- name_lower is strings.ToLower(name), computed in Go because SQLite's
@@ -58,13 +60,19 @@ CREATE TABLE files (
 -- suffix serves "same content at a smaller id".
 CREATE INDEX files_sha256 ON files (sha256);
 
--- Substring search: trigrams of the lowered name. External content (no copy
--- of the names); case_sensitive 1 because names are already lowered in Go,
--- so FTS matching is exactly a substring test on name_lower.
+-- Substring search: trigrams of the lowered name, FTS rowid = files.id.
+-- Contentless (content = ''): search reads names from files, never from the
+-- FTS table, and contentless_delete lets a row be removed by rowid alone,
+-- without re-tokenizing the old name as an external-content table needs.
+-- detail = none: search only ANDs single trigrams (see trigram.go), so
+-- positions are not needed, which makes the index smaller and faster.
+-- case_sensitive 1: names are already lowered in Go, so FTS matching agrees
+-- exactly with instr() on name_lower.
 CREATE VIRTUAL TABLE files_fts USING fts5 (
 	name_lower,
-	content = 'files',
-	content_rowid = 'id',
+	content = '',
+	contentless_delete = 1,
+	detail = none,
 	tokenize = 'trigram case_sensitive 1'
 );
 
@@ -75,10 +83,10 @@ CREATE TRIGGER files_fts_insert AFTER INSERT ON files BEGIN
 END;
 
 CREATE TRIGGER files_fts_delete AFTER DELETE ON files BEGIN
-	INSERT INTO files_fts (files_fts, rowid, name_lower) VALUES ('delete', old.id, old.name_lower);
+	DELETE FROM files_fts WHERE rowid = old.id;
 END;
 
 CREATE TRIGGER files_fts_update AFTER UPDATE OF name_lower ON files BEGIN
-	INSERT INTO files_fts (files_fts, rowid, name_lower) VALUES ('delete', old.id, old.name_lower);
+	DELETE FROM files_fts WHERE rowid = old.id;
 	INSERT INTO files_fts (rowid, name_lower) VALUES (new.id, new.name_lower);
 END;

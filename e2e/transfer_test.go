@@ -1,0 +1,99 @@
+package e2e_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"connectrpc.com/connect"
+
+	peerv1 "github.com/peerhub/peerhub/gen/peerhub/peer/v1"
+	"github.com/peerhub/peerhub/gen/peerhub/peer/v1/peerv1connect"
+	"github.com/peerhub/peerhub/internal/pieces"
+	"github.com/peerhub/peerhub/internal/rpcclient"
+	"github.com/peerhub/peerhub/internal/testnet"
+	"github.com/peerhub/peerhub/peer/downloader"
+	"github.com/peerhub/peerhub/peer/session"
+)
+
+// TestUploadDownloadSizes sends files of awkward sizes up to one peer with
+// Upload and back down with Download, through a real directory's tokens,
+// and compares SHA-256s.
+func TestUploadDownloadSizes(t *testing.T) {
+	t.Parallel()
+	n := testnet.Start(t, testnet.Options{})
+	n.AddPeer("p1", testnet.PeerOptions{})
+	p2 := n.AddPeer("p2", testnet.PeerOptions{AcceptUploads: true, MaxUploadSize: 200 << 20})
+	s := session.New(session.Config{Directory: n.DirectoryURL, Username: "alice", Password: testnet.Password})
+	if err := s.Login(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go s.KeepAlive(ctx)
+	t.Cleanup(func() { cancel(); s.Logout(context.Background()) })
+
+	sizes := []struct {
+		name string
+		size int
+	}{
+		{"empty", 0},
+		{"one-byte", 1},
+		{"piece-minus-one", pieces.Size - 1},
+		{"one-piece", pieces.Size},
+		{"piece-plus-one", pieces.Size + 1},
+		{"hundred-mib", 100 << 20},
+	}
+	rng := rand.NewChaCha8([32]byte{1})
+	src := t.TempDir()
+	for _, tc := range sizes {
+		t.Run(tc.name, func(t *testing.T) {
+			data := make([]byte, tc.size)
+			_, _ = rng.Read(data)
+			want := sha256.Sum256(data)
+			local := filepath.Join(src, tc.name+".bin")
+			if err := os.WriteFile(local, data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			up, err := downloader.Upload(t.Context(), p2.URL, local, downloader.UploadOptions{Name: "up/" + tc.name + ".bin", Token: s.Token()})
+			if err != nil {
+				t.Fatalf("upload: %v", err)
+			}
+			if up.GetSha256() != hex.EncodeToString(want[:]) || up.GetSize() != int64(tc.size) {
+				t.Fatalf("stored %s/%d, want %x/%d", up.GetSha256(), up.GetSize(), want, tc.size)
+			}
+			// The peer indexes it (watcher), then serves it by hash.
+			var info *peerv1.StatResponse
+			client := peerv1connect.NewPeerServiceClient(rpcclient.NewHTTPClient(), p2.URL, rpcclient.Options(s.Token(), rpcclient.NoCompression())...)
+			if !testnet.WaitFor(10*time.Second, func() bool {
+				res, err := client.Stat(t.Context(), connect.NewRequest(&peerv1.StatRequest{File: &peerv1.StatRequest_Sha256{Sha256: up.GetSha256()}}))
+				if err == nil {
+					info = res.Msg
+				}
+				return err == nil
+			}) {
+				t.Fatal("the uploaded file was never indexed")
+			}
+			dest := filepath.Join(t.TempDir(), "down.bin")
+			_, err = downloader.Download(t.Context(),
+				downloader.Target{SHA256: info.GetSha256(), Size: info.GetSize(), PieceSize: int64(info.GetPieceSize()), PieceRoot: info.GetPieceRoot()},
+				[]downloader.Source{{Peer: "p2", Address: p2.URL}},
+				downloader.Options{Dest: dest, Token: s.Token()})
+			if err != nil {
+				t.Fatalf("download: %v", err)
+			}
+			got, err := os.ReadFile(dest)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sha256.Sum256(got) != want || !bytes.Equal(got[:min(len(got), 64)], data[:min(len(data), 64)]) {
+				t.Fatal("downloaded content differs")
+			}
+		})
+	}
+}
