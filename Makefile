@@ -92,7 +92,7 @@ up: image
 	@echo
 	@echo "Try:  $(COMPOSE) exec p1 /peerhub search archivo"
 	@echo "      $(COMPOSE) exec p1 /peerhub get archivo1_p2.txt"
-	@echo "      $(COMPOSE) exec -it p1 /peerhub menu"
+	@echo "      $(COMPOSE) exec p1 /peerhub menu"
 	@echo "Stop: make down"
 
 ## down: stop the compose network and remove its volumes

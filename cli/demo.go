@@ -167,7 +167,7 @@ Accounts p1, p2, p3 and demo; password %q (demo only). Try, in another terminal:
   go run . get compartido.bin -o /tmp          # from all three peers at once
   go run . menu
 
-  curl -s -X POST %s/v1/login -d '{"username":"demo","password":"%s"}'
+  curl -s %s/v1/login -H 'Content-Type: application/json' -d '{"username":"demo","password":"%s"}'
   curl -s "%s/v1/search?query=archivo" -H "Authorization: Bearer TOKEN"
   go tool -modfile=tools/go.mod grpcurl -plaintext %s list
 `, dirURL, peerURLs[0], peerURLs[1], peerURLs[2], c.data, DemoPassword,
