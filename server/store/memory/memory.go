@@ -11,16 +11,15 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"encoding/base64"
 	"encoding/binary"
 	"fmt"
-	"hash/fnv"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/peerhub/peerhub/server/store"
+	"github.com/peerhub/peerhub/server/store/pagetoken"
 )
 
 // Store is a mutex-protected in-memory store.Store. The zero value is not
@@ -423,7 +422,7 @@ func (m *Store) Search(ctx context.Context, q store.SearchQuery, now time.Time) 
 		return nil, "", err
 	}
 	lower := strings.ToLower(q.Query)
-	bind := queryHash("search", lower, q.SHA256)
+	bind := pagetoken.Hash("search", lower, q.SHA256)
 	pos, err := decodeToken(q.PageToken, bind)
 	if err != nil {
 		return nil, "", err
@@ -473,7 +472,7 @@ func (m *Store) Search(ctx context.Context, q store.SearchQuery, now time.Time) 
 	next := ""
 	if len(hits) > q.PageSize {
 		hits = hits[:q.PageSize]
-		next = encodeToken(string(binary.BigEndian.AppendUint64(nil, hits[len(hits)-1].seq)), bind)
+		next = tokens.Encode(bind, binary.BigEndian.AppendUint64(nil, hits[len(hits)-1].seq))
 	}
 	out := make([]store.SearchResult, 0, len(hits))
 	for _, e := range hits {
@@ -530,7 +529,7 @@ func (m *Store) ListPeers(ctx context.Context, p store.Page, now time.Time) ([]s
 	if err := ctx.Err(); err != nil {
 		return nil, "", err
 	}
-	bind := queryHash("peers")
+	bind := pagetoken.Hash("peers")
 	after, err := decodeToken(p.Token, bind)
 	if err != nil {
 		return nil, "", err
@@ -543,7 +542,7 @@ func (m *Store) ListPeers(ctx context.Context, p store.Page, now time.Time) ([]s
 			continue
 		}
 		if len(out) == p.Size {
-			return out, encodeToken(out[len(out)-1].Session.PeerName, bind), nil
+			return out, tokens.Encode(bind, []byte(out[len(out)-1].Session.PeerName)), nil
 		}
 		out = append(out, store.Peer{Session: s.s, FileCount: int64(len(s.files))})
 	}
@@ -556,7 +555,7 @@ func (m *Store) ListFiles(ctx context.Context, peer string, p store.Page, now ti
 	if err := ctx.Err(); err != nil {
 		return nil, "", err
 	}
-	bind := queryHash("files", peer)
+	bind := pagetoken.Hash("files", peer)
 	after, err := decodeToken(p.Token, bind)
 	if err != nil {
 		return nil, "", err
@@ -592,7 +591,7 @@ func (m *Store) ListFiles(ctx context.Context, peer string, p store.Page, now ti
 		for _, n := range names {
 			if len(out) == p.Size {
 				last := out[len(out)-1]
-				return out, encodeToken(last.Peer+"\x00"+last.File.Name, bind), nil
+				return out, tokens.Encode(bind, []byte(last.Peer+"\x00"+last.File.Name)), nil
 			}
 			out = append(out, store.PeerFile{Peer: name, Address: s.s.Address, File: s.files[n].f})
 		}
@@ -620,29 +619,9 @@ func (m *Store) Stats(ctx context.Context, now time.Time) (store.Stats, error) {
 // Close implements store.Store; there is nothing to release.
 func (m *Store) Close() error { return nil }
 
-// tokenVersion is the first byte of every page token, so a future format can
-// tell old tokens apart.
-const tokenVersion = 'm'
-
-// queryHash binds a page token to the listing it continues, so a token of one
-// query is refused by another instead of silently skipping results.
-func queryHash(parts ...string) uint32 {
-	h := fnv.New32a()
-	for _, p := range parts {
-		h.Write([]byte(p))
-		h.Write([]byte{0})
-	}
-	return h.Sum32()
-}
-
-// encodeToken makes an opaque page token: version, query hash, position.
-func encodeToken(pos string, bind uint32) string {
-	b := make([]byte, 0, 5+len(pos))
-	b = append(b, tokenVersion)
-	b = binary.BigEndian.AppendUint32(b, bind)
-	b = append(b, pos...)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
+// tokens is the format of this store's page tokens; its version byte sets
+// them apart from other stores' and from a later format's.
+const tokens = pagetoken.Format('m')
 
 // decodeToken returns the position of a token ("" for no token), or
 // ErrInvalidArgument if this store did not issue it for this query.
@@ -650,9 +629,12 @@ func decodeToken(tok string, bind uint32) (string, error) {
 	if tok == "" {
 		return "", nil
 	}
-	b, err := base64.RawURLEncoding.DecodeString(tok)
-	if err != nil || len(b) < 6 || b[0] != tokenVersion || binary.BigEndian.Uint32(b[1:5]) != bind {
+	pos, err := tokens.Decode(tok, bind)
+	if err != nil {
+		return "", err
+	}
+	if len(pos) == 0 {
 		return "", fmt.Errorf("page token %q: %w", tok, store.ErrInvalidArgument)
 	}
-	return string(b[5:]), nil
+	return string(pos), nil
 }

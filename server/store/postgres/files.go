@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/peerhub/peerhub/server/store"
+	"github.com/peerhub/peerhub/server/store/pagetoken"
 )
 
 // hashLen is the length in bytes of a SHA-256 hash.
@@ -414,11 +415,11 @@ const (
 // ListFiles implements store.Store. The page token holds the last (peer,
 // name); the next page starts after it in byte order.
 func (s *Store) ListFiles(ctx context.Context, peer string, p store.Page, now time.Time) ([]store.PeerFile, string, error) {
-	bind := queryHash("files", peer)
+	bind := pagetoken.Hash("files", peer)
 	if checkText(peer) != nil {
 		// No peer has that name; still refuse a bad token first.
 		if p.Token != "" {
-			if _, err := decodeToken(p.Token, bind); err != nil {
+			if _, err := tokens.Decode(p.Token, bind); err != nil {
 				return nil, "", err
 			}
 		}
@@ -427,12 +428,12 @@ func (s *Store) ListFiles(ctx context.Context, peer string, p store.Page, now ti
 	fromPeer, fromName := peer, ""
 	after := p.Token != ""
 	if after {
-		payload, err := decodeToken(p.Token, bind)
+		payload, err := tokens.Decode(p.Token, bind)
 		if err != nil {
 			return nil, "", err
 		}
-		lastPeer, rest, err1 := readString(payload)
-		lastName, rest, err2 := readString(rest)
+		lastPeer, rest, err1 := pagetoken.ReadString(payload)
+		lastName, rest, err2 := pagetoken.ReadString(rest)
 		if err1 != nil || err2 != nil || len(rest) != 0 || (peer != "" && lastPeer != peer) ||
 			checkText(lastPeer) != nil || checkText(lastName) != nil {
 			return nil, "", fmt.Errorf("page token %q: %w", p.Token, store.ErrInvalidArgument)
@@ -471,5 +472,5 @@ func (s *Store) ListFiles(ctx context.Context, peer string, p store.Page, now ti
 	}
 	out = out[:p.Size]
 	last := out[len(out)-1]
-	return out, encodeToken(bind, appendString(appendString(nil, last.Peer), last.File.Name)), nil
+	return out, tokens.Encode(bind, pagetoken.AppendString(pagetoken.AppendString(nil, last.Peer), last.File.Name)), nil
 }

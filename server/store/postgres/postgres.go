@@ -32,6 +32,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/peerhub/peerhub/server/store"
+	"github.com/peerhub/peerhub/server/store/batch"
 )
 
 //go:embed migrations/*.sql
@@ -56,7 +57,7 @@ type Store struct {
 	pool *pgxpool.Pool
 
 	// touches queues heartbeats for the batchers (see TouchSession).
-	touches chan *touchReq
+	touches *batch.Batcher[*touchReq, touchRes]
 
 	// Background work (the heartbeat batchers) runs under bgCtx and is
 	// waited for by Close.
@@ -101,10 +102,11 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		pool.Close()
 		return nil, redact(fmt.Errorf("migrate postgres schema: %w", err), password)
 	}
-	s := &Store{pool: pool, touches: make(chan *touchReq, maxTouchBatch)}
+	s := &Store{pool: pool}
 	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
+	s.touches = batch.New(s.bgCtx, errClosed, maxTouchBatch, s.touchBatch)
 	for range touchWorkers {
-		s.bg.Go(s.touchLoop)
+		s.bg.Go(s.touches.Run)
 	}
 	return s, nil
 }

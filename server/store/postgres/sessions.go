@@ -11,6 +11,8 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/peerhub/peerhub/server/store"
+	"github.com/peerhub/peerhub/server/store/batch"
+	"github.com/peerhub/peerhub/server/store/pagetoken"
 )
 
 const sessionCols = `id, username, peer_name, address, created, last_seen, expires_at`
@@ -159,8 +161,10 @@ type touchReq struct {
 	ctx          context.Context
 	id           string
 	now, expires int64
-	done         chan touchRes // buffered: the batcher never blocks
 }
+
+// touchKey is the key of a heartbeat: its session.
+func touchKey(r *touchReq) string { return r.id }
 
 // touchRes is the outcome of one heartbeat.
 type touchRes struct {
@@ -179,46 +183,13 @@ func (s *Store) TouchSession(ctx context.Context, id string, now, expiresAt time
 	if checkText(id) != nil {
 		return store.Session{}, fmt.Errorf("session %q: %w", id, store.ErrNotFound)
 	}
-	r := &touchReq{ctx: ctx, id: id, now: nanos(now), expires: nanos(expiresAt), done: make(chan touchRes, 1)}
-	select {
-	case s.touches <- r:
-	case <-ctx.Done():
-		return store.Session{}, fmt.Errorf("touch session %s: %w", id, ctx.Err())
-	case <-s.bgCtx.Done():
-		return store.Session{}, fmt.Errorf("touch session %s: %w", id, errClosed)
+	res, err := s.touches.Do(ctx, &touchReq{ctx: ctx, id: id, now: nanos(now), expires: nanos(expiresAt)})
+	if err != nil {
+		// The caller gave up (the heartbeat may still be applied), or
+		// the store is closing.
+		return store.Session{}, fmt.Errorf("touch session %s: %w", id, err)
 	}
-	select {
-	case res := <-r.done:
-		return res.s, res.err
-	case <-ctx.Done():
-		// The heartbeat may still be applied; the caller gave up.
-		return store.Session{}, fmt.Errorf("touch session %s: %w", id, ctx.Err())
-	case <-s.bgCtx.Done():
-		return store.Session{}, fmt.Errorf("touch session %s: %w", id, errClosed)
-	}
-}
-
-// touchLoop is a heartbeat batcher; it runs until Close.
-func (s *Store) touchLoop() {
-	batch := make([]*touchReq, 0, maxTouchBatch)
-	for {
-		select {
-		case r := <-s.touches:
-			batch = append(batch[:0], r)
-		case <-s.bgCtx.Done():
-			return
-		}
-	fill:
-		for len(batch) < maxTouchBatch {
-			select {
-			case r := <-s.touches:
-				batch = append(batch, r)
-			default:
-				break fill
-			}
-		}
-		s.touchBatch(batch)
-	}
+	return res.s, res.err
 }
 
 // sqlTouch applies one round of heartbeats of distinct sessions. The
@@ -230,43 +201,32 @@ const sqlTouch = `UPDATE sessions SET last_seen = b.now, expires_at = b.expires
 	RETURNING sessions.id, sessions.username, sessions.peer_name, sessions.address,
 		sessions.created, sessions.last_seen, sessions.expires_at`
 
-// touchBatch applies heartbeats in one transaction and answers each. If the
-// transaction fails, none is applied and all get the error.
-func (s *Store) touchBatch(batch []*touchReq) {
+// touchBatch applies heartbeats in one transaction and answers each, in
+// order. If the transaction fails, none is applied and all get the error.
+func (s *Store) touchBatch(ctx context.Context, reqs []*touchReq) []touchRes {
 	var res map[*touchReq]touchRes
-	err := s.inTx(s.bgCtx, func(tx pgx.Tx) error {
-		res = make(map[*touchReq]touchRes, len(batch))
-		pending := batch
-		for len(pending) > 0 {
-			// One statement updates a row once: a session heartbeating
-			// twice in one batch waits for a second round.
-			var round, later []*touchReq
-			ids := make(map[string]bool, len(pending))
-			for _, r := range pending {
-				switch {
-				case r.ctx.Err() != nil:
-					res[r] = touchRes{err: fmt.Errorf("touch session %s: %w", r.id, r.ctx.Err())}
-				case ids[r.id]:
-					later = append(later, r)
-				default:
-					ids[r.id] = true
-					round = append(round, r)
-				}
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		res = make(map[*touchReq]touchRes, len(reqs))
+		// One statement updates a row once: a session heartbeating
+		// twice in one batch waits for a second round.
+		return batch.Rounds(reqs, touchKey, func(r *touchReq) bool {
+			if r.ctx.Err() == nil {
+				return false
 			}
-			if err := s.touchRound(tx, round, res); err != nil {
-				return err
-			}
-			pending = later
-		}
-		return nil
+			res[r] = touchRes{err: fmt.Errorf("touch session %s: %w", r.id, r.ctx.Err())}
+			return true
+		}, func(round []*touchReq) error {
+			return s.touchRound(tx, round, res)
+		})
 	})
-	for _, r := range batch {
-		out := res[r]
+	out := make([]touchRes, len(reqs))
+	for i, r := range reqs {
+		out[i] = res[r]
 		if err != nil {
-			out = touchRes{err: fmt.Errorf("touch session %s: %w", r.id, err)}
+			out[i] = touchRes{err: fmt.Errorf("touch session %s: %w", r.id, err)}
 		}
-		r.done <- out
 	}
+	return out
 }
 
 // touchRound applies heartbeats of distinct sessions with one statement.
@@ -419,14 +379,14 @@ const (
 // ListPeers implements store.Store. The page token holds the last peer
 // name; the next page starts after it in byte order.
 func (s *Store) ListPeers(ctx context.Context, p store.Page, now time.Time) ([]store.Peer, string, error) {
-	bind := queryHash("peers")
+	bind := pagetoken.Hash("peers")
 	query, args := sqlListPeersFirst, []any{nanos(now), p.Size + 1}
 	if p.Token != "" {
-		payload, err := decodeToken(p.Token, bind)
+		payload, err := tokens.Decode(p.Token, bind)
 		if err != nil {
 			return nil, "", err
 		}
-		last, rest, err := readString(payload)
+		last, rest, err := pagetoken.ReadString(payload)
 		if err != nil || len(rest) != 0 || checkText(last) != nil {
 			return nil, "", fmt.Errorf("page token %q: %w", p.Token, store.ErrInvalidArgument)
 		}
@@ -449,5 +409,5 @@ func (s *Store) ListPeers(ctx context.Context, p store.Page, now time.Time) ([]s
 		return out, "", nil
 	}
 	out = out[:p.Size]
-	return out, encodeToken(bind, appendString(nil, out[len(out)-1].Session.PeerName)), nil
+	return out, tokens.Encode(bind, pagetoken.AppendString(nil, out[len(out)-1].Session.PeerName)), nil
 }

@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/peerhub/peerhub/server/store"
+	"github.com/peerhub/peerhub/server/store/pagetoken"
 )
 
 // checkUnique returns ErrInvalidArgument if two files share a name.
@@ -332,15 +333,15 @@ func wrapWrite(what, id string, err error) error {
 // ListFiles implements store.Store. The page token holds the last (peer,
 // name); the next page starts just after it in byte order.
 func (s *Store) ListFiles(ctx context.Context, peer string, p store.Page, now time.Time) ([]store.PeerFile, string, error) {
-	bind := queryHash("files", peer)
+	bind := pagetoken.Hash("files", peer)
 	fromPeer, fromName := peer, ""
 	if p.Token != "" {
-		payload, err := decodeToken(p.Token, bind)
+		payload, err := tokens.Decode(p.Token, bind)
 		if err != nil {
 			return nil, "", err
 		}
-		lastPeer, rest, err1 := readString(payload)
-		lastName, rest, err2 := readString(rest)
+		lastPeer, rest, err1 := pagetoken.ReadString(payload)
+		lastName, rest, err2 := pagetoken.ReadString(rest)
 		if err1 != nil || err2 != nil || len(rest) != 0 || (peer != "" && lastPeer != peer) {
 			return nil, "", fmt.Errorf("page token %q: %w", p.Token, store.ErrInvalidArgument)
 		}
@@ -376,5 +377,5 @@ func (s *Store) ListFiles(ctx context.Context, peer string, p store.Page, now ti
 	}
 	out = out[:p.Size]
 	last := out[len(out)-1]
-	return out, encodeToken(bind, appendString(appendString(nil, last.Peer), last.File.Name)), nil
+	return out, tokens.Encode(bind, pagetoken.AppendString(pagetoken.AppendString(nil, last.Peer), last.File.Name)), nil
 }

@@ -3,18 +3,15 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/base64"
-	"encoding/binary"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"hash/fnv"
 	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/peerhub/peerhub/server/store"
+	"github.com/peerhub/peerhub/server/store/pagetoken"
 )
 
 // minTrigram is the shortest query, in characters, the trigram index can
@@ -42,17 +39,10 @@ func ftsPhrase(q string) string { return `"` + strings.ReplaceAll(q, `"`, `""`) 
 // read by the sha256 index, in the same read transaction.
 func (s *Store) Search(ctx context.Context, q store.SearchQuery, now time.Time) ([]store.SearchResult, string, error) {
 	lq := lower(q.Query)
-	bind := queryHash("search", lq, q.SHA256)
-	var after int64
-	if q.PageToken != "" {
-		payload, err := decodeToken(q.PageToken, bind)
-		if err != nil {
-			return nil, "", err
-		}
-		if len(payload) != 8 || int64(binary.BigEndian.Uint64(payload)) < 0 {
-			return nil, "", fmt.Errorf("page token %q: %w", q.PageToken, store.ErrInvalidArgument)
-		}
-		after = int64(binary.BigEndian.Uint64(payload))
+	bind := pagetoken.Hash("search", lq, q.SHA256)
+	after, err := tokens.DecodeID(q.PageToken, bind)
+	if err != nil {
+		return nil, "", err
 	}
 	stmt, first := s.searchScan, any(nil)
 	switch {
@@ -90,7 +80,7 @@ func (s *Store) Search(ctx context.Context, q store.SearchQuery, now time.Time) 
 	next := ""
 	if len(shas) > q.PageSize {
 		shas = shas[:q.PageSize]
-		next = encodeToken(bind, binary.BigEndian.AppendUint64(nil, uint64(ids[q.PageSize-1])))
+		next = tokens.EncodeID(bind, ids[q.PageSize-1])
 	}
 	if len(shas) == 0 {
 		return nil, "", nil
@@ -150,51 +140,6 @@ func (s *Store) sources(ctx context.Context, tx *sql.Tx, shas []string, now time
 	return out, nil
 }
 
-// tokenVersion is the first byte of every page token, so that a later format
-// can tell old tokens apart.
-const tokenVersion = 's'
-
-// queryHash binds a page token to the listing it continues, so a token of
-// another query is refused instead of silently skipping results.
-func queryHash(parts ...string) uint32 {
-	h := fnv.New32a()
-	for _, p := range parts {
-		h.Write([]byte(p))
-		h.Write([]byte{0})
-	}
-	return h.Sum32()
-}
-
-// encodeToken makes an opaque page token: version, query hash, position.
-func encodeToken(bind uint32, pos []byte) string {
-	b := make([]byte, 0, 5+len(pos))
-	b = append(b, tokenVersion)
-	b = binary.BigEndian.AppendUint32(b, bind)
-	b = append(b, pos...)
-	return base64.RawURLEncoding.EncodeToString(b)
-}
-
-// decodeToken returns the position in a token, or ErrInvalidArgument if this
-// store did not issue it for this query.
-func decodeToken(tok string, bind uint32) ([]byte, error) {
-	b, err := base64.RawURLEncoding.DecodeString(tok)
-	if err != nil || len(b) < 5 || b[0] != tokenVersion || binary.BigEndian.Uint32(b[1:5]) != bind {
-		return nil, fmt.Errorf("page token %q: %w", tok, store.ErrInvalidArgument)
-	}
-	return b[5:], nil
-}
-
-// appendString appends a length-prefixed string to a token position.
-func appendString(b []byte, s string) []byte {
-	b = binary.AppendUvarint(b, uint64(len(s)))
-	return append(b, s...)
-}
-
-// readString reads a length-prefixed string from a token position.
-func readString(b []byte) (string, []byte, error) {
-	n, k := binary.Uvarint(b)
-	if k <= 0 || n > uint64(len(b)-k) {
-		return "", nil, errors.New("malformed token")
-	}
-	return string(b[k : k+int(n)]), b[k+int(n):], nil
-}
+// tokens is the format of this store's page tokens; its version byte sets
+// them apart from other stores' and from a later format's.
+const tokens = pagetoken.Format('s')

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/peerhub/peerhub/server/store"
+	"github.com/peerhub/peerhub/server/store/batch"
+	"github.com/peerhub/peerhub/server/store/pagetoken"
 )
 
 // CreateSession implements store.Store. A peer session whose name is held by
@@ -90,8 +92,10 @@ type touchReq struct {
 	ctx          context.Context
 	id           string
 	now, expires int64
-	done         chan touchRes // buffered: the batcher never blocks
 }
+
+// touchKey is the key of a heartbeat: its session.
+func touchKey(r *touchReq) string { return r.id }
 
 // touchRes is the outcome of one heartbeat.
 type touchRes struct {
@@ -106,84 +110,40 @@ type touchRes struct {
 // throughput grows with the batch, while a lone heartbeat costs one
 // transaction as before.
 func (s *Store) TouchSession(ctx context.Context, id string, now, expiresAt time.Time) (store.Session, error) {
-	r := &touchReq{ctx: ctx, id: id, now: nanos(now), expires: nanos(expiresAt), done: make(chan touchRes, 1)}
-	select {
-	case s.touches <- r:
-	case <-ctx.Done():
-		return store.Session{}, fmt.Errorf("touch session %s: %w", id, ctx.Err())
-	case <-s.bgCtx.Done():
-		return store.Session{}, fmt.Errorf("touch session %s: %w", id, errClosed)
+	res, err := s.touches.Do(ctx, &touchReq{ctx: ctx, id: id, now: nanos(now), expires: nanos(expiresAt)})
+	if err != nil {
+		// The caller gave up (the heartbeat may still be applied), or
+		// the store is closing.
+		return store.Session{}, fmt.Errorf("touch session %s: %w", id, err)
 	}
-	select {
-	case res := <-r.done:
-		return res.s, res.err
-	case <-ctx.Done():
-		// The heartbeat may still be applied; the caller gave up.
-		return store.Session{}, fmt.Errorf("touch session %s: %w", id, ctx.Err())
-	case <-s.bgCtx.Done():
-		return store.Session{}, fmt.Errorf("touch session %s: %w", id, errClosed)
-	}
+	return res.s, res.err
 }
 
-// touchLoop is the heartbeat batcher; it runs until Close.
-func (s *Store) touchLoop() {
-	batch := make([]*touchReq, 0, maxTouchBatch)
-	for {
-		select {
-		case r := <-s.touches:
-			batch = append(batch[:0], r)
-		case <-s.bgCtx.Done():
-			return
-		}
-	fill:
-		for len(batch) < maxTouchBatch {
-			select {
-			case r := <-s.touches:
-				batch = append(batch, r)
-			default:
-				break fill
+// touchBatch applies heartbeats in one transaction and answers each, in
+// order. If the transaction fails, none is applied and all get the error.
+func (s *Store) touchBatch(ctx context.Context, reqs []*touchReq) []touchRes {
+	res := make(map[*touchReq]touchRes, len(reqs))
+	err := s.inWrite(ctx, func(tx *sql.Tx) error {
+		// One statement updates a row once: a session heartbeating
+		// twice in one batch waits for a second round.
+		return batch.Rounds(reqs, touchKey, func(r *touchReq) bool {
+			if r.ctx.Err() == nil {
+				return false
 			}
-		}
-		s.touchBatch(batch)
-	}
-}
-
-// touchBatch applies heartbeats in one transaction and answers each. If the
-// transaction fails, none is applied and all get the error.
-func (s *Store) touchBatch(batch []*touchReq) {
-	res := make(map[*touchReq]touchRes, len(batch))
-	err := s.inWrite(s.bgCtx, func(tx *sql.Tx) error {
-		pending := batch
-		for len(pending) > 0 {
-			// One statement cannot update a row twice: a session
-			// heartbeating twice in one batch waits for a second round.
-			var round, later []*touchReq
-			ids := make(map[string]bool, len(pending))
-			for _, r := range pending {
-				switch {
-				case r.ctx.Err() != nil:
-					res[r] = touchRes{err: fmt.Errorf("touch session %s: %w", r.id, r.ctx.Err())}
-				case ids[r.id]:
-					later = append(later, r)
-				default:
-					ids[r.id] = true
-					round = append(round, r)
-				}
-			}
-			if err := s.touchRound(tx, round, res); err != nil {
-				return err
-			}
-			pending = later
-		}
-		return nil
+			res[r] = touchRes{err: fmt.Errorf("touch session %s: %w", r.id, r.ctx.Err())}
+			return true
+		}, func(round []*touchReq) error {
+			return s.touchRound(tx, round, res)
+		})
 	})
-	for _, r := range batch {
-		out := res[r]
+	out := make([]touchRes, len(reqs))
+	for i, r := range reqs {
+		out[i] = res[r]
 		if err != nil {
-			out = touchRes{err: fmt.Errorf("touch session %s: %w", r.id, err)}
+			out[i] = touchRes{err: fmt.Errorf("touch session %s: %w", r.id, err)}
 		}
-		r.done <- out
 	}
+	return out
 }
 
 // touchRound applies heartbeats of distinct sessions with one UPDATE ...
@@ -286,14 +246,14 @@ func (s *Store) Stats(ctx context.Context, now time.Time) (store.Stats, error) {
 
 // ListPeers implements store.Store.
 func (s *Store) ListPeers(ctx context.Context, p store.Page, now time.Time) ([]store.Peer, string, error) {
-	bind := queryHash("peers")
+	bind := pagetoken.Hash("peers")
 	from := ""
 	if p.Token != "" {
-		payload, err := decodeToken(p.Token, bind)
+		payload, err := tokens.Decode(p.Token, bind)
 		if err != nil {
 			return nil, "", err
 		}
-		last, rest, err := readString(payload)
+		last, rest, err := pagetoken.ReadString(payload)
 		if err != nil || len(rest) != 0 {
 			return nil, "", fmt.Errorf("page token %q: %w", p.Token, store.ErrInvalidArgument)
 		}
@@ -321,5 +281,5 @@ func (s *Store) ListPeers(ctx context.Context, p store.Page, now time.Time) ([]s
 		return out, "", nil
 	}
 	out = out[:p.Size]
-	return out, encodeToken(bind, appendString(nil, out[len(out)-1].Session.PeerName)), nil
+	return out, tokens.Encode(bind, pagetoken.AppendString(nil, out[len(out)-1].Session.PeerName)), nil
 }

@@ -35,6 +35,7 @@ import (
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/peerhub/peerhub/server/store"
+	"github.com/peerhub/peerhub/server/store/batch"
 )
 
 //go:embed migrations/*.sql
@@ -78,7 +79,7 @@ type Store struct {
 
 	// touches queues heartbeats for the batcher (see TouchSession);
 	// touchStmts are its statements by batch size.
-	touches    chan *touchReq
+	touches    *batch.Batcher[*touchReq, touchRes]
 	touchStmts map[int]*sql.Stmt
 
 	// Background work (heartbeat batcher, resampling) runs under bgCtx
@@ -126,13 +127,14 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	r.SetMaxIdleConns(readers)
 	r.SetConnMaxLifetime(0)
 	r.SetConnMaxIdleTime(0)
-	s := &Store{w: w, r: r, touches: make(chan *touchReq, maxTouchBatch), touchStmts: make(map[int]*sql.Stmt)}
+	s := &Store{w: w, r: r, touchStmts: make(map[int]*sql.Stmt)}
 	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
+	s.touches = batch.New(s.bgCtx, errClosed, maxTouchBatch, s.touchBatch)
 	if err := s.prepare(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("prepare sqlite %s: %w", path, err)
 	}
-	s.bg.Go(s.touchLoop)
+	s.bg.Go(s.touches.Run)
 	if err := s.resample(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("sample sqlite %s: %w", path, err)
