@@ -13,16 +13,11 @@
 package postgres
 
 import (
-	"cmp"
 	"context"
 	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
-	"path"
 	"runtime"
-	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -33,6 +28,7 @@ import (
 
 	"github.com/peerhub/peerhub/server/store"
 	"github.com/peerhub/peerhub/server/store/batch"
+	"github.com/peerhub/peerhub/server/store/migration"
 )
 
 //go:embed migrations/*.sql
@@ -146,50 +142,13 @@ func redact(err error, password string) error {
 	return &redactedError{err: err, secret: password}
 }
 
-// migration is one embedded schema step.
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-// migrations returns the embedded migrations in order. File names start with
-// their version ("0002_add_x.sql"); versions must run 1, 2, 3... so that the
-// highest applied version says exactly which have been applied.
-func migrations() ([]migration, error) {
-	entries, err := fs.ReadDir(migrationFiles, "migrations")
-	if err != nil {
-		return nil, err
-	}
-	var out []migration
-	for _, e := range entries {
-		num, _, ok := strings.Cut(e.Name(), "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil {
-			return nil, fmt.Errorf("migration %s: name does not start with a version", e.Name())
-		}
-		b, err := migrationFiles.ReadFile(path.Join("migrations", e.Name()))
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, migration{version: v, name: e.Name(), sql: string(b)})
-	}
-	slices.SortFunc(out, func(a, b migration) int { return cmp.Compare(a.version, b.version) })
-	for i, m := range out {
-		if m.version != i+1 {
-			return nil, fmt.Errorf("migration %s: version %d, want %d", m.name, m.version, i+1)
-		}
-	}
-	return out, nil
-}
-
 // migrate applies the migrations the database has not seen, each in its own
 // transaction together with its row in peerhub_schema_migrations, so that a crash
 // leaves the database at a known version. It holds a session advisory lock
 // throughout: a replica that starts while another migrates waits, then finds
 // nothing left to do.
 func migrate(ctx context.Context, pool *pgxpool.Pool) error {
-	ms, err := migrations()
+	ms, err := migration.Load(migrationFiles, "migrations")
 	if err != nil {
 		return err
 	}
@@ -228,14 +187,14 @@ func migrate(ctx context.Context, pool *pgxpool.Pool) error {
 		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
 			// No arguments: pgx sends the file with the simple
 			// protocol, which runs several statements.
-			if _, err := tx.Exec(ctx, m.sql); err != nil {
+			if _, err := tx.Exec(ctx, m.SQL); err != nil {
 				return err
 			}
-			_, err := tx.Exec(ctx, `INSERT INTO peerhub_schema_migrations (version, name) VALUES ($1, $2)`, m.version, m.name)
+			_, err := tx.Exec(ctx, `INSERT INTO peerhub_schema_migrations (version, name) VALUES ($1, $2)`, m.Version, m.Name)
 			return err
 		})
 		if err != nil {
-			return fmt.Errorf("migration %s: %w", m.name, err)
+			return fmt.Errorf("migration %s: %w", m.Name, err)
 		}
 	}
 	return nil

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/peerhub/peerhub/server/store"
+	"github.com/peerhub/peerhub/server/store/migration"
 )
 
 func TestSchemaVersion(t *testing.T) {
@@ -19,7 +20,7 @@ func TestSchemaVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ms, err := migrations()
+	ms, err := migration.Load(migrationFiles, "migrations")
 	if err != nil {
 		t.Fatal(err)
 	}
