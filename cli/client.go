@@ -104,3 +104,14 @@ func (o *clientOptions) login(ctx context.Context, g *globals) (*session.Session
 	}
 	return s, nil
 }
+
+// withSession logs in, runs fn with the session, and logs out, so that a
+// one-shot command leaves no session behind for its TTL.
+func (o *clientOptions) withSession(ctx context.Context, g *globals, fn func(*session.Session) error) error {
+	s, err := o.login(ctx, g)
+	if err != nil {
+		return err
+	}
+	defer s.Logout(context.WithoutCancel(ctx))
+	return fn(s)
+}

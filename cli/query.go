@@ -18,6 +18,7 @@ import (
 
 	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
 	"github.com/peerhub/peerhub/internal/rpcclient"
+	"github.com/peerhub/peerhub/peer/session"
 )
 
 func init() {
@@ -43,28 +44,25 @@ have it.`,
   peerhub search --json report.pdf`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			s, err := o.login(cmd.Context(), g)
-			if err != nil {
-				return err
-			}
-			defer s.Logout(context.WithoutCancel(cmd.Context()))
-			results, err := searchAll(cmd.Context(), s.Client(), args[0], limit)
-			if err != nil {
-				return err
-			}
-			if o.json {
-				return printJSON(cmd.OutOrStdout(), &directoryv1.SearchResponse{Results: results})
-			}
-			if len(results) == 0 {
-				fmt.Fprintf(cmd.OutOrStdout(), "No online peer shares a file matching %q.\n", args[0])
-				return nil
-			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "NAME\tSIZE\tSHA256\tSOURCES")
-			for _, r := range results {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", strings.Join(r.GetNames(), ", "), humanBytes(r.GetSize()), r.GetSha256()[:12], len(r.GetSources()))
-			}
-			return tw.Flush()
+			return o.withSession(cmd.Context(), g, func(s *session.Session) error {
+				results, err := searchAll(cmd.Context(), s.Client(), args[0], limit)
+				if err != nil {
+					return err
+				}
+				if o.json {
+					return printJSON(cmd.OutOrStdout(), &directoryv1.SearchResponse{Results: results})
+				}
+				if len(results) == 0 {
+					fmt.Fprintf(cmd.OutOrStdout(), "No online peer shares a file matching %q.\n", args[0])
+					return nil
+				}
+				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "NAME\tSIZE\tSHA256\tSOURCES")
+				for _, r := range results {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", strings.Join(r.GetNames(), ", "), humanBytes(r.GetSize()), r.GetSha256()[:12], len(r.GetSources()))
+				}
+				return tw.Flush()
+			})
 		},
 	}
 	o.bind(cmd)
@@ -104,36 +102,33 @@ func newPeersCommand(g *globals) *cobra.Command {
 		Short: "List the online peers",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := o.login(cmd.Context(), g)
-			if err != nil {
-				return err
-			}
-			defer s.Logout(context.WithoutCancel(cmd.Context()))
-			var peers []*directoryv1.PeerInfo
-			req := &directoryv1.ListPeersRequest{PageSize: pageSize}
-			for {
-				res, err := s.Client().ListPeers(cmd.Context(), connect.NewRequest(req))
-				if err != nil {
-					return err
+			return o.withSession(cmd.Context(), g, func(s *session.Session) error {
+				var peers []*directoryv1.PeerInfo
+				req := &directoryv1.ListPeersRequest{PageSize: pageSize}
+				for {
+					res, err := s.Client().ListPeers(cmd.Context(), connect.NewRequest(req))
+					if err != nil {
+						return err
+					}
+					peers = append(peers, res.Msg.GetPeers()...)
+					if req.PageToken = res.Msg.GetNextPageToken(); req.PageToken == "" {
+						break
+					}
 				}
-				peers = append(peers, res.Msg.GetPeers()...)
-				if req.PageToken = res.Msg.GetNextPageToken(); req.PageToken == "" {
-					break
+				if o.json {
+					return printJSON(cmd.OutOrStdout(), &directoryv1.ListPeersResponse{Peers: peers})
 				}
-			}
-			if o.json {
-				return printJSON(cmd.OutOrStdout(), &directoryv1.ListPeersResponse{Peers: peers})
-			}
-			if len(peers) == 0 {
-				fmt.Fprintln(cmd.OutOrStdout(), "No peer is online.")
-				return nil
-			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "PEER\tADDRESS\tFILES\tLAST SEEN")
-			for _, p := range peers {
-				fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", p.GetName(), p.GetAddress(), p.GetFileCount(), ago(p.GetLastSeen()))
-			}
-			return tw.Flush()
+				if len(peers) == 0 {
+					fmt.Fprintln(cmd.OutOrStdout(), "No peer is online.")
+					return nil
+				}
+				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "PEER\tADDRESS\tFILES\tLAST SEEN")
+				for _, p := range peers {
+					fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", p.GetName(), p.GetAddress(), p.GetFileCount(), ago(p.GetLastSeen()))
+				}
+				return tw.Flush()
+			})
 		},
 	}
 	o.bind(cmd)
@@ -150,37 +145,34 @@ func newFilesCommand(g *globals) *cobra.Command {
 		Short: "List every file that online peers share",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			s, err := o.login(cmd.Context(), g)
-			if err != nil {
-				return err
-			}
-			defer s.Logout(context.WithoutCancel(cmd.Context()))
-			var files []*directoryv1.SharedFile
-			req := &directoryv1.ListFilesRequest{PageSize: int32(min(pageSize, max(limit, 1))), Peer: peer}
-			for len(files) < limit {
-				res, err := s.Client().ListFiles(cmd.Context(), connect.NewRequest(req))
-				if err != nil {
-					return err
+			return o.withSession(cmd.Context(), g, func(s *session.Session) error {
+				var files []*directoryv1.SharedFile
+				req := &directoryv1.ListFilesRequest{PageSize: int32(min(pageSize, max(limit, 1))), Peer: peer}
+				for len(files) < limit {
+					res, err := s.Client().ListFiles(cmd.Context(), connect.NewRequest(req))
+					if err != nil {
+						return err
+					}
+					files = append(files, res.Msg.GetFiles()...)
+					if req.PageToken = res.Msg.GetNextPageToken(); req.PageToken == "" {
+						break
+					}
 				}
-				files = append(files, res.Msg.GetFiles()...)
-				if req.PageToken = res.Msg.GetNextPageToken(); req.PageToken == "" {
-					break
+				files = files[:min(len(files), limit)]
+				if o.json {
+					return printJSON(cmd.OutOrStdout(), &directoryv1.ListFilesResponse{Files: files})
 				}
-			}
-			files = files[:min(len(files), limit)]
-			if o.json {
-				return printJSON(cmd.OutOrStdout(), &directoryv1.ListFilesResponse{Files: files})
-			}
-			if len(files) == 0 {
-				fmt.Fprintln(cmd.OutOrStdout(), "No file is shared.")
-				return nil
-			}
-			tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-			fmt.Fprintln(tw, "PEER\tNAME\tSIZE\tSHA256")
-			for _, f := range files {
-				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", f.GetPeer(), f.GetFile().GetName(), humanBytes(f.GetFile().GetSize()), f.GetFile().GetSha256()[:12])
-			}
-			return tw.Flush()
+				if len(files) == 0 {
+					fmt.Fprintln(cmd.OutOrStdout(), "No file is shared.")
+					return nil
+				}
+				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "PEER\tNAME\tSIZE\tSHA256")
+				for _, f := range files {
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", f.GetPeer(), f.GetFile().GetName(), humanBytes(f.GetFile().GetSize()), f.GetFile().GetSha256()[:12])
+				}
+				return tw.Flush()
+			})
 		},
 	}
 	o.bind(cmd)
