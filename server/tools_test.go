@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
+	"github.com/peerhub/peerhub/internal/testtool"
 )
 
 // tool finds a binary, skipping the test when it is missing, except in CI
@@ -132,36 +133,15 @@ func TestCurl(t *testing.T) {
 	}
 }
 
-// repoRoot walks up from the working directory to the folder with go.mod.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
-
 // TestGrpcurl uses reflection the way an operator would, through grpcurl
 // from the tools module.
 func TestGrpcurl(t *testing.T) {
 	t.Parallel()
-	goBin := tool(t, "go")
-	root := repoRoot(t)
 	e := start(t)
 	peer := e.login(alice, alicePW, "http://127.0.0.1:9001", "")
 	e.publish(peer.GetToken(), snapshot(entry("music/song.ogg", "song")))
 	grpcurl := func(args ...string) string {
-		return run(t, goBin, append([]string{"tool", "-modfile=" + filepath.Join(root, "tools", "go.mod"), "grpcurl", "-plaintext"}, args...)...)
+		return string(testtool.Grpcurl(t, append([]string{"-plaintext"}, args...)...))
 	}
 
 	services := grpcurl(e.addr, "list")

@@ -7,50 +7,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/peerhub/peerhub/internal/testtool"
 	"github.com/peerhub/peerhub/peer/transfer"
 )
 
-// repoRoot finds the module root by walking up to go.mod.
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			t.Fatal("no go.mod above the test's folder")
-		}
-		dir = parent
-	}
-}
-
-// grpcurl runs the grpcurl pinned in tools/go.mod against addr.
-func grpcurl(t *testing.T, args ...string) []byte {
-	t.Helper()
-	root := repoRoot(t)
-	args = append([]string{"tool", "-modfile=" + filepath.Join(root, "tools", "go.mod"), "grpcurl"}, args...)
-	cmd := exec.CommandContext(t.Context(), "go", args...)
-	cmd.Dir = root
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("grpcurl %s: %v\n%s", strings.Join(args[3:], " "), err, stderr.String())
-	}
-	return out
-}
+// grpcurl runs the grpcurl pinned in tools/go.mod.
+func grpcurl(t *testing.T, args ...string) []byte { return testtool.Grpcurl(t, args...) }
 
 // TestGrpcurl checks that a stock gRPC tool, using server reflection, sees
 // PeerService and downloads through it.
@@ -102,9 +70,9 @@ func TestGrpcurl(t *testing.T) {
 	}
 
 	// Without a token it is refused.
-	cmd := exec.CommandContext(t.Context(), "go", "tool", "-modfile="+filepath.Join(repoRoot(t), "tools", "go.mod"), "grpcurl",
+	cmd := exec.CommandContext(t.Context(), "go", "tool", "-modfile="+filepath.Join(testtool.RepoRoot(t), "tools", "go.mod"), "grpcurl",
 		"-plaintext", "-d", req, e.addr, "peerhub.peer.v1.PeerService/Download")
-	cmd.Dir = repoRoot(t)
+	cmd.Dir = testtool.RepoRoot(t)
 	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "Unauthenticated") {
 		t.Errorf("grpcurl without a token: %v\n%s", err, out)
 	}
