@@ -14,7 +14,7 @@ COMPOSE_PROJECT ?= peerhub
 COMPOSE := $(COMPOSE_TOOL) -p $(COMPOSE_PROJECT)
 GOTEST_FLAGS ?= -race -timeout 30m
 
-.PHONY: all build generate third_party lint fmt-check vet buf-lint check-generated test unit test-postgres breaking demo up down image clean bench
+.PHONY: all build generate third_party lint fmt-check vet tidy-check buf-lint check-generated test unit test-postgres breaking demo up down image clean bench
 
 all: build
 
@@ -37,12 +37,15 @@ fmt-check:
 vet:
 	$(GO) vet ./...
 
+tidy-check:
+	$(GO) mod tidy -diff
+
 buf-lint: third_party
 	$(BUF) lint
 	$(BUF) format --diff --exit-code proto
 
-## lint: gofmt, go vet, buf lint and buf format
-lint: fmt-check vet buf-lint
+## lint: gofmt, go vet, go.mod tidiness, buf lint and buf format
+lint: fmt-check vet tidy-check buf-lint
 
 ## check-generated: gen/ must be exactly what `make generate` makes
 check-generated: generate
