@@ -8,31 +8,12 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/peerhub/peerhub/cli"
 	"github.com/peerhub/peerhub/internal/testnet"
 )
-
-// lockedBuffer is a bytes.Buffer safe for one writer and concurrent readers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestDemoFlow runs `peerhub demo` in-process and the seed's scenario
 // against it with the command line: search finds p2's file, get downloads
@@ -42,11 +23,11 @@ func TestDemoFlow(t *testing.T) {
 	t.Parallel()
 	data := t.TempDir()
 	ctx, cancel := context.WithCancel(t.Context())
-	var out lockedBuffer
+	var out syncBuffer
 	done := make(chan int, 1)
 	go func() {
 		done <- cli.Run(ctx, []string{"demo", "--base-port", "0", "--data", data, "--heartbeat", "1s"}, cli.Streams{
-			In: strings.NewReader(""), Out: &out, Err: &lockedBuffer{},
+			In: strings.NewReader(""), Out: &out, Err: &syncBuffer{},
 			LookupEnv: func(string) (string, bool) { return "", false },
 		})
 	}()

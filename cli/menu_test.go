@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,24 +15,6 @@ import (
 	"github.com/peerhub/peerhub/cli"
 	"github.com/peerhub/peerhub/internal/testnet"
 )
-
-// screen collects what the menu writes to the terminal.
-type screen struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (s *screen) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.Write(p)
-}
-
-func (s *screen) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.buf.String()
-}
 
 // TestMenuThroughTerminal drives `peerhub menu` through a pseudo-terminal:
 // search, choose a result and its sources, download in the background,
@@ -52,7 +33,7 @@ func TestMenuThroughTerminal(t *testing.T) {
 		t.Fatalf("open pty: %v", err)
 	}
 	defer ptmx.Close()
-	var scr screen
+	var scr syncBuffer
 	go io.Copy(&scr, ptmx)
 
 	code := make(chan int, 1)
