@@ -100,14 +100,18 @@ var commands []func(*globals) *cobra.Command
 func Run(ctx context.Context, args []string, streams Streams) int {
 	root := NewRootCommand(streams)
 	root.SetArgs(args)
-	err := root.ExecuteContext(ctx)
+	cmd, err := root.ExecuteContextC(ctx)
 	if err == nil {
 		return ExitOK
 	}
 	fmt.Fprintln(streams.Err, "peerhub:", Message(err))
 	var u usageError
 	if errors.As(err, &u) || isCobraUsage(err) {
-		fmt.Fprintln(streams.Err, "Run 'peerhub --help' for usage.")
+		path := "peerhub"
+		if cmd != nil {
+			path = cmd.CommandPath()
+		}
+		fmt.Fprintf(streams.Err, "Run '%s --help' for usage.\n", path)
 		return ExitUsage
 	}
 	return ExitError
