@@ -55,6 +55,10 @@ type Store struct {
 	// touches queues heartbeats for the batchers (see TouchSession).
 	touches *batch.Batcher[*touchReq, touchRes]
 
+	// sampler keeps the trigram counts that steer name search's index
+	// probes (see trigram.go).
+	sampler trigramSampler
+
 	// Background work (the heartbeat batchers) runs under bgCtx and is
 	// waited for by Close.
 	bg        sync.WaitGroup

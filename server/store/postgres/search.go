@@ -83,7 +83,8 @@ const (
 		WHERE f.sha256 = $5::bytea AND f.id > $3 AND strpos(f.name_lower, $4) > 0` + pageTail
 
 	// sqlProbe asks the trigram index for the files matching $1 after
-	// id $2, up to $3 of them, in no order.
+	// id $2, up to $3 of them, in no order: the probe of a query with no
+	// trigram of ASCII letters and digits (see probeTerms).
 	sqlProbe = `SELECT id FROM files WHERE name_lower LIKE $1 AND id > $2 LIMIT $3`
 
 	// sqlEstimate asks the planner, without running anything, how many
@@ -189,12 +190,22 @@ func (s *Store) Search(ctx context.Context, q store.SearchQuery, now time.Time) 
 
 // probe returns the ids of files whose lowered name contains lq, after id
 // after, by the trigram index: all of them if fewer than probeCap, else
-// probeCap of them.
+// probeCap of them. The index is asked for only the query's rarest few
+// trigrams (see trigram.go); candidates are checked against the full query.
 func (s *Store) probe(ctx context.Context, lq string, after int64) ([]int64, error) {
+	terms := s.sampler.get(ctx, s).probeTerms(lq)
+	query, args := sqlProbe, []any{likePattern(lq), after, probeCap}
+	if len(terms) > 0 {
+		query, args = sqlProbeTerms[len(terms)-1], []any{lq, after}
+		for _, t := range terms {
+			args = append(args, likePattern(t))
+		}
+		args = append(args, probeCap)
+	}
 	// An unnamed statement, planned for its actual pattern each time: a
 	// plan cached for one pattern (a rare word: the trigram index) would
 	// be wrong for another (an extension: a scan that stops early).
-	rows, err := s.pool.Query(ctx, sqlProbe, pgx.QueryExecModeExec, likePattern(lq), after, probeCap)
+	rows, err := s.pool.Query(ctx, query, append([]any{pgx.QueryExecModeExec}, args...)...)
 	if err != nil {
 		return nil, fmt.Errorf("search: %w", err)
 	}
