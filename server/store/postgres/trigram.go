@@ -3,8 +3,7 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"math"
-	"slices"
+	"github.com/peerhub/peerhub/server/store/trigram"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -23,14 +22,6 @@ import (
 // schema's SET STATISTICS); it only steers speed, never results.
 
 const (
-	// maxTerms is the most trigrams a probe ANDs: every term costs a
-	// posting list to read, which beyond a few costs more than checking
-	// the extra candidates.
-	maxTerms = 4
-	// targetCandidates is the estimated candidate count, in rows, below
-	// which adding a term no longer pays: checking a candidate costs a
-	// few microseconds.
-	targetCandidates = 200
 	// sampleTTL is how long a trigram sample is used before it is read
 	// again: the histogram changes only when the table is analyzed.
 	sampleTTL = time.Minute
@@ -46,10 +37,8 @@ const sqlSample = `SELECT coalesce((SELECT st.histogram_bounds::text::text[] FRO
 
 // trigramSample estimates the share of stored names containing a trigram.
 type trigramSample struct {
-	loaded time.Time
-	names  int              // names read
-	files  float64          // files in the table, as the planner counts them
-	counts map[string]int32 // trigram -> sampled names containing it
+	trigram.Sample // Files: as the planner counts them
+	loaded         time.Time
 }
 
 // trigramSampler caches a trigramSample, reading a new one once it is
@@ -86,29 +75,11 @@ func (s *Store) readSample(ctx context.Context) (*trigramSample, error) {
 	if err := s.pool.QueryRow(ctx, sqlSample).Scan(&names, &files); err != nil {
 		return nil, fmt.Errorf("search: trigram sample: %w", err)
 	}
-	ts := &trigramSample{loaded: time.Now(), names: len(names), files: float64(files), counts: make(map[string]int32)}
+	ts := &trigramSample{Sample: trigram.Sample{Files: float64(files)}, loaded: time.Now()}
 	for _, name := range names {
-		tris, _ := trigrams(name)
-		for _, t := range tris {
-			ts.counts[t]++
-		}
+		ts.Add(name)
 	}
 	return ts, nil
-}
-
-// trigrams returns the distinct trigrams of s (by characters) with the
-// position of their first occurrence.
-func trigrams(s string) (tris []string, pos []int) {
-	r := []rune(s)
-	seen := make(map[string]bool, len(r))
-	for i := 0; i+3 <= len(r); i++ {
-		t := string(r[i : i+3])
-		if !seen[t] {
-			seen[t] = true
-			tris, pos = append(tris, t), append(pos, i)
-		}
-	}
-	return tris, pos
 }
 
 // indexable reports whether pg_trgm keeps t whole as the one trigram of the
@@ -125,67 +96,15 @@ func indexable(t string) bool {
 }
 
 // probeTerms returns the trigrams of a lowered query whose AND the probe
-// asks the index for: up to maxTerms indexable trigrams, chosen greedily to
-// shrink the estimated candidate count fastest, until it drops below
-// targetCandidates. Overlapping trigrams are correlated (sharing two
-// characters, one nearly implies the other), so a term's selectivity counts
-// only for the characters it adds to the ones already chosen. It returns
-// none if the query has no indexable trigram; the probe then uses the full
-// pattern.
+// asks the index for (trigram.Sample.Choose among the indexable ones). It
+// returns none if the query has no indexable trigram; the probe then uses
+// the full pattern.
 func (ts *trigramSample) probeTerms(q string) []string {
-	tris, pos := trigrams(q)
-	sel := make([]float64, len(tris))
-	est := float64(1 << 40) // unknown size: every term helps
-	sampled := ts != nil && ts.names > 0
-	for i, t := range tris {
-		sel[i] = 1.0 / 64 // without a sample, all terms look alike
-		if sampled {
-			sel[i] = (float64(ts.counts[t]) + 0.5) / float64(ts.names)
-		}
+	var s *trigram.Sample
+	if ts != nil {
+		s = &ts.Sample
 	}
-	if sampled && ts.files > 0 {
-		est = ts.files
-	}
-	var chosen []int
-	covered := make([]bool, len([]rune(q)))
-	for len(chosen) < maxTerms && (len(chosen) == 0 || est > targetCandidates) {
-		best, bestSel := -1, 1.0
-		for i, t := range tris {
-			if slices.Contains(chosen, i) || !indexable(t) {
-				continue
-			}
-			fresh := 0
-			for c := pos[i]; c < pos[i]+3; c++ {
-				if !covered[c] {
-					fresh++
-				}
-			}
-			if fresh == 0 {
-				continue
-			}
-			if eff := math.Pow(sel[i], float64(fresh)/3); eff < bestSel {
-				best, bestSel = i, eff
-			}
-		}
-		if best < 0 {
-			break
-		}
-		// Trigrams of one word are correlated even apart: count only
-		// half (in log terms) of each later term's selectivity.
-		if len(chosen) > 0 {
-			bestSel = math.Sqrt(bestSel)
-		}
-		chosen = append(chosen, best)
-		est *= bestSel
-		for c := pos[best]; c < pos[best]+3; c++ {
-			covered[c] = true
-		}
-	}
-	terms := make([]string, len(chosen))
-	for i, c := range chosen {
-		terms[i] = tris[c]
-	}
-	return terms
+	return s.Choose(q, indexable)
 }
 
 // probeSQL returns the probe statement for n ≥ 1 index terms ($3 …
@@ -205,8 +124,8 @@ func probeSQL(n int) string {
 
 // sqlProbeTerms are the probe statements by number of index terms, less
 // one.
-var sqlProbeTerms = func() [maxTerms]string {
-	var out [maxTerms]string
+var sqlProbeTerms = func() [trigram.MaxTerms]string {
+	var out [trigram.MaxTerms]string
 	for i := range out {
 		out[i] = probeSQL(i + 1)
 	}

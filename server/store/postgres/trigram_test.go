@@ -1,17 +1,18 @@
 package postgres
 
 import (
+	"github.com/peerhub/peerhub/server/store/trigram"
 	"slices"
 	"testing"
 )
 
 // TestProbeTerms checks which trigrams a query probes the index with: only
-// indexable ones, the rarest first, at most maxTerms, none when the query
+// indexable ones, the rarest first, at most trigram.MaxTerms, none when the query
 // has no indexable trigram (the probe then uses the full pattern).
 func TestProbeTerms(t *testing.T) {
-	ts := &trigramSample{names: 1000, files: 1e6, counts: map[string]int32{
+	ts := &trigramSample{Sample: trigram.Sample{Names: 1000, Files: 1e6, Counts: map[string]int32{
 		"rep": 400, "epo": 400, "por": 400, "ort": 400, "zyx": 0, "200": 300, "003": 50,
-	}}
+	}}}
 	if got := ts.probeTerms("a.b_c%d"); len(got) != 0 {
 		t.Errorf("probeTerms(no indexable trigram) = %q, want none", got)
 	}
@@ -19,8 +20,8 @@ func TestProbeTerms(t *testing.T) {
 	if len(got) == 0 || got[0] != "zyx" {
 		t.Errorf("probeTerms = %q, want the rarest trigram first", got)
 	}
-	if len(got) > maxTerms {
-		t.Errorf("probeTerms = %q, want at most %d terms", got, maxTerms)
+	if len(got) > trigram.MaxTerms {
+		t.Errorf("probeTerms = %q, want at most %d terms", got, trigram.MaxTerms)
 	}
 	for _, term := range got {
 		if !indexable(term) {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/peerhub/peerhub/server/store"
 	"github.com/peerhub/peerhub/server/store/migration"
+	"github.com/peerhub/peerhub/server/store/trigram"
 )
 
 func TestSchemaVersion(t *testing.T) {
@@ -104,12 +105,12 @@ func TestQueryPlans(t *testing.T) {
 
 func TestTrigramMatch(t *testing.T) {
 	t.Parallel()
-	sample := &trigramSample{names: 1000, files: 1_000_000, counts: map[string]int32{
+	sample := &trigram.Sample{Names: 1000, Files: 1_000_000, Counts: map[string]int32{
 		"abc": 900, "bcd": 900, "cde": 900, "def": 10, "efg": 900, "fgh": 900, "ghi": 900,
 	}}
 	cases := []struct {
 		name   string
-		sample *trigramSample
+		sample *trigram.Sample
 		query  string
 		want   []string // terms that must be used
 		terms  int      // how many terms, 0 for any
@@ -118,13 +119,13 @@ func TestTrigramMatch(t *testing.T) {
 		{"rarest first", sample, "abcdefghi", []string{`"def"`}, 0},
 		{"unknown trigram is rare", sample, "abcxyz", []string{`"xyz"`}, 0},
 		{"quotes are escaped", sample, `a"b`, []string{`"a""b"`}, 1},
-		{"without a sample, spread terms", nil, "abcdefghijklmnop", nil, maxTerms},
-		{"empty sample", &trigramSample{}, "abcdefghijklmnop", nil, maxTerms},
+		{"without a sample, spread terms", nil, "abcdefghijklmnop", nil, trigram.MaxTerms},
+		{"empty sample", &trigram.Sample{}, "abcdefghijklmnop", nil, trigram.MaxTerms},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			t.Parallel()
-			m := c.sample.match(c.query)
+			m := match(c.sample, c.query)
 			for _, w := range c.want {
 				if !strings.Contains(m, w) {
 					t.Errorf("match(%q) = %s, lacks %s", c.query, m, w)
@@ -134,10 +135,10 @@ func TestTrigramMatch(t *testing.T) {
 			if c.terms != 0 && len(terms) != c.terms {
 				t.Errorf("match(%q) = %s: %d terms, want %d", c.query, m, len(terms), c.terms)
 			}
-			if len(terms) > maxTerms {
-				t.Errorf("match(%q) = %s: more than %d terms", c.query, m, maxTerms)
+			if len(terms) > trigram.MaxTerms {
+				t.Errorf("match(%q) = %s: more than %d terms", c.query, m, trigram.MaxTerms)
 			}
-			tris, _ := trigrams(c.query)
+			tris, _ := trigram.Split(c.query)
 			for _, term := range terms {
 				found := false
 				for _, tri := range tris {
@@ -159,7 +160,7 @@ func TestResample(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	if ts := s.sample.Load(); ts == nil || ts.names != 0 {
+	if ts := s.sample.Load(); ts == nil || ts.Names != 0 {
 		t.Fatalf("empty store sample = %+v", ts)
 	}
 	t0 := time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -179,8 +180,8 @@ func TestResample(t *testing.T) {
 		t.Fatal(err)
 	}
 	ts := s.sample.Load()
-	if ts.names == 0 || ts.files != 100 || ts.counts["mp3"] != int32(ts.names) || ts.counts["Son"] != 0 {
-		t.Fatalf("sample = names %d files %d mp3 %d", ts.names, ts.files, ts.counts["mp3"])
+	if ts.Names == 0 || ts.Files != 100 || ts.Counts["mp3"] != int32(ts.Names) || ts.Counts["Son"] != 0 {
+		t.Fatalf("sample = names %d files %v mp3 %d", ts.Names, ts.Files, ts.Counts["mp3"])
 	}
 }
 

@@ -49,7 +49,7 @@ func (s *Store) Search(ctx context.Context, q store.SearchQuery, now time.Time) 
 	case q.SHA256 != "":
 		stmt, first = s.searchSHA, q.SHA256
 	case utf8.RuneCountInString(lq) >= minTrigram:
-		stmt, first = s.searchFTS, s.sample.Load().match(lq)
+		stmt, first = s.searchFTS, match(s.sample.Load(), lq)
 	}
 
 	tx, err := s.r.BeginTx(ctx, nil)

@@ -32,6 +32,7 @@ import (
 	"github.com/peerhub/peerhub/server/store"
 	"github.com/peerhub/peerhub/server/store/batch"
 	"github.com/peerhub/peerhub/server/store/migration"
+	"github.com/peerhub/peerhub/server/store/trigram"
 )
 
 //go:embed migrations/*.sql
@@ -69,7 +70,7 @@ type Store struct {
 	listPeers, listFilesAll, listFilesPeer, statsStmt *sql.Stmt
 
 	// Trigram statistics for search planning (see trigram.go).
-	sample              atomic.Pointer[trigramSample]
+	sample              atomic.Pointer[trigram.Sample]
 	insertedSinceSample atomic.Int64
 	sampling            atomic.Bool
 

@@ -3,9 +3,8 @@ package sqlite
 import (
 	"context"
 	"encoding/json"
-	"math"
+	"github.com/peerhub/peerhub/server/store/trigram"
 	"math/rand/v2"
-	"slices"
 	"strings"
 )
 
@@ -26,100 +25,20 @@ const (
 	// sample; past that, a sample is refreshed once the index has had as
 	// many insertions as it held files when sampled.
 	minResample = 5_000
-	// maxTerms is the most trigrams a search ANDs: every term costs an
-	// intersection step, which beyond a few costs more than checking the
-	// extra candidates.
-	maxTerms = 4
-	// targetCandidates is the estimated candidate count, in rows, below
-	// which adding a term no longer pays: checking a candidate costs a
-	// few microseconds.
-	targetCandidates = 200
 )
 
-// trigramSample estimates the share of indexed names containing a trigram.
-type trigramSample struct {
-	names  int              // names read
-	files  int64            // files indexed when sampled
-	counts map[string]int32 // trigram -> sampled names containing it
-}
-
-// trigrams returns the distinct trigrams of s (by characters) with the
-// position of their first occurrence.
-func trigrams(s string) (tris []string, pos []int) {
-	r := []rune(s)
-	seen := make(map[string]bool, len(r))
-	for i := 0; i+3 <= len(r); i++ {
-		t := string(r[i : i+3])
-		if !seen[t] {
-			seen[t] = true
-			tris, pos = append(tris, t), append(pos, i)
-		}
-	}
-	return tris, pos
-}
-
 // match returns the FTS5 query for a lowered query of at least 3
-// characters: an AND of up to maxTerms of its trigrams, chosen greedily to
-// shrink the estimated candidate count fastest, until it drops below
-// targetCandidates. Overlapping trigrams are
-// correlated (sharing two characters, one nearly implies the other), so a
-// term's selectivity counts only for the characters it adds to the ones
-// already chosen.
-func (ts *trigramSample) match(q string) string {
-	tris, pos := trigrams(q)
-	sel := make([]float64, len(tris))
-	est := float64(1 << 40) // unknown size: every term helps
-	for i, t := range tris {
-		sel[i] = 1.0 / 64 // without a sample, all terms look alike
-		if ts != nil && ts.names > 0 {
-			sel[i] = (float64(ts.counts[t]) + 0.5) / float64(ts.names)
-		}
+// characters: the AND of the trigrams trigram.Sample.Choose picks, or of the
+// first trigram when none narrows the search.
+func match(ts *trigram.Sample, q string) string {
+	terms := ts.Choose(q, nil)
+	if len(terms) == 0 {
+		tris, _ := trigram.Split(q)
+		terms = tris[:1]
 	}
-	if ts != nil && ts.names > 0 {
-		est = float64(ts.files)
-	}
-	var chosen []int
-	covered := make([]bool, len([]rune(q)))
-	for len(chosen) < maxTerms && (len(chosen) == 0 || est > targetCandidates) {
-		best, bestSel := -1, 1.0
-		for i := range tris {
-			if slices.Contains(chosen, i) {
-				continue
-			}
-			fresh := 0
-			for c := pos[i]; c < pos[i]+3; c++ {
-				if !covered[c] {
-					fresh++
-				}
-			}
-			if fresh == 0 {
-				continue
-			}
-			if eff := math.Pow(sel[i], float64(fresh)/3); eff < bestSel {
-				best, bestSel = i, eff
-			}
-		}
-		if best < 0 {
-			break
-		}
-		// Trigrams of one word are correlated even apart ("_co" and
-		// "ct_" of "_contract_"): count only half (in log terms) of
-		// each later term's selectivity.
-		if len(chosen) > 0 {
-			bestSel = math.Sqrt(bestSel)
-		}
-		chosen = append(chosen, best)
-		est *= bestSel
-		for c := pos[best]; c < pos[best]+3; c++ {
-			covered[c] = true
-		}
-	}
-	if len(chosen) == 0 {
-		chosen = append(chosen, 0)
-	}
-	parts := make([]string, len(chosen))
-	for i, c := range chosen {
-		parts[i] = ftsPhrase(tris[c])
+	parts := make([]string, len(terms))
+	for i, t := range terms {
+		parts[i] = ftsPhrase(t)
 	}
 	return strings.Join(parts, " AND ")
 }
@@ -134,7 +53,7 @@ func (s *Store) resample(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	ts := &trigramSample{files: files, counts: make(map[string]int32)}
+	ts := &trigram.Sample{Files: float64(files), Counts: make(map[string]int32)}
 	if maxID > 0 {
 		ids := make([]int64, min(sampleNames, maxID))
 		for i := range ids {
@@ -154,11 +73,7 @@ func (s *Store) resample(ctx context.Context) error {
 			if err := rows.Scan(&name); err != nil {
 				return err
 			}
-			ts.names++
-			tris, _ := trigrams(name)
-			for _, t := range tris {
-				ts.counts[t]++
-			}
+			ts.Add(name)
 		}
 		if err := rows.Err(); err != nil {
 			return err
@@ -179,7 +94,7 @@ func (s *Store) noteInserted(n int) {
 	ts := s.sample.Load()
 	threshold := int64(minResample)
 	if ts != nil {
-		threshold = max(threshold, ts.files)
+		threshold = max(threshold, int64(ts.Files))
 	}
 	if since < threshold || !s.sampling.CompareAndSwap(false, true) {
 		return
