@@ -140,7 +140,7 @@ func newLogger(level, format string, w io.Writer) (*slog.Logger, error) {
 	}
 }
 
-// stdinIsTerminal reports whether in is an interactive terminal.
+// isTerminal reports whether f is an interactive terminal.
 func isTerminal(f any) bool {
 	file, ok := f.(*os.File)
 	if !ok {

@@ -38,14 +38,13 @@ const (
 // control windows (the defaults, 16 KiB frames and 1 MiB windows, cap a
 // loopback stream well below disk speed).
 const (
-	MaxFrameSize        = 1 << 20        // bytes
-	StreamWindow        = 4<<20 - 1      // bytes; must be < 4 MiB
-	ConnectionWindow    = 4<<20 - 1      // bytes; must be < 4 MiB
-	MaxConcurrentStream = 256            // streams per connection
-	maxHeaderBytes      = 1 << 16        // bytes of request headers
-	compressMinBytes    = 1024           // smaller responses are not worth gzip
-	readLimitBytes      = 16 << 20       // largest message a handler accepts
-	_                   = maxHeaderBytes // documented above
+	MaxFrameSize        = 1 << 20   // bytes
+	StreamWindow        = 4<<20 - 1 // bytes; must be < 4 MiB
+	ConnectionWindow    = 4<<20 - 1 // bytes; must be < 4 MiB
+	MaxConcurrentStream = 256       // streams per connection
+	maxHeaderBytes      = 1 << 16   // bytes of request headers
+	compressMinBytes    = 1024      // smaller responses are not worth gzip
+	readLimitBytes      = 16 << 20  // largest message a handler accepts
 )
 
 // Options configure a Server.
