@@ -76,8 +76,14 @@ func TestMenuThroughTerminal(t *testing.T) {
 	if !testnet.WaitFor(20*time.Second, func() bool { _, err := os.Stat(dest); return err == nil }) {
 		t.Fatalf("download never finished:\n%s", scr.String())
 	}
-	typeLine("2")
-	expect("done: ")
+	// The file is in place a moment before the download reports itself
+	// done (it still removes its state file): ask again until it does.
+	if !testnet.WaitFor(20*time.Second, func() bool {
+		typeLine("2")
+		return testnet.WaitFor(time.Second, func() bool { return strings.Contains(scr.String(), "done: ") })
+	}) {
+		t.Fatalf("the download never showed as done:\n%s", scr.String())
+	}
 	typeLine("0")
 	expect("Bye.")
 	select {
