@@ -14,7 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
-	"github.com/peerhub/peerhub/internal/testtool"
+	"github.com/peerhub/peerhub/internal/testutil"
 )
 
 // tool finds a binary, skipping the test when it is missing, except in CI
@@ -141,7 +141,7 @@ func TestGrpcurl(t *testing.T) {
 	peer := e.login(alice, alicePW, "http://127.0.0.1:9001", "")
 	e.publish(peer.GetToken(), snapshot(entry("music/song.ogg", "song")))
 	grpcurl := func(args ...string) string {
-		return string(testtool.Grpcurl(t, append([]string{"-plaintext"}, args...)...))
+		return string(testutil.Grpcurl(t, append([]string{"-plaintext"}, args...)...))
 	}
 
 	services := grpcurl(e.addr, "list")

@@ -13,12 +13,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/peerhub/peerhub/internal/testtool"
+	"github.com/peerhub/peerhub/internal/testutil"
 	"github.com/peerhub/peerhub/peer/transfer"
 )
 
 // grpcurl runs the grpcurl pinned in tools/go.mod.
-func grpcurl(t *testing.T, args ...string) []byte { return testtool.Grpcurl(t, args...) }
+func grpcurl(t *testing.T, args ...string) []byte { return testutil.Grpcurl(t, args...) }
 
 // TestGrpcurl checks that a stock gRPC tool, using server reflection, sees
 // PeerService and downloads through it.
@@ -70,9 +70,9 @@ func TestGrpcurl(t *testing.T) {
 	}
 
 	// Without a token it is refused.
-	cmd := exec.CommandContext(t.Context(), "go", "tool", "-modfile="+filepath.Join(testtool.RepoRoot(t), "tools", "go.mod"), "grpcurl",
+	cmd := exec.CommandContext(t.Context(), "go", "tool", "-modfile="+filepath.Join(testutil.RepoRoot(t), "tools", "go.mod"), "grpcurl",
 		"-plaintext", "-d", req, e.addr, "peerhub.peer.v1.PeerService/Download")
-	cmd.Dir = testtool.RepoRoot(t)
+	cmd.Dir = testutil.RepoRoot(t)
 	if out, err := cmd.CombinedOutput(); err == nil || !strings.Contains(string(out), "Unauthenticated") {
 		t.Errorf("grpcurl without a token: %v\n%s", err, out)
 	}

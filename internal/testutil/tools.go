@@ -1,7 +1,4 @@
-// Package testtool runs the real command-line tools that tests check
-// peerhub against (grpcurl, pinned in tools/go.mod) and finds the repository
-// they run from. It is for tests only.
-package testtool
+package testutil
 
 import (
 	"bytes"
