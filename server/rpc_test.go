@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
+	"github.com/peerhub/peerhub/internal/testutil"
 	"github.com/peerhub/peerhub/internal/token"
 	"github.com/peerhub/peerhub/server"
 )
@@ -220,7 +221,10 @@ func TestAuthMatrix(t *testing.T) {
 		{"unknown key", unknownKey},
 		{"wrong issuer", wrongIssuer},
 		{"logged out", loggedOut.GetToken()},
-		{"tampered", live.GetToken()[:len(live.GetToken())-2] + "AA"},
+		// One bit of the signature flipped, re-encoded canonically.
+		{"tampered", testutil.FlipSignatureBit(t, live.GetToken())},
+		// The live token itself, re-encoded with a padding bit set.
+		{"non-canonical", testutil.NonCanonical(t, live.GetToken())},
 	}
 	for _, p := range protocols {
 		for _, c := range authedCalls {

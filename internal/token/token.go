@@ -10,6 +10,7 @@ package token
 import (
 	"context"
 	"crypto/ed25519"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"sync"
@@ -62,9 +63,14 @@ func NewSigner(id string, key ed25519.PrivateKey, issuer string) *Signer {
 }
 
 // Sign returns a signed token for claims, valid from now for ttl. It sets
-// the issuer, issued-at and expiry claims.
+// the issuer, issued-at and expiry claims, and a random token id ("jti")
+// unless claims carry one: the identity by which a token can be named
+// (revoked, logged, cached) without keeping the token itself.
 func (s *Signer) Sign(c Claims, now time.Time, ttl time.Duration) (string, time.Time, error) {
 	exp := now.Add(ttl)
+	if c.ID == "" {
+		c.ID = rand.Text()
+	}
 	c.Issuer = s.issuer
 	c.IssuedAt = jwt.NewNumericDate(now)
 	c.NotBefore = jwt.NewNumericDate(now.Add(-time.Minute)) // tolerate clock skew between hosts
@@ -165,6 +171,12 @@ func (v *Verifier) parse(raw string) (Claims, error) {
 		jwt.WithIssuer(v.issuer),
 		jwt.WithExpirationRequired(),
 		jwt.WithTimeFunc(v.now),
+		// Only the canonical base64url encoding of a token is accepted:
+		// the lenient decoder ignores the padding bits of each part's
+		// last character, so without this several strings would be the
+		// same valid token, and anything keyed on the string (a cache,
+		// a log correlation) could be split or bypassed by re-encoding.
+		jwt.WithStrictDecoding(),
 	)
 	if err != nil {
 		return Claims{}, err

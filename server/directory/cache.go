@@ -1,6 +1,7 @@
 package directory
 
 import (
+	"crypto/sha256"
 	"sync"
 	"time"
 
@@ -22,21 +23,26 @@ const (
 )
 
 // verifiedCache remembers tokens whose signature was verified, until they
-// expire. A token is its own key, so a hit means the very same bytes passed
-// verification before; only expiry can have changed, and get checks it. The
-// session is still looked up on every call, so a logout takes effect at
-// once.
+// expire. The key is the SHA-256 of the token's bytes, so a hit means the
+// very same bytes passed verification before; only expiry can have changed,
+// and get checks it. It must be the bytes, not the token id: a forged token
+// can carry a live token's id. Only canonical encodings pass verification
+// (token.Verifier decodes strictly), so one token has one key. The session
+// is still looked up on every call, so a logout takes effect at once.
 type verifiedCache struct {
 	mu sync.Mutex
-	m  map[string]token.Claims
+	m  map[[sha256.Size]byte]token.Claims
 }
 
-func newVerifiedCache() *verifiedCache { return &verifiedCache{m: make(map[string]token.Claims)} }
+func newVerifiedCache() *verifiedCache {
+	return &verifiedCache{m: make(map[[sha256.Size]byte]token.Claims)}
+}
 
 func (c *verifiedCache) get(raw string, now time.Time) (token.Claims, bool) {
+	key := sha256.Sum256([]byte(raw))
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	cl, ok := c.m[raw]
+	cl, ok := c.m[key]
 	if !ok || cl.ExpiresAt == nil || !now.Before(cl.ExpiresAt.Time) {
 		return token.Claims{}, false
 	}
@@ -47,6 +53,7 @@ func (c *verifiedCache) put(raw string, cl token.Claims, now time.Time) {
 	if cl.ExpiresAt == nil {
 		return
 	}
+	key := sha256.Sum256([]byte(raw))
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.m) >= maxCachedTokens {
@@ -55,7 +62,7 @@ func (c *verifiedCache) put(raw string, cl token.Claims, now time.Time) {
 			clear(c.m)
 		}
 	}
-	c.m[raw] = cl
+	c.m[key] = cl
 }
 
 func (c *verifiedCache) prune(now time.Time) {
@@ -65,9 +72,9 @@ func (c *verifiedCache) prune(now time.Time) {
 }
 
 func (c *verifiedCache) pruneLocked(now time.Time) {
-	for raw, cl := range c.m {
+	for key, cl := range c.m {
 		if !now.Before(cl.ExpiresAt.Time) {
-			delete(c.m, raw)
+			delete(c.m, key)
 		}
 	}
 }
