@@ -32,8 +32,9 @@ func newDirectoryCommand(g *globals) *cobra.Command {
 		Short: "Run the directory that knows who is online and what they share",
 		Long: `Run the directory: peers log in to it, publish the list of files they share
 and heartbeat to stay online; clients search it. It serves Connect, gRPC,
-gRPC-Web and REST/JSON (/v1/...) on one port, plus /metrics and the gRPC
-health service.
+gRPC-Web and REST/JSON (/v1/...) on one port, plus /metrics, the gRPC
+health and reflection services, and its API documents: OpenAPI at
+/openapi.json and an HTML reference at /docs.
 
 Accounts come from "peerhub directory user add NAME" (kept in the store) and,
 read-only, from an htpasswd file given with --accounts (bcrypt lines only:

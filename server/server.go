@@ -238,6 +238,7 @@ func (s *Server) mount() error {
 	s.rpc = rpcserver.New(rpcserver.Options{
 		Logger:        s.log,
 		Services:      []string{directoryv1connect.DirectoryServiceName},
+		Docs:          directoryv1connect.DirectoryServiceName,
 		TLSCertFile:   s.cfg.TLSCert,
 		TLSKeyFile:    s.cfg.TLSKey,
 		ShutdownGrace: s.cfg.ShutdownGrace,
@@ -284,7 +285,7 @@ func (s *Server) authenticate(ctx context.Context, bearer string) (token.Claims,
 
 // Handler returns the server's HTTP handler (every route), for tests that
 // serve it themselves.
-func (s *Server) Handler() http.Handler { return s.rpc.Mux }
+func (s *Server) Handler() http.Handler { return s.rpc.Handler() }
 
 // Directory returns the domain, e.g. for tests and the CLI to add users.
 func (s *Server) Directory() *directory.Directory { return s.dir }
