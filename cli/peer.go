@@ -62,6 +62,7 @@ forwarding them to its directory, so it can serve as a client's access point.`,
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key file")
 	fs.StringVar(&cfg.SeedFrom, "seed-from", "", "on a first start with an empty --share, copy this folder's files into it")
 	fs.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", peer.DefaultShutdownGrace, "how long running transfers may finish at shutdown")
+	corsFlag(fs, &cfg.CORS)
 	envHelp(fs)
 	return cmd
 }

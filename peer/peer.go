@@ -123,6 +123,7 @@ func (p *Peer) Serve(ctx context.Context, ln net.Listener) error {
 		Logger:        p.log,
 		Services:      []string{peerv1connect.PeerServiceName, directoryv1connect.DirectoryServiceName},
 		Docs:          peerv1connect.PeerServiceName,
+		CORS:          p.cfg.CORS,
 		TLSCertFile:   p.cfg.TLSCert,
 		TLSKeyFile:    p.cfg.TLSKey,
 		ShutdownGrace: p.cfg.ShutdownGrace,

@@ -87,6 +87,9 @@ type Config struct {
 	// ShutdownGrace is how long running calls may finish on shutdown;
 	// rpcserver.DefaultShutdownGrace if zero.
 	ShutdownGrace time.Duration
+	// CORS lets web pages of other origins call the directory; none if
+	// zero.
+	CORS rpcserver.CORS
 	// Directory holds the remaining settings of the directory (limits,
 	// token lifetime, issuer, clock, password cost). Its
 	// HeartbeatInterval, AccountsFile and Logger are set from Heartbeat,
@@ -136,6 +139,9 @@ func (c Config) Validate() error {
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return errors.New("TLS needs both a certificate and a key file (or neither, for cleartext)")
+	}
+	if err := c.CORS.Validate(); err != nil {
+		return err
 	}
 	if err := c.Directory.Validate(); err != nil {
 		return err
@@ -239,6 +245,7 @@ func (s *Server) mount() error {
 		Logger:        s.log,
 		Services:      []string{directoryv1connect.DirectoryServiceName},
 		Docs:          directoryv1connect.DirectoryServiceName,
+		CORS:          s.cfg.CORS,
 		TLSCertFile:   s.cfg.TLSCert,
 		TLSKeyFile:    s.cfg.TLSKey,
 		ShutdownGrace: s.cfg.ShutdownGrace,

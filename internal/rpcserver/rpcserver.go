@@ -2,7 +2,7 @@
 // one http.ServeMux on one port speaking HTTP/1.1, HTTP/2 without TLS (h2c)
 // and HTTP/2 over TLS; the gRPC health and reflection services (the latter
 // with the proto comments); /metrics; the API documents (/openapi.json,
-// /docs); the interceptors every
+// /docs); CORS for browsers of configured origins; the interceptors every
 // role shares (request validation, metrics, logging, bearer-token
 // authentication); and graceful shutdown.
 package rpcserver
@@ -63,6 +63,8 @@ type Options struct {
 	// are served at /openapi.json and /docs (those of its proto package);
 	// none if empty.
 	Docs string
+	// CORS lets web pages of other origins call every route; none if zero.
+	CORS CORS
 	// TLSCertFile and TLSKeyFile, when both set, make the server speak TLS
 	// (HTTP/2 and HTTP/1.1) instead of cleartext.
 	TLSCertFile, TLSKeyFile string
@@ -139,11 +141,12 @@ func New(o Options) *Server {
 			panic(fmt.Sprintf("rpcserver: API documents: %v", err))
 		}
 	}
-	s.handler = s.Mux
+	s.handler = o.CORS.wrap(s.Mux, o.Services)
 	return s
 }
 
-// Handler is the server's HTTP handler: every route of Mux.
+// Handler is the server's HTTP handler: every route of Mux, behind CORS
+// when origins are allowed.
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // HandlerOptions are the options every Connect handler of this server takes:
