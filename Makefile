@@ -26,10 +26,12 @@ build:
 third_party:
 	cd tools && $(GO) run ./protodump -out ../third_party
 
-## generate: regenerate gen/ from proto/ (local plugins only, no network)
+## generate: regenerate gen/ from proto/ (local plugins only, no network), API documents included
 generate: third_party
 	rm -rf gen
 	$(BUF) generate
+	$(BUF) build proto --as-file-descriptor-set --exclude-imports -o gen/apidocs/descriptors.binpb
+	cd tools && $(GO) run ./apidocs -dir ../gen/apidocs
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

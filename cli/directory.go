@@ -32,8 +32,10 @@ func newDirectoryCommand(g *globals) *cobra.Command {
 		Short: "Run the directory that knows who is online and what they share",
 		Long: `Run the directory: peers log in to it, publish the list of files they share
 and heartbeat to stay online; clients search it. It serves Connect, gRPC,
-gRPC-Web and REST/JSON (/v1/...) on one port, plus /metrics and the gRPC
-health service.
+gRPC-Web and REST/JSON (/v1/...) on one port, plus /metrics, the gRPC
+health and reflection services, and its API documents: OpenAPI at
+/openapi.json and an HTML reference at /docs. Browsers of other origins may
+call it only with --cors-origin.
 
 Accounts come from "peerhub directory user add NAME" (kept in the store) and,
 read-only, from an htpasswd file given with --accounts (bcrypt lines only:
@@ -60,6 +62,7 @@ in the process list), use PGPASSWORD, ~/.pgpass or $PEERHUB_STORE.`,
 	fs.DurationVar(&f.cfg.Heartbeat, "heartbeat", directory.DefaultHeartbeatInterval, "how often peers must heartbeat; a peer is offline after 3 missed heartbeats")
 	fs.StringVar(&f.cfg.TLSCert, "tls-cert", "", "PEM certificate file; with --tls-key, serve HTTPS instead of cleartext HTTP/2")
 	fs.StringVar(&f.cfg.TLSKey, "tls-key", "", "PEM private key file of --tls-cert")
+	corsFlag(fs, &f.cfg.CORS)
 	pfs := cmd.PersistentFlags()
 	pfs.StringVar(&f.cfg.Data, "data", server.DefaultData, "folder of the directory's database (created 0700)")
 	pfs.StringVar(&f.cfg.Store, "store", server.DefaultStore, "where state lives: sqlite (in --data, survives restarts), memory (lost on exit), or a postgres://user@host/db URL (shared by replicas)")

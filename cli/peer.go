@@ -23,7 +23,9 @@ a second. Other peers download from it directly.
 
 The password comes from $PEERHUB_PASSWORD or --password-file, never from the
 command line. The peer also answers Search, ListPeers and ListFiles by
-forwarding them to its directory, so it can serve as a client's access point.`,
+forwarding them to its directory, so it can serve as a client's access point.
+It documents PeerService at /docs (HTML) and /openapi.json, and lets web
+pages of other origins call it only with --cors-origin.`,
 		Example: `  PEERHUB_PASSWORD=secret peerhub peer --share ~/Public --user alice
   peerhub peer --share /data --listen 0.0.0.0:8001 --advertise http://p1:8001 \
       --directory http://directory:8000 --user p1 --password-file /run/secrets/p1`,
@@ -62,6 +64,7 @@ forwarding them to its directory, so it can serve as a client's access point.`,
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key file")
 	fs.StringVar(&cfg.SeedFrom, "seed-from", "", "on a first start with an empty --share, copy this folder's files into it")
 	fs.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", peer.DefaultShutdownGrace, "how long running transfers may finish at shutdown")
+	corsFlag(fs, &cfg.CORS)
 	envHelp(fs)
 	return cmd
 }

@@ -10,6 +10,8 @@ import (
 	"net"
 	"net/url"
 	"time"
+
+	"github.com/peerhub/peerhub/internal/rpcserver"
 )
 
 // Defaults of the peer's Config.
@@ -58,6 +60,8 @@ type Config struct {
 	SeedFrom string
 	// ShutdownGrace is how long running transfers may finish at shutdown.
 	ShutdownGrace time.Duration
+	// CORS lets web pages of other origins call the peer; none if zero.
+	CORS rpcserver.CORS
 }
 
 // WithDefaults returns c with zero fields set to their defaults.
@@ -116,6 +120,9 @@ func (c Config) Validate() error {
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("--tls-cert and --tls-key go together"))
+	}
+	if err := c.CORS.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("--cors-origin: %w", err))
 	}
 	return errors.Join(errs...)
 }

@@ -122,6 +122,8 @@ func (p *Peer) Serve(ctx context.Context, ln net.Listener) error {
 	srv := rpcserver.New(rpcserver.Options{
 		Logger:        p.log,
 		Services:      []string{peerv1connect.PeerServiceName, directoryv1connect.DirectoryServiceName},
+		Docs:          peerv1connect.PeerServiceName,
+		CORS:          p.cfg.CORS,
 		TLSCertFile:   p.cfg.TLSCert,
 		TLSKeyFile:    p.cfg.TLSKey,
 		ShutdownGrace: p.cfg.ShutdownGrace,

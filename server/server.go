@@ -87,6 +87,9 @@ type Config struct {
 	// ShutdownGrace is how long running calls may finish on shutdown;
 	// rpcserver.DefaultShutdownGrace if zero.
 	ShutdownGrace time.Duration
+	// CORS lets web pages of other origins call the directory; none if
+	// zero.
+	CORS rpcserver.CORS
 	// Directory holds the remaining settings of the directory (limits,
 	// token lifetime, issuer, clock, password cost). Its
 	// HeartbeatInterval, AccountsFile and Logger are set from Heartbeat,
@@ -136,6 +139,9 @@ func (c Config) Validate() error {
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		return errors.New("TLS needs both a certificate and a key file (or neither, for cleartext)")
+	}
+	if err := c.CORS.Validate(); err != nil {
+		return err
 	}
 	if err := c.Directory.Validate(); err != nil {
 		return err
@@ -238,6 +244,8 @@ func (s *Server) mount() error {
 	s.rpc = rpcserver.New(rpcserver.Options{
 		Logger:        s.log,
 		Services:      []string{directoryv1connect.DirectoryServiceName},
+		Docs:          directoryv1connect.DirectoryServiceName,
+		CORS:          s.cfg.CORS,
 		TLSCertFile:   s.cfg.TLSCert,
 		TLSKeyFile:    s.cfg.TLSKey,
 		ShutdownGrace: s.cfg.ShutdownGrace,
@@ -284,7 +292,7 @@ func (s *Server) authenticate(ctx context.Context, bearer string) (token.Claims,
 
 // Handler returns the server's HTTP handler (every route), for tests that
 // serve it themselves.
-func (s *Server) Handler() http.Handler { return s.rpc.Mux }
+func (s *Server) Handler() http.Handler { return s.rpc.Handler() }
 
 // Directory returns the domain, e.g. for tests and the CLI to add users.
 func (s *Server) Directory() *directory.Directory { return s.dir }

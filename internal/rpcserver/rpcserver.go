@@ -1,8 +1,10 @@
 // Package rpcserver owns how every peerhub role serves its Connect handlers:
 // one http.ServeMux on one port speaking HTTP/1.1, HTTP/2 without TLS (h2c)
-// and HTTP/2 over TLS; the gRPC health and reflection services; /metrics;
-// the interceptors every role shares (request validation, metrics, logging,
-// bearer-token authentication); and graceful shutdown.
+// and HTTP/2 over TLS; the gRPC health and reflection services (the latter
+// with the proto comments); /metrics; the API documents (/openapi.json,
+// /docs); CORS for browsers of configured origins; the interceptors every
+// role shares (request validation, metrics, logging, bearer-token
+// authentication); and graceful shutdown.
 package rpcserver
 
 import (
@@ -13,6 +15,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"slices"
 	"time"
 
 	"connectrpc.com/connect"
@@ -22,6 +25,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/peerhub/peerhub/internal/apidocs"
 )
 
 // Timeouts of the HTTP server. There is no write timeout: downloads are long
@@ -54,6 +59,12 @@ type Options struct {
 	// Services are the fully-qualified names of the services mounted, for
 	// reflection and health.
 	Services []string
+	// Docs is the fully-qualified name of the service whose API documents
+	// are served at /openapi.json and /docs (those of its proto package);
+	// none if empty.
+	Docs string
+	// CORS lets web pages of other origins call every route; none if zero.
+	CORS CORS
 	// TLSCertFile and TLSKeyFile, when both set, make the server speak TLS
 	// (HTTP/2 and HTTP/1.1) instead of cleartext.
 	TLSCertFile, TLSKeyFile string
@@ -75,12 +86,16 @@ type Server struct {
 	Registry *prometheus.Registry
 
 	opts     Options
+	handler  http.Handler
 	log      *slog.Logger
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 }
 
-// New returns a Server with health, reflection and /metrics mounted.
+// New returns a Server with health, reflection, /metrics and the API
+// documents of o.Docs mounted. It panics if the descriptors or documents
+// that `make generate` embedded are broken or lack o.Docs: a build defect,
+// which every test that starts a server would show.
 func New(o Options) *Server {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -110,12 +125,29 @@ func New(o Options) *Server {
 	}
 	s.Registry.MustRegister(s.requests, s.duration)
 	s.Mux.Handle(grpchealth.NewHandler(s.Health))
-	reflector := grpcreflect.NewStaticReflector(o.Services...)
+	// Reflection answers from the descriptors of `make generate`, which
+	// keep the proto comments; those compiled into the binary do not.
+	resolver, err := apidocs.Resolver()
+	if err != nil {
+		panic(fmt.Sprintf("rpcserver: %v", err))
+	}
+	services := slices.Clone(o.Services)
+	reflector := grpcreflect.NewReflector(grpcreflect.NamerFunc(func() []string { return services }), grpcreflect.WithDescriptorResolver(resolver))
 	s.Mux.Handle(grpcreflect.NewHandlerV1(reflector))
 	s.Mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
 	s.Mux.Handle("/metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{Registry: s.Registry}))
+	if o.Docs != "" {
+		if err := apidocs.Mount(s.Mux, o.Docs); err != nil {
+			panic(fmt.Sprintf("rpcserver: API documents: %v", err))
+		}
+	}
+	s.handler = o.CORS.wrap(s.Mux, o.Services)
 	return s
 }
+
+// Handler is the server's HTTP handler: every route of Mux, behind CORS
+// when origins are allowed.
+func (s *Server) Handler() http.Handler { return s.handler }
 
 // HandlerOptions are the options every Connect handler of this server takes:
 // validation of requests against their protovalidate rules, metrics and
@@ -138,7 +170,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	protocols.SetHTTP2(true)
 	protocols.SetUnencryptedHTTP2(true)
 	srv := &http.Server{
-		Handler:           s.Mux,
+		Handler:           s.handler,
 		Protocols:         &protocols,
 		ReadHeaderTimeout: ReadHeaderTimeout,
 		IdleTimeout:       IdleTimeout,

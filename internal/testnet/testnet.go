@@ -17,6 +17,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/peerhub/peerhub/internal/rpcserver"
 	"github.com/peerhub/peerhub/peer"
 	"github.com/peerhub/peerhub/server"
 	"github.com/peerhub/peerhub/server/directory"
@@ -171,6 +172,8 @@ type PeerOptions struct {
 	MaxUploadSize int64
 	// Share reuses a folder (e.g. of a stopped peer); a new one if empty.
 	Share string
+	// CORS as in peer.Config.
+	CORS rpcserver.CORS
 }
 
 // Peer is one running peer.
@@ -211,7 +214,7 @@ func (n *Network) AddPeer(name string, opts PeerOptions) *Peer {
 		Share: share, Name: name, User: name, Password: Password,
 		Listen: "127.0.0.1:0", Directory: n.DirectoryURL,
 		AcceptUploads: opts.AcceptUploads, MaxRate: opts.MaxRate, MaxUploadSize: opts.MaxUploadSize,
-		ShutdownGrace: time.Second,
+		ShutdownGrace: time.Second, CORS: opts.CORS,
 	}, n.log.With("role", "peer", "peer", name))
 	if err != nil {
 		n.t.Fatalf("start peer %s: %v", name, err)
