@@ -21,6 +21,8 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -84,6 +86,10 @@ type Store struct {
 	bg       sync.WaitGroup
 	bgCtx    context.Context
 	bgCancel context.CancelFunc
+
+	// tempDir is the folder OpenTemp made for the database, removed by
+	// Close; empty for a database of Open.
+	tempDir string
 }
 
 var _ store.Store = (*Store)(nil)
@@ -136,6 +142,27 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("sample sqlite %s: %w", path, err)
 	}
+	return s, nil
+}
+
+// TempFile is the database's name inside the folder of OpenTemp.
+const TempFile = "directory.db"
+
+// OpenTemp opens a new database in a new temporary folder (0700, under
+// os.TempDir), for a throwaway directory: the same store as Open's, with
+// the same indexes, whose Close deletes the folder and so everything in it.
+// A process killed before Close leaves the folder behind.
+func OpenTemp(ctx context.Context) (*Store, error) {
+	dir, err := os.MkdirTemp("", "peerhub-directory-")
+	if err != nil {
+		return nil, fmt.Errorf("temporary sqlite folder: %w", err)
+	}
+	s, err := Open(ctx, filepath.Join(dir, TempFile))
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	s.tempDir = dir
 	return s, nil
 }
 
@@ -288,7 +315,8 @@ func (s *Store) prepare(ctx context.Context) error {
 	return nil
 }
 
-// Close implements store.Store: it closes the statements and both pools.
+// Close implements store.Store: it closes the statements and both pools,
+// and deletes the folder of a database of OpenTemp.
 func (s *Store) Close() error {
 	s.bgCancel()
 	s.bg.Wait()
@@ -309,6 +337,9 @@ func (s *Store) Close() error {
 		errs = append(errs, s.r.Close())
 	}
 	errs = append(errs, s.w.Close())
+	if s.tempDir != "" {
+		errs = append(errs, os.RemoveAll(s.tempDir))
+	}
 	return errors.Join(errs...)
 }
 

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -122,6 +123,31 @@ func TestReopen(t *testing.T) {
 	must("Stats", err)
 	if st != (store.Stats{OnlinePeers: 1, IndexedFiles: 2}) {
 		t.Errorf("stats = %+v", st)
+	}
+}
+
+// TestOpenTemp checks that a throwaway database lives in a folder of its own
+// under the temporary directory, and that Close deletes the folder.
+func TestOpenTemp(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp) // os.TempDir; not parallel
+	s, err := sqlite.OpenTemp(t.Context())
+	if err != nil {
+		t.Fatalf("OpenTemp: %v", err)
+	}
+	if err := s.CreateAccount(t.Context(), store.Account{Name: "alice", Created: t0}); err != nil {
+		t.Fatalf("CreateAccount: %v", err)
+	}
+	dbs, err := filepath.Glob(filepath.Join(tmp, "*", sqlite.TempFile))
+	if err != nil || len(dbs) != 1 {
+		t.Fatalf("databases under %s: %v, %v; want one", tmp, dbs, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	left, err := os.ReadDir(tmp)
+	if err != nil || len(left) != 0 {
+		t.Fatalf("after Close, %s holds %v (%v); want nothing", tmp, left, err)
 	}
 }
 

@@ -1,6 +1,6 @@
 // Package storetest owns the conformance suite every store.Store
 // implementation must pass (Run) and the shared benchmark (Bench), so that
-// memory, sqlite and any later backend are held to the same contract:
+// sqlite, postgres and any later backend are held to the same contract:
 // liveness decided by the "now" argument, peer-name ownership, atomic index
 // changes with limits, grouped and stably paged search, ordered listings and
 // the documented sentinel errors.
