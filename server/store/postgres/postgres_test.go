@@ -35,27 +35,26 @@ func open(t testing.TB, url string) *postgres.Store {
 	return s
 }
 
+// openFresh opens a store on a new database of its own, for storetest,
+// which closes it.
+func openFresh(tb testing.TB) store.Store {
+	tb.Helper()
+	s, err := postgres.Open(tb.Context(), pgtest.NewDatabase(tb))
+	if err != nil {
+		tb.Fatalf("Open: %v", err)
+	}
+	return s
+}
+
 func TestStore(t *testing.T) {
 	t.Parallel()
 	pgtest.URL(t) // skip (or fail, under CI) once, not in every subtest
-	storetest.Run(t, func(t *testing.T) store.Store {
-		s, err := postgres.Open(t.Context(), pgtest.NewDatabase(t))
-		if err != nil {
-			t.Fatalf("Open: %v", err)
-		}
-		return s // storetest.Run closes it
-	})
+	storetest.Run(t, func(t *testing.T) store.Store { return openFresh(t) })
 }
 
 func BenchmarkStore(b *testing.B) {
 	pgtest.URL(b)
-	storetest.Bench(b, func(b *testing.B) store.Store {
-		s, err := postgres.Open(b.Context(), pgtest.NewDatabase(b))
-		if err != nil {
-			b.Fatalf("Open: %v", err)
-		}
-		return s // storetest.Bench closes it
-	})
+	storetest.Bench(b, func(b *testing.B) store.Store { return openFresh(b) })
 }
 
 // TestConcurrentOpen starts several replicas at once on a fresh database:

@@ -16,11 +16,7 @@ func testAccounts(t *testing.T, s store.Store) {
 	}
 	alice := store.Account{Name: "alice", PasswordHash: []byte("hash:alice"), Created: at(-time.Hour)}
 
-	steps := []struct {
-		name string
-		op   func() error
-		want error
-	}{
+	runSteps(t, []step{
 		{"duplicate create", func() error { return s.CreateAccount(ctx, alice) }, store.ErrAlreadyExists},
 		{"get", func() error {
 			a, err := s.GetAccount(ctx, "alice")
@@ -59,10 +55,7 @@ func testAccounts(t *testing.T, s store.Store) {
 			})
 			return err
 		}, nil},
-	}
-	for _, st := range steps {
-		t.Run(st.name, func(t *testing.T) { wantErr(t, st.name, st.op(), st.want) })
-	}
+	})
 }
 
 func testDeleteAccountCascades(t *testing.T, s store.Store) {

@@ -100,6 +100,22 @@ func wantErr(t *testing.T, what string, err, want error) {
 	}
 }
 
+// step is one operation of a sequence and the error it must return (nil
+// for none).
+type step struct {
+	name string
+	op   func() error
+	want error
+}
+
+// runSteps runs steps in order, each as a subtest that checks its error.
+func runSteps(t *testing.T, steps []step) {
+	t.Helper()
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) { wantErr(t, st.name, st.op(), st.want) })
+	}
+}
+
 // normTime makes times from different stores comparable with DeepEqual:
 // no monotonic reading, UTC.
 func normTime(t time.Time) time.Time {

@@ -21,11 +21,7 @@ func testSessions(t *testing.T, s store.Store) {
 	touched := peer
 	touched.LastSeen, touched.ExpiresAt = at(30*time.Second), at(2*time.Minute)
 
-	steps := []struct {
-		name string
-		op   func() error
-		want error
-	}{
+	runSteps(t, []step{
 		{"get peer", func() error {
 			got, err := s.GetSession(ctx, peer.ID, t0)
 			if err == nil {
@@ -74,10 +70,7 @@ func testSessions(t *testing.T, s store.Store) {
 		{"touch deleted", func() error { _, err := s.TouchSession(ctx, client.ID, t0, at(time.Hour)); return err }, store.ErrNotFound},
 		{"delete again", func() error { return s.DeleteSession(ctx, client.ID) }, store.ErrNotFound},
 		{"id reusable after delete", func() error { return s.CreateSession(ctx, client, t0) }, nil},
-	}
-	for _, st := range steps {
-		t.Run(st.name, func(t *testing.T) { wantErr(t, st.name, st.op(), st.want) })
-	}
+	})
 }
 
 func testExpiry(t *testing.T, s store.Store) {
