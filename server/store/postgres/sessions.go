@@ -20,10 +20,8 @@ import (
 // its insert): the next attempt sees the winner and replaces or refuses it.
 const createAttempts = 3
 
-// CreateSession implements store.Store. A peer session whose name is held by
-// an expired session takes the name over and the expired session is dropped
-// with its files (it could never come back: TouchSession refuses it), which
-// keeps the unique peer-name index valid.
+// CreateSession implements store.Store (sqlstore.CreateSession with
+// sessionLocks), running again after losing a race for a free peer name.
 func (s *Store) CreateSession(ctx context.Context, ss store.Session, now time.Time) error {
 	for _, v := range []string{ss.ID, ss.Username, ss.PeerName, ss.Address} {
 		if err := checkText(v); err != nil {
@@ -32,7 +30,7 @@ func (s *Store) CreateSession(ctx context.Context, ss store.Session, now time.Ti
 	}
 	var err error
 	for range createAttempts {
-		err = s.inTx(ctx, func(tx pgx.Tx) error { return createSession(ctx, tx, ss, now) })
+		err = s.inTx(ctx, func(tx pgx.Tx) error { return sqlstore.CreateSession(ctx, querier{tx}, ss, now, sessionLocks) })
 		if pgCode(err) != codeUniqueViolation || pgConstraint(err) != "sessions_peer_name" {
 			break
 		}
@@ -48,61 +46,21 @@ func (s *Store) CreateSession(ctx context.Context, ss store.Session, now time.Ti
 	return sqlstore.WrapWrite("create session", ss.ID, err)
 }
 
-// createSession is one attempt of CreateSession. Locks go account, then
-// sessions, as in DeleteAccount's cascade, so the two do not deadlock.
-func createSession(ctx context.Context, tx pgx.Tx, ss store.Session, now time.Time) error {
-	var one int
+// sessionLocks are the locks of a login (sqlstore.CreateSession). They go
+// account, then sessions, as in DeleteAccount's cascade, so the two do not
+// deadlock.
+var sessionLocks = sqlstore.SessionLocks{
 	// KEY SHARE: the account cannot be deleted under us, while other
 	// logins of the same account proceed.
-	err := tx.QueryRow(ctx, `SELECT 1 FROM accounts WHERE name = $1 FOR KEY SHARE`, ss.Username).Scan(&one)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("session %s: account %s: %w", ss.ID, ss.Username, store.ErrNotFound)
-	}
-	if err != nil {
+	Account: ` FOR KEY SHARE`,
+	Holder:  ` FOR UPDATE`,
+	// Logins of one peer name take turns, in every replica: without
+	// this, concurrent logins that all see no holder race for the
+	// unique index, and all but one start over.
+	PeerName: func(ctx context.Context, q sqlstore.Querier, name string) error {
+		_, err := q.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, peerNameLock(name))
 		return err
-	}
-	replaced := int64(-1)
-	if ss.IsPeer() {
-		// Logins of one peer name take turns, in every replica: without
-		// this, concurrent logins that all see no holder race for the
-		// unique index, and all but one start over.
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, peerNameLock(ss.PeerName)); err != nil {
-			return err
-		}
-		var seq, expires int64
-		var user string
-		err := tx.QueryRow(ctx,
-			`SELECT seq, username, expires_at FROM sessions WHERE peer_name = $1 AND address <> '' FOR UPDATE`, ss.PeerName).
-			Scan(&seq, &user, &expires)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-		case err != nil:
-			return err
-		case expires > sqlstore.Nanos(now) && user != ss.Username:
-			return fmt.Errorf("peer name %s: %w", ss.PeerName, store.ErrAlreadyExists)
-		default:
-			replaced = seq
-		}
-	}
-	var seq int64
-	err = tx.QueryRow(ctx, `SELECT seq FROM sessions WHERE id = $1`, ss.ID).Scan(&seq)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-	case err != nil:
-		return err
-	case seq != replaced:
-		return fmt.Errorf("session %s: %w", ss.ID, store.ErrAlreadyExists)
-	}
-	if replaced >= 0 {
-		if _, err := tx.Exec(ctx, `DELETE FROM sessions WHERE seq = $1`, replaced); err != nil {
-			return fmt.Errorf("end previous session: %w", err)
-		}
-	}
-	_, err = tx.Exec(ctx,
-		`INSERT INTO sessions (id, username, peer_name, address, created, last_seen, expires_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		ss.ID, ss.Username, ss.PeerName, ss.Address, sqlstore.Nanos(ss.Created), sqlstore.Nanos(ss.LastSeen), sqlstore.Nanos(ss.ExpiresAt))
-	return err
+	},
 }
 
 // peerNameLock is the transaction advisory lock key (the single-bigint key

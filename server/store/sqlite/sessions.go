@@ -12,60 +12,13 @@ import (
 	"github.com/peerhub/peerhub/server/store/sqlstore"
 )
 
-// CreateSession implements store.Store. A peer session whose name is held by
-// an expired session takes the name over and the expired session is dropped
-// with its files (it could never come back: TouchSession refuses it), which
-// keeps the unique peer-name index valid.
+// CreateSession implements store.Store (sqlstore.CreateSession: the single
+// write connection serializes logins, so no locks).
 func (s *Store) CreateSession(ctx context.Context, ss store.Session, now time.Time) error {
-	return s.inWrite(ctx, func(tx *sql.Tx) error {
-		var one int
-		err := tx.QueryRowContext(ctx, `SELECT 1 FROM accounts WHERE name = ?1`, ss.Username).Scan(&one)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("session %s: account %s: %w", ss.ID, ss.Username, store.ErrNotFound)
-		}
-		if err != nil {
-			return fmt.Errorf("create session %s: %w", ss.ID, err)
-		}
-		replaced := int64(-1)
-		if ss.IsPeer() {
-			var seq, expires int64
-			var user string
-			err := tx.QueryRowContext(ctx,
-				`SELECT seq, username, expires_at FROM sessions WHERE peer_name = ?1 AND address <> ''`, ss.PeerName).
-				Scan(&seq, &user, &expires)
-			switch {
-			case errors.Is(err, sql.ErrNoRows):
-			case err != nil:
-				return fmt.Errorf("create session %s: %w", ss.ID, err)
-			case expires > sqlstore.Nanos(now) && user != ss.Username:
-				return fmt.Errorf("peer name %s: %w", ss.PeerName, store.ErrAlreadyExists)
-			default:
-				replaced = seq
-			}
-		}
-		var seq int64
-		err = tx.QueryRowContext(ctx, `SELECT seq FROM sessions WHERE id = ?1`, ss.ID).Scan(&seq)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-		case err != nil:
-			return fmt.Errorf("create session %s: %w", ss.ID, err)
-		case seq != replaced:
-			return fmt.Errorf("session %s: %w", ss.ID, store.ErrAlreadyExists)
-		}
-		if replaced >= 0 {
-			if _, err := tx.ExecContext(ctx, `DELETE FROM sessions WHERE seq = ?1`, replaced); err != nil {
-				return fmt.Errorf("create session %s: end previous session: %w", ss.ID, err)
-			}
-		}
-		_, err = tx.ExecContext(ctx,
-			`INSERT INTO sessions (id, username, peer_name, address, created, last_seen, expires_at)
-			VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)`,
-			ss.ID, ss.Username, ss.PeerName, ss.Address, sqlstore.Nanos(ss.Created), sqlstore.Nanos(ss.LastSeen), sqlstore.Nanos(ss.ExpiresAt))
-		if err != nil {
-			return fmt.Errorf("create session %s: %w", ss.ID, err)
-		}
-		return nil
+	err := s.inWrite(ctx, func(tx *sql.Tx) error {
+		return sqlstore.CreateSession(ctx, sqlstore.Std(tx), ss, now, sqlstore.SessionLocks{})
 	})
+	return sqlstore.WrapWrite("create session", ss.ID, err)
 }
 
 // GetSession implements store.Store.

@@ -1,8 +1,10 @@
 // Package sqlstore owns what the two SQL stores (sqlite, postgres) share
-// beyond their schemas: how times are stored, the checks and the diff of a
-// published snapshot, heartbeat group commit, how a session row is read, and
-// the account and signing-key statements, which run through Querier, the
-// small interface each store adapts its driver to.
+// beyond their schemas: how times are stored; the account and signing-key
+// statements and the login transaction (CreateSession), which run through
+// Querier, the small interface each store adapts its driver to; heartbeat
+// group commit; the checks, the diff and the flow of a publish, over the
+// store's own statements (Change); the listings' page tokens and the start
+// of a search page.
 //
 // Its SQL uses $1, $2… placeholders, which PostgreSQL and SQLite
 // (modernc.org/sqlite) both bind by number, on the tables and columns both
