@@ -61,15 +61,16 @@ type env struct {
 	conn   *grpc.ClientConn
 }
 
-// start runs a directory on a free loopback port with a memory store, an
-// injected clock and cheap password hashes, plus the accounts alice and bob.
-// Options adjust the config before the start.
+// start runs a directory on a free loopback port with a sqlite store in the
+// test's temporary folder, an injected clock and cheap password hashes, plus
+// the accounts alice and bob. Options adjust the config before the start.
 func start(t testing.TB, opts ...func(*server.Config)) *env {
 	t.Helper()
 	c := newClock()
 	cfg := server.Config{
 		Listen: "127.0.0.1:0",
-		Store:  server.StoreMemory,
+		Store:  server.StoreSQLite,
+		Data:   t.TempDir(),
 	}
 	cfg.Heartbeat = 10 * time.Second
 	cfg.Directory.Now = c.Now

@@ -27,7 +27,6 @@ import (
 	"github.com/peerhub/peerhub/internal/token"
 	"github.com/peerhub/peerhub/server/directory"
 	"github.com/peerhub/peerhub/server/store"
-	"github.com/peerhub/peerhub/server/store/memory"
 	"github.com/peerhub/peerhub/server/store/postgres"
 	"github.com/peerhub/peerhub/server/store/sqlite"
 )
@@ -50,7 +49,10 @@ const (
 	// StoreSQLite keeps state in DatabaseFile inside Config.Data; it
 	// survives restarts.
 	StoreSQLite = "sqlite"
-	// StoreMemory keeps state in memory; it is lost on exit.
+	// StoreMemory keeps state in a throwaway SQLite database in a new
+	// temporary folder (sqlite.OpenTemp), deleted when the server closes:
+	// nothing survives a restart. It is the sqlite store itself, indexes
+	// and all, not a second implementation.
 	StoreMemory = "memory"
 )
 
@@ -68,7 +70,8 @@ type Config struct {
 	// line).
 	Listen string
 	// Data is the folder of the sqlite database, created 0700 if missing;
-	// DefaultData if empty. Unused by the memory and postgres stores.
+	// DefaultData if empty. Unused by StoreMemory (its folder is a new
+	// temporary one) and by postgres.
 	Data string
 	// Store is StoreSQLite, StoreMemory, or the URL of a PostgreSQL
 	// database (postgres://user:password@host:port/database?sslmode=...,
@@ -132,7 +135,7 @@ func (c Config) Validate() error {
 		// Whatever URL it is, it may carry a password.
 		return fmt.Errorf("store %q: want %s, %s, or a postgres:// URL", redactURL(c.Store), StoreSQLite, StoreMemory)
 	default:
-		return fmt.Errorf("store %q: want %s (kept in the data folder), %s (lost on exit) or a postgres:// URL (shared by replicas)", c.Store, StoreSQLite, StoreMemory)
+		return fmt.Errorf("store %q: want %s (kept in the data folder), %s (a temporary folder, deleted on exit) or a postgres:// URL (shared by replicas)", c.Store, StoreSQLite, StoreMemory)
 	}
 	if c.Heartbeat < 0 {
 		return fmt.Errorf("heartbeat %s: must be positive", c.Heartbeat)
@@ -202,8 +205,10 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 }
 
 // OpenStore opens the store that cfg names: the sqlite database
-// DatabaseFile in cfg.Data (creating the folder, 0700), a new memory store,
-// or the PostgreSQL database of a postgres:// URL (migrating its schema).
+// DatabaseFile in cfg.Data (creating the folder, 0700), a new sqlite
+// database in a temporary folder that the store's Close deletes
+// (StoreMemory), or the PostgreSQL database of a postgres:// URL (migrating
+// its schema).
 func OpenStore(ctx context.Context, cfg Config) (store.Store, error) {
 	cfg = cfg.withDefaults()
 	if IsPostgresURL(cfg.Store) {
@@ -216,7 +221,11 @@ func OpenStore(ctx context.Context, cfg Config) (store.Store, error) {
 	}
 	switch cfg.Store {
 	case StoreMemory:
-		return memory.New(), nil
+		st, err := sqlite.OpenTemp(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("open throwaway store: %w", err)
+		}
+		return st, nil
 	case StoreSQLite:
 		if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
 			return nil, fmt.Errorf("data folder: %w", err)

@@ -21,7 +21,7 @@ import (
 	"github.com/peerhub/peerhub/internal/token"
 	"github.com/peerhub/peerhub/server/directory"
 	"github.com/peerhub/peerhub/server/store"
-	"github.com/peerhub/peerhub/server/store/memory"
+	"github.com/peerhub/peerhub/server/store/sqlite"
 )
 
 type clock struct{ ns atomic.Int64 }
@@ -35,7 +35,23 @@ func newClock() *clock {
 func (c *clock) Now() time.Time          { return time.Unix(0, c.ns.Load()).UTC() }
 func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
-// newDir returns a directory on a fresh memory store with cheap hashes.
+// newStore opens a fresh sqlite store in the test's temporary folder,
+// closed when the test ends.
+func newStore(t *testing.T) store.Store {
+	t.Helper()
+	st, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "directory.db"))
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := st.Close(); err != nil {
+			t.Errorf("close store: %v", err)
+		}
+	})
+	return st
+}
+
+// newDir returns a directory on st with cheap hashes.
 func newDir(t *testing.T, st store.Store, c *clock, adjust ...func(*directory.Config)) *directory.Directory {
 	t.Helper()
 	cfg := directory.Config{Now: c.Now, PasswordCost: bcrypt.MinCost}
@@ -131,7 +147,7 @@ func TestUsers(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := newClock()
-	st := memory.New()
+	st := newStore(t)
 	d := newDir(t, st, c, func(cfg *directory.Config) { cfg.AccountsFile = path })
 	ctx := t.Context()
 
@@ -191,7 +207,7 @@ func TestUsers(t *testing.T) {
 func TestLoginAndSessions(t *testing.T) {
 	t.Parallel()
 	c := newClock()
-	st := memory.New()
+	st := newStore(t)
 	d := newDir(t, st, c)
 	ctx := t.Context()
 	if err := d.AddUser(ctx, "ann", "pw"); err != nil {
@@ -307,7 +323,7 @@ func TestLoginAndSessions(t *testing.T) {
 func TestPublishLimits(t *testing.T) {
 	t.Parallel()
 	c := newClock()
-	d := newDir(t, memory.New(), c, func(cfg *directory.Config) { cfg.MaxPublishEntries = 2; cfg.MaxPeerFiles = 3 })
+	d := newDir(t, newStore(t), c, func(cfg *directory.Config) { cfg.MaxPublishEntries = 2; cfg.MaxPeerFiles = 3 })
 	ctx := t.Context()
 	if err := d.AddUser(ctx, "ann", "pw"); err != nil {
 		t.Fatal(err)
@@ -335,7 +351,7 @@ func TestPublishLimits(t *testing.T) {
 func TestRateLimit(t *testing.T) {
 	t.Parallel()
 	c := newClock()
-	d := newDir(t, memory.New(), c)
+	d := newDir(t, newStore(t), c)
 	ctx := t.Context()
 	if err := d.AddUser(ctx, "ann", "pw"); err != nil {
 		t.Fatal(err)
@@ -367,7 +383,7 @@ func TestRateLimit(t *testing.T) {
 func TestKeysPersist(t *testing.T) {
 	t.Parallel()
 	c := newClock()
-	st := memory.New()
+	st := newStore(t)
 	d1 := newDir(t, st, c)
 	if err := d1.AddUser(t.Context(), "ann", "pw"); err != nil {
 		t.Fatal(err)
@@ -419,7 +435,7 @@ func (s *countingStore) ReapExpired(ctx context.Context, now time.Time) (int, er
 
 func TestRunReaps(t *testing.T) {
 	t.Parallel()
-	st := &countingStore{Store: memory.New()}
+	st := &countingStore{Store: newStore(t)}
 	d := newDir(t, st, newClock(), func(cfg *directory.Config) { cfg.HeartbeatInterval = 5 * time.Millisecond })
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
@@ -441,7 +457,7 @@ func TestRunReaps(t *testing.T) {
 func TestCachedTokenExpires(t *testing.T) {
 	t.Parallel()
 	c := newClock()
-	d := newDir(t, memory.New(), c, func(cfg *directory.Config) {
+	d := newDir(t, newStore(t), c, func(cfg *directory.Config) {
 		cfg.TokenTTL = time.Minute
 		cfg.SessionTTL = time.Hour
 	})

@@ -1,7 +1,7 @@
 // Package store owns the directory's persistent state: accounts, signing
 // keys, sessions (presence) and the file index, behind one interface with
-// several implementations (memory, sqlite, postgres) that all pass the
-// conformance suite in package storetest.
+// two implementations (sqlite, postgres) that both pass the conformance
+// suite in package storetest.
 //
 // The store never reads a clock: every call that depends on time takes
 // "now", so liveness is decided in the query itself (an expired session is

@@ -27,8 +27,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/peerhub/peerhub/server/store"
-	"github.com/peerhub/peerhub/server/store/batch"
 	"github.com/peerhub/peerhub/server/store/migration"
+	"github.com/peerhub/peerhub/server/store/sqlstore"
 )
 
 //go:embed migrations/*.sql
@@ -50,10 +50,14 @@ func defaultMaxConns() int32 { return int32(max(8, 4*runtime.GOMAXPROCS(0))) }
 // Store is a store.Store on a PostgreSQL database. It is safe for concurrent
 // use, and several Stores (in several processes) may share one database.
 type Store struct {
+	// Accounts are the account and signing-key methods, shared with
+	// the sqlite store.
+	sqlstore.Accounts
+
 	pool *pgxpool.Pool
 
 	// touches queues heartbeats for the batchers (see TouchSession).
-	touches *batch.Batcher[*touchReq, touchRes]
+	touches *sqlstore.Heartbeats[pgx.Tx]
 
 	// sampler keeps the trigram counts that steer name search's index
 	// probes (see trigram.go).
@@ -103,8 +107,12 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		return nil, redact(fmt.Errorf("migrate postgres schema: %w", err), password)
 	}
 	s := &Store{pool: pool}
+	s.Accounts = sqlstore.Accounts{Read: querier{pool}, Valid: utf8ValidNoNUL,
+		InTx: func(ctx context.Context, fn func(q sqlstore.Querier) error) error {
+			return s.inTx(ctx, func(tx pgx.Tx) error { return fn(querier{tx}) })
+		}}
 	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
-	s.touches = batch.New(s.bgCtx, errClosed, maxTouchBatch, s.touchBatch)
+	s.touches = sqlstore.NewHeartbeats(s.bgCtx, errClosed, s.inTx, s.touchRound)
 	for range touchWorkers {
 		s.bg.Go(s.touches.Run)
 	}
@@ -284,144 +292,6 @@ func (s *Store) inTx(ctx context.Context, fn func(tx pgx.Tx) error) error {
 	return err
 }
 
-// nanos is t as stored: unix nanoseconds, 0 for the zero time.
-func nanos(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
-
-// fromNanos is the inverse of nanos, in UTC.
-func fromNanos(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n).UTC()
-}
-
-// nonNil returns b, or an empty slice for nil, so that a NOT NULL bytea
-// column accepts it.
-func nonNil(b []byte) []byte {
-	if b == nil {
-		return []byte{}
-	}
-	return b
-}
-
-// CreateAccount implements store.Store.
-func (s *Store) CreateAccount(ctx context.Context, a store.Account) error {
-	if err := checkText(a.Name); err != nil {
-		return fmt.Errorf("account %q: %w", a.Name, err)
-	}
-	tag, err := s.pool.Exec(ctx,
-		`INSERT INTO accounts (name, password_hash, created) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING`,
-		a.Name, nonNil(a.PasswordHash), nanos(a.Created))
-	if err != nil {
-		return fmt.Errorf("create account %s: %w", a.Name, err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("account %s: %w", a.Name, store.ErrAlreadyExists)
-	}
-	return nil
-}
-
-// GetAccount implements store.Store.
-func (s *Store) GetAccount(ctx context.Context, name string) (store.Account, error) {
-	if checkText(name) != nil {
-		return store.Account{}, fmt.Errorf("account %q: %w", name, store.ErrNotFound)
-	}
-	var a store.Account
-	var created int64
-	err := s.pool.QueryRow(ctx, `SELECT name, password_hash, created FROM accounts WHERE name = $1`, name).
-		Scan(&a.Name, &a.PasswordHash, &created)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return store.Account{}, fmt.Errorf("account %s: %w", name, store.ErrNotFound)
-	}
-	if err != nil {
-		return store.Account{}, fmt.Errorf("get account %s: %w", name, err)
-	}
-	a.Created = fromNanos(created)
-	return a, nil
-}
-
-// ListAccounts implements store.Store.
-func (s *Store) ListAccounts(ctx context.Context) ([]store.Account, error) {
-	rows, err := s.pool.Query(ctx, `SELECT name, password_hash, created FROM accounts ORDER BY name`)
-	if err != nil {
-		return nil, fmt.Errorf("list accounts: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Account, error) {
-		var a store.Account
-		var created int64
-		err := r.Scan(&a.Name, &a.PasswordHash, &created)
-		a.Created = fromNanos(created)
-		return a, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list accounts: %w", err)
-	}
-	return out, nil
-}
-
-// DeleteAccount implements store.Store. Sessions and files go by cascade in
-// the same statement.
-func (s *Store) DeleteAccount(ctx context.Context, name string) error {
-	if checkText(name) != nil {
-		return fmt.Errorf("account %q: %w", name, store.ErrNotFound)
-	}
-	var n int64
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM accounts WHERE name = $1`, name)
-		n = tag.RowsAffected()
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("delete account %s: %w", name, err)
-	}
-	if n == 0 {
-		return fmt.Errorf("account %s: %w", name, store.ErrNotFound)
-	}
-	return nil
-}
-
-// SigningKeys implements store.Store.
-func (s *Store) SigningKeys(ctx context.Context) ([]store.SigningKey, error) {
-	rows, err := s.pool.Query(ctx, `SELECT id, private, created FROM signing_keys ORDER BY created DESC, seq DESC`)
-	if err != nil {
-		return nil, fmt.Errorf("list signing keys: %w", err)
-	}
-	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.SigningKey, error) {
-		var k store.SigningKey
-		var priv []byte
-		var created int64
-		err := r.Scan(&k.ID, &priv, &created)
-		k.Private, k.Created = priv, fromNanos(created)
-		return k, err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("list signing keys: %w", err)
-	}
-	return out, nil
-}
-
-// AddSigningKey implements store.Store.
-func (s *Store) AddSigningKey(ctx context.Context, k store.SigningKey) error {
-	if err := checkText(k.ID); err != nil {
-		return fmt.Errorf("signing key %q: %w", k.ID, err)
-	}
-	tag, err := s.pool.Exec(ctx,
-		`INSERT INTO signing_keys (id, private, created) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING`,
-		k.ID, nonNil(k.Private), nanos(k.Created))
-	if err != nil {
-		return fmt.Errorf("add signing key %s: %w", k.ID, err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("signing key %s: %w", k.ID, store.ErrAlreadyExists)
-	}
-	return nil
-}
-
 // checkText returns ErrInvalidArgument for a string PostgreSQL's text cannot
 // hold: invalid UTF-8, or a NUL byte.
 func checkText(s string) error {
@@ -429,18 +299,4 @@ func checkText(s string) error {
 		return fmt.Errorf("not UTF-8 text without NUL bytes: %w", store.ErrInvalidArgument)
 	}
 	return nil
-}
-
-// wrapWrite adds context to a database error; store sentinels already carry
-// theirs.
-func wrapWrite(what, id string, err error) error {
-	if err == nil {
-		return nil
-	}
-	for _, sentinel := range []error{store.ErrNotFound, store.ErrLimit, store.ErrInvalidArgument, store.ErrAlreadyExists} {
-		if errors.Is(err, sentinel) {
-			return err
-		}
-	}
-	return fmt.Errorf("%s %s: %w", what, id, err)
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
@@ -14,9 +15,9 @@ import (
 	"time"
 
 	"github.com/peerhub/peerhub/server/store"
-	"github.com/peerhub/peerhub/server/store/memory"
 	"github.com/peerhub/peerhub/server/store/postgres"
 	"github.com/peerhub/peerhub/server/store/postgres/pgtest"
+	"github.com/peerhub/peerhub/server/store/sqlite"
 	"github.com/peerhub/peerhub/server/store/storetest"
 )
 
@@ -34,27 +35,26 @@ func open(t testing.TB, url string) *postgres.Store {
 	return s
 }
 
+// openFresh opens a store on a new database of its own, for storetest,
+// which closes it.
+func openFresh(tb testing.TB) store.Store {
+	tb.Helper()
+	s, err := postgres.Open(tb.Context(), pgtest.NewDatabase(tb))
+	if err != nil {
+		tb.Fatalf("Open: %v", err)
+	}
+	return s
+}
+
 func TestStore(t *testing.T) {
 	t.Parallel()
 	pgtest.URL(t) // skip (or fail, under CI) once, not in every subtest
-	storetest.Run(t, func(t *testing.T) store.Store {
-		s, err := postgres.Open(t.Context(), pgtest.NewDatabase(t))
-		if err != nil {
-			t.Fatalf("Open: %v", err)
-		}
-		return s // storetest.Run closes it
-	})
+	storetest.Run(t, func(t *testing.T) store.Store { return openFresh(t) })
 }
 
 func BenchmarkStore(b *testing.B) {
 	pgtest.URL(b)
-	storetest.Bench(b, func(b *testing.B) store.Store {
-		s, err := postgres.Open(b.Context(), pgtest.NewDatabase(b))
-		if err != nil {
-			b.Fatalf("Open: %v", err)
-		}
-		return s // storetest.Bench closes it
-	})
+	storetest.Bench(b, func(b *testing.B) store.Store { return openFresh(b) })
 }
 
 // TestConcurrentOpen starts several replicas at once on a fresh database:
@@ -306,16 +306,20 @@ func TestReapInBatches(t *testing.T) {
 	}
 }
 
-// TestSearchLikeMemory loads an index large enough for broad queries to
+// TestSearchLikeSQLite loads an index large enough for broad queries to
 // take the walk in id order (more matches than the trigram probe returns)
-// into this store and the memory store, and checks that every query pages
-// through exactly the same results in both.
-func TestSearchLikeMemory(t *testing.T) {
+// into this store and a sqlite store (another engine, other plans), and
+// checks that every query pages through exactly the same results in both.
+func TestSearchLikeSQLite(t *testing.T) {
 	t.Parallel()
 	url := pgtest.NewDatabase(t)
 	pg := open(t, url)
-	mem := memory.New()
-	stores := []store.Store{pg, mem}
+	lite, err := sqlite.Open(t.Context(), filepath.Join(t.TempDir(), "directory.db"))
+	if err != nil {
+		t.Fatalf("open sqlite: %v", err)
+	}
+	t.Cleanup(func() { lite.Close() })
+	stores := []store.Store{pg, lite}
 	ctx := t.Context()
 	rng := rand.New(rand.NewPCG(7, 8))
 	words := []string{"song", "Song", "SONG", "night", "river", "canción", "über", "100%", "a_b", `back\slash`}
@@ -356,8 +360,8 @@ func TestSearchLikeMemory(t *testing.T) {
 		load(fmt.Sprint("p", p), "user", time.Hour, files)
 	}
 	now := t0.Add(2 * time.Minute)
-	// Page sizes are large enough to keep the test quick (the memory
-	// store scans on every page) and small enough for many pages.
+	// Page sizes are large enough to keep the test quick and small
+	// enough for many pages.
 	queries := []store.SearchQuery{
 		{Query: "song", PageSize: 60},    // about half the index: the walk
 		{Query: "SoNg 1", PageSize: 7},   // fewer
@@ -379,13 +383,13 @@ func TestSearchLikeMemory(t *testing.T) {
 	for _, q := range queries {
 		t.Run(fmt.Sprintf("%q %.8s size %d", q.Query, q.SHA256, q.PageSize), func(t *testing.T) {
 			t.Parallel()
-			want := searchAll(t, mem, q, now)
+			want := searchAll(t, lite, q, now)
 			got := searchAll(t, pg, q, now)
 			if len(got) != len(want) {
 				t.Fatalf("%d results, want %d", len(got), len(want))
 			}
 			if !reflect.DeepEqual(got, want) {
-				t.Fatalf("results differ from the memory store's:\n got %v\nwant %v", got, want)
+				t.Fatalf("results differ from the sqlite store's:\n got %v\nwant %v", got, want)
 			}
 		})
 	}

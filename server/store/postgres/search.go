@@ -14,12 +14,9 @@ import (
 
 	"github.com/peerhub/peerhub/server/store"
 	"github.com/peerhub/peerhub/server/store/pagetoken"
+	"github.com/peerhub/peerhub/server/store/sqlstore"
+	"github.com/peerhub/peerhub/server/store/trigram"
 )
-
-// minTrigram is the shortest query, in characters, the trigram index can
-// answer; shorter ones walk the files in id order instead (the edge
-// rejects them anyway).
-const minTrigram = 3
 
 // Choosing how to find a page of a name query (see Search).
 const (
@@ -136,16 +133,14 @@ func likePattern(q string) string {
 // sends clearly broad queries straight to the walk: a probe of a broad
 // query reads many rows only to learn that it is broad.
 func (s *Store) Search(ctx context.Context, q store.SearchQuery, now time.Time) ([]store.SearchResult, string, error) {
-	lq := lower(q.Query)
-	bind := pagetoken.Hash("search", lq, q.SHA256)
-	after, err := tokens.DecodeID(q.PageToken, bind)
+	lq, bind, after, err := sqlstore.SearchStart(q, tokens)
 	if err != nil {
 		return nil, "", err
 	}
 	if !utf8ValidNoNUL(lq) {
 		return nil, "", nil // no stored name holds such a string
 	}
-	args := []any{nanos(now), q.PageSize, after, lq}
+	args := []any{sqlstore.Nanos(now), q.PageSize, after, lq}
 	query := sqlSearchWalk
 	switch {
 	case q.SHA256 != "":
@@ -154,7 +149,9 @@ func (s *Store) Search(ctx context.Context, q store.SearchQuery, now time.Time) 
 			return nil, "", nil // no stored content has such a hash
 		}
 		query, args = sqlSearchSHA, append(args, sha)
-	case utf8.RuneCountInString(lq) >= minTrigram:
+	case utf8.RuneCountInString(lq) >= trigram.Len:
+		// Shorter queries walk the files in id order (the edge rejects
+		// them anyway).
 		est, err := s.estimate(ctx, lq)
 		if err != nil {
 			return nil, "", err
@@ -271,7 +268,7 @@ func collectResults(rows pgx.Rows, size int) ([]store.SearchResult, int64, bool,
 			})
 			cur, prevRN, lastID = &out[len(out)-1], rn, id
 		}
-		cur.Sources = append(cur.Sources, store.Source{Peer: *peer, Address: *addr, Name: *name, LastSeen: fromNanos(*seen)})
+		cur.Sources = append(cur.Sources, store.Source{Peer: *peer, Address: *addr, Name: *name, LastSeen: sqlstore.FromNanos(*seen)})
 		cur.Names = append(cur.Names, *name)
 	}
 	if err := rows.Err(); err != nil {

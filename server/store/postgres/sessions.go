@@ -6,38 +6,22 @@ import (
 	"fmt"
 	"hash/fnv"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/peerhub/peerhub/server/store"
-	"github.com/peerhub/peerhub/server/store/batch"
-	"github.com/peerhub/peerhub/server/store/pagetoken"
+	"github.com/peerhub/peerhub/server/store/sqlstore"
 )
-
-const sessionCols = `id, username, peer_name, address, created, last_seen, expires_at`
-
-// scanSession reads sessionCols, then extra destinations.
-func scanSession(row pgx.Row, extra ...any) (store.Session, error) {
-	var ss store.Session
-	var created, lastSeen, expires int64
-	dest := append([]any{&ss.ID, &ss.Username, &ss.PeerName, &ss.Address, &created, &lastSeen, &expires}, extra...)
-	if err := row.Scan(dest...); err != nil {
-		return store.Session{}, err
-	}
-	ss.Created, ss.LastSeen, ss.ExpiresAt = fromNanos(created), fromNanos(lastSeen), fromNanos(expires)
-	return ss, nil
-}
 
 // createAttempts bounds how often CreateSession runs again after losing a
 // race for a free peer name to a concurrent login (the unique index refused
 // its insert): the next attempt sees the winner and replaces or refuses it.
 const createAttempts = 3
 
-// CreateSession implements store.Store. A peer session whose name is held by
-// an expired session takes the name over and the expired session is dropped
-// with its files (it could never come back: TouchSession refuses it), which
-// keeps the unique peer-name index valid.
+// CreateSession implements store.Store (sqlstore.CreateSession with
+// sessionLocks), running again after losing a race for a free peer name.
 func (s *Store) CreateSession(ctx context.Context, ss store.Session, now time.Time) error {
 	for _, v := range []string{ss.ID, ss.Username, ss.PeerName, ss.Address} {
 		if err := checkText(v); err != nil {
@@ -46,7 +30,7 @@ func (s *Store) CreateSession(ctx context.Context, ss store.Session, now time.Ti
 	}
 	var err error
 	for range createAttempts {
-		err = s.inTx(ctx, func(tx pgx.Tx) error { return createSession(ctx, tx, ss, now) })
+		err = s.inTx(ctx, func(tx pgx.Tx) error { return sqlstore.CreateSession(ctx, querier{tx}, ss, now, sessionLocks) })
 		if pgCode(err) != codeUniqueViolation || pgConstraint(err) != "sessions_peer_name" {
 			break
 		}
@@ -59,64 +43,24 @@ func (s *Store) CreateSession(ctx context.Context, ss store.Session, now time.Ti
 	case pgCode(err) == codeForeignKeyViolation:
 		return fmt.Errorf("session %s: account %s: %w", ss.ID, ss.Username, store.ErrNotFound)
 	}
-	return wrapWrite("create session", ss.ID, err)
+	return sqlstore.WrapWrite("create session", ss.ID, err)
 }
 
-// createSession is one attempt of CreateSession. Locks go account, then
-// sessions, as in DeleteAccount's cascade, so the two do not deadlock.
-func createSession(ctx context.Context, tx pgx.Tx, ss store.Session, now time.Time) error {
-	var one int
+// sessionLocks are the locks of a login (sqlstore.CreateSession). They go
+// account, then sessions, as in DeleteAccount's cascade, so the two do not
+// deadlock.
+var sessionLocks = sqlstore.SessionLocks{
 	// KEY SHARE: the account cannot be deleted under us, while other
 	// logins of the same account proceed.
-	err := tx.QueryRow(ctx, `SELECT 1 FROM accounts WHERE name = $1 FOR KEY SHARE`, ss.Username).Scan(&one)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return fmt.Errorf("session %s: account %s: %w", ss.ID, ss.Username, store.ErrNotFound)
-	}
-	if err != nil {
+	Account: ` FOR KEY SHARE`,
+	Holder:  ` FOR UPDATE`,
+	// Logins of one peer name take turns, in every replica: without
+	// this, concurrent logins that all see no holder race for the
+	// unique index, and all but one start over.
+	PeerName: func(ctx context.Context, q sqlstore.Querier, name string) error {
+		_, err := q.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, peerNameLock(name))
 		return err
-	}
-	replaced := int64(-1)
-	if ss.IsPeer() {
-		// Logins of one peer name take turns, in every replica: without
-		// this, concurrent logins that all see no holder race for the
-		// unique index, and all but one start over.
-		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, peerNameLock(ss.PeerName)); err != nil {
-			return err
-		}
-		var seq, expires int64
-		var user string
-		err := tx.QueryRow(ctx,
-			`SELECT seq, username, expires_at FROM sessions WHERE peer_name = $1 AND address <> '' FOR UPDATE`, ss.PeerName).
-			Scan(&seq, &user, &expires)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-		case err != nil:
-			return err
-		case expires > nanos(now) && user != ss.Username:
-			return fmt.Errorf("peer name %s: %w", ss.PeerName, store.ErrAlreadyExists)
-		default:
-			replaced = seq
-		}
-	}
-	var seq int64
-	err = tx.QueryRow(ctx, `SELECT seq FROM sessions WHERE id = $1`, ss.ID).Scan(&seq)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-	case err != nil:
-		return err
-	case seq != replaced:
-		return fmt.Errorf("session %s: %w", ss.ID, store.ErrAlreadyExists)
-	}
-	if replaced >= 0 {
-		if _, err := tx.Exec(ctx, `DELETE FROM sessions WHERE seq = $1`, replaced); err != nil {
-			return fmt.Errorf("end previous session: %w", err)
-		}
-	}
-	_, err = tx.Exec(ctx,
-		`INSERT INTO sessions (id, username, peer_name, address, created, last_seen, expires_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		ss.ID, ss.Username, ss.PeerName, ss.Address, nanos(ss.Created), nanos(ss.LastSeen), nanos(ss.ExpiresAt))
-	return err
+	},
 }
 
 // peerNameLock is the transaction advisory lock key (the single-bigint key
@@ -132,8 +76,8 @@ func (s *Store) GetSession(ctx context.Context, id string, now time.Time) (store
 	if checkText(id) != nil {
 		return store.Session{}, fmt.Errorf("session %q: %w", id, store.ErrNotFound)
 	}
-	ss, err := scanSession(s.pool.QueryRow(ctx,
-		`SELECT `+sessionCols+` FROM sessions WHERE id = $1 AND expires_at > $2`, id, nanos(now)))
+	ss, err := sqlstore.ScanSession(s.pool.QueryRow(ctx,
+		`SELECT `+sqlstore.SessionCols+` FROM sessions WHERE id = $1 AND expires_at > $2`, id, sqlstore.Nanos(now)))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return store.Session{}, fmt.Errorf("session %s: %w", id, store.ErrNotFound)
 	}
@@ -143,53 +87,24 @@ func (s *Store) GetSession(ctx context.Context, id string, now time.Time) (store
 	return ss, nil
 }
 
-// Heartbeat batching.
-const (
-	// maxTouchBatch is the most heartbeats one batch commits.
-	maxTouchBatch = 512
-	// touchWorkers is how many batches may be in flight at once: while
-	// one commits, the next fills, so a slow commit does not stall every
-	// heartbeat behind it.
-	touchWorkers = 2
-)
+// touchWorkers is how many heartbeat batches may be in flight at once:
+// while one commits, the next fills, so a slow commit does not stall every
+// heartbeat behind it.
+const touchWorkers = 2
 
 // errClosed is returned by calls racing with Close.
 var errClosed = errors.New("postgres store closed")
 
-// touchReq is one heartbeat waiting for a batcher.
-type touchReq struct {
-	ctx          context.Context
-	id           string
-	now, expires int64
-}
-
-// touchKey is the key of a heartbeat: its session.
-func touchKey(r *touchReq) string { return r.id }
-
-// touchRes is the outcome of one heartbeat.
-type touchRes struct {
-	s   store.Session
-	err error
-}
-
-// TouchSession implements store.Store. Heartbeats are group-committed: a
-// batcher takes every heartbeat queued while the previous batch was
-// committing and applies them with one UPDATE ... FROM unnest(...) in one
-// transaction. A commit (a WAL flush) and a round trip cost far more than
-// the row update, so under load (thousands of peers heartbeating, through
-// every replica) throughput grows with the batch, while a lone heartbeat
-// costs one statement as it would without batching.
+// TouchSession implements store.Store. Heartbeats are group-committed (see
+// sqlstore.Heartbeats), a round at a time with one UPDATE ... FROM
+// unnest(...) statement (touchRound): a commit (a WAL flush) and a round
+// trip cost far more than the row update, and this holds through every
+// replica.
 func (s *Store) TouchSession(ctx context.Context, id string, now, expiresAt time.Time) (store.Session, error) {
 	if checkText(id) != nil {
 		return store.Session{}, fmt.Errorf("session %q: %w", id, store.ErrNotFound)
 	}
-	res, err := s.touches.Do(ctx, &touchReq{ctx: ctx, id: id, now: nanos(now), expires: nanos(expiresAt)})
-	if err != nil {
-		// The caller gave up (the heartbeat may still be applied), or
-		// the store is closing.
-		return store.Session{}, fmt.Errorf("touch session %s: %w", id, err)
-	}
-	return res.s, res.err
+	return s.touches.Touch(ctx, id, now, expiresAt)
 }
 
 // sqlTouch applies one round of heartbeats of distinct sessions. The
@@ -201,79 +116,22 @@ const sqlTouch = `UPDATE sessions SET last_seen = b.now, expires_at = b.expires
 	RETURNING sessions.id, sessions.username, sessions.peer_name, sessions.address,
 		sessions.created, sessions.last_seen, sessions.expires_at`
 
-// touchBatch applies heartbeats in one transaction and answers each, in
-// order. If the transaction fails, none is applied and all get the error.
-func (s *Store) touchBatch(ctx context.Context, reqs []*touchReq) []touchRes {
-	var res map[*touchReq]touchRes
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		res = make(map[*touchReq]touchRes, len(reqs))
-		// One statement updates a row once: a session heartbeating
-		// twice in one batch waits for a second round.
-		return batch.Rounds(reqs, touchKey, func(r *touchReq) bool {
-			if r.ctx.Err() == nil {
-				return false
-			}
-			res[r] = touchRes{err: fmt.Errorf("touch session %s: %w", r.id, r.ctx.Err())}
-			return true
-		}, func(round []*touchReq) error {
-			return s.touchRound(tx, round, res)
-		})
-	})
-	out := make([]touchRes, len(reqs))
-	for i, r := range reqs {
-		out[i] = res[r]
-		if err != nil {
-			out[i] = touchRes{err: fmt.Errorf("touch session %s: %w", r.id, err)}
-		}
-	}
-	return out
-}
-
-// touchRound applies heartbeats of distinct sessions with one statement.
-// Rows go in id order, so that two batches (of two replicas) lock common
-// sessions in the same order.
-func (s *Store) touchRound(tx pgx.Tx, round []*touchReq, res map[*touchReq]touchRes) error {
-	if len(round) == 0 {
-		return nil
-	}
-	slices.SortFunc(round, func(a, b *touchReq) int {
-		switch {
-		case a.id < b.id:
-			return -1
-		case a.id > b.id:
-			return 1
-		}
-		return 0
-	})
+// touchRound applies heartbeats of distinct sessions with one statement and
+// returns the sessions it extended. Rows go in id order, so that two
+// batches (of two replicas) lock common sessions in the same order.
+func (s *Store) touchRound(ctx context.Context, tx pgx.Tx, round []sqlstore.Heartbeat) ([]store.Session, error) {
+	slices.SortFunc(round, func(a, b sqlstore.Heartbeat) int { return strings.Compare(a.ID, b.ID) })
 	ids := make([]string, len(round))
 	nows := make([]int64, len(round))
 	exps := make([]int64, len(round))
-	byID := make(map[string]*touchReq, len(round))
-	for i, r := range round {
-		ids[i], nows[i], exps[i] = r.id, r.now, r.expires
-		byID[r.id] = r
+	for i, h := range round {
+		ids[i], nows[i], exps[i] = h.ID, h.Now, h.Expires
 	}
-	rows, err := tx.Query(s.bgCtx, sqlTouch, ids, nows, exps)
+	rows, err := tx.Query(ctx, sqlTouch, ids, nows, exps)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	defer rows.Close()
-	for rows.Next() {
-		ss, err := scanSession(rows)
-		if err != nil {
-			return err
-		}
-		res[byID[ss.ID]] = touchRes{s: ss}
-	}
-	if err := rows.Err(); err != nil {
-		return err
-	}
-	for _, r := range round {
-		if _, ok := res[r]; !ok {
-			res[r] = touchRes{err: fmt.Errorf("session %s: %w", r.id, store.ErrNotFound)}
-		}
-	}
-	return nil
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Session, error) { return sqlstore.ScanSession(r) })
 }
 
 // DeleteSession implements store.Store. The session's files go by cascade
@@ -303,25 +161,25 @@ func (s *Store) DeleteSession(ctx context.Context, id string) error {
 // locks nor builds one huge transaction.
 const reapBatch = 10_000
 
-// reapTombstone is the expires_at of a session being reaped: expired at
-// every now, and no heartbeat can extend it (TouchSession needs
+// reapTombstone is the expires_at, as SQL, of a session being reaped:
+// expired at every now, and no heartbeat can extend it (TouchSession needs
 // expires_at > now). Once marked, a session cannot come back while its
 // files are deleted batch by batch, even if a replica with a late clock
-// heartbeats it.
-const reapTombstone = -1
+// heartbeats it. A literal, not a parameter, so that every plan knows it.
+const reapTombstone = `-1`
 
 // Reaping statements. The conditions on the target table itself (not only
 // in the subquery) are checked again on a row a concurrent heartbeat
 // changed.
 const (
-	sqlReapMark = `UPDATE sessions SET expires_at = -1
-		WHERE expires_at <= $1 AND expires_at <> -1
-			AND seq IN (SELECT seq FROM sessions WHERE expires_at <= $1 AND expires_at <> -1 LIMIT $2)`
+	sqlReapMark = `UPDATE sessions SET expires_at = ` + reapTombstone + `
+		WHERE expires_at <= $1 AND expires_at <> ` + reapTombstone + `
+			AND seq IN (SELECT seq FROM sessions WHERE expires_at <= $1 AND expires_at <> ` + reapTombstone + ` LIMIT $2)`
 	sqlReapFiles = `DELETE FROM files WHERE id IN (
 		SELECT f.id FROM sessions s JOIN files f ON f.session_seq = s.seq
-		WHERE s.expires_at = -1 LIMIT $1)`
+		WHERE s.expires_at = ` + reapTombstone + ` LIMIT $1)`
 	sqlReapSessions = `DELETE FROM sessions
-		WHERE expires_at = -1 AND seq IN (SELECT seq FROM sessions WHERE expires_at = -1 LIMIT $1)`
+		WHERE expires_at = ` + reapTombstone + ` AND seq IN (SELECT seq FROM sessions WHERE expires_at = ` + reapTombstone + ` LIMIT $1)`
 )
 
 // ReapExpired implements store.Store. It marks the sessions expired at now
@@ -342,7 +200,7 @@ func (s *Store) ReapExpired(ctx context.Context, now time.Time) (int, error) {
 			}
 		}
 	}
-	if _, err := batches(sqlReapMark, nanos(now), reapBatch); err != nil {
+	if _, err := batches(sqlReapMark, sqlstore.Nanos(now), reapBatch); err != nil {
 		return 0, fmt.Errorf("reap sessions: mark expired: %w", err)
 	}
 	if _, err := batches(sqlReapFiles, reapBatch); err != nil {
@@ -359,7 +217,7 @@ func (s *Store) ReapExpired(ctx context.Context, now time.Time) (int, error) {
 func (s *Store) Stats(ctx context.Context, now time.Time) (store.Stats, error) {
 	var st store.Stats
 	err := s.pool.QueryRow(ctx, `SELECT count(*), coalesce(sum(file_count), 0)::int8 FROM sessions
-		WHERE address <> '' AND expires_at > $1`, nanos(now)).Scan(&st.OnlinePeers, &st.IndexedFiles)
+		WHERE address <> '' AND expires_at > $1`, sqlstore.Nanos(now)).Scan(&st.OnlinePeers, &st.IndexedFiles)
 	if err != nil {
 		return store.Stats{}, fmt.Errorf("stats: %w", err)
 	}
@@ -368,10 +226,10 @@ func (s *Store) Stats(ctx context.Context, now time.Time) (store.Stats, error) {
 
 // ListPeers statements: the first page, and the pages after a peer name.
 const (
-	sqlListPeersFirst = `SELECT ` + sessionCols + `, file_count FROM sessions
+	sqlListPeersFirst = `SELECT ` + sqlstore.SessionCols + `, file_count FROM sessions
 		WHERE address <> '' AND expires_at > $1
 		ORDER BY peer_name LIMIT $2`
-	sqlListPeersAfter = `SELECT ` + sessionCols + `, file_count FROM sessions
+	sqlListPeersAfter = `SELECT ` + sqlstore.SessionCols + `, file_count FROM sessions
 		WHERE address <> '' AND expires_at > $1 AND peer_name > $3
 		ORDER BY peer_name LIMIT $2`
 )
@@ -379,15 +237,13 @@ const (
 // ListPeers implements store.Store. The page token holds the last peer
 // name; the next page starts after it in byte order.
 func (s *Store) ListPeers(ctx context.Context, p store.Page, now time.Time) ([]store.Peer, string, error) {
-	bind := pagetoken.Hash("peers")
-	query, args := sqlListPeersFirst, []any{nanos(now), p.Size + 1}
-	if p.Token != "" {
-		payload, err := tokens.Decode(p.Token, bind)
-		if err != nil {
-			return nil, "", err
-		}
-		last, rest, err := pagetoken.ReadString(payload)
-		if err != nil || len(rest) != 0 || checkText(last) != nil {
+	last, after, err := sqlstore.PeersAfter(tokens, p.Token)
+	if err != nil {
+		return nil, "", err
+	}
+	query, args := sqlListPeersFirst, []any{sqlstore.Nanos(now), p.Size + 1}
+	if after {
+		if checkText(last) != nil {
 			return nil, "", fmt.Errorf("page token %q: %w", p.Token, store.ErrInvalidArgument)
 		}
 		query, args = sqlListPeersAfter, append(args, last)
@@ -399,15 +255,12 @@ func (s *Store) ListPeers(ctx context.Context, p store.Page, now time.Time) ([]s
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Peer, error) {
 		var pr store.Peer
 		var err error
-		pr.Session, err = scanSession(r, &pr.FileCount)
+		pr.Session, err = sqlstore.ScanSession(r, &pr.FileCount)
 		return pr, err
 	})
 	if err != nil {
 		return nil, "", fmt.Errorf("list peers: %w", err)
 	}
-	if len(out) <= p.Size {
-		return out, "", nil
-	}
-	out = out[:p.Size]
-	return out, tokens.Encode(bind, pagetoken.AppendString(nil, out[len(out)-1].Session.PeerName)), nil
+	out, next := sqlstore.PeersPage(tokens, out, p.Size)
+	return out, next, nil
 }

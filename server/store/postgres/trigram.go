@@ -3,10 +3,11 @@ package postgres
 import (
 	"context"
 	"fmt"
-	"github.com/peerhub/peerhub/server/store/trigram"
 	"strings"
 	"sync/atomic"
 	"time"
+
+	"github.com/peerhub/peerhub/server/store/trigram"
 )
 
 // Choosing which trigrams probe the index.

@@ -4,38 +4,13 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"time"
 	"unicode/utf8"
 
 	"github.com/peerhub/peerhub/server/store"
-	"github.com/peerhub/peerhub/server/store/pagetoken"
+	"github.com/peerhub/peerhub/server/store/sqlstore"
 )
-
-// checkUnique returns ErrInvalidArgument if two files share a name.
-func checkUnique(files []store.File) error {
-	seen := make(map[string]struct{}, len(files))
-	for _, f := range files {
-		if _, ok := seen[f.Name]; ok {
-			return fmt.Errorf("file %q listed twice: %w", f.Name, store.ErrInvalidArgument)
-		}
-		seen[f.Name] = struct{}{}
-	}
-	return nil
-}
-
-// livePeer returns the seq and file count of a live peer session, or
-// ErrNotFound.
-func livePeer(ctx context.Context, tx *sql.Tx, id string, now time.Time) (seq, count int64, err error) {
-	err = tx.QueryRowContext(ctx,
-		`SELECT seq, file_count FROM sessions WHERE id = ?1 AND expires_at > ?2 AND address <> ''`, id, nanos(now)).
-		Scan(&seq, &count)
-	if errors.Is(err, sql.ErrNoRows) {
-		return 0, 0, fmt.Errorf("peer session %s: %w", id, store.ErrNotFound)
-	}
-	return seq, count, err
-}
 
 // fileRow is the stored part of a File that ReplaceFiles compares to skip
 // unchanged entries.
@@ -48,7 +23,7 @@ type fileRow struct {
 }
 
 func rowOf(f store.File) fileRow {
-	return fileRow{f.Size, f.SHA256, int64(f.PieceSize), f.PieceRoot, nanos(f.Modified)}
+	return fileRow{f.Size, f.SHA256, int64(f.PieceSize), f.PieceRoot, sqlstore.Nanos(f.Modified)}
 }
 
 // Batched file statements. Rows travel as one JSON array bound to ?2 so a
@@ -87,7 +62,7 @@ func filesJSON(files []store.File) (string, error) {
 			}
 		}
 		r := rowOf(f)
-		rows[i] = [7]any{f.Name, lower(f.Name), r.size, r.sha256, r.pieceSize, r.pieceRoot, r.modified}
+		rows[i] = [7]any{f.Name, sqlstore.Lower(f.Name), r.size, r.sha256, r.pieceSize, r.pieceRoot, r.modified}
 	}
 	b, err := json.Marshal(rows)
 	return string(b), err
@@ -105,7 +80,7 @@ func (s *Store) BulkLoad(ctx context.Context, sessions []store.Session, files []
 	}
 	var rows [][8]any
 	for _, fs := range files {
-		if err := checkUnique(fs); err != nil {
+		if err := sqlstore.CheckUnique(fs); err != nil {
 			return err
 		}
 		for _, f := range fs {
@@ -126,13 +101,13 @@ func (s *Store) BulkLoad(ctx context.Context, sessions []store.Session, files []
 		for i, ss := range sessions {
 			var seq int64
 			err := ins.QueryRowContext(ctx, ss.ID, ss.Username, ss.PeerName, ss.Address,
-				nanos(ss.Created), nanos(ss.LastSeen), nanos(ss.ExpiresAt), len(files[i])).Scan(&seq)
+				sqlstore.Nanos(ss.Created), sqlstore.Nanos(ss.LastSeen), sqlstore.Nanos(ss.ExpiresAt), len(files[i])).Scan(&seq)
 			if err != nil {
 				return fmt.Errorf("session %s: %w", ss.ID, err)
 			}
 			for _, f := range files[i] {
 				r := rowOf(f)
-				rows = append(rows, [8]any{seq, f.Name, lower(f.Name), r.size, r.sha256, r.pieceSize, r.pieceRoot, r.modified})
+				rows = append(rows, [8]any{seq, f.Name, sqlstore.Lower(f.Name), r.size, r.sha256, r.pieceSize, r.pieceRoot, r.modified})
 			}
 		}
 		j, err := json.Marshal(rows)
@@ -162,197 +137,154 @@ func namesJSON(names []string) (string, error) {
 	return string(b), err
 }
 
-// ReplaceFiles implements store.Store. It writes only the difference from the
-// stored index: a peer that republishes a mostly unchanged snapshot costs
-// few index writes, and unchanged entries keep their row ids (and so their
-// place in search order).
+// ReplaceFiles implements store.Store: sqlstore.ReplaceFiles writes only
+// the difference from the stored index.
 func (s *Store) ReplaceFiles(ctx context.Context, sessionID string, files []store.File, maxPeerFiles int, now time.Time) (int64, error) {
-	if err := checkUnique(files); err != nil {
+	if err := sqlstore.CheckUnique(files); err != nil {
 		return 0, err
 	}
-	inserted := 0
+	var d sqlstore.Diff
 	err := s.inWrite(ctx, func(tx *sql.Tx) error {
-		seq, _, err := livePeer(ctx, tx, sessionID, now)
-		if err != nil {
-			return err
-		}
-		if len(files) > maxPeerFiles {
-			return fmt.Errorf("peer session %s: %d files, at most %d: %w", sessionID, len(files), maxPeerFiles, store.ErrLimit)
-		}
-		old, err := loadRows(ctx, tx, seq)
-		if err != nil {
-			return err
-		}
-		var ins, upd []store.File
-		for _, f := range files {
-			o, ok := old[f.Name]
-			switch {
-			case !ok:
-				ins = append(ins, f)
-			case o != rowOf(f):
-				upd = append(upd, f)
-			}
-			delete(old, f.Name)
-		}
-		gone := make([]string, 0, len(old))
-		for name := range old {
-			gone = append(gone, name)
-		}
-		if len(gone) > 0 && len(ins) == len(files) {
-			// Nothing kept: drop by session, without a name list.
-			if _, err := tx.ExecContext(ctx, `DELETE FROM files WHERE session_seq = ?1`, seq); err != nil {
-				return err
-			}
-		} else if err := execJSON(ctx, tx, sqlDeleteFiles, seq, gone, namesJSON); err != nil {
-			return err
-		}
-		// New and changed entries in one statement: the upsert inserts
-		// the former and updates the latter in place.
-		if err := execJSON(ctx, tx, sqlUpsertFiles, seq, append(ins, upd...), filesJSON); err != nil {
-			return err
-		}
-		inserted = len(ins)
-		_, err = tx.ExecContext(ctx, `UPDATE sessions SET file_count = ?1 WHERE seq = ?2`, len(files), seq)
+		var err error
+		d, err = sqlstore.ReplaceFiles(ctx, &change{tx: tx, files: files}, sessionID, files, maxPeerFiles, now)
 		return err
 	})
 	if err != nil {
-		return 0, wrapWrite("replace files of session", sessionID, err)
+		return 0, sqlstore.WrapWrite("replace files of session", sessionID, err)
 	}
-	s.noteInserted(inserted)
+	s.noteInserted(len(d.Insert))
 	return int64(len(files)), nil
 }
 
-// execJSON runs a batched statement on items, unless there are none.
-func execJSON[T any](ctx context.Context, tx *sql.Tx, query string, seq int64, items []T, enc func([]T) (string, error)) error {
-	if len(items) == 0 {
-		return nil
-	}
-	j, err := enc(items)
-	if err != nil {
-		return err
-	}
-	_, err = tx.ExecContext(ctx, query, seq, j)
-	return err
-}
-
-// loadRows returns a session's stored files by name.
-func loadRows(ctx context.Context, tx *sql.Tx, seq int64) (map[string]fileRow, error) {
-	rows, err := tx.QueryContext(ctx,
-		`SELECT name, size, sha256, piece_size, piece_root, modified FROM files WHERE session_seq = ?1`, seq)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	out := make(map[string]fileRow)
-	for rows.Next() {
-		var name string
-		var r fileRow
-		if err := rows.Scan(&name, &r.size, &r.sha256, &r.pieceSize, &r.pieceRoot, &r.modified); err != nil {
-			return nil, err
-		}
-		out[name] = r
-	}
-	return out, rows.Err()
-}
-
-// ApplyDelta implements store.Store. The new count is the old one, minus the
-// rows the removal deleted, plus the added names not stored yet; over the
-// limit, the transaction is rolled back, so nothing changes.
+// ApplyDelta implements store.Store (sqlstore.ApplyDelta).
 func (s *Store) ApplyDelta(ctx context.Context, sessionID string, added []store.File, removed []string, maxPeerFiles int, now time.Time) (int64, error) {
-	if err := checkUnique(added); err != nil {
+	if err := sqlstore.CheckUnique(added); err != nil {
 		return 0, err
 	}
 	addedJSON, err := filesJSON(added)
 	if err != nil {
 		return 0, err
 	}
-	removedJSON, err := namesJSON(removed)
-	if err != nil {
-		return 0, err
-	}
-	addedNames := make([]string, len(added))
-	for i, f := range added {
-		addedNames[i] = f.Name
-	}
-	addedNamesJSON, err := namesJSON(addedNames)
-	if err != nil {
-		return 0, err
-	}
 	var count int64
 	err = s.inWrite(ctx, func(tx *sql.Tx) error {
-		seq, n, err := livePeer(ctx, tx, sessionID, now)
-		if err != nil {
-			return err
-		}
-		if len(removed) > 0 {
-			res, err := tx.ExecContext(ctx, sqlDeleteFiles, seq, removedJSON)
-			if err != nil {
-				return err
-			}
-			gone, err := res.RowsAffected()
-			if err != nil {
-				return err
-			}
-			n -= gone
-		}
-		if len(added) > 0 {
-			var existing int64
-			if err := tx.QueryRowContext(ctx, sqlCountFiles, seq, addedNamesJSON).Scan(&existing); err != nil {
-				return err
-			}
-			n += int64(len(added)) - existing
-			if n > int64(maxPeerFiles) {
-				return fmt.Errorf("peer session %s: %d files, at most %d: %w", sessionID, n, maxPeerFiles, store.ErrLimit)
-			}
-			if _, err := tx.ExecContext(ctx, sqlUpsertFiles, seq, addedJSON); err != nil {
-				return err
-			}
-		}
-		count = n
-		_, err = tx.ExecContext(ctx, `UPDATE sessions SET file_count = ?1 WHERE seq = ?2`, n, seq)
+		var err error
+		count, err = sqlstore.ApplyDelta(ctx, &change{tx: tx, files: added, filesJSON: addedJSON}, sessionID, len(added), removed, maxPeerFiles, now)
 		return err
 	})
 	if err != nil {
-		return 0, wrapWrite("apply delta to session", sessionID, err)
+		return 0, sqlstore.WrapWrite("apply delta to session", sessionID, err)
 	}
 	s.noteInserted(len(added))
 	return count, nil
 }
 
-// wrapWrite adds context to a database error; store sentinels already carry
-// theirs.
-func wrapWrite(what, id string, err error) error {
-	for _, sentinel := range []error{store.ErrNotFound, store.ErrLimit, store.ErrInvalidArgument, store.ErrAlreadyExists} {
-		if errors.Is(err, sentinel) {
+// change is a publish inside the write transaction (sqlstore.Change).
+type change struct {
+	tx    *sql.Tx
+	files []store.File
+	// filesJSON is files for the batched statements, encoded before the
+	// transaction; empty until then.
+	filesJSON string
+}
+
+var _ sqlstore.Change[fileRow] = (*change)(nil)
+
+func (c *change) LivePeer(ctx context.Context, id string, now time.Time) (seq, count int64, err error) {
+	err = c.tx.QueryRowContext(ctx, sqlstore.SQLLivePeer, id, sqlstore.Nanos(now)).Scan(&seq, &count)
+	return seq, count, err
+}
+
+func (c *change) Stored(ctx context.Context, seq int64) (map[string]fileRow, error) {
+	return sqlstore.StoredFiles(ctx, sqlstore.Std(c.tx), seq, func(row sqlstore.Row, name *string) (fileRow, error) {
+		var r fileRow
+		err := row.Scan(name, &r.size, &r.sha256, &r.pieceSize, &r.pieceRoot, &r.modified)
+		return r, err
+	})
+}
+
+func (c *change) Row(i int) fileRow { return rowOf(c.files[i]) }
+
+// Write deletes the gone entries, then inserts the new ones and updates
+// the changed ones with one upsert.
+func (c *change) Write(ctx context.Context, seq int64, d sqlstore.Diff) error {
+	if len(d.Gone) > 0 && len(d.Insert) == len(c.files) {
+		// Nothing kept: drop by session, without a name list.
+		if _, err := c.tx.ExecContext(ctx, `DELETE FROM files WHERE session_seq = ?1`, seq); err != nil {
 			return err
 		}
+	} else if _, err := c.Remove(ctx, seq, d.Gone); err != nil {
+		return err
 	}
-	return fmt.Errorf("%s %s: %w", what, id, err)
+	changed := make([]store.File, 0, len(d.Insert)+len(d.Update))
+	for _, i := range append(d.Insert, d.Update...) {
+		changed = append(changed, c.files[i])
+	}
+	if len(changed) == 0 {
+		return nil
+	}
+	j, err := filesJSON(changed)
+	if err != nil {
+		return err
+	}
+	_, err = c.tx.ExecContext(ctx, sqlUpsertFiles, seq, j)
+	return err
+}
+
+func (c *change) Remove(ctx context.Context, seq int64, names []string) (int64, error) {
+	if len(names) == 0 {
+		return 0, nil
+	}
+	j, err := namesJSON(names)
+	if err != nil {
+		return 0, err
+	}
+	res, err := c.tx.ExecContext(ctx, sqlDeleteFiles, seq, j)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+func (c *change) CountStored(ctx context.Context, seq int64) (int64, error) {
+	names := make([]string, len(c.files))
+	for i, f := range c.files {
+		names[i] = f.Name
+	}
+	j, err := namesJSON(names)
+	if err != nil {
+		return 0, err
+	}
+	var n int64
+	err = c.tx.QueryRowContext(ctx, sqlCountFiles, seq, j).Scan(&n)
+	return n, err
+}
+
+func (c *change) Upsert(ctx context.Context, seq int64) error {
+	_, err := c.tx.ExecContext(ctx, sqlUpsertFiles, seq, c.filesJSON)
+	return err
+}
+
+func (c *change) SetCount(ctx context.Context, seq, n int64) error {
+	_, err := c.tx.ExecContext(ctx, sqlstore.SQLSetFileCount, n, seq)
+	return err
 }
 
 // ListFiles implements store.Store. The page token holds the last (peer,
 // name); the next page starts just after it in byte order.
 func (s *Store) ListFiles(ctx context.Context, peer string, p store.Page, now time.Time) ([]store.PeerFile, string, error) {
-	bind := pagetoken.Hash("files", peer)
+	lastPeer, lastName, after, err := sqlstore.FilesAfter(tokens, peer, p.Token)
+	if err != nil {
+		return nil, "", err
+	}
 	fromPeer, fromName := peer, ""
-	if p.Token != "" {
-		payload, err := tokens.Decode(p.Token, bind)
-		if err != nil {
-			return nil, "", err
-		}
-		lastPeer, rest, err1 := pagetoken.ReadString(payload)
-		lastName, rest, err2 := pagetoken.ReadString(rest)
-		if err1 != nil || err2 != nil || len(rest) != 0 || (peer != "" && lastPeer != peer) {
-			return nil, "", fmt.Errorf("page token %q: %w", p.Token, store.ErrInvalidArgument)
-		}
+	if after {
 		fromPeer, fromName = lastPeer, lastName+"\x00"
 	}
 	var rows *sql.Rows
-	var err error
 	if peer != "" {
-		rows, err = s.listFilesPeer.QueryContext(ctx, nanos(now), peer, fromName, p.Size+1)
+		rows, err = s.listFilesPeer.QueryContext(ctx, sqlstore.Nanos(now), peer, fromName, p.Size+1)
 	} else {
-		rows, err = s.listFilesAll.QueryContext(ctx, nanos(now), fromPeer, fromName, p.Size+1)
+		rows, err = s.listFilesAll.QueryContext(ctx, sqlstore.Nanos(now), fromPeer, fromName, p.Size+1)
 	}
 	if err != nil {
 		return nil, "", fmt.Errorf("list files: %w", err)
@@ -366,16 +298,12 @@ func (s *Store) ListFiles(ctx context.Context, peer string, p store.Page, now ti
 			&pf.File.PieceSize, &pf.File.PieceRoot, &modified); err != nil {
 			return nil, "", fmt.Errorf("list files: %w", err)
 		}
-		pf.File.Modified = fromNanos(modified)
+		pf.File.Modified = sqlstore.FromNanos(modified)
 		out = append(out, pf)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, "", fmt.Errorf("list files: %w", err)
 	}
-	if len(out) <= p.Size {
-		return out, "", nil
-	}
-	out = out[:p.Size]
-	last := out[len(out)-1]
-	return out, tokens.Encode(bind, pagetoken.AppendString(pagetoken.AppendString(nil, last.Peer), last.File.Name)), nil
+	out, next := sqlstore.FilesPage(tokens, peer, out, p.Size)
+	return out, next, nil
 }

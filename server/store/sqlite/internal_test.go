@@ -152,26 +152,34 @@ func TestTrigramMatch(t *testing.T) {
 	}
 }
 
-func TestResample(t *testing.T) {
-	t.Parallel()
-	ctx := t.Context()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "x.db"))
+// openWithUser opens a fresh database, closed when the test ends, holding
+// the account "u".
+func openWithUser(t *testing.T) *Store {
+	t.Helper()
+	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "x.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	t.Cleanup(func() { s.Close() })
+	if err := s.CreateAccount(t.Context(), store.Account{Name: "u", PasswordHash: []byte("h")}); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestResample(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s := openWithUser(t)
 	if ts := s.sample.Load(); ts == nil || ts.Names != 0 {
 		t.Fatalf("empty store sample = %+v", ts)
 	}
 	t0 := time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)
-	if err := s.CreateAccount(ctx, store.Account{Name: "u", PasswordHash: []byte("h")}); err != nil {
-		t.Fatal(err)
-	}
 	files := make([]store.File, 100)
 	for i := range files {
 		files[i] = store.File{Name: fmt.Sprintf("Song %03d.mp3", i), SHA256: fmt.Sprint(i)}
 	}
-	err = s.BulkLoad(ctx, []store.Session{{ID: "s", Username: "u", PeerName: "p", Address: "a", ExpiresAt: t0.Add(time.Hour)}},
+	err := s.BulkLoad(ctx, []store.Session{{ID: "s", Username: "u", PeerName: "p", Address: "a", ExpiresAt: t0.Add(time.Hour)}},
 		[][]store.File{files})
 	if err != nil {
 		t.Fatal(err)
@@ -190,15 +198,8 @@ func TestResample(t *testing.T) {
 func TestTokenOfAnotherQuery(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s, err := Open(ctx, filepath.Join(t.TempDir(), "x.db"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := openWithUser(t)
 	t0 := time.Date(2031, 1, 1, 0, 0, 0, 0, time.UTC)
-	if err := s.CreateAccount(ctx, store.Account{Name: "u", PasswordHash: []byte("h")}); err != nil {
-		t.Fatal(err)
-	}
 	var sessions []store.Session
 	var files [][]store.File
 	for i := range 3 {

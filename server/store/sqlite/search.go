@@ -12,15 +12,9 @@ import (
 
 	"github.com/peerhub/peerhub/server/store"
 	"github.com/peerhub/peerhub/server/store/pagetoken"
+	"github.com/peerhub/peerhub/server/store/sqlstore"
+	"github.com/peerhub/peerhub/server/store/trigram"
 )
-
-// minTrigram is the shortest query, in characters, the trigram index can
-// answer; shorter ones fall back to a scan (the edge rejects them anyway).
-const minTrigram = 3
-
-// lower is how names and queries are folded before they reach SQLite, whose
-// own lower() only knows ASCII.
-func lower(s string) string { return strings.ToLower(s) }
 
 // ftsPhrase quotes a trigram as one FTS5 string, so that every character is
 // literal (quotes, parentheses, stars, keywords like AND).
@@ -38,9 +32,7 @@ func ftsPhrase(q string) string { return `"` + strings.ReplaceAll(q, `"`, `""`) 
 // nor skip content while the index is unchanged. The page's sources are then
 // read by the sha256 index, in the same read transaction.
 func (s *Store) Search(ctx context.Context, q store.SearchQuery, now time.Time) ([]store.SearchResult, string, error) {
-	lq := lower(q.Query)
-	bind := pagetoken.Hash("search", lq, q.SHA256)
-	after, err := tokens.DecodeID(q.PageToken, bind)
+	lq, bind, after, err := sqlstore.SearchStart(q, tokens)
 	if err != nil {
 		return nil, "", err
 	}
@@ -48,7 +40,9 @@ func (s *Store) Search(ctx context.Context, q store.SearchQuery, now time.Time) 
 	switch {
 	case q.SHA256 != "":
 		stmt, first = s.searchSHA, q.SHA256
-	case utf8.RuneCountInString(lq) >= minTrigram:
+	case utf8.RuneCountInString(lq) >= trigram.Len:
+		// Shorter queries fall back to a scan (the edge rejects them
+		// anyway).
 		stmt, first = s.searchFTS, match(s.sample.Load(), lq)
 	}
 
@@ -58,7 +52,7 @@ func (s *Store) Search(ctx context.Context, q store.SearchQuery, now time.Time) 
 	}
 	defer tx.Rollback() // read-only: nothing to commit
 
-	rows, err := tx.StmtContext(ctx, stmt).QueryContext(ctx, first, after, nanos(now), lq, q.PageSize+1)
+	rows, err := tx.StmtContext(ctx, stmt).QueryContext(ctx, first, after, sqlstore.Nanos(now), lq, q.PageSize+1)
 	if err != nil {
 		return nil, "", fmt.Errorf("search: %w", err)
 	}
@@ -99,7 +93,7 @@ func (s *Store) sources(ctx context.Context, tx *sql.Tx, shas []string, now time
 	if err != nil {
 		return nil, fmt.Errorf("search sources: %w", err)
 	}
-	rows, err := tx.StmtContext(ctx, s.searchSources).QueryContext(ctx, string(list), nanos(now))
+	rows, err := tx.StmtContext(ctx, s.searchSources).QueryContext(ctx, string(list), sqlstore.Nanos(now))
 	if err != nil {
 		return nil, fmt.Errorf("search sources: %w", err)
 	}
@@ -113,7 +107,7 @@ func (s *Store) sources(ctx context.Context, tx *sql.Tx, shas []string, now time
 		if err := rows.Scan(&sha, &src.Name, &f.Size, &f.PieceSize, &f.PieceRoot, &src.Peer, &src.Address, &lastSeen); err != nil {
 			return nil, fmt.Errorf("search sources: %w", err)
 		}
-		src.LastSeen = fromNanos(lastSeen)
+		src.LastSeen = sqlstore.FromNanos(lastSeen)
 		r := byHash[sha]
 		if r == nil {
 			// Rows come sorted by peer then name: the metadata is the

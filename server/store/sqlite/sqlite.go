@@ -21,17 +21,18 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
-	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
 	"github.com/peerhub/peerhub/server/store"
-	"github.com/peerhub/peerhub/server/store/batch"
 	"github.com/peerhub/peerhub/server/store/migration"
+	"github.com/peerhub/peerhub/server/store/sqlstore"
 	"github.com/peerhub/peerhub/server/store/trigram"
 )
 
@@ -60,6 +61,10 @@ const checkpointPages = 8000
 // Store is a store.Store on one SQLite database file. It is safe for
 // concurrent use.
 type Store struct {
+	// Accounts are the account and signing-key methods, shared with
+	// the postgres store.
+	sqlstore.Accounts
+
 	w *sql.DB // one connection: every write, serialized
 	r *sql.DB // read-only connections
 
@@ -76,7 +81,7 @@ type Store struct {
 
 	// touches queues heartbeats for the batcher (see TouchSession);
 	// touchStmts are its statements by batch size.
-	touches    *batch.Batcher[*touchReq, touchRes]
+	touches    *sqlstore.Heartbeats[*sql.Tx]
 	touchStmts map[int]*sql.Stmt
 
 	// Background work (heartbeat batcher, resampling) runs under bgCtx
@@ -84,6 +89,10 @@ type Store struct {
 	bg       sync.WaitGroup
 	bgCtx    context.Context
 	bgCancel context.CancelFunc
+
+	// tempDir is the folder OpenTemp made for the database, removed by
+	// Close; empty for a database of Open.
+	tempDir string
 }
 
 var _ store.Store = (*Store)(nil)
@@ -126,7 +135,10 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	r.SetConnMaxIdleTime(0)
 	s := &Store{w: w, r: r, touchStmts: make(map[int]*sql.Stmt)}
 	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
-	s.touches = batch.New(s.bgCtx, errClosed, maxTouchBatch, s.touchBatch)
+	s.Accounts = sqlstore.Accounts{Read: sqlstore.Std(r), InTx: func(ctx context.Context, fn func(q sqlstore.Querier) error) error {
+		return s.inWrite(ctx, func(tx *sql.Tx) error { return fn(sqlstore.Std(tx)) })
+	}}
+	s.touches = sqlstore.NewHeartbeats(s.bgCtx, errClosed, s.inWrite, s.touchRound)
 	if err := s.prepare(ctx); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("prepare sqlite %s: %w", path, err)
@@ -136,6 +148,27 @@ func Open(ctx context.Context, path string) (*Store, error) {
 		s.Close()
 		return nil, fmt.Errorf("sample sqlite %s: %w", path, err)
 	}
+	return s, nil
+}
+
+// TempFile is the database's name inside the folder of OpenTemp.
+const TempFile = "directory.db"
+
+// OpenTemp opens a new database in a new temporary folder (0700, under
+// os.TempDir), for a throwaway directory: the same store as Open's, with
+// the same indexes, whose Close deletes the folder and so everything in it.
+// A process killed before Close leaves the folder behind.
+func OpenTemp(ctx context.Context) (*Store, error) {
+	dir, err := os.MkdirTemp("", "peerhub-directory-")
+	if err != nil {
+		return nil, fmt.Errorf("temporary sqlite folder: %w", err)
+	}
+	s, err := Open(ctx, filepath.Join(dir, TempFile))
+	if err != nil {
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	s.tempDir = dir
 	return s, nil
 }
 
@@ -177,9 +210,7 @@ func migrate(ctx context.Context, db *sql.DB) error {
 // Hot statements. Liveness is "expires_at > now" everywhere, and a peer
 // session is one with an address.
 const (
-	sessionCols = `id, username, peer_name, address, created, last_seen, expires_at`
-
-	sqlGetSession = `SELECT ` + sessionCols + ` FROM sessions WHERE id = ?1 AND expires_at > ?2`
+	sqlGetSession = `SELECT ` + sqlstore.SessionCols + ` FROM sessions WHERE id = ?1 AND expires_at > ?2`
 
 	// firstOfContent keeps a matching row only if no live matching row of
 	// the same content has a smaller id: each content is emitted once, at
@@ -231,7 +262,7 @@ const (
 			AND s.expires_at > ?2 AND s.address <> ''
 		ORDER BY f.sha256, s.peer_name, f.name`
 
-	sqlListPeers = `SELECT ` + sessionCols + `, file_count FROM sessions
+	sqlListPeers = `SELECT ` + sqlstore.SessionCols + `, file_count FROM sessions
 		WHERE address <> '' AND expires_at > ?1 AND peer_name >= ?2
 		ORDER BY peer_name LIMIT ?3`
 
@@ -278,7 +309,7 @@ func (s *Store) prepare(ctx context.Context) error {
 		}
 		*p.dst = st
 	}
-	for size := 1; size <= maxTouchBatch; size *= 2 {
+	for size := 1; size <= sqlstore.MaxHeartbeatBatch; size *= 2 {
 		st, err := s.w.PrepareContext(ctx, sqlTouch(size))
 		if err != nil {
 			return fmt.Errorf("batched heartbeat: %w", err)
@@ -288,7 +319,8 @@ func (s *Store) prepare(ctx context.Context) error {
 	return nil
 }
 
-// Close implements store.Store: it closes the statements and both pools.
+// Close implements store.Store: it closes the statements and both pools,
+// and deletes the folder of a database of OpenTemp.
 func (s *Store) Close() error {
 	s.bgCancel()
 	s.bg.Wait()
@@ -309,23 +341,10 @@ func (s *Store) Close() error {
 		errs = append(errs, s.r.Close())
 	}
 	errs = append(errs, s.w.Close())
+	if s.tempDir != "" {
+		errs = append(errs, os.RemoveAll(s.tempDir))
+	}
 	return errors.Join(errs...)
-}
-
-// nanos is t as stored: unix nanoseconds, 0 for the zero time.
-func nanos(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
-
-// fromNanos is the inverse of nanos, in UTC.
-func fromNanos(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n).UTC()
 }
 
 // inWrite runs fn in a write transaction (BEGIN IMMEDIATE on the single
@@ -340,138 +359,4 @@ func (s *Store) inWrite(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		return err
 	}
 	return tx.Commit()
-}
-
-// CreateAccount implements store.Store.
-func (s *Store) CreateAccount(ctx context.Context, a store.Account) error {
-	res, err := s.w.ExecContext(ctx,
-		`INSERT INTO accounts (name, password_hash, created) VALUES (?1, ?2, ?3) ON CONFLICT (name) DO NOTHING`,
-		a.Name, nonNil(a.PasswordHash), nanos(a.Created))
-	if err != nil {
-		return fmt.Errorf("create account %s: %w", a.Name, err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("create account %s: %w", a.Name, err)
-	} else if n == 0 {
-		return fmt.Errorf("account %s: %w", a.Name, store.ErrAlreadyExists)
-	}
-	return nil
-}
-
-// nonNil returns b, or an empty slice for nil, so a NOT NULL BLOB column
-// accepts it.
-func nonNil(b []byte) []byte {
-	if b == nil {
-		return []byte{}
-	}
-	return b
-}
-
-// GetAccount implements store.Store.
-func (s *Store) GetAccount(ctx context.Context, name string) (store.Account, error) {
-	var a store.Account
-	var created int64
-	err := s.r.QueryRowContext(ctx, `SELECT name, password_hash, created FROM accounts WHERE name = ?1`, name).
-		Scan(&a.Name, &a.PasswordHash, &created)
-	if errors.Is(err, sql.ErrNoRows) {
-		return store.Account{}, fmt.Errorf("account %s: %w", name, store.ErrNotFound)
-	}
-	if err != nil {
-		return store.Account{}, fmt.Errorf("get account %s: %w", name, err)
-	}
-	a.Created = fromNanos(created)
-	return a, nil
-}
-
-// ListAccounts implements store.Store.
-func (s *Store) ListAccounts(ctx context.Context) ([]store.Account, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT name, password_hash, created FROM accounts ORDER BY name`)
-	if err != nil {
-		return nil, fmt.Errorf("list accounts: %w", err)
-	}
-	defer rows.Close()
-	var out []store.Account
-	for rows.Next() {
-		var a store.Account
-		var created int64
-		if err := rows.Scan(&a.Name, &a.PasswordHash, &created); err != nil {
-			return nil, fmt.Errorf("list accounts: %w", err)
-		}
-		a.Created = fromNanos(created)
-		out = append(out, a)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list accounts: %w", err)
-	}
-	return out, nil
-}
-
-// DeleteAccount implements store.Store. Sessions and files go by cascade,
-// and the files' FTS entries by trigger, in the same transaction.
-func (s *Store) DeleteAccount(ctx context.Context, name string) error {
-	res, err := s.w.ExecContext(ctx, `DELETE FROM accounts WHERE name = ?1`, name)
-	if err != nil {
-		return fmt.Errorf("delete account %s: %w", name, err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("delete account %s: %w", name, err)
-	} else if n == 0 {
-		return fmt.Errorf("account %s: %w", name, store.ErrNotFound)
-	}
-	return nil
-}
-
-// SigningKeys implements store.Store.
-func (s *Store) SigningKeys(ctx context.Context) ([]store.SigningKey, error) {
-	rows, err := s.r.QueryContext(ctx, `SELECT id, private, created FROM signing_keys ORDER BY created DESC, seq DESC`)
-	if err != nil {
-		return nil, fmt.Errorf("list signing keys: %w", err)
-	}
-	defer rows.Close()
-	var out []store.SigningKey
-	for rows.Next() {
-		var k store.SigningKey
-		var priv []byte
-		var created int64
-		if err := rows.Scan(&k.ID, &priv, &created); err != nil {
-			return nil, fmt.Errorf("list signing keys: %w", err)
-		}
-		k.Private, k.Created = priv, fromNanos(created)
-		out = append(out, k)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("list signing keys: %w", err)
-	}
-	return out, nil
-}
-
-// AddSigningKey implements store.Store.
-func (s *Store) AddSigningKey(ctx context.Context, k store.SigningKey) error {
-	res, err := s.w.ExecContext(ctx,
-		`INSERT INTO signing_keys (id, private, created) VALUES (?1, ?2, ?3) ON CONFLICT (id) DO NOTHING`,
-		k.ID, nonNil(k.Private), nanos(k.Created))
-	if err != nil {
-		return fmt.Errorf("add signing key %s: %w", k.ID, err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("add signing key %s: %w", k.ID, err)
-	} else if n == 0 {
-		return fmt.Errorf("signing key %s: %w", k.ID, store.ErrAlreadyExists)
-	}
-	return nil
-}
-
-// scanner is *sql.Row or *sql.Rows.
-type scanner interface{ Scan(dest ...any) error }
-
-// scanSession reads sessionCols, then extra destinations.
-func scanSession(sc scanner, extra ...any) (store.Session, error) {
-	var ss store.Session
-	var created, lastSeen, expires int64
-	dest := append([]any{&ss.ID, &ss.Username, &ss.PeerName, &ss.Address, &created, &lastSeen, &expires}, extra...)
-	if err := sc.Scan(dest...); err != nil {
-		return store.Session{}, err
-	}
-	ss.Created, ss.LastSeen, ss.ExpiresAt = fromNanos(created), fromNanos(lastSeen), fromNanos(expires)
-	return ss, nil
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -15,17 +16,29 @@ import (
 )
 
 // openTemp opens a fresh database in the test's temporary directory.
-func openTemp(t *testing.T) *sqlite.Store {
-	t.Helper()
-	return openPath(t, filepath.Join(t.TempDir(), "directory.db"))
+func openTemp(tb testing.TB) *sqlite.Store {
+	tb.Helper()
+	return openPath(tb, filepath.Join(tb.TempDir(), "directory.db"))
 }
 
 // openPath opens the database at path or fails the test.
-func openPath(t *testing.T, path string) *sqlite.Store {
-	t.Helper()
-	s, err := sqlite.Open(t.Context(), path)
+func openPath(tb testing.TB, path string) *sqlite.Store {
+	tb.Helper()
+	s, err := sqlite.Open(tb.Context(), path)
 	if err != nil {
-		t.Fatalf("Open: %v", err)
+		tb.Fatalf("Open: %v", err)
+	}
+	return s
+}
+
+// openWithUser opens a fresh database, closed when the test ends, holding
+// the account "u".
+func openWithUser(t *testing.T) *sqlite.Store {
+	t.Helper()
+	s := openTemp(t)
+	t.Cleanup(func() { s.Close() })
+	if err := s.CreateAccount(t.Context(), store.Account{Name: "u", PasswordHash: []byte("h")}); err != nil {
+		t.Fatal(err)
 	}
 	return s
 }
@@ -35,13 +48,7 @@ func TestStore(t *testing.T) {
 }
 
 func BenchmarkStore(b *testing.B) {
-	storetest.Bench(b, func(b *testing.B) store.Store {
-		s, err := sqlite.Open(b.Context(), filepath.Join(b.TempDir(), "bench.db"))
-		if err != nil {
-			b.Fatalf("Open: %v", err)
-		}
-		return s
-	})
+	storetest.Bench(b, func(b *testing.B) store.Store { return openTemp(b) })
 }
 
 var t0 = time.Date(2031, 3, 4, 5, 6, 7, 89, time.UTC)
@@ -125,6 +132,31 @@ func TestReopen(t *testing.T) {
 	}
 }
 
+// TestOpenTemp checks that a throwaway database lives in a folder of its own
+// under the temporary directory, and that Close deletes the folder.
+func TestOpenTemp(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp) // os.TempDir; not parallel
+	s, err := sqlite.OpenTemp(t.Context())
+	if err != nil {
+		t.Fatalf("OpenTemp: %v", err)
+	}
+	if err := s.CreateAccount(t.Context(), store.Account{Name: "alice", Created: t0}); err != nil {
+		t.Fatalf("CreateAccount: %v", err)
+	}
+	dbs, err := filepath.Glob(filepath.Join(tmp, "*", sqlite.TempFile))
+	if err != nil || len(dbs) != 1 {
+		t.Fatalf("databases under %s: %v, %v; want one", tmp, dbs, err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	left, err := os.ReadDir(tmp)
+	if err != nil || len(left) != 0 {
+		t.Fatalf("after Close, %s holds %v (%v); want nothing", tmp, left, err)
+	}
+}
+
 func TestOpenErrors(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
@@ -147,11 +179,7 @@ func TestOpenErrors(t *testing.T) {
 func TestNotUTF8(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s := openTemp(t)
-	defer s.Close()
-	if err := s.CreateAccount(ctx, store.Account{Name: "u", PasswordHash: []byte("h")}); err != nil {
-		t.Fatal(err)
-	}
+	s := openWithUser(t)
 	sess := store.Session{ID: "p", Username: "u", PeerName: "p", Address: "https://p", ExpiresAt: t0.Add(time.Hour)}
 	if err := s.CreateSession(ctx, sess, t0); err != nil {
 		t.Fatal(err)
@@ -173,11 +201,7 @@ func TestNotUTF8(t *testing.T) {
 func TestTouchBatching(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s := openTemp(t)
-	defer s.Close()
-	if err := s.CreateAccount(ctx, store.Account{Name: "u", PasswordHash: []byte("h")}); err != nil {
-		t.Fatal(err)
-	}
+	s := openWithUser(t)
 	for i := range 4 {
 		sess := store.Session{ID: fmt.Sprint("s", i), Username: "u", ExpiresAt: t0.Add(time.Hour)}
 		if err := s.CreateSession(ctx, sess, t0); err != nil {
@@ -226,11 +250,7 @@ func TestTouchAfterClose(t *testing.T) {
 func TestBulkLoad(t *testing.T) {
 	t.Parallel()
 	ctx := t.Context()
-	s := openTemp(t)
-	defer s.Close()
-	if err := s.CreateAccount(ctx, store.Account{Name: "u", PasswordHash: []byte("h")}); err != nil {
-		t.Fatal(err)
-	}
+	s := openWithUser(t)
 	var sessions []store.Session
 	var files [][]store.File
 	for i := range 3 {

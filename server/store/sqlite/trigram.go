@@ -3,9 +3,10 @@ package sqlite
 import (
 	"context"
 	"encoding/json"
-	"github.com/peerhub/peerhub/server/store/trigram"
 	"math/rand/v2"
 	"strings"
+
+	"github.com/peerhub/peerhub/server/store/trigram"
 )
 
 // Query planning for name search.

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
-	"strings"
 	"testing"
 	"time"
 
@@ -98,6 +97,22 @@ func wantErr(t *testing.T, what string, err, want error) {
 		t.Fatalf("%s: unexpected error %v", what, err)
 	case want != nil && !errors.Is(err, want):
 		t.Fatalf("%s: error %v, want %v", what, err, want)
+	}
+}
+
+// step is one operation of a sequence and the error it must return (nil
+// for none).
+type step struct {
+	name string
+	op   func() error
+	want error
+}
+
+// runSteps runs steps in order, each as a subtest that checks its error.
+func runSteps(t *testing.T, steps []step) {
+	t.Helper()
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) { wantErr(t, st.name, st.op(), st.want) })
 	}
 }
 
@@ -278,8 +293,36 @@ func mustStats(t *testing.T, s store.Store, now time.Time) store.Stats {
 	return st
 }
 
-// contains reports whether name contains query, case-insensitively, the way
-// the store must match.
-func contains(name, query string) bool {
-	return strings.Contains(strings.ToLower(name), strings.ToLower(query))
+// searchNow is when search tests look: the fixtures' "expired-peer" has
+// expired by then, every other peer is live.
+var searchNow = at(2 * time.Minute)
+
+// loadPeers creates one account, a live peer session per entry of peers
+// (session id "sess-"+peer) with its files, a client session, and an
+// "expired-peer" that published a copy of every file plus extra before it
+// expired at searchNow. Nothing of the expired peer or client may ever show.
+func loadPeers(t *testing.T, s store.Store, peers map[string][]store.File, extra ...store.File) {
+	t.Helper()
+	mustAccount(t, s, "user")
+	mustAccount(t, s, "ghost")
+	// The expired peer publishes first, so its copies have the smallest
+	// row ids in an implementation that numbers rows: an expired earlier
+	// copy must not hide a live later one.
+	var all []store.File
+	names := map[string]bool{}
+	for _, files := range peers {
+		for _, f := range files {
+			if !names[f.Name] {
+				names[f.Name] = true
+				all = append(all, f)
+			}
+		}
+	}
+	mustSession(t, s, peerSession("sess-expired", "ghost", "expired-peer", at(time.Minute)))
+	mustReplace(t, s, "sess-expired", append(all, extra...)...)
+	for peer, files := range peers {
+		mustSession(t, s, peerSession("sess-"+peer, "user", peer, at(time.Hour)))
+		mustReplace(t, s, "sess-"+peer, files...)
+	}
+	mustSession(t, s, clientSession("sess-client", "user", at(time.Hour)))
 }

@@ -12,6 +12,9 @@ import (
 )
 
 const (
+	// Len is the length of a trigram, in characters: the shortest query
+	// a trigram index can answer.
+	Len = 3
 	// MaxTerms is the most trigrams a search ANDs: every term costs an
 	// intersection step (a posting list to read), which beyond a few costs
 	// more than checking the extra candidates.
@@ -49,8 +52,8 @@ func (s *Sample) Add(name string) {
 func Split(s string) (tris []string, pos []int) {
 	r := []rune(s)
 	seen := make(map[string]bool, len(r))
-	for i := 0; i+3 <= len(r); i++ {
-		t := string(r[i : i+3])
+	for i := 0; i+Len <= len(r); i++ {
+		t := string(r[i : i+Len])
 		if !seen[t] {
 			seen[t] = true
 			tris, pos = append(tris, t), append(pos, i)

@@ -1,0 +1,99 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/peerhub/peerhub/server/store"
+)
+
+// SessionCols are the session columns ScanSession reads, in its order.
+const SessionCols = `id, username, peer_name, address, created, last_seen, expires_at`
+
+// ScanSession reads SessionCols, then extra destinations.
+func ScanSession(row Row, extra ...any) (store.Session, error) {
+	var ss store.Session
+	var created, lastSeen, expires int64
+	dest := append([]any{&ss.ID, &ss.Username, &ss.PeerName, &ss.Address, &created, &lastSeen, &expires}, extra...)
+	if err := row.Scan(dest...); err != nil {
+		return store.Session{}, err
+	}
+	ss.Created, ss.LastSeen, ss.ExpiresAt = FromNanos(created), FromNanos(lastSeen), FromNanos(expires)
+	return ss, nil
+}
+
+// SessionLocks are the locks CreateSession takes in a database where
+// writers run concurrently (PostgreSQL); the zero value takes none, for a
+// database that serializes its writers (SQLite).
+type SessionLocks struct {
+	// Account is appended to the select of the session's account, to
+	// keep the account from being deleted under the login (" FOR KEY
+	// SHARE").
+	Account string
+	// Holder is appended to the select of the peer name's holder (" FOR
+	// UPDATE").
+	Holder string
+	// PeerName, if not nil, is called before the holder is read, to make
+	// logins of one peer name take turns.
+	PeerName func(ctx context.Context, q Querier, name string) error
+}
+
+// CreateSession is store.Store.CreateSession in a write transaction q. A
+// peer session whose name is held by an expired session takes the name over
+// and the expired session is dropped with its files (it could never come
+// back: TouchSession refuses it), which keeps the unique peer-name index
+// valid; a live session of the same account and peer name is replaced (a
+// peer logging in again). It returns store sentinel errors as documented,
+// and database errors as they are.
+func CreateSession(ctx context.Context, q Querier, ss store.Session, now time.Time, locks SessionLocks) error {
+	var one int
+	err := q.QueryRow(ctx, `SELECT 1 FROM accounts WHERE name = $1`+locks.Account, ss.Username).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("session %s: account %s: %w", ss.ID, ss.Username, store.ErrNotFound)
+	}
+	if err != nil {
+		return err
+	}
+	replaced := int64(-1)
+	if ss.IsPeer() {
+		if locks.PeerName != nil {
+			if err := locks.PeerName(ctx, q, ss.PeerName); err != nil {
+				return err
+			}
+		}
+		var seq, expires int64
+		var user string
+		err := q.QueryRow(ctx, `SELECT seq, username, expires_at FROM sessions WHERE peer_name = $1 AND address <> ''`+locks.Holder,
+			ss.PeerName).Scan(&seq, &user, &expires)
+		switch {
+		case errors.Is(err, sql.ErrNoRows):
+		case err != nil:
+			return err
+		case expires > Nanos(now) && user != ss.Username:
+			return fmt.Errorf("peer name %s: %w", ss.PeerName, store.ErrAlreadyExists)
+		default:
+			replaced = seq
+		}
+	}
+	var seq int64
+	err = q.QueryRow(ctx, `SELECT seq FROM sessions WHERE id = $1`, ss.ID).Scan(&seq)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+	case err != nil:
+		return err
+	case seq != replaced:
+		return fmt.Errorf("session %s: %w", ss.ID, store.ErrAlreadyExists)
+	}
+	if replaced >= 0 {
+		if _, err := q.Exec(ctx, `DELETE FROM sessions WHERE seq = $1`, replaced); err != nil {
+			return fmt.Errorf("end previous session: %w", err)
+		}
+	}
+	_, err = q.Exec(ctx, `INSERT INTO sessions (id, username, peer_name, address, created, last_seen, expires_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		ss.ID, ss.Username, ss.PeerName, ss.Address, Nanos(ss.Created), Nanos(ss.LastSeen), Nanos(ss.ExpiresAt))
+	return err
+}
