@@ -213,7 +213,7 @@ func TestUploadCut(t *testing.T) {
 				if names := incoming(t, e.dir); len(names) > 0 {
 					return fmt.Errorf("left: %v", names)
 				}
-				if _, running := e.svc.Load(); running != 0 {
+				if running, _ := e.svc.Load(); running != 0 {
 					return errors.New("upload still running")
 				}
 				return nil
