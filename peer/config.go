@@ -129,12 +129,3 @@ func checkURL(flag, raw string) error {
 	}
 	return nil
 }
-
-// advertiseFor derives the advertised URL from the listening address.
-func advertiseFor(addr net.Addr, tls bool) string {
-	scheme := "http"
-	if tls {
-		scheme = "https"
-	}
-	return scheme + "://" + addr.String()
-}
