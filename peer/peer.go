@@ -141,7 +141,7 @@ func (p *Peer) Serve(ctx context.Context, ln net.Listener) error {
 	auth := rpcserver.NewAuthInterceptor(func(ctx context.Context, raw string) (token.Claims, error) {
 		return sess.Verifier().Verify(ctx, raw)
 	})
-	srv.Mux.Handle(transferapi.NewHandler(p.transfer, srv.HandlerOptions(auth)...))
+	srv.Mux.Handle(transferapi.NewHandler(p.transfer, p.log, srv.HandlerOptions(auth)...))
 	// The directory authenticates forwarded calls itself.
 	srv.Mux.Handle(directoryv1connect.NewDirectoryServiceHandler(newDirectoryProxy(httpClient, p.cfg.Directory), srv.HandlerOptions()...))
 

@@ -120,7 +120,7 @@ func startPeer(t testing.TB, a *auth, dir string, o peerOptions) *testPeer {
 	if o.interceptor != nil {
 		interceptors = append(interceptors, o.interceptor)
 	}
-	path, h := transferapi.NewHandler(svc, srv.HandlerOptions(interceptors...)...)
+	path, h := transferapi.NewHandler(svc, discard, srv.HandlerOptions(interceptors...)...)
 	srv.Mux.Handle(path, h)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

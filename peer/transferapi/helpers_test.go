@@ -104,7 +104,8 @@ type env struct {
 }
 
 // newEnv indexes a new shared folder holding files and serves it with
-// transfer options o, behind token authentication.
+// transfer options o, behind token authentication; o.Logger also receives
+// the server's log.
 func newEnv(t testing.TB, o transfer.Options, files map[string][]byte) *env {
 	t.Helper()
 	dir := t.TempDir()
@@ -130,13 +131,14 @@ func serveDir(t testing.TB, dir string, o transfer.Options) *env {
 	}
 
 	srv := rpcserver.New(rpcserver.Options{
+		Logger:        o.Logger,
 		Services:      []string{peerv1connect.PeerServiceName},
 		ShutdownGrace: time.Second,
 	})
 	auth := rpcserver.NewAuthInterceptor(func(ctx context.Context, raw string) (token.Claims, error) {
 		return e.tokens.verifier.Verify(ctx, raw)
 	})
-	srv.Mux.Handle(transferapi.NewHandler(e.svc, srv.HandlerOptions(auth)...))
+	srv.Mux.Handle(transferapi.NewHandler(e.svc, o.Logger, srv.HandlerOptions(auth)...))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
