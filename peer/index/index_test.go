@@ -3,9 +3,7 @@ package index
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"github.com/peerhub/peerhub/internal/sharepath"
 	"os"
 	"path/filepath"
 	"slices"
@@ -354,8 +352,8 @@ func TestCorruptCacheIgnored(t *testing.T) {
 			if _, err := ix.Scan(t.Context()); err != nil {
 				t.Fatalf("Scan with a corrupt cache: %v", err)
 			}
-			if ix.Hashed() != 5 || ix.Len() != 5 {
-				t.Fatalf("corrupt cache: hashed %d, %d entries, want 5, 5", ix.Hashed(), ix.Len())
+			if ix.Hashed() != 5 || len(ix.Snapshot()) != 5 {
+				t.Fatalf("corrupt cache: hashed %d, %d entries, want 5, 5", ix.Hashed(), len(ix.Snapshot()))
 			}
 			for _, e := range ix.Snapshot() {
 				var i int
@@ -371,40 +369,6 @@ func TestCorruptCacheIgnored(t *testing.T) {
 			}
 			if ix.Hashed() != 0 {
 				t.Fatalf("after rewrite: hashed %d, want 0", ix.Hashed())
-			}
-		})
-	}
-}
-
-func TestShareable(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	tests := []struct {
-		name   string
-		hidden bool
-		in     string
-		ok     bool
-	}{
-		{"plain", false, "music/song.ogg", true},
-		{"hidden file", false, "music/.song.ogg", false},
-		{"hidden folder", false, ".git/config", false},
-		{"hidden shared", true, ".git/config", true},
-		{"state folder", true, ".peerhub/incoming/x", false},
-		{"partial", false, "a.iso.peerhub-partial", false},
-		{"download state", false, "a.iso.peerhub-state", false},
-		{"device", false, "nul.txt", false},
-		{"escape", false, "../x", false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			ix := open(t, Options{Dir: dir, ShareHidden: tt.hidden})
-			err := ix.Shareable(tt.in)
-			if tt.ok != (err == nil) {
-				t.Fatalf("Shareable(%q) = %v, want ok=%v", tt.in, err, tt.ok)
-			}
-			if err != nil && !errors.Is(err, sharepath.ErrInvalid) {
-				t.Fatalf("Shareable(%q) = %v, want it to wrap sharepath.ErrInvalid", tt.in, err)
 			}
 		})
 	}

@@ -370,8 +370,8 @@ func TestWatchUpdatesCache(t *testing.T) {
 	if _, err := ix.Scan(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if ix.Len() != 6 || ix.Hashed() != 0 {
-		t.Fatalf("after restart: %d entries, %d hashed, want 6, 0", ix.Len(), ix.Hashed())
+	if len(ix.Snapshot()) != 6 || ix.Hashed() != 0 {
+		t.Fatalf("after restart: %d entries, %d hashed, want 6, 0", len(ix.Snapshot()), ix.Hashed())
 	}
 }
 

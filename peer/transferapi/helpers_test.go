@@ -305,10 +305,10 @@ func (c grpcCaller) upload(ctx context.Context, hdr *peerv1.UploadHeader, next f
 	for chunk := next(); err == nil && chunk != nil; chunk = next() {
 		err = stream.SendMsg(&peerv1.UploadRequest{Part: &peerv1.UploadRequest_Chunk{Chunk: chunk}})
 	}
-	// On a failed SendMsg (io.EOF: the server answered early) RecvMsg
-	// returns the status.
+	// On a failed SendMsg (io.EOF: the server answered early) or CloseSend,
+	// RecvMsg returns the status.
 	if err == nil {
-		err = stream.CloseSend()
+		_ = stream.CloseSend()
 	}
 	res := new(peerv1.UploadResponse)
 	if err := stream.RecvMsg(res); err != nil {
