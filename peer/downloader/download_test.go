@@ -13,6 +13,7 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/peerhub/peerhub/internal/sharepath"
+	"github.com/peerhub/peerhub/internal/testutil"
 	"github.com/peerhub/peerhub/peer/downloader"
 )
 
@@ -45,7 +46,7 @@ func TestDownloadThreeSources(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := fileSHA256(t, dest); got != sum {
+	if got := testutil.FileSHA256(t, dest); got != sum {
 		t.Fatalf("sha256 %s, want %s", got, sum)
 	}
 	var pieces int
@@ -95,7 +96,7 @@ func TestDownloadSourceStopsMidway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := fileSHA256(t, dest); got != sum {
+	if got := testutil.FileSHA256(t, dest); got != sum {
 		t.Fatalf("sha256 %s, want %s", got, sum)
 	}
 	if stoppedAt == 0 || stoppedAt == 64*mib {
@@ -133,7 +134,7 @@ func TestDownloadDropsCorruptSource(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := fileSHA256(t, dest); got != sum {
+	if got := testutil.FileSHA256(t, dest); got != sum {
 		t.Fatalf("sha256 %s, want %s", got, sum)
 	}
 	b := res.Sources[0]
@@ -166,7 +167,7 @@ func TestDownloadReassignsStalledPieces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := fileSHA256(t, dest); got != sum {
+	if got := testutil.FileSHA256(t, dest); got != sum {
 		t.Fatalf("sha256 %s, want %s", got, sum)
 	}
 	if s := res.Sources[0]; !errors.Is(s.Err, downloader.ErrStalled) || s.Dropped || s.Pieces != 8 {
@@ -194,7 +195,7 @@ func TestDownloadEndgameOvertakesStalledSource(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := fileSHA256(t, dest); got != sum {
+	if got := testutil.FileSHA256(t, dest); got != sum {
 		t.Fatalf("sha256 %s, want %s", got, sum)
 	}
 	if res.Sources[0].Pieces != 0 || res.Sources[1].Pieces != 8 {
@@ -273,7 +274,7 @@ func TestDownloadResumes(t *testing.T) {
 	if sent := p.sent.Load(); sent != second.FetchedBytes {
 		t.Errorf("peer sent %d bytes in the second run, want only the %d missing", sent, second.FetchedBytes)
 	}
-	if got := fileSHA256(t, dest); got != sum {
+	if got := testutil.FileSHA256(t, dest); got != sum {
 		t.Fatalf("sha256 %s, want %s", got, sum)
 	}
 	if exists(partial) || exists(state) {
@@ -316,7 +317,7 @@ func TestDownloadResumeRefetchesDamagedPiece(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := fileSHA256(t, dest); got != sum {
+	if got := testutil.FileSHA256(t, dest); got != sum {
 		t.Fatalf("sha256 %s, want %s", got, sum)
 	}
 	if second.ResumedPieces != first.FetchedPieces-1 {
@@ -376,7 +377,7 @@ func TestDownloadRefusals(t *testing.T) {
 					t.Errorf("destination changed to %q", b)
 				}
 			case tt.wantErr == nil:
-				if got := fileSHA256(t, dest); got != sum {
+				if got := testutil.FileSHA256(t, dest); got != sum {
 					t.Errorf("sha256 %s, want %s", got, sum)
 				}
 			}

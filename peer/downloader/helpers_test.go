@@ -4,8 +4,6 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"io"
 	"log/slog"
@@ -23,6 +21,7 @@ import (
 	"github.com/peerhub/peerhub/gen/peerhub/peer/v1/peerv1connect"
 	"github.com/peerhub/peerhub/internal/rpcclient"
 	"github.com/peerhub/peerhub/internal/rpcserver"
+	"github.com/peerhub/peerhub/internal/testutil"
 	"github.com/peerhub/peerhub/internal/token"
 	"github.com/peerhub/peerhub/peer/downloader"
 	"github.com/peerhub/peerhub/peer/index"
@@ -225,21 +224,15 @@ func staller(first int) connect.Interceptor {
 	}}
 }
 
+// contentSeed makes every content a test writes differ from the others.
+var contentSeed atomic.Uint64
+
 // content writes size random bytes to a file named name in a new folder
 // and returns the folder and the content's SHA-256.
 func content(t testing.TB, name string, size int64) (dir, sum string) {
 	t.Helper()
 	dir = t.TempDir()
-	f, err := os.Create(filepath.Join(dir, name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.CopyN(io.MultiWriter(f, h), rand.Reader, size); err != nil {
-		t.Fatal(err)
-	}
-	return dir, hex.EncodeToString(h.Sum(nil))
+	return dir, testutil.WriteRandomFile(t, filepath.Join(dir, name), size, contentSeed.Add(1))
 }
 
 // share makes n folders that each hold a copy (a hard link where possible)
@@ -275,21 +268,6 @@ func copyFile(t testing.TB, src, dst string) {
 	if err := out.Close(); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// fileSHA256 hashes the file at path.
-func fileSHA256(t testing.TB, path string) string {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(h.Sum(nil))
 }
 
 // target describes the file name in the first peer, as the directory would

@@ -13,12 +13,13 @@ import (
 	"time"
 
 	"github.com/peerhub/peerhub/internal/pieces"
+	"github.com/peerhub/peerhub/internal/testutil"
 	"github.com/peerhub/peerhub/peer/transfer"
 )
 
 func TestStat(t *testing.T) {
 	t.Parallel()
-	a := randBytes(pieces.Size+1, 1)
+	a := testutil.RandBytes(pieces.Size+1, 1)
 	s := newShare(t, map[string][]byte{"x/a.bin": a, "b.bin": a, "c.txt": []byte("c")})
 	svc := s.service(t, transfer.Options{})
 	tests := []struct {
@@ -27,14 +28,14 @@ func TestStat(t *testing.T) {
 		want    []string
 		wantErr error
 	}{
-		{"by hash", transfer.Target{SHA256: sha(a)}, []string{"b.bin", "x/a.bin"}, nil},
+		{"by hash", transfer.Target{SHA256: testutil.SHA256Hex(a)}, []string{"b.bin", "x/a.bin"}, nil},
 		{"by name lists every name", transfer.Target{Name: "x/a.bin"}, []string{"b.bin", "x/a.bin"}, nil},
 		{"single", transfer.Target{Name: "c.txt"}, []string{"c.txt"}, nil},
 		{"unknown hash", transfer.Target{SHA256: strings.Repeat("0", 64)}, nil, transfer.ErrNotFound},
 		{"unknown name", transfer.Target{Name: "nope"}, nil, transfer.ErrNotFound},
-		{"uppercase hash", transfer.Target{SHA256: strings.ToUpper(sha(a))}, nil, transfer.ErrInvalid},
+		{"uppercase hash", transfer.Target{SHA256: strings.ToUpper(testutil.SHA256Hex(a))}, nil, transfer.ErrInvalid},
 		{"no target", transfer.Target{}, nil, transfer.ErrInvalid},
-		{"two targets", transfer.Target{SHA256: sha(a), Name: "b.bin"}, nil, transfer.ErrInvalid},
+		{"two targets", transfer.Target{SHA256: testutil.SHA256Hex(a), Name: "b.bin"}, nil, transfer.ErrInvalid},
 		{"state folder", transfer.Target{Name: ".peerhub/cache"}, nil, transfer.ErrInvalid},
 	}
 	for _, tt := range tests {
@@ -57,7 +58,7 @@ func TestStat(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if info.SHA256 != sha(a) || info.Size != int64(len(a)) || info.PieceSize != pieces.Size ||
+			if info.SHA256 != testutil.SHA256Hex(a) || info.Size != int64(len(a)) || info.PieceSize != pieces.Size ||
 				!slices.Equal(info.PieceHashes, sum.Pieces) || info.PieceRoot != pieces.Hex(sum.Root) {
 				t.Errorf("Stat = %+v, want the content's hashes", info)
 			}
@@ -71,7 +72,7 @@ func TestStat(t *testing.T) {
 func TestDownloadRanges(t *testing.T) {
 	t.Parallel()
 	const chunk = 64 << 10 // bytes
-	data := randBytes(4*chunk+123, 2)
+	data := testutil.RandBytes(4*chunk+123, 2)
 	size := int64(len(data))
 	s := newShare(t, map[string][]byte{"f.bin": data, "empty": nil})
 	svc := s.service(t, transfer.Options{ChunkSize: chunk})
@@ -92,7 +93,7 @@ func TestDownloadRanges(t *testing.T) {
 		{"negative length", transfer.Range{Length: -1}, 0, 0, transfer.ErrInvalid},
 	}
 	for _, tt := range tests {
-		for by, target := range map[string]transfer.Target{"name": {Name: "f.bin"}, "sha256": {SHA256: sha(data)}} {
+		for by, target := range map[string]transfer.Target{"name": {Name: "f.bin"}, "sha256": {SHA256: testutil.SHA256Hex(data)}} {
 			t.Run(tt.name+"/by "+by, func(t *testing.T) {
 				t.Parallel()
 				r := tt.r
@@ -118,7 +119,7 @@ func TestDownloadRanges(t *testing.T) {
 
 func TestDownloadChangedSinceIndexed(t *testing.T) {
 	t.Parallel()
-	data := randBytes(100_000, 3)
+	data := testutil.RandBytes(100_000, 3)
 	tests := []struct {
 		name   string
 		change func(t *testing.T, p string)
@@ -147,7 +148,7 @@ func TestDownloadChangedSinceIndexed(t *testing.T) {
 			s := newShare(t, map[string][]byte{"f.bin": data})
 			svc := s.service(t, transfer.Options{})
 			tt.change(t, filepath.Join(s.dir, "f.bin"))
-			for _, target := range []transfer.Target{{Name: "f.bin"}, {SHA256: sha(data)}} {
+			for _, target := range []transfer.Target{{Name: "f.bin"}, {SHA256: testutil.SHA256Hex(data)}} {
 				got, _, err := download(t.Context(), svc, transfer.Range{Target: target})
 				if !errors.Is(err, transfer.ErrChanged) || len(got) != 0 {
 					t.Errorf("Download(%v) = %d bytes, %v; want nothing, ErrChanged", target, len(got), err)
@@ -160,7 +161,7 @@ func TestDownloadChangedSinceIndexed(t *testing.T) {
 		s := newShare(t, map[string][]byte{"a.bin": data, "b.bin": data})
 		svc := s.service(t, transfer.Options{})
 		os.Remove(filepath.Join(s.dir, "a.bin"))
-		got, _, err := download(t.Context(), svc, transfer.Range{Target: transfer.Target{SHA256: sha(data)}})
+		got, _, err := download(t.Context(), svc, transfer.Range{Target: transfer.Target{SHA256: testutil.SHA256Hex(data)}})
 		if err != nil || !bytes.Equal(got, data) {
 			t.Errorf("Download = %d bytes, %v; want the content from b.bin", len(got), err)
 		}
@@ -172,10 +173,10 @@ func TestDownloadChangedSinceIndexed(t *testing.T) {
 // allocations. It is not parallel: it counts the allocations of the whole
 // process.
 func TestDownloadMemoryFlat(t *testing.T) {
-	data := randBytes(32<<20, 7)
+	data := testutil.RandBytes(32<<20, 7)
 	s := newShare(t, map[string][]byte{"f": data})
 	svc := s.service(t, transfer.Options{})
-	r := transfer.Range{Target: transfer.Target{SHA256: sha(data)}}
+	r := transfer.Range{Target: transfer.Target{SHA256: testutil.SHA256Hex(data)}}
 	discard := func(int64, []byte) error { return nil }
 	if err := svc.Download(t.Context(), r, discard); err != nil { // warm the pool
 		t.Fatal(err)

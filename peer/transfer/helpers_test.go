@@ -2,32 +2,18 @@ package transfer_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"io"
 	"io/fs"
 	"log/slog"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/peerhub/peerhub/internal/testutil"
 	"github.com/peerhub/peerhub/peer/index"
 	"github.com/peerhub/peerhub/peer/transfer"
 )
-
-// randBytes returns n pseudo-random bytes, the same for the same seed.
-func randBytes(n int, seed uint64) []byte {
-	b := make([]byte, n)
-	_, _ = rand.NewChaCha8([32]byte{byte(seed), byte(seed >> 8)}).Read(b)
-	return b
-}
-
-func sha(b []byte) string {
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:])
-}
 
 // share is a shared folder with its index.
 type share struct {
@@ -40,7 +26,7 @@ func newShare(t *testing.T, files map[string][]byte) *share {
 	t.Helper()
 	dir := t.TempDir()
 	for name, data := range files {
-		writeFile(t, dir, name, data)
+		testutil.WriteFile(t, dir, name, data)
 	}
 	ix, err := index.Open(t.Context(), index.Options{Dir: dir, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
@@ -67,17 +53,6 @@ func (s *share) service(t *testing.T, o transfer.Options) *transfer.Service {
 		t.Fatal(err)
 	}
 	return svc
-}
-
-func writeFile(t *testing.T, dir, name string, data []byte) {
-	t.Helper()
-	p := filepath.Join(dir, filepath.FromSlash(name))
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // download collects what Download sends, checking that chunks are

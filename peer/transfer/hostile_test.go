@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/peerhub/peerhub/internal/testutil"
 	"github.com/peerhub/peerhub/peer/index"
 	"github.com/peerhub/peerhub/peer/transfer"
 )
@@ -41,7 +42,7 @@ func outside(t *testing.T) (dir string, secret []byte, unchanged func()) {
 	t.Helper()
 	dir = t.TempDir()
 	secret = []byte("secret outside the share\n")
-	writeFile(t, dir, "secret.txt", secret)
+	testutil.WriteFile(t, dir, "secret.txt", secret)
 	return dir, secret, func() {
 		t.Helper()
 		ents, err := os.ReadDir(dir)
@@ -76,7 +77,7 @@ func TestHostileNames(t *testing.T) {
 	// size, as an index that followed links would.
 	var lies []index.Entry
 	for _, name := range []string{"passwd", "secret", "outdir/secret.txt", "relsecret"} {
-		lies = append(lies, index.Entry{Name: name, Size: int64(len(secret)), SHA256: sha(secret)})
+		lies = append(lies, index.Entry{Name: name, Size: int64(len(secret)), SHA256: testutil.SHA256Hex(secret)})
 	}
 	lying, err := transfer.New(transfer.Options{Catalog: lyingCatalog{lies}, Root: s.ix.Root(), AcceptUploads: true})
 	if err != nil {
@@ -107,7 +108,7 @@ func TestHostileNames(t *testing.T) {
 					t.Errorf("Download: %v, want ErrInvalid, ErrNotFound or ErrChanged", err)
 				}
 				content := []byte("overwritten!")
-				_, err = svc.Upload(t.Context(), transfer.UploadHeader{Name: name, Size: int64(len(content)), SHA256: sha(content)}, chunks(content))
+				_, err = svc.Upload(t.Context(), transfer.UploadHeader{Name: name, Size: int64(len(content)), SHA256: testutil.SHA256Hex(content)}, chunks(content))
 				if !errors.Is(err, transfer.ErrInvalid) {
 					t.Errorf("Upload: %v, want ErrInvalid", err)
 				}
@@ -115,7 +116,7 @@ func TestHostileNames(t *testing.T) {
 		}
 	}
 	t.Run("by hash through the lying catalog", func(t *testing.T) {
-		got, _, err := download(t.Context(), lying, transfer.Range{Target: transfer.Target{SHA256: sha(secret)}})
+		got, _, err := download(t.Context(), lying, transfer.Range{Target: transfer.Target{SHA256: testutil.SHA256Hex(secret)}})
 		if !errors.Is(err, transfer.ErrChanged) || len(got) > 0 {
 			t.Errorf("Download = %q, %v; want nothing, ErrChanged", got, err)
 		}

@@ -4,16 +4,18 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/peerhub/peerhub/internal/testutil"
 	"github.com/peerhub/peerhub/peer/transfer"
 )
 
 func TestConcurrencyLimit(t *testing.T) {
 	t.Parallel()
-	data := randBytes(3*transfer.MinChunkSize, 5)
+	data := testutil.RandBytes(3*transfer.MinChunkSize, 5)
 	s := newShare(t, map[string][]byte{"f": data})
 	r := transfer.Range{Target: transfer.Target{Name: "f"}}
 
@@ -46,7 +48,7 @@ func TestConcurrencyLimit(t *testing.T) {
 			t.Errorf("second download: %v, want ErrBusy", err)
 		}
 		// Uploads take the same slots.
-		_, err := svc.Upload(t.Context(), transfer.UploadHeader{Name: "u", Size: 0, SHA256: sha(nil)}, chunks(nil))
+		_, err := svc.Upload(t.Context(), transfer.UploadHeader{Name: "u", Size: 0, SHA256: testutil.SHA256Hex(nil)}, chunks(nil))
 		if !errors.Is(err, transfer.ErrBusy) {
 			t.Errorf("upload: %v, want ErrBusy", err)
 		}
@@ -74,14 +76,12 @@ func TestConcurrencyLimit(t *testing.T) {
 			second <- err
 		}()
 		// ...so, once it is queued, the third is refused.
-		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
-			if running, waiting := svc.Load(); running == 1 && waiting == 1 {
-				break
+		testutil.Eventually(t, 0, "second download queued", func() error {
+			if running, waiting := svc.Load(); running != 1 || waiting != 1 {
+				return fmt.Errorf("%d running, %d waiting", running, waiting)
 			}
-			if time.Now().After(deadline) {
-				t.Fatal("second download never queued")
-			}
-		}
+			return nil
+		})
 		if _, _, err := download(t.Context(), svc, r); !errors.Is(err, transfer.ErrBusy) {
 			t.Fatalf("third download: %v, want ErrBusy", err)
 		}
@@ -114,7 +114,7 @@ func TestRateLimit(t *testing.T) {
 		chunk = 256 << 10 // bytes
 		rate  = 4 << 20   // bytes per second
 	)
-	data := randBytes(size, 6)
+	data := testutil.RandBytes(size, 6)
 	s := newShare(t, map[string][]byte{"f": data})
 	svc := s.service(t, transfer.Options{MaxRate: rate, ChunkSize: chunk})
 	// The limit is shared: two downloads of half the file each take as long

@@ -13,13 +13,14 @@ import (
 
 	"github.com/peerhub/peerhub/internal/pieces"
 	"github.com/peerhub/peerhub/internal/sharepath"
+	"github.com/peerhub/peerhub/internal/testutil"
 	"github.com/peerhub/peerhub/peer/transfer"
 )
 
 func TestUpload(t *testing.T) {
 	t.Parallel()
-	data := randBytes(300_000, 4)
-	good := transfer.UploadHeader{Name: "in/deep/new.bin", Size: int64(len(data)), SHA256: sha(data)}
+	data := testutil.RandBytes(300_000, 4)
+	good := transfer.UploadHeader{Name: "in/deep/new.bin", Size: int64(len(data)), SHA256: testutil.SHA256Hex(data)}
 	with := func(f func(*transfer.UploadHeader)) transfer.UploadHeader {
 		h := good
 		f(&h)
@@ -36,7 +37,7 @@ func TestUpload(t *testing.T) {
 		wantErr error
 	}{
 		{"ok", transfer.Options{}, 0, good, nil, nil, nil},
-		{"ok empty", transfer.Options{}, 0, with(func(h *transfer.UploadHeader) { h.Size, h.SHA256 = 0, sha(nil) }),
+		{"ok empty", transfer.Options{}, 0, with(func(h *transfer.UploadHeader) { h.Size, h.SHA256 = 0, testutil.SHA256Hex(nil) }),
 			func() transfer.NextFunc { return chunks(nil) }, nil, nil},
 		{"ok at max size", transfer.Options{MaxUploadSize: int64(len(data))}, 0, good, nil, nil, nil},
 		{"disabled", transfer.Options{AcceptUploads: false}, 0, good, nil, nil, transfer.ErrUploadsDisabled},
@@ -47,7 +48,7 @@ func TestUpload(t *testing.T) {
 		{"no space", transfer.Options{}, int64(len(data)) - 1, good, nil, nil, transfer.ErrNoSpace},
 		{"bad sha format", transfer.Options{}, 0, with(func(h *transfer.UploadHeader) { h.SHA256 = "abc" }), nil, nil, transfer.ErrInvalid},
 		{"negative size", transfer.Options{}, 0, with(func(h *transfer.UploadHeader) { h.Size = -1 }), nil, nil, transfer.ErrInvalid},
-		{"wrong sha", transfer.Options{}, 0, with(func(h *transfer.UploadHeader) { h.SHA256 = sha([]byte("other")) }), nil, nil, transfer.ErrMismatch},
+		{"wrong sha", transfer.Options{}, 0, with(func(h *transfer.UploadHeader) { h.SHA256 = testutil.SHA256Hex([]byte("other")) }), nil, nil, transfer.ErrMismatch},
 		{"fewer bytes", transfer.Options{}, 0, with(func(h *transfer.UploadHeader) { h.Size++ }), nil, nil, transfer.ErrMismatch},
 		{"more bytes", transfer.Options{}, 0, with(func(h *transfer.UploadHeader) { h.Size-- }), nil, nil, transfer.ErrMismatch},
 		{"stream breaks", transfer.Options{}, 0, good, func() transfer.NextFunc {
@@ -103,7 +104,7 @@ func TestUpload(t *testing.T) {
 				t.Errorf("Stored = %+v", st)
 			}
 			b, err := os.ReadFile(filepath.Join(s.dir, filepath.FromSlash(tt.h.Name)))
-			if err != nil || sha(b) != tt.h.SHA256 {
+			if err != nil || testutil.SHA256Hex(b) != tt.h.SHA256 {
 				t.Errorf("stored file: %d bytes, %v", len(b), err)
 			}
 		})
@@ -117,8 +118,8 @@ func TestUploadBeforeAnyByte(t *testing.T) {
 	svc := s.service(t, transfer.Options{AcceptUploads: true, MaxUploadSize: 10})
 	transfer.SetFreeSpace(svc, func() (int64, error) { return 15, nil })
 	for _, h := range []transfer.UploadHeader{
-		{Name: "big", Size: 11, SHA256: sha(nil)},
-		{Name: "../big", Size: 1, SHA256: sha(nil)},
+		{Name: "big", Size: 11, SHA256: testutil.SHA256Hex(nil)},
+		{Name: "../big", Size: 1, SHA256: testutil.SHA256Hex(nil)},
 	} {
 		_, err := svc.Upload(t.Context(), h, func() ([]byte, error) {
 			t.Error("read content of a refused upload")
@@ -133,7 +134,7 @@ func TestUploadBeforeAnyByte(t *testing.T) {
 	started := make(chan struct{})
 	done := make(chan error)
 	go func() {
-		_, err := svc.Upload(t.Context(), transfer.UploadHeader{Name: "first", Size: 10, SHA256: sha(make([]byte, 10))}, func() ([]byte, error) {
+		_, err := svc.Upload(t.Context(), transfer.UploadHeader{Name: "first", Size: 10, SHA256: testutil.SHA256Hex(make([]byte, 10))}, func() ([]byte, error) {
 			select {
 			case <-started:
 				return nil, io.EOF
@@ -146,7 +147,7 @@ func TestUploadBeforeAnyByte(t *testing.T) {
 		done <- err
 	}()
 	<-started
-	_, err := svc.Upload(t.Context(), transfer.UploadHeader{Name: "second", Size: 10, SHA256: sha(make([]byte, 10))}, chunks(make([]byte, 10)))
+	_, err := svc.Upload(t.Context(), transfer.UploadHeader{Name: "second", Size: 10, SHA256: testutil.SHA256Hex(make([]byte, 10))}, chunks(make([]byte, 10)))
 	if !errors.Is(err, transfer.ErrNoSpace) {
 		t.Errorf("second upload while the first runs: %v, want ErrNoSpace", err)
 	}
@@ -154,7 +155,7 @@ func TestUploadBeforeAnyByte(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Errorf("first upload: %v", err)
 	}
-	if _, err := svc.Upload(t.Context(), transfer.UploadHeader{Name: "second", Size: 10, SHA256: sha(make([]byte, 10))}, chunks(make([]byte, 10))); err != nil {
+	if _, err := svc.Upload(t.Context(), transfer.UploadHeader{Name: "second", Size: 10, SHA256: testutil.SHA256Hex(make([]byte, 10))}, chunks(make([]byte, 10))); err != nil {
 		t.Errorf("second upload after the first: %v", err)
 	}
 	assertAbsent(t, s.dir, "big")
@@ -172,9 +173,9 @@ func TestUploadRace(t *testing.T) {
 	errs := make([]error, n)
 	contents := make([][]byte, n)
 	for i := range n {
-		contents[i] = randBytes(100_000, uint64(100+i))
+		contents[i] = testutil.RandBytes(100_000, uint64(100+i))
 		wg.Go(func() {
-			_, errs[i] = svc.Upload(t.Context(), transfer.UploadHeader{Name: "same/name", Size: 100_000, SHA256: sha(contents[i])}, chunks(contents[i]))
+			_, errs[i] = svc.Upload(t.Context(), transfer.UploadHeader{Name: "same/name", Size: 100_000, SHA256: testutil.SHA256Hex(contents[i])}, chunks(contents[i]))
 		})
 	}
 	wg.Wait()
@@ -203,12 +204,12 @@ func TestUploadedFileIsShared(t *testing.T) {
 	t.Parallel()
 	s := newShare(t, nil)
 	svc := s.service(t, transfer.Options{AcceptUploads: true})
-	data := randBytes(pieces.Size+1, 8)
-	if _, err := svc.Upload(t.Context(), transfer.UploadHeader{Name: "up/f.bin", Size: int64(len(data)), SHA256: sha(data)}, chunks(data)); err != nil {
+	data := testutil.RandBytes(pieces.Size+1, 8)
+	if _, err := svc.Upload(t.Context(), transfer.UploadHeader{Name: "up/f.bin", Size: int64(len(data)), SHA256: testutil.SHA256Hex(data)}, chunks(data)); err != nil {
 		t.Fatal(err)
 	}
 	s.rescan(t)
-	got, _, err := download(t.Context(), svc, transfer.Range{Target: transfer.Target{SHA256: sha(data)}})
+	got, _, err := download(t.Context(), svc, transfer.Range{Target: transfer.Target{SHA256: testutil.SHA256Hex(data)}})
 	if err != nil || !bytes.Equal(got, data) {
 		t.Fatalf("download of the upload: %v", err)
 	}

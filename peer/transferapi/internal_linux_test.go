@@ -17,6 +17,7 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/peerhub/peerhub/internal/rpcclient"
+	"github.com/peerhub/peerhub/internal/testutil"
 	"github.com/peerhub/peerhub/peer/transfer"
 )
 
@@ -68,7 +69,7 @@ func TestInternalErrorHidden(t *testing.T) {
 		t.Fatalf("peer's first line %q: %v", line, err)
 	}
 	e := &env{addr: addr, http: rpcclient.NewHTTPClient()}
-	data := randBytes(2*fileSizeLimit, 21)
+	data := testutil.RandBytes(2*fileSizeLimit, 21)
 	_, err = connectCaller{e.client(tok)}.upload(t.Context(), header("big.bin", data), chunksOf(data, 256<<10))
 	e.http.CloseIdleConnections()
 	stdin.Close() // the peer stops
