@@ -5,22 +5,28 @@ import (
 	"time"
 )
 
-// commitLoop records progress every CommitInterval until stop is closed.
+// commitLoop records progress every CommitInterval until stop is closed;
+// a failure to record it ends the download.
 func (e *engine) commitLoop(stop <-chan struct{}) {
-	t := time.NewTicker(e.o.CommitInterval)
+	every(stop, e.o.CommitInterval, func() bool {
+		err := e.commit()
+		if err != nil {
+			e.fail(err)
+		}
+		return err == nil
+	})
+}
+
+// every calls fn every interval until stop is closed or fn returns false.
+func every(stop <-chan struct{}, interval time.Duration, fn func() bool) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-stop:
 			return
 		case <-t.C:
-			if err := e.commit(); err != nil {
-				e.mu.Lock()
-				if e.fatal == nil {
-					e.fatal = err
-				}
-				e.cond.Broadcast()
-				e.mu.Unlock()
+			if !fn() {
 				return
 			}
 		}

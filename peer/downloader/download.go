@@ -136,6 +136,21 @@ func (e *engine) wait(ctx context.Context) error {
 	}
 }
 
+// fail ends the download with err, unless it failed already.
+func (e *engine) fail(err error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.failLocked(err)
+}
+
+// failLocked is fail for a caller that holds e.mu.
+func (e *engine) failLocked(err error) {
+	if e.fatal == nil {
+		e.fatal = err
+	}
+	e.cond.Broadcast()
+}
+
 // noSourcesLocked is ErrNoSources with what happened to each source.
 func (e *engine) noSourcesLocked() error {
 	var why []string

@@ -43,12 +43,7 @@ func (e *engine) hash() {
 			}
 			buf = own[:n]
 			if _, err := e.f.ReadAt(buf, off); err != nil && !errors.Is(err, io.EOF) {
-				e.mu.Lock()
-				if e.fatal == nil {
-					e.fatal = fmt.Errorf("read back %s: %w", e.partial, err)
-				}
-				e.cond.Broadcast()
-				e.mu.Unlock()
+				e.fail(fmt.Errorf("read back %s: %w", e.partial, err))
 				return
 			}
 			if check {

@@ -2,8 +2,6 @@ package downloader_test
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
 	"errors"
 	"io"
 	"log/slog"
@@ -22,7 +20,6 @@ import (
 	"github.com/peerhub/peerhub/internal/rpcclient"
 	"github.com/peerhub/peerhub/internal/rpcserver"
 	"github.com/peerhub/peerhub/internal/testutil"
-	"github.com/peerhub/peerhub/internal/token"
 	"github.com/peerhub/peerhub/peer/downloader"
 	"github.com/peerhub/peerhub/peer/index"
 	"github.com/peerhub/peerhub/peer/transfer"
@@ -31,36 +28,17 @@ import (
 
 const mib = 1 << 20
 
-// auth is a token signer and verifier standing in for a directory: peers
-// accept the tokens it issues, as they accept their directory's.
-type auth struct {
-	signer   *token.Signer
-	verifier *token.Verifier
-}
+// auth stands in for a directory: peers accept the tokens it issues, as
+// they accept their directory's.
+type auth struct{ *testutil.Issuer }
 
-func newAuth(t testing.TB) *auth {
-	t.Helper()
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &auth{
-		signer:   token.NewSigner("test-key", priv, token.DefaultIssuer),
-		verifier: token.NewVerifier(token.DefaultIssuer, []token.PublicKey{{ID: "test-key", Key: pub}}),
-	}
-}
+func newAuth(t testing.TB) *auth { return &auth{testutil.NewIssuer(t)} }
 
 // token returns a fresh client token.
 func (a *auth) token(t testing.TB) *rpcclient.Token {
 	t.Helper()
-	c := token.Claims{SessionID: "test-session"}
-	c.Subject = "tester"
-	raw, _, err := a.signer.Sign(c, time.Now(), time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
 	tok := new(rpcclient.Token)
-	tok.Set(raw)
+	tok.Set(a.Token(t, time.Now()))
 	return tok
 }
 
@@ -112,9 +90,7 @@ func startPeer(t testing.TB, a *auth, dir string, o peerOptions) *testPeer {
 	}
 	p := &testPeer{Dir: dir}
 	srv := rpcserver.New(rpcserver.Options{Services: []string{peerv1connect.PeerServiceName}, ShutdownGrace: time.Millisecond, Logger: discard})
-	authn := rpcserver.NewAuthInterceptor(func(ctx context.Context, bearer string) (token.Claims, error) {
-		return a.verifier.Verify(ctx, bearer)
-	})
+	authn := rpcserver.NewAuthInterceptor(a.Verifier.Verify)
 	interceptors := []connect.Interceptor{authn, &sentCounter{n: &p.sent}}
 	if o.interceptor != nil {
 		interceptors = append(interceptors, o.interceptor)
@@ -233,6 +209,39 @@ func content(t testing.TB, name string, size int64) (dir, sum string) {
 	t.Helper()
 	dir = t.TempDir()
 	return dir, testutil.WriteRandomFile(t, filepath.Join(dir, name), size, contentSeed.Add(1))
+}
+
+// served serves a new content of size random bytes, named name, from one
+// test peer per element of opts, each with its own copy. It returns the
+// token authority, the peers, the content as the directory would announce
+// it, and a destination for it in a new folder.
+func served(t testing.TB, name string, size int64, opts ...peerOptions) (a *auth, peers []*testPeer, tgt downloader.Target, dest string) {
+	t.Helper()
+	a = newAuth(t)
+	src, sum := content(t, name, size)
+	for i, d := range share(t, filepath.Join(src, name), len(opts)) {
+		peers = append(peers, startPeer(t, a, d, opts[i]))
+	}
+	return a, peers, target(t, a, peers[0], sum), filepath.Join(t.TempDir(), name)
+}
+
+// interrupted downloads tgt from p into dest and cancels the download once
+// stop holds for its progress, as a user's Ctrl-C would; it returns what
+// Download returned.
+func interrupted(t testing.TB, a *auth, tgt downloader.Target, p *testPeer, dest string, stop func(downloader.Progress) bool) (*downloader.Result, error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	return downloader.Download(ctx, tgt, sources(p), downloader.Options{
+		Dest:             dest,
+		Token:            a.token(t),
+		ProgressInterval: 2 * time.Millisecond,
+		Progress: func(pr downloader.Progress) {
+			if stop(pr) {
+				cancel()
+			}
+		},
+	})
 }
 
 // share makes n folders that each hold a copy (a hard link where possible)

@@ -30,16 +30,10 @@ func (e *engine) progress(r *rateMeter) Progress {
 // progressLoop calls Options.Progress every ProgressInterval until stop is
 // closed.
 func (e *engine) progressLoop(stop <-chan struct{}, r *rateMeter) {
-	t := time.NewTicker(e.o.ProgressInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-t.C:
-			e.o.Progress(e.progress(r))
-		}
-	}
+	every(stop, e.o.ProgressInterval, func() bool {
+		e.o.Progress(e.progress(r))
+		return true
+	})
 }
 
 // rateMeter measures a rate over the last RateWindow from samples of a

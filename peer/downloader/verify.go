@@ -30,10 +30,7 @@ func (e *engine) verify() {
 			e.mu.Lock()
 			e.nverifying--
 			e.unverifiedLocked(r.i)
-			if e.fatal == nil {
-				e.fatal = fmt.Errorf("write %s: %w", e.partial, err)
-			}
-			e.cond.Broadcast()
+			e.failLocked(fmt.Errorf("write %s: %w", e.partial, err))
 			e.mu.Unlock()
 			continue
 		}

@@ -2,7 +2,6 @@ package transferapi_test
 
 import (
 	"context"
-	"crypto/ed25519"
 	"errors"
 	"io"
 	"io/fs"
@@ -25,7 +24,6 @@ import (
 	"github.com/peerhub/peerhub/internal/rpcclient"
 	"github.com/peerhub/peerhub/internal/rpcserver"
 	"github.com/peerhub/peerhub/internal/testutil"
-	"github.com/peerhub/peerhub/internal/token"
 	"github.com/peerhub/peerhub/peer/index"
 	"github.com/peerhub/peerhub/peer/transfer"
 	"github.com/peerhub/peerhub/peer/transferapi"
@@ -33,37 +31,19 @@ import (
 
 // tokens are a directory's signing key and tokens it issued, good and bad.
 type tokens struct {
-	verifier                     *token.Verifier
+	issuer                       *testutil.Issuer
 	valid, expired, forged, junk string
 }
 
 func newTokens(t testing.TB) *tokens {
 	t.Helper()
-	pub, priv, err := ed25519.GenerateKey(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, otherPriv, err := ed25519.GenerateKey(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer := token.NewSigner("k1", priv, token.DefaultIssuer)
-	forger := token.NewSigner("k1", otherPriv, token.DefaultIssuer) // same key id, other key
-	claims := token.Claims{SessionID: "s1"}
-	claims.Subject = "alice"
-	sign := func(s *token.Signer, now time.Time) string {
-		raw, _, err := s.Sign(claims, now, time.Hour)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return raw
-	}
+	iss := testutil.NewIssuer(t)
 	return &tokens{
-		verifier: token.NewVerifier(token.DefaultIssuer, []token.PublicKey{{ID: "k1", Key: pub}}),
-		valid:    sign(signer, time.Now()),
-		expired:  sign(signer, time.Now().Add(-2*time.Hour)),
-		forged:   sign(forger, time.Now()),
-		junk:     "not.a.token",
+		issuer:  iss,
+		valid:   iss.Token(t, time.Now()),
+		expired: iss.Token(t, time.Now().Add(-2*testutil.IssuerTTL)),
+		forged:  testutil.NewIssuer(t).Token(t, time.Now()), // same key id, other key
+		junk:    "not.a.token",
 	}
 }
 
@@ -110,9 +90,7 @@ func serveDir(t testing.TB, dir string, o transfer.Options) *env {
 		Services:      []string{peerv1connect.PeerServiceName},
 		ShutdownGrace: time.Second,
 	})
-	auth := rpcserver.NewAuthInterceptor(func(ctx context.Context, raw string) (token.Claims, error) {
-		return e.tokens.verifier.Verify(ctx, raw)
-	})
+	auth := rpcserver.NewAuthInterceptor(e.tokens.issuer.Verifier.Verify)
 	srv.Mux.Handle(transferapi.NewHandler(e.svc, o.Logger, srv.HandlerOptions(auth)...))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

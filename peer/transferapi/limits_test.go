@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"connectrpc.com/connect"
 
@@ -291,29 +290,5 @@ func TestQueue(t *testing.T) {
 	first.Close()
 	if err := <-second; err != nil {
 		t.Errorf("queued download: %v", err)
-	}
-}
-
-func TestRateLimit(t *testing.T) {
-	t.Parallel()
-	const (
-		size  = 3 << 20   // bytes
-		chunk = 256 << 10 // bytes
-		rate  = 4 << 20   // bytes per second
-	)
-	data := testutil.RandBytes(size, 15)
-	e := newEnv(t, transfer.Options{MaxRate: rate, ChunkSize: chunk}, map[string][]byte{"f": data})
-	// The first chunk is within the limiter's burst; the rest is paced.
-	want := time.Duration(float64(size-chunk) / rate * float64(time.Second))
-	start := time.Now()
-	dst := make([]byte, size)
-	if err := transferapi.ReadRange(t.Context(), e.client(e.tokens.valid), testutil.SHA256Hex(data), 0, size, dst); err != nil {
-		t.Fatal(err)
-	}
-	if took := time.Since(start); took < want {
-		t.Errorf("%d bytes at %d B/s took %v, want at least %v", size, rate, took, want)
-	}
-	if !bytes.Equal(dst, data) {
-		t.Error("wrong content")
 	}
 }
