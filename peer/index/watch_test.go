@@ -224,6 +224,8 @@ func TestWatchSlowWrite(t *testing.T) {
 		if _, err := f.Write(data[off:min(off+step, len(data))]); err != nil {
 			t.Fatal(err)
 		}
+		// The scenario, not a wait for an event: a writer that pauses
+		// between writes, for less than Settle.
 		time.Sleep(25 * time.Millisecond)
 	}
 	if err := f.Close(); err != nil {
