@@ -134,15 +134,16 @@ func runDemo(ctx context.Context, out io.Writer, log *slog.Logger, c demoConfig)
 			wg.Wait()
 			return err
 		}
-		ln, err := net.Listen("tcp", net.JoinHostPort(c.host, port(i+1)))
+		ln, err := p.Listen(ctx)
 		if err != nil {
-			p.Index().Close()
+			p.Close()
 			cancel()
 			wg.Wait()
-			return fmt.Errorf("peer %s: listen: %w", name, err)
+			return fmt.Errorf("peer %s: %w", name, err)
 		}
-		peerURLs = append(peerURLs, "http://"+ln.Addr().String())
+		peerURLs = append(peerURLs, p.URL(ln))
 		wg.Go(func() {
+			defer p.Close()
 			if err := p.Serve(ctx, ln); err != nil {
 				errc <- fmt.Errorf("peer %s: %w", name, err)
 				cancel()

@@ -17,7 +17,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/peerhub/peerhub/peer/downloader"
-	"github.com/peerhub/peerhub/peer/session"
 )
 
 func init() { commands = append(commands, newGetCommand) }
@@ -73,7 +72,7 @@ func runGet(ctx context.Context, g *globals, o *clientOptions, query, outDir str
 	// A long download outlives the token unless the session heartbeats.
 	hbCtx, stopHeartbeat := context.WithCancel(ctx)
 	defer stopHeartbeat()
-	go keepAlive(hbCtx, s)
+	go s.KeepAlive(hbCtx)
 
 	cand, err := downloader.Resolve(ctx, s.Client(), query)
 	if amb, ok := errors.AsType[*downloader.AmbiguousError](err); ok && !o.json && isTerminal(g.streams.In) {
@@ -122,22 +121,6 @@ func runGet(ctx context.Context, g *globals, o *clientOptions, query, outDir str
 	}
 	fmt.Fprintf(g.streams.Out, "Saved %s (%s, sha256 %s)\n", dest, humanBytes(res.Size), res.SHA256)
 	return nil
-}
-
-// keepAlive heartbeats s until ctx is done, so its token stays valid for
-// the peers during a long download. A failed heartbeat is retried at the
-// next tick: the token usually outlives several of them.
-func keepAlive(ctx context.Context, s *session.Session) {
-	for {
-		t := time.NewTimer(s.Interval())
-		select {
-		case <-ctx.Done():
-			t.Stop()
-			return
-		case <-t.C:
-			s.Heartbeat(ctx)
-		}
-	}
 }
 
 // choose lists the candidates of an ambiguous name and asks which one to

@@ -4,6 +4,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/peerhub/peerhub/peer"
+	peertransfer "github.com/peerhub/peerhub/peer/transfer"
 )
 
 func init() { commands = append(commands, newPeerCommand) }
@@ -11,7 +12,7 @@ func init() { commands = append(commands, newPeerCommand) }
 func newPeerCommand(g *globals) *cobra.Command {
 	var cfg peer.Config
 	var passwordFile string
-	maxUpload := byteSize(peer.DefaultMaxUploadSize)
+	maxUpload := byteSize(peertransfer.DefaultMaxUploadSize)
 	var maxRate byteSize
 	cmd := &cobra.Command{
 		Use:   "peer --share DIR --user NAME",
@@ -58,7 +59,7 @@ pages of other origins call it only with --cors-origin.`,
 	fs.BoolVar(&cfg.ShareHidden, "share-hidden", false, "share dotfiles and dot-folders too")
 	fs.BoolVar(&cfg.AcceptUploads, "accept-uploads", false, "let other users upload files into the shared folder")
 	fs.Var(&maxUpload, "max-upload-size", "largest upload accepted, e.g. 64MiB")
-	fs.IntVar(&cfg.MaxTransfers, "max-uploads", peer.DefaultMaxTransfers, "transfers served at once; more wait in a short queue or are refused")
+	fs.IntVar(&cfg.MaxTransfers, "max-transfers", peertransfer.DefaultMaxTransfers, "downloads and uploads served at once; more wait in a short queue or are refused")
 	fs.Var(&maxRate, "max-rate", "cap on outgoing file data per second, e.g. 8MiB (0: no cap)")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate file (serve HTTPS)")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key file")

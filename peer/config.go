@@ -12,14 +12,13 @@ import (
 	"time"
 
 	"github.com/peerhub/peerhub/internal/rpcserver"
+	"github.com/peerhub/peerhub/peer/transfer"
 )
 
 // Defaults of the peer's Config.
 const (
 	DefaultListen        = "127.0.0.1:8001"
 	DefaultDirectory     = "http://127.0.0.1:8000"
-	DefaultMaxTransfers  = 8
-	DefaultMaxUploadSize = 1 << 30 // bytes
 	DefaultShutdownGrace = 10 * time.Second
 )
 
@@ -46,9 +45,11 @@ type Config struct {
 	ShareHidden bool
 	// AcceptUploads lets other users store files in Share.
 	AcceptUploads bool
-	// MaxUploadSize is the largest upload accepted, in bytes.
+	// MaxUploadSize is the largest upload accepted, in bytes;
+	// transfer.DefaultMaxUploadSize if zero.
 	MaxUploadSize int64
-	// MaxTransfers is how many transfers are served at once.
+	// MaxTransfers is how many transfers (downloads and uploads together)
+	// are served at once; transfer.DefaultMaxTransfers if zero.
 	MaxTransfers int
 	// MaxRate caps outgoing file data in bytes per second; 0 is no cap.
 	MaxRate int64
@@ -76,10 +77,10 @@ func (c Config) WithDefaults() Config {
 		c.Name = c.User
 	}
 	if c.MaxTransfers == 0 {
-		c.MaxTransfers = DefaultMaxTransfers
+		c.MaxTransfers = transfer.DefaultMaxTransfers
 	}
 	if c.MaxUploadSize == 0 {
-		c.MaxUploadSize = DefaultMaxUploadSize
+		c.MaxUploadSize = transfer.DefaultMaxUploadSize
 	}
 	if c.ShutdownGrace == 0 {
 		c.ShutdownGrace = DefaultShutdownGrace
@@ -113,7 +114,7 @@ func (c Config) Validate() error {
 		errs = append(errs, fmt.Errorf("--advertise: listening on %q, other peers need a reachable URL such as http://HOST:PORT", c.Listen))
 	}
 	if c.MaxTransfers < 1 {
-		errs = append(errs, fmt.Errorf("--max-uploads %d: want at least 1", c.MaxTransfers))
+		errs = append(errs, fmt.Errorf("--max-transfers %d: want at least 1", c.MaxTransfers))
 	}
 	if c.MaxUploadSize < 0 || c.MaxRate < 0 {
 		errs = append(errs, errors.New("--max-upload-size and --max-rate cannot be negative"))
@@ -133,13 +134,4 @@ func checkURL(flag, raw string) error {
 		return fmt.Errorf("%s %q: want an http:// or https:// URL", flag, raw)
 	}
 	return nil
-}
-
-// advertiseFor derives the advertised URL from the listening address.
-func advertiseFor(addr net.Addr, tls bool) string {
-	scheme := "http"
-	if tls {
-		scheme = "https"
-	}
-	return scheme + "://" + addr.String()
 }

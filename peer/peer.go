@@ -27,19 +27,22 @@ import (
 	"github.com/peerhub/peerhub/peer/transferapi"
 )
 
-// Peer is a running peer daemon.
+// Peer is a peer daemon: its shared folder's index, the transfer service
+// over it, and (while Serve runs) its session with the directory. Create it
+// with New, open its listener with Listen, run it with Serve, and Close it
+// after Serve returns, as a directory's server.Server.
 type Peer struct {
 	cfg      Config
 	log      *slog.Logger
 	index    *index.Index
 	transfer *transfer.Service
 
-	mu      sync.Mutex
-	session *session.Session
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // New prepares a peer: it seeds and indexes the shared folder (hashing only
-// what changed since the last run). Serve then runs it.
+// what changed since the last run). It does not listen yet.
 func New(ctx context.Context, cfg Config, log *slog.Logger) (*Peer, error) {
 	cfg = cfg.WithDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -84,40 +87,49 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Peer, error) {
 // Index is the peer's shared-folder index.
 func (p *Peer) Index() *index.Index { return p.index }
 
-// Session is the peer's session with the directory, once Serve started it.
-func (p *Peer) Session() *session.Session {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.session
+// Listen opens the listener of cfg.Listen.
+func (p *Peer) Listen(ctx context.Context) (net.Listener, error) {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", p.cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("listen: %w", err)
+	}
+	return ln, nil
+}
+
+// URL is the base URL other peers and clients reach this peer at when it
+// serves on ln: cfg.Advertise if set, else http:// or https:// (with TLS)
+// and ln's address. The peer logs in at the directory with it.
+func (p *Peer) URL(ln net.Listener) string {
+	if p.cfg.Advertise != "" {
+		return p.cfg.Advertise
+	}
+	scheme := "http"
+	if p.cfg.TLSCert != "" {
+		scheme = "https"
+	}
+	return scheme + "://" + ln.Addr().String()
 }
 
 // Serve runs the peer on ln until ctx is done: it serves PeerService and the
 // forwarded directory methods, keeps the session with the directory (login,
 // publish, heartbeat, re-login) and publishes changes of the shared folder
-// as they happen. At the end it logs out, lets running transfers finish
-// within the shutdown grace period, and closes the index.
+// as they happen. At the end it logs out and lets running transfers finish
+// within the shutdown grace period. It does not close the index: call Close
+// after Serve returns.
 // Errors: session.ErrLogin when the directory refuses the credentials; a
 // serving error.
 func (p *Peer) Serve(ctx context.Context, ln net.Listener) error {
-	defer p.index.Close()
-	tlsOn := p.cfg.TLSCert != ""
-	advertise := p.cfg.Advertise
-	if advertise == "" {
-		advertise = advertiseFor(ln.Addr(), tlsOn)
-	}
 	httpClient := rpcclient.NewHTTPClient()
 	sess := session.New(session.Config{
 		Directory:  p.cfg.Directory,
 		Username:   p.cfg.User,
 		Password:   p.cfg.Password,
 		PeerName:   p.cfg.Name,
-		Advertise:  advertise,
+		Advertise:  p.URL(ln),
 		HTTPClient: httpClient,
 		Logger:     p.log.With("component", "session"),
 	})
-	p.mu.Lock()
-	p.session = sess
-	p.mu.Unlock()
 
 	srv := rpcserver.New(rpcserver.Options{
 		Logger:        p.log,
@@ -131,7 +143,7 @@ func (p *Peer) Serve(ctx context.Context, ln net.Listener) error {
 	auth := rpcserver.NewAuthInterceptor(func(ctx context.Context, raw string) (token.Claims, error) {
 		return sess.Verifier().Verify(ctx, raw)
 	})
-	srv.Mux.Handle(transferapi.NewHandler(p.transfer, srv.HandlerOptions(auth)...))
+	srv.Mux.Handle(transferapi.NewHandler(p.transfer, p.log, srv.HandlerOptions(auth)...))
 	// The directory authenticates forwarded calls itself.
 	srv.Mux.Handle(directoryv1connect.NewDirectoryServiceHandler(newDirectoryProxy(httpClient, p.cfg.Directory), srv.HandlerOptions()...))
 
@@ -179,18 +191,32 @@ func (p *Peer) Serve(ctx context.Context, ln net.Listener) error {
 	return serveErr
 }
 
-// Run listens on cfg.Listen and serves until ctx is done.
+// Close closes the index (saving its hash cache). Call it after Serve has
+// returned.
+func (p *Peer) Close() error {
+	p.closeOnce.Do(func() {
+		if err := p.index.Close(); err != nil {
+			p.closeErr = fmt.Errorf("close index: %w", err)
+		}
+	})
+	return p.closeErr
+}
+
+// Run starts a peer on cfg.Listen and serves until ctx is done.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	p, err := New(ctx, cfg, log)
 	if err != nil {
 		return err
 	}
-	ln, err := net.Listen("tcp", p.cfg.Listen)
+	defer p.Close()
+	ln, err := p.Listen(ctx)
 	if err != nil {
-		p.index.Close()
-		return fmt.Errorf("listen: %w", err)
+		return err
 	}
-	return p.Serve(ctx, ln)
+	if err := p.Serve(ctx, ln); err != nil {
+		return err
+	}
+	return p.Close()
 }
 
 // entries converts index entries to the directory's FileEntry messages.

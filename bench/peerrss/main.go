@@ -131,7 +131,7 @@ func servePeer(dir string, chunk int) error {
 	auth := rpcserver.NewAuthInterceptor(func(ctx context.Context, raw string) (token.Claims, error) {
 		return verifier.Verify(ctx, raw)
 	})
-	srv.Mux.Handle(transferapi.NewHandler(svc, srv.HandlerOptions(auth)...))
+	srv.Mux.Handle(transferapi.NewHandler(svc, nil, srv.HandlerOptions(auth)...))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return err

@@ -13,7 +13,6 @@ package pieces
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"sync"
@@ -217,46 +216,6 @@ func Count(size int64) int {
 		return 0
 	}
 	return int((size + Size - 1) / Size)
-}
-
-// Bounds returns the byte offset and length of piece i of a content of size
-// bytes. The length is Size for every piece but the last, which holds the
-// rest; it is 0 when i is not a piece of that content.
-func Bounds(i int, size int64) (off, n int64) {
-	if i < 0 || i >= Count(size) {
-		return 0, 0
-	}
-	off = int64(i) * Size
-	return off, min(Size, size-off)
-}
-
-// ErrMismatch is wrapped by CheckPiece's error when a piece has the wrong
-// length or hash, i.e. the peer sent something else than the content asked
-// for.
-var ErrMismatch = errors.New("piece does not match its hash")
-
-// Verify reports whether data hashes to want.
-func Verify(data []byte, want [32]byte) bool {
-	return sha256.Sum256(data) == want
-}
-
-// CheckPiece checks that data is piece i of a content of size bytes whose
-// piece hashes are want: that i is a piece of that content, data has the
-// length Bounds gives and hashes to want[i]. The error wraps ErrMismatch.
-func CheckPiece(i int, size int64, want [][32]byte, data []byte) error {
-	if len(want) != Count(size) {
-		return fmt.Errorf("%w: %d piece hashes for %d bytes, want %d", ErrMismatch, len(want), size, Count(size))
-	}
-	_, n := Bounds(i, size)
-	switch {
-	case n == 0:
-		return fmt.Errorf("%w: piece %d out of range (%d pieces)", ErrMismatch, i, len(want))
-	case int64(len(data)) != n:
-		return fmt.Errorf("%w: piece %d has %d bytes, want %d", ErrMismatch, i, len(data), n)
-	case !Verify(data, want[i]):
-		return fmt.Errorf("%w: piece %d hash differs", ErrMismatch, i)
-	}
-	return nil
 }
 
 // Hex returns h as 64 lowercase hexadecimal digits, the form the protocol

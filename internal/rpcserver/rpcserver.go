@@ -224,7 +224,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	return nil
 }
 
-// observer is the metrics-and-logging interceptor.
+// observer is the metrics-and-logging interceptor: it counts every call and
+// logs every failed one, except the internal errors ConnectError logged
+// already with their request id.
 type observer struct{ s *Server }
 
 func (o *observer) record(ctx context.Context, procedure string, start time.Time, err error) {
@@ -234,7 +236,7 @@ func (o *observer) record(ctx context.Context, procedure string, start time.Time
 	}
 	o.s.requests.WithLabelValues(procedure, code).Inc()
 	o.s.duration.WithLabelValues(procedure).Observe(time.Since(start).Seconds())
-	if err != nil {
+	if err != nil && !logged(err) {
 		level := slog.LevelInfo
 		if c := connect.CodeOf(err); c == connect.CodeInternal || c == connect.CodeUnknown || c == connect.CodeDataLoss {
 			level = slog.LevelError

@@ -225,7 +225,7 @@ func (n *Network) AddPeer(name string, opts PeerOptions) *Peer {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	pr := &Peer{Name: name, URL: "http://" + ln.Addr().String(), Share: share, Daemon: p, stop: cancel, done: make(chan error, 1)}
-	go func() { pr.done <- p.Serve(ctx, ln) }()
+	go func() { pr.done <- errors.Join(p.Serve(ctx, ln), p.Close()) }()
 	n.t.Cleanup(func() { pr.Stop() })
 	return pr
 }

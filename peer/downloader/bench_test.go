@@ -2,8 +2,6 @@ package downloader_test
 
 import (
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/peerhub/peerhub/internal/testutil"
 	"github.com/peerhub/peerhub/peer/downloader"
 )
 
@@ -37,21 +36,6 @@ func benchSize(b *testing.B, env string, def int64) int64 {
 		b.Fatalf("%s=%q: want a size such as 1GiB, 256MiB or 1048576", env, os.Getenv(env))
 	}
 	return n * mult
-}
-
-// serveFile serves path over plain net/http (http.ServeFile, which uses
-// sendfile) on a loopback port and returns its URL.
-func serveFile(b *testing.B, path string) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.ServeFile(w, r, path)
-	})}
-	go srv.Serve(ln)
-	b.Cleanup(func() { srv.Close() })
-	return "http://" + ln.Addr().String() + "/" + filepath.Base(path)
 }
 
 // curlSHA256 fetches url with the real curl, hashes it with the real
@@ -89,7 +73,7 @@ func BenchmarkGet(b *testing.B) {
 	size := benchSize(b, "PEERHUB_BENCH_SIZE", 256*mib)
 	a := newAuth(b)
 	src, sum := content(b, "bench.bin", size)
-	url := serveFile(b, filepath.Join(src, "bench.bin"))
+	url := testutil.ServeFile(b, filepath.Join(src, "bench.bin"))
 	p := startPeer(b, a, src, peerOptions{})
 	tgt := target(b, a, p, sum)
 	tok := a.token(b)

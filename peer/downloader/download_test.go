@@ -13,6 +13,7 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/peerhub/peerhub/internal/sharepath"
+	"github.com/peerhub/peerhub/internal/testutil"
 	"github.com/peerhub/peerhub/peer/downloader"
 )
 
@@ -25,16 +26,11 @@ func fastRetry(o downloader.Options) downloader.Options {
 
 func TestDownloadThreeSources(t *testing.T) {
 	t.Parallel()
-	a := newAuth(t)
-	src, sum := content(t, "big.bin", 64*mib)
-	var peers []*testPeer
-	for _, d := range share(t, filepath.Join(src, "big.bin"), 3) {
-		// Capped, so that no source finishes before the others start.
-		peers = append(peers, startPeer(t, a, d, peerOptions{maxRate: 40 * mib}))
-	}
-	dest := filepath.Join(t.TempDir(), "big.bin")
+	// Capped, so that no source finishes before the others start.
+	capped := peerOptions{maxRate: 40 * mib}
+	a, peers, tgt, dest := served(t, "big.bin", 64*mib, capped, capped, capped)
 	var sawSources int
-	res, err := downloader.Download(t.Context(), target(t, a, peers[0], sum), sources(peers...), downloader.Options{
+	res, err := downloader.Download(t.Context(), tgt, sources(peers...), downloader.Options{
 		Dest:             dest,
 		Token:            a.token(t),
 		ProgressInterval: 10 * time.Millisecond,
@@ -45,8 +41,8 @@ func TestDownloadThreeSources(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := fileSHA256(t, dest); got != sum {
-		t.Fatalf("sha256 %s, want %s", got, sum)
+	if got := testutil.FileSHA256(t, dest); got != tgt.SHA256 {
+		t.Fatalf("sha256 %s, want %s", got, tgt.SHA256)
 	}
 	var pieces int
 	for _, s := range res.Sources {
@@ -68,16 +64,11 @@ func TestDownloadThreeSources(t *testing.T) {
 
 func TestDownloadSourceStopsMidway(t *testing.T) {
 	t.Parallel()
-	a := newAuth(t)
-	src, sum := content(t, "f.bin", 64*mib)
-	var peers []*testPeer
-	for _, d := range share(t, filepath.Join(src, "f.bin"), 3) {
-		peers = append(peers, startPeer(t, a, d, peerOptions{maxRate: 24 * mib}))
-	}
-	dest := filepath.Join(t.TempDir(), "f.bin")
+	capped := peerOptions{maxRate: 24 * mib}
+	a, peers, tgt, dest := served(t, "f.bin", 64*mib, capped, capped, capped)
 	var once sync.Once
 	var stoppedAt int64
-	res, err := downloader.Download(t.Context(), target(t, a, peers[0], sum), sources(peers...), fastRetry(downloader.Options{
+	res, err := downloader.Download(t.Context(), tgt, sources(peers...), fastRetry(downloader.Options{
 		Dest:             dest,
 		Token:            a.token(t),
 		ProgressInterval: 5 * time.Millisecond,
@@ -95,8 +86,8 @@ func TestDownloadSourceStopsMidway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := fileSHA256(t, dest); got != sum {
-		t.Fatalf("sha256 %s, want %s", got, sum)
+	if got := testutil.FileSHA256(t, dest); got != tgt.SHA256 {
+		t.Fatalf("sha256 %s, want %s", got, tgt.SHA256)
 	}
 	if stoppedAt == 0 || stoppedAt == 64*mib {
 		t.Fatalf("peer stopped at %d bytes, want mid-download", stoppedAt)
@@ -120,21 +111,17 @@ func TestDownloadSourceStopsMidway(t *testing.T) {
 
 func TestDownloadDropsCorruptSource(t *testing.T) {
 	t.Parallel()
-	a := newAuth(t)
-	src, sum := content(t, "c.bin", 16*mib)
-	dirs := share(t, filepath.Join(src, "c.bin"), 2)
-	good := startPeer(t, a, dirs[0], peerOptions{maxRate: 32 * mib})
-	bad := startPeer(t, a, dirs[1], peerOptions{interceptor: corrupter()})
-	dest := filepath.Join(t.TempDir(), "c.bin")
-	res, err := downloader.Download(t.Context(), target(t, a, good, sum), sources(bad, good), downloader.Options{
+	a, peers, tgt, dest := served(t, "c.bin", 16*mib, peerOptions{maxRate: 32 * mib}, peerOptions{interceptor: corrupter()})
+	good, bad := peers[0], peers[1]
+	res, err := downloader.Download(t.Context(), tgt, sources(bad, good), downloader.Options{
 		Dest:  dest,
 		Token: a.token(t),
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := fileSHA256(t, dest); got != sum {
-		t.Fatalf("sha256 %s, want %s", got, sum)
+	if got := testutil.FileSHA256(t, dest); got != tgt.SHA256 {
+		t.Fatalf("sha256 %s, want %s", got, tgt.SHA256)
 	}
 	b := res.Sources[0]
 	if !b.Dropped || !errors.Is(b.Err, downloader.ErrBadPiece) || b.Pieces != 0 {
@@ -166,7 +153,7 @@ func TestDownloadReassignsStalledPieces(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := fileSHA256(t, dest); got != sum {
+	if got := testutil.FileSHA256(t, dest); got != sum {
 		t.Fatalf("sha256 %s, want %s", got, sum)
 	}
 	if s := res.Sources[0]; !errors.Is(s.Err, downloader.ErrStalled) || s.Dropped || s.Pieces != 8 {
@@ -179,14 +166,10 @@ func TestDownloadReassignsStalledPieces(t *testing.T) {
 
 func TestDownloadEndgameOvertakesStalledSource(t *testing.T) {
 	t.Parallel()
-	a := newAuth(t)
-	src, sum := content(t, "e.bin", 8*mib)
-	dirs := share(t, filepath.Join(src, "e.bin"), 2)
-	good := startPeer(t, a, dirs[0], peerOptions{maxRate: 32 * mib})
-	stuck := startPeer(t, a, dirs[1], peerOptions{interceptor: staller(-1)})
-	dest := filepath.Join(t.TempDir(), "e.bin")
+	a, peers, tgt, dest := served(t, "e.bin", 8*mib, peerOptions{maxRate: 32 * mib}, peerOptions{interceptor: staller(-1)})
+	good, stuck := peers[0], peers[1]
 	start := time.Now()
-	res, err := downloader.Download(t.Context(), target(t, a, good, sum), sources(stuck, good), downloader.Options{
+	res, err := downloader.Download(t.Context(), tgt, sources(stuck, good), downloader.Options{
 		Dest:         dest,
 		Token:        a.token(t),
 		StallTimeout: time.Minute,
@@ -194,8 +177,8 @@ func TestDownloadEndgameOvertakesStalledSource(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := fileSHA256(t, dest); got != sum {
-		t.Fatalf("sha256 %s, want %s", got, sum)
+	if got := testutil.FileSHA256(t, dest); got != tgt.SHA256 {
+		t.Fatalf("sha256 %s, want %s", got, tgt.SHA256)
 	}
 	if res.Sources[0].Pieces != 0 || res.Sources[1].Pieces != 8 {
 		t.Errorf("pieces by source %d/%d, want 0/8", res.Sources[0].Pieces, res.Sources[1].Pieces)
@@ -207,27 +190,13 @@ func TestDownloadEndgameOvertakesStalledSource(t *testing.T) {
 
 func TestDownloadResumes(t *testing.T) {
 	t.Parallel()
-	a := newAuth(t)
-	src, sum := content(t, "r.bin", 64*mib)
 	// Capped, so that cancelling at half stops well before the end.
-	p := startPeer(t, a, src, peerOptions{maxRate: 32 * mib})
-	tgt := target(t, a, p, sum)
-	dest := filepath.Join(t.TempDir(), "r.bin")
+	a, peers, tgt, dest := served(t, "r.bin", 64*mib, peerOptions{maxRate: 32 * mib})
+	p := peers[0]
 	partial, state := dest+sharepath.PartialSuffix, dest+sharepath.StateSuffix
 
 	// Run 1: cancelled at about half.
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	first, err := downloader.Download(ctx, tgt, sources(p), downloader.Options{
-		Dest:             dest,
-		Token:            a.token(t),
-		ProgressInterval: 2 * time.Millisecond,
-		Progress: func(pr downloader.Progress) {
-			if pr.Done >= pr.Total/2 {
-				cancel()
-			}
-		},
-	})
+	first, err := interrupted(t, a, tgt, p, dest, func(pr downloader.Progress) bool { return pr.Done >= pr.Total/2 })
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("cancelled download: %v, want context.Canceled", err)
 	}
@@ -246,7 +215,7 @@ func TestDownloadResumes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := json.Unmarshal(raw, &st); err != nil || st.SHA256 != sum || st.Size != 64*mib || len(st.Done) != 8 {
+	if err := json.Unmarshal(raw, &st); err != nil || st.SHA256 != tgt.SHA256 || st.Size != 64*mib || len(st.Done) != 8 {
 		t.Fatalf("state file %s: %v", raw, err)
 	}
 
@@ -273,8 +242,8 @@ func TestDownloadResumes(t *testing.T) {
 	if sent := p.sent.Load(); sent != second.FetchedBytes {
 		t.Errorf("peer sent %d bytes in the second run, want only the %d missing", sent, second.FetchedBytes)
 	}
-	if got := fileSHA256(t, dest); got != sum {
-		t.Fatalf("sha256 %s, want %s", got, sum)
+	if got := testutil.FileSHA256(t, dest); got != tgt.SHA256 {
+		t.Fatalf("sha256 %s, want %s", got, tgt.SHA256)
 	}
 	if exists(partial) || exists(state) {
 		t.Error("partial or state file left after the resumed download completed")
@@ -283,23 +252,9 @@ func TestDownloadResumes(t *testing.T) {
 
 func TestDownloadResumeRefetchesDamagedPiece(t *testing.T) {
 	t.Parallel()
-	a := newAuth(t)
-	src, sum := content(t, "d.bin", 8*mib)
-	p := startPeer(t, a, src, peerOptions{maxRate: 16 * mib})
-	tgt := target(t, a, p, sum)
-	dest := filepath.Join(t.TempDir(), "d.bin")
-	ctx, cancel := context.WithCancel(t.Context())
-	defer cancel()
-	first, _ := downloader.Download(ctx, tgt, sources(p), downloader.Options{
-		Dest:             dest,
-		Token:            a.token(t),
-		ProgressInterval: 2 * time.Millisecond,
-		Progress: func(pr downloader.Progress) {
-			if pr.PiecesDone >= 3 {
-				cancel()
-			}
-		},
-	})
+	a, peers, tgt, dest := served(t, "d.bin", 8*mib, peerOptions{maxRate: 16 * mib})
+	p := peers[0]
+	first, _ := interrupted(t, a, tgt, p, dest, func(pr downloader.Progress) bool { return pr.PiecesDone >= 3 })
 	if first == nil || first.FetchedPieces < 3 {
 		t.Fatalf("first run: %+v, want some pieces", first)
 	}
@@ -316,8 +271,8 @@ func TestDownloadResumeRefetchesDamagedPiece(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := fileSHA256(t, dest); got != sum {
-		t.Fatalf("sha256 %s, want %s", got, sum)
+	if got := testutil.FileSHA256(t, dest); got != tgt.SHA256 {
+		t.Fatalf("sha256 %s, want %s", got, tgt.SHA256)
 	}
 	if second.ResumedPieces != first.FetchedPieces-1 {
 		t.Errorf("resumed %d pieces, want %d (all but the damaged one)", second.ResumedPieces, first.FetchedPieces-1)
@@ -376,7 +331,7 @@ func TestDownloadRefusals(t *testing.T) {
 					t.Errorf("destination changed to %q", b)
 				}
 			case tt.wantErr == nil:
-				if got := fileSHA256(t, dest); got != sum {
+				if got := testutil.FileSHA256(t, dest); got != sum {
 					t.Errorf("sha256 %s, want %s", got, sum)
 				}
 			}

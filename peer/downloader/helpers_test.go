@@ -2,10 +2,6 @@ package downloader_test
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"io"
 	"log/slog"
@@ -23,7 +19,7 @@ import (
 	"github.com/peerhub/peerhub/gen/peerhub/peer/v1/peerv1connect"
 	"github.com/peerhub/peerhub/internal/rpcclient"
 	"github.com/peerhub/peerhub/internal/rpcserver"
-	"github.com/peerhub/peerhub/internal/token"
+	"github.com/peerhub/peerhub/internal/testutil"
 	"github.com/peerhub/peerhub/peer/downloader"
 	"github.com/peerhub/peerhub/peer/index"
 	"github.com/peerhub/peerhub/peer/transfer"
@@ -32,36 +28,17 @@ import (
 
 const mib = 1 << 20
 
-// auth is a token signer and verifier standing in for a directory: peers
-// accept the tokens it issues, as they accept their directory's.
-type auth struct {
-	signer   *token.Signer
-	verifier *token.Verifier
-}
+// auth stands in for a directory: peers accept the tokens it issues, as
+// they accept their directory's.
+type auth struct{ *testutil.Issuer }
 
-func newAuth(t testing.TB) *auth {
-	t.Helper()
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &auth{
-		signer:   token.NewSigner("test-key", priv, token.DefaultIssuer),
-		verifier: token.NewVerifier(token.DefaultIssuer, []token.PublicKey{{ID: "test-key", Key: pub}}),
-	}
-}
+func newAuth(t testing.TB) *auth { return &auth{testutil.NewIssuer(t)} }
 
 // token returns a fresh client token.
 func (a *auth) token(t testing.TB) *rpcclient.Token {
 	t.Helper()
-	c := token.Claims{SessionID: "test-session"}
-	c.Subject = "tester"
-	raw, _, err := a.signer.Sign(c, time.Now(), time.Hour)
-	if err != nil {
-		t.Fatal(err)
-	}
 	tok := new(rpcclient.Token)
-	tok.Set(raw)
+	tok.Set(a.Token(t, time.Now()))
 	return tok
 }
 
@@ -113,14 +90,12 @@ func startPeer(t testing.TB, a *auth, dir string, o peerOptions) *testPeer {
 	}
 	p := &testPeer{Dir: dir}
 	srv := rpcserver.New(rpcserver.Options{Services: []string{peerv1connect.PeerServiceName}, ShutdownGrace: time.Millisecond, Logger: discard})
-	authn := rpcserver.NewAuthInterceptor(func(ctx context.Context, bearer string) (token.Claims, error) {
-		return a.verifier.Verify(ctx, bearer)
-	})
+	authn := rpcserver.NewAuthInterceptor(a.Verifier.Verify)
 	interceptors := []connect.Interceptor{authn, &sentCounter{n: &p.sent}}
 	if o.interceptor != nil {
 		interceptors = append(interceptors, o.interceptor)
 	}
-	path, h := transferapi.NewHandler(svc, srv.HandlerOptions(interceptors...)...)
+	path, h := transferapi.NewHandler(svc, discard, srv.HandlerOptions(interceptors...)...)
 	srv.Mux.Handle(path, h)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -225,21 +200,48 @@ func staller(first int) connect.Interceptor {
 	}}
 }
 
+// contentSeed makes every content a test writes differ from the others.
+var contentSeed atomic.Uint64
+
 // content writes size random bytes to a file named name in a new folder
 // and returns the folder and the content's SHA-256.
 func content(t testing.TB, name string, size int64) (dir, sum string) {
 	t.Helper()
 	dir = t.TempDir()
-	f, err := os.Create(filepath.Join(dir, name))
-	if err != nil {
-		t.Fatal(err)
+	return dir, testutil.WriteRandomFile(t, filepath.Join(dir, name), size, contentSeed.Add(1))
+}
+
+// served serves a new content of size random bytes, named name, from one
+// test peer per element of opts, each with its own copy. It returns the
+// token authority, the peers, the content as the directory would announce
+// it, and a destination for it in a new folder.
+func served(t testing.TB, name string, size int64, opts ...peerOptions) (a *auth, peers []*testPeer, tgt downloader.Target, dest string) {
+	t.Helper()
+	a = newAuth(t)
+	src, sum := content(t, name, size)
+	for i, d := range share(t, filepath.Join(src, name), len(opts)) {
+		peers = append(peers, startPeer(t, a, d, opts[i]))
 	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.CopyN(io.MultiWriter(f, h), rand.Reader, size); err != nil {
-		t.Fatal(err)
-	}
-	return dir, hex.EncodeToString(h.Sum(nil))
+	return a, peers, target(t, a, peers[0], sum), filepath.Join(t.TempDir(), name)
+}
+
+// interrupted downloads tgt from p into dest and cancels the download once
+// stop holds for its progress, as a user's Ctrl-C would; it returns what
+// Download returned.
+func interrupted(t testing.TB, a *auth, tgt downloader.Target, p *testPeer, dest string, stop func(downloader.Progress) bool) (*downloader.Result, error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	return downloader.Download(ctx, tgt, sources(p), downloader.Options{
+		Dest:             dest,
+		Token:            a.token(t),
+		ProgressInterval: 2 * time.Millisecond,
+		Progress: func(pr downloader.Progress) {
+			if stop(pr) {
+				cancel()
+			}
+		},
+	})
 }
 
 // share makes n folders that each hold a copy (a hard link where possible)
@@ -275,21 +277,6 @@ func copyFile(t testing.TB, src, dst string) {
 	if err := out.Close(); err != nil {
 		t.Fatal(err)
 	}
-}
-
-// fileSHA256 hashes the file at path.
-func fileSHA256(t testing.TB, path string) string {
-	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(h.Sum(nil))
 }
 
 // target describes the file name in the first peer, as the directory would

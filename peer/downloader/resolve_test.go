@@ -12,6 +12,7 @@ import (
 
 	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
 	"github.com/peerhub/peerhub/internal/testnet"
+	"github.com/peerhub/peerhub/internal/testutil"
 	"github.com/peerhub/peerhub/peer/downloader"
 	"github.com/peerhub/peerhub/peer/session"
 )
@@ -165,7 +166,7 @@ func TestResolveAndDownload(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := fileSHA256(t, dest); got != c.SHA256 {
+	if got := testutil.FileSHA256(t, dest); got != c.SHA256 {
 		t.Fatalf("sha256 %s, want %s", got, c.SHA256)
 	}
 	for _, src := range res.Sources {

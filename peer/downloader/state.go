@@ -39,7 +39,6 @@ func newBitmap(n int) bitmap         { return make(bitmap, (n+7)/8) }
 func (b bitmap) has(i int) bool      { return b[i/8]&(1<<(i%8)) != 0 }
 func (b bitmap) set(i int)           { b[i/8] |= 1 << (i % 8) }
 func (b bitmap) fits(n int) bool     { return len(b) == (n+7)/8 }
-func (b bitmap) clone() bitmap       { return append(bitmap(nil), b...) }
 func (b bitmap) clear(i int)         { b[i/8] &^= 1 << (i % 8) }
 func (b bitmap) equal(o bitmap) bool { return string(b) == string(o) }
 

@@ -10,6 +10,7 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/peerhub/peerhub/internal/rpcclient"
+	"github.com/peerhub/peerhub/internal/testutil"
 	"github.com/peerhub/peerhub/peer/downloader"
 )
 
@@ -69,7 +70,7 @@ func TestUpload(t *testing.T) {
 			if res.GetName() != want || res.GetSha256() != sum || res.GetSize() != 3*mib+5 || last != 3*mib+5 {
 				t.Errorf("Upload = %v (progress %d), want %s, %s", res, last, want, sum)
 			}
-			if got := fileSHA256(t, filepath.Join(tt.peer.Dir, filepath.FromSlash(want))); got != sum {
+			if got := testutil.FileSHA256(t, filepath.Join(tt.peer.Dir, filepath.FromSlash(want))); got != sum {
 				t.Errorf("stored sha256 %s, want %s", got, sum)
 			}
 		})

@@ -9,6 +9,8 @@ import (
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/peerhub/peerhub/internal/testutil"
 )
 
 // BenchmarkScan measures a first Scan (empty cache, files in the page cache)
@@ -29,7 +31,7 @@ func BenchmarkScan(b *testing.B) {
 	dir := b.TempDir()
 	var paths []string
 	for i := range files {
-		paths = append(paths, writeOld(b, dir, fmt.Sprintf("d%d/f%02d", i%4, i), fill(i, size)))
+		paths = append(paths, writeOld(b, dir, fmt.Sprintf("d%d/f%02d", i%4, i), testutil.RandBytes(size, uint64(i))))
 	}
 	b.Run("sha256", func(b *testing.B) {
 		b.SetBytes(files * size)

@@ -66,7 +66,7 @@ func (ix *Index) loadCache() (map[string]*record, map[fileKey]*record) {
 		})
 	}
 	if err != nil {
-		ix.log.Warn("hash cache ignored; files will be hashed again", "path", ix.cachePath(), "err", err)
+		ix.log.Warn("hash cache ignored; files will be hashed again", "path", ix.cachePath(), "error", err)
 		return map[string]*record{}, map[fileKey]*record{}
 	}
 	ix.log.Debug("hash cache loaded", "path", ix.cachePath(), "records", len(byName))
@@ -124,9 +124,9 @@ func (ix *Index) saveIfDirty() {
 	}
 	ix.dirty = false
 	if !ix.saveFailed {
-		ix.log.Warn("hash cache not saved; files will be hashed again after a restart", "err", err)
+		ix.log.Warn("hash cache not saved; files will be hashed again after a restart", "error", err)
 	} else {
-		ix.log.Debug("hash cache not saved", "err", err)
+		ix.log.Debug("hash cache not saved", "error", err)
 	}
 	ix.saveFailed = true
 }

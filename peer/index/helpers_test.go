@@ -5,12 +5,12 @@ import (
 	"encoding/hex"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"slices"
 	"testing"
 	"time"
 
 	"github.com/peerhub/peerhub/internal/pieces"
+	"github.com/peerhub/peerhub/internal/testutil"
 )
 
 // quiet discards the index's log output in tests.
@@ -30,19 +30,6 @@ func open(t testing.TB, o Options) *Index {
 	return ix
 }
 
-// write creates dir/name (and its folders) with data.
-func write(t testing.TB, dir, name string, data []byte) string {
-	t.Helper()
-	p := filepath.Join(dir, filepath.FromSlash(name))
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 // anHourAgo is the modification time writeOld gives files, so that their
 // hashes are trusted from the start (see racyWindow).
 var anHourAgo = time.Now().Add(-time.Hour).Truncate(time.Second)
@@ -51,24 +38,11 @@ var anHourAgo = time.Now().Add(-time.Hour).Truncate(time.Second)
 // that was shared before.
 func writeOld(t testing.TB, dir, name string, data []byte) string {
 	t.Helper()
-	p := write(t, dir, name, data)
+	p := testutil.WriteFile(t, dir, name, data)
 	if err := os.Chtimes(p, anHourAgo, anHourAgo); err != nil {
 		t.Fatal(err)
 	}
 	return p
-}
-
-// fill returns n bytes that depend on seed.
-func fill(seed, n int) []byte {
-	b := make([]byte, n)
-	x := uint32(seed)*2654435761 + 1
-	for i := range b {
-		x ^= x << 13
-		x ^= x >> 17
-		x ^= x << 5
-		b[i] = byte(x)
-	}
-	return b
 }
 
 // checkEntry checks e's hashes against data, computed independently.

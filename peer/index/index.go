@@ -256,22 +256,6 @@ func (ix *Index) Dir() string { return ix.dir }
 // came from the cache do not count.
 func (ix *Index) Hashed() int64 { return ix.hashed.Load() }
 
-// Shareable returns nil if a regular file named name (relative,
-// slash-separated) would be shared, else an error wrapping
-// sharepath.ErrInvalid that says why not: the name breaks sharepath.Check,
-// is in the state folder, is a partial download, or is hidden and hidden
-// files are not shared. The transfer service uses it to refuse upload names
-// the index would ignore.
-func (ix *Index) Shareable(name string) error {
-	if why := ix.excluded(name, false); why != "" {
-		if err := sharepath.Check(name); err != nil {
-			return err
-		}
-		return fmt.Errorf("%w %q: %s", sharepath.ErrInvalid, name, why)
-	}
-	return nil
-}
-
 // Snapshot returns every entry, sorted by name.
 func (ix *Index) Snapshot() []Entry {
 	ix.mu.RLock()
@@ -282,13 +266,6 @@ func (ix *Index) Snapshot() []Entry {
 	ix.mu.RUnlock()
 	slices.SortFunc(out, func(a, b Entry) int { return strings.Compare(a.Name, b.Name) })
 	return out
-}
-
-// Len returns the number of entries.
-func (ix *Index) Len() int {
-	ix.mu.RLock()
-	defer ix.mu.RUnlock()
-	return len(ix.entries)
 }
 
 // ByName returns the entry named name.

@@ -3,9 +3,7 @@ package index
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"github.com/peerhub/peerhub/internal/sharepath"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,37 +11,38 @@ import (
 	"testing"
 
 	"github.com/peerhub/peerhub/internal/pieces"
+	"github.com/peerhub/peerhub/internal/testutil"
 )
 
 func TestScanTree(t *testing.T) {
 	t.Parallel()
 	dir, outside := t.TempDir(), t.TempDir()
 	files := map[string][]byte{
-		"a.txt":                   fill(1, 100),
+		"a.txt":                   testutil.RandBytes(100, 1),
 		"empty":                   {},
-		"dir/b.bin":               fill(2, pieces.Size+1),
-		"dir/sub/c.txt":           fill(3, 10),
-		"dir/sub/deeper/d":        fill(4, pieces.Size),
-		".hidden":                 fill(5, 10),
-		".hdir/x":                 fill(6, 10),
-		"dir/.h2":                 fill(7, 10),
-		"x.peerhub-partial":       fill(8, 10),
-		"x.peerhub-state":         fill(9, 10),
-		"dir/y.peerhub-partial":   fill(10, 10),
-		".peerhub/incoming/up":    fill(11, 10),
-		".peerhub/other":          fill(12, 10),
-		"con.txt":                 fill(13, 10),
-		"dir/nul":                 fill(14, 10),
-		"bad\x01name":             fill(15, 10),
-		"bad\xffutf8":             fill(16, 10),
-		"dir/COM1.log":            fill(17, 10),
-		"dir/console.txt":         fill(18, 10),
-		"dir/sub/my.peerhub-part": fill(19, 10),
+		"dir/b.bin":               testutil.RandBytes(pieces.Size+1, 2),
+		"dir/sub/c.txt":           testutil.RandBytes(10, 3),
+		"dir/sub/deeper/d":        testutil.RandBytes(pieces.Size, 4),
+		".hidden":                 testutil.RandBytes(10, 5),
+		".hdir/x":                 testutil.RandBytes(10, 6),
+		"dir/.h2":                 testutil.RandBytes(10, 7),
+		"x.peerhub-partial":       testutil.RandBytes(10, 8),
+		"x.peerhub-state":         testutil.RandBytes(10, 9),
+		"dir/y.peerhub-partial":   testutil.RandBytes(10, 10),
+		".peerhub/incoming/up":    testutil.RandBytes(10, 11),
+		".peerhub/other":          testutil.RandBytes(10, 12),
+		"con.txt":                 testutil.RandBytes(10, 13),
+		"dir/nul":                 testutil.RandBytes(10, 14),
+		"bad\x01name":             testutil.RandBytes(10, 15),
+		"bad\xffutf8":             testutil.RandBytes(10, 16),
+		"dir/COM1.log":            testutil.RandBytes(10, 17),
+		"dir/console.txt":         testutil.RandBytes(10, 18),
+		"dir/sub/my.peerhub-part": testutil.RandBytes(10, 19),
 	}
 	for name, data := range files {
-		write(t, dir, name, data)
+		testutil.WriteFile(t, dir, name, data)
 	}
-	secret := write(t, outside, "secret", []byte("outside"))
+	secret := testutil.WriteFile(t, outside, "secret", []byte("outside"))
 	for link, target := range map[string]string{
 		"link-etc":      "/etc",
 		"link-passwd":   "/etc/passwd",
@@ -105,7 +104,7 @@ func TestScanTree(t *testing.T) {
 func TestStateDirInsideFolderSkipped(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	write(t, dir, "a", fill(1, 10))
+	testutil.WriteFile(t, dir, "a", testutil.RandBytes(10, 1))
 	ix := open(t, Options{Dir: dir, StateDir: filepath.Join(dir, "state")})
 	if _, err := ix.Scan(t.Context()); err != nil {
 		t.Fatal(err)
@@ -147,10 +146,10 @@ func TestOpenErrors(t *testing.T) {
 func TestBySHA256(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	same := fill(1, 3*pieces.Size+5)
-	write(t, dir, "a", same)
-	write(t, dir, "b/a-copy", same)
-	write(t, dir, "c", fill(2, 10))
+	same := testutil.RandBytes(3*pieces.Size+5, 1)
+	testutil.WriteFile(t, dir, "a", same)
+	testutil.WriteFile(t, dir, "b/a-copy", same)
+	testutil.WriteFile(t, dir, "c", testutil.RandBytes(10, 2))
 	ix := open(t, Options{Dir: dir})
 	if _, err := ix.Scan(t.Context()); err != nil {
 		t.Fatal(err)
@@ -163,7 +162,7 @@ func TestBySHA256(t *testing.T) {
 	}{
 		{"duplicates", hex.EncodeToString(sum[:]), []string{"a", "b/a-copy"}},
 		{"upper case", strings.ToUpper(hex.EncodeToString(sum[:])), []string{"a", "b/a-copy"}},
-		{"unique", hexOf(fill(2, 10)), []string{"c"}},
+		{"unique", hexOf(testutil.RandBytes(10, 2)), []string{"c"}},
 		{"unknown", hexOf([]byte("nothing")), nil},
 	}
 	for _, tt := range tests {
@@ -174,7 +173,7 @@ func TestBySHA256(t *testing.T) {
 				t.Fatalf("BySHA256 = %q, %v, want %q", got, ok, tt.want)
 			}
 			for _, e := range es {
-				checkEntry(t, e, map[string][]byte{"a": same, "b/a-copy": same, "c": fill(2, 10)}[e.Name])
+				checkEntry(t, e, map[string][]byte{"a": same, "b/a-copy": same, "c": testutil.RandBytes(10, 2)}[e.Name])
 			}
 		})
 	}
@@ -190,7 +189,7 @@ func TestRestartHashesOnlyChanges(t *testing.T) {
 	dir, state := t.TempDir(), t.TempDir()
 	const n = 1000
 	for i := range n {
-		writeOld(t, dir, fmt.Sprintf("d%02d/f%04d", i%37, i), fill(i, 64+i%200))
+		writeOld(t, dir, fmt.Sprintf("d%02d/f%04d", i%37, i), testutil.RandBytes(64+i%200, uint64(i)))
 	}
 	o := Options{Dir: dir, StateDir: state, Logger: quiet}
 
@@ -220,7 +219,7 @@ func TestRestartHashesOnlyChanges(t *testing.T) {
 
 	// One file modified (same size, new content): exactly one hash, on the
 	// next restart and within a running index alike.
-	p := writeOld(t, dir, "d05/f0005", fill(-5, 64+5))
+	p := writeOld(t, dir, "d05/f0005", testutil.RandBytes(64+5, 1005))
 	if err := os.Chtimes(p, anHourAgo.Add(1), anHourAgo.Add(1)); err != nil {
 		t.Fatal(err)
 	}
@@ -232,9 +231,9 @@ func TestRestartHashesOnlyChanges(t *testing.T) {
 		t.Fatalf("restart after one change: %d files hashed, want 1", ix.Hashed())
 	}
 	e, _ := ix.ByName("d05/f0005")
-	checkEntry(t, e, fill(-5, 64+5))
+	checkEntry(t, e, testutil.RandBytes(64+5, 1005))
 
-	p = writeOld(t, dir, "d06/f0006", fill(-6, 64+6))
+	p = writeOld(t, dir, "d06/f0006", testutil.RandBytes(64+6, 1006))
 	if err := os.Chtimes(p, anHourAgo.Add(2), anHourAgo.Add(2)); err != nil {
 		t.Fatal(err)
 	}
@@ -250,9 +249,9 @@ func TestRestartHashesOnlyChanges(t *testing.T) {
 func TestScanChanges(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	writeOld(t, dir, "keep", fill(1, 10))
-	writeOld(t, dir, "gone", fill(2, 10))
-	writeOld(t, dir, "old-name", fill(3, pieces.Size+7))
+	writeOld(t, dir, "keep", testutil.RandBytes(10, 1))
+	writeOld(t, dir, "gone", testutil.RandBytes(10, 2))
+	writeOld(t, dir, "old-name", testutil.RandBytes(pieces.Size+7, 3))
 	ix := open(t, Options{Dir: dir})
 	if _, err := ix.Scan(t.Context()); err != nil {
 		t.Fatal(err)
@@ -274,7 +273,7 @@ func TestScanChanges(t *testing.T) {
 	if ix.Hashed() != 3 {
 		t.Errorf("hashed %d files, want 3 (a rename is not hashed again)", ix.Hashed())
 	}
-	checkEntry(t, c.Added[0], fill(3, pieces.Size+7))
+	checkEntry(t, c.Added[0], testutil.RandBytes(pieces.Size+7, 3))
 }
 
 func TestRacilyCleanFileHashedAgain(t *testing.T) {
@@ -282,7 +281,7 @@ func TestRacilyCleanFileHashedAgain(t *testing.T) {
 	dir, state := t.TempDir(), t.TempDir()
 	// Written just now: the cached hash is not trusted while a same-size
 	// rewrite could keep the modification time.
-	p := write(t, dir, "f", fill(1, 100))
+	p := testutil.WriteFile(t, dir, "f", testutil.RandBytes(100, 1))
 	fi, err := os.Stat(p)
 	if err != nil {
 		t.Fatal(err)
@@ -298,7 +297,7 @@ func TestRacilyCleanFileHashedAgain(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.Write(fill(2, 100))
+	f.Write(testutil.RandBytes(100, 2))
 	f.Close()
 	if err := os.Chtimes(p, fi.ModTime(), fi.ModTime()); err != nil {
 		t.Fatal(err)
@@ -308,7 +307,7 @@ func TestRacilyCleanFileHashedAgain(t *testing.T) {
 		t.Fatal(err)
 	}
 	e, _ := ix.ByName("f")
-	checkEntry(t, e, fill(2, 100))
+	checkEntry(t, e, testutil.RandBytes(100, 2))
 }
 
 func TestCorruptCacheIgnored(t *testing.T) {
@@ -333,7 +332,7 @@ func TestCorruptCacheIgnored(t *testing.T) {
 			t.Parallel()
 			dir, state := t.TempDir(), t.TempDir()
 			for i := range 5 {
-				writeOld(t, dir, fmt.Sprintf("f%d", i), fill(i, 1000))
+				writeOld(t, dir, fmt.Sprintf("f%d", i), testutil.RandBytes(1000, uint64(i)))
 			}
 			o := Options{Dir: dir, StateDir: state}
 			ix := open(t, o)
@@ -354,13 +353,13 @@ func TestCorruptCacheIgnored(t *testing.T) {
 			if _, err := ix.Scan(t.Context()); err != nil {
 				t.Fatalf("Scan with a corrupt cache: %v", err)
 			}
-			if ix.Hashed() != 5 || ix.Len() != 5 {
-				t.Fatalf("corrupt cache: hashed %d, %d entries, want 5, 5", ix.Hashed(), ix.Len())
+			if ix.Hashed() != 5 || len(ix.Snapshot()) != 5 {
+				t.Fatalf("corrupt cache: hashed %d, %d entries, want 5, 5", ix.Hashed(), len(ix.Snapshot()))
 			}
 			for _, e := range ix.Snapshot() {
 				var i int
 				fmt.Sscanf(e.Name, "f%d", &i)
-				checkEntry(t, e, fill(i, 1000))
+				checkEntry(t, e, testutil.RandBytes(1000, uint64(i)))
 			}
 			ix.Close()
 
@@ -371,40 +370,6 @@ func TestCorruptCacheIgnored(t *testing.T) {
 			}
 			if ix.Hashed() != 0 {
 				t.Fatalf("after rewrite: hashed %d, want 0", ix.Hashed())
-			}
-		})
-	}
-}
-
-func TestShareable(t *testing.T) {
-	t.Parallel()
-	dir := t.TempDir()
-	tests := []struct {
-		name   string
-		hidden bool
-		in     string
-		ok     bool
-	}{
-		{"plain", false, "music/song.ogg", true},
-		{"hidden file", false, "music/.song.ogg", false},
-		{"hidden folder", false, ".git/config", false},
-		{"hidden shared", true, ".git/config", true},
-		{"state folder", true, ".peerhub/incoming/x", false},
-		{"partial", false, "a.iso.peerhub-partial", false},
-		{"download state", false, "a.iso.peerhub-state", false},
-		{"device", false, "nul.txt", false},
-		{"escape", false, "../x", false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			ix := open(t, Options{Dir: dir, ShareHidden: tt.hidden})
-			err := ix.Shareable(tt.in)
-			if tt.ok != (err == nil) {
-				t.Fatalf("Shareable(%q) = %v, want ok=%v", tt.in, err, tt.ok)
-			}
-			if err != nil && !errors.Is(err, sharepath.ErrInvalid) {
-				t.Fatalf("Shareable(%q) = %v, want it to wrap sharepath.ErrInvalid", tt.in, err)
 			}
 		})
 	}

@@ -119,9 +119,9 @@ func (ix *Index) hashAll(ctx context.Context, files []found) ([]*record, error) 
 					case errors.Is(err, fs.ErrNotExist) || errors.Is(err, errChanged):
 						// Deleted or being written: Watch, or the next
 						// Scan, will see it again.
-						ix.log.Debug("not indexed", "name", files[i].name, "err", err)
+						ix.log.Debug("not indexed", "name", files[i].name, "error", err)
 					default:
-						ix.log.Warn("not indexed", "name", files[i].name, "err", err)
+						ix.log.Warn("not indexed", "name", files[i].name, "error", err)
 					}
 					continue
 				}
@@ -238,12 +238,12 @@ func (ix *Index) walk(ctx context.Context, rel string, file func(name string, fi
 				if ctx.Err() != nil {
 					return err
 				}
-				ix.log.Warn("folder not indexed", "name", name, "err", err)
+				ix.log.Warn("folder not indexed", "name", name, "error", err)
 			}
 		case de.Type().IsRegular():
 			fi, err := de.Info()
 			if err != nil {
-				ix.log.Debug("skipped", "name", name, "err", err)
+				ix.log.Debug("skipped", "name", name, "error", err)
 				continue
 			}
 			file(name, fi)

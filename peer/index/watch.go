@@ -319,11 +319,11 @@ func (w *watcher) addTree(ctx context.Context, rel string, mark bool) error {
 // Changes there are seen only by the next full scan.
 func (w *watcher) addFailed(name string, err error) {
 	if w.watchFailed {
-		w.ix.log.Debug("folder not watched", "name", name, "err", err)
+		w.ix.log.Debug("folder not watched", "name", name, "error", err)
 		return
 	}
 	w.watchFailed = true
-	w.ix.log.Warn("folder not watched; changes in it are seen only by a full scan", "name", name, "err", err)
+	w.ix.log.Warn("folder not watched; changes in it are seen only by a full scan", "name", name, "error", err)
 }
 
 // dropTree forgets the watches on folder rel and below.
@@ -342,15 +342,15 @@ func (w *watcher) dropTree(rel string) {
 // lost, so the whole folder is scanned again.
 func (w *watcher) watchError(ctx context.Context, err error) {
 	if !errors.Is(err, fsnotify.ErrEventOverflow) {
-		w.ix.log.Warn("watch", "err", err)
+		w.ix.log.Warn("watch", "error", err)
 		return
 	}
-	w.ix.log.Warn("watch: events lost, scanning again", "err", err)
+	w.ix.log.Warn("watch: events lost, scanning again", "error", err)
 	if err := w.addTree(ctx, "", false); err != nil && ctx.Err() == nil {
-		w.ix.log.Warn("watch", "err", err)
+		w.ix.log.Warn("watch", "error", err)
 	}
 	if err := w.rescan(ctx); err != nil && ctx.Err() == nil {
-		w.ix.log.Warn("watch: scan", "err", err)
+		w.ix.log.Warn("watch: scan", "error", err)
 	}
 }
 
@@ -428,7 +428,7 @@ func (w *watcher) result(r result) {
 		// Deleted, or unreadable: either way it cannot be shared.
 		delete(w.pending, r.name)
 		if !errors.Is(r.err, fs.ErrNotExist) {
-			w.ix.log.Warn("not indexed", "name", r.name, "err", r.err)
+			w.ix.log.Warn("not indexed", "name", r.name, "error", r.err)
 		}
 		w.apply(nil, []removal{{name: r.name}})
 		return

@@ -3,6 +3,7 @@ package index
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/peerhub/peerhub/internal/pieces"
+	"github.com/peerhub/peerhub/internal/testutil"
 )
 
 // watched runs Watch for a test and mirrors the index from its changes.
@@ -63,35 +65,34 @@ func watch(t *testing.T, ix *Index) *watched {
 	return w
 }
 
-// waitFor polls until cond holds on the mirrored index, failing the test
+// watchSeeded opens an index on a new folder holding one old file, "seed",
+// and watches it (see watch) until the initial scan reported the seed. o.Dir
+// is set to the folder.
+func watchSeeded(t *testing.T, o Options) (dir string, ix *Index, w *watched) {
+	t.Helper()
+	dir = t.TempDir()
+	writeOld(t, dir, "seed", testutil.RandBytes(10, 1))
+	o.Dir = dir
+	ix = open(t, o)
+	w = watch(t, ix)
+	w.waitFor(t, "initial scan", 5*time.Second, has("seed"))
+	return dir, ix, w
+}
+
+// waitFor waits until cond holds on the mirrored index, failing the test
 // after timeout; it returns how long it waited.
 func (w *watched) waitFor(t *testing.T, what string, timeout time.Duration, cond func(map[string]Entry) bool) time.Duration {
 	t.Helper()
 	start := time.Now()
-	for {
+	testutil.Eventually(t, timeout, what, func() error {
 		w.mu.Lock()
-		ok := cond(w.state)
-		w.mu.Unlock()
-		if ok {
-			return time.Since(start)
+		defer w.mu.Unlock()
+		if !cond(w.state) {
+			return fmt.Errorf("index %q", slices.Sorted(maps.Keys(w.state)))
 		}
-		if time.Since(start) > timeout {
-			w.mu.Lock()
-			defer w.mu.Unlock()
-			t.Fatalf("%s: not within %v; index %q", what, timeout, slices.Sorted(mapKeys(w.state)))
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-func mapKeys(m map[string]Entry) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
+		return nil
+	})
+	return time.Since(start)
 }
 
 func has(names ...string) func(map[string]Entry) bool {
@@ -142,11 +143,7 @@ const within = time.Second
 
 func TestWatchNewFile(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	writeOld(t, dir, "seed", fill(1, 10))
-	ix := open(t, Options{Dir: dir})
-	w := watch(t, ix)
-	w.waitFor(t, "initial scan", 5*time.Second, has("seed"))
+	dir, ix, w := watchSeeded(t, Options{})
 
 	// Lookups run concurrently with the watcher (checked by -race).
 	ctx, cancel := context.WithCancel(t.Context())
@@ -160,8 +157,8 @@ func TestWatchNewFile(t *testing.T) {
 		}
 	}()
 
-	data := fill(2, 3*pieces.Size+5)
-	write(t, dir, "new.bin", data)
+	data := testutil.RandBytes(3*pieces.Size+5, 2)
+	testutil.WriteFile(t, dir, "new.bin", data)
 	took := w.waitFor(t, "new file", 5*time.Second, has("new.bin"))
 	if took > within {
 		t.Errorf("new file reported after %v, want within %v", took, within)
@@ -178,15 +175,15 @@ func TestWatchModifyRemoveRename(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	for _, n := range []string{"mod", "del", "ren"} {
-		writeOld(t, dir, n, fill(len(n), pieces.Size+3))
+		writeOld(t, dir, n, testutil.RandBytes(pieces.Size+3, uint64(len(n))))
 	}
 	ix := open(t, Options{Dir: dir})
 	w := watch(t, ix)
 	w.waitFor(t, "initial scan", 5*time.Second, has("mod", "del", "ren"))
 	hashed := ix.Hashed()
 
-	data := fill(9, 50)
-	write(t, dir, "mod", data)
+	data := testutil.RandBytes(50, 9)
+	testutil.WriteFile(t, dir, "mod", data)
 	w.waitFor(t, "modified file", 5*time.Second, func(m map[string]Entry) bool { return m["mod"].Size == 50 })
 	checkEntry(t, w.entry("mod"), data)
 
@@ -206,7 +203,7 @@ func TestWatchModifyRemoveRename(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.waitFor(t, "rename", 5*time.Second, func(m map[string]Entry) bool { return has("sub/renamed")(m) && hasNot("ren")(m) })
-	checkEntry(t, w.entry("sub/renamed"), fill(3, pieces.Size+3))
+	checkEntry(t, w.entry("sub/renamed"), testutil.RandBytes(pieces.Size+3, 3))
 	if got := ix.Hashed() - hashed; got != 1 {
 		t.Errorf("hashed %d files, want 1 (the modified one; a rename is not hashed again)", got)
 	}
@@ -214,13 +211,9 @@ func TestWatchModifyRemoveRename(t *testing.T) {
 
 func TestWatchSlowWrite(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	writeOld(t, dir, "seed", fill(1, 10))
-	ix := open(t, Options{Dir: dir, Settle: 400 * time.Millisecond})
-	w := watch(t, ix)
-	w.waitFor(t, "initial scan", 5*time.Second, has("seed"))
+	dir, _, w := watchSeeded(t, Options{Settle: 400 * time.Millisecond})
 
-	data := fill(2, 2*pieces.Size+100)
+	data := testutil.RandBytes(2*pieces.Size+100, 2)
 	f, err := os.Create(filepath.Join(dir, "slow"))
 	if err != nil {
 		t.Fatal(err)
@@ -231,6 +224,8 @@ func TestWatchSlowWrite(t *testing.T) {
 		if _, err := f.Write(data[off:min(off+step, len(data))]); err != nil {
 			t.Fatal(err)
 		}
+		// The scenario, not a wait for an event: a writer that pauses
+		// between writes, for less than Settle.
 		time.Sleep(25 * time.Millisecond)
 	}
 	if err := f.Close(); err != nil {
@@ -259,20 +254,16 @@ func sizes(es []Entry) []int64 {
 
 func TestWatchNewFolders(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	writeOld(t, dir, "seed", fill(1, 10))
-	ix := open(t, Options{Dir: dir})
-	w := watch(t, ix)
-	w.waitFor(t, "initial scan", 5*time.Second, has("seed"))
+	dir, _, w := watchSeeded(t, Options{})
 
 	// Created faster than the watcher can add watches: found by walking the
 	// new folder.
-	write(t, dir, "x/y/z/deep", fill(2, 10))
+	testutil.WriteFile(t, dir, "x/y/z/deep", testutil.RandBytes(10, 2))
 	w.waitFor(t, "file in new folders", 5*time.Second, has("x/y/z/deep"))
 
 	// Created once the new folders are watched: found by their watch.
-	data := fill(3, 1234)
-	write(t, dir, "x/y/later", data)
+	data := testutil.RandBytes(1234, 3)
+	testutil.WriteFile(t, dir, "x/y/later", data)
 	took := w.waitFor(t, "later file in new folder", 5*time.Second, has("x/y/later"))
 	if took > within {
 		t.Errorf("reported after %v, want within %v", took, within)
@@ -284,7 +275,7 @@ func TestWatchFolderRename(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	for _, n := range []string{"d/1", "d/2", "d/e/3"} {
-		writeOld(t, dir, n, fill(len(n)+int(n[len(n)-1]), 100))
+		writeOld(t, dir, n, testutil.RandBytes(100, uint64(len(n)+int(n[len(n)-1]))))
 	}
 	ix := open(t, Options{Dir: dir})
 	w := watch(t, ix)
@@ -302,7 +293,7 @@ func TestWatchFolderRename(t *testing.T) {
 	}
 
 	// The moved folders are watched under their new names.
-	write(t, dir, "moved/e/4", fill(4, 10))
+	testutil.WriteFile(t, dir, "moved/e/4", testutil.RandBytes(10, 4))
 	w.waitFor(t, "file in moved folder", 5*time.Second, has("moved/e/4"))
 	if got := w.reported("d/e/4"); len(got) != 0 {
 		t.Errorf("file reported under the folder's old name")
@@ -317,21 +308,18 @@ func TestWatchFolderRename(t *testing.T) {
 
 func TestWatchSkipsPartialAndHidden(t *testing.T) {
 	t.Parallel()
-	dir := t.TempDir()
-	writeOld(t, dir, "seed", fill(1, 10))
-	ix := open(t, Options{Dir: dir})
-	w := watch(t, ix)
-	w.waitFor(t, "initial scan", 5*time.Second, has("seed"))
+	dir, ix, w := watchSeeded(t, Options{})
 
-	data := fill(2, pieces.Size+9)
-	write(t, dir, "movie.mkv.peerhub-partial", data)
-	write(t, dir, "movie.mkv.peerhub-state", fill(3, 10))
-	write(t, dir, ".hidden", fill(4, 10))
-	write(t, dir, ".peerhub/incoming/upload-1", fill(5, 10))
-	write(t, dir, "sub/.hdir/x", fill(6, 10))
-	write(t, dir, "marker", fill(7, 10))
+	data := testutil.RandBytes(pieces.Size+9, 2)
+	testutil.WriteFile(t, dir, "movie.mkv.peerhub-partial", data)
+	testutil.WriteFile(t, dir, "movie.mkv.peerhub-state", testutil.RandBytes(10, 3))
+	testutil.WriteFile(t, dir, ".hidden", testutil.RandBytes(10, 4))
+	testutil.WriteFile(t, dir, ".peerhub/incoming/upload-1", testutil.RandBytes(10, 5))
+	testutil.WriteFile(t, dir, "sub/.hdir/x", testutil.RandBytes(10, 6))
+	testutil.WriteFile(t, dir, "marker", testutil.RandBytes(10, 7))
+	// The marker, written last, settles last: once it is reported, the
+	// names written before it were seen and skipped.
 	w.waitFor(t, "marker", 5*time.Second, has("marker"))
-	time.Sleep(DefaultSettle + 100*time.Millisecond)
 
 	// The download completes: renamed to its final name.
 	if err := os.Rename(filepath.Join(dir, "movie.mkv.peerhub-partial"), filepath.Join(dir, "movie.mkv")); err != nil {
@@ -354,13 +342,13 @@ func TestWatchSkipsPartialAndHidden(t *testing.T) {
 func TestWatchUpdatesCache(t *testing.T) {
 	t.Parallel()
 	dir, state := t.TempDir(), t.TempDir()
-	writeOld(t, dir, "seed", fill(1, 10))
+	writeOld(t, dir, "seed", testutil.RandBytes(10, 1))
 	o := Options{Dir: dir, StateDir: state}
 	ix := open(t, o)
 	w := watch(t, ix)
 	w.waitFor(t, "initial scan", 5*time.Second, has("seed"))
 	for i := range 5 {
-		write(t, dir, fmt.Sprintf("new%d", i), fill(10+i, 100))
+		testutil.WriteFile(t, dir, fmt.Sprintf("new%d", i), testutil.RandBytes(100, uint64(10+i)))
 	}
 	w.waitFor(t, "new files", 5*time.Second, has("new0", "new1", "new2", "new3", "new4"))
 	w.stop()
@@ -370,16 +358,16 @@ func TestWatchUpdatesCache(t *testing.T) {
 	if _, err := ix.Scan(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if ix.Len() != 6 || ix.Hashed() != 0 {
-		t.Fatalf("after restart: %d entries, %d hashed, want 6, 0", ix.Len(), ix.Hashed())
+	if len(ix.Snapshot()) != 6 || ix.Hashed() != 0 {
+		t.Fatalf("after restart: %d entries, %d hashed, want 6, 0", len(ix.Snapshot()), ix.Hashed())
 	}
 }
 
 func TestWatchFileInProgressAtStart(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	writeOld(t, dir, "seed", fill(1, 10))
-	data := fill(2, pieces.Size+77)
+	writeOld(t, dir, "seed", testutil.RandBytes(10, 1))
+	data := testutil.RandBytes(pieces.Size+77, 2)
 	f, err := os.Create(filepath.Join(dir, "copying"))
 	if err != nil {
 		t.Fatal(err)
@@ -416,7 +404,7 @@ func TestWatchAfterScanKeepsFreshFiles(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	for _, name := range []string{"a.txt", "b.txt", "c.txt"} {
-		write(t, dir, name, []byte("fresh "+name))
+		testutil.WriteFile(t, dir, name, []byte("fresh "+name))
 	}
 	ix := open(t, Options{Dir: dir})
 	if _, err := ix.Scan(t.Context()); err != nil {
@@ -426,24 +414,27 @@ func TestWatchAfterScanKeepsFreshFiles(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- ix.Watch(ctx, changes) }()
-	deadline := time.After(time.Second)
-	for {
+	// A file written after Watch started settles after the fresh ones:
+	// once it is reported, whatever Watch had to say about them was said.
+	testutil.WriteFile(t, dir, "marker.txt", []byte("written after Watch started"))
+	for marked := false; !marked; {
 		select {
 		case c := <-changes:
 			if len(c.Removed) > 0 {
 				cancel()
 				t.Fatalf("Watch reported fresh, unchanged files as removed: %v", c.Removed)
 			}
-			continue
-		case <-deadline:
+			marked = slices.ContainsFunc(c.Added, func(e Entry) bool { return e.Name == "marker.txt" })
+		case <-time.After(testutil.DefaultWait):
+			cancel()
+			t.Fatal("the file written after Watch started was never reported")
 		}
-		break
 	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if got := len(ix.Snapshot()); got != 3 {
-		t.Fatalf("index holds %d files, want 3", got)
+	if got := len(ix.Snapshot()); got != 4 {
+		t.Fatalf("index holds %d files, want 4", got)
 	}
 }

@@ -6,6 +6,7 @@
 package session
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -70,20 +71,17 @@ type Delta struct {
 
 // Session is one login at the directory.
 type Session struct {
-	cfg      Config
-	log      *slog.Logger
-	tok      rpcclient.Token
-	client   directoryv1connect.DirectoryServiceClient
-	verifier *token.Verifier
+	cfg    Config
+	log    *slog.Logger
+	tok    rpcclient.Token
+	client directoryv1connect.DirectoryServiceClient
 
-	mu          sync.Mutex
-	interval    time.Duration
-	maxPerCall  int
-	sessionID   string
-	loggedIn    bool
-	heartbeats  int64
-	logins      int64
-	lastContact time.Time
+	mu         sync.Mutex
+	verifier   *token.Verifier // of issuer's tokens
+	issuer     string          // the "iss" the directory announced
+	interval   time.Duration
+	maxPerCall int
+	loggedIn   bool
 }
 
 // New returns a Session that has not logged in yet.
@@ -96,7 +94,8 @@ func New(cfg Config) *Session {
 	}
 	s := &Session{cfg: cfg, log: cfg.Logger, interval: DefaultHeartbeat}
 	s.client = directoryv1connect.NewDirectoryServiceClient(cfg.HTTPClient, cfg.Directory, rpcclient.Options(&s.tok)...)
-	s.verifier = token.NewVerifier(token.DefaultIssuer, nil, token.WithKeySource(s.fetchKeys))
+	s.issuer = token.DefaultIssuer
+	s.verifier = s.newVerifier(s.issuer, nil)
 	return s
 }
 
@@ -106,10 +105,25 @@ func (s *Session) Client() directoryv1connect.DirectoryServiceClient { return s.
 // Token is the session's current bearer token (renewed by heartbeats).
 func (s *Session) Token() *rpcclient.Token { return &s.tok }
 
-// Verifier checks tokens issued by the directory, offline, with the keys
-// from GetInfo (refreshed when an unknown key id appears). It keeps its
-// last keys while the directory is unreachable.
-func (s *Session) Verifier() *token.Verifier { return s.verifier }
+// Verifier checks tokens issued by the directory, offline, with the issuer
+// and keys from its GetInfo (keys refreshed when an unknown key id
+// appears). It keeps its last keys while the directory is unreachable. Until
+// the first Login it expects token.DefaultIssuer; ask again after a Login,
+// which may replace it when the directory names another issuer.
+func (s *Session) Verifier() *token.Verifier {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.verifier
+}
+
+// newVerifier returns a Verifier of issuer's tokens that refreshes its keys
+// from the directory.
+func (s *Session) newVerifier(issuer string, keys []token.PublicKey) *token.Verifier {
+	return token.NewVerifier(issuer, keys, token.WithKeySource(func(ctx context.Context) ([]token.PublicKey, error) {
+		keys, _, err := s.fetchInfo(ctx)
+		return keys, err
+	}))
+}
 
 // Interval is the heartbeat interval the directory announced.
 func (s *Session) Interval() time.Duration {
@@ -118,31 +132,16 @@ func (s *Session) Interval() time.Duration {
 	return s.interval
 }
 
-// Stats are counters of the session's life, for tests and metrics.
-type Stats struct {
-	// Logins counts successful logins.
-	Logins int64
-	// Heartbeats counts successful heartbeats.
-	Heartbeats int64
-	// LoggedIn reports whether the session believes it is logged in.
-	LoggedIn bool
-}
-
-// Stats returns the session's counters.
-func (s *Session) Stats() Stats {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return Stats{Logins: s.logins, Heartbeats: s.heartbeats, LoggedIn: s.loggedIn}
-}
-
-func (s *Session) fetchKeys(ctx context.Context) ([]token.PublicKey, error) {
+// fetchInfo asks the directory for its token keys and issuer (the default
+// when it names none), and records its heartbeat interval and publish limit.
+func (s *Session) fetchInfo(ctx context.Context) (keys []token.PublicKey, issuer string, err error) {
 	ctx, cancel := context.WithTimeout(ctx, CallTimeout)
 	defer cancel()
 	res, err := s.client.GetInfo(ctx, connect.NewRequest(&directoryv1.GetInfoRequest{}))
 	if err != nil {
-		return nil, fmt.Errorf("get directory info: %w", err)
+		return nil, "", fmt.Errorf("get directory info: %w", err)
 	}
-	keys := make([]token.PublicKey, 0, len(res.Msg.GetKeys()))
+	keys = make([]token.PublicKey, 0, len(res.Msg.GetKeys()))
 	for _, k := range res.Msg.GetKeys() {
 		keys = append(keys, token.PublicKey{ID: k.GetKeyId(), Key: k.GetPublicKey()})
 	}
@@ -152,18 +151,24 @@ func (s *Session) fetchKeys(ctx context.Context) ([]token.PublicKey, error) {
 	}
 	s.maxPerCall = int(res.Msg.GetMaxPublishEntries())
 	s.mu.Unlock()
-	return keys, nil
+	return keys, cmp.Or(res.Msg.GetTokenIssuer(), token.DefaultIssuer), nil
 }
 
 // Login fetches the directory's info and keys, then logs in.
 // Errors: ErrLogin (wrapping the directory's error) when the credentials are
 // refused; otherwise the transport or directory error.
 func (s *Session) Login(ctx context.Context) error {
-	keys, err := s.fetchKeys(ctx)
+	keys, issuer, err := s.fetchInfo(ctx)
 	if err != nil {
 		return err
 	}
-	s.verifier.SetKeys(keys)
+	s.mu.Lock()
+	if issuer == s.issuer {
+		s.verifier.SetKeys(keys)
+	} else {
+		s.issuer, s.verifier = issuer, s.newVerifier(issuer, keys)
+	}
+	s.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, CallTimeout)
 	defer cancel()
 	res, err := s.client.Login(ctx, connect.NewRequest(&directoryv1.LoginRequest{
@@ -184,10 +189,7 @@ func (s *Session) Login(ctx context.Context) error {
 	if d := res.Msg.GetHeartbeatInterval().AsDuration(); d > 0 {
 		s.interval = d
 	}
-	s.sessionID = res.Msg.GetSessionId()
 	s.loggedIn = true
-	s.logins++
-	s.lastContact = time.Now()
 	s.mu.Unlock()
 	s.log.Log(ctx, s.level(), "logged in", "directory", s.cfg.Directory, "user", s.cfg.Username, "peer", res.Msg.GetPeerName())
 	return nil
@@ -211,10 +213,6 @@ func (s *Session) Heartbeat(ctx context.Context) error {
 		return fmt.Errorf("heartbeat: %w", err)
 	}
 	s.tok.Set(res.Msg.GetToken())
-	s.mu.Lock()
-	s.heartbeats++
-	s.lastContact = time.Now()
-	s.mu.Unlock()
 	return nil
 }
 

@@ -49,7 +49,7 @@ const (
 	MinChunkSize = 4 << 10 // bytes
 	MaxChunkSize = 4 << 20 // bytes
 	// DefaultMaxUploadSize is the largest upload accepted unless configured.
-	DefaultMaxUploadSize = 64 << 30 // bytes
+	DefaultMaxUploadSize = 1 << 30 // bytes
 )
 
 // Errors of this package. Every error a Service returns wraps one of them

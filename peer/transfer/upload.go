@@ -100,7 +100,7 @@ func (s *Service) Upload(ctx context.Context, h UploadHeader, next NextFunc) (St
 		s.removeTemp(tmp)
 		return Stored{}, err
 	}
-	return Stored{Name: h.Name, Size: h.Size, SHA256: h.SHA256}, nil
+	return Stored(h), nil
 }
 
 // checkHeader checks everything about h that needs no content.

@@ -3,13 +3,9 @@
 package transferapi_test
 
 import (
-	"bufio"
 	"crypto/sha256"
 	"encoding/hex"
 	"hash"
-	"math/rand/v2"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -21,6 +17,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/peerhub/peerhub/internal/testutil"
 	"github.com/peerhub/peerhub/peer/transfer"
 	"github.com/peerhub/peerhub/peer/transferapi"
 )
@@ -50,34 +47,13 @@ func envSize(tb testing.TB, name string, def int64) int64 {
 // SHA-256.
 func writeRandomFile(tb testing.TB, path string, size int64) string {
 	tb.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	w := bufio.NewWriterSize(f, 4<<20)
-	rng := rand.NewChaCha8([32]byte{42})
-	buf := make([]byte, 4<<20)
-	for left := size; left > 0; {
-		n := min(left, int64(len(buf)))
-		_, _ = rng.Read(buf[:n])
-		w.Write(buf[:n])
-		h.Write(buf[:n])
-		left -= n
-	}
-	if err := w.Flush(); err != nil {
-		tb.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		tb.Fatal(err)
-	}
+	sum := testutil.WriteRandomFile(tb, path, size, 42)
 	// Older than the index's racy window, so its hash can be cached.
 	old := time.Now().Add(-time.Minute)
 	if err := os.Chtimes(path, old, old); err != nil {
 		tb.Fatal(err)
 	}
-	return hex.EncodeToString(h.Sum(nil))
+	return sum
 }
 
 // curlBaseline serves path with http.ServeFile (sendfile) and returns a
@@ -91,16 +67,7 @@ func curlBaseline(tb testing.TB, path, want string) func() (wall, cpu time.Durat
 			tb.Skipf("baseline needs %s: %v", tool, err)
 		}
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.ServeFile(w, r, path)
-	})}
-	go srv.Serve(ln)
-	tb.Cleanup(func() { srv.Close() })
-	url := "http://" + ln.Addr().String() + "/f"
+	url := testutil.ServeFile(tb, path)
 	return func() (wall, cpu time.Duration) {
 		cpuStart := cpuTime(syscall.RUSAGE_SELF) + cpuTime(syscall.RUSAGE_CHILDREN)
 		start := time.Now()

@@ -30,7 +30,7 @@ func TestGrpcurl(t *testing.T) {
 	if _, err := exec.LookPath("go"); err != nil {
 		t.Skip("no go command")
 	}
-	data := randBytes(3*transfer.DefaultChunkSize+5, 16)
+	data := testutil.RandBytes(3*transfer.DefaultChunkSize+5, 16)
 	e := newEnv(t, transfer.Options{}, map[string][]byte{"f.bin": data})
 
 	list := string(grpcurl(t, "-plaintext", e.addr, "list"))
@@ -39,7 +39,7 @@ func TestGrpcurl(t *testing.T) {
 	}
 
 	const off, n = 7, 2*transfer.DefaultChunkSize + 3
-	req := fmt.Sprintf(`{"sha256":%q,"offset":"%d","length":"%d"}`, sha(data), off, n)
+	req := fmt.Sprintf(`{"sha256":%q,"offset":"%d","length":"%d"}`, testutil.SHA256Hex(data), off, n)
 	out := grpcurl(t, "-plaintext", "-H", "authorization: Bearer "+e.tokens.valid, "-d", req,
 		e.addr, "peerhub.peer.v1.PeerService/Download")
 	var got []byte

@@ -2,14 +2,10 @@ package transferapi_test
 
 import (
 	"context"
-	"crypto/ed25519"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"io"
 	"io/fs"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -27,68 +23,27 @@ import (
 	"github.com/peerhub/peerhub/gen/peerhub/peer/v1/peerv1connect"
 	"github.com/peerhub/peerhub/internal/rpcclient"
 	"github.com/peerhub/peerhub/internal/rpcserver"
-	"github.com/peerhub/peerhub/internal/token"
+	"github.com/peerhub/peerhub/internal/testutil"
 	"github.com/peerhub/peerhub/peer/index"
 	"github.com/peerhub/peerhub/peer/transfer"
 	"github.com/peerhub/peerhub/peer/transferapi"
 )
 
-// randBytes returns n pseudo-random bytes, the same for the same seed.
-func randBytes(n int, seed uint64) []byte {
-	b := make([]byte, n)
-	_, _ = rand.NewChaCha8([32]byte{byte(seed), byte(seed >> 8)}).Read(b)
-	return b
-}
-
-func sha(b []byte) string {
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:])
-}
-
-func writeFile(t testing.TB, dir, name string, data []byte) {
-	t.Helper()
-	p := filepath.Join(dir, filepath.FromSlash(name))
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // tokens are a directory's signing key and tokens it issued, good and bad.
 type tokens struct {
-	verifier                     *token.Verifier
+	issuer                       *testutil.Issuer
 	valid, expired, forged, junk string
 }
 
 func newTokens(t testing.TB) *tokens {
 	t.Helper()
-	pub, priv, err := ed25519.GenerateKey(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, otherPriv, err := ed25519.GenerateKey(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer := token.NewSigner("k1", priv, token.DefaultIssuer)
-	forger := token.NewSigner("k1", otherPriv, token.DefaultIssuer) // same key id, other key
-	claims := token.Claims{SessionID: "s1"}
-	claims.Subject = "alice"
-	sign := func(s *token.Signer, now time.Time) string {
-		raw, _, err := s.Sign(claims, now, time.Hour)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return raw
-	}
+	iss := testutil.NewIssuer(t)
 	return &tokens{
-		verifier: token.NewVerifier(token.DefaultIssuer, []token.PublicKey{{ID: "k1", Key: pub}}),
-		valid:    sign(signer, time.Now()),
-		expired:  sign(signer, time.Now().Add(-2*time.Hour)),
-		forged:   sign(forger, time.Now()),
-		junk:     "not.a.token",
+		issuer:  iss,
+		valid:   iss.Token(t, time.Now()),
+		expired: iss.Token(t, time.Now().Add(-2*testutil.IssuerTTL)),
+		forged:  testutil.NewIssuer(t).Token(t, time.Now()), // same key id, other key
+		junk:    "not.a.token",
 	}
 }
 
@@ -104,12 +59,13 @@ type env struct {
 }
 
 // newEnv indexes a new shared folder holding files and serves it with
-// transfer options o, behind token authentication.
+// transfer options o, behind token authentication; o.Logger also receives
+// the server's log.
 func newEnv(t testing.TB, o transfer.Options, files map[string][]byte) *env {
 	t.Helper()
 	dir := t.TempDir()
 	for name, data := range files {
-		writeFile(t, dir, name, data)
+		testutil.WriteFile(t, dir, name, data)
 	}
 	return serveDir(t, dir, o)
 }
@@ -130,13 +86,12 @@ func serveDir(t testing.TB, dir string, o transfer.Options) *env {
 	}
 
 	srv := rpcserver.New(rpcserver.Options{
+		Logger:        o.Logger,
 		Services:      []string{peerv1connect.PeerServiceName},
 		ShutdownGrace: time.Second,
 	})
-	auth := rpcserver.NewAuthInterceptor(func(ctx context.Context, raw string) (token.Claims, error) {
-		return e.tokens.verifier.Verify(ctx, raw)
-	})
-	srv.Mux.Handle(transferapi.NewHandler(e.svc, srv.HandlerOptions(auth)...))
+	auth := rpcserver.NewAuthInterceptor(e.tokens.issuer.Verifier.Verify)
+	srv.Mux.Handle(transferapi.NewHandler(e.svc, o.Logger, srv.HandlerOptions(auth)...))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -303,10 +258,10 @@ func (c grpcCaller) upload(ctx context.Context, hdr *peerv1.UploadHeader, next f
 	for chunk := next(); err == nil && chunk != nil; chunk = next() {
 		err = stream.SendMsg(&peerv1.UploadRequest{Part: &peerv1.UploadRequest_Chunk{Chunk: chunk}})
 	}
-	// On a failed SendMsg (io.EOF: the server answered early) RecvMsg
-	// returns the status.
+	// On a failed SendMsg (io.EOF: the server answered early) or CloseSend,
+	// RecvMsg returns the status.
 	if err == nil {
-		err = stream.CloseSend()
+		_ = stream.CloseSend()
 	}
 	res := new(peerv1.UploadResponse)
 	if err := stream.RecvMsg(res); err != nil {
@@ -354,20 +309,4 @@ func incoming(t testing.TB, dir string) []string {
 		names = append(names, e.Name())
 	}
 	return names
-}
-
-// eventually retries check until it returns nil or 10 s pass.
-func eventually(t testing.TB, what string, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
 }

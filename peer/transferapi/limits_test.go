@@ -9,11 +9,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"connectrpc.com/connect"
 
 	peerv1 "github.com/peerhub/peerhub/gen/peerhub/peer/v1"
+	"github.com/peerhub/peerhub/internal/testutil"
 	"github.com/peerhub/peerhub/peer/transfer"
 	"github.com/peerhub/peerhub/peer/transferapi"
 )
@@ -47,7 +47,7 @@ func snapshotDir(t *testing.T, dir string) map[string]string {
 func TestHostileNames(t *testing.T) {
 	t.Parallel()
 	out := t.TempDir()
-	writeFile(t, out, "secret.txt", []byte("secret outside the share\n"))
+	testutil.WriteFile(t, out, "secret.txt", []byte("secret outside the share\n"))
 	e := newEnv(t, transfer.Options{AcceptUploads: true}, map[string][]byte{"ok.txt": []byte("ok")})
 	for link, target := range map[string]string{
 		"passwd": "/etc/passwd",
@@ -104,7 +104,7 @@ func TestHostileNames(t *testing.T) {
 
 func TestUploadErrors(t *testing.T) {
 	t.Parallel()
-	data := randBytes(3<<20, 11)
+	data := testutil.RandBytes(3<<20, 11)
 	tests := []struct {
 		name string
 		opts transfer.Options
@@ -116,13 +116,13 @@ func TestUploadErrors(t *testing.T) {
 		keep bool
 	}{
 		{"exists", transfer.Options{AcceptUploads: true}, header("taken", data), func(t *testing.T, e *env) {
-			writeFile(t, e.dir, "taken", []byte("mine"))
+			testutil.WriteFile(t, e.dir, "taken", []byte("mine"))
 		}, connect.CodeAlreadyExists, true},
 		{"too large", transfer.Options{AcceptUploads: true, MaxUploadSize: 1 << 20}, header("big", data), nil, connect.CodeResourceExhausted, false},
 		{"disabled", transfer.Options{}, header("no", data), nil, connect.CodePermissionDenied, false},
-		{"wrong sha", transfer.Options{AcceptUploads: true}, &peerv1.UploadHeader{Name: "bad", Size: int64(len(data)), Sha256: sha(nil)}, nil, connect.CodeDataLoss, false},
-		{"short", transfer.Options{AcceptUploads: true}, &peerv1.UploadHeader{Name: "short", Size: int64(len(data)) + 1, Sha256: sha(data)}, nil, connect.CodeDataLoss, false},
-		{"long", transfer.Options{AcceptUploads: true}, &peerv1.UploadHeader{Name: "long", Size: int64(len(data)) - 1, Sha256: sha(data)}, nil, connect.CodeDataLoss, false},
+		{"wrong sha", transfer.Options{AcceptUploads: true}, &peerv1.UploadHeader{Name: "bad", Size: int64(len(data)), Sha256: testutil.SHA256Hex(nil)}, nil, connect.CodeDataLoss, false},
+		{"short", transfer.Options{AcceptUploads: true}, &peerv1.UploadHeader{Name: "short", Size: int64(len(data)) + 1, Sha256: testutil.SHA256Hex(data)}, nil, connect.CodeDataLoss, false},
+		{"long", transfer.Options{AcceptUploads: true}, &peerv1.UploadHeader{Name: "long", Size: int64(len(data)) - 1, Sha256: testutil.SHA256Hex(data)}, nil, connect.CodeDataLoss, false},
 	}
 	for _, tt := range tests {
 		e := newEnv(t, tt.opts, nil)
@@ -134,7 +134,7 @@ func TestUploadErrors(t *testing.T) {
 				t.Parallel()
 				_, err := c.upload(t.Context(), tt.hdr, chunksOf(data, 1<<20))
 				wantCode(t, "Upload", err, tt.want)
-				eventually(t, "temporary files removed", func() error {
+				testutil.Eventually(t, 0, "temporary files removed", func() error {
 					if names := incoming(t, e.dir); len(names) > 0 {
 						return fmt.Errorf("left: %v", names)
 					}
@@ -183,7 +183,7 @@ func TestUploadStreamShape(t *testing.T) {
 func TestUploadCut(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, transfer.Options{AcceptUploads: true}, nil)
-	data := randBytes(8<<20, 12)
+	data := testutil.RandBytes(8<<20, 12)
 	for proto, c := range e.callers(e.tokens.valid) {
 		t.Run(proto, func(t *testing.T) {
 			t.Parallel()
@@ -197,7 +197,7 @@ func TestUploadCut(t *testing.T) {
 				}
 				// Three chunks are out: wait until the server writes
 				// them, then cut the stream.
-				eventually(t, "temporary file", func() error {
+				testutil.Eventually(t, 0, "temporary file", func() error {
 					if len(incoming(t, e.dir)) == 0 {
 						return errors.New("none yet")
 					}
@@ -209,11 +209,11 @@ func TestUploadCut(t *testing.T) {
 			}
 			_, err := c.upload(ctx, header(name, data), next)
 			wantCode(t, "Upload", err, connect.CodeCanceled)
-			eventually(t, "temporary files removed", func() error {
+			testutil.Eventually(t, 0, "temporary files removed", func() error {
 				if names := incoming(t, e.dir); len(names) > 0 {
 					return fmt.Errorf("left: %v", names)
 				}
-				if _, running := e.svc.Load(); running != 0 {
+				if running, _ := e.svc.Load(); running != 0 {
 					return errors.New("upload still running")
 				}
 				return nil
@@ -229,26 +229,26 @@ func TestBusy(t *testing.T) {
 	t.Parallel()
 	// One transfer at a time and no queue: a second is refused while the
 	// first runs, and served once it ended.
-	data := randBytes(32<<20, 13)
+	data := testutil.RandBytes(32<<20, 13)
 	e := newEnv(t, transfer.Options{MaxTransfers: 1, MaxQueue: -1}, map[string][]byte{"f": data})
 	for proto, c := range e.callers(e.tokens.valid) {
 		t.Run(proto, func(t *testing.T) {
 			// Not parallel: both protocols share the one slot.
 			client := e.client(e.tokens.valid)
 			ctx, cancel := context.WithCancel(t.Context())
-			first, err := client.Download(ctx, connect.NewRequest(dlBySHA(sha(data), 0, 0)))
+			first, err := client.Download(ctx, connect.NewRequest(dlBySHA(testutil.SHA256Hex(data), 0, 0)))
 			if err != nil {
 				t.Fatal(err)
 			}
 			if !first.Receive() { // the first now holds the slot, and stalls
 				t.Fatal(first.Err())
 			}
-			_, err = downloadAll(t.Context(), c, dlBySHA(sha(data), 0, 0))
+			_, err = downloadAll(t.Context(), c, dlBySHA(testutil.SHA256Hex(data), 0, 0))
 			wantCode(t, "second Download", err, connect.CodeResourceExhausted)
 			cancel()
 			first.Close()
-			eventually(t, "download after the first ended", func() error {
-				got, err := downloadAll(t.Context(), c, dlBySHA(sha(data), 0, 1000))
+			testutil.Eventually(t, 0, "download after the first ended", func() error {
+				got, err := downloadAll(t.Context(), c, dlBySHA(testutil.SHA256Hex(data), 0, 1000))
 				if err == nil && !bytes.Equal(got, data[:1000]) {
 					t.Fatal("wrong content")
 				}
@@ -262,11 +262,11 @@ func TestQueue(t *testing.T) {
 	t.Parallel()
 	// One transfer at a time and one may wait: the second waits and is
 	// served once the first ends.
-	data := randBytes(32<<20, 14)
+	data := testutil.RandBytes(32<<20, 14)
 	e := newEnv(t, transfer.Options{MaxTransfers: 1, MaxQueue: 1}, map[string][]byte{"f": data})
 	client := e.client(e.tokens.valid)
 	ctx, cancel := context.WithCancel(t.Context())
-	first, err := client.Download(ctx, connect.NewRequest(dlBySHA(sha(data), 0, 0)))
+	first, err := client.Download(ctx, connect.NewRequest(dlBySHA(testutil.SHA256Hex(data), 0, 0)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,43 +276,19 @@ func TestQueue(t *testing.T) {
 	second := make(chan error, 1)
 	go func() {
 		dst := make([]byte, 1000)
-		second <- transferapi.ReadRange(t.Context(), client, sha(data), 5, 1000, dst)
+		second <- transferapi.ReadRange(t.Context(), client, testutil.SHA256Hex(data), 5, 1000, dst)
 	}()
-	eventually(t, "second queued", func() error {
+	testutil.Eventually(t, 0, "second queued", func() error {
 		if running, waiting := e.svc.Load(); running != 1 || waiting != 1 {
 			return fmt.Errorf("%d running, %d waiting", running, waiting)
 		}
 		return nil
 	})
-	err = transferapi.ReadRange(t.Context(), client, sha(data), 0, 10, make([]byte, 10))
+	err = transferapi.ReadRange(t.Context(), client, testutil.SHA256Hex(data), 0, 10, make([]byte, 10))
 	wantCode(t, "third Download", err, connect.CodeResourceExhausted)
 	cancel()
 	first.Close()
 	if err := <-second; err != nil {
 		t.Errorf("queued download: %v", err)
-	}
-}
-
-func TestRateLimit(t *testing.T) {
-	t.Parallel()
-	const (
-		size  = 3 << 20   // bytes
-		chunk = 256 << 10 // bytes
-		rate  = 4 << 20   // bytes per second
-	)
-	data := randBytes(size, 15)
-	e := newEnv(t, transfer.Options{MaxRate: rate, ChunkSize: chunk}, map[string][]byte{"f": data})
-	// The first chunk is within the limiter's burst; the rest is paced.
-	want := time.Duration(float64(size-chunk) / rate * float64(time.Second))
-	start := time.Now()
-	dst := make([]byte, size)
-	if err := transferapi.ReadRange(t.Context(), e.client(e.tokens.valid), sha(data), 0, size, dst); err != nil {
-		t.Fatal(err)
-	}
-	if took := time.Since(start); took < want {
-		t.Errorf("%d bytes at %d B/s took %v, want at least %v", size, rate, took, want)
-	}
-	if !bytes.Equal(dst, data) {
-		t.Error("wrong content")
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"slices"
 
@@ -19,6 +20,7 @@ import (
 
 	peerv1 "github.com/peerhub/peerhub/gen/peerhub/peer/v1"
 	"github.com/peerhub/peerhub/gen/peerhub/peer/v1/peerv1connect"
+	"github.com/peerhub/peerhub/internal/rpcserver"
 	"github.com/peerhub/peerhub/peer/transfer"
 )
 
@@ -26,29 +28,34 @@ import (
 // transfer.Service.
 type Handler struct {
 	svc *transfer.Service
+	log *slog.Logger
 }
 
 var _ peerv1connect.PeerServiceHandler = (*Handler)(nil)
 
 // NewHandler returns the path and the handler of PeerService over svc, to
 // mount on an rpcserver.Server's Mux; opts are usually its
-// HandlerOptions(auth).
+// HandlerOptions(auth). log receives the peer's internal errors (see
+// connectError); discarded if nil.
 //
 // Its responses are never compressed, whatever the client accepts: file
 // data does not shrink, and connect's gzip caps a stream at ~50 MiB/s. (It
 // also means the handler accepts no gzip-compressed requests; peerhub's
 // clients send none.)
-func NewHandler(svc *transfer.Service, opts ...connect.HandlerOption) (string, http.Handler) {
+func NewHandler(svc *transfer.Service, log *slog.Logger, opts ...connect.HandlerOption) (string, http.Handler) {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	// Last, so that no option passed in can bring gzip back.
 	opts = append(slices.Clip(opts), connect.WithCompression("gzip", nil, nil))
-	return peerv1connect.NewPeerServiceHandler(&Handler{svc: svc}, opts...)
+	return peerv1connect.NewPeerServiceHandler(&Handler{svc: svc, log: log}, opts...)
 }
 
 // Stat implements peerv1connect.PeerServiceHandler.
 func (h *Handler) Stat(ctx context.Context, req *connect.Request[peerv1.StatRequest]) (*connect.Response[peerv1.StatResponse], error) {
 	info, err := h.svc.Stat(ctx, transfer.Target{SHA256: req.Msg.GetSha256(), Name: req.Msg.GetName()})
 	if err != nil {
-		return nil, connectError(err)
+		return nil, h.connectError(ctx, peerv1connect.PeerServiceStatProcedure, err)
 	}
 	res := &peerv1.StatResponse{
 		Sha256:      info.SHA256,
@@ -82,7 +89,7 @@ func (h *Handler) Download(ctx context.Context, req *connect.Request[peerv1.Down
 		msg.Offset, msg.Data = off, data
 		return stream.Send(msg)
 	})
-	return connectError(err)
+	return h.connectError(ctx, peerv1connect.PeerServiceDownloadProcedure, err)
 }
 
 // errHeaderFirst and errHeaderTwice are the ways an Upload stream can break
@@ -96,13 +103,13 @@ var (
 func (h *Handler) Upload(ctx context.Context, stream *connect.ClientStream[peerv1.UploadRequest]) (*connect.Response[peerv1.UploadResponse], error) {
 	if !stream.Receive() {
 		if err := stream.Err(); err != nil {
-			return nil, connectError(err)
+			return nil, h.connectError(ctx, peerv1connect.PeerServiceUploadProcedure, err)
 		}
-		return nil, connectError(fmt.Errorf("%w: %w", transfer.ErrInvalid, errHeaderFirst))
+		return nil, h.connectError(ctx, peerv1connect.PeerServiceUploadProcedure, fmt.Errorf("%w: %w", transfer.ErrInvalid, errHeaderFirst))
 	}
 	hdr := stream.Msg().GetHeader()
 	if hdr == nil {
-		return nil, connectError(fmt.Errorf("%w: %w", transfer.ErrInvalid, errHeaderFirst))
+		return nil, h.connectError(ctx, peerv1connect.PeerServiceUploadProcedure, fmt.Errorf("%w: %w", transfer.ErrInvalid, errHeaderFirst))
 	}
 	next := func() ([]byte, error) {
 		if !stream.Receive() {
@@ -118,41 +125,31 @@ func (h *Handler) Upload(ctx context.Context, stream *connect.ClientStream[peerv
 	}
 	st, err := h.svc.Upload(ctx, transfer.UploadHeader{Name: hdr.GetName(), Size: hdr.GetSize(), SHA256: hdr.GetSha256()}, next)
 	if err != nil {
-		return nil, connectError(err)
+		return nil, h.connectError(ctx, peerv1connect.PeerServiceUploadProcedure, err)
 	}
 	return connect.NewResponse(&peerv1.UploadResponse{Name: st.Name, Size: st.Size, Sha256: st.SHA256}), nil
 }
 
+// codes maps each sentinel of package transfer to its Connect code.
+var codes = []rpcserver.ErrorCode{
+	{Err: transfer.ErrInvalid, Code: connect.CodeInvalidArgument},
+	{Err: transfer.ErrNotFound, Code: connect.CodeNotFound},
+	{Err: transfer.ErrChanged, Code: connect.CodeNotFound},
+	{Err: transfer.ErrOutOfRange, Code: connect.CodeOutOfRange},
+	{Err: transfer.ErrBusy, Code: connect.CodeResourceExhausted},
+	{Err: transfer.ErrTooLarge, Code: connect.CodeResourceExhausted},
+	{Err: transfer.ErrNoSpace, Code: connect.CodeResourceExhausted},
+	{Err: transfer.ErrUploadsDisabled, Code: connect.CodePermissionDenied},
+	{Err: transfer.ErrExists, Code: connect.CodeAlreadyExists},
+	{Err: transfer.ErrMismatch, Code: connect.CodeDataLoss},
+}
+
 // connectError maps an error of the transfer service to its status code; it
-// is the only place that does. Errors that already carry a code (from the
-// stream itself) keep it, and anything unexpected is Internal.
-func connectError(err error) error {
-	if err == nil {
-		return nil
-	}
-	if _, ok := errors.AsType[*connect.Error](err); ok {
-		return err
-	}
-	code := connect.CodeInternal
-	switch {
-	case errors.Is(err, transfer.ErrInvalid):
-		code = connect.CodeInvalidArgument
-	case errors.Is(err, transfer.ErrNotFound), errors.Is(err, transfer.ErrChanged):
-		code = connect.CodeNotFound
-	case errors.Is(err, transfer.ErrOutOfRange):
-		code = connect.CodeOutOfRange
-	case errors.Is(err, transfer.ErrBusy), errors.Is(err, transfer.ErrTooLarge), errors.Is(err, transfer.ErrNoSpace):
-		code = connect.CodeResourceExhausted
-	case errors.Is(err, transfer.ErrUploadsDisabled):
-		code = connect.CodePermissionDenied
-	case errors.Is(err, transfer.ErrExists):
-		code = connect.CodeAlreadyExists
-	case errors.Is(err, transfer.ErrMismatch):
-		code = connect.CodeDataLoss
-	case errors.Is(err, context.Canceled):
-		code = connect.CodeCanceled
-	case errors.Is(err, context.DeadlineExceeded):
-		code = connect.CodeDeadlineExceeded
-	}
-	return connect.NewError(code, err)
+// is the only place that does, under the policy every edge shares
+// (rpcserver.ConnectError). Errors that already carry a code (from the
+// stream itself) keep it; anything unexpected (a read or write error, which
+// names files by their absolute path) is logged with a request id and
+// reaches the caller as a bare Internal error.
+func (h *Handler) connectError(ctx context.Context, procedure string, err error) error {
+	return rpcserver.ConnectError(ctx, h.log, procedure, codes, err)
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/peerhub/peerhub/gen/peerhub/peer/v1/peerv1connect"
 	"github.com/peerhub/peerhub/internal/pieces"
 	"github.com/peerhub/peerhub/internal/rpcclient"
+	"github.com/peerhub/peerhub/internal/testutil"
 	"github.com/peerhub/peerhub/peer/transfer"
 	"github.com/peerhub/peerhub/peer/transferapi"
 )
@@ -41,7 +42,7 @@ func dlByName(name string) *peerv1.DownloadRequest {
 }
 
 func header(name string, data []byte) *peerv1.UploadHeader {
-	return &peerv1.UploadHeader{Name: name, Size: int64(len(data)), Sha256: sha(data)}
+	return &peerv1.UploadHeader{Name: name, Size: int64(len(data)), Sha256: testutil.SHA256Hex(data)}
 }
 
 func wantCode(t *testing.T, what string, err error, want ...connect.Code) {
@@ -61,9 +62,9 @@ func TestAuthentication(t *testing.T) {
 		for proto, c := range e.callers(tok.raw) {
 			t.Run(tok.name+"/"+proto, func(t *testing.T) {
 				t.Parallel()
-				_, err := c.stat(t.Context(), bySHA(sha(data)))
+				_, err := c.stat(t.Context(), bySHA(testutil.SHA256Hex(data)))
 				wantCode(t, "Stat", err, connect.CodeUnauthenticated)
-				got, err := downloadAll(t.Context(), c, dlBySHA(sha(data), 0, 0))
+				got, err := downloadAll(t.Context(), c, dlBySHA(testutil.SHA256Hex(data), 0, 0))
 				wantCode(t, "Download", err, connect.CodeUnauthenticated)
 				if len(got) > 0 {
 					t.Errorf("Download sent %q", got)
@@ -76,7 +77,7 @@ func TestAuthentication(t *testing.T) {
 	t.Run("valid", func(t *testing.T) {
 		t.Parallel()
 		for proto, c := range e.callers(e.tokens.valid) {
-			if _, err := c.stat(t.Context(), bySHA(sha(data))); err != nil {
+			if _, err := c.stat(t.Context(), bySHA(testutil.SHA256Hex(data))); err != nil {
 				t.Errorf("%s: Stat with a valid token: %v", proto, err)
 			}
 		}
@@ -100,7 +101,7 @@ func TestRoundTrip(t *testing.T) {
 	e := newEnv(t, transfer.Options{AcceptUploads: true}, nil)
 	sizes := []int{0, 1, pieces.Size - 1, pieces.Size, pieces.Size + 1, 100 << 20}
 	for _, size := range sizes {
-		data := randBytes(size, uint64(size))
+		data := testutil.RandBytes(size, uint64(size))
 		for proto, c := range e.callers(e.tokens.valid) {
 			t.Run(fmt.Sprintf("%s/%d", proto, size), func(t *testing.T) {
 				t.Parallel()
@@ -109,7 +110,7 @@ func TestRoundTrip(t *testing.T) {
 				if err != nil {
 					t.Fatalf("Upload: %v", err)
 				}
-				if res.GetName() != name || res.GetSize() != int64(size) || res.GetSha256() != sha(data) {
+				if res.GetName() != name || res.GetSize() != int64(size) || res.GetSha256() != testutil.SHA256Hex(data) {
 					t.Errorf("Upload = %v", res)
 				}
 				_, err = c.upload(t.Context(), header(name, data), chunksOf(data, 1<<20))
@@ -124,7 +125,7 @@ func TestRoundTrip(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if st.GetSha256() != sha(data) || st.GetSize() != int64(size) || st.GetPieceSize() != pieces.Size ||
+				if st.GetSha256() != testutil.SHA256Hex(data) || st.GetSize() != int64(size) || st.GetPieceSize() != pieces.Size ||
 					st.GetPieceRoot() != pieces.Hex(sum.Root) || len(st.GetPieceHashes()) != len(sum.Pieces) ||
 					!slices.Contains(st.GetNames(), name) || st.GetModified() == nil {
 					t.Errorf("Stat = sha %s size %d pieces %d root %s names %v", st.GetSha256(), st.GetSize(), len(st.GetPieceHashes()), st.GetPieceRoot(), st.GetNames())
@@ -135,7 +136,7 @@ func TestRoundTrip(t *testing.T) {
 					}
 				}
 
-				for _, req := range []*peerv1.DownloadRequest{dlBySHA(sha(data), 0, 0), dlByName(name)} {
+				for _, req := range []*peerv1.DownloadRequest{dlBySHA(testutil.SHA256Hex(data), 0, 0), dlByName(name)} {
 					h := sha256.New()
 					var n int64
 					err := c.download(t.Context(), req, func(m *peerv1.DownloadResponse) error {
@@ -149,8 +150,8 @@ func TestRoundTrip(t *testing.T) {
 					if err != nil {
 						t.Fatalf("Download(%v): %v", req.GetFile(), err)
 					}
-					if got := hex.EncodeToString(h.Sum(nil)); got != sha(data) || n != int64(size) {
-						t.Errorf("Download(%v) = %d bytes with sha256 %s, want %d, %s", req.GetFile(), n, got, size, sha(data))
+					if got := hex.EncodeToString(h.Sum(nil)); got != testutil.SHA256Hex(data) || n != int64(size) {
+						t.Errorf("Download(%v) = %d bytes with sha256 %s, want %d, %s", req.GetFile(), n, got, size, testutil.SHA256Hex(data))
 					}
 				}
 			})
@@ -160,8 +161,8 @@ func TestRoundTrip(t *testing.T) {
 
 func TestReadRange(t *testing.T) {
 	t.Parallel()
-	data := randBytes(3*pieces.Size+77, 9)
-	s := sha(data)
+	data := testutil.RandBytes(3*pieces.Size+77, 9)
+	s := testutil.SHA256Hex(data)
 	e := newEnv(t, transfer.Options{}, map[string][]byte{"f": data})
 	size := int64(len(data))
 	tests := []struct {
@@ -210,11 +211,11 @@ func TestReadRange(t *testing.T) {
 
 func TestFetchStopsOnCallbackError(t *testing.T) {
 	t.Parallel()
-	data := randBytes(4*transfer.DefaultChunkSize, 10)
+	data := testutil.RandBytes(4*transfer.DefaultChunkSize, 10)
 	e := newEnv(t, transfer.Options{}, map[string][]byte{"f": data})
 	stop := errors.New("enough")
 	calls := 0
-	got, err := transferapi.Fetch(t.Context(), e.client(e.tokens.valid), dlBySHA(sha(data), 0, 0), func(off int64, p []byte) error {
+	got, err := transferapi.Fetch(t.Context(), e.client(e.tokens.valid), dlBySHA(testutil.SHA256Hex(data), 0, 0), func(off int64, p []byte) error {
 		calls++
 		return stop
 	})
@@ -259,13 +260,13 @@ func TestNeverCompressed(t *testing.T) {
 			var tok rpcclient.Token
 			tok.Set(e.tokens.valid)
 			c := peerv1connect.NewPeerServiceClient(&http.Client{Transport: rec}, "http://"+e.addr, rpcclient.Options(&tok, opts...)...)
-			for _, req := range []*peerv1.DownloadRequest{dlBySHA(sha(data), 0, 0), dlBySHA(sha(data), 0, 1000)} {
+			for _, req := range []*peerv1.DownloadRequest{dlBySHA(testutil.SHA256Hex(data), 0, 0), dlBySHA(testutil.SHA256Hex(data), 0, 1000)} {
 				n, err := transferapi.Fetch(t.Context(), c, req, func(int64, []byte) error { return nil })
 				if err != nil || (n != int64(len(data)) && n != 1000) {
 					t.Fatalf("Download = %d bytes, %v", n, err)
 				}
 			}
-			if _, err := c.Stat(t.Context(), connect.NewRequest(bySHA(sha(data)))); err != nil {
+			if _, err := c.Stat(t.Context(), connect.NewRequest(bySHA(testutil.SHA256Hex(data)))); err != nil {
 				t.Fatal(err)
 			}
 			rec.mu.Lock()

@@ -1,0 +1,84 @@
+package downloader
+
+import (
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// holdPieces is how many verified pieces ahead of the whole-content hasher
+// are kept in memory for it (in pieces): a download arriving roughly in
+// order is hashed from memory, while pieces far ahead (out of order from a
+// slow source) are read back from the page cache instead of piling up.
+const holdPieces = 16
+
+// hash computes the whole content's SHA-256, in order, as pieces are done:
+// from memory for the pieces the verifiers kept for it, else read back from
+// the partial file. It verifies resumed pieces as it reads them, and puts
+// the ones that do not match back in the queue.
+func (e *engine) hash() {
+	h := sha256.New()
+	var own []byte
+	for i := 0; i < e.n; {
+		e.mu.Lock()
+		e.hashNext = i
+		for !e.stopped && (e.st[i] != done || e.hashes == nil) {
+			e.cond.Wait()
+		}
+		if e.stopped {
+			e.mu.Unlock()
+			return
+		}
+		buf, inMemory := e.held[i]
+		delete(e.held, i)
+		check := e.unchecked.has(i)
+		want := e.hashes[i]
+		e.mu.Unlock()
+
+		off, n := e.bounds(i)
+		if !inMemory {
+			if own == nil {
+				own = make([]byte, e.psize)
+			}
+			buf = own[:n]
+			if _, err := e.f.ReadAt(buf, off); err != nil && !errors.Is(err, io.EOF) {
+				e.fail(fmt.Errorf("read back %s: %w", e.partial, err))
+				return
+			}
+			if check {
+				ok := sha256.Sum256(buf) == want
+				e.mu.Lock()
+				e.unchecked.clear(i)
+				if !ok {
+					// Damaged on disk since an earlier run: fetch again.
+					e.st[i] = missing
+					e.ndone--
+					e.doneBytes -= n
+					e.resumedBytes -= n
+					e.resumedPieces--
+					e.committed.clear(i)
+					e.nmissing++
+					e.cursor = min(e.cursor, i)
+					e.cond.Broadcast()
+				}
+				e.mu.Unlock()
+				if !ok {
+					continue
+				}
+			}
+		}
+		h.Write(buf[:n])
+		if inMemory {
+			e.putBuf(buf)
+		}
+		i++
+	}
+	var sum [32]byte
+	h.Sum(sum[:0])
+	e.mu.Lock()
+	e.whole = &sum
+	e.hashNext = e.n
+	e.cond.Broadcast()
+	e.mu.Unlock()
+}
