@@ -15,6 +15,7 @@ import (
 	"github.com/peerhub/peerhub/cli"
 	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
 	"github.com/peerhub/peerhub/internal/testnet"
+	"github.com/peerhub/peerhub/internal/testutil"
 	"github.com/peerhub/peerhub/peer/session"
 )
 
@@ -75,6 +76,7 @@ func TestClientCommands(t *testing.T) {
 	}{
 		{name: "search", env: env, args: []string{"search", "archivo"}, out: []string{"NAME", "archivo1_p1.txt", "archivo1_p2.txt", "8 B"}, notOut: []string{"informe"}},
 		{name: "search through a peer", env: viaPeer, args: []string{"search", "ARCHIVO1_P1"}, out: []string{"archivo1_p1.txt"}},
+		{name: "search by SHA-256 in upper case", env: env, args: []string{"search", strings.ToUpper(testutil.SHA256Hex([]byte("hola p2\n")))}, out: []string{"archivo1_p2.txt"}, notOut: []string{"archivo1_p1"}},
 		{name: "search nothing", env: env, args: []string{"search", "zzzzzz"}, out: []string{"No online peer shares"}},
 		{name: "search too short", env: env, args: []string{"search", "ab"}, code: 1, err: []string{"invalid input", "query"}},
 		{name: "search no args", env: env, args: []string{"search"}, code: 2, err: []string{"accepts 1 arg"}},
