@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,8 +15,8 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/peerhub/peerhub/cli"
+	"github.com/peerhub/peerhub/e2e/testnet"
 	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
-	"github.com/peerhub/peerhub/internal/testnet"
 	"github.com/peerhub/peerhub/internal/testutil"
 	"github.com/peerhub/peerhub/peer/session"
 )
@@ -45,13 +47,13 @@ func waitIndexed(t *testing.T, n *testnet.Network, query string) {
 		t.Fatal(err)
 	}
 	defer s.Logout(context.Background())
-	ok := testnet.WaitFor(10*time.Second, func() bool {
+	testutil.Eventually(t, 10*time.Second, fmt.Sprintf("%q appears in search", query), func() error {
 		res, err := s.Client().Search(t.Context(), connect.NewRequest(&directoryv1.SearchRequest{Query: query}))
-		return err == nil && len(res.Msg.GetResults()) > 0
+		if err == nil && len(res.Msg.GetResults()) == 0 {
+			err = errors.New("no result")
+		}
+		return err
 	})
-	if !ok {
-		t.Fatalf("%q never appeared in search", query)
-	}
 }
 
 func TestClientCommands(t *testing.T) {

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/peerhub/peerhub/internal/testnet"
+	"github.com/peerhub/peerhub/e2e/testnet"
 )
 
 func sha256Hex(b []byte) string {

@@ -3,6 +3,8 @@ package cli_test
 import (
 	"bytes"
 	"crypto/sha256"
+	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -13,7 +15,8 @@ import (
 	"github.com/creack/pty"
 
 	"github.com/peerhub/peerhub/cli"
-	"github.com/peerhub/peerhub/internal/testnet"
+	"github.com/peerhub/peerhub/e2e/testnet"
+	"github.com/peerhub/peerhub/internal/testutil"
 )
 
 // TestMenuThroughTerminal drives `peerhub menu` through a pseudo-terminal:
@@ -49,9 +52,12 @@ func TestMenuThroughTerminal(t *testing.T) {
 	}()
 	expect := func(what string) {
 		t.Helper()
-		if !testnet.WaitFor(20*time.Second, func() bool { return strings.Contains(scr.String(), what) }) {
-			t.Fatalf("the screen never showed %q:\n%s", what, scr.String())
-		}
+		testutil.Eventually(t, 20*time.Second, fmt.Sprintf("the screen shows %q", what), func() error {
+			if !strings.Contains(scr.String(), what) {
+				return fmt.Errorf("the screen:\n%s", scr.String())
+			}
+			return nil
+		})
 	}
 	typeLine := func(s string) {
 		t.Helper()
@@ -73,17 +79,17 @@ func TestMenuThroughTerminal(t *testing.T) {
 	typeLine("") // all sources
 	expect("in the background")
 	dest := filepath.Join(out, "video_menu.bin")
-	if !testnet.WaitFor(20*time.Second, func() bool { _, err := os.Stat(dest); return err == nil }) {
-		t.Fatalf("download never finished:\n%s", scr.String())
-	}
+	testutil.Eventually(t, 20*time.Second, "the download finishes", func() error { _, err := os.Stat(dest); return err })
 	// The file is in place a moment before the download reports itself
 	// done (it still removes its state file): ask again until it does.
-	if !testnet.WaitFor(20*time.Second, func() bool {
+	testutil.Eventually(t, 20*time.Second, "the download shows as done", func() error {
 		typeLine("2")
-		return testnet.WaitFor(time.Second, func() bool { return strings.Contains(scr.String(), "done: ") })
-	}) {
-		t.Fatalf("the download never showed as done:\n%s", scr.String())
-	}
+		time.Sleep(time.Second) // replaced by output consumption in the next commit
+		if !strings.Contains(scr.String(), "done: ") {
+			return errors.New("not done")
+		}
+		return nil
+	})
 	typeLine("0")
 	expect("Bye.")
 	select {
