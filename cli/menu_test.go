@@ -3,7 +3,6 @@ package cli_test
 import (
 	"bytes"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -50,14 +49,26 @@ func TestMenuThroughTerminal(t *testing.T) {
 			},
 		})
 	}()
-	expect := func(what string) {
+	// Each expectation consumes the screen up to its match: the next one
+	// looks only at what came after, so it cannot pass on earlier output.
+	consumed := 0 // bytes of scr matched so far; scr only grows
+	next := func(what string) (passed string) {
 		t.Helper()
 		testutil.Eventually(t, 20*time.Second, fmt.Sprintf("the screen shows %q", what), func() error {
-			if !strings.Contains(scr.String(), what) {
-				return fmt.Errorf("the screen:\n%s", scr.String())
+			rest := scr.String()[consumed:]
+			i := strings.Index(rest, what)
+			if i < 0 {
+				return fmt.Errorf("not after the previous match; the screen since:\n%s", rest)
 			}
+			passed = rest[:i+len(what)]
+			consumed += len(passed)
 			return nil
 		})
+		return passed
+	}
+	expect := func(what string) {
+		t.Helper()
+		next(what)
 	}
 	typeLine := func(s string) {
 		t.Helper()
@@ -68,6 +79,8 @@ func TestMenuThroughTerminal(t *testing.T) {
 
 	expect("Choose: ")
 	typeLine("3")
+	expect("PEER")
+	expect("p1")
 	expect("p2")
 	typeLine("1")
 	expect("Search for")
@@ -78,15 +91,14 @@ func TestMenuThroughTerminal(t *testing.T) {
 	expect("Download from which source")
 	typeLine("") // all sources
 	expect("in the background")
+	expect("Choose: ")
+	// Ask for the downloads list until it shows the download done; each
+	// answer is the list and the menu up to the next prompt.
 	dest := filepath.Join(out, "video_menu.bin")
-	testutil.Eventually(t, 20*time.Second, "the download finishes", func() error { _, err := os.Stat(dest); return err })
-	// The file is in place a moment before the download reports itself
-	// done (it still removes its state file): ask again until it does.
-	testutil.Eventually(t, 20*time.Second, "the download shows as done", func() error {
+	testutil.Eventually(t, 20*time.Second, "the downloads list shows the download as done", func() error {
 		typeLine("2")
-		time.Sleep(time.Second) // replaced by output consumption in the next commit
-		if !strings.Contains(scr.String(), "done: ") {
-			return errors.New("not done")
+		if list := next("Choose: "); !strings.Contains(list, "done: "+dest) {
+			return fmt.Errorf("downloads list:\n%s", list)
 		}
 		return nil
 	})
