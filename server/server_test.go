@@ -25,6 +25,7 @@ import (
 	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
 	"github.com/peerhub/peerhub/gen/peerhub/directory/v1/directoryv1connect"
 	"github.com/peerhub/peerhub/internal/rpcclient"
+	"github.com/peerhub/peerhub/internal/testutil"
 	"github.com/peerhub/peerhub/server"
 )
 
@@ -32,7 +33,7 @@ import (
 // signing keys (an old token still works), sessions and the index survive.
 func TestRestart(t *testing.T) {
 	t.Parallel()
-	c := newClock()
+	c := testutil.NewClock()
 	cfg := server.Config{Store: server.StoreSQLite, Data: filepath.Join(t.TempDir(), "data")}
 	cfg.Directory.Now = c.Now
 	cfg.Directory.PasswordCost = bcrypt.MinCost
