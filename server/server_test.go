@@ -44,9 +44,10 @@ func TestRestart(t *testing.T) {
 	first.publish(peer.GetToken(), snapshot(entry("music/song.ogg", "song")))
 	first.stop()
 
-	st, err := os.Stat(cfg.Data)
-	if err != nil || st.Mode().Perm() != 0o700 {
-		t.Errorf("data folder: %v, %v; want mode 0700", st.Mode(), err)
+	if st, err := os.Stat(cfg.Data); err != nil {
+		t.Errorf("data folder: %v", err)
+	} else if st.Mode().Perm() != 0o700 {
+		t.Errorf("data folder mode %v, want 0700", st.Mode().Perm())
 	}
 	if _, err := os.Stat(filepath.Join(cfg.Data, server.DatabaseFile)); err != nil {
 		t.Errorf("database file: %v", err)
