@@ -180,8 +180,6 @@ type PeerOptions struct {
 
 // Peer is one running peer.
 type Peer struct {
-	// Name is the peer's (and its account's) name.
-	Name string
 	// URL is where it serves PeerService.
 	URL string
 	// Share is its shared folder.
@@ -226,7 +224,7 @@ func (n *Network) AddPeer(name string, opts PeerOptions) *Peer {
 		n.t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	pr := &Peer{Name: name, URL: "http://" + ln.Addr().String(), Share: share, Daemon: p, stop: cancel, done: make(chan error, 1)}
+	pr := &Peer{URL: "http://" + ln.Addr().String(), Share: share, Daemon: p, stop: cancel, done: make(chan error, 1)}
 	go func() { pr.done <- p.Serve(ctx, ln) }()
 	n.t.Cleanup(func() { pr.Stop() })
 	return pr

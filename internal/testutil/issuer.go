@@ -12,8 +12,6 @@ import (
 // default issuer), for tests of what checks them (a peer's transfer service,
 // the downloader) without running a directory.
 type Issuer struct {
-	// KeyID names the key in the tokens' header.
-	KeyID string
 	// Verifier checks tokens as a peer checks its directory's: it knows
 	// this issuer's public key only, under KeyID.
 	Verifier *token.Verifier
@@ -30,7 +28,6 @@ func NewIssuer(t testing.TB, keyID string) *Issuer {
 		t.Fatal(err)
 	}
 	return &Issuer{
-		KeyID:    keyID,
 		Verifier: token.NewVerifier(token.DefaultIssuer, []token.PublicKey{{ID: keyID, Key: pub}}),
 		signer:   token.NewSigner(keyID, priv, token.DefaultIssuer),
 	}
