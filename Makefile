@@ -5,6 +5,7 @@
 SHELL := /bin/bash
 GO ?= go
 BUF := $(GO) tool -modfile=tools/go.mod buf
+STATICCHECK := $(GO) tool -modfile=tools/go.mod staticcheck
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
 COMMIT ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
 LDFLAGS := -s -w -X github.com/peerhub/peerhub/internal/buildinfo.version=$(VERSION) -X github.com/peerhub/peerhub/internal/buildinfo.commit=$(COMMIT)
@@ -14,7 +15,7 @@ COMPOSE_PROJECT ?= peerhub
 COMPOSE := $(COMPOSE_TOOL) -p $(COMPOSE_PROJECT)
 GOTEST_FLAGS ?= -race -timeout 30m
 
-.PHONY: all build generate third_party lint fmt-check vet tidy-check buf-lint check-generated test unit test-postgres breaking demo up down image clean bench
+.PHONY: all build generate third_party lint fmt-check vet staticcheck tidy-check buf-lint check-generated test unit test-postgres breaking demo up down image clean bench
 
 all: build
 
@@ -39,6 +40,11 @@ fmt-check:
 vet:
 	$(GO) vet ./...
 
+# staticcheck: unused code, simplifications and bug patterns vet does not
+# look for (honnef.co/go/tools, pinned in tools/go.mod; default checks).
+staticcheck:
+	$(STATICCHECK) ./...
+
 tidy-check:
 	$(GO) mod tidy -diff
 
@@ -46,8 +52,8 @@ buf-lint: third_party
 	$(BUF) lint
 	$(BUF) format --diff --exit-code proto
 
-## lint: gofmt, go vet, go.mod tidiness, buf lint and buf format
-lint: fmt-check vet tidy-check buf-lint
+## lint: gofmt, go vet, staticcheck, go.mod tidiness, buf lint and buf format
+lint: fmt-check vet staticcheck tidy-check buf-lint
 
 ## check-generated: gen/ must be exactly what `make generate` makes
 check-generated: generate

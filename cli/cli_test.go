@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,8 +15,9 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/peerhub/peerhub/cli"
+	"github.com/peerhub/peerhub/e2e/testnet"
 	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
-	"github.com/peerhub/peerhub/internal/testnet"
+	"github.com/peerhub/peerhub/internal/testutil"
 	"github.com/peerhub/peerhub/peer/session"
 )
 
@@ -44,13 +47,13 @@ func waitIndexed(t *testing.T, n *testnet.Network, query string) {
 		t.Fatal(err)
 	}
 	defer s.Logout(context.Background())
-	ok := testnet.WaitFor(10*time.Second, func() bool {
+	testutil.Eventually(t, 10*time.Second, fmt.Sprintf("%q appears in search", query), func() error {
 		res, err := s.Client().Search(t.Context(), connect.NewRequest(&directoryv1.SearchRequest{Query: query}))
-		return err == nil && len(res.Msg.GetResults()) > 0
+		if err == nil && len(res.Msg.GetResults()) == 0 {
+			err = errors.New("no result")
+		}
+		return err
 	})
-	if !ok {
-		t.Fatalf("%q never appeared in search", query)
-	}
 }
 
 func TestClientCommands(t *testing.T) {
@@ -75,6 +78,7 @@ func TestClientCommands(t *testing.T) {
 	}{
 		{name: "search", env: env, args: []string{"search", "archivo"}, out: []string{"NAME", "archivo1_p1.txt", "archivo1_p2.txt", "8 B"}, notOut: []string{"informe"}},
 		{name: "search through a peer", env: viaPeer, args: []string{"search", "ARCHIVO1_P1"}, out: []string{"archivo1_p1.txt"}},
+		{name: "search by SHA-256 in upper case", env: env, args: []string{"search", strings.ToUpper(testutil.SHA256Hex([]byte("hola p2\n")))}, out: []string{"archivo1_p2.txt"}, notOut: []string{"archivo1_p1"}},
 		{name: "search nothing", env: env, args: []string{"search", "zzzzzz"}, out: []string{"No online peer shares"}},
 		{name: "search too short", env: env, args: []string{"search", "ab"}, code: 1, err: []string{"invalid input", "query"}},
 		{name: "search no args", env: env, args: []string{"search"}, code: 2, err: []string{"accepts 1 arg"}},

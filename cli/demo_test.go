@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -12,7 +13,7 @@ import (
 	"time"
 
 	"github.com/peerhub/peerhub/cli"
-	"github.com/peerhub/peerhub/internal/testnet"
+	"github.com/peerhub/peerhub/internal/testutil"
 )
 
 // TestDemoFlow runs `peerhub demo` in-process and the seed's scenario
@@ -33,16 +34,14 @@ func TestDemoFlow(t *testing.T) {
 	}()
 	var dirURL string
 	re := regexp.MustCompile(`directory\s+(http://\S+)`)
-	if !testnet.WaitFor(60*time.Second, func() bool {
+	testutil.Eventually(t, 60*time.Second, "the demo prints its banner", func() error {
 		m := re.FindStringSubmatch(out.String())
-		if m != nil {
-			dirURL = m[1]
+		if m == nil {
+			return fmt.Errorf("no banner yet:\n%s", out.String())
 		}
-		return m != nil
-	}) {
-		cancel()
-		t.Fatalf("the demo never printed its banner:\n%s", out.String())
-	}
+		dirURL = m[1]
+		return nil
+	})
 	env := map[string]string{"PEERHUB_DIRECTORY": dirURL, "PEERHUB_USER": "demo", "PEERHUB_PASSWORD": cli.DemoPassword}
 	search := func(q string) string {
 		r := run(t, env, "", "search", q)
@@ -51,9 +50,7 @@ func TestDemoFlow(t *testing.T) {
 		}
 		return r.out
 	}
-	if !testnet.WaitFor(20*time.Second, func() bool { return strings.Contains(search("archivo1_p2"), "archivo1_p2.txt") }) {
-		t.Fatal("p2's file never found")
-	}
+	testutil.Eventually(t, 20*time.Second, "p2's file is found", func() error { return contains(search("archivo1_p2"), "archivo1_p2.txt") })
 
 	// get into p1's shared folder: p1 becomes a second source.
 	p1 := filepath.Join(data, "p1")
@@ -68,9 +65,7 @@ func TestDemoFlow(t *testing.T) {
 	if sha256.Sum256(got) != sha256.Sum256(want) {
 		t.Fatal("downloaded content differs from p2's")
 	}
-	if !testnet.WaitFor(5*time.Second, func() bool { return strings.Contains(search("archivo1_p2"), "  2\n") }) {
-		t.Fatalf("p1 did not become a source:\n%s", search("archivo1_p2"))
-	}
+	testutil.Eventually(t, 5*time.Second, "p1 becomes a second source", func() error { return contains(search("archivo1_p2"), "  2\n") })
 
 	// The large file every peer shares comes from all three.
 	r := run(t, env, "", "get", "compartido.bin", "-o", t.TempDir())
@@ -98,6 +93,14 @@ func TestDemoFlow(t *testing.T) {
 	if !strings.Contains(out.String(), "stopped") {
 		t.Fatalf("no clean stop message:\n%s", out.String())
 	}
+}
+
+// contains returns nil if out contains want, else an error showing out.
+func contains(out, want string) error {
+	if !strings.Contains(out, want) {
+		return fmt.Errorf("no %q in:\n%s", want, out)
+	}
+	return nil
 }
 
 func mustRead(t *testing.T, path string) []byte {

@@ -3,6 +3,7 @@ package cli_test
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
 	"github.com/peerhub/peerhub/gen/peerhub/directory/v1/directoryv1connect"
 	"github.com/peerhub/peerhub/internal/rpcclient"
+	"github.com/peerhub/peerhub/internal/testutil"
 )
 
 // syncBuffer is a bytes.Buffer safe for a command's writes and a test's
@@ -115,20 +117,18 @@ func TestDirectoryServe(t *testing.T) {
 	}()
 	re := regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`)
 	var url string
-	for deadline := time.Now().Add(30 * time.Second); url == ""; {
+	testutil.Eventually(t, 30*time.Second, "the directory logs its listening line", func() error {
 		if m := re.FindStringSubmatch(errOut.String()); m != nil {
 			url = m[1]
-			break
+			return nil
 		}
 		select {
 		case code := <-exit:
 			t.Fatalf("directory exited with %d: %s", code, errOut.String())
-		case <-time.After(10 * time.Millisecond):
+		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no listening line: %s", errOut.String())
-		}
-	}
+		return fmt.Errorf("not yet: %s", errOut.String())
+	})
 	c := directoryv1connect.NewDirectoryServiceClient(rpcclient.NewHTTPClient(), url)
 	info, err := c.GetInfo(t.Context(), connect.NewRequest(&directoryv1.GetInfoRequest{}))
 	if err != nil || info.Msg.GetHeartbeatInterval().AsDuration() != 2*time.Second {

@@ -2,21 +2,15 @@ package cli_test
 
 import (
 	"bufio"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/peerhub/peerhub/internal/testnet"
+	"github.com/peerhub/peerhub/e2e/testnet"
+	"github.com/peerhub/peerhub/internal/testutil"
 )
-
-func sha256Hex(b []byte) string {
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:])
-}
 
 // listDir returns the names in dir.
 func listDir(t *testing.T, dir string) []string {
@@ -70,7 +64,7 @@ func TestGetAndPut(t *testing.T) {
 }
 
 func getAndPut(t *testing.T, env map[string]string, withEnv func(...string) map[string]string, big, twinA, twinB []byte, local string, p1, p2 *testnet.Peer) {
-	bigSHA := sha256Hex(big)
+	bigSHA := testutil.SHA256Hex(big)
 	t.Run("get by name", func(t *testing.T) {
 		t.Parallel()
 		out := t.TempDir()
@@ -78,7 +72,7 @@ func getAndPut(t *testing.T, env map[string]string, withEnv func(...string) map[
 		if r.code != 0 {
 			t.Fatalf("exit %d\n%s", r.code, r.err)
 		}
-		if got, err := os.ReadFile(filepath.Join(out, "big.bin")); err != nil || sha256Hex(got) != bigSHA {
+		if got, err := os.ReadFile(filepath.Join(out, "big.bin")); err != nil || testutil.SHA256Hex(got) != bigSHA {
 			t.Fatalf("saved file: %v", err)
 		}
 		if !strings.Contains(r.out, filepath.Join(out, "big.bin")) || !strings.Contains(r.out, bigSHA) {
@@ -96,7 +90,7 @@ func getAndPut(t *testing.T, env map[string]string, withEnv func(...string) map[
 		if r.code != 0 {
 			t.Fatalf("exit %d\n%s", r.code, r.err)
 		}
-		if got, err := os.ReadFile(filepath.Join(out, "big.bin")); err != nil || sha256Hex(got) != bigSHA {
+		if got, err := os.ReadFile(filepath.Join(out, "big.bin")); err != nil || testutil.SHA256Hex(got) != bigSHA {
 			t.Fatalf("saved file: %v", err)
 		}
 	})
@@ -135,7 +129,7 @@ func getAndPut(t *testing.T, env map[string]string, withEnv func(...string) map[
 		if r.code != 1 {
 			t.Fatalf("exit %d, want 1\n%s", r.code, r.err)
 		}
-		for _, want := range []string{sha256Hex(twinA), sha256Hex(twinB), "2 different files"} {
+		for _, want := range []string{testutil.SHA256Hex(twinA), testutil.SHA256Hex(twinB), "2 different files"} {
 			if !strings.Contains(r.err, want) {
 				t.Errorf("stderr lacks %q:\n%s", want, r.err)
 			}
@@ -166,7 +160,7 @@ func getAndPut(t *testing.T, env map[string]string, withEnv func(...string) map[
 		if r.code != 0 {
 			t.Fatalf("--force: exit %d\n%s", r.code, r.err)
 		}
-		if b, _ := os.ReadFile(dest); sha256Hex(b) != bigSHA {
+		if b, _ := os.ReadFile(dest); testutil.SHA256Hex(b) != bigSHA {
 			t.Fatal("--force did not replace the file")
 		}
 	})

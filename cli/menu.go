@@ -43,7 +43,7 @@ deployment: docker compose exec -it p1 /peerhub menu`,
 			defer cancel()
 			go s.KeepAlive(ctx)
 			defer s.Logout(context.WithoutCancel(ctx))
-			m := &menu{g: g, s: s, outDir: outDir, in: bufio.NewScanner(g.streams.In), out: cmd.OutOrStdout(), user: o.user, dir: o.directory}
+			m := &menu{s: s, outDir: outDir, in: bufio.NewScanner(g.streams.In), out: cmd.OutOrStdout(), user: o.user, dir: o.directory}
 			return m.run(ctx)
 		},
 	}
@@ -55,7 +55,6 @@ deployment: docker compose exec -it p1 /peerhub menu`,
 
 // menu is one interactive session.
 type menu struct {
-	g      *globals
 	s      *session.Session
 	outDir string
 	in     *bufio.Scanner

@@ -3,6 +3,7 @@ package cli_test
 import (
 	"bytes"
 	"crypto/sha256"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -13,7 +14,8 @@ import (
 	"github.com/creack/pty"
 
 	"github.com/peerhub/peerhub/cli"
-	"github.com/peerhub/peerhub/internal/testnet"
+	"github.com/peerhub/peerhub/e2e/testnet"
+	"github.com/peerhub/peerhub/internal/testutil"
 )
 
 // TestMenuThroughTerminal drives `peerhub menu` through a pseudo-terminal:
@@ -47,11 +49,26 @@ func TestMenuThroughTerminal(t *testing.T) {
 			},
 		})
 	}()
+	// Each expectation consumes the screen up to its match: the next one
+	// looks only at what came after, so it cannot pass on earlier output.
+	consumed := 0 // bytes of scr matched so far; scr only grows
+	next := func(what string) (passed string) {
+		t.Helper()
+		testutil.Eventually(t, 20*time.Second, fmt.Sprintf("the screen shows %q", what), func() error {
+			rest := scr.String()[consumed:]
+			i := strings.Index(rest, what)
+			if i < 0 {
+				return fmt.Errorf("not after the previous match; the screen since:\n%s", rest)
+			}
+			passed = rest[:i+len(what)]
+			consumed += len(passed)
+			return nil
+		})
+		return passed
+	}
 	expect := func(what string) {
 		t.Helper()
-		if !testnet.WaitFor(20*time.Second, func() bool { return strings.Contains(scr.String(), what) }) {
-			t.Fatalf("the screen never showed %q:\n%s", what, scr.String())
-		}
+		next(what)
 	}
 	typeLine := func(s string) {
 		t.Helper()
@@ -62,6 +79,8 @@ func TestMenuThroughTerminal(t *testing.T) {
 
 	expect("Choose: ")
 	typeLine("3")
+	expect("PEER")
+	expect("p1")
 	expect("p2")
 	typeLine("1")
 	expect("Search for")
@@ -72,18 +91,17 @@ func TestMenuThroughTerminal(t *testing.T) {
 	expect("Download from which source")
 	typeLine("") // all sources
 	expect("in the background")
+	expect("Choose: ")
+	// Ask for the downloads list until it shows the download done; each
+	// answer is the list and the menu up to the next prompt.
 	dest := filepath.Join(out, "video_menu.bin")
-	if !testnet.WaitFor(20*time.Second, func() bool { _, err := os.Stat(dest); return err == nil }) {
-		t.Fatalf("download never finished:\n%s", scr.String())
-	}
-	// The file is in place a moment before the download reports itself
-	// done (it still removes its state file): ask again until it does.
-	if !testnet.WaitFor(20*time.Second, func() bool {
+	testutil.Eventually(t, 20*time.Second, "the downloads list shows the download as done", func() error {
 		typeLine("2")
-		return testnet.WaitFor(time.Second, func() bool { return strings.Contains(scr.String(), "done: ") })
-	}) {
-		t.Fatalf("the download never showed as done:\n%s", scr.String())
-	}
+		if list := next("Choose: "); !strings.Contains(list, "done: "+dest) {
+			return fmt.Errorf("downloads list:\n%s", list)
+		}
+		return nil
+	})
 	typeLine("0")
 	expect("Bye.")
 	select {

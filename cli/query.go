@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"regexp"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
+	"github.com/peerhub/peerhub/internal/pieces"
 	"github.com/peerhub/peerhub/internal/rpcclient"
 	"github.com/peerhub/peerhub/peer/session"
 )
@@ -28,8 +28,6 @@ func init() {
 // pageSize is how many items the client commands ask for per call.
 const pageSize = 500
 
-var sha256Pattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
-
 func newSearchCommand(g *globals) *cobra.Command {
 	var o clientOptions
 	var limit int
@@ -37,9 +35,9 @@ func newSearchCommand(g *globals) *cobra.Command {
 		Use:   "search QUERY|SHA256",
 		Short: "Find files shared by online peers",
 		Long: `Search finds files whose name contains QUERY (at least 3 characters, any
-case), or whose content has the SHA-256 given as 64 hex digits. Results are
-grouped by content: one line per distinct file, with how many online peers
-have it.`,
+case), or whose content has the SHA-256 given as 64 hex digits (any case).
+Results are grouped by content: one line per distinct file, with how many
+online peers have it.`,
 		Example: `  peerhub search archivo
   peerhub search --json report.pdf`,
 		Args: cobra.ExactArgs(1),
@@ -76,8 +74,8 @@ func searchAll(ctx context.Context, c interface {
 	Search(context.Context, *connect.Request[directoryv1.SearchRequest]) (*connect.Response[directoryv1.SearchResponse], error)
 }, query string, limit int) ([]*directoryv1.SearchResult, error) {
 	req := &directoryv1.SearchRequest{PageSize: int32(min(pageSize, max(limit, 1)))}
-	if sha256Pattern.MatchString(query) {
-		req.Sha256 = query
+	if lower := strings.ToLower(query); pieces.IsHex(lower) {
+		req.Sha256 = lower
 	} else {
 		req.Query = query
 	}

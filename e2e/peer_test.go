@@ -2,16 +2,20 @@ package e2e_test
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
 
+	"github.com/peerhub/peerhub/e2e/testnet"
 	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
 	"github.com/peerhub/peerhub/gen/peerhub/directory/v1/directoryv1connect"
-	"github.com/peerhub/peerhub/internal/testnet"
+	"github.com/peerhub/peerhub/internal/testutil"
 	"github.com/peerhub/peerhub/peer/session"
 )
 
@@ -29,12 +33,37 @@ func client(t *testing.T, n *testnet.Network) directoryv1connect.DirectoryServic
 }
 
 func found(t *testing.T, c directoryv1connect.DirectoryServiceClient, query string) bool {
-	res, err := c.Search(t.Context(), connect.NewRequest(&directoryv1.SearchRequest{Query: query}))
-	if err != nil {
-		t.Logf("search %q: %v", query, err)
-		return false
+	return searchable(t, c, query) == nil
+}
+
+// searchable returns nil if a search for each query finds something,
+// else why not (for testutil.Eventually).
+func searchable(t *testing.T, c directoryv1connect.DirectoryServiceClient, queries ...string) error {
+	for _, q := range queries {
+		res, err := c.Search(t.Context(), connect.NewRequest(&directoryv1.SearchRequest{Query: q}))
+		if err != nil {
+			return fmt.Errorf("search %q: %w", q, err)
+		}
+		if len(res.Msg.GetResults()) == 0 {
+			return fmt.Errorf("search %q: no result", q)
+		}
 	}
-	return len(res.Msg.GetResults()) > 0
+	return nil
+}
+
+// listed returns nil if the online peers are exactly want (name to file
+// count), else what they are.
+func listed(t *testing.T, c directoryv1connect.DirectoryServiceClient, want map[string]int64) error {
+	got := peerNames(t, c)
+	if len(got) != len(want) {
+		return fmt.Errorf("peers %v, want %v", got, want)
+	}
+	for name, n := range want {
+		if m, ok := got[name]; !ok || m != n {
+			return fmt.Errorf("peers %v, want %v", got, want)
+		}
+	}
+	return nil
 }
 
 func peerNames(t *testing.T, c directoryv1connect.DirectoryServiceClient) map[string]int64 {
@@ -57,9 +86,7 @@ func TestSharedFolderIsLive(t *testing.T) {
 	n := testnet.Start(t, testnet.Options{})
 	p := n.AddPeer("p1", testnet.PeerOptions{Files: map[string][]byte{"first.txt": []byte("first")}})
 	c := client(t, n)
-	if !testnet.WaitFor(10*time.Second, func() bool { return found(t, c, "first.txt") }) {
-		t.Fatal("the initial file was never published")
-	}
+	testutil.Eventually(t, 10*time.Second, "the initial file is published", func() error { return searchable(t, c, "first.txt") })
 
 	// Written elsewhere and renamed in, as a copy tool would; and one
 	// written in place.
@@ -74,18 +101,19 @@ func TestSharedFolderIsLive(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(p.Share, "written-in-place.txt"), []byte("in place"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if !testnet.WaitFor(2*time.Second, func() bool { return found(t, c, "arrived.txt") && found(t, c, "written-in-place") }) {
-		t.Fatalf("new files not found within 2s")
-	}
+	testutil.Eventually(t, 2*time.Second, "new files are found within 2s", func() error { return searchable(t, c, "arrived.txt", "written-in-place") })
 	t.Logf("new files searchable after %s", time.Since(start))
 
 	start = time.Now()
 	if err := os.Remove(filepath.Join(p.Share, "arrived.txt")); err != nil {
 		t.Fatal(err)
 	}
-	if !testnet.WaitFor(2*time.Second, func() bool { return !found(t, c, "arrived.txt") }) {
-		t.Fatalf("deleted file still found after 2s")
-	}
+	testutil.Eventually(t, 2*time.Second, "a deleted file is gone within 2s", func() error {
+		if found(t, c, "arrived.txt") {
+			return fmt.Errorf("arrived.txt still found")
+		}
+		return nil
+	})
 	t.Logf("deleted file gone after %s", time.Since(start))
 	if !found(t, c, "first.txt") {
 		t.Fatal("an untouched file disappeared")
@@ -97,18 +125,20 @@ func TestSharedFolderIsLive(t *testing.T) {
 func TestDirectoryRestart(t *testing.T) {
 	t.Parallel()
 	const heartbeat = 1 * time.Second
-	n := testnet.Start(t, testnet.Options{Heartbeat: heartbeat, Store: "memory"})
+	warned := &peerWarnings{}
+	n := testnet.Start(t, testnet.Options{Heartbeat: heartbeat, Store: "memory", Logger: slog.New(warned.handler())})
 	n.AddPeer("p1", testnet.PeerOptions{Files: map[string][]byte{"a.txt": []byte("a"), "b.txt": []byte("b")}})
 	n.AddPeer("p2", testnet.PeerOptions{Files: map[string][]byte{"c.txt": []byte("c")}})
 	c := client(t, n)
-	if !testnet.WaitFor(10*time.Second, func() bool { m := peerNames(t, c); return m["p1"] == 2 && m["p2"] == 1 }) {
-		t.Fatal("peers never listed")
-	}
+	both := map[string]int64{"p1": 2, "p2": 1}
+	testutil.Eventually(t, 10*time.Second, "both peers are listed", func() error { return listed(t, c, both) })
 
 	// A memory store forgets everything: accounts, sessions, keys. The
 	// peers must log in again (with new keys) and republish.
+	warned.arm()
 	n.StopDirectory()
-	time.Sleep(heartbeat) // let the peers notice
+	// The peers notice: each warns of a failed heartbeat.
+	testutil.Eventually(t, 0, "both peers notice the directory is gone", func() error { return warned.from("p1", "p2") })
 	n.StartDirectory()
 	for _, u := range []string{"alice", "p1", "p2"} {
 		n.AddUser(u)
@@ -116,9 +146,7 @@ func TestDirectoryRestart(t *testing.T) {
 	back := time.Now()
 	c = client(t, n)
 	// One heartbeat interval, plus the backoff's jitter allowance.
-	if !testnet.WaitFor(heartbeat+time.Second, func() bool { m := peerNames(t, c); return m["p1"] == 2 && m["p2"] == 1 }) {
-		t.Fatalf("peers not back with their files after %s: %v", time.Since(back), peerNames(t, c))
-	}
+	testutil.Eventually(t, heartbeat+time.Second, "peers are back with their files within a heartbeat", func() error { return listed(t, c, both) })
 	t.Logf("peers back %s after the directory", time.Since(back))
 	if !found(t, c, "a.txt") || !found(t, c, "c.txt") {
 		t.Fatal("files not searchable after the restart")
@@ -133,9 +161,7 @@ func TestPeerLeaves(t *testing.T) {
 	p1 := n.AddPeer("p1", testnet.PeerOptions{Files: map[string][]byte{"leaving.txt": []byte("bye")}})
 	n.AddPeer("p2", testnet.PeerOptions{Files: map[string][]byte{"staying.txt": []byte("hi")}})
 	c := client(t, n)
-	if !testnet.WaitFor(10*time.Second, func() bool { return found(t, c, "leaving.txt") && found(t, c, "staying.txt") }) {
-		t.Fatal("files never published")
-	}
+	testutil.Eventually(t, 10*time.Second, "both peers' files are published", func() error { return searchable(t, c, "leaving.txt", "staying.txt") })
 	if err := p1.Stop(); err != nil {
 		t.Fatalf("stop: %v", err)
 	}
@@ -185,10 +211,70 @@ func TestPeerRestartHashesNothing(t *testing.T) {
 		t.Fatalf("restart hashed %d files, want 0", got)
 	}
 	c := client(t, n)
-	if !testnet.WaitFor(10*time.Second, func() bool { return peerNames(t, c)["p1"] == 1000 }) {
-		t.Fatalf("restarted peer did not republish its 1000 files: %v", peerNames(t, c))
-	}
+	testutil.Eventually(t, 10*time.Second, "the restarted peer republishes its 1000 files", func() error {
+		return listed(t, c, map[string]int64{"p1": 1000})
+	})
 }
+
+// peerWarnings records which peers logged a warning (or worse) since it
+// was armed: how a test learns that the peers noticed something (a failed
+// heartbeat) without sleeping. Its handler is the network's log.
+type peerWarnings struct {
+	mu    sync.Mutex
+	armed bool
+	seen  map[string]bool
+}
+
+// arm forgets what was seen and starts recording.
+func (w *peerWarnings) arm() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.armed, w.seen = true, map[string]bool{}
+}
+
+// from returns nil once each of peers has warned since arm.
+func (w *peerWarnings) from(peers ...string) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, p := range peers {
+		if !w.seen[p] {
+			return fmt.Errorf("no warning from %s yet (seen %v)", p, w.seen)
+		}
+	}
+	return nil
+}
+
+// handler returns the slog handler that reports to w.
+func (w *peerWarnings) handler() slog.Handler { return warnHandler{w: w} }
+
+// warnHandler is a peerWarnings' slog.Handler; peer is the "peer"
+// attribute its logger carries.
+type warnHandler struct {
+	w    *peerWarnings
+	peer string
+}
+
+func (h warnHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= slog.LevelWarn }
+
+func (h warnHandler) Handle(context.Context, slog.Record) error {
+	h.w.mu.Lock()
+	defer h.w.mu.Unlock()
+	if h.w.armed && h.peer != "" {
+		h.w.seen[h.peer] = true
+	}
+	return nil
+}
+
+func (h warnHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	for _, a := range as {
+		if a.Key == "peer" {
+			h.peer = a.Value.String()
+		}
+	}
+	return h
+}
+
+func (h warnHandler) WithGroup(string) slog.Handler { return h }
 
 func itoa(i int) string {
 	return string(rune('0'+i/100%10)) + string(rune('0'+i/10%10)) + string(rune('0'+i%10))

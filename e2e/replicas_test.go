@@ -3,8 +3,7 @@ package e2e_test
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -20,10 +19,11 @@ import (
 	"connectrpc.com/connect"
 	"golang.org/x/crypto/bcrypt"
 
+	"github.com/peerhub/peerhub/e2e/testnet"
 	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
 	"github.com/peerhub/peerhub/gen/peerhub/directory/v1/directoryv1connect"
 	"github.com/peerhub/peerhub/internal/rpcclient"
-	"github.com/peerhub/peerhub/internal/testnet"
+	"github.com/peerhub/peerhub/internal/testutil"
 	"github.com/peerhub/peerhub/internal/token"
 	"github.com/peerhub/peerhub/peer/session"
 	"github.com/peerhub/peerhub/server"
@@ -54,7 +54,7 @@ func TestReplicas(t *testing.T) {
 
 	a := startDirectoryProcess(t, bin, withURLPassword(t, dbURL, dbPassword))
 	b := startDirectoryInProcess(t, dbURL)
-	for _, u := range []string{"p1", "alice"} {
+	for _, u := range []string{"p1", "p2", "alice"} {
 		if err := b.srv.Directory().AddUser(t.Context(), u, testnet.Password); err != nil {
 			t.Fatalf("add user %s: %v", u, err)
 		}
@@ -96,18 +96,33 @@ func TestReplicas(t *testing.T) {
 	})
 
 	t.Run("heartbeats through B keep a session opened through A alive", func(t *testing.T) {
-		// One and a half session TTLs, heartbeating through B only; A's
-		// reaper runs every heartbeat interval meanwhile.
-		ttl := directory.DefaultSessionTTLFactor * replicaHeartbeat
-		for end := time.Now().Add(ttl + ttl/2); time.Now().Before(end); time.Sleep(replicaHeartbeat / 4) {
-			if _, err := peerViaB.Heartbeat(t.Context(), connect.NewRequest(&directoryv1.HeartbeatRequest{})); err != nil {
-				t.Fatalf("heartbeat through B with A's token: %v", err)
-			}
+		// A control peer logs in through A after p1 and never heartbeats:
+		// once A no longer lists it, a session TTL has passed since p1's
+		// last contact with A too, and only heartbeats through B can have
+		// kept p1 online.
+		silent := session.New(session.Config{Directory: a.url, Username: "p2", Password: testnet.Password, Advertise: "http://127.0.0.1:10/"})
+		if err := silent.Login(t.Context()); err != nil {
+			t.Fatalf("control peer login through A: %v", err)
 		}
-		// A authenticates the session (its token is checked against the
-		// live session on every call) and still lists it.
-		if peerNames(t, peer.Client())["p1"] != 1 {
-			t.Fatalf("after %s of heartbeats through B, A lists %v", ttl+ttl/2, peerNames(t, peer.Client()))
+		if _, ok := peerNames(t, peer.Client())["p2"]; !ok {
+			t.Fatalf("A does not list the control peer after its login: %v", peerNames(t, peer.Client()))
+		}
+		beats := heartbeatEvery(t, peerViaB, replicaHeartbeat/4)
+		ttl := directory.DefaultSessionTTLFactor * replicaHeartbeat
+		// A authenticates p1's session (its token is checked against the
+		// live session on every call) and lists it all along.
+		testutil.Eventually(t, 3*ttl, "A's session TTL passes for the silent control peer", func() error {
+			names := peerNames(t, peer.Client())
+			if names["p1"] != 1 {
+				t.Fatalf("A lists %v (p1 gone) while p1 heartbeats through B; heartbeats: %v", names, beats.err())
+			}
+			if _, ok := names["p2"]; ok {
+				return fmt.Errorf("A still lists the control peer: %v", names)
+			}
+			return nil
+		})
+		if err := beats.err(); err != nil {
+			t.Fatalf("heartbeat through B with A's token: %v", err)
 		}
 	})
 
@@ -196,10 +211,51 @@ func sourcedBy(t *testing.T, c directoryv1connect.DirectoryServiceClient, query,
 
 // fileEntry describes a file whose content is identified by content.
 func fileEntry(name, content string) *directoryv1.FileEntry {
-	h := sha256.Sum256([]byte(content))
-	p := sha256.Sum256(h[:])
-	return &directoryv1.FileEntry{Name: name, Size: int64(len(content)), Sha256: hex.EncodeToString(h[:]),
-		PieceSize: 1 << 18, PieceRoot: hex.EncodeToString(p[:])}
+	return &directoryv1.FileEntry{Name: name, Size: int64(len(content)), Sha256: testutil.SHA256Hex([]byte(content)),
+		PieceSize: 1 << 18, PieceRoot: testutil.SHA256Hex([]byte("pieces of " + content))}
+}
+
+// heartbeats is a loop of heartbeats in the background (heartbeatEvery).
+type heartbeats struct {
+	mu    sync.Mutex
+	first error
+}
+
+// err is the first heartbeat's error, nil while all succeeded.
+func (h *heartbeats) err() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.first
+}
+
+// heartbeatEvery heartbeats through c every interval until the first
+// error or the end of the test.
+func heartbeatEvery(t *testing.T, c directoryv1connect.DirectoryServiceClient, interval time.Duration) *heartbeats {
+	h := &heartbeats{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	t.Cleanup(func() { cancel(); <-done })
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			if _, err := c.Heartbeat(ctx, connect.NewRequest(&directoryv1.HeartbeatRequest{})); err != nil {
+				if ctx.Err() == nil {
+					h.mu.Lock()
+					h.first = err
+					h.mu.Unlock()
+				}
+				return
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return h
 }
 
 // withURLPassword returns a postgres URL with a password added.

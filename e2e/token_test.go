@@ -6,12 +6,12 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/peerhub/peerhub/e2e/testnet"
 	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
 	"github.com/peerhub/peerhub/gen/peerhub/directory/v1/directoryv1connect"
 	peerv1 "github.com/peerhub/peerhub/gen/peerhub/peer/v1"
 	"github.com/peerhub/peerhub/gen/peerhub/peer/v1/peerv1connect"
 	"github.com/peerhub/peerhub/internal/rpcclient"
-	"github.com/peerhub/peerhub/internal/testnet"
 	"github.com/peerhub/peerhub/internal/testutil"
 )
 

@@ -1,23 +1,19 @@
 package e2e_test
 
 import (
-	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"connectrpc.com/connect"
 
+	"github.com/peerhub/peerhub/e2e/testnet"
 	peerv1 "github.com/peerhub/peerhub/gen/peerhub/peer/v1"
 	"github.com/peerhub/peerhub/gen/peerhub/peer/v1/peerv1connect"
 	"github.com/peerhub/peerhub/internal/pieces"
 	"github.com/peerhub/peerhub/internal/rpcclient"
-	"github.com/peerhub/peerhub/internal/testnet"
+	"github.com/peerhub/peerhub/internal/testutil"
 	"github.com/peerhub/peerhub/peer/downloader"
 	"github.com/peerhub/peerhub/peer/session"
 )
@@ -49,36 +45,28 @@ func TestUploadDownloadSizes(t *testing.T) {
 		{"piece-plus-one", pieces.Size + 1},
 		{"hundred-mib", 100 << 20},
 	}
-	rng := rand.NewChaCha8([32]byte{1})
 	src := t.TempDir()
-	for _, tc := range sizes {
+	for i, tc := range sizes {
 		t.Run(tc.name, func(t *testing.T) {
-			data := make([]byte, tc.size)
-			_, _ = rng.Read(data)
-			want := sha256.Sum256(data)
 			local := filepath.Join(src, tc.name+".bin")
-			if err := os.WriteFile(local, data, 0o644); err != nil {
-				t.Fatal(err)
-			}
+			want := testutil.WriteRandomFile(t, local, int64(tc.size), uint64(i))
 			up, err := downloader.Upload(t.Context(), p2.URL, local, downloader.UploadOptions{Name: "up/" + tc.name + ".bin", Token: s.Token()})
 			if err != nil {
 				t.Fatalf("upload: %v", err)
 			}
-			if up.GetSha256() != hex.EncodeToString(want[:]) || up.GetSize() != int64(tc.size) {
-				t.Fatalf("stored %s/%d, want %x/%d", up.GetSha256(), up.GetSize(), want, tc.size)
+			if up.GetSha256() != want || up.GetSize() != int64(tc.size) {
+				t.Fatalf("stored %s/%d, want %s/%d", up.GetSha256(), up.GetSize(), want, tc.size)
 			}
 			// The peer indexes it (watcher), then serves it by hash.
 			var info *peerv1.StatResponse
 			client := peerv1connect.NewPeerServiceClient(rpcclient.NewHTTPClient(), p2.URL, rpcclient.Options(s.Token(), rpcclient.NoCompression())...)
-			if !testnet.WaitFor(10*time.Second, func() bool {
+			testutil.Eventually(t, 10*time.Second, "the uploaded file is indexed", func() error {
 				res, err := client.Stat(t.Context(), connect.NewRequest(&peerv1.StatRequest{File: &peerv1.StatRequest_Sha256{Sha256: up.GetSha256()}}))
 				if err == nil {
 					info = res.Msg
 				}
-				return err == nil
-			}) {
-				t.Fatal("the uploaded file was never indexed")
-			}
+				return err
+			})
 			dest := filepath.Join(t.TempDir(), "down.bin")
 			_, err = downloader.Download(t.Context(),
 				downloader.Target{SHA256: info.GetSha256(), Size: info.GetSize(), PieceSize: int64(info.GetPieceSize()), PieceRoot: info.GetPieceRoot()},
@@ -87,12 +75,8 @@ func TestUploadDownloadSizes(t *testing.T) {
 			if err != nil {
 				t.Fatalf("download: %v", err)
 			}
-			got, err := os.ReadFile(dest)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if sha256.Sum256(got) != want || !bytes.Equal(got[:min(len(got), 64)], data[:min(len(data), 64)]) {
-				t.Fatal("downloaded content differs")
+			if got := testutil.FileSHA256(t, dest); got != want {
+				t.Fatalf("downloaded content's sha256 %s, want %s", got, want)
 			}
 		})
 	}

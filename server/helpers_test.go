@@ -2,16 +2,12 @@ package server_test
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
-	"os"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -27,6 +23,7 @@ import (
 	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
 	"github.com/peerhub/peerhub/gen/peerhub/directory/v1/directoryv1connect"
 	"github.com/peerhub/peerhub/internal/rpcclient"
+	"github.com/peerhub/peerhub/internal/testutil"
 	"github.com/peerhub/peerhub/server"
 )
 
@@ -36,26 +33,13 @@ const (
 	bob, bobPW     = "bob", "bob-secret"
 )
 
-// clock is a settable clock shared by a test's directories.
-type clock struct{ ns atomic.Int64 }
-
-func newClock() *clock {
-	c := &clock{}
-	c.ns.Store(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC).UnixNano())
-	return c
-}
-
-func (c *clock) Now() time.Time          { return time.Unix(0, c.ns.Load()).UTC() }
-func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
-
 // env is one running directory and the clients that talk to it.
 type env struct {
 	t      testing.TB
 	srv    *server.Server
-	addr   string // host:port
-	url    string // http://host:port
-	clock  *clock
-	cfg    server.Config
+	addr   string          // host:port
+	url    string          // http://host:port
+	clock  *testutil.Clock // shared by a test's directories
 	cancel context.CancelFunc
 	done   chan error
 	conn   *grpc.ClientConn
@@ -66,7 +50,7 @@ type env struct {
 // the accounts alice and bob. Options adjust the config before the start.
 func start(t testing.TB, opts ...func(*server.Config)) *env {
 	t.Helper()
-	c := newClock()
+	c := testutil.NewClock()
 	cfg := server.Config{
 		Listen: "127.0.0.1:0",
 		Store:  server.StoreSQLite,
@@ -86,7 +70,7 @@ func start(t testing.TB, opts ...func(*server.Config)) *env {
 
 // startWith runs a directory with exactly cfg (Listen is forced to a free
 // loopback port).
-func startWith(t testing.TB, cfg server.Config, c *clock) *env {
+func startWith(t testing.TB, cfg server.Config, c *testutil.Clock) *env {
 	t.Helper()
 	cfg.Listen = "127.0.0.1:0"
 	logger := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -101,7 +85,7 @@ func startWith(t testing.TB, cfg server.Config, c *clock) *env {
 		cancel()
 		t.Fatalf("listen: %v", err)
 	}
-	e := &env{t: t, srv: srv, addr: ln.Addr().String(), url: srv.URL(ln), clock: c, cfg: cfg, cancel: cancel, done: make(chan error, 1)}
+	e := &env{t: t, srv: srv, addr: ln.Addr().String(), url: srv.URL(ln), clock: c, cancel: cancel, done: make(chan error, 1)}
 	go func() { e.done <- srv.Serve(ctx, ln) }()
 	conn, err := grpc.NewClient(e.addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {
@@ -270,10 +254,7 @@ func (e *env) login(user, password, addr, peerName string) *directoryv1.LoginRes
 }
 
 // hexOf is the SHA-256 of s, hex.
-func hexOf(s string) string {
-	sum := sha256.Sum256([]byte(s))
-	return hex.EncodeToString(sum[:])
-}
+func hexOf(s string) string { return testutil.SHA256Hex([]byte(s)) }
 
 // entry is a valid file entry whose content is identified by content.
 func entry(name, content string) *directoryv1.FileEntry {
@@ -360,6 +341,3 @@ func httpGet(t testing.TB, url string) string {
 	}
 	return string(b)
 }
-
-// ci reports whether the tests run in CI, where a missing tool fails.
-func ci() bool { return os.Getenv("CI") == "true" }

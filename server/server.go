@@ -334,23 +334,6 @@ func (s *Server) Close() error {
 	return s.closeErr
 }
 
-// Run starts a directory on cfg.Listen and serves until ctx is done.
-func Run(ctx context.Context, cfg Config, logger *slog.Logger) error {
-	s, err := New(ctx, cfg, logger)
-	if err != nil {
-		return err
-	}
-	defer s.Close()
-	ln, err := s.Listen(ctx)
-	if err != nil {
-		return err
-	}
-	if err := s.Serve(ctx, ln); err != nil {
-		return err
-	}
-	return s.Close()
-}
-
 // Listen opens the listener of cfg.Listen.
 func (s *Server) Listen(ctx context.Context) (net.Listener, error) {
 	var lc net.ListenConfig

@@ -25,6 +25,7 @@ import (
 	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
 	"github.com/peerhub/peerhub/gen/peerhub/directory/v1/directoryv1connect"
 	"github.com/peerhub/peerhub/internal/rpcclient"
+	"github.com/peerhub/peerhub/internal/testutil"
 	"github.com/peerhub/peerhub/server"
 )
 
@@ -32,7 +33,7 @@ import (
 // signing keys (an old token still works), sessions and the index survive.
 func TestRestart(t *testing.T) {
 	t.Parallel()
-	c := newClock()
+	c := testutil.NewClock()
 	cfg := server.Config{Store: server.StoreSQLite, Data: filepath.Join(t.TempDir(), "data")}
 	cfg.Directory.Now = c.Now
 	cfg.Directory.PasswordCost = bcrypt.MinCost
@@ -43,9 +44,10 @@ func TestRestart(t *testing.T) {
 	first.publish(peer.GetToken(), snapshot(entry("music/song.ogg", "song")))
 	first.stop()
 
-	st, err := os.Stat(cfg.Data)
-	if err != nil || st.Mode().Perm() != 0o700 {
-		t.Errorf("data folder: %v, %v; want mode 0700", st.Mode(), err)
+	if st, err := os.Stat(cfg.Data); err != nil {
+		t.Errorf("data folder: %v", err)
+	} else if st.Mode().Perm() != 0o700 {
+		t.Errorf("data folder mode %v, want 0700", st.Mode().Perm())
 	}
 	if _, err := os.Stat(filepath.Join(cfg.Data, server.DatabaseFile)); err != nil {
 		t.Errorf("database file: %v", err)

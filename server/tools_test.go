@@ -18,15 +18,12 @@ import (
 )
 
 // tool finds a binary, skipping the test when it is missing, except in CI
-// where a missing tool is a broken machine.
+// where a missing tool is a broken machine (testutil.Missing).
 func tool(t *testing.T, name string) string {
 	t.Helper()
 	path, err := exec.LookPath(name)
 	if err != nil {
-		if ci() {
-			t.Fatalf("%s is not installed: %v", name, err)
-		}
-		t.Skipf("%s is not installed", name)
+		testutil.Missing(t, "%s is not installed: %v", name, err)
 	}
 	return path
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/peerhub/peerhub/internal/apidocs"
+	"github.com/peerhub/peerhub/internal/http2tuning"
 )
 
 // Timeouts of the HTTP server. There is no write timeout: downloads are long
@@ -39,17 +40,13 @@ const (
 	DefaultShutdownGrace = 10 * time.Second
 )
 
-// HTTP/2 tuning for streams of file data: 1 MiB frames and multi-MiB flow
-// control windows (the defaults, 16 KiB frames and 1 MiB windows, cap a
-// loopback stream well below disk speed).
+// Limits of the server side; the HTTP/2 frame size and windows are
+// internal/http2tuning's, the same as the clients'.
 const (
-	MaxFrameSize        = 1 << 20   // bytes
-	StreamWindow        = 4<<20 - 1 // bytes; must be < 4 MiB
-	ConnectionWindow    = 4<<20 - 1 // bytes; must be < 4 MiB
-	MaxConcurrentStream = 256       // streams per connection
-	maxHeaderBytes      = 1 << 16   // bytes of request headers
-	compressMinBytes    = 1024      // smaller responses are not worth gzip
-	readLimitBytes      = 16 << 20  // largest message a handler accepts
+	MaxConcurrentStream = 256      // streams per connection
+	maxHeaderBytes      = 1 << 16  // bytes of request headers
+	compressMinBytes    = 1024     // smaller responses are not worth gzip
+	readLimitBytes      = 16 << 20 // largest message a handler accepts
 )
 
 // Options configure a Server.
@@ -165,6 +162,8 @@ func (s *Server) HandlerOptions(extra ...connect.Interceptor) []connect.HandlerO
 // running ones ShutdownGrace to finish, and returns. It returns nil after a
 // clean shutdown.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	h2 := http2tuning.Config()
+	h2.MaxConcurrentStreams = MaxConcurrentStream
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
 	protocols.SetHTTP2(true)
@@ -175,13 +174,8 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		ReadHeaderTimeout: ReadHeaderTimeout,
 		IdleTimeout:       IdleTimeout,
 		MaxHeaderBytes:    maxHeaderBytes,
-		HTTP2: &http.HTTP2Config{
-			MaxConcurrentStreams:          MaxConcurrentStream,
-			MaxReadFrameSize:              MaxFrameSize,
-			MaxReceiveBufferPerStream:     StreamWindow,
-			MaxReceiveBufferPerConnection: ConnectionWindow,
-		},
-		ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+		HTTP2:             h2,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
 		BaseContext: func(net.Listener) context.Context {
 			// Calls outlive the serve context by the grace period only.
 			return context.WithoutCancel(ctx)

@@ -43,7 +43,13 @@ func (i *Issuer) Token(t testing.TB, issued time.Time) string {
 	t.Helper()
 	c := token.Claims{SessionID: "test-session"}
 	c.Subject = "tester"
-	raw, _, err := i.signer.Sign(c, issued, IssuerTTL)
+	return i.Sign(t, c, issued, IssuerTTL)
+}
+
+// Sign returns a token for c issued at now and valid for ttl.
+func (i *Issuer) Sign(t testing.TB, c token.Claims, now time.Time, ttl time.Duration) string {
+	t.Helper()
+	raw, _, err := i.signer.Sign(c, now, ttl)
 	if err != nil {
 		t.Fatal(err)
 	}

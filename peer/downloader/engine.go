@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"os"
 	"runtime"
-	"strings"
 	"sync"
 	"time"
 
@@ -99,7 +98,7 @@ type engine struct {
 }
 
 func newEngine(t Target, sources []Source, o Options) (*engine, error) {
-	if _, err := pieces.ParseHex(t.SHA256); err != nil || strings.ToLower(t.SHA256) != t.SHA256 {
+	if !pieces.IsHex(t.SHA256) {
 		return nil, fmt.Errorf("download: sha256 %q: want 64 lowercase hex digits", t.SHA256)
 	}
 	if t.Size < 0 {

@@ -96,12 +96,7 @@ func rank(name, query string) match {
 // for a query shorter than 3 characters).
 func Resolve(ctx context.Context, dir Searcher, query string) (Candidate, error) {
 	req := &directoryv1.SearchRequest{PageSize: 500}
-	bySHA := len(query) == 2*pieces.HashLen
-	if bySHA {
-		if _, err := pieces.ParseHex(query); err != nil {
-			bySHA = false
-		}
-	}
+	bySHA := pieces.IsHex(strings.ToLower(query))
 	if bySHA {
 		req.Sha256 = strings.ToLower(query)
 	} else {

@@ -3,18 +3,13 @@ package downloader_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"connectrpc.com/connect"
 
 	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
-	"github.com/peerhub/peerhub/internal/testnet"
-	"github.com/peerhub/peerhub/internal/testutil"
 	"github.com/peerhub/peerhub/peer/downloader"
-	"github.com/peerhub/peerhub/peer/session"
 )
 
 // fakeDirectory answers Search from a fixed list, a name query by
@@ -128,50 +123,5 @@ func TestResolve(t *testing.T) {
 				t.Errorf("Resolve = %+v, want sha %s… named %q with its source", c, tt.want, tt.wantName)
 			}
 		})
-	}
-}
-
-// TestResolveAndDownload goes through a real directory: peers publish, the
-// client resolves a name and downloads from every peer that has it.
-func TestResolveAndDownload(t *testing.T) {
-	t.Parallel()
-	data := make([]byte, 5*mib+123)
-	for i := range data {
-		data[i] = byte(i * 7)
-	}
-	n := testnet.Start(t, testnet.Options{})
-	n.AddPeer("p1", testnet.PeerOptions{Files: map[string][]byte{"shared/movie.bin": data}, MaxRate: 8 * mib})
-	n.AddPeer("p2", testnet.PeerOptions{Files: map[string][]byte{"movie.bin": data}, MaxRate: 8 * mib})
-	n.AddPeer("p3", testnet.PeerOptions{Files: map[string][]byte{"other.bin": data[:100]}})
-
-	s := session.New(session.Config{Directory: n.DirectoryURL, Username: "alice", Password: testnet.Password})
-	if err := s.Login(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Logout(context.Background())
-	var c downloader.Candidate
-	ok := testnet.WaitFor(10*time.Second, func() bool {
-		var err error
-		c, err = downloader.Resolve(t.Context(), s.Client(), "movie.bin")
-		return err == nil && len(c.Sources) == 2
-	})
-	if !ok {
-		t.Fatalf("movie.bin never resolved to two sources: %+v", c)
-	}
-	if c.Name != "movie.bin" || c.FileName() != "movie.bin" {
-		t.Errorf("resolved name %q (file %q), want the exact match movie.bin", c.Name, c.FileName())
-	}
-	dest := filepath.Join(t.TempDir(), c.FileName())
-	res, err := downloader.Download(t.Context(), c.Target, c.Sources, downloader.Options{Dest: dest, Token: s.Token()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := testutil.FileSHA256(t, dest); got != c.SHA256 {
-		t.Fatalf("sha256 %s, want %s", got, c.SHA256)
-	}
-	for _, src := range res.Sources {
-		if src.Pieces == 0 {
-			t.Errorf("source %s served no piece", src.Peer)
-		}
 	}
 }

@@ -255,7 +255,7 @@ func (s *Service) resolve(t Target) ([]index.Entry, error) {
 	case (t.SHA256 == "") == (t.Name == ""):
 		return nil, fmt.Errorf("%w: name exactly one of sha256 and name", ErrInvalid)
 	case t.SHA256 != "":
-		if !isSHA256Hex(t.SHA256) {
+		if !pieces.IsHex(t.SHA256) {
 			return nil, fmt.Errorf("%w: sha256 must be 64 lowercase hex digits", ErrInvalid)
 		}
 		es, ok := s.catalog.BySHA256(t.SHA256)
@@ -474,19 +474,6 @@ func checkName(name string) error {
 		return fmt.Errorf("%w: %q is inside peerhub's state folder %s", ErrInvalid, truncate(name), sharepath.StateDir)
 	}
 	return nil
-}
-
-func isSHA256Hex(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 // truncate shortens a caller's name for an error message.

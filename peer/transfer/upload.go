@@ -13,6 +13,7 @@ import (
 	"path"
 	"strings"
 
+	"github.com/peerhub/peerhub/internal/pieces"
 	"github.com/peerhub/peerhub/internal/sharepath"
 )
 
@@ -114,7 +115,7 @@ func (s *Service) checkHeader(h UploadHeader) error {
 		// of its unfinished files.
 		return fmt.Errorf("%w: %q ends like a partial download", ErrInvalid, truncate(h.Name))
 	}
-	if !isSHA256Hex(h.SHA256) {
+	if !pieces.IsHex(h.SHA256) {
 		return fmt.Errorf("%w: sha256 must be 64 lowercase hex digits", ErrInvalid)
 	}
 	if h.Size < 0 {

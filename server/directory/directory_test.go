@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -18,22 +19,15 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/peerhub/peerhub/internal/sharepath"
+	"github.com/peerhub/peerhub/internal/testutil"
 	"github.com/peerhub/peerhub/internal/token"
 	"github.com/peerhub/peerhub/server/directory"
 	"github.com/peerhub/peerhub/server/store"
 	"github.com/peerhub/peerhub/server/store/sqlite"
 )
 
-type clock struct{ ns atomic.Int64 }
-
-func newClock() *clock {
-	c := &clock{}
-	c.ns.Store(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
-	return c
-}
-
-func (c *clock) Now() time.Time          { return time.Unix(0, c.ns.Load()).UTC() }
-func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
+// newClock is the shared settable test clock.
+var newClock = testutil.NewClock
 
 // newStore opens a fresh sqlite store in the test's temporary folder,
 // closed when the test ends.
@@ -52,7 +46,7 @@ func newStore(t *testing.T) store.Store {
 }
 
 // newDir returns a directory on st with cheap hashes.
-func newDir(t *testing.T, st store.Store, c *clock, adjust ...func(*directory.Config)) *directory.Directory {
+func newDir(t *testing.T, st store.Store, c *testutil.Clock, adjust ...func(*directory.Config)) *directory.Directory {
 	t.Helper()
 	cfg := directory.Config{Now: c.Now, PasswordCost: bcrypt.MinCost}
 	for _, a := range adjust {
@@ -440,12 +434,12 @@ func TestRunReaps(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- d.Run(ctx) }()
-	for deadline := time.Now().Add(10 * time.Second); st.reaps.Load() < 2; {
-		if time.Now().After(deadline) {
-			t.Fatal("the reaper did not run")
+	testutil.Eventually(t, 10*time.Second, "the reaper runs twice", func() error {
+		if n := st.reaps.Load(); n < 2 {
+			return fmt.Errorf("%d reaps", n)
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("Run = %v", err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"unicode/utf8"
 
+	"github.com/peerhub/peerhub/internal/pieces"
 	"github.com/peerhub/peerhub/internal/sharepath"
 	"github.com/peerhub/peerhub/internal/token"
 	"github.com/peerhub/peerhub/server/store"
@@ -94,27 +95,14 @@ func CheckFile(f store.File) error {
 	switch {
 	case f.Size < 0:
 		return fmt.Errorf("file %q: negative size: %w", f.Name, ErrInvalidArgument)
-	case !isSHA256(f.SHA256):
+	case !pieces.IsHex(f.SHA256):
 		return fmt.Errorf("file %q: sha256: want 64 lowercase hex digits: %w", f.Name, ErrInvalidArgument)
-	case !isSHA256(f.PieceRoot):
+	case !pieces.IsHex(f.PieceRoot):
 		return fmt.Errorf("file %q: piece root: want 64 lowercase hex digits: %w", f.Name, ErrInvalidArgument)
 	case f.PieceSize < MinPieceSize || f.PieceSize > MaxPieceSize:
 		return fmt.Errorf("file %q: piece size %d: want %d to %d bytes: %w", f.Name, f.PieceSize, MinPieceSize, MaxPieceSize, ErrInvalidArgument)
 	}
 	return nil
-}
-
-// isSHA256 reports whether s is 64 lowercase hex digits.
-func isSHA256(s string) bool {
-	if len(s) != 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
-			return false
-		}
-	}
-	return true
 }
 
 // pageSize applies the default page size and the maximum.
@@ -156,7 +144,7 @@ func (d *Directory) Search(ctx context.Context, q store.SearchQuery) ([]store.Se
 			return nil, "", fmt.Errorf("search query: want %d to %d characters of UTF-8: %w", MinQueryLen, MaxQueryLen, ErrInvalidArgument)
 		}
 	}
-	if q.SHA256 != "" && !isSHA256(q.SHA256) {
+	if q.SHA256 != "" && !pieces.IsHex(q.SHA256) {
 		return nil, "", fmt.Errorf("search sha256: want 64 lowercase hex digits: %w", ErrInvalidArgument)
 	}
 	p, err := page(store.Page{Size: q.PageSize, Token: q.PageToken})

@@ -2,6 +2,10 @@
 // any number of peers, each on its own 127.0.0.1 port with its own shared
 // folder in a temporary directory, in the test's process. Tests stop,
 // restart and kill parts of it to check what users would see.
+//
+// It lives under e2e/ because it is the one package that joins both roles
+// (server and peer): the layering lets only cli/ and e2e/ do that, so only
+// their tests may import it (internal/layering checks).
 package testnet
 
 import (
@@ -18,6 +22,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/peerhub/peerhub/internal/rpcserver"
+	"github.com/peerhub/peerhub/internal/testutil"
 	"github.com/peerhub/peerhub/peer"
 	"github.com/peerhub/peerhub/server"
 	"github.com/peerhub/peerhub/server/directory"
@@ -123,17 +128,17 @@ func (n *Network) StartDirectory() {
 		n.t.Fatalf("start directory: %v", err)
 	}
 	var ln net.Listener
-	for i := range 50 { // the old listener's port may take a moment to free
-		ln, err = s.Listen(context.Background())
-		if err == nil {
-			break
+	defer func() { // the store, if Eventually gives up
+		if ln == nil {
+			s.Close()
 		}
-		time.Sleep(time.Duration(i+1) * 20 * time.Millisecond)
-	}
-	if err != nil {
-		s.Close()
-		n.t.Fatalf("directory listen: %v", err)
-	}
+	}()
+	// On a restart the old listener's port may take a moment to free.
+	testutil.Eventually(n.t, 0, "directory listen on "+n.addr, func() error {
+		var err error
+		ln, err = s.Listen(context.Background())
+		return err
+	})
 	n.addr = ln.Addr().String()
 	n.DirectoryURL = s.URL(ln)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -178,8 +183,6 @@ type PeerOptions struct {
 
 // Peer is one running peer.
 type Peer struct {
-	// Name is the peer's (and its account's) name.
-	Name string
 	// URL is where it serves PeerService.
 	URL string
 	// Share is its shared folder.
@@ -193,7 +196,7 @@ type Peer struct {
 
 // AddPeer creates the account name (if needed) and starts a peer sharing a
 // new folder with opts.Files. It returns once the peer serves; its first
-// publish may still be under way (see WaitFor).
+// publish may still be under way (wait with testutil.Eventually).
 func (n *Network) AddPeer(name string, opts PeerOptions) *Peer {
 	n.t.Helper()
 	share := opts.Share
@@ -224,7 +227,7 @@ func (n *Network) AddPeer(name string, opts PeerOptions) *Peer {
 		n.t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	pr := &Peer{Name: name, URL: "http://" + ln.Addr().String(), Share: share, Daemon: p, stop: cancel, done: make(chan error, 1)}
+	pr := &Peer{URL: "http://" + ln.Addr().String(), Share: share, Daemon: p, stop: cancel, done: make(chan error, 1)}
 	go func() { pr.done <- errors.Join(p.Serve(ctx, ln), p.Close()) }()
 	n.t.Cleanup(func() { pr.Stop() })
 	return pr
@@ -243,19 +246,4 @@ func (p *Peer) Stop() error {
 		return nil
 	}
 	return err
-}
-
-// WaitFor polls cond every 20ms until it is true or timeout passes, and
-// reports whether it became true.
-func WaitFor(timeout time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(timeout)
-	for {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
