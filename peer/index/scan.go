@@ -211,6 +211,13 @@ func (ix *Index) walk(ctx context.Context, rel string, file func(name string, fi
 	if open == "" {
 		open = "."
 	}
+	// Watch the folder before listing it: a file that arrives in between
+	// (an upload renamed into a folder it just created) is then either
+	// listed or reported by the watch. Listing first would miss it for
+	// good.
+	if dir != nil {
+		dir(rel)
+	}
 	d, err := ix.root.Open(open)
 	if err != nil {
 		return fmt.Errorf("scan: %w", err)
@@ -221,9 +228,6 @@ func (ix *Index) walk(ctx context.Context, rel string, file func(name string, fi
 	d.Close()
 	if err != nil {
 		return fmt.Errorf("scan %s: %w", open, err)
-	}
-	if dir != nil {
-		dir(rel)
 	}
 	for _, de := range ents {
 		name := path.Join(rel, de.Name())
