@@ -302,6 +302,9 @@ func TestCompose(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs containers")
 	}
+	// In parallel with the in-process tests: most of this one's time is
+	// spent waiting for containers, not on this machine's CPU.
+	t.Parallel()
 	start := time.Now()
 	lap := func(what string) {
 		t.Logf("%s: %v", what, time.Since(start).Round(100*time.Millisecond))
