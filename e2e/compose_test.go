@@ -7,39 +7,64 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"connectrpc.com/connect"
+
+	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
+	"github.com/peerhub/peerhub/internal/testutil"
+	"github.com/peerhub/peerhub/peer/session"
 )
 
+// composeOverride is what the test changes in compose.yaml: its own image
+// and quicker health checks (relative to the repository root).
+const composeOverride = "e2e/testdata/compose.test.yaml"
+
+// composePassword is the password compose.yaml gives its demo accounts.
+const composePassword = "peerhub-demo"
+
+// imageRepository names the test's images; each tag is a content hash.
+const imageRepository = "peerhub-e2e"
+
+// imageLabel marks the test's images, so that old ones can be pruned.
+const imageLabel = "org.peerhub.e2e"
+
+// commandTimeout bounds one docker or compose command (5 minutes: a hung
+// command fails the test long before go test's own timeout, and `up` takes
+// seconds even on a loaded 2-core machine).
+const commandTimeout = 5 * time.Minute
+
+// services are compose.yaml's services.
+var services = []string{"directory", "p1", "p2", "p3"}
+
 // compose runs the Compose deployment of the repository for one test, under
-// its own project name and ports, and always tears it down.
+// its own project name, image and free host ports, and tears it down.
 type compose struct {
 	t       *testing.T
 	root    string
-	tool    []string
-	project string
-	env     []string
+	tool    []string          // docker compose, or docker-compose
+	project string            // unique per run
+	env     []string          // added to the environment of compose
+	ids     map[string]string // container ID by service, once up
 }
 
-// requireDocker returns the compose command line, or skips the test when no
-// Docker engine is reachable; under CI=true that is a failure instead.
-func requireDocker(t *testing.T) []string {
+// composeTool returns the compose command line; without a Docker engine or
+// a compose tool the test is skipped, or fails under CI=true.
+func composeTool(t *testing.T) []string {
 	t.Helper()
-	fail := func(format string, args ...any) {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("CI=true and "+format, args...)
-		}
-		t.Skipf(format, args...)
-	}
 	if out, err := exec.Command("docker", "info", "--format", "{{.ServerVersion}}").CombinedOutput(); err != nil {
-		fail("no Docker engine: %v: %s", err, out)
+		testutil.Missing(t, "no Docker engine: %v: %s", err, out)
 	}
 	if exec.Command("docker", "compose", "version").Run() == nil {
 		return []string{"docker", "compose"}
@@ -47,50 +72,158 @@ func requireDocker(t *testing.T) []string {
 	if _, err := exec.LookPath("docker-compose"); err == nil {
 		return []string{"docker-compose"}
 	}
-	fail("neither docker compose nor docker-compose is installed")
+	testutil.Missing(t, "neither docker compose nor docker-compose is installed")
 	return nil
 }
 
-func repoRoot(t *testing.T) string {
-	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Dir(filepath.Dir(file))
-}
-
-func (c *compose) run(timeout time.Duration, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+// command runs name with args in dir and returns its standard output; the
+// error carries standard error.
+func command(dir string, env []string, name string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
 	defer cancel()
-	full := append(append(append([]string{}, c.tool[1:]...), "-p", c.project), args...)
-	cmd := exec.CommandContext(ctx, c.tool[0], full...)
-	cmd.Dir = c.root
-	cmd.Env = append(os.Environ(), c.env...)
-	out, err := cmd.CombinedOutput()
-	return string(out), err
+	cmd := exec.CommandContext(ctx, name, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), env...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return string(out), fmt.Errorf("%s %s: %w\n%s%s", name, strings.Join(args, " "), err, out, stderr.Bytes())
+	}
+	return string(out), nil
 }
 
-func (c *compose) must(timeout time.Duration, args ...string) string {
-	c.t.Helper()
-	out, err := c.run(timeout, args...)
+// testImage builds the peerhub image from this source tree, the way the
+// Dockerfile does (a static binary in a FROM scratch image), and returns
+// its tag. The binary goes to bin/e2e/peerhub, where go build leaves an
+// up-to-date binary alone; the image is tagged by the hash of everything
+// that goes into it, so an unchanged tree builds no image.
+func testImage(t *testing.T, root string) string {
+	t.Helper()
+	bin := filepath.Join("bin", "e2e", "peerhub")
+	// The Makefile's build flags, without the version stamp that changes
+	// with every commit.
+	if _, err := command(root, []string{"CGO_ENABLED=0"}, "go", "build", "-trimpath", "-buildvcs=false", "-ldflags=-s -w", "-o", bin, "."); err != nil {
+		t.Fatal(err)
+	}
+	// What the Dockerfile copies besides the binary (.dockerignore lets in
+	// nothing else).
+	dirs := []string{filepath.Join("deploy", "rootfs"), filepath.Join("deploy", "data")}
+	h := sha256.New()
+	for _, in := range append([]string{"Dockerfile", bin}, dirs...) {
+		if err := hashTree(h, root, in); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tag := imageRepository + ":" + hex.EncodeToString(h.Sum(nil))[:16]
+	// Images of older trees go after a day, unless a container uses them.
+	if _, err := command(root, nil, "docker", "image", "prune", "--all", "--force", "--filter", "label="+imageLabel, "--filter", "until=24h"); err != nil {
+		t.Log(err)
+	}
+	if _, err := command(root, nil, "docker", "image", "inspect", tag); err == nil {
+		t.Logf("image %s is up to date", tag)
+		return tag
+	}
+	buildContext := t.TempDir()
+	for _, dir := range dirs {
+		if err := os.CopyFS(filepath.Join(buildContext, dir), os.DirFS(filepath.Join(root, dir))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := copyFile(filepath.Join(buildContext, "bin", "peerhub"), filepath.Join(root, bin)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := command(root, nil, "docker", "build", "--quiet", "--label", imageLabel+"=true", "--tag", tag, "--file", "Dockerfile", buildContext); err != nil {
+		t.Fatal(err)
+	}
+	return tag
+}
+
+// hashTree writes the names, modes and contents of the files under
+// root/rel (or of the file root/rel) to h, in lexical order.
+func hashTree(h io.Writer, root, rel string) error {
+	return filepath.WalkDir(filepath.Join(root, rel), func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		name, _ := filepath.Rel(root, path)
+		fmt.Fprintf(h, "%s\x00%o\x00%d\x00", filepath.ToSlash(name), info.Mode(), info.Size())
+		f, err := os.Open(path)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		_, err = io.Copy(h, f)
+		return err
+	})
+}
+
+func copyFile(dst, src string) error {
+	b, err := os.ReadFile(src)
 	if err != nil {
-		c.t.Fatalf("%s %s: %v\n%s", strings.Join(c.tool, " "), strings.Join(args, " "), err, out)
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(dst, b, 0o755)
+}
+
+// compose runs the compose tool on compose.yaml and the test's override.
+func (c *compose) compose(args ...string) (string, error) {
+	full := append(slices.Clone(c.tool[1:]), "-f", "compose.yaml", "-f", composeOverride, "-p", c.project)
+	return command(c.root, c.env, c.tool[0], append(full, args...)...)
+}
+
+func (c *compose) must(args ...string) string {
+	c.t.Helper()
+	out, err := c.compose(args...)
+	if err != nil {
+		c.t.Fatal(err)
 	}
 	return out
 }
 
-// peerhub runs the peerhub binary inside a service's container, with the
-// environment compose gave it.
-func (c *compose) peerhub(service string, args ...string) (string, error) {
-	return c.run(2*time.Minute, append([]string{"exec", "-T", service, "/peerhub"}, args...)...)
+// docker runs the docker command line: much quicker than docker-compose
+// v1, a Python program that takes about a second to start.
+func (c *compose) docker(args ...string) (string, error) {
+	return command(c.root, nil, "docker", args...)
 }
 
-func (c *compose) id(service string) string {
+// findContainers records the container ID of every service.
+func (c *compose) findContainers() {
 	c.t.Helper()
-	return strings.TrimSpace(c.must(time.Minute, "ps", "-q", service))
+	out, err := c.docker("ps", "--all", "--filter", "label=com.docker.compose.project="+c.project,
+		"--format", `{{.Label "com.docker.compose.service"}} {{.ID}}`)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	c.ids = map[string]string{}
+	for line := range strings.Lines(out) {
+		if service, id, ok := strings.Cut(strings.TrimSpace(line), " "); ok {
+			c.ids[service] = id
+		}
+	}
+	for _, s := range services {
+		if c.ids[s] == "" {
+			c.t.Fatalf("no container for %s in:\n%s", s, out)
+		}
+	}
+}
+
+// peerhub runs the peerhub binary inside a service's container, with the
+// environment compose gave it, and returns its standard output.
+func (c *compose) peerhub(service string, args ...string) (string, error) {
+	return c.docker(append([]string{"exec", c.ids[service], "/peerhub"}, args...)...)
 }
 
 // file reads a file out of a service's container (the image has no shell).
 func (c *compose) file(service, path string) ([]byte, error) {
-	out, err := exec.Command("docker", "cp", c.id(service)+":"+path, "-").Output()
+	out, err := exec.Command("docker", "cp", c.ids[service]+":"+path, "-").Output()
 	if err != nil {
 		return nil, err
 	}
@@ -101,14 +234,20 @@ func (c *compose) file(service, path string) ([]byte, error) {
 	return io.ReadAll(tr)
 }
 
-func (c *compose) healthy(services ...string) bool {
-	for _, s := range services {
-		out, err := exec.Command("docker", "inspect", "-f", "{{.State.Health.Status}}", c.id(s)).Output()
-		if err != nil || strings.TrimSpace(string(out)) != "healthy" {
-			return false
-		}
+// healthy returns nil once Docker's health checks pass in every service.
+func (c *compose) healthy(names ...string) error {
+	args := []string{"inspect", "--format", "{{.State.Health.Status}}"}
+	for _, s := range names {
+		args = append(args, c.ids[s])
 	}
-	return true
+	out, err := c.docker(args...)
+	if err != nil {
+		return err
+	}
+	if status := strings.Fields(out); len(status) != len(names) || slices.ContainsFunc(status, func(s string) bool { return s != "healthy" }) {
+		return fmt.Errorf("health of %v: %v", names, status)
+	}
+	return nil
 }
 
 type searchJSON struct {
@@ -119,21 +258,17 @@ type searchJSON struct {
 	}
 }
 
+// search runs `peerhub search --json` in a service's container.
 func (c *compose) search(from, query string) (searchJSON, error) {
 	var r searchJSON
 	out, err := c.peerhub(from, "search", "--json", query)
 	if err != nil {
-		return r, fmt.Errorf("%v: %s", err, out)
+		return r, err
 	}
-	// Logs go to stderr, merged here: the JSON starts at the first brace.
-	if i := strings.Index(out, "{"); i >= 0 {
-		out = out[i:]
-	}
-	err = json.NewDecoder(strings.NewReader(out)).Decode(&r)
-	return r, err
+	return r, json.Unmarshal([]byte(out), &r)
 }
 
-func sources(r searchJSON) map[string]bool {
+func (r searchJSON) sources() map[string]bool {
 	m := map[string]bool{}
 	for _, res := range r.Results {
 		for _, s := range res.Sources {
@@ -143,114 +278,162 @@ func sources(r searchJSON) map[string]bool {
 	return m
 }
 
+// hostSearch asks the directory through the host port compose published.
+func hostSearch(ctx context.Context, s *session.Session, query string) (map[string]bool, error) {
+	res, err := s.Client().Search(ctx, connect.NewRequest(&directoryv1.SearchRequest{Query: query}))
+	if err != nil {
+		return nil, err
+	}
+	m := map[string]bool{}
+	for _, r := range res.Msg.GetResults() {
+		for _, s := range r.GetSources() {
+			m[s.GetPeer()] = true
+		}
+	}
+	return m, nil
+}
+
 // TestCompose runs the seed's scenario on the real container deployment:
 // search from p1 finds p2's file, p1 gets it into its /data and becomes a
 // source, p2 puts a file on p3, p3 is killed and leaves search within its
-// TTL, the directory restarts and every peer is back by itself.
+// TTL, the directory restarts and every peer is back by itself. The
+// directory's published port answers from the host.
 func TestCompose(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs containers")
 	}
-	c := &compose{t: t, root: repoRoot(t), tool: requireDocker(t), project: fmt.Sprintf("peerhube2e%d", os.Getpid()), env: []string{"PEERHUB_PORT_BASE=181"}}
-	build := exec.Command("make", "image")
-	build.Dir = c.root
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("make image: %v\n%s", err, out)
+	// In parallel with the in-process tests: most of this one's time is
+	// spent waiting for containers, not on this machine's CPU.
+	t.Parallel()
+	start := time.Now()
+	lap := func(what string) {
+		t.Logf("%s: %v", what, time.Since(start).Round(100*time.Millisecond))
+		start = time.Now()
+	}
+	root := testutil.RepoRoot(t)
+	tool := composeTool(t)
+	image := testImage(t, root)
+	lap("image")
+
+	c := &compose{t: t, root: root, tool: tool,
+		project: "peerhube2e" + strconv.Itoa(os.Getpid()) + "x" + strconv.FormatInt(time.Now().UnixNano(), 36),
+		env:     []string{"PEERHUB_E2E_IMAGE=" + image}}
+	for _, s := range services {
+		c.env = append(c.env, "PEERHUB_HOST_PORT_"+strings.ToUpper(s)+"=")
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			out, _ := c.run(time.Minute, "logs", "--tail", "60")
+			out, _ := c.compose("logs", "--tail", "60")
 			t.Logf("compose logs:\n%s", out)
 		}
-		if out, err := c.run(2*time.Minute, "down", "-v", "--remove-orphans"); err != nil {
-			t.Logf("compose down: %v\n%s", err, out)
+		if _, err := c.compose("down", "--volumes", "--remove-orphans"); err != nil {
+			t.Logf("compose down: %v", err)
 		}
+		lap("down")
 	})
-	c.must(5*time.Minute, "up", "-d")
-	all := []string{"directory", "p1", "p2", "p3"}
-	if !waitUntil(90*time.Second, func() bool { return c.healthy(all...) }) {
-		t.Fatal("containers not healthy after 90s")
+	c.must("up", "-d")
+	c.findContainers()
+	lap("up")
+	testutil.Eventually(t, 90*time.Second, "all four containers healthy", func() error { return c.healthy(services...) })
+	lap("healthy")
+
+	// From the host, through the port Docker chose: p2's file is found.
+	addr, err := c.docker("port", c.ids["directory"], "8000/tcp")
+	if err != nil {
+		t.Fatal(err)
 	}
+	addr, _, _ = strings.Cut(strings.TrimSpace(addr), "\n")
+	host := session.New(session.Config{Directory: "http://" + addr, Username: "demo", Password: composePassword})
+	if err := host.Login(t.Context()); err != nil {
+		t.Fatalf("log in through %s: %v", addr, err)
+	}
+	keepAlive, stop := context.WithCancel(t.Context())
+	defer stop()
+	go host.KeepAlive(keepAlive)
+	testutil.Eventually(t, 30*time.Second, "p2's file found from the host", func() error {
+		m, err := hostSearch(t.Context(), host, "archivo1_p2")
+		if err == nil && !m["p2"] {
+			err = fmt.Errorf("sources %v", m)
+		}
+		return err
+	})
 
 	// From p1, search finds p2's file.
 	var r searchJSON
-	if !waitUntil(30*time.Second, func() bool {
-		var err error
+	testutil.Eventually(t, 30*time.Second, "p1 finds p2's file", func() error {
 		r, err = c.search("p1", "archivo1_p2")
-		return err == nil && sources(r)["p2"]
-	}) {
-		t.Fatalf("p1 cannot find p2's file: %+v", r)
-	}
+		if err == nil && !r.sources()["p2"] {
+			err = fmt.Errorf("no source p2: %+v", r)
+		}
+		return err
+	})
 	want := r.Results[0].Sha256
 
 	// p1 gets it into its /data (PEERHUB_OUTPUT_DIR), checked by hash.
-	if out, err := c.peerhub("p1", "get", "archivo1_p2.txt"); err != nil {
-		t.Fatalf("get: %v\n%s", err, out)
+	if _, err := c.peerhub("p1", "get", "archivo1_p2.txt"); err != nil {
+		t.Fatalf("get: %v", err)
 	}
 	b, err := c.file("p1", "/data/archivo1_p2.txt")
 	if err != nil {
 		t.Fatalf("read the downloaded file: %v", err)
 	}
-	if sum := sha256.Sum256(b); hex.EncodeToString(sum[:]) != want {
-		t.Fatalf("downloaded file hashes to %x, want %s", sum, want)
+	if got := testutil.SHA256Hex(b); got != want {
+		t.Fatalf("downloaded file hashes to %s, want %s", got, want)
 	}
 	// p1 now shares it too.
-	if !waitUntil(10*time.Second, func() bool {
+	testutil.Eventually(t, 10*time.Second, "p1 a source of the file it downloaded", func() error {
 		r, err = c.search("p2", "archivo1_p2")
-		return err == nil && sources(r)["p1"] && sources(r)["p2"]
-	}) {
-		t.Fatalf("p1 is not a source of the file it downloaded: %+v", r)
-	}
+		if err == nil && !(r.sources()["p1"] && r.sources()["p2"]) {
+			err = fmt.Errorf("sources %v", r.sources())
+		}
+		return err
+	})
 
 	// p2 puts a file on p3.
-	if out, err := c.peerhub("p2", "put", "/data/archivo2_p2.csv", "--to", "p3"); err != nil {
-		t.Fatalf("put: %v\n%s", err, out)
+	if _, err := c.peerhub("p2", "put", "/data/archivo2_p2.csv", "--to", "p3"); err != nil {
+		t.Fatalf("put: %v", err)
 	}
-	orig, _ := c.file("p2", "/data/archivo2_p2.csv")
-	got, err := c.file("p3", "/data/archivo2_p2.csv")
-	if err != nil || !bytes.Equal(got, orig) {
+	orig, err := c.file("p2", "/data/archivo2_p2.csv")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := c.file("p3", "/data/archivo2_p2.csv"); err != nil || !bytes.Equal(got, orig) {
 		t.Fatalf("p3 does not have the uploaded file intact: %v", err)
 	}
+	lap("search, get and put")
 
 	// docker kill p3 (the seed's p3 died with exit 137): it and its files
 	// leave search within its TTL (3 × the 2s heartbeat).
-	if out, err := exec.Command("docker", "kill", c.id("p3")).CombinedOutput(); err != nil {
-		t.Fatalf("docker kill: %v\n%s", err, out)
+	if _, err := c.docker("kill", c.ids["p3"]); err != nil {
+		t.Fatal(err)
 	}
 	killed := time.Now()
-	if !waitUntil(10*time.Second, func() bool { r, err = c.search("p1", "archivo1_p3"); return err == nil && len(r.Results) == 0 }) {
-		t.Fatalf("p3's file still found %s after the kill: %+v", time.Since(killed), r)
-	}
+	testutil.Eventually(t, 15*time.Second, "p3's file gone from search after the kill", func() error {
+		m, err := hostSearch(t.Context(), host, "archivo1_p3")
+		if err == nil && len(m) > 0 {
+			err = fmt.Errorf("sources %v", m)
+		}
+		return err
+	})
 	t.Logf("p3 gone from search %s after docker kill", time.Since(killed).Round(100*time.Millisecond))
+	lap("kill")
 
 	// Restart the directory: the peers come back by themselves.
-	c.must(2*time.Minute, "restart", "directory")
-	if !waitUntil(60*time.Second, func() bool { return c.healthy("directory") }) {
-		t.Fatal("directory not healthy after restart")
+	if _, err := c.docker("restart", c.ids["directory"]); err != nil {
+		t.Fatal(err)
 	}
+	testutil.Eventually(t, 60*time.Second, "directory healthy after restart", func() error { return c.healthy("directory") })
 	back := time.Now()
-	var out string
-	if !waitUntil(10*time.Second, func() bool {
-		out, err = c.peerhub("p1", "peers")
-		return err == nil && strings.Contains(out, "p1 ") && strings.Contains(out, "p2 ")
-	}) {
-		t.Fatalf("peers not back after the directory restart:\n%s", out)
-	}
+	testutil.Eventually(t, 15*time.Second, "p1 and p2 listed after the directory restart", func() error {
+		out, err := c.peerhub("p1", "peers")
+		if err == nil && !(strings.Contains(out, "p1 ") && strings.Contains(out, "p2 ")) {
+			err = errors.New(out)
+		}
+		return err
+	})
 	t.Logf("peers back %s after the directory was healthy", time.Since(back).Round(100*time.Millisecond))
-	if r, err = c.search("p1", "archivo1_p2"); err != nil || !sources(r)["p2"] {
+	if r, err = c.search("p1", "archivo1_p2"); err != nil || !r.sources()["p2"] {
 		t.Fatalf("p2's files not back: %v %+v", err, r)
 	}
-}
-
-func waitUntil(timeout time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(timeout)
-	for {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(250 * time.Millisecond)
-	}
+	lap("directory restart")
 }
