@@ -23,11 +23,17 @@ const STEPS = [
   [Infinity, "year"],
 ];
 
-// ago formats a timestamp relative to now: "5 seconds ago", "yesterday".
+// JUST_NOW is how close to now, in seconds, a time is "just now", as the
+// command line says it.
+const JUST_NOW = 10;
+
+// ago formats a timestamp relative to now: "just now", "5 minutes ago",
+// "yesterday".
 export function ago(ts) {
   const t = Date.parse(ts);
   if (!Number.isFinite(t)) return "";
   let d = (t - Date.now()) / 1000;
+  if (Math.abs(d) < JUST_NOW) return "just now";
   for (const [size, unit] of STEPS) {
     if (Math.abs(d) < size) return relative.format(Math.round(d), unit);
     d /= size;
