@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 
 	"github.com/peerhub/peerhub/internal/testutil"
@@ -102,15 +103,23 @@ func eval[T any](t *testing.T, b *browser, expression string) T {
 	return v
 }
 
-// screenshot writes a PNG of the whole page to the test's artifacts.
+// screenshot writes a PNG of the whole page, from its top, to the test's
+// artifacts. (chromedp.FullScreenshot leaves the size to the browser,
+// which cut pages that had been scrolled.)
 func (b *browser) screenshot(t *testing.T, dir, name string) {
 	t.Helper()
-	png, err := chromedp.Run(b.ctx, chromedp.FullScreenshot(100)) // 100: PNG
+	size := eval[[]float64](t, b, `window.scrollTo(0, 0), [document.documentElement.scrollWidth, document.documentElement.scrollHeight]`)
+	beyond := true
+	shot, err := chromedp.Call(b.ctx, page.CaptureScreenshot, page.CaptureScreenshotParams{
+		Format:                page.CaptureScreenshotFormatPng,
+		Clip:                  &page.Viewport{Width: size[0], Height: size[1], Scale: 1},
+		CaptureBeyondViewport: &beyond,
+	})
 	if err != nil {
 		t.Fatalf("screenshot %s: %v", name, err)
 	}
 	path := filepath.Join(dir, name)
-	if err := os.WriteFile(path, png, 0o644); err != nil {
+	if err := os.WriteFile(path, shot.Data, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s", path)
