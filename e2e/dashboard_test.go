@@ -20,6 +20,10 @@ import (
 // CI machine; a healthy run takes well under a second per step.
 const browserWait = 20 * time.Second
 
+// dashboardAccounts are the three peers of the dashboard test, by name,
+// with the accounts they log in with.
+var dashboardAccounts = map[string]string{"ada-laptop": "ada", "bob-nas": "bob", "cyd-desktop": "cyd"}
+
 // dashboardShares are the three peers' shared folders: some contents
 // under several names at several peers, so that searches find several
 // sources.
@@ -28,17 +32,17 @@ func dashboardShares() map[string]map[string][]byte {
 	blueInGreen := testutil.RandBytes(141_000, 2)
 	harbour := testutil.RandBytes(61_000, 3)
 	return map[string]map[string][]byte{
-		"ada": {
+		"ada-laptop": {
 			"music/Kind of Blue/So What.flac":       soWhat,
 			"music/Kind of Blue/Blue in Green.flac": blueInGreen,
 			"books/The Go Programming Language.pdf": testutil.RandBytes(96_000, 4),
 		},
-		"bob": {
+		"bob-nas": {
 			"incoming/So What.flac":      soWhat,
 			"music/Blue in Green.flac":   blueInGreen,
 			"photos/harbour at dusk.jpg": harbour,
 		},
-		"cyd": {
+		"cyd-desktop": {
 			"jazz/Miles Davis - So What.flac": soWhat,
 			"video/harbour timelapse.mp4":     testutil.RandBytes(222_000, 5),
 			"notes/setlist.txt":               []byte("So What\nBlue in Green\n"),
@@ -61,8 +65,8 @@ func TestDashboard(t *testing.T) {
 	shares := dashboardShares()
 	peers := map[string]*testnet.Peer{}
 	total := 0
-	for _, name := range []string{"ada", "bob", "cyd"} {
-		peers[name] = n.AddPeer(name, testnet.PeerOptions{Files: shares[name]})
+	for name, account := range dashboardAccounts {
+		peers[name] = n.AddPeer(name, testnet.PeerOptions{User: account, Files: shares[name]})
 		total += len(shares[name])
 	}
 	api := client(t, n)
@@ -111,20 +115,20 @@ func TestDashboard(t *testing.T) {
 	for _, p := range listed.Msg.GetPeers() {
 		want = append(want, []string{p.GetName(), p.GetUsername(), fmt.Sprint(p.GetFileCount())})
 	}
-	if !slices.EqualFunc(rows, want, slices.Equal) || len(rows) != 3 || rows[1][1] != "bob" {
+	if !slices.EqualFunc(rows, want, slices.Equal) || len(rows) != 3 || rows[1][0] != "bob-nas" || rows[1][1] != "bob" {
 		t.Errorf("peers table %q, want %q (name, account, files)", rows, want)
 	}
 
 	// Browse bob's files.
-	b.do(t, "browse bob's files", chromedp.Click(chromedp.CSS(`#peers-body tr[data-peer="bob"] button`)))
-	waitFor(t, b, "bob's files listed", fmt.Sprintf("document.querySelectorAll('#files-body tr').length === %d", len(shares["bob"])))
-	checkFileTable(t, b, shares["bob"])
-	if got := eval[string](t, b, "document.getElementById('files-title').textContent"); got != "Files of bob" {
+	b.do(t, "browse bob's files", chromedp.Click(chromedp.CSS(`#peers-body tr[data-peer="bob-nas"] button`)))
+	waitFor(t, b, "bob's files listed", fmt.Sprintf("document.querySelectorAll('#files-body tr').length === %d", len(shares["bob-nas"])))
+	checkFileTable(t, b, shares["bob-nas"])
+	if got := eval[string](t, b, "document.getElementById('files-title').textContent"); got != "Files of bob-nas" {
 		t.Errorf("files section titled %q", got)
 	}
 
 	// The sources of one of bob's files: every peer that has its content.
-	soWhat := testutil.SHA256Hex(shares["bob"]["incoming/So What.flac"])
+	soWhat := testutil.SHA256Hex(shares["bob-nas"]["incoming/So What.flac"])
 	b.do(t, "show the sources of So What", chromedp.Click(chromedp.CSS(`#files-body tr[data-sha256="`+soWhat+`"] button`)))
 	waitFor(t, b, "sources listed", fmt.Sprintf(`document.querySelector('#search-results li.result[data-sha256="%s"]') !== null && document.querySelectorAll('#search-results li.result').length === 1`, soWhat))
 	checkResults(t, b, api, &directoryv1.SearchRequest{Sha256: soWhat})
@@ -151,7 +155,7 @@ func TestDashboard(t *testing.T) {
 	b.do(t, "desktop width", chromedp.EmulateViewport(desktopWidth, desktopHeight))
 
 	// A peer's own page: log in through the peer, see its shared folder.
-	ada := peers["ada"]
+	ada := peers["ada-laptop"]
 	b.do(t, "open ada's dashboard",
 		chromedp.Navigate(ada.URL+"/"),
 		chromedp.WaitVisible(chromedp.ID("login-username")),
@@ -160,10 +164,10 @@ func TestDashboard(t *testing.T) {
 		chromedp.Click(chromedp.ID("login-submit")),
 		chromedp.WaitVisible(chromedp.ID("files-title")),
 	)
-	waitFor(t, b, "ada's shared files listed", fmt.Sprintf("document.querySelectorAll('#files-body tr').length === %d", len(shares["ada"])))
-	checkFileTable(t, b, shares["ada"])
-	if got := eval[string](t, b, "document.getElementById('peer-name').textContent"); got != "ada" {
-		t.Errorf("peer page names %q, want ada", got)
+	waitFor(t, b, "ada's shared files listed", fmt.Sprintf("document.querySelectorAll('#files-body tr').length === %d", len(shares["ada-laptop"])))
+	checkFileTable(t, b, shares["ada-laptop"])
+	if got := eval[string](t, b, "document.getElementById('peer-name').textContent"); got != "ada-laptop" {
+		t.Errorf("peer page names %q, want ada-laptop", got)
 	}
 	b.screenshot(t, artifacts, "dashboard-peer.png")
 	b.do(t, "phone width", chromedp.EmulateViewport(phoneWidth, phoneHeight))
