@@ -21,6 +21,7 @@ import (
 	"github.com/peerhub/peerhub/internal/rpcclient"
 	"github.com/peerhub/peerhub/internal/rpcserver"
 	"github.com/peerhub/peerhub/internal/token"
+	"github.com/peerhub/peerhub/internal/webui"
 	"github.com/peerhub/peerhub/peer/index"
 	"github.com/peerhub/peerhub/peer/session"
 	"github.com/peerhub/peerhub/peer/transfer"
@@ -135,6 +136,7 @@ func (p *Peer) Serve(ctx context.Context, ln net.Listener) error {
 		Logger:        p.log,
 		Services:      []string{peerv1connect.PeerServiceName, directoryv1connect.DirectoryServiceName},
 		Docs:          peerv1connect.PeerServiceName,
+		Dashboard:     webui.Dashboard{Role: webui.RolePeer, PeerName: p.cfg.Name},
 		CORS:          p.cfg.CORS,
 		TLSCertFile:   p.cfg.TLSCert,
 		TLSKeyFile:    p.cfg.TLSKey,

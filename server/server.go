@@ -25,6 +25,7 @@ import (
 	"github.com/peerhub/peerhub/gen/peerhub/directory/v1/directoryv1connect"
 	"github.com/peerhub/peerhub/internal/rpcserver"
 	"github.com/peerhub/peerhub/internal/token"
+	"github.com/peerhub/peerhub/internal/webui"
 	"github.com/peerhub/peerhub/server/directory"
 	"github.com/peerhub/peerhub/server/store"
 	"github.com/peerhub/peerhub/server/store/postgres"
@@ -254,6 +255,7 @@ func (s *Server) mount() error {
 		Logger:        s.log,
 		Services:      []string{directoryv1connect.DirectoryServiceName},
 		Docs:          directoryv1connect.DirectoryServiceName,
+		Dashboard:     webui.Dashboard{Role: webui.RoleDirectory},
 		CORS:          s.cfg.CORS,
 		TLSCertFile:   s.cfg.TLSCert,
 		TLSKeyFile:    s.cfg.TLSKey,

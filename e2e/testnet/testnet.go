@@ -179,10 +179,16 @@ type PeerOptions struct {
 	Share string
 	// CORS as in peer.Config.
 	CORS rpcserver.CORS
+	// User is the account the peer logs in with, created if needed; the
+	// peer's name if empty.
+	User string
 }
 
 // Peer is one running peer.
 type Peer struct {
+	// Name is the peer's name (and its account's, unless
+	// PeerOptions.User names another).
+	Name string
 	// URL is where it serves PeerService.
 	URL string
 	// Share is its shared folder.
@@ -194,15 +200,20 @@ type Peer struct {
 	done chan error
 }
 
-// AddPeer creates the account name (if needed) and starts a peer sharing a
-// new folder with opts.Files. It returns once the peer serves; its first
-// publish may still be under way (wait with testutil.Eventually).
+// AddPeer creates the account (opts.User, else name) unless opts.Share
+// reuses a folder, and starts a peer sharing a new folder with
+// opts.Files. It returns once the peer serves; its first publish may still
+// be under way (wait with testutil.Eventually).
 func (n *Network) AddPeer(name string, opts PeerOptions) *Peer {
 	n.t.Helper()
+	user := opts.User
+	if user == "" {
+		user = name
+	}
 	share := opts.Share
 	if share == "" {
 		share = filepath.Join(n.t.TempDir(), name)
-		n.AddUser(name)
+		n.AddUser(user)
 	}
 	for fname, b := range opts.Files {
 		path := filepath.Join(share, filepath.FromSlash(fname))
@@ -214,7 +225,7 @@ func (n *Network) AddPeer(name string, opts PeerOptions) *Peer {
 		}
 	}
 	p, err := peer.New(context.Background(), peer.Config{
-		Share: share, Name: name, User: name, Password: Password,
+		Share: share, Name: name, User: user, Password: Password,
 		Listen: "127.0.0.1:0", Directory: n.DirectoryURL,
 		AcceptUploads: opts.AcceptUploads, MaxRate: opts.MaxRate, MaxUploadSize: opts.MaxUploadSize,
 		ShutdownGrace: time.Second, CORS: opts.CORS,

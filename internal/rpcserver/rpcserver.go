@@ -2,7 +2,7 @@
 // one http.ServeMux on one port speaking HTTP/1.1, HTTP/2 without TLS (h2c)
 // and HTTP/2 over TLS; the gRPC health and reflection services (the latter
 // with the proto comments); /metrics; the API documents (/openapi.json,
-// /docs); CORS for browsers of configured origins; the interceptors every
+// /docs); the web dashboard (/); CORS for browsers of configured origins; the interceptors every
 // role shares (request validation, metrics, logging, bearer-token
 // authentication); and graceful shutdown.
 package rpcserver
@@ -28,6 +28,7 @@ import (
 
 	"github.com/peerhub/peerhub/internal/apidocs"
 	"github.com/peerhub/peerhub/internal/http2tuning"
+	"github.com/peerhub/peerhub/internal/webui"
 )
 
 // Timeouts of the HTTP server. There is no write timeout: downloads are long
@@ -60,6 +61,8 @@ type Options struct {
 	// are served at /openapi.json and /docs (those of its proto package);
 	// none if empty.
 	Docs string
+	// Dashboard is the web dashboard served at / and /ui/; none if zero.
+	Dashboard webui.Dashboard
 	// CORS lets web pages of other origins call every route; none if zero.
 	CORS CORS
 	// TLSCertFile and TLSKeyFile, when both set, make the server speak TLS
@@ -89,10 +92,11 @@ type Server struct {
 	duration *prometheus.HistogramVec
 }
 
-// New returns a Server with health, reflection, /metrics and the API
-// documents of o.Docs mounted. It panics if the descriptors or documents
-// that `make generate` embedded are broken or lack o.Docs: a build defect,
-// which every test that starts a server would show.
+// New returns a Server with health, reflection, /metrics, the API
+// documents of o.Docs and o.Dashboard mounted. It panics if the
+// descriptors or documents that `make generate` embedded are broken or lack
+// o.Docs, or the dashboard's embedded pages are: a build defect, which
+// every test that starts a server would show.
 func New(o Options) *Server {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
@@ -137,6 +141,9 @@ func New(o Options) *Server {
 		if err := apidocs.Mount(s.Mux, o.Docs); err != nil {
 			panic(fmt.Sprintf("rpcserver: API documents: %v", err))
 		}
+	}
+	if err := webui.Mount(s.Mux, o.Dashboard); err != nil {
+		panic(fmt.Sprintf("rpcserver: %v", err))
 	}
 	s.handler = o.CORS.wrap(s.Mux, o.Services)
 	return s
