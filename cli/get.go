@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -70,9 +71,12 @@ func runGet(ctx context.Context, g *globals, o *clientOptions, query, outDir str
 	}
 	defer s.Logout(context.WithoutCancel(ctx))
 	// A long download outlives the token unless the session heartbeats.
+	// It ends before the command returns: nothing may log afterwards.
 	hbCtx, stopHeartbeat := context.WithCancel(ctx)
+	var heartbeats sync.WaitGroup
+	heartbeats.Go(func() { s.KeepAlive(hbCtx) })
+	defer heartbeats.Wait()
 	defer stopHeartbeat()
-	go s.KeepAlive(hbCtx)
 
 	cand, err := downloader.Resolve(ctx, s.Client(), query)
 	if amb, ok := errors.AsType[*downloader.AmbiguousError](err); ok && !o.json && isTerminal(g.streams.In) {

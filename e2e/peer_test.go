@@ -180,7 +180,10 @@ func TestPeerLeaves(t *testing.T) {
 // unchanged folder reuses its hash cache.
 func TestPeerRestartHashesNothing(t *testing.T) {
 	t.Parallel()
-	n := testnet.Start(t, testnet.Options{})
+	// Hashing 1000 files under -race on a loaded machine can starve the
+	// client's 1 s heartbeats past the 3 s session lifetime; nothing here
+	// is about presence, so sessions get room.
+	n := testnet.Start(t, testnet.Options{Heartbeat: 5 * time.Second})
 	// An unchanged folder: files written an hour ago. (Files modified
 	// within moments of being hashed are hashed again on the next start,
 	// as git does for racily clean files, so "now" would not be unchanged.)

@@ -408,6 +408,9 @@ func (s *Session) KeepAlive(ctx context.Context) {
 			err = s.Login(ctx)
 		}
 		if err != nil {
+			if ctx.Err() != nil {
+				return // stopped while the heartbeat was under way
+			}
 			s.log.Warn("keeping the session alive", "error", err)
 			timer.Reset(min(s.nextBeat(), 2*time.Second))
 			continue
