@@ -43,7 +43,7 @@ func (e *engine) hash() {
 			}
 			buf = own[:n]
 			if _, err := e.f.ReadAt(buf, off); err != nil && !errors.Is(err, io.EOF) {
-				e.fail(fmt.Errorf("read back %s: %w", e.partial, err))
+				e.fail(fmt.Errorf("read back %s: %w", e.dir.path(e.dir.partial), err))
 				return
 			}
 			if check {
