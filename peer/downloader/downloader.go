@@ -171,7 +171,9 @@ type Options struct {
 	// ClientOptions are added to every PeerService client (tests).
 	ClientOptions []connect.ClientOption
 	// PiecesPerSource is how many pieces may be in flight at one source;
-	// DefaultPiecesPerSource if zero.
+	// DefaultPiecesPerSource if zero. It is lowered for contents of large
+	// pieces, so that at most 8 MiB (at least one piece) is in flight at
+	// one source.
 	PiecesPerSource int
 	// PiecesPerRequest is how many consecutive pieces one Download call
 	// asks for, at most PiecesPerSource; DefaultPiecesPerRequest if zero.

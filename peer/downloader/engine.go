@@ -16,8 +16,14 @@ import (
 	"github.com/peerhub/peerhub/internal/rpcclient"
 )
 
-// freePieces is how many idle piece buffers are kept for reuse (in pieces).
-const freePieces = 64
+// freeBytes is how much memory idle piece buffers kept for reuse may take
+// (in bytes): 64 pieces of peerhub's 1 MiB, fewer of a larger piece size.
+const freeBytes = 64 << 20
+
+// sourceBytes caps the pieces in flight at one source (in bytes): a content
+// announced with large pieces gets fewer pieces per source, so that its
+// (untrusted) piece size cannot multiply the memory a download takes.
+const sourceBytes = 8 << 20
 
 // pieceState is where a piece is in its life.
 type pieceState uint8
@@ -106,6 +112,7 @@ func newEngine(t Target, sources []Source, o Options) (*engine, error) {
 		return nil, errors.New("download: no destination given")
 	}
 	o.PiecesPerSource = cmp.Or(max(o.PiecesPerSource, 0), DefaultPiecesPerSource)
+	o.PiecesPerSource = min(o.PiecesPerSource, max(1, int(sourceBytes/t.PieceSize)))
 	o.PiecesPerRequest = min(cmp.Or(max(o.PiecesPerRequest, 0), DefaultPiecesPerRequest), o.PiecesPerSource)
 	o.StallTimeout = cmp.Or(max(o.StallTimeout, 0), DefaultStallTimeout)
 	o.MaxRetries = cmp.Or(max(o.MaxRetries, 0), DefaultMaxRetries)
@@ -165,7 +172,7 @@ func (e *engine) getBuf() []byte {
 func (e *engine) putBuf(b []byte) {
 	e.freeMu.Lock()
 	defer e.freeMu.Unlock()
-	if len(e.free) < freePieces {
+	if int64(len(e.free)) < max(1, freeBytes/e.psize) {
 		e.free = append(e.free, b[:cap(b)])
 	}
 }
