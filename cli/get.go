@@ -98,7 +98,7 @@ func runGet(ctx context.Context, g *globals, o *clientOptions, query, outDir str
 	}
 
 	rep := newReporter(g, o.json, name)
-	res, err := downloader.Download(ctx, cand.Target, cand.Sources, downloader.Options{
+	res, err := downloader.Get(ctx, cand, downloader.Options{
 		Dest:             dest,
 		Force:            force,
 		Token:            s.Token(),

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"time"
 
 	"connectrpc.com/connect"
@@ -13,6 +14,7 @@ import (
 
 	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
 	"github.com/peerhub/peerhub/gen/peerhub/directory/v1/directoryv1connect"
+	"github.com/peerhub/peerhub/internal/sharepath"
 	"github.com/peerhub/peerhub/internal/token"
 	"github.com/peerhub/peerhub/server/directory"
 	"github.com/peerhub/peerhub/server/store"
@@ -139,7 +141,9 @@ func (h *handler) Publish(ctx context.Context, req *connect.Request[directoryv1.
 func (h *handler) Search(ctx context.Context, req *connect.Request[directoryv1.SearchRequest]) (*connect.Response[directoryv1.SearchResponse], error) {
 	m := req.Msg
 	results, next, err := h.dir.Search(ctx, store.SearchQuery{
-		Query:     m.GetQuery(),
+		// Names are stored in NFC (sharepath.Check): so is the query,
+		// whatever form the caller typed it in.
+		Query:     sharepath.Normalize(m.GetQuery()),
 		SHA256:    m.GetSha256(),
 		PageSize:  int(m.GetPageSize()),
 		PageToken: m.GetPageToken(),
@@ -154,12 +158,13 @@ func (h *handler) Search(ctx context.Context, req *connect.Request[directoryv1.S
 			sources[j] = &directoryv1.Source{Peer: s.Peer, Address: s.Address, Name: s.Name, LastSeen: timestamp(s.LastSeen)}
 		}
 		out[i] = &directoryv1.SearchResult{
-			Sha256:    r.SHA256,
-			Size:      r.Size,
-			PieceSize: r.PieceSize,
-			PieceRoot: r.PieceRoot,
-			Names:     r.Names,
-			Sources:   sources,
+			Sha256:       r.SHA256,
+			Size:         r.Size,
+			PieceSize:    r.PieceSize,
+			PieceRoot:    r.PieceRoot,
+			Names:        r.Names,
+			Sources:      sources,
+			AccountCount: int32(min(r.AccountCount, math.MaxInt32)),
 		}
 	}
 	return connect.NewResponse(&directoryv1.SearchResponse{Results: out, NextPageToken: next}), nil

@@ -50,9 +50,9 @@ func (e *engine) commit() error {
 		return nil
 	}
 	if err := e.f.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", e.partial, err)
+		return fmt.Errorf("sync %s: %w", e.dir.path(e.dir.partial), err)
 	}
-	err := saveState(e.state, &state{
+	data, err := encodeState(&state{
 		Version:   stateVersion,
 		SHA256:    e.t.SHA256,
 		Size:      e.t.Size,
@@ -61,6 +61,9 @@ func (e *engine) commit() error {
 		Done:      snap,
 	})
 	if err != nil {
+		return err
+	}
+	if err := e.dir.writeState(data); err != nil {
 		return err
 	}
 	e.mu.Lock()

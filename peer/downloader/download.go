@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -43,12 +41,16 @@ func Download(ctx context.Context, target Target, sources []Source, opts Options
 // run is Download once the engine is set up.
 func (e *engine) run(ctx context.Context) (*Result, error) {
 	e.start = time.Now()
-	if err := e.open(); err != nil {
+	if err := e.prepare(); err != nil {
 		if e.f != nil {
 			e.f.Close()
 		}
+		if e.dir != nil {
+			e.dir.close()
+		}
 		return nil, err
 	}
+	defer e.dir.close()
 
 	work, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -175,31 +177,33 @@ func (e *engine) noSourcesLocked() error {
 // finish checks the whole content and moves the partial file to its
 // destination.
 func (e *engine) finish() error {
+	d := e.dir
 	if got := pieces.Hex(*e.whole); got != e.t.SHA256 {
 		e.f.Close()
-		os.Remove(e.partial)
-		os.Remove(e.state)
+		d.remove(d.partial)
+		d.remove(d.state)
 		return fmt.Errorf("%w: every piece verified, but the content hashes to %s, not %s", ErrMismatch, got, e.t.SHA256)
 	}
 	if !e.o.Force {
 		// Checked at the start too; this narrows the window in which a
 		// file created meanwhile would be replaced.
-		if _, err := os.Lstat(e.o.Dest); err == nil {
-			return e.keep(fmt.Errorf("%s: %w (the complete download is kept in %s)", e.o.Dest, ErrExists, e.partial))
+		if fi, _ := d.lstat(d.name); fi != nil {
+			return e.keep(fmt.Errorf("%s: %w (the complete download is kept in %s)", e.o.Dest, ErrExists, d.path(d.partial)))
 		}
 	}
 	if err := e.f.Sync(); err != nil {
 		e.f.Close()
-		return fmt.Errorf("sync %s: %w", e.partial, err)
+		return fmt.Errorf("sync %s: %w", d.path(d.partial), err)
 	}
 	if err := e.f.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", e.partial, err)
+		return fmt.Errorf("close %s: %w", d.path(d.partial), err)
 	}
-	if err := os.Rename(e.partial, e.o.Dest); err != nil {
+	// A link at the destination (with Force) is replaced, not followed.
+	if err := d.rename(d.partial, d.name); err != nil {
 		return fmt.Errorf("move download into place: %w", err)
 	}
-	os.Remove(e.state)
-	syncDir(filepath.Dir(e.o.Dest))
+	d.remove(d.state)
+	d.sync()
 	return nil
 }
 
@@ -211,8 +215,8 @@ func (e *engine) keep(err error) error {
 	e.mu.Unlock()
 	if ndone == 0 {
 		e.f.Close()
-		os.Remove(e.partial)
-		os.Remove(e.state)
+		e.dir.remove(e.dir.partial)
+		e.dir.remove(e.dir.state)
 		return err
 	}
 	cerr := e.commit()
@@ -237,8 +241,8 @@ func (e *engine) result() *Result {
 		ResumedPieces: e.resumedPieces,
 		Elapsed:       time.Since(e.start),
 	}
-	if _, err := os.Stat(e.partial); err == nil {
-		r.Path = e.partial
+	if fi, _ := e.dir.lstat(e.dir.partial); fi != nil {
+		r.Path = e.dir.path(e.dir.partial)
 	} else if e.whole != nil {
 		r.Path = e.o.Dest
 	}

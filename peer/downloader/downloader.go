@@ -8,7 +8,21 @@
 // hash to the piece root the directory announced, every piece is checked
 // against its hash before a byte of it is written, and the whole file must
 // hash to the announced SHA-256 before it takes its final name. A source
-// that lies is dropped; its pieces are fetched elsewhere.
+// that describes another content is dropped, and only that source; one that
+// sends a bad piece is banned for the rest of the download, including the
+// fallbacks of Get; their pieces are fetched elsewhere. A content is its
+// whole descriptor (SHA-256, size, piece size, piece root): when peers
+// announce one SHA-256 with several, Get tries the one the most independent
+// accounts announce first and falls back to the others.
+//
+// Nothing announced is trusted before it is checked: the size, piece size
+// and piece count are held to limits (MaxSize, MaxPieces) and to the free
+// disk before anything of that size is allocated or any peer is contacted,
+// and the state file is decoded as untrusted input. The download touches
+// only its own files: every open, create, rename and remove in the output
+// folder goes through an os.Root, and no symbolic link is followed (one
+// planted at the partial or state file's name is refused). It writes only
+// portable names (sharepath.Check).
 //
 // The partial file is <dest>.peerhub-partial and its state (which pieces are
 // on disk) is <dest>.peerhub-state, names a peer's index never shares
@@ -56,6 +70,18 @@ var (
 	// ErrStalled means a source sent nothing for Options.StallTimeout while
 	// pieces were assigned to it; they are re-assigned.
 	ErrStalled = errors.New("source stalled")
+	// ErrBadTarget means the announced content is malformed: a SHA-256 or
+	// piece root that is not 64 lowercase hex digits, or a piece size
+	// outside MinPieceSize to MaxPieceSize. Nothing was written.
+	ErrBadTarget = errors.New("announced content is malformed")
+	// ErrTooLarge means the announced content is larger than a download
+	// may be: over MaxSize bytes or MaxPieces pieces. Nothing was
+	// allocated or written.
+	ErrTooLarge = errors.New("announced content too large")
+	// ErrNoSpace means the announced content does not fit in the output
+	// folder's free disk space. It is checked before any source is
+	// contacted; nothing was written.
+	ErrNoSpace = errors.New("not enough free disk space")
 )
 
 // Defaults of Options.
@@ -102,9 +128,10 @@ type Target struct {
 	// otherwise is dropped.
 	PieceSize int64
 	// PieceRoot is the SHA-256 of the piece hashes, 64 lowercase hex
-	// digits; a source whose piece list hashes to anything else is
-	// dropped. Empty means the first source's piece list is trusted as far
-	// as the whole content's SHA-256 then confirms it.
+	// digits. Required: each source's piece list is checked against it on
+	// its own, so a source that lies drops only itself (trusting the first
+	// list that came would let a liar that answers first fail the honest
+	// sources).
 	PieceRoot string
 }
 
@@ -130,7 +157,8 @@ func (s Source) String() string {
 // Options configure Download. Dest is required; the rest have defaults.
 type Options struct {
 	// Dest is the path the file gets once complete and verified. The
-	// partial and state files live beside it.
+	// partial and state files live beside it. Its last element must be a
+	// portable name (sharepath.CheckSegment); the folder must exist.
 	Dest string
 	// Force replaces an existing Dest; without it Download refuses
 	// (ErrExists) and leaves it as it is.
@@ -143,7 +171,9 @@ type Options struct {
 	// ClientOptions are added to every PeerService client (tests).
 	ClientOptions []connect.ClientOption
 	// PiecesPerSource is how many pieces may be in flight at one source;
-	// DefaultPiecesPerSource if zero.
+	// DefaultPiecesPerSource if zero. It is lowered for contents of large
+	// pieces, so that at most 8 MiB (at least one piece) is in flight at
+	// one source.
 	PiecesPerSource int
 	// PiecesPerRequest is how many consecutive pieces one Download call
 	// asks for, at most PiecesPerSource; DefaultPiecesPerRequest if zero.

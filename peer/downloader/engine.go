@@ -13,12 +13,17 @@ import (
 
 	"connectrpc.com/connect"
 
-	"github.com/peerhub/peerhub/internal/pieces"
 	"github.com/peerhub/peerhub/internal/rpcclient"
 )
 
-// freePieces is how many idle piece buffers are kept for reuse (in pieces).
-const freePieces = 64
+// freeBytes is how much memory idle piece buffers kept for reuse may take
+// (in bytes): 64 pieces of peerhub's 1 MiB, fewer of a larger piece size.
+const freeBytes = 64 << 20
+
+// sourceBytes caps the pieces in flight at one source (in bytes): a content
+// announced with large pieces gets fewer pieces per source, so that its
+// (untrusted) piece size cannot multiply the memory a download takes.
+const sourceBytes = 8 << 20
 
 // pieceState is where a piece is in its life.
 type pieceState uint8
@@ -60,9 +65,8 @@ type engine struct {
 	copts   []connect.ClientOption
 	n       int   // pieces
 	psize   int64 // piece size in bytes
-	partial string
-	state   string
-	f       *os.File
+	dir     *folder
+	f       *os.File // the partial file
 	start   time.Time
 	verifyQ chan received
 
@@ -97,23 +101,18 @@ type engine struct {
 	committed     bitmap
 }
 
+// newEngine checks the target and options and sets a download up. It
+// allocates nothing that grows with the announced size: that waits for
+// prepare, once the size has passed the limits and the free disk check.
 func newEngine(t Target, sources []Source, o Options) (*engine, error) {
-	if !pieces.IsHex(t.SHA256) {
-		return nil, fmt.Errorf("download: sha256 %q: want 64 lowercase hex digits", t.SHA256)
-	}
-	if t.Size < 0 {
-		return nil, fmt.Errorf("download: negative size %d", t.Size)
+	if err := checkTarget(&t); err != nil {
+		return nil, err
 	}
 	if o.Dest == "" {
 		return nil, errors.New("download: no destination given")
 	}
-	if t.PieceSize == 0 {
-		t.PieceSize = pieces.Size
-	}
-	if t.PieceSize < 1 || t.PieceSize > 1<<24 {
-		return nil, fmt.Errorf("download: piece size %d out of range", t.PieceSize)
-	}
 	o.PiecesPerSource = cmp.Or(max(o.PiecesPerSource, 0), DefaultPiecesPerSource)
+	o.PiecesPerSource = min(o.PiecesPerSource, max(1, int(sourceBytes/t.PieceSize)))
 	o.PiecesPerRequest = min(cmp.Or(max(o.PiecesPerRequest, 0), DefaultPiecesPerRequest), o.PiecesPerSource)
 	o.StallTimeout = cmp.Or(max(o.StallTimeout, 0), DefaultStallTimeout)
 	o.MaxRetries = cmp.Or(max(o.MaxRetries, 0), DefaultMaxRetries)
@@ -127,21 +126,15 @@ func newEngine(t Target, sources []Source, o Options) (*engine, error) {
 	if hc == nil {
 		hc, own = rpcclient.NewHTTPClient(), true
 	}
-	n := int((t.Size + t.PieceSize - 1) / t.PieceSize)
+	extra := append([]connect.ClientOption{rpcclient.NoCompression(), connect.WithReadMaxBytes(maxResponseBytes)}, o.ClientOptions...)
 	e := &engine{
 		t:       t,
 		o:       o,
 		http:    hc,
 		ownHTTP: own,
-		copts:   rpcclient.Options(o.Token, append([]connect.ClientOption{rpcclient.NoCompression()}, o.ClientOptions...)...),
-		n:       n,
+		copts:   rpcclient.Options(o.Token, extra...),
 		psize:   t.PieceSize,
-		partial: partialPath(o.Dest),
-		state:   statePath(o.Dest),
 		verifyQ: make(chan received, runtime.GOMAXPROCS(0)),
-		st:      make([]pieceState, n),
-		owners:  make([]uint8, n),
-		owner:   make([]*source, n),
 		held:    map[int][]byte{},
 	}
 	e.cond = sync.NewCond(&e.mu)
@@ -179,28 +172,80 @@ func (e *engine) getBuf() []byte {
 func (e *engine) putBuf(b []byte) {
 	e.freeMu.Lock()
 	defer e.freeMu.Unlock()
-	if len(e.free) < freePieces {
+	if int64(len(e.free)) < max(1, freeBytes/e.psize) {
 		e.free = append(e.free, b[:cap(b)])
 	}
 }
 
-// open checks the destination and opens the partial file, resuming it when
-// its state file describes the same content and the file has the right
-// size; otherwise it starts over.
-func (e *engine) open() error {
-	if !e.o.Force {
-		if _, err := os.Lstat(e.o.Dest); err == nil {
-			return fmt.Errorf("%s: %w (use force to replace it)", e.o.Dest, ErrExists)
-		}
-	}
-	if fi, err := os.Stat(e.o.Dest); err == nil && fi.IsDir() {
-		return fmt.Errorf("%s: %w and is a folder", e.o.Dest, ErrExists)
-	}
-	st, err := loadState(e.state)
+// prepare readies the download before any source is contacted: it opens
+// the output folder, checks the destination, checks that the content fits
+// on the disk and within MaxPieces, and only then allocates the per-piece
+// bookkeeping and opens the partial file (see open).
+func (e *engine) prepare() error {
+	dir, err := openFolder(e.o.Dest)
 	if err != nil {
 		return err
 	}
-	f, err := os.OpenFile(e.partial, os.O_RDWR|os.O_CREATE, 0o644)
+	e.dir = dir
+	fi, err := dir.lstat(dir.name)
+	switch {
+	case err != nil:
+		return fmt.Errorf("download: %w", err)
+	case fi != nil && fi.IsDir():
+		return fmt.Errorf("%s: %w and is a folder", e.o.Dest, ErrExists)
+	case fi != nil && !e.o.Force:
+		return fmt.Errorf("%s: %w (use force to replace it)", e.o.Dest, ErrExists)
+	}
+	if err := e.checkSpace(); err != nil {
+		return err
+	}
+	n := pieceCount(e.t.Size, e.psize)
+	if err := checkPieces(e.t, n); err != nil {
+		return err
+	}
+	e.n = int(n)
+	e.st = make([]pieceState, e.n)
+	e.owners = make([]uint8, e.n)
+	e.owner = make([]*source, e.n)
+	return e.open()
+}
+
+// checkSpace refuses a content larger than the folder's free disk space,
+// less what a partial file of it already holds. Where the free space is
+// unknown, the preallocation (or a write) fails instead.
+func (e *engine) checkSpace() error {
+	free, err := e.dir.free()
+	if err != nil {
+		return nil
+	}
+	need := e.t.Size
+	if fi, _ := e.dir.lstat(e.dir.partial); fi != nil && fi.Mode().IsRegular() {
+		need -= min(fi.Size(), need)
+	}
+	switch {
+	case need <= free:
+		return nil
+	case need == e.t.Size:
+		return fmt.Errorf("%w in %s: the file is %s and %s are free", ErrNoSpace, e.dir.dir, bytesString(need), bytesString(free))
+	default:
+		return fmt.Errorf("%w in %s: the file is %s, %s more are needed and %s are free",
+			ErrNoSpace, e.dir.dir, bytesString(e.t.Size), bytesString(need), bytesString(free))
+	}
+}
+
+// open opens the partial file, resuming it when its state file describes
+// the same content and the file has the right size; otherwise it starts
+// over. A partial or state file that is a symbolic link (or not a regular
+// file of its own) is refused, never followed.
+func (e *engine) open() error {
+	st, err := e.loadState()
+	if err != nil {
+		return err
+	}
+	f, err := e.dir.openExisting(e.dir.partial, os.O_RDWR)
+	if err == nil && f == nil {
+		f, err = e.dir.create(e.dir.partial)
+	}
 	if err != nil {
 		return fmt.Errorf("open partial file: %w", err)
 	}
@@ -211,11 +256,7 @@ func (e *engine) open() error {
 	}
 	e.unchecked = newBitmap(e.n)
 	e.committed = newBitmap(e.n)
-	resume := st != nil && st.Version == stateVersion && st.SHA256 == e.t.SHA256 &&
-		st.Size == e.t.Size && st.PieceSize == e.psize && fi.Size() == e.t.Size &&
-		(e.t.PieceRoot == "" || st.PieceRoot == "" || st.PieceRoot == e.t.PieceRoot) &&
-		bitmap(st.Done).fits(e.n)
-	if resume {
+	if st != nil && st.sameContent(e.t, e.psize, e.n) && fi.Size() == e.t.Size {
 		have := bitmap(st.Done)
 		for i := range e.n {
 			if have.has(i) {
@@ -236,10 +277,29 @@ func (e *engine) open() error {
 			return fmt.Errorf("reset partial file: %w", err)
 		}
 		if err := preallocate(f, e.t.Size); err != nil {
-			return fmt.Errorf("reserve %d bytes for %s: %w", e.t.Size, e.partial, err)
+			return fmt.Errorf("reserve %s for %s: %w", bytesString(e.t.Size), e.dir.path(e.dir.partial), err)
 		}
-		os.Remove(e.state)
+		if err := e.dir.remove(e.dir.state); err != nil {
+			return fmt.Errorf("remove stale download state: %w", err)
+		}
 	}
 	e.nmissing = e.n - e.ndone
 	return nil
+}
+
+// loadState reads the state file. A missing, torn or foreign one is nil:
+// the download starts over. A link or other non-regular file is an error.
+func (e *engine) loadState() (*state, error) {
+	data, err := e.dir.readState()
+	if err != nil {
+		return nil, fmt.Errorf("read download state: %w", err)
+	}
+	if data == nil {
+		return nil, nil
+	}
+	st, err := decodeState(data)
+	if err != nil {
+		return nil, nil
+	}
+	return st, nil
 }

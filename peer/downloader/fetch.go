@@ -170,10 +170,19 @@ func (e *engine) fetch(ctx context.Context, s *source, client peerv1connect.Peer
 }
 
 // handoff queues a whole piece for verification, unless another copy of it
-// arrived first (endgame).
+// arrived first (endgame) or its source is banned: nothing more is taken
+// from a source once one of its pieces failed.
 func (e *engine) handoff(r received) {
 	e.mu.Lock()
 	e.owners[r.i]--
+	if r.src.dropped {
+		if e.owners[r.i] == 0 && e.st[r.i] == assigned {
+			e.requeueLocked(r.i)
+		}
+		e.mu.Unlock()
+		e.putBuf(r.buf)
+		return
+	}
 	first := e.st[r.i] == assigned
 	if first {
 		e.st[r.i] = verifying

@@ -13,6 +13,13 @@ import (
 // slow source) are read back from the page cache instead of piling up.
 const holdPieces = 16
 
+// holdBytes caps the memory of the pieces held for the hasher (in bytes):
+// holdPieces of peerhub's 1 MiB pieces, fewer of a larger piece size.
+const holdBytes = holdPieces << 20
+
+// hold is how many pieces ahead of the hasher are kept in memory.
+func (e *engine) hold() int { return int(max(1, min(holdPieces, holdBytes/e.psize))) }
+
 // hash computes the whole content's SHA-256, in order, as pieces are done:
 // from memory for the pieces the verifiers kept for it, else read back from
 // the partial file. It verifies resumed pieces as it reads them, and puts
@@ -43,7 +50,7 @@ func (e *engine) hash() {
 			}
 			buf = own[:n]
 			if _, err := e.f.ReadAt(buf, off); err != nil && !errors.Is(err, io.EOF) {
-				e.fail(fmt.Errorf("read back %s: %w", e.partial, err))
+				e.fail(fmt.Errorf("read back %s: %w", e.dir.path(e.dir.partial), err))
 				return
 			}
 			if check {

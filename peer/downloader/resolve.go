@@ -1,15 +1,18 @@
 package downloader
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"path"
+	"slices"
 	"strings"
 
 	"connectrpc.com/connect"
 
 	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
 	"github.com/peerhub/peerhub/internal/pieces"
+	"github.com/peerhub/peerhub/internal/sharepath"
 )
 
 // MaxResolveResults is how many search results Resolve reads at most
@@ -33,6 +36,13 @@ type Candidate struct {
 	Names []string
 	// Sources are the online peers that have it.
 	Sources []Source
+	// Accounts is how many distinct accounts announce this descriptor
+	// (directoryv1.SearchResult.account_count).
+	Accounts int
+	// Others are the other descriptors announced for the same SHA-256
+	// (another piece root, size or piece size), most accounts first: Get
+	// falls back to them. Empty in the Others themselves.
+	Others []Candidate
 }
 
 // FileName is the name to save the candidate under: the last segment of
@@ -91,6 +101,10 @@ func rank(name, query string) match {
 // case) or a file name, searched for at the directory. Of the contents
 // whose names match, only the best-matching kind counts (see match: an exact
 // name beats a substring); if that leaves one content, it is the answer.
+// A content is one SHA-256: when peers announce it with several descriptors
+// (piece roots, sizes, piece sizes), the answer is the descriptor the most
+// accounts announce, with the others in Candidate.Others for Get to fall
+// back to.
 // Errors: ErrNotFound, *AmbiguousError (several contents match equally
 // well), or the directory's error (a *connect.Error, e.g. InvalidArgument
 // for a query shorter than 3 characters).
@@ -100,6 +114,9 @@ func Resolve(ctx context.Context, dir Searcher, query string) (Candidate, error)
 	if bySHA {
 		req.Sha256 = strings.ToLower(query)
 	} else {
+		// Names are NFC (sharepath.Check), whatever form a terminal
+		// typed the query in.
+		query = sharepath.Normalize(query)
 		req.Query = query
 	}
 	var results []*directoryv1.SearchResult
@@ -116,16 +133,13 @@ func Resolve(ctx context.Context, dir Searcher, query string) (Candidate, error)
 
 	var best []Candidate
 	bestRank := noMatch
-	for _, r := range results {
-		if len(r.GetSources()) == 0 {
-			continue
-		}
-		c, m := candidate(r, query, bySHA)
+	for _, c := range bySHA256(results, query, bySHA) {
+		m := c.rank
 		switch {
 		case m > bestRank:
-			best, bestRank = []Candidate{c}, m
+			best, bestRank = []Candidate{c.Candidate}, m
 		case m == bestRank && m != noMatch:
-			best = append(best, c)
+			best = append(best, c.Candidate)
 		}
 	}
 	switch len(best) {
@@ -138,6 +152,48 @@ func Resolve(ctx context.Context, dir Searcher, query string) (Candidate, error)
 	}
 }
 
+// ranked is a candidate with how well it matched.
+type ranked struct {
+	Candidate
+	rank match
+}
+
+// bySHA256 groups the search results (one per descriptor) by SHA-256, in
+// the order each SHA-256 first appears: one candidate per SHA-256, whose
+// descriptor is the one the most accounts announce (then the most sources,
+// then the directory's order), with the others as its Others. A group ranks
+// as its best-matching name, which becomes its Name.
+func bySHA256(results []*directoryv1.SearchResult, query string, bySHA bool) []ranked {
+	var order []string
+	groups := map[string][]ranked{}
+	for _, r := range results {
+		if len(r.GetSources()) == 0 {
+			continue
+		}
+		c, m := candidate(r, query, bySHA)
+		if groups[c.SHA256] == nil {
+			order = append(order, c.SHA256)
+		}
+		groups[c.SHA256] = append(groups[c.SHA256], ranked{c, m})
+	}
+	out := make([]ranked, 0, len(order))
+	for _, sha := range order {
+		g := groups[sha]
+		slices.SortStableFunc(g, func(a, b ranked) int {
+			return cmp.Or(cmp.Compare(b.Accounts, a.Accounts), cmp.Compare(len(b.Sources), len(a.Sources)))
+		})
+		first := g[0]
+		for _, o := range g[1:] {
+			if o.rank > first.rank {
+				first.Name, first.rank = o.Name, o.rank
+			}
+			first.Others = append(first.Others, o.Candidate)
+		}
+		out = append(out, first)
+	}
+	return out
+}
+
 // candidate converts a search result and ranks it against query.
 func candidate(r *directoryv1.SearchResult, query string, bySHA bool) (Candidate, match) {
 	c := Candidate{
@@ -147,7 +203,8 @@ func candidate(r *directoryv1.SearchResult, query string, bySHA bool) (Candidate
 			PieceSize: int64(r.GetPieceSize()),
 			PieceRoot: r.GetPieceRoot(),
 		},
-		Names: r.GetNames(),
+		Names:    r.GetNames(),
+		Accounts: int(r.GetAccountCount()),
 	}
 	for _, s := range r.GetSources() {
 		c.Sources = append(c.Sources, Source{Peer: s.GetPeer(), Address: s.GetAddress(), Name: s.GetName()})

@@ -16,6 +16,7 @@ import (
 	peerv1 "github.com/peerhub/peerhub/gen/peerhub/peer/v1"
 	"github.com/peerhub/peerhub/gen/peerhub/peer/v1/peerv1connect"
 	"github.com/peerhub/peerhub/internal/rpcclient"
+	"github.com/peerhub/peerhub/internal/sharepath"
 )
 
 // UploadChunkSize is the size of the chunks Upload sends, in bytes.
@@ -24,7 +25,8 @@ const UploadChunkSize = 1 << 20
 // UploadOptions configure Upload.
 type UploadOptions struct {
 	// Name is the name to store the file under at the peer (a relative
-	// slash-separated path); the local file's base name if empty.
+	// slash-separated path, see sharepath.Check); the local file's base
+	// name if empty.
 	Name string
 	// Token is sent as the bearer token.
 	Token *rpcclient.Token
@@ -38,7 +40,9 @@ type UploadOptions struct {
 }
 
 // Upload sends the local file at path to the peer whose PeerService is at
-// address: it hashes the file first (the header carries its size and
+// address, under o.Name (in NFC; a name that is not portable is refused
+// before anything is sent, wrapping sharepath.ErrInvalid): it hashes the
+// file first (the header carries its size and
 // SHA-256), then streams it in chunks of UploadChunkSize. The peer stores
 // it only once all of it arrived and matches the header; on any failure it
 // keeps nothing.
@@ -47,6 +51,16 @@ type UploadOptions struct {
 // file is too large, DataLoss when the file changed while being sent), or
 // a local I/O error.
 func Upload(ctx context.Context, address, path string, o UploadOptions) (*peerv1.UploadResponse, error) {
+	name := o.Name
+	if name == "" {
+		name = filepath.Base(path)
+	}
+	// Names are NFC (sharepath.Check); a name typed in another form is
+	// the same name.
+	name = sharepath.Normalize(name)
+	if err := sharepath.Check(name); err != nil {
+		return nil, fmt.Errorf("upload: %w", err)
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("upload: %w", err)
@@ -66,10 +80,6 @@ func Upload(ctx context.Context, address, path string, o UploadOptions) (*peerv1
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return nil, fmt.Errorf("upload: %w", err)
-	}
-	name := o.Name
-	if name == "" {
-		name = filepath.Base(path)
 	}
 	if o.Token == nil {
 		o.Token = new(rpcclient.Token)

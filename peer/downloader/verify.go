@@ -30,7 +30,7 @@ func (e *engine) verify() {
 			e.mu.Lock()
 			e.nverifying--
 			e.unverifiedLocked(r.i)
-			e.failLocked(fmt.Errorf("write %s: %w", e.partial, err))
+			e.failLocked(fmt.Errorf("write %s: %w", e.dir.path(e.dir.partial), err))
 			e.mu.Unlock()
 			continue
 		}
@@ -44,7 +44,7 @@ func (e *engine) verify() {
 		r.src.pieces++
 		r.src.bytes += n
 		r.src.fails = 0
-		keep := !e.stopped && r.i < e.hashNext+holdPieces
+		keep := !e.stopped && r.i < e.hashNext+e.hold()
 		if keep {
 			e.held[r.i] = r.buf
 		}

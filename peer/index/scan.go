@@ -233,7 +233,7 @@ func (ix *Index) walk(ctx context.Context, rel string, file func(name string, fi
 		name := path.Join(rel, de.Name())
 		isDir := de.IsDir()
 		if why := ix.excluded(name, isDir); why != "" {
-			ix.log.Debug("skipped", "name", name, "why", why)
+			ix.skipped(name, why)
 			continue
 		}
 		switch {
@@ -259,10 +259,14 @@ func (ix *Index) walk(ctx context.Context, rel string, file func(name string, fi
 }
 
 // excluded says why the file or folder name (relative, slash-separated) is
-// not shared, or "" if it is.
+// not shared, or "" if it is. A name that is not portable (sharepath.Check:
+// a "\" or ":", a control or bidirectional formatting character, a segment
+// over 255 bytes, not in NFC…) is not shared: another system could not store
+// it, or would show it as another name. The reason then starts with
+// notPortable.
 func (ix *Index) excluded(name string, isDir bool) string {
 	if err := sharepath.Check(name); err != nil {
-		return err.Error()
+		return notPortable + err.Error()
 	}
 	first, _, _ := strings.Cut(name, "/")
 	if first == sharepath.StateDir ||
@@ -280,4 +284,20 @@ func (ix *Index) excluded(name string, isDir bool) string {
 		}
 	}
 	return ""
+}
+
+// notPortable starts the reason excluded gives for a name sharepath.Check
+// refuses.
+const notPortable = "name not portable (rename it to share it): "
+
+// skipped logs a file or folder that is not shared, and why: as a warning
+// when its name is not portable, since its owner most likely meant to share
+// it and has to rename it; else (hidden files, peerhub's own files) at debug
+// level.
+func (ix *Index) skipped(name, why string) {
+	if strings.HasPrefix(why, notPortable) {
+		ix.log.Warn("not shared", "name", name, "why", why)
+		return
+	}
+	ix.log.Debug("skipped", "name", name, "why", why)
 }

@@ -263,6 +263,10 @@ func (w *watcher) event(ctx context.Context, ev fsnotify.Event) {
 	st := stateOf(fi, err)
 	isDir := st.kind == folder || (st.kind == missing && wasDir)
 	if why := w.ix.excluded(name, isDir); why != "" {
+		if ev.Has(fsnotify.Create) {
+			// Once per new name, not for every write to it.
+			w.ix.skipped(name, why)
+		}
 		return
 	}
 	if st.kind == folder && !w.dirs[name] {

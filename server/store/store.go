@@ -107,7 +107,11 @@ type Source struct {
 	LastSeen time.Time
 }
 
-// SearchResult is one distinct content that matched a search.
+// SearchResult is one distinct content that matched a search. A content is
+// its whole descriptor (SHA256, Size, PieceSize, PieceRoot): sources that
+// announce one SHA256 with different piece lists are different results, so
+// a source that lies about a content forms its own result and cannot change
+// what the others announce.
 type SearchResult struct {
 	// SHA256 is the content hash, hex.
 	SHA256 string
@@ -123,6 +127,9 @@ type SearchResult struct {
 	// Sources are all live peers that have this content, sorted by peer
 	// name then file name.
 	Sources []Source
+	// AccountCount is how many distinct accounts the Sources belong to:
+	// the number of independent parties that announce this descriptor.
+	AccountCount int
 }
 
 // SearchQuery selects content by a name substring, a content hash, or both
@@ -237,7 +244,8 @@ type Store interface {
 	ApplyDelta(ctx context.Context, sessionID string, added []File, removed []string, maxPeerFiles int, now time.Time) (int64, error)
 
 	// Search returns a page of content matching q among live peers at now,
-	// grouped by SHA256, in a stable order, and the token of the next page
+	// grouped by descriptor (SHA256, Size, PieceSize, PieceRoot: see
+	// SearchResult), in a stable order, and the token of the next page
 	// ("" on the last page). It uses an index: the cost of a page does not
 	// grow with the number of indexed files that do not match.
 	// Errors: ErrInvalidArgument for a page token it did not issue.

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -39,9 +38,10 @@ const (
 	probeCap = 1000
 )
 
-// Search's page statements. Each returns (id, sha256) of the page's
-// contents, PageSize+1 of them at most, in id order; a row is kept only if
-// no live matching row of the same content has a smaller id, so each
+// Search's page statements. Each returns (id, sha256, size, piece_size,
+// piece_root) of the page's contents, PageSize+1 of them at most, in id
+// order; a row is kept only if no live matching row of the same content
+// (the whole descriptor, see sqlstore.Content) has a smaller id, so each
 // content appears once, at its first match, without sorting the matches.
 // Parameters: $1 now, $2 page size, $3 the id after which the page starts,
 // $4 the lowered query, $5 per statement.
@@ -54,6 +54,7 @@ const (
 	firstOfContent = `NOT EXISTS (
 		SELECT 1 FROM files g JOIN sessions t ON t.seq = g.session_seq
 		WHERE g.sha256 = f.sha256 AND g.id < f.id
+			AND g.size = f.size AND g.piece_size = f.piece_size AND g.piece_root = f.piece_root
 			AND t.expires_at > $1 AND t.address <> ''
 			AND strpos(g.name_lower, $4) > 0)`
 
@@ -64,18 +65,18 @@ const (
 	// sqlPageWalk serves broad queries, and those the trigram index
 	// cannot (shorter than 3 characters): it walks files from the page
 	// token's id and stops after a page. It has no $5.
-	sqlPageWalk = `SELECT f.id, f.sha256
+	sqlPageWalk = `SELECT f.id, f.sha256, f.size, f.piece_size, f.piece_root
 		FROM files f JOIN sessions s ON s.seq = f.session_seq
 		WHERE f.id > $3 AND strpos(f.name_lower, $4) > 0` + pageTail
 
 	// sqlPageIDs chooses the page among the candidates the trigram index
 	// returned ($5, every matching id after $3).
-	sqlPageIDs = `SELECT f.id, f.sha256
+	sqlPageIDs = `SELECT f.id, f.sha256, f.size, f.piece_size, f.piece_root
 		FROM files f JOIN sessions s ON s.seq = f.session_seq
 		WHERE f.id = ANY($5::int8[]) AND f.id > $3 AND strpos(f.name_lower, $4) > 0` + pageTail
 
 	// sqlPageSHA finds the one content of a hash ($5) by the sha256 index.
-	sqlPageSHA = `SELECT f.id, f.sha256
+	sqlPageSHA = `SELECT f.id, f.sha256, f.size, f.piece_size, f.piece_root
 		FROM files f JOIN sessions s ON s.seq = f.session_seq
 		WHERE f.sha256 = $5::bytea AND f.id > $3 AND strpos(f.name_lower, $4) > 0` + pageTail
 
@@ -89,17 +90,19 @@ const (
 	sqlEstimate = `EXPLAIN (FORMAT JSON) SELECT 1 FROM files WHERE name_lower LIKE $1`
 
 	// searchWrap runs a page statement and reads every live source of
-	// the page's first PageSize contents by the sha256 index, in one
-	// statement and so one snapshot. The extra content (rn = PageSize+1)
-	// comes back alone, only to tell that a next page exists.
+	// the page's first PageSize contents by the sha256 index (those of
+	// exactly the content's descriptor), in one statement and so one
+	// snapshot. The extra content (rn = PageSize+1) comes back alone,
+	// only to tell that a next page exists.
 	searchWrap = `WITH page AS MATERIALIZED (%s),
-		ranked AS (SELECT id, sha256, row_number() OVER (ORDER BY id) AS rn FROM page)
-		SELECT r.rn, r.id, r.sha256, src.name, src.size, src.piece_size, src.piece_root,
-			src.peer_name, src.address, src.last_seen
+		ranked AS (SELECT id, sha256, size, piece_size, piece_root, row_number() OVER (ORDER BY id) AS rn FROM page)
+		SELECT r.rn, r.id, r.sha256, r.size, r.piece_size, r.piece_root,
+			src.name, src.peer_name, src.address, src.last_seen, src.username
 		FROM ranked r LEFT JOIN LATERAL (
-			SELECT f.name, f.size, f.piece_size, f.piece_root, s.peer_name, s.address, s.last_seen
+			SELECT f.name, s.peer_name, s.address, s.last_seen, s.username
 			FROM files f JOIN sessions s ON s.seq = f.session_seq
 			WHERE r.rn <= $2 AND f.sha256 = r.sha256 AND s.expires_at > $1 AND s.address <> ''
+				AND f.size = r.size AND f.piece_size = r.piece_size AND f.piece_root = r.piece_root
 			OFFSET 0 -- keeps the subquery a per-content index lookup, never a join over all files
 		) src ON true
 		ORDER BY r.rn, src.peer_name, src.name`
@@ -237,20 +240,25 @@ func (s *Store) estimate(ctx context.Context, lq string) (float64, error) {
 // page exists.
 func collectResults(rows pgx.Rows, size int) ([]store.SearchResult, int64, bool, error) {
 	defer rows.Close()
-	var out []store.SearchResult
+	var page []sqlstore.Content
+	type row struct {
+		c       sqlstore.Content
+		src     store.Source
+		account string
+	}
+	var srcs []row
 	var lastID int64
 	more := false
 	var (
-		rn, id           int64
-		sha, root        []byte
-		name, peer, addr *string
-		fileSize, seen   *int64
-		pieceSize        *int32
-		prevRN           int64 = -1
-		cur              *store.SearchResult
+		rn, id, fileSize       int64
+		sha, root              []byte
+		pieceSize              int32
+		name, peer, addr, user *string
+		seen                   *int64
+		prevRN                 int64 = -1
 	)
 	for rows.Next() {
-		if err := rows.Scan(&rn, &id, &sha, &name, &fileSize, &pieceSize, &root, &peer, &addr, &seen); err != nil {
+		if err := rows.Scan(&rn, &id, &sha, &fileSize, &pieceSize, &root, &name, &peer, &addr, &seen, &user); err != nil {
 			return nil, 0, false, err
 		}
 		if rn > int64(size) {
@@ -262,23 +270,21 @@ func collectResults(rows pgx.Rows, size int) ([]store.SearchResult, int64, bool,
 			// the same snapshot.
 			return nil, 0, false, errors.New("a result without a live source")
 		}
+		c := sqlstore.Content{SHA256: encodeHash(sha), Size: fileSize, PieceSize: pieceSize, PieceRoot: encodeHash(root)}
 		if rn != prevRN {
-			out = append(out, store.SearchResult{
-				SHA256: encodeHash(sha), Size: *fileSize, PieceSize: *pieceSize, PieceRoot: encodeHash(root),
-			})
-			cur, prevRN, lastID = &out[len(out)-1], rn, id
+			page = append(page, c)
+			prevRN, lastID = rn, id
 		}
-		cur.Sources = append(cur.Sources, store.Source{Peer: *peer, Address: *addr, Name: *name, LastSeen: sqlstore.FromNanos(*seen)})
-		cur.Names = append(cur.Names, *name)
+		srcs = append(srcs, row{c, store.Source{Peer: *peer, Address: *addr, Name: *name, LastSeen: sqlstore.FromNanos(*seen)}, *user})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, 0, false, err
 	}
-	for i := range out {
-		slices.Sort(out[i].Names)
-		out[i].Names = slices.Compact(out[i].Names)
+	results := sqlstore.NewResults(page)
+	for _, r := range srcs {
+		results.Add(r.c, r.src, r.account)
 	}
-	return out, lastID, more, nil
+	return results.List(), lastID, more, nil
 }
 
 // tokens is the format of this store's page tokens; its version byte sets

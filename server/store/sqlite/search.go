@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -29,8 +28,11 @@ func ftsPhrase(q string) string { return `"` + strings.ReplaceAll(q, `"`, `""`) 
 // no live matching row of the same content has a smaller id, and stops after
 // PageSize+1 kept rows; the token is the last kept row id. So a broad query
 // costs about a page of rows, not its match count, and pages neither repeat
-// nor skip content while the index is unchanged. The page's sources are then
-// read by the sha256 index, in the same read transaction.
+// nor skip content while the index is unchanged. A content is the whole
+// descriptor (sqlstore.Content), so one sha256 announced with two piece
+// lists is two results, each at its own first row id. The page's sources
+// are then read by the sha256 index, in the same read transaction, and
+// grouped by descriptor.
 func (s *Store) Search(ctx context.Context, q store.SearchQuery, now time.Time) ([]store.SearchResult, string, error) {
 	lq, bind, after, err := sqlstore.SearchStart(q, tokens)
 	if err != nil {
@@ -57,29 +59,29 @@ func (s *Store) Search(ctx context.Context, q store.SearchQuery, now time.Time) 
 		return nil, "", fmt.Errorf("search: %w", err)
 	}
 	var ids []int64
-	var shas []string
+	var page []sqlstore.Content
 	for rows.Next() {
 		var id int64
-		var sha string
-		if err := rows.Scan(&id, &sha); err != nil {
+		var c sqlstore.Content
+		if err := rows.Scan(&id, &c.SHA256, &c.Size, &c.PieceSize, &c.PieceRoot); err != nil {
 			rows.Close()
 			return nil, "", fmt.Errorf("search: %w", err)
 		}
-		ids, shas = append(ids, id), append(shas, sha)
+		ids, page = append(ids, id), append(page, c)
 	}
 	rows.Close()
 	if err := rows.Err(); err != nil {
 		return nil, "", fmt.Errorf("search: %w", err)
 	}
 	next := ""
-	if len(shas) > q.PageSize {
-		shas = shas[:q.PageSize]
+	if len(page) > q.PageSize {
+		page = page[:q.PageSize]
 		next = tokens.EncodeID(bind, ids[q.PageSize-1])
 	}
-	if len(shas) == 0 {
+	if len(page) == 0 {
 		return nil, "", nil
 	}
-	results, err := s.sources(ctx, tx, shas, now)
+	results, err := s.sources(ctx, tx, page, now)
 	if err != nil {
 		return nil, "", err
 	}
@@ -88,7 +90,11 @@ func (s *Store) Search(ctx context.Context, q store.SearchQuery, now time.Time) 
 
 // sources builds the results for the given contents, in that order, from
 // all their live sources.
-func (s *Store) sources(ctx context.Context, tx *sql.Tx, shas []string, now time.Time) ([]store.SearchResult, error) {
+func (s *Store) sources(ctx context.Context, tx *sql.Tx, page []sqlstore.Content, now time.Time) ([]store.SearchResult, error) {
+	shas := make([]string, 0, len(page))
+	for _, c := range page {
+		shas = append(shas, c.SHA256)
+	}
 	list, err := json.Marshal(shas)
 	if err != nil {
 		return nil, fmt.Errorf("search sources: %w", err)
@@ -98,40 +104,22 @@ func (s *Store) sources(ctx context.Context, tx *sql.Tx, shas []string, now time
 		return nil, fmt.Errorf("search sources: %w", err)
 	}
 	defer rows.Close()
-	byHash := make(map[string]*store.SearchResult, len(shas))
+	results := sqlstore.NewResults(page)
 	for rows.Next() {
-		var sha string
-		var f store.File
+		var c sqlstore.Content
 		var src store.Source
 		var lastSeen int64
-		if err := rows.Scan(&sha, &src.Name, &f.Size, &f.PieceSize, &f.PieceRoot, &src.Peer, &src.Address, &lastSeen); err != nil {
+		var account string
+		if err := rows.Scan(&c.SHA256, &src.Name, &c.Size, &c.PieceSize, &c.PieceRoot, &src.Peer, &src.Address, &lastSeen, &account); err != nil {
 			return nil, fmt.Errorf("search sources: %w", err)
 		}
 		src.LastSeen = sqlstore.FromNanos(lastSeen)
-		r := byHash[sha]
-		if r == nil {
-			// Rows come sorted by peer then name: the metadata is the
-			// first source's.
-			r = &store.SearchResult{SHA256: sha, Size: f.Size, PieceSize: f.PieceSize, PieceRoot: f.PieceRoot}
-			byHash[sha] = r
-		}
-		r.Sources = append(r.Sources, src)
-		r.Names = append(r.Names, src.Name)
+		results.Add(c, src, account)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("search sources: %w", err)
 	}
-	out := make([]store.SearchResult, 0, len(shas))
-	for _, sha := range shas {
-		r := byHash[sha]
-		if r == nil {
-			continue // cannot happen within one read transaction
-		}
-		slices.Sort(r.Names)
-		r.Names = slices.Compact(r.Names)
-		out = append(out, *r)
-	}
-	return out, nil
+	return results.List(), nil
 }
 
 // tokens is the format of this store's page tokens; its version byte sets

@@ -213,12 +213,14 @@ const (
 	sqlGetSession = `SELECT ` + sqlstore.SessionCols + ` FROM sessions WHERE id = ?1 AND expires_at > ?2`
 
 	// firstOfContent keeps a matching row only if no live matching row of
-	// the same content has a smaller id: each content is emitted once, at
+	// the same content (the whole descriptor: sha256, size, piece size
+	// and piece root) has a smaller id: each content is emitted once, at
 	// its first match in id order, without sorting the matches. The
 	// sha256 index (with its implicit id suffix) answers it in a few rows.
 	firstOfContent = `NOT EXISTS (
 		SELECT 1 FROM files g CROSS JOIN sessions t ON t.seq = g.session_seq
 		WHERE g.sha256 = f.sha256 AND g.id < f.id
+			AND g.size = f.size AND g.piece_size = f.piece_size AND g.piece_root = f.piece_root
 			AND t.expires_at > ?3 AND t.address <> ''
 			AND instr(g.name_lower, ?4) > 0)`
 
@@ -228,7 +230,7 @@ const (
 	// ?1 is an AND of some of the query's trigrams (see trigram.go), so
 	// instr() confirms each candidate. ?2 after id, ?3 now, ?4 lowered
 	// query, ?5 limit.
-	sqlSearchFTS = `SELECT f.id, f.sha256
+	sqlSearchFTS = `SELECT f.id, f.sha256, f.size, f.piece_size, f.piece_root
 		FROM files_fts x CROSS JOIN files f ON f.id = x.rowid CROSS JOIN sessions s ON s.seq = f.session_seq
 		WHERE files_fts MATCH ?1 AND x.rowid > ?2 AND instr(f.name_lower, ?4) > 0
 			AND s.expires_at > ?3 AND s.address <> ''
@@ -239,7 +241,7 @@ const (
 	// shorter than 3 characters): the same walk over files by id. An
 	// empty query matches every row (instr(x, '') = 1) and stops after a
 	// page; a short one scans until it fills a page.
-	sqlSearchScan = `SELECT f.id, f.sha256
+	sqlSearchScan = `SELECT f.id, f.sha256, f.size, f.piece_size, f.piece_root
 		FROM files f CROSS JOIN sessions s ON s.seq = f.session_seq
 		WHERE f.id > ?2 AND instr(f.name_lower, ?4) > 0
 			AND s.expires_at > ?3 AND s.address <> ''
@@ -247,7 +249,7 @@ const (
 		ORDER BY f.id LIMIT ?5`
 
 	// sqlSearchSHA finds the one content of a hash by the sha256 index.
-	sqlSearchSHA = `SELECT f.id, f.sha256
+	sqlSearchSHA = `SELECT f.id, f.sha256, f.size, f.piece_size, f.piece_root
 		FROM files f CROSS JOIN sessions s ON s.seq = f.session_seq
 		WHERE f.sha256 = ?1 AND f.id > ?2 AND instr(f.name_lower, ?4) > 0
 			AND s.expires_at > ?3 AND s.address <> ''
@@ -255,8 +257,9 @@ const (
 		ORDER BY f.id LIMIT ?5`
 
 	// sqlSearchSources fetches every live source of a page's contents
-	// (?1, a JSON array of hashes) by the sha256 index.
-	sqlSearchSources = `SELECT f.sha256, f.name, f.size, f.piece_size, f.piece_root, s.peer_name, s.address, s.last_seen
+	// (?1, a JSON array of hashes) by the sha256 index; Search keeps
+	// those whose whole descriptor is one of the page's.
+	sqlSearchSources = `SELECT f.sha256, f.name, f.size, f.piece_size, f.piece_root, s.peer_name, s.address, s.last_seen, s.username
 		FROM files f CROSS JOIN sessions s ON s.seq = f.session_seq
 		WHERE f.sha256 IN (SELECT value FROM json_each(?1))
 			AND s.expires_at > ?2 AND s.address <> ''

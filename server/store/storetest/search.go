@@ -111,13 +111,15 @@ func testSearchGrouping(t *testing.T, s store.Store) {
 	}
 	resultX := store.SearchResult{
 		SHA256: x1.SHA256, Size: x1.Size, PieceSize: x1.PieceSize, PieceRoot: x1.PieceRoot,
-		Names:   []string{"Song.mp3", "music/Song.mp3"},
-		Sources: []store.Source{src("alpha", "Song.mp3"), src("mike", "Song.mp3"), src("zulu", "music/Song.mp3")},
+		Names:        []string{"Song.mp3", "music/Song.mp3"},
+		Sources:      []store.Source{src("alpha", "Song.mp3"), src("mike", "Song.mp3"), src("zulu", "music/Song.mp3")},
+		AccountCount: 1, // loadPeers gives every peer the same account
 	}
 	resultY := store.SearchResult{
 		SHA256: y1.SHA256, Size: y1.Size, PieceSize: y1.PieceSize, PieceRoot: y1.PieceRoot,
-		Names:   []string{"a-orig.flac", "b-copy.flac", "track.flac"},
-		Sources: []store.Source{src("alpha", "a-orig.flac"), src("alpha", "b-copy.flac"), src("mike", "track.flac")},
+		Names:        []string{"a-orig.flac", "b-copy.flac", "track.flac"},
+		Sources:      []store.Source{src("alpha", "a-orig.flac"), src("alpha", "b-copy.flac"), src("mike", "track.flac")},
+		AccountCount: 1,
 	}
 	cases := []struct {
 		name  string

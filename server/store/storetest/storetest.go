@@ -2,7 +2,8 @@
 // implementation must pass (Run) and the shared benchmark (Bench), so that
 // sqlite, postgres and any later backend are held to the same contract:
 // liveness decided by the "now" argument, peer-name ownership, atomic index
-// changes with limits, grouped and stably paged search, ordered listings and
+// changes with limits, search grouped by whole content descriptor and
+// stably paged, ordered listings and
 // the documented sentinel errors.
 //
 // It is imported only by _test.go files; it lives in a non-test file so that
@@ -36,6 +37,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"SearchMatching", testSearchMatching},
 		{"SearchGrouping", testSearchGrouping},
 		{"SearchPaging", testSearchPaging},
+		{"SearchDescriptors", testSearchDescriptors},
+		{"SearchDescriptorPaging", testSearchDescriptorPaging},
 		{"ListPeers", testListPeers},
 		{"ListFiles", testListFiles},
 		{"Stats", testStats},

@@ -37,9 +37,14 @@ const (
 type FileEntry struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// name is the file's path relative to the peer's shared folder, with "/"
-	// between folders, e.g. "music/song.ogg". No empty, "." or ".." segment,
-	// no leading or trailing "/", no control character, no Windows device
-	// name (CON, NUL, COM1…), at most 1024 bytes of UTF-8.
+	// between folders, e.g. "music/song.ogg", portable to every system: no
+	// empty, "." or ".." segment, no leading or trailing "/", no control
+	// character (C0, DEL, C1), no "\" or ":", no bidirectional formatting
+	// character (U+202A-U+202E, U+2066-U+2069, U+200E, U+200F, U+061C), no
+	// Windows device name (CON, NUL, COM1…), each segment at most 255 bytes
+	// and the whole at most 1024 bytes of UTF-8, in Unicode Normalization
+	// Form C. NFC is the one rule these validation rules cannot state: the
+	// service refuses a name in another form with InvalidArgument.
 	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
 	// size is the file's length in bytes.
 	Size int64 `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
@@ -1046,7 +1051,8 @@ func (x *Source) GetLastSeen() *timestamppb.Timestamp {
 	return nil
 }
 
-// SearchResult is one distinct content that matched, with its sources.
+// SearchResult is one distinct content (sha256, size, piece_size,
+// piece_root) that matched, with its sources.
 type SearchResult struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// sha256 is the content's SHA-256, 64 lowercase hex digits.
@@ -1060,7 +1066,11 @@ type SearchResult struct {
 	// names are the distinct names this content is shared under, sorted.
 	Names []string `protobuf:"bytes,5,rep,name=names,proto3" json:"names,omitempty"`
 	// sources are the online peers that have this content, by peer name.
-	Sources       []*Source `protobuf:"bytes,6,rep,name=sources,proto3" json:"sources,omitempty"`
+	Sources []*Source `protobuf:"bytes,6,rep,name=sources,proto3" json:"sources,omitempty"`
+	// account_count is how many distinct accounts the sources belong to: the
+	// number of independent parties that announce this descriptor. Among
+	// results of one sha256, prefer the one with the most.
+	AccountCount  int32 `protobuf:"varint,7,opt,name=account_count,json=accountCount,proto3" json:"account_count,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1135,6 +1145,13 @@ func (x *SearchResult) GetSources() []*Source {
 		return x.Sources
 	}
 	return nil
+}
+
+func (x *SearchResult) GetAccountCount() int32 {
+	if x != nil {
+		return x.AccountCount
+	}
+	return 0
 }
 
 // SearchResponse is one page of results.
@@ -1582,11 +1599,12 @@ var File_peerhub_directory_v1_directory_proto protoreflect.FileDescriptor
 
 const file_peerhub_directory_v1_directory_proto_rawDesc = "" +
 	"\n" +
-	"$peerhub/directory/v1/directory.proto\x12\x14peerhub.directory.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x9c\x05\n" +
-	"\tFileEntry\x12\xa5\x03\n" +
-	"\x04name\x18\x01 \x01(\tB\x90\x03\xbaH\x8c\x03\xba\x01\xc7\x01\n" +
-	"\rname.relative\x12Jmust be a relative slash-separated path with no empty, '.' or '..' segment\x1aj!this.startsWith('/') && !this.endsWith('/') && !this.contains('//') && !this.matches('(^|/)\\\\.\\\\.?(/|$)')\xba\x01\xa1\x01\n" +
-	"\vname.device\x12Cmust not name a Windows device (CON, PRN, AUX, NUL, COM0-9, LPT0-9)\x1aM!this.matches('(?i)(^|/)(con|prn|aux|nul|com[0-9]|lpt[0-9])(\\\\.[^/]*)?(/|$)')r\x1a\x10\x01(\x80\b2\x13^[^\\x00-\\x1f\\x7f]+$R\x04name\x12\x1b\n" +
+	"$peerhub/directory/v1/directory.proto\x12\x14peerhub.directory.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc7\x06\n" +
+	"\tFileEntry\x12\xd0\x04\n" +
+	"\x04name\x18\x01 \x01(\tB\xbb\x04\xbaH\xb7\x04\xba\x01\xc7\x01\n" +
+	"\rname.relative\x12Jmust be a relative slash-separated path with no empty, '.' or '..' segment\x1aj!this.startsWith('/') && !this.endsWith('/') && !this.contains('//') && !this.matches('(^|/)\\\\.\\\\.?(/|$)')\xba\x01f\n" +
+	"\fname.segment\x12'every segment must be at most 255 bytes\x1a-this.split('/').all(s, size(bytes(s)) <= 255)\xba\x01\xa1\x01\n" +
+	"\vname.device\x12Cmust not name a Windows device (CON, PRN, AUX, NUL, COM0-9, LPT0-9)\x1aM!this.matches('(?i)(^|/)(con|prn|aux|nul|com[0-9]|lpt[0-9])(\\\\.[^/]*)?(/|$)')r\\\x10\x01(\x80\b2U^[^\\x00-\\x1f\\x7f-\\x9f\\\\:\\x{061c}\\x{200e}\\x{200f}\\x{202a}-\\x{202e}\\x{2066}-\\x{2069}]+$R\x04name\x12\x1b\n" +
 	"\x04size\x18\x02 \x01(\x03B\a\xbaH\x04\"\x02(\x00R\x04size\x12-\n" +
 	"\x06sha256\x18\x03 \x01(\tB\x15\xbaH\x12r\x102\x0e^[0-9a-f]{64}$R\x06sha256\x12-\n" +
 	"\n" +
@@ -1657,7 +1675,7 @@ const file_peerhub_directory_v1_directory_proto_rawDesc = "" +
 	"\x04peer\x18\x01 \x01(\tR\x04peer\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x12\n" +
 	"\x04name\x18\x03 \x01(\tR\x04name\x127\n" +
-	"\tlast_seen\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\"\xc6\x01\n" +
+	"\tlast_seen\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\"\xeb\x01\n" +
 	"\fSearchResult\x12\x16\n" +
 	"\x06sha256\x18\x01 \x01(\tR\x06sha256\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\x03R\x04size\x12\x1d\n" +
@@ -1666,7 +1684,8 @@ const file_peerhub_directory_v1_directory_proto_rawDesc = "" +
 	"\n" +
 	"piece_root\x18\x04 \x01(\tR\tpieceRoot\x12\x14\n" +
 	"\x05names\x18\x05 \x03(\tR\x05names\x126\n" +
-	"\asources\x18\x06 \x03(\v2\x1c.peerhub.directory.v1.SourceR\asources\"v\n" +
+	"\asources\x18\x06 \x03(\v2\x1c.peerhub.directory.v1.SourceR\asources\x12#\n" +
+	"\raccount_count\x18\a \x01(\x05R\faccountCount\"v\n" +
 	"\x0eSearchResponse\x12<\n" +
 	"\aresults\x18\x01 \x03(\v2\".peerhub.directory.v1.SearchResultR\aresults\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"d\n" +

@@ -601,12 +601,13 @@ var File_peerhub_peer_v1_peer_proto protoreflect.FileDescriptor
 
 const file_peerhub_peer_v1_peer_proto_rawDesc = "" +
 	"\n" +
-	"\x1apeerhub/peer/v1/peer.proto\x12\x0fpeerhub.peer.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xf7\x03\n" +
+	"\x1apeerhub/peer/v1/peer.proto\x12\x0fpeerhub.peer.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xa2\x05\n" +
 	"\vStatRequest\x12/\n" +
-	"\x06sha256\x18\x01 \x01(\tB\x15\xbaH\x12r\x102\x0e^[0-9a-f]{64}$H\x00R\x06sha256\x12\xa7\x03\n" +
-	"\x04name\x18\x02 \x01(\tB\x90\x03\xbaH\x8c\x03\xba\x01\xc7\x01\n" +
-	"\rname.relative\x12Jmust be a relative slash-separated path with no empty, '.' or '..' segment\x1aj!this.startsWith('/') && !this.endsWith('/') && !this.contains('//') && !this.matches('(^|/)\\\\.\\\\.?(/|$)')\xba\x01\xa1\x01\n" +
-	"\vname.device\x12Cmust not name a Windows device (CON, PRN, AUX, NUL, COM0-9, LPT0-9)\x1aM!this.matches('(?i)(^|/)(con|prn|aux|nul|com[0-9]|lpt[0-9])(\\\\.[^/]*)?(/|$)')r\x1a\x10\x01(\x80\b2\x13^[^\\x00-\\x1f\\x7f]+$H\x00R\x04nameB\r\n" +
+	"\x06sha256\x18\x01 \x01(\tB\x15\xbaH\x12r\x102\x0e^[0-9a-f]{64}$H\x00R\x06sha256\x12\xd2\x04\n" +
+	"\x04name\x18\x02 \x01(\tB\xbb\x04\xbaH\xb7\x04\xba\x01\xc7\x01\n" +
+	"\rname.relative\x12Jmust be a relative slash-separated path with no empty, '.' or '..' segment\x1aj!this.startsWith('/') && !this.endsWith('/') && !this.contains('//') && !this.matches('(^|/)\\\\.\\\\.?(/|$)')\xba\x01f\n" +
+	"\fname.segment\x12'every segment must be at most 255 bytes\x1a-this.split('/').all(s, size(bytes(s)) <= 255)\xba\x01\xa1\x01\n" +
+	"\vname.device\x12Cmust not name a Windows device (CON, PRN, AUX, NUL, COM0-9, LPT0-9)\x1aM!this.matches('(?i)(^|/)(con|prn|aux|nul|com[0-9]|lpt[0-9])(\\\\.[^/]*)?(/|$)')r\\\x10\x01(\x80\b2U^[^\\x00-\\x1f\\x7f-\\x9f\\\\:\\x{061c}\\x{200e}\\x{200f}\\x{202a}-\\x{202e}\\x{2066}-\\x{2069}]+$H\x00R\x04nameB\r\n" +
 	"\x04file\x12\x05\xbaH\x02\b\x01\"\xe9\x01\n" +
 	"\fStatResponse\x12\x16\n" +
 	"\x06sha256\x18\x01 \x01(\tR\x06sha256\x12\x12\n" +
@@ -617,22 +618,24 @@ const file_peerhub_peer_v1_peer_proto_rawDesc = "" +
 	"\fpiece_hashes\x18\x05 \x03(\fR\vpieceHashes\x12\x1d\n" +
 	"\n" +
 	"piece_root\x18\x06 \x01(\tR\tpieceRoot\x126\n" +
-	"\bmodified\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\bmodified\"\xbd\x04\n" +
+	"\bmodified\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\bmodified\"\xe8\x05\n" +
 	"\x0fDownloadRequest\x12/\n" +
-	"\x06sha256\x18\x01 \x01(\tB\x15\xbaH\x12r\x102\x0e^[0-9a-f]{64}$H\x00R\x06sha256\x12\xa7\x03\n" +
-	"\x04name\x18\x02 \x01(\tB\x90\x03\xbaH\x8c\x03\xba\x01\xc7\x01\n" +
-	"\rname.relative\x12Jmust be a relative slash-separated path with no empty, '.' or '..' segment\x1aj!this.startsWith('/') && !this.endsWith('/') && !this.contains('//') && !this.matches('(^|/)\\\\.\\\\.?(/|$)')\xba\x01\xa1\x01\n" +
-	"\vname.device\x12Cmust not name a Windows device (CON, PRN, AUX, NUL, COM0-9, LPT0-9)\x1aM!this.matches('(?i)(^|/)(con|prn|aux|nul|com[0-9]|lpt[0-9])(\\\\.[^/]*)?(/|$)')r\x1a\x10\x01(\x80\b2\x13^[^\\x00-\\x1f\\x7f]+$H\x00R\x04name\x12\x1f\n" +
+	"\x06sha256\x18\x01 \x01(\tB\x15\xbaH\x12r\x102\x0e^[0-9a-f]{64}$H\x00R\x06sha256\x12\xd2\x04\n" +
+	"\x04name\x18\x02 \x01(\tB\xbb\x04\xbaH\xb7\x04\xba\x01\xc7\x01\n" +
+	"\rname.relative\x12Jmust be a relative slash-separated path with no empty, '.' or '..' segment\x1aj!this.startsWith('/') && !this.endsWith('/') && !this.contains('//') && !this.matches('(^|/)\\\\.\\\\.?(/|$)')\xba\x01f\n" +
+	"\fname.segment\x12'every segment must be at most 255 bytes\x1a-this.split('/').all(s, size(bytes(s)) <= 255)\xba\x01\xa1\x01\n" +
+	"\vname.device\x12Cmust not name a Windows device (CON, PRN, AUX, NUL, COM0-9, LPT0-9)\x1aM!this.matches('(?i)(^|/)(con|prn|aux|nul|com[0-9]|lpt[0-9])(\\\\.[^/]*)?(/|$)')r\\\x10\x01(\x80\b2U^[^\\x00-\\x1f\\x7f-\\x9f\\\\:\\x{061c}\\x{200e}\\x{200f}\\x{202a}-\\x{202e}\\x{2066}-\\x{2069}]+$H\x00R\x04name\x12\x1f\n" +
 	"\x06offset\x18\x03 \x01(\x03B\a\xbaH\x04\"\x02(\x00R\x06offset\x12\x1f\n" +
 	"\x06length\x18\x04 \x01(\x03B\a\xbaH\x04\"\x02(\x00R\x06lengthB\r\n" +
 	"\x04file\x12\x05\xbaH\x02\b\x01\">\n" +
 	"\x10DownloadResponse\x12\x16\n" +
 	"\x06offset\x18\x01 \x01(\x03R\x06offset\x12\x12\n" +
-	"\x04data\x18\x02 \x01(\fR\x04data\"\x82\x04\n" +
-	"\fUploadHeader\x12\xa5\x03\n" +
-	"\x04name\x18\x01 \x01(\tB\x90\x03\xbaH\x8c\x03\xba\x01\xc7\x01\n" +
-	"\rname.relative\x12Jmust be a relative slash-separated path with no empty, '.' or '..' segment\x1aj!this.startsWith('/') && !this.endsWith('/') && !this.contains('//') && !this.matches('(^|/)\\\\.\\\\.?(/|$)')\xba\x01\xa1\x01\n" +
-	"\vname.device\x12Cmust not name a Windows device (CON, PRN, AUX, NUL, COM0-9, LPT0-9)\x1aM!this.matches('(?i)(^|/)(con|prn|aux|nul|com[0-9]|lpt[0-9])(\\\\.[^/]*)?(/|$)')r\x1a\x10\x01(\x80\b2\x13^[^\\x00-\\x1f\\x7f]+$R\x04name\x12\x1b\n" +
+	"\x04data\x18\x02 \x01(\fR\x04data\"\xad\x05\n" +
+	"\fUploadHeader\x12\xd0\x04\n" +
+	"\x04name\x18\x01 \x01(\tB\xbb\x04\xbaH\xb7\x04\xba\x01\xc7\x01\n" +
+	"\rname.relative\x12Jmust be a relative slash-separated path with no empty, '.' or '..' segment\x1aj!this.startsWith('/') && !this.endsWith('/') && !this.contains('//') && !this.matches('(^|/)\\\\.\\\\.?(/|$)')\xba\x01f\n" +
+	"\fname.segment\x12'every segment must be at most 255 bytes\x1a-this.split('/').all(s, size(bytes(s)) <= 255)\xba\x01\xa1\x01\n" +
+	"\vname.device\x12Cmust not name a Windows device (CON, PRN, AUX, NUL, COM0-9, LPT0-9)\x1aM!this.matches('(?i)(^|/)(con|prn|aux|nul|com[0-9]|lpt[0-9])(\\\\.[^/]*)?(/|$)')r\\\x10\x01(\x80\b2U^[^\\x00-\\x1f\\x7f-\\x9f\\\\:\\x{061c}\\x{200e}\\x{200f}\\x{202a}-\\x{202e}\\x{2066}-\\x{2069}]+$R\x04name\x12\x1b\n" +
 	"\x04size\x18\x02 \x01(\x03B\a\xbaH\x04\"\x02(\x00R\x04size\x12-\n" +
 	"\x06sha256\x18\x03 \x01(\tB\x15\xbaH\x12r\x102\x0e^[0-9a-f]{64}$R\x06sha256\"{\n" +
 	"\rUploadRequest\x127\n" +

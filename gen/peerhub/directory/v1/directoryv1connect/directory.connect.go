@@ -94,8 +94,13 @@ type DirectoryServiceClient interface {
 	// case nothing is changed.
 	Publish(context.Context, *connect.Request[v1.PublishRequest]) (*connect.Response[v1.PublishResponse], error)
 	// Search finds files of online peers by a case-insensitive substring of
-	// their name, or by exact content (sha256). Results are grouped by content:
-	// one result per distinct file content, with every online peer that has it.
+	// their name, or by exact content (sha256). Results are grouped by content,
+	// a content being its whole descriptor (sha256, size, piece_size and
+	// piece_root): one result per distinct descriptor, with every online peer
+	// that announced exactly that descriptor. Peers that announce one sha256
+	// with different piece lists form separate results, so a peer that lies
+	// about a content changes only its own result; SearchResult.account_count
+	// tells how many independent accounts stand behind each.
 	Search(context.Context, *connect.Request[v1.SearchRequest]) (*connect.Response[v1.SearchResponse], error)
 	// ListPeers lists the online peers, ordered by name.
 	ListPeers(context.Context, *connect.Request[v1.ListPeersRequest]) (*connect.Response[v1.ListPeersResponse], error)
@@ -254,8 +259,13 @@ type DirectoryServiceHandler interface {
 	// case nothing is changed.
 	Publish(context.Context, *connect.Request[v1.PublishRequest]) (*connect.Response[v1.PublishResponse], error)
 	// Search finds files of online peers by a case-insensitive substring of
-	// their name, or by exact content (sha256). Results are grouped by content:
-	// one result per distinct file content, with every online peer that has it.
+	// their name, or by exact content (sha256). Results are grouped by content,
+	// a content being its whole descriptor (sha256, size, piece_size and
+	// piece_root): one result per distinct descriptor, with every online peer
+	// that announced exactly that descriptor. Peers that announce one sha256
+	// with different piece lists form separate results, so a peer that lies
+	// about a content changes only its own result; SearchResult.account_count
+	// tells how many independent accounts stand behind each.
 	Search(context.Context, *connect.Request[v1.SearchRequest]) (*connect.Response[v1.SearchResponse], error)
 	// ListPeers lists the online peers, ordered by name.
 	ListPeers(context.Context, *connect.Request[v1.ListPeersRequest]) (*connect.Response[v1.ListPeersResponse], error)
