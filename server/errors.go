@@ -24,6 +24,7 @@ var codes = []struct {
 	{directory.ErrTooManyAttempts, connect.CodeResourceExhausted},
 	{directory.ErrLimit, connect.CodeResourceExhausted},
 	{directory.ErrNotPeer, connect.CodeFailedPrecondition},
+	{directory.ErrInUse, connect.CodeFailedPrecondition},
 	{directory.ErrAlreadyExists, connect.CodeAlreadyExists},
 	{directory.ErrNotFound, connect.CodeNotFound},
 	{context.Canceled, connect.CodeCanceled},

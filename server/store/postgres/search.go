@@ -95,9 +95,9 @@ const (
 	searchWrap = `WITH page AS MATERIALIZED (%s),
 		ranked AS (SELECT id, sha256, row_number() OVER (ORDER BY id) AS rn FROM page)
 		SELECT r.rn, r.id, r.sha256, src.name, src.size, src.piece_size, src.piece_root,
-			src.peer_name, src.address, src.last_seen
+			src.peer_name, src.username, src.address, src.last_seen
 		FROM ranked r LEFT JOIN LATERAL (
-			SELECT f.name, f.size, f.piece_size, f.piece_root, s.peer_name, s.address, s.last_seen
+			SELECT f.name, f.size, f.piece_size, f.piece_root, s.peer_name, s.username, s.address, s.last_seen
 			FROM files f JOIN sessions s ON s.seq = f.session_seq
 			WHERE r.rn <= $2 AND f.sha256 = r.sha256 AND s.expires_at > $1 AND s.address <> ''
 			OFFSET 0 -- keeps the subquery a per-content index lookup, never a join over all files
@@ -241,16 +241,16 @@ func collectResults(rows pgx.Rows, size int) ([]store.SearchResult, int64, bool,
 	var lastID int64
 	more := false
 	var (
-		rn, id           int64
-		sha, root        []byte
-		name, peer, addr *string
-		fileSize, seen   *int64
-		pieceSize        *int32
-		prevRN           int64 = -1
-		cur              *store.SearchResult
+		rn, id                 int64
+		sha, root              []byte
+		name, peer, user, addr *string
+		fileSize, seen         *int64
+		pieceSize              *int32
+		prevRN                 int64 = -1
+		cur                    *store.SearchResult
 	)
 	for rows.Next() {
-		if err := rows.Scan(&rn, &id, &sha, &name, &fileSize, &pieceSize, &root, &peer, &addr, &seen); err != nil {
+		if err := rows.Scan(&rn, &id, &sha, &name, &fileSize, &pieceSize, &root, &peer, &user, &addr, &seen); err != nil {
 			return nil, 0, false, err
 		}
 		if rn > int64(size) {
@@ -268,7 +268,7 @@ func collectResults(rows pgx.Rows, size int) ([]store.SearchResult, int64, bool,
 			})
 			cur, prevRN, lastID = &out[len(out)-1], rn, id
 		}
-		cur.Sources = append(cur.Sources, store.Source{Peer: *peer, Address: *addr, Name: *name, LastSeen: sqlstore.FromNanos(*seen)})
+		cur.Sources = append(cur.Sources, store.Source{Peer: *peer, Username: *user, Address: *addr, Name: *name, LastSeen: sqlstore.FromNanos(*seen)})
 		cur.Names = append(cur.Names, *name)
 	}
 	if err := rows.Err(); err != nil {

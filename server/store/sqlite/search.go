@@ -104,7 +104,7 @@ func (s *Store) sources(ctx context.Context, tx *sql.Tx, shas []string, now time
 		var f store.File
 		var src store.Source
 		var lastSeen int64
-		if err := rows.Scan(&sha, &src.Name, &f.Size, &f.PieceSize, &f.PieceRoot, &src.Peer, &src.Address, &lastSeen); err != nil {
+		if err := rows.Scan(&sha, &src.Name, &f.Size, &f.PieceSize, &f.PieceRoot, &src.Peer, &src.Username, &src.Address, &lastSeen); err != nil {
 			return nil, fmt.Errorf("search sources: %w", err)
 		}
 		src.LastSeen = sqlstore.FromNanos(lastSeen)

@@ -184,10 +184,11 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&current); err != nil {
 		return err
 	}
-	if current > len(ms) {
-		return fmt.Errorf("database schema version %d is newer than this program's %d", current, len(ms))
+	pending, err := migration.Pending(ms, current)
+	if err != nil {
+		return err
 	}
-	for _, m := range ms[current:] {
+	for _, m := range pending {
 		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {
 			return err
@@ -256,7 +257,7 @@ const (
 
 	// sqlSearchSources fetches every live source of a page's contents
 	// (?1, a JSON array of hashes) by the sha256 index.
-	sqlSearchSources = `SELECT f.sha256, f.name, f.size, f.piece_size, f.piece_root, s.peer_name, s.address, s.last_seen
+	sqlSearchSources = `SELECT f.sha256, f.name, f.size, f.piece_size, f.piece_root, s.peer_name, s.username, s.address, s.last_seen
 		FROM files f CROSS JOIN sessions s ON s.seq = f.session_seq
 		WHERE f.sha256 IN (SELECT value FROM json_each(?1))
 			AND s.expires_at > ?2 AND s.address <> ''
