@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/peerhub/peerhub/internal/advertise"
 	"github.com/peerhub/peerhub/internal/rpcserver"
 )
 
@@ -20,7 +21,10 @@ const (
 	DefaultDirectory     = "http://127.0.0.1:8000"
 	DefaultMaxTransfers  = 8
 	DefaultMaxUploadSize = 1 << 30 // bytes
-	DefaultShutdownGrace = 10 * time.Second
+	// DefaultMaxUploadTotal is the most bytes uploads may store in the
+	// shared folder together, across restarts.
+	DefaultMaxUploadTotal = 16 << 30 // bytes
+	DefaultShutdownGrace  = 10 * time.Second
 )
 
 // Config is everything a peer needs to run.
@@ -48,6 +52,9 @@ type Config struct {
 	AcceptUploads bool
 	// MaxUploadSize is the largest upload accepted, in bytes.
 	MaxUploadSize int64
+	// MaxUploadTotal is the most bytes all uploads may store in Share
+	// together, counted across restarts (transfer.UploadTotalFile).
+	MaxUploadTotal int64
 	// MaxTransfers is how many transfers are served at once.
 	MaxTransfers int
 	// MaxRate caps outgoing file data in bytes per second; 0 is no cap.
@@ -81,6 +88,9 @@ func (c Config) WithDefaults() Config {
 	if c.MaxUploadSize == 0 {
 		c.MaxUploadSize = DefaultMaxUploadSize
 	}
+	if c.MaxUploadTotal == 0 {
+		c.MaxUploadTotal = DefaultMaxUploadTotal
+	}
 	if c.ShutdownGrace == 0 {
 		c.ShutdownGrace = DefaultShutdownGrace
 	}
@@ -106,8 +116,8 @@ func (c Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if c.Advertise != "" {
-		if err := checkURL("--advertise", c.Advertise); err != nil {
-			errs = append(errs, err)
+		if err := advertise.Check(c.Advertise); err != nil {
+			errs = append(errs, fmt.Errorf("--advertise: %w", err))
 		}
 	} else if host, _, err := net.SplitHostPort(c.Listen); err == nil && (host == "" || host == "0.0.0.0" || host == "::") {
 		errs = append(errs, fmt.Errorf("--advertise: listening on %q, other peers need a reachable URL such as http://HOST:PORT", c.Listen))
@@ -115,8 +125,8 @@ func (c Config) Validate() error {
 	if c.MaxTransfers < 1 {
 		errs = append(errs, fmt.Errorf("--max-uploads %d: want at least 1", c.MaxTransfers))
 	}
-	if c.MaxUploadSize < 0 || c.MaxRate < 0 {
-		errs = append(errs, errors.New("--max-upload-size and --max-rate cannot be negative"))
+	if c.MaxUploadSize < 0 || c.MaxUploadTotal < 0 || c.MaxRate < 0 {
+		errs = append(errs, errors.New("--max-upload-size, --max-upload-total and --max-rate cannot be negative"))
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("--tls-cert and --tls-key go together"))
