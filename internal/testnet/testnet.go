@@ -37,6 +37,9 @@ type Options struct {
 	// Logger receives every component's logs; discarded if nil. Set
 	// PEERHUB_TEST_LOG=1 to log to stderr.
 	Logger *slog.Logger
+	// Directory adjusts the directory's settings (quotas, limits); its
+	// PasswordCost is bcrypt.MinCost unless set.
+	Directory directory.Config
 }
 
 // Network is a running directory and its peers.
@@ -98,15 +101,35 @@ func (n *Network) AddUser(name string) {
 }
 
 func (n *Network) serverConfig() server.Config {
+	dc := n.opts.Directory
+	if dc.PasswordCost == 0 {
+		// The lowest bcrypt cost: tests log in often, under -race.
+		dc.PasswordCost = bcrypt.MinCost
+	}
 	return server.Config{
 		Listen:        n.addr,
-		Data:          filepath.Join(n.data, "directory"),
+		Data:          n.DataDir(),
 		Store:         n.opts.Store,
 		Heartbeat:     n.opts.Heartbeat,
 		ShutdownGrace: time.Second,
-		// The lowest bcrypt cost: tests log in often, under -race.
-		Directory: directory.Config{PasswordCost: bcrypt.MinCost},
+		Directory:     dc,
 	}
+}
+
+// DataDir is the directory's data folder (of the sqlite store).
+func (n *Network) DataDir() string { return filepath.Join(n.data, "directory") }
+
+// TryStartDirectory starts the directory like StartDirectory, but returns
+// the error of a directory that refuses to start instead of failing the
+// test.
+func (n *Network) TryStartDirectory() error {
+	s, err := server.New(context.Background(), n.serverConfig(), n.log.With("role", "directory"))
+	if err != nil {
+		return err
+	}
+	s.Close()
+	n.StartDirectory()
+	return nil
 }
 
 // StartDirectory starts (or restarts, on the same port and data) the
@@ -166,10 +189,15 @@ type PeerOptions struct {
 	// Files are written into the shared folder before the peer starts:
 	// name (slash-separated) to content.
 	Files map[string][]byte
-	// AcceptUploads, MaxRate (bytes/s) and MaxUploadSize as in peer.Config.
-	AcceptUploads bool
-	MaxRate       int64
-	MaxUploadSize int64
+	// AcceptUploads, MaxRate (bytes/s), MaxUploadSize and MaxUploadTotal
+	// as in peer.Config.
+	AcceptUploads  bool
+	MaxRate        int64
+	MaxUploadSize  int64
+	MaxUploadTotal int64
+	// User is the account the peer logs in with, created if needed; the
+	// peer's name if empty.
+	User string
 	// Share reuses a folder (e.g. of a stopped peer); a new one if empty.
 	Share string
 	// CORS as in peer.Config.
@@ -191,15 +219,27 @@ type Peer struct {
 	done chan error
 }
 
-// AddPeer creates the account name (if needed) and starts a peer sharing a
-// new folder with opts.Files. It returns once the peer serves; its first
-// publish may still be under way (see WaitFor).
+// AddPeer creates the account (opts.User, or name; if needed) and starts a
+// peer sharing a new folder with opts.Files. It returns once the peer
+// serves; its first publish may still be under way (see WaitFor).
 func (n *Network) AddPeer(name string, opts PeerOptions) *Peer {
 	n.t.Helper()
+	user := opts.User
+	if user == "" {
+		user = name
+	}
 	share := opts.Share
 	if share == "" {
 		share = filepath.Join(n.t.TempDir(), name)
-		n.AddUser(name)
+		n.mu.Lock()
+		s := n.srv
+		n.mu.Unlock()
+		if s == nil {
+			n.t.Fatalf("add peer %s: the directory is not running", name)
+		}
+		if err := s.Directory().AddUser(context.Background(), user, Password); err != nil && !errors.Is(err, directory.ErrAlreadyExists) {
+			n.t.Fatalf("add user %s: %v", user, err)
+		}
 	}
 	for fname, b := range opts.Files {
 		path := filepath.Join(share, filepath.FromSlash(fname))
@@ -211,10 +251,11 @@ func (n *Network) AddPeer(name string, opts PeerOptions) *Peer {
 		}
 	}
 	p, err := peer.New(context.Background(), peer.Config{
-		Share: share, Name: name, User: name, Password: Password,
+		Share: share, Name: name, User: user, Password: Password,
 		Listen: "127.0.0.1:0", Directory: n.DirectoryURL,
 		AcceptUploads: opts.AcceptUploads, MaxRate: opts.MaxRate, MaxUploadSize: opts.MaxUploadSize,
-		ShutdownGrace: time.Second, CORS: opts.CORS,
+		MaxUploadTotal: opts.MaxUploadTotal,
+		ShutdownGrace:  time.Second, CORS: opts.CORS,
 	}, n.log.With("role", "peer", "peer", name))
 	if err != nil {
 		n.t.Fatalf("start peer %s: %v", name, err)
