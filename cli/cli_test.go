@@ -76,13 +76,13 @@ func TestClientCommands(t *testing.T) {
 		out, err []string // substrings expected
 		notOut   []string
 	}{
-		{name: "search", env: env, args: []string{"search", "archivo"}, out: []string{"NAME", "archivo1_p1.txt", "archivo1_p2.txt", "8 B"}, notOut: []string{"informe"}},
+		{name: "search", env: env, args: []string{"search", "archivo"}, out: []string{"NAME", "ACCOUNTS", "archivo1_p1.txt", "archivo1_p2.txt", "8 B"}, notOut: []string{"informe"}},
 		{name: "search through a peer", env: viaPeer, args: []string{"search", "ARCHIVO1_P1"}, out: []string{"archivo1_p1.txt"}},
 		{name: "search by SHA-256 in upper case", env: env, args: []string{"search", strings.ToUpper(testutil.SHA256Hex([]byte("hola p2\n")))}, out: []string{"archivo1_p2.txt"}, notOut: []string{"archivo1_p1"}},
 		{name: "search nothing", env: env, args: []string{"search", "zzzzzz"}, out: []string{"No online peer shares"}},
 		{name: "search too short", env: env, args: []string{"search", "ab"}, code: 1, err: []string{"invalid input", "query"}},
 		{name: "search no args", env: env, args: []string{"search"}, code: 2, err: []string{"accepts 1 arg"}},
-		{name: "peers", env: env, args: []string{"peers"}, out: []string{"PEER", "p1", "p2", n.DirectoryURL[:len("http://127.0.0.1:")]}},
+		{name: "peers", env: env, args: []string{"peers"}, out: []string{"PEER", "ACCOUNT", "p1", "p2", n.DirectoryURL[:len("http://127.0.0.1:")]}},
 		{name: "files", env: env, args: []string{"files"}, out: []string{"docs/informe.csv", "archivo1_p2.txt"}},
 		{name: "files of one peer", env: env, args: []string{"files", "--peer", "p2"}, out: []string{"archivo1_p2.txt"}, notOut: []string{"informe"}},
 		{name: "wrong password", env: wrongPW, args: []string{"peers"}, code: 1, err: []string{"not logged in"}},

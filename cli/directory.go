@@ -39,7 +39,14 @@ call it only with --cors-origin.
 
 Accounts come from "peerhub directory user add NAME" (kept in the store) and,
 read-only, from an htpasswd file given with --accounts (bcrypt lines only:
-htpasswd -B). Add a user before the first peer logs in.
+htpasswd -B). Add a user before the first peer logs in. A peer name belongs
+to the account that first logged a peer in under it ("peerhub directory
+name release NAME" takes it back).
+
+Failed logins slow down further logins of the account and from the address
+(a growing delay, never a lockout). --data is kept private: the folder 0700,
+the database (token signing keys, password hashes) 0600; the directory
+refuses to start on a database or --tls-key that other users may read.
 
 The directory prints "listening on URL" on standard error once it accepts
 connections; with --listen 127.0.0.1:0 that line tells the port it picked.
@@ -61,7 +68,9 @@ in the process list), use PGPASSWORD, ~/.pgpass or $PEERHUB_STORE.`,
 	fs.StringVar(&f.cfg.Listen, "listen", server.DefaultListen, "host:port to listen on (:8000 for every interface, port 0 for any free port)")
 	fs.DurationVar(&f.cfg.Heartbeat, "heartbeat", directory.DefaultHeartbeatInterval, "how often peers must heartbeat; a peer is offline after 3 missed heartbeats")
 	fs.StringVar(&f.cfg.TLSCert, "tls-cert", "", "PEM certificate file; with --tls-key, serve HTTPS instead of cleartext HTTP/2")
-	fs.StringVar(&f.cfg.TLSKey, "tls-key", "", "PEM private key file of --tls-cert")
+	fs.StringVar(&f.cfg.TLSKey, "tls-key", "", "PEM private key file of --tls-cert (mode 0600: the directory refuses a key others may read)")
+	fs.IntVar(&f.cfg.Directory.MaxAccountSessions, "max-account-sessions", directory.DefaultMaxAccountSessions, "most live sessions (peers and clients) one account may have")
+	fs.IntVar(&f.cfg.Directory.MaxAccountFiles, "max-account-files", directory.DefaultMaxAccountFiles, "most files the online peers of one account may share together")
 	corsFlag(fs, &f.cfg.CORS)
 	pfs := cmd.PersistentFlags()
 	pfs.StringVar(&f.cfg.Data, "data", server.DefaultData, "folder of the directory's database (created 0700)")
@@ -69,7 +78,7 @@ in the process list), use PGPASSWORD, ~/.pgpass or $PEERHUB_STORE.`,
 	pfs.StringVar(&f.cfg.Accounts, "accounts", "", "htpasswd file of extra read-only accounts (bcrypt hashes only: htpasswd -B)")
 	envHelp(fs)
 	envHelp(pfs)
-	cmd.AddCommand(newUserCommand(g, f))
+	cmd.AddCommand(newUserCommand(g, f), newDirectoryNameCommand(g, f))
 	return cmd
 }
 

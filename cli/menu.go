@@ -157,7 +157,7 @@ func (m *menu) search(ctx context.Context) error {
 	r := results[i-1]
 	sources := r.GetSources()
 	for j, s := range sources {
-		fmt.Fprintf(m.out, "%2d. %s  %s  (as %s)\n", j+1, s.GetPeer(), s.GetAddress(), s.GetName())
+		fmt.Fprintf(m.out, "%2d. %s (account %s)  %s  (as %s)\n", j+1, s.GetPeer(), s.GetUsername(), s.GetAddress(), s.GetName())
 	}
 	which, err := m.ask("Download from which source (number, Enter for all at once): ")
 	if err != nil {
@@ -241,9 +241,9 @@ func (m *menu) peers(ctx context.Context) error {
 		return nil
 	}
 	tw := tabwriter.NewWriter(m.out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PEER\tADDRESS\tFILES\tLAST SEEN")
+	fmt.Fprintln(tw, "PEER\tACCOUNT\tADDRESS\tFILES\tLAST SEEN")
 	for _, p := range res.Msg.GetPeers() {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", p.GetName(), p.GetAddress(), p.GetFileCount(), ago(p.GetLastSeen()))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", p.GetName(), p.GetUsername(), p.GetAddress(), p.GetFileCount(), ago(p.GetLastSeen()))
 	}
 	return tw.Flush()
 }

@@ -13,6 +13,7 @@ func newPeerCommand(g *globals) *cobra.Command {
 	var cfg peer.Config
 	var passwordFile string
 	maxUpload := byteSize(peertransfer.DefaultMaxUploadSize)
+	maxUploadTotal := byteSize(peer.DefaultMaxUploadTotal)
 	var maxRate byteSize
 	cmd := &cobra.Command{
 		Use:   "peer --share DIR --user NAME",
@@ -33,6 +34,7 @@ pages of other origins call it only with --cors-origin.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg.MaxUploadSize = int64(maxUpload)
+			cfg.MaxUploadTotal = int64(maxUploadTotal)
 			cfg.MaxRate = int64(maxRate)
 			if cfg.User != "" {
 				pw, err := readPassword(g, passwordFile, "Password for "+cfg.User+": ")
@@ -59,6 +61,7 @@ pages of other origins call it only with --cors-origin.`,
 	fs.BoolVar(&cfg.ShareHidden, "share-hidden", false, "share dotfiles and dot-folders too")
 	fs.BoolVar(&cfg.AcceptUploads, "accept-uploads", false, "let other users upload files into the shared folder")
 	fs.Var(&maxUpload, "max-upload-size", "largest upload accepted, e.g. 64MiB")
+	fs.Var(&maxUploadTotal, "max-upload-total", "most bytes all uploads may store in the shared folder together, counted across restarts in SHARE/.peerhub/uploaded-bytes (delete it to count from zero)")
 	fs.IntVar(&cfg.MaxTransfers, "max-transfers", peertransfer.DefaultMaxTransfers, "downloads and uploads served at once; more wait in a short queue or are refused")
 	fs.Var(&maxRate, "max-rate", "cap on outgoing file data per second, e.g. 8MiB (0: no cap)")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate file (serve HTTPS)")

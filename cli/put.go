@@ -23,13 +23,21 @@ func newPutCommand(g *globals) *cobra.Command {
 		Short: "Upload a file into a peer's shared folder",
 		Long: `Put sends a local file to a peer that accepts uploads (peerhub peer
 --accept-uploads), which stores it in its shared folder and shares it from
-then on. PEER is the name of an online peer (see peerhub peers) or the URL
-of its PeerService.
+then on. PEER is the name of an online peer (see peerhub peers), or
+ACCOUNT/NAME, or the URL of its PeerService.
+
+A peer name belongs to the account that first logged a peer in under it:
+the directory refuses it to every other account, even while its peer is
+offline, so --to NAME reaches only that account's peer, and put says which
+account that is. --to ACCOUNT/NAME also refuses to send unless the name
+still belongs to ACCOUNT (a name its owner or an administrator released may
+have been taken by another account since).
 
 The peer keeps the file only once all of it arrived and its SHA-256 matches;
 a refused or interrupted upload leaves nothing behind. An existing name is
 never replaced.`,
 		Example: `  peerhub put report.pdf --to alice
+  peerhub put report.pdf --to bob/laptop     # only if bob's account owns "laptop"
   peerhub put ./notes.txt --to http://10.0.0.5:8001 --as docs/notes.txt`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -41,7 +49,7 @@ never replaced.`,
 	}
 	o.bind(cmd)
 	cmd.Flags().Lookup("json").Usage = "print the stored file as JSON"
-	cmd.Flags().StringVar(&to, "to", "", "peer to upload to: an online peer's name or its URL")
+	cmd.Flags().StringVar(&to, "to", "", "peer to upload to: an online peer's name, ACCOUNT/NAME to require its account too, or its URL")
 	cmd.Flags().StringVar(&name, "as", "", "name to store the file under at the peer (default: the file's base name)")
 	envHelp(cmd.Flags())
 	return cmd
@@ -56,9 +64,11 @@ func runPut(ctx context.Context, g *globals, o *clientOptions, file, to, name st
 	defer s.Logout(context.WithoutCancel(ctx))
 	address, peer := to, to
 	if !strings.HasPrefix(to, "http://") && !strings.HasPrefix(to, "https://") {
-		if address, err = peerAddress(ctx, s.Client(), to); err != nil {
+		var p *directoryv1.PeerInfo
+		if p, err = findPeer(ctx, s.Client(), to); err != nil {
 			return err
 		}
+		address, peer = p.GetAddress(), fmt.Sprintf("%s (account %s)", p.GetName(), p.GetUsername())
 	}
 	res, err := downloader.Upload(ctx, address, file, downloader.UploadOptions{Name: name, Token: s.Token()})
 	if err != nil {
@@ -71,21 +81,30 @@ func runPut(ctx context.Context, g *globals, o *clientOptions, file, to, name st
 	return nil
 }
 
-// peerAddress finds the PeerService URL of the online peer called name.
-func peerAddress(ctx context.Context, c directoryv1connect.DirectoryServiceClient, name string) (string, error) {
+// findPeer finds the online peer that to names: NAME, or ACCOUNT/NAME,
+// which must then belong to ACCOUNT.
+func findPeer(ctx context.Context, c directoryv1connect.DirectoryServiceClient, to string) (*directoryv1.PeerInfo, error) {
+	account, name, pinned := strings.Cut(to, "/")
+	if !pinned {
+		account, name = "", to
+	}
 	req := &directoryv1.ListPeersRequest{PageSize: pageSize}
 	for {
 		res, err := c.ListPeers(ctx, connect.NewRequest(req))
 		if err != nil {
-			return "", err
+			return nil, err
 		}
 		for _, p := range res.Msg.GetPeers() {
-			if p.GetName() == name {
-				return p.GetAddress(), nil
+			if p.GetName() != name {
+				continue
 			}
+			if pinned && p.GetUsername() != account {
+				return nil, fmt.Errorf("peer %q belongs to account %q, not %q; nothing was sent", name, p.GetUsername(), account)
+			}
+			return p, nil
 		}
 		if req.PageToken = res.Msg.GetNextPageToken(); req.PageToken == "" {
-			return "", fmt.Errorf("no online peer is called %q (see peerhub peers), and it is not an http:// or https:// URL", name)
+			return nil, fmt.Errorf("no online peer is called %q (see peerhub peers), and it is not an http:// or https:// URL", name)
 		}
 	}
 }

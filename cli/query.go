@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -37,7 +38,7 @@ func newSearchCommand(g *globals) *cobra.Command {
 		Long: `Search finds files whose name contains QUERY (at least 3 characters, any
 case), or whose content has the SHA-256 given as 64 hex digits (any case).
 Results are grouped by content: one line per distinct file, with how many
-online peers have it.`,
+online peers have it and the accounts those peers belong to.`,
 		Example: `  peerhub search archivo
   peerhub search --json report.pdf`,
 		Args: cobra.ExactArgs(1),
@@ -55,9 +56,9 @@ online peers have it.`,
 					return nil
 				}
 				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "NAME\tSIZE\tSHA256\tSOURCES")
+				fmt.Fprintln(tw, "NAME\tSIZE\tSHA256\tACCOUNTS\tSOURCES")
 				for _, r := range results {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\n", strings.Join(r.GetNames(), ", "), humanBytes(r.GetSize()), r.GetSha256()[:12], len(r.GetSources()))
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", strings.Join(r.GetNames(), ", "), humanBytes(r.GetSize()), r.GetSha256()[:12], sourceAccounts(r.GetSources()), len(r.GetSources()))
 				}
 				return tw.Flush()
 			})
@@ -67,6 +68,24 @@ online peers have it.`,
 	cmd.Flags().IntVar(&limit, "limit", 200, "most results to show")
 	envHelp(cmd.Flags())
 	return cmd
+}
+
+// maxListedAccounts is how many accounts a search line names before "…".
+const maxListedAccounts = 3
+
+// sourceAccounts lists the distinct accounts of a result's sources, sorted,
+// the first few only.
+func sourceAccounts(sources []*directoryv1.Source) string {
+	var accounts []string
+	for _, s := range sources {
+		accounts = append(accounts, s.GetUsername())
+	}
+	slices.Sort(accounts)
+	accounts = slices.Compact(accounts)
+	if len(accounts) > maxListedAccounts {
+		accounts = append(accounts[:maxListedAccounts], "…")
+	}
+	return strings.Join(accounts, ", ")
 }
 
 // searchAll collects up to limit results of a search, following pages.
@@ -97,8 +116,11 @@ func newPeersCommand(g *globals) *cobra.Command {
 	var o clientOptions
 	cmd := &cobra.Command{
 		Use:   "peers",
-		Short: "List the online peers",
-		Args:  cobra.NoArgs,
+		Short: "List the online peers and the account each belongs to",
+		Long: `Peers lists the online peers: each name with the account that owns it (the
+account that first logged a peer in under that name; no other account can
+use it), the address it serves files at, and how many files it shares.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return o.withSession(cmd.Context(), g, func(s *session.Session) error {
 				var peers []*directoryv1.PeerInfo
@@ -121,9 +143,9 @@ func newPeersCommand(g *globals) *cobra.Command {
 					return nil
 				}
 				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "PEER\tADDRESS\tFILES\tLAST SEEN")
+				fmt.Fprintln(tw, "PEER\tACCOUNT\tADDRESS\tFILES\tLAST SEEN")
 				for _, p := range peers {
-					fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", p.GetName(), p.GetAddress(), p.GetFileCount(), ago(p.GetLastSeen()))
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", p.GetName(), p.GetUsername(), p.GetAddress(), p.GetFileCount(), ago(p.GetLastSeen()))
 				}
 				return tw.Flush()
 			})

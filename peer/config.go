@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/peerhub/peerhub/internal/advertise"
 	"github.com/peerhub/peerhub/internal/rpcserver"
 	"github.com/peerhub/peerhub/peer/transfer"
 )
@@ -19,6 +20,9 @@ import (
 const (
 	DefaultListen        = "127.0.0.1:8001"
 	DefaultDirectory     = "http://127.0.0.1:8000"
+	// DefaultMaxUploadTotal is the most bytes uploads may store in the
+	// shared folder together, across restarts.
+	DefaultMaxUploadTotal = 16 << 30 // bytes
 	DefaultShutdownGrace = 10 * time.Second
 )
 
@@ -48,6 +52,9 @@ type Config struct {
 	// MaxUploadSize is the largest upload accepted, in bytes;
 	// transfer.DefaultMaxUploadSize if zero.
 	MaxUploadSize int64
+	// MaxUploadTotal is the most bytes all uploads may store in Share
+	// together, counted across restarts (transfer.UploadTotalFile).
+	MaxUploadTotal int64
 	// MaxTransfers is how many transfers (downloads and uploads together)
 	// are served at once; transfer.DefaultMaxTransfers if zero.
 	MaxTransfers int
@@ -82,6 +89,9 @@ func (c Config) WithDefaults() Config {
 	if c.MaxUploadSize == 0 {
 		c.MaxUploadSize = transfer.DefaultMaxUploadSize
 	}
+	if c.MaxUploadTotal == 0 {
+		c.MaxUploadTotal = DefaultMaxUploadTotal
+	}
 	if c.ShutdownGrace == 0 {
 		c.ShutdownGrace = DefaultShutdownGrace
 	}
@@ -107,8 +117,8 @@ func (c Config) Validate() error {
 		errs = append(errs, err)
 	}
 	if c.Advertise != "" {
-		if err := checkURL("--advertise", c.Advertise); err != nil {
-			errs = append(errs, err)
+		if err := advertise.Check(c.Advertise); err != nil {
+			errs = append(errs, fmt.Errorf("--advertise: %w", err))
 		}
 	} else if host, _, err := net.SplitHostPort(c.Listen); err == nil && (host == "" || host == "0.0.0.0" || host == "::") {
 		errs = append(errs, fmt.Errorf("--advertise: listening on %q, other peers need a reachable URL such as http://HOST:PORT", c.Listen))
@@ -116,8 +126,8 @@ func (c Config) Validate() error {
 	if c.MaxTransfers < 1 {
 		errs = append(errs, fmt.Errorf("--max-transfers %d: want at least 1", c.MaxTransfers))
 	}
-	if c.MaxUploadSize < 0 || c.MaxRate < 0 {
-		errs = append(errs, errors.New("--max-upload-size and --max-rate cannot be negative"))
+	if c.MaxUploadSize < 0 || c.MaxUploadTotal < 0 || c.MaxRate < 0 {
+		errs = append(errs, errors.New("--max-upload-size, --max-upload-total and --max-rate cannot be negative"))
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("--tls-cert and --tls-key go together"))

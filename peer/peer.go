@@ -70,13 +70,14 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Peer, error) {
 	}
 	log.Info("indexed shared folder", "share", cfg.Share, "files", len(ix.Snapshot()), "hashed", ix.Hashed())
 	svc, err := transfer.New(transfer.Options{
-		Catalog:       ix,
-		Root:          ix.Root(),
-		MaxTransfers:  cfg.MaxTransfers,
-		MaxRate:       cfg.MaxRate,
-		AcceptUploads: cfg.AcceptUploads,
-		MaxUploadSize: cfg.MaxUploadSize,
-		Logger:        log,
+		Catalog:        ix,
+		Root:           ix.Root(),
+		MaxTransfers:   cfg.MaxTransfers,
+		MaxRate:        cfg.MaxRate,
+		AcceptUploads:  cfg.AcceptUploads,
+		MaxUploadSize:  cfg.MaxUploadSize,
+		MaxUploadTotal: cfg.MaxUploadTotal,
+		Logger:         log,
 	})
 	if err != nil {
 		ix.Close()

@@ -21,6 +21,7 @@ var codes = []rpcserver.ErrorCode{
 	{Err: directory.ErrTooManyAttempts, Code: connect.CodeResourceExhausted},
 	{Err: directory.ErrLimit, Code: connect.CodeResourceExhausted},
 	{Err: directory.ErrNotPeer, Code: connect.CodeFailedPrecondition},
+	{Err: directory.ErrInUse, Code: connect.CodeFailedPrecondition},
 	{Err: directory.ErrAlreadyExists, Code: connect.CodeAlreadyExists},
 	{Err: directory.ErrNotFound, Code: connect.CodeNotFound},
 }

@@ -71,6 +71,9 @@ func (h *handler) Login(ctx context.Context, req *connect.Request[directoryv1.Lo
 		Password:         m.GetPassword(),
 		AdvertiseAddress: m.GetAdvertiseAddress(),
 		PeerName:         m.GetPeerName(),
+		// The client's address as the connection shows it: behind a
+		// proxy, the proxy's (see directory.MaxLoginsInFlight).
+		RemoteAddr: req.Peer().Addr,
 	})
 	switch {
 	case errors.Is(err, directory.ErrUnauthenticated):
@@ -155,7 +158,7 @@ func (h *handler) Search(ctx context.Context, req *connect.Request[directoryv1.S
 	for i, r := range results {
 		sources := make([]*directoryv1.Source, len(r.Sources))
 		for j, s := range r.Sources {
-			sources[j] = &directoryv1.Source{Peer: s.Peer, Address: s.Address, Name: s.Name, LastSeen: timestamp(s.LastSeen)}
+			sources[j] = &directoryv1.Source{Peer: s.Peer, Username: s.Username, Address: s.Address, Name: s.Name, LastSeen: timestamp(s.LastSeen)}
 		}
 		out[i] = &directoryv1.SearchResult{
 			Sha256:       r.SHA256,
@@ -202,6 +205,18 @@ func (h *handler) ListFiles(ctx context.Context, req *connect.Request[directoryv
 		out[i] = &directoryv1.SharedFile{Peer: f.Peer, Address: f.Address, File: fileToProto(f.File)}
 	}
 	return connect.NewResponse(&directoryv1.ListFilesResponse{Files: out, NextPageToken: next}), nil
+}
+
+// ReleasePeerName implements directoryv1connect.DirectoryServiceHandler.
+func (h *handler) ReleasePeerName(ctx context.Context, req *connect.Request[directoryv1.ReleasePeerNameRequest]) (*connect.Response[directoryv1.ReleasePeerNameResponse], error) {
+	c, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if err := h.dir.ReleasePeerName(ctx, c, req.Msg.GetName()); err != nil {
+		return nil, h.fail(ctx, req.Spec().Procedure, err)
+	}
+	return connect.NewResponse(&directoryv1.ReleasePeerNameResponse{}), nil
 }
 
 // filesFromProto decodes file entries.

@@ -13,7 +13,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -23,6 +22,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/peerhub/peerhub/gen/peerhub/directory/v1/directoryv1connect"
+	"github.com/peerhub/peerhub/internal/private"
 	"github.com/peerhub/peerhub/internal/rpcserver"
 	"github.com/peerhub/peerhub/internal/token"
 	"github.com/peerhub/peerhub/internal/webui"
@@ -70,8 +70,8 @@ type Config struct {
 	// picks a free port (see Server.Serve and the CLI's "listening on"
 	// line).
 	Listen string
-	// Data is the folder of the sqlite database, created 0700 if missing;
-	// DefaultData if empty. Unused by StoreMemory (its folder is a new
+	// Data is the folder of the sqlite database, created 0700 if missing
+	// and made 0700 if it is open to other users; DefaultData if empty. Unused by StoreMemory (its folder is a new
 	// temporary one) and by postgres.
 	Data string
 	// Store is StoreSQLite, StoreMemory, or the URL of a PostgreSQL
@@ -84,7 +84,8 @@ type Config struct {
 	// three missed intervals unless Directory.SessionTTL says otherwise.
 	Heartbeat time.Duration
 	// TLSCert and TLSKey are PEM files; with both set the server speaks
-	// HTTPS (HTTP/2 and HTTP/1.1) instead of cleartext h2c.
+	// HTTPS (HTTP/2 and HTTP/1.1) instead of cleartext h2c. New refuses a
+	// key file that other users may read.
 	TLSCert, TLSKey string
 	// Accounts is an htpasswd file of read-only accounts (bcrypt only).
 	Accounts string
@@ -188,6 +189,11 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	}
 	cfg = cfg.withDefaults()
 	cfg.Directory.Logger = logger
+	if cfg.TLSKey != "" {
+		if err := private.Check("TLS key", cfg.TLSKey); err != nil {
+			return nil, err
+		}
+	}
 	st, err := OpenStore(ctx, cfg)
 	if err != nil {
 		return nil, err
@@ -206,7 +212,8 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 }
 
 // OpenStore opens the store that cfg names: the sqlite database
-// DatabaseFile in cfg.Data (creating the folder, 0700), a new sqlite
+// DatabaseFile in cfg.Data (creating the folder, or making an existing one
+// 0700; the database is 0600, see sqlite.Open), a new sqlite
 // database in a temporary folder that the store's Close deletes
 // (StoreMemory), or the PostgreSQL database of a postgres:// URL (migrating
 // its schema).
@@ -228,7 +235,9 @@ func OpenStore(ctx context.Context, cfg Config) (store.Store, error) {
 		}
 		return st, nil
 	case StoreSQLite:
-		if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		// Only the directory's user may list the folder or open what is
+		// in it, even if it existed before with a wider mode.
+		if err := private.Dir(cfg.Data); err != nil {
 			return nil, fmt.Errorf("data folder: %w", err)
 		}
 		path := filepath.Join(cfg.Data, DatabaseFile)

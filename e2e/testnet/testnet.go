@@ -42,6 +42,9 @@ type Options struct {
 	// Logger receives every component's logs; discarded if nil. Set
 	// PEERHUB_TEST_LOG=1 to log to stderr.
 	Logger *slog.Logger
+	// Directory adjusts the directory's settings (quotas, limits); its
+	// PasswordCost is bcrypt.MinCost unless set.
+	Directory directory.Config
 }
 
 // Network is a running directory and its peers.
@@ -103,15 +106,35 @@ func (n *Network) AddUser(name string) {
 }
 
 func (n *Network) serverConfig() server.Config {
+	dc := n.opts.Directory
+	if dc.PasswordCost == 0 {
+		// The lowest bcrypt cost: tests log in often, under -race.
+		dc.PasswordCost = bcrypt.MinCost
+	}
 	return server.Config{
 		Listen:        n.addr,
-		Data:          filepath.Join(n.data, "directory"),
+		Data:          n.DataDir(),
 		Store:         n.opts.Store,
 		Heartbeat:     n.opts.Heartbeat,
 		ShutdownGrace: time.Second,
-		// The lowest bcrypt cost: tests log in often, under -race.
-		Directory: directory.Config{PasswordCost: bcrypt.MinCost},
+		Directory:     dc,
 	}
+}
+
+// DataDir is the directory's data folder (of the sqlite store).
+func (n *Network) DataDir() string { return filepath.Join(n.data, "directory") }
+
+// TryStartDirectory starts the directory like StartDirectory, but returns
+// the error of a directory that refuses to start instead of failing the
+// test.
+func (n *Network) TryStartDirectory() error {
+	s, err := server.New(context.Background(), n.serverConfig(), n.log.With("role", "directory"))
+	if err != nil {
+		return err
+	}
+	s.Close()
+	n.StartDirectory()
+	return nil
 }
 
 // StartDirectory starts (or restarts, on the same port and data) the
@@ -171,17 +194,19 @@ type PeerOptions struct {
 	// Files are written into the shared folder before the peer starts:
 	// name (slash-separated) to content.
 	Files map[string][]byte
-	// AcceptUploads, MaxRate (bytes/s) and MaxUploadSize as in peer.Config.
-	AcceptUploads bool
-	MaxRate       int64
-	MaxUploadSize int64
+	// AcceptUploads, MaxRate (bytes/s), MaxUploadSize and MaxUploadTotal
+	// as in peer.Config.
+	AcceptUploads  bool
+	MaxRate        int64
+	MaxUploadSize  int64
+	MaxUploadTotal int64
+	// User is the account the peer logs in with, created if needed; the
+	// peer's name if empty.
+	User string
 	// Share reuses a folder (e.g. of a stopped peer); a new one if empty.
 	Share string
 	// CORS as in peer.Config.
 	CORS rpcserver.CORS
-	// User is the account the peer logs in with, created if needed; the
-	// peer's name if empty.
-	User string
 }
 
 // Peer is one running peer.
@@ -228,7 +253,8 @@ func (n *Network) AddPeer(name string, opts PeerOptions) *Peer {
 		Share: share, Name: name, User: user, Password: Password,
 		Listen: "127.0.0.1:0", Directory: n.DirectoryURL,
 		AcceptUploads: opts.AcceptUploads, MaxRate: opts.MaxRate, MaxUploadSize: opts.MaxUploadSize,
-		ShutdownGrace: time.Second, CORS: opts.CORS,
+		MaxUploadTotal: opts.MaxUploadTotal,
+		ShutdownGrace:  time.Second, CORS: opts.CORS,
 	}, n.log.With("role", "peer", "peer", name))
 	if err != nil {
 		n.t.Fatalf("start peer %s: %v", name, err)

@@ -75,7 +75,8 @@ var (
 	ErrBusy = errors.New("too many transfers; try again later")
 	// ErrUploadsDisabled means the peer does not accept uploads.
 	ErrUploadsDisabled = errors.New("uploads are disabled on this peer")
-	// ErrTooLarge means an upload's size is over MaxUploadSize.
+	// ErrTooLarge means an upload's size is over MaxUploadSize, or over
+	// what MaxUploadTotal leaves after the uploads stored and running.
 	ErrTooLarge = errors.New("upload too large")
 	// ErrNoSpace means an upload's size is over the free disk space of the
 	// shared folder (less the uploads already running).
@@ -125,6 +126,10 @@ type Options struct {
 	// MaxUploadSize is the largest upload accepted, in bytes;
 	// DefaultMaxUploadSize if zero.
 	MaxUploadSize int64
+	// MaxUploadTotal is the most bytes all uploads together may store in
+	// the shared folder, counted across restarts in UploadTotalFile, in
+	// bytes; DefaultMaxUploadTotal if zero.
+	MaxUploadTotal int64
 	// Logger receives what cannot be reported to a caller (a temporary file
 	// that could not be removed). Discarded if nil.
 	Logger *slog.Logger
@@ -148,6 +153,9 @@ type Service struct {
 	// reserved is the total size of the uploads running, subtracted from
 	// the free disk space when admitting another.
 	reserved atomic.Int64
+	// budget bounds the bytes uploads store in total; nil without
+	// AcceptUploads.
+	budget *uploadBudget
 	// freeSpace reports the bytes available on the shared folder's disk;
 	// tests replace it.
 	freeSpace func(*os.Root) (int64, error)
@@ -174,6 +182,9 @@ func New(o Options) (*Service, error) {
 	if o.MaxUploadSize <= 0 {
 		o.MaxUploadSize = DefaultMaxUploadSize
 	}
+	if o.MaxUploadTotal <= 0 {
+		o.MaxUploadTotal = DefaultMaxUploadTotal
+	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -187,6 +198,13 @@ func New(o Options) (*Service, error) {
 		slots:         make(chan struct{}, o.MaxTransfers),
 		queue:         make(chan struct{}, o.MaxQueue),
 		freeSpace:     freeSpace,
+	}
+	if o.AcceptUploads {
+		b, err := loadBudget(o.Root, o.MaxUploadTotal)
+		if err != nil {
+			return nil, err
+		}
+		s.budget = b
 	}
 	if o.MaxRate > 0 {
 		// The burst must hold one chunk, since WaitN asks for a chunk at

@@ -67,8 +67,9 @@ type NextFunc func() ([]byte, error)
 // the temporary file: nothing is left behind, neither under h.Name nor in
 // IncomingDir.
 //
-// It waits for a transfer slot after checking the header (see
-// Options.MaxQueue).
+// The uploads running and those stored before (across restarts) must fit
+// in Options.MaxUploadTotal with this one. It waits for a transfer slot
+// after checking the header (see Options.MaxQueue).
 // Errors: ErrUploadsDisabled, ErrInvalid, ErrTooLarge, ErrNoSpace,
 // ErrExists, ErrBusy, ErrMismatch, ctx's error, next's error (as is), or an
 // I/O error.
@@ -79,6 +80,16 @@ func (s *Service) Upload(ctx context.Context, h UploadHeader, next NextFunc) (St
 	if err := s.checkHeader(h); err != nil {
 		return Stored{}, err
 	}
+	endBudget, err := s.budget.admit(h.Size)
+	if err != nil {
+		return Stored{}, err
+	}
+	stored := false
+	defer func() {
+		if err := endBudget(stored); err != nil {
+			s.log.Warn("cannot save the upload total; it counts until the peer stops", "file", UploadTotalFile, "error", err)
+		}
+	}()
 	// Reserve the space before checking it, so that two uploads admitted
 	// together cannot both count on the same free bytes.
 	reserved := s.reserved.Add(h.Size)
@@ -101,6 +112,7 @@ func (s *Service) Upload(ctx context.Context, h UploadHeader, next NextFunc) (St
 		s.removeTemp(tmp)
 		return Stored{}, err
 	}
+	stored = true
 	return Stored(h), nil
 }
 

@@ -39,6 +39,17 @@ func CheckName(name string) error {
 	return nil
 }
 
+// checkPasswordLength refuses an empty password, or one longer than
+// MaxPasswordBytes, which bcrypt would cut silently: at login as at
+// account creation, so that no password is ever accepted for what its
+// first 72 bytes say. The error wraps ErrInvalidArgument.
+func checkPasswordLength(password string) error {
+	if password == "" || len(password) > MaxPasswordBytes {
+		return fmt.Errorf("password: want 1 to %d bytes (bcrypt would ignore the rest), got %d: %w", MaxPasswordBytes, len(password), ErrInvalidArgument)
+	}
+	return nil
+}
+
 // readOnlyHash marks a store account that only exists so that sessions of
 // an accounts-file user have an account row to belong to. It is not a bcrypt
 // hash, so no password ever matches it: the accounts file alone decides
@@ -64,8 +75,8 @@ func (d *Directory) AddUser(ctx context.Context, name, password string) error {
 	if err := CheckName(name); err != nil {
 		return err
 	}
-	if password == "" || len(password) > MaxPasswordBytes {
-		return fmt.Errorf("password: want 1 to %d bytes (bcrypt ignores the rest): %w", MaxPasswordBytes, ErrInvalidArgument)
+	if err := checkPasswordLength(password); err != nil {
+		return err
 	}
 	if _, ok := d.readOnly[name]; ok {
 		return fmt.Errorf("user %s is defined in the accounts file %s: %w", name, d.cfg.AccountsFile, ErrAlreadyExists)

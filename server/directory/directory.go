@@ -1,12 +1,14 @@
 // Package directory owns the directory's domain rules: who may log in (store
 // accounts and a read-only htpasswd file), sessions and their tokens,
-// presence by heartbeat, the rate limit on failed logins, the file index each
-// peer publishes and the searches over it. It knows nothing of Connect or the
+// presence by heartbeat, login throttling, peer names owned by accounts,
+// per-account quotas, the file index each peer publishes and the searches
+// over it. It knows nothing of Connect or the
 // generated protocol types: the RPC edge (package server) decodes requests
 // into the plain types here and maps the sentinel errors below to codes.
 //
 // State lives in a store.Store; the Directory itself holds only the signing
-// key, the verifier, the read-only accounts and the failed-login counters.
+// key, the verifier, the read-only accounts and the login throttle's
+// counters.
 package directory
 
 import (
@@ -40,6 +42,14 @@ const (
 	DefaultMaxPublishEntries = 10_000
 	// DefaultMaxPeerFiles is the most files one peer may have published.
 	DefaultMaxPeerFiles = 100_000
+	// DefaultMaxAccountFiles is the most files the peers of one account
+	// may have published together: five full peers.
+	DefaultMaxAccountFiles = 5 * DefaultMaxPeerFiles
+	// DefaultMaxAccountSessions is the most live sessions (peers and
+	// clients) one account may have: room for a few peers and many
+	// one-shot commands, each of which holds a session for up to a session
+	// TTL if it does not log out.
+	DefaultMaxAccountSessions = 64
 	// DefaultPasswordCost is the bcrypt cost of new password hashes
 	// (bcrypt.DefaultCost, ~50 ms per hash on a current core).
 	DefaultPasswordCost = bcrypt.DefaultCost
@@ -66,23 +76,28 @@ var (
 	// missing, malformed, forged, expired, or whose session has ended
 	// (logged out or timed out).
 	ErrUnauthenticated = errors.New("unauthenticated")
-	// ErrTooManyAttempts means an account had MaxLoginFailures failed
-	// logins within LoginFailureWindow; it is refused until the window
-	// passes.
-	ErrTooManyAttempts = errors.New("too many failed logins")
+	// ErrTooManyAttempts means too many logins run at once from one
+	// address (MaxLoginsInFlight); the login was refused before its
+	// password was checked.
+	ErrTooManyAttempts = errors.New("too many login attempts")
 	// ErrNotPeer means a client session (one without an advertise address)
 	// tried to publish files it cannot serve.
 	ErrNotPeer = errors.New("not a peer session")
 	// ErrReadOnly means an account comes from the accounts (htpasswd) file
 	// and cannot be changed through the directory.
 	ErrReadOnly = errors.New("read-only account")
-	// ErrLimit means a change has more entries than one call or one peer
-	// may have; nothing was changed. It is store.ErrLimit.
+	// ErrLimit means a change has more entries than one call, one peer or
+	// one account may have, or an account has as many sessions as it may;
+	// nothing was changed. It is store.ErrLimit.
 	ErrLimit = store.ErrLimit
-	// ErrNotFound means an account does not exist. It is store.ErrNotFound.
+	// ErrInUse means a peer name cannot be released while its peer is
+	// online. It is store.ErrInUse.
+	ErrInUse = store.ErrInUse
+	// ErrNotFound means an account does not exist, or a peer name is not
+	// the account's. It is store.ErrNotFound.
 	ErrNotFound = store.ErrNotFound
-	// ErrAlreadyExists means an account name is taken, or another account's
-	// online peer holds a peer name. It is store.ErrAlreadyExists.
+	// ErrAlreadyExists means an account name is taken, or another account
+	// owns a peer name. It is store.ErrAlreadyExists.
 	ErrAlreadyExists = store.ErrAlreadyExists
 )
 
@@ -102,6 +117,12 @@ type Config struct {
 	// MaxPeerFiles is the most files one peer may have published;
 	// DefaultMaxPeerFiles if zero.
 	MaxPeerFiles int
+	// MaxAccountFiles is the most files the live peers of one account may
+	// have published together; DefaultMaxAccountFiles if zero.
+	MaxAccountFiles int
+	// MaxAccountSessions is the most live sessions one account may have;
+	// DefaultMaxAccountSessions if zero.
+	MaxAccountSessions int
 	// Issuer is the "iss" claim of tokens; token.DefaultIssuer if empty.
 	Issuer string
 	// AccountsFile is an htpasswd file of read-only accounts (bcrypt hashes
@@ -114,6 +135,10 @@ type Config struct {
 	// Now is the clock; time.Now if nil. Tests inject one to expire
 	// sessions without sleeping.
 	Now func() time.Time
+	// Sleep waits d or until ctx is done, returning ctx's error then: how
+	// a throttled login waits. A timer if nil; tests inject one that
+	// advances their clock instead.
+	Sleep func(ctx context.Context, d time.Duration) error
 	// Logger receives lifecycle events and reaper results; discarded if nil.
 	// Passwords and tokens are never logged.
 	Logger *slog.Logger
@@ -136,6 +161,12 @@ func (c Config) withDefaults() Config {
 	if c.MaxPeerFiles == 0 {
 		c.MaxPeerFiles = DefaultMaxPeerFiles
 	}
+	if c.MaxAccountFiles == 0 {
+		c.MaxAccountFiles = DefaultMaxAccountFiles
+	}
+	if c.MaxAccountSessions == 0 {
+		c.MaxAccountSessions = DefaultMaxAccountSessions
+	}
 	if c.Issuer == "" {
 		c.Issuer = token.DefaultIssuer
 	}
@@ -144,6 +175,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Now == nil {
 		c.Now = time.Now
+	}
+	if c.Sleep == nil {
+		c.Sleep = sleep
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
@@ -166,6 +200,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("max publish entries %d: must be positive", c.MaxPublishEntries)
 	case c.MaxPeerFiles < 0:
 		return fmt.Errorf("max peer files %d: must be positive", c.MaxPeerFiles)
+	case c.MaxAccountFiles < 0:
+		return fmt.Errorf("max account files %d: must be positive", c.MaxAccountFiles)
+	case c.MaxAccountSessions < 0:
+		return fmt.Errorf("max account sessions %d: must be positive", c.MaxAccountSessions)
 	case c.MaxPublishEntries > 1<<31-1 || c.MaxPeerFiles > 1<<31-1:
 		return errors.New("max publish entries and max peer files must fit in 32 bits (the protocol reports them as int32)")
 	case c.PasswordCost < bcrypt.MinCost || c.PasswordCost > bcrypt.MaxCost:
@@ -181,7 +219,7 @@ type Directory struct {
 	store    store.Store
 	log      *slog.Logger
 	readOnly map[string][]byte // htpasswd accounts: name -> bcrypt hash
-	failures *limiter
+	throttle *throttle
 	verified *verifiedCache
 	issued   *issuedCache
 
@@ -206,7 +244,7 @@ func New(ctx context.Context, st store.Store, cfg Config) (*Directory, error) {
 		cfg:      cfg,
 		store:    st,
 		log:      cfg.Logger,
-		failures: newLimiter(),
+		throttle: newThrottle(cfg.Now),
 		verified: newVerifiedCache(),
 		issued:   newIssuedCache(),
 	}
@@ -285,8 +323,23 @@ func (d *Directory) Run(ctx context.Context) error {
 		case n > 0:
 			d.log.Debug("reaped expired sessions", "count", n)
 		}
-		d.failures.prune(now)
+		d.throttle.prune()
 		d.verified.prune(now)
 		d.issued.prune(now)
+	}
+}
+
+// sleep waits d or until ctx is done (Config.Sleep's default).
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
 	}
 }

@@ -342,38 +342,6 @@ func TestPublishLimits(t *testing.T) {
 	}
 }
 
-func TestRateLimit(t *testing.T) {
-	t.Parallel()
-	c := newClock()
-	d := newDir(t, newStore(t), c)
-	ctx := t.Context()
-	if err := d.AddUser(ctx, "ann", "pw"); err != nil {
-		t.Fatal(err)
-	}
-	wrong := directory.Credentials{Username: "ann", Password: "wrong"}
-	for i := range directory.MaxLoginFailures {
-		c.Advance(time.Second)
-		if _, err := d.Login(ctx, wrong); !errors.Is(err, directory.ErrUnauthenticated) {
-			t.Fatalf("failure %d = %v", i+1, err)
-		}
-	}
-	_, err := d.Login(ctx, directory.Credentials{Username: "ann", Password: "pw"})
-	if !errors.Is(err, directory.ErrTooManyAttempts) || !strings.Contains(err.Error(), "try again in 56s") {
-		t.Fatalf("attempt 6 = %v", err)
-	}
-	// The oldest failure ages out after a minute: one more attempt is
-	// allowed, and a success clears the count.
-	c.Advance(56 * time.Second)
-	if _, err := d.Login(ctx, directory.Credentials{Username: "ann", Password: "pw"}); err != nil {
-		t.Fatalf("after the window: %v", err)
-	}
-	for range directory.MaxLoginFailures - 1 {
-		if _, err := d.Login(ctx, wrong); !errors.Is(err, directory.ErrUnauthenticated) {
-			t.Fatalf("count was not reset: %v", err)
-		}
-	}
-}
-
 func TestKeysPersist(t *testing.T) {
 	t.Parallel()
 	c := newClock()

@@ -42,7 +42,8 @@ type Change struct {
 // the same index.
 // Errors: ErrNotPeer for a client session; ErrLimit when the change has more
 // than MaxPublishEntries entries or would leave the peer with more than
-// MaxPeerFiles (nothing is changed); ErrInvalidArgument for a bad name or
+// MaxPeerFiles, or its account with more than MaxAccountFiles across its
+// online peers (nothing is changed); ErrInvalidArgument for a bad name or
 // hash, or a name listed twice; ErrUnauthenticated when the session has
 // ended.
 func (d *Directory) Publish(ctx context.Context, caller token.Claims, ch Change) (int64, error) {
@@ -70,16 +71,19 @@ func (d *Directory) Publish(ctx context.Context, caller token.Claims, ch Change)
 		count int64
 		err   error
 	)
+	limits := store.FileLimits{Peer: d.cfg.MaxPeerFiles, Account: d.cfg.MaxAccountFiles}
 	if ch.Snapshot {
-		count, err = d.store.ReplaceFiles(ctx, caller.SessionID, ch.Added, d.cfg.MaxPeerFiles, now)
+		count, err = d.store.ReplaceFiles(ctx, caller.SessionID, ch.Added, limits, now)
 	} else {
-		count, err = d.store.ApplyDelta(ctx, caller.SessionID, ch.Added, ch.Removed, d.cfg.MaxPeerFiles, now)
+		count, err = d.store.ApplyDelta(ctx, caller.SessionID, ch.Added, ch.Removed, limits, now)
 	}
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return 0, fmt.Errorf("%w: session ended; log in again", ErrUnauthenticated)
+	case errors.Is(err, store.ErrAccountFiles):
+		return 0, fmt.Errorf("publish: the peers of account %s may share at most %d files together: %w", caller.Subject, d.cfg.MaxAccountFiles, ErrLimit)
 	case errors.Is(err, store.ErrLimit):
-		return 0, fmt.Errorf("publish: a peer may share at most %d files: %w", d.cfg.MaxPeerFiles, err)
+		return 0, fmt.Errorf("publish: a peer may share at most %d files: %w", d.cfg.MaxPeerFiles, ErrLimit)
 	case err != nil:
 		return 0, fmt.Errorf("publish: %w", err)
 	}

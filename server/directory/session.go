@@ -6,29 +6,15 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net/url"
-	"sync"
 	"time"
 
+	"github.com/peerhub/peerhub/internal/advertise"
 	"github.com/peerhub/peerhub/internal/token"
 	"github.com/peerhub/peerhub/server/store"
 )
 
-// The failed-login rate limit.
-const (
-	// MaxLoginFailures is how many failed logins one account may have
-	// within LoginFailureWindow; the next attempt is refused with
-	// ErrTooManyAttempts, right password or not.
-	MaxLoginFailures = 5
-	// LoginFailureWindow is how long a failed login counts.
-	LoginFailureWindow = time.Minute
-	// maxTrackedAccounts bounds the failure counters' memory: past it, new
-	// usernames are not counted until old failures age out. bcrypt's cost
-	// still bounds the guessing rate.
-	maxTrackedAccounts = 100_000
-	// MaxAddressLen is the longest advertise address, in bytes.
-	MaxAddressLen = 2048
-)
+// MaxAddressLen is the longest advertise address, in bytes.
+const MaxAddressLen = advertise.MaxLen
 
 // Credentials are what a login presents.
 type Credentials struct {
@@ -40,6 +26,9 @@ type Credentials struct {
 	AdvertiseAddress string
 	// PeerName is how a peer session is listed; the username if empty.
 	PeerName string
+	// RemoteAddr is the host:port the login came from, which the login
+	// throttle counts attempts by; "" when unknown.
+	RemoteAddr string
 }
 
 // Grant is a token and what it is good for.
@@ -57,19 +46,24 @@ type Grant struct {
 }
 
 // Login checks credentials and opens a session: a peer session when an
-// advertise address is given, else a client session. A peer that logs in
-// again under the same peer name replaces its previous session.
+// advertise address is given, else a client session. A peer session's name
+// belongs to the account that first logged a peer in with it; a peer that
+// logs in again under the same peer name replaces its previous session.
+// After failed attempts the password check waits (see throttle.go), up to
+// MaxAccountLoginDelay for an account's failures and MaxAddressLoginDelay
+// for the address's.
 // Errors: ErrInvalidArgument for a malformed username, peer name or
-// address; ErrUnauthenticated for a wrong username or password;
-// ErrTooManyAttempts after MaxLoginFailures failures of the account within
-// LoginFailureWindow; ErrAlreadyExists when another account's online peer
-// holds the peer name.
+// address, or a password of more than MaxPasswordBytes; ErrUnauthenticated
+// for a wrong username or password; ErrTooManyAttempts for more than
+// MaxLoginsInFlight attempts at once from the address; ErrAlreadyExists
+// when another account owns the peer name; ErrLimit when the account has
+// MaxAccountSessions live sessions; ctx's error if it ends while waiting.
 func (d *Directory) Login(ctx context.Context, c Credentials) (Grant, error) {
 	if err := CheckName(c.Username); err != nil {
 		return Grant{}, fmt.Errorf("username: %w", err)
 	}
-	if c.Password == "" || len(c.Password) > 1024 {
-		return Grant{}, fmt.Errorf("password: want 1 to 1024 bytes: %w", ErrInvalidArgument)
+	if err := checkPasswordLength(c.Password); err != nil {
+		return Grant{}, err
 	}
 	peerName := ""
 	if c.AdvertiseAddress != "" {
@@ -84,22 +78,16 @@ func (d *Directory) Login(ctx context.Context, c Credentials) (Grant, error) {
 			return Grant{}, fmt.Errorf("peer name: %w", err)
 		}
 	}
-	now := d.cfg.Now()
-	if wait, blocked := d.failures.blocked(c.Username, now); blocked {
-		return Grant{}, fmt.Errorf("user %s: %w in the last %s; try again in %s", c.Username, ErrTooManyAttempts, LoginFailureWindow, wait.Round(time.Second))
-	}
-	ok, err := d.checkPassword(ctx, c.Username, c.Password)
+	ok, err := d.throttledCheck(ctx, c)
 	if err != nil {
-		return Grant{}, fmt.Errorf("login: %w", err)
+		return Grant{}, err
 	}
 	if !ok {
-		d.failures.fail(c.Username, now)
 		return Grant{}, fmt.Errorf("%w: wrong username or password", ErrUnauthenticated)
 	}
-	d.failures.reset(c.Username)
 	// The password check is slow by design (bcrypt); the session starts
 	// after it, or a short TTL could be spent before the caller sees it.
-	now = d.cfg.Now()
+	now := d.cfg.Now()
 	if _, readOnly := d.readOnly[c.Username]; readOnly {
 		// Sessions belong to a store account; give the accounts-file user
 		// a placeholder one that no password matches.
@@ -121,9 +109,13 @@ func (d *Directory) Login(ctx context.Context, c Credentials) (Grant, error) {
 		LastSeen:  now,
 		ExpiresAt: now.Add(d.cfg.SessionTTL),
 	}
-	if err := d.store.CreateSession(ctx, s, now); err != nil {
+	if err := d.store.CreateSession(ctx, s, d.cfg.MaxAccountSessions, now); err != nil {
 		if errors.Is(err, store.ErrAlreadyExists) {
-			return Grant{}, fmt.Errorf("peer name %s is held by another account's online peer: %w", peerName, ErrAlreadyExists)
+			return Grant{}, fmt.Errorf("peer name %s belongs to another account; choose another name (--name): %w", peerName, ErrAlreadyExists)
+		}
+		if errors.Is(err, store.ErrLimit) {
+			return Grant{}, fmt.Errorf("account %s has the most live sessions allowed, %d: log out unused ones or wait %s for them to expire: %w",
+				c.Username, d.cfg.MaxAccountSessions, d.cfg.SessionTTL, ErrLimit)
 		}
 		if errors.Is(err, store.ErrNotFound) {
 			// The account was removed between the password check and now.
@@ -137,6 +129,34 @@ func (d *Directory) Login(ctx context.Context, c Credentials) (Grant, error) {
 	}
 	d.log.Info("logged in", "user", s.Username, "session", s.ID, "peer", s.PeerName, "address", s.Address)
 	return g, nil
+}
+
+// throttledCheck waits the login throttle's delay for c, then checks its
+// password.
+// Errors: ErrTooManyAttempts; ctx's error while waiting; a failure of the
+// store.
+func (d *Directory) throttledCheck(ctx context.Context, c Credentials) (bool, error) {
+	wait, end, err := d.throttle.begin(c.Username, c.RemoteAddr)
+	if err != nil {
+		return false, err
+	}
+	result := outcomeOther
+	defer func() { end(result) }()
+	if wait > 0 {
+		d.log.Debug("login throttled", "user", c.Username, "remote", c.RemoteAddr, "wait", wait)
+		if err := d.cfg.Sleep(ctx, wait); err != nil {
+			return false, fmt.Errorf("login: waited for the throttle: %w", err)
+		}
+	}
+	ok, err := d.checkPassword(ctx, c.Username, c.Password)
+	if err != nil {
+		return false, fmt.Errorf("login: %w", err)
+	}
+	result = outcomeWrong
+	if ok {
+		result = outcomeRight
+	}
+	return ok, nil
 }
 
 // grant signs a token for session s.
@@ -210,11 +230,11 @@ func (d *Directory) Logout(ctx context.Context, caller token.Claims) error {
 	return nil
 }
 
-// checkAddress accepts absolute http:// and https:// URLs with a host.
+// checkAddress accepts advertise addresses of scheme, host and port only
+// (package advertise).
 func checkAddress(addr string) error {
-	u, err := url.Parse(addr)
-	if len(addr) > MaxAddressLen || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("advertise address %q: want an http:// or https:// URL with a host, at most %d bytes: %w", truncate(addr, 128), MaxAddressLen, ErrInvalidArgument)
+	if err := advertise.Check(addr); err != nil {
+		return fmt.Errorf("%w: %w", err, ErrInvalidArgument)
 	}
 	return nil
 }
@@ -226,81 +246,4 @@ func newSessionID() (string, error) {
 		return "", fmt.Errorf("session id: %w", err)
 	}
 	return base64.RawURLEncoding.EncodeToString(b[:]), nil
-}
-
-// limiter counts failed logins per account in a sliding window. The check
-// and the count are not one atomic step: a burst of concurrent attempts may
-// overshoot MaxLoginFailures by the burst's size, which bcrypt's cost keeps
-// small.
-type limiter struct {
-	mu    sync.Mutex
-	fails map[string][]time.Time // oldest first
-}
-
-func newLimiter() *limiter { return &limiter{fails: make(map[string][]time.Time)} }
-
-// recent returns the failures of name still inside the window at now. The
-// caller holds mu.
-func (l *limiter) recent(name string, now time.Time) []time.Time {
-	f := l.fails[name]
-	i := 0
-	for i < len(f) && !f[i].After(now.Add(-LoginFailureWindow)) {
-		i++
-	}
-	f = f[i:]
-	if len(f) == 0 {
-		delete(l.fails, name)
-	} else {
-		l.fails[name] = f
-	}
-	return f
-}
-
-// blocked reports whether name has used up its failures, and how long until
-// the oldest one ages out.
-func (l *limiter) blocked(name string, now time.Time) (time.Duration, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	f := l.recent(name, now)
-	if len(f) < MaxLoginFailures {
-		return 0, false
-	}
-	return f[0].Add(LoginFailureWindow).Sub(now), true
-}
-
-// fail records a failed login of name at now.
-func (l *limiter) fail(name string, now time.Time) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if _, tracked := l.fails[name]; !tracked && len(l.fails) >= maxTrackedAccounts {
-		l.pruneLocked(now)
-		if len(l.fails) >= maxTrackedAccounts {
-			return
-		}
-	}
-	f := append(l.recent(name, now), now)
-	if len(f) > MaxLoginFailures {
-		f = f[len(f)-MaxLoginFailures:]
-	}
-	l.fails[name] = f
-}
-
-// reset forgets the failures of name after a successful login.
-func (l *limiter) reset(name string) {
-	l.mu.Lock()
-	delete(l.fails, name)
-	l.mu.Unlock()
-}
-
-// prune forgets failures that aged out of the window.
-func (l *limiter) prune(now time.Time) {
-	l.mu.Lock()
-	l.pruneLocked(now)
-	l.mu.Unlock()
-}
-
-func (l *limiter) pruneLocked(now time.Time) {
-	for name := range l.fails {
-		l.recent(name, now)
-	}
 }

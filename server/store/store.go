@@ -12,6 +12,7 @@ import (
 	"context"
 	"crypto/ed25519"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -22,11 +23,18 @@ var (
 	// session has expired.
 	ErrNotFound = errors.New("not found")
 	// ErrAlreadyExists means an account of that name exists, or another
-	// account's live peer session holds the peer name.
+	// account owns the peer name.
 	ErrAlreadyExists = errors.New("already exists")
-	// ErrLimit means a change would exceed a limit (entries per peer); the
-	// change was not applied, not even in part.
+	// ErrLimit means a change would exceed a limit (files per peer or per
+	// account, sessions per account); the change was not applied, not
+	// even in part.
 	ErrLimit = errors.New("limit exceeded")
+	// ErrAccountFiles is the ErrLimit of a publish that would leave the
+	// account with more files across its live peers than allowed.
+	ErrAccountFiles = fmt.Errorf("files per account: %w", ErrLimit)
+	// ErrInUse means a peer name cannot be released without force while a
+	// live peer session holds it.
+	ErrInUse = errors.New("in use")
 	// ErrInvalidArgument means an argument the store can check itself is
 	// malformed, e.g. a page token it did not issue or duplicate names in
 	// one snapshot.
@@ -99,6 +107,8 @@ type File struct {
 type Source struct {
 	// Peer is the peer name.
 	Peer string
+	// Username is the account of the peer session, which owns the name.
+	Username string
 	// Address is where the peer serves PeerService.
 	Address string
 	// Name is the file's name at that peer.
@@ -173,6 +183,16 @@ type Page struct {
 	Token string
 }
 
+// FileLimits bound a publish: a change that would exceed one fails with
+// ErrLimit and changes nothing.
+type FileLimits struct {
+	// Peer is the most files one peer session may have published.
+	Peer int
+	// Account is the most files the live peer sessions of one account may
+	// have published together.
+	Account int
+}
+
 // Stats are the gauges the directory exports as metrics.
 type Stats struct {
 	// OnlinePeers counts live peer sessions.
@@ -194,7 +214,8 @@ type Store interface {
 	GetAccount(ctx context.Context, name string) (Account, error)
 	// ListAccounts returns every account, ordered by name.
 	ListAccounts(ctx context.Context) ([]Account, error)
-	// DeleteAccount removes an account, its sessions and their files.
+	// DeleteAccount removes an account, its sessions and their files, and
+	// releases its peer names.
 	// Errors: ErrNotFound.
 	DeleteAccount(ctx context.Context, name string) error
 
@@ -204,14 +225,20 @@ type Store interface {
 	// Errors: ErrAlreadyExists if the ID is taken.
 	AddSigningKey(ctx context.Context, k SigningKey) error
 
-	// CreateSession stores a new session, live until s.ExpiresAt. For a
-	// peer session, a live session of the same PeerName and Username is
-	// ended first (with its files): a peer that logs in again replaces
-	// itself.
-	// Errors: ErrAlreadyExists if a live session of another account holds
-	// PeerName, or if the ID is taken; ErrNotFound if the account does not
-	// exist.
-	CreateSession(ctx context.Context, s Session, now time.Time) error
+	// CreateSession stores a new session, live until s.ExpiresAt. A peer
+	// session's PeerName belongs to the account that first created a peer
+	// session with it, live or not, until it is released
+	// (ReleasePeerName) or the account deleted: the first such session
+	// claims the name for s.Username. A live session of the same PeerName
+	// and Username is ended first (with its files): a peer that logs in
+	// again replaces itself. The account may have at most maxSessions
+	// live sessions, this one included, counted at now.
+	// Errors: ErrAlreadyExists if another account owns PeerName (or, after
+	// a release, another account's live session still holds it), or if the
+	// ID is taken; ErrNotFound if the account does not exist; ErrLimit if
+	// the account has maxSessions live sessions already (the replaced one
+	// not counted). Nothing is changed on error.
+	CreateSession(ctx context.Context, s Session, maxSessions int, now time.Time) error
 	// GetSession returns a live session.
 	// Errors: ErrNotFound if it does not exist or expired at now.
 	GetSession(ctx context.Context, id string, now time.Time) (Session, error)
@@ -223,16 +250,31 @@ type Store interface {
 	// Errors: ErrNotFound if it does not exist.
 	DeleteSession(ctx context.Context, id string) error
 	// ReapExpired deletes sessions expired at now, and their files, and
-	// returns how many sessions it deleted.
+	// returns how many sessions it deleted. Peer names stay with their
+	// accounts.
 	ReapExpired(ctx context.Context, now time.Time) (int, error)
+
+	// PeerNameOwner returns the account that owns a peer name.
+	// Errors: ErrNotFound if no account owns it.
+	PeerNameOwner(ctx context.Context, name string) (string, error)
+	// ReleasePeerName releases a peer name from its owner, so that the next
+	// account to log in a peer with it claims it. With owner set, only
+	// that account's name is released; empty releases whoever owns it.
+	// Without force, a live peer session holding the name (at now) makes
+	// it fail; with force, such a session is ended with its files.
+	// Errors: ErrNotFound if no account (or not owner) owns the name;
+	// ErrInUse if a live session holds it and force is false.
+	ReleasePeerName(ctx context.Context, name, owner string, force bool, now time.Time) error
 
 	// ReplaceFiles replaces all files of a live peer session with files,
 	// atomically, and returns the peer's new file count.
 	// Errors: ErrNotFound if the session is not a live peer session at now
 	// (a client session has no index);
 	// ErrInvalidArgument if two entries share a name; ErrLimit if
-	// len(files) > maxPeerFiles (nothing is changed).
-	ReplaceFiles(ctx context.Context, sessionID string, files []File, maxPeerFiles int, now time.Time) (int64, error)
+	// len(files) > limits.Peer, ErrAccountFiles (an ErrLimit) if the
+	// account's live peer sessions would have more than limits.Account
+	// files together (nothing is changed).
+	ReplaceFiles(ctx context.Context, sessionID string, files []File, limits FileLimits, now time.Time) (int64, error)
 	// ApplyDelta removes the named files (absent names are ignored), then
 	// adds or replaces (by name) the added ones, atomically, and returns the
 	// peer's new file count. Applying the same delta twice gives the same
@@ -240,8 +282,9 @@ type Store interface {
 	// Errors: ErrNotFound if the session is not a live peer session at now
 	// (a client session has no index);
 	// ErrInvalidArgument if two added entries share a name; ErrLimit if
-	// the result would exceed maxPeerFiles (nothing is changed).
-	ApplyDelta(ctx context.Context, sessionID string, added []File, removed []string, maxPeerFiles int, now time.Time) (int64, error)
+	// the result would exceed limits.Peer, ErrAccountFiles if it would
+	// exceed limits.Account (nothing is changed).
+	ApplyDelta(ctx context.Context, sessionID string, added []File, removed []string, limits FileLimits, now time.Time) (int64, error)
 
 	// Search returns a page of content matching q among live peers at now,
 	// grouped by descriptor (SHA256, Size, PieceSize, PieceRoot: see

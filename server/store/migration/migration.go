@@ -1,7 +1,8 @@
 // Package migration owns the layout of the stores' embedded schema steps:
 // numbered SQL files ("0001_init.sql", "0002_add_x.sql") that a store applies
 // in order. Each store keeps its own SQL and its own way of recording the
-// applied version; this package only reads and checks the steps.
+// applied version; this package only reads and checks the steps and says
+// which ones a database still needs (Pending).
 package migration
 
 import (
@@ -24,9 +25,12 @@ type Step struct {
 	SQL string
 }
 
-// Load returns the steps in dir of fsys, in order. Versions must run 1, 2,
-// 3... without gaps, so that the highest applied version says exactly which
-// steps have been applied.
+// Load returns the steps in dir of fsys, in order. Versions start at 1 and
+// increase, each used once. A version may be missing: steps are numbered
+// by the change that adds them, and changes developed side by side may land
+// out of order (0003 before 0002). A database records the highest version
+// it applied, so a step that lands with a number below it is not applied
+// there: number a new step above every step that has been released.
 func Load(fsys fs.FS, dir string) ([]Step, error) {
 	entries, err := fs.ReadDir(fsys, dir)
 	if err != nil {
@@ -36,7 +40,7 @@ func Load(fsys fs.FS, dir string) ([]Step, error) {
 	for _, e := range entries {
 		num, _, ok := strings.Cut(e.Name(), "_")
 		v, err := strconv.Atoi(num)
-		if !ok || err != nil {
+		if !ok || err != nil || v < 1 {
 			return nil, fmt.Errorf("migration %s: name does not start with a version", e.Name())
 		}
 		b, err := fs.ReadFile(fsys, path.Join(dir, e.Name()))
@@ -45,11 +49,32 @@ func Load(fsys fs.FS, dir string) ([]Step, error) {
 		}
 		out = append(out, Step{Version: v, Name: e.Name(), SQL: string(b)})
 	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("read migrations: no step in %s", dir)
+	}
 	slices.SortFunc(out, func(a, b Step) int { return cmp.Compare(a.Version, b.Version) })
-	for i, m := range out {
-		if m.Version != i+1 {
-			return nil, fmt.Errorf("migration %s: version %d, want %d", m.Name, m.Version, i+1)
+	if out[0].Version != 1 {
+		return nil, fmt.Errorf("migration %s: the first step must be version 1", out[0].Name)
+	}
+	for i := 1; i < len(out); i++ {
+		if out[i].Version == out[i-1].Version {
+			return nil, fmt.Errorf("migrations %s and %s: both are version %d", out[i-1].Name, out[i].Name, out[i].Version)
 		}
 	}
 	return out, nil
+}
+
+// Pending returns the steps of a database whose highest applied version is
+// current: those above it, in order. A database newer than the last step
+// was migrated by a newer program, which this one cannot serve.
+func Pending(steps []Step, current int) ([]Step, error) {
+	last := 0
+	if len(steps) > 0 {
+		last = steps[len(steps)-1].Version
+	}
+	if current > last {
+		return nil, fmt.Errorf("database schema version %d is newer than this program's %d: run the newer peerhub", current, last)
+	}
+	i, _ := slices.BinarySearchFunc(steps, current+1, func(s Step, v int) int { return cmp.Compare(s.Version, v) })
+	return steps[i:], nil
 }

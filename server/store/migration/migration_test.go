@@ -1,6 +1,7 @@
 package migration
 
 import (
+	"slices"
 	"testing"
 	"testing/fstest"
 )
@@ -14,8 +15,11 @@ func TestLoad(t *testing.T) {
 		wantErr  bool
 	}{
 		{name: "ordered", files: fstest.MapFS{"m/0002_b.sql": {Data: []byte("B")}, "m/0001_a.sql": {Data: []byte("A")}}, versions: []int{1, 2}},
-		{name: "gap", files: fstest.MapFS{"m/0001_a.sql": {}, "m/0003_c.sql": {}}, wantErr: true},
+		// Steps of changes developed side by side may land out of order.
+		{name: "gap", files: fstest.MapFS{"m/0001_a.sql": {}, "m/0003_c.sql": {}}, versions: []int{1, 3}},
+		{name: "same version twice", files: fstest.MapFS{"m/0001_a.sql": {}, "m/0002_b.sql": {}, "m/0002_c.sql": {}}, wantErr: true},
 		{name: "no version", files: fstest.MapFS{"m/init.sql": {}}, wantErr: true},
+		{name: "version zero", files: fstest.MapFS{"m/0000_a.sql": {}, "m/0001_b.sql": {}}, wantErr: true},
 		{name: "starts at two", files: fstest.MapFS{"m/0002_b.sql": {}}, wantErr: true},
 		{name: "no folder", files: fstest.MapFS{}, wantErr: true},
 	}
@@ -26,14 +30,48 @@ func TestLoad(t *testing.T) {
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("err = %v, wantErr %v", err, tt.wantErr)
 			}
-			for i, v := range tt.versions {
-				if steps[i].Version != v {
-					t.Fatalf("step %d has version %d, want %d", i, steps[i].Version, v)
-				}
+			if err != nil {
+				return
+			}
+			var got []int
+			for _, s := range steps {
+				got = append(got, s.Version)
+			}
+			if !slices.Equal(got, tt.versions) {
+				t.Fatalf("versions %v, want %v", got, tt.versions)
 			}
 			if tt.name == "ordered" && steps[0].SQL != "A" {
 				t.Fatalf("step 1 SQL %q, want A", steps[0].SQL)
 			}
 		})
+	}
+}
+
+func TestPending(t *testing.T) {
+	t.Parallel()
+	steps := []Step{{Version: 1}, {Version: 3}, {Version: 4}}
+	for _, tc := range []struct {
+		current int
+		want    []int
+		wantErr bool
+	}{
+		{0, []int{1, 3, 4}, false},
+		{1, []int{3, 4}, false},
+		{2, []int{3, 4}, false},
+		{3, []int{4}, false},
+		{4, nil, false},
+		{5, nil, true},
+	} {
+		got, err := Pending(steps, tc.current)
+		if (err != nil) != tc.wantErr {
+			t.Fatalf("Pending(%d): err = %v, wantErr %v", tc.current, err, tc.wantErr)
+		}
+		var vs []int
+		for _, s := range got {
+			vs = append(vs, s.Version)
+		}
+		if !slices.Equal(vs, tc.want) {
+			t.Errorf("Pending(%d) = %v, want %v", tc.current, vs, tc.want)
+		}
 	}
 }

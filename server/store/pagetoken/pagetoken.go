@@ -46,15 +46,21 @@ func (f Format) Encode(bind uint32, pos []byte) string {
 	b = append(b, byte(f))
 	b = binary.BigEndian.AppendUint32(b, bind)
 	b = append(b, pos...)
-	return base64.RawURLEncoding.EncodeToString(b)
+	return encoding.EncodeToString(b)
 }
+
+// encoding is the tokens' base64.
+var encoding = base64.RawURLEncoding
 
 // Decode returns the position in tok, or an error wrapping
 // store.ErrInvalidArgument if tok is not a token of format f for the query
-// bind.
+// bind. Only the token Encode makes for a position is accepted.
 func (f Format) Decode(tok string, bind uint32) ([]byte, error) {
-	b, err := base64.RawURLEncoding.DecodeString(tok)
-	if err != nil || len(b) < headerLen || b[0] != byte(f) || binary.BigEndian.Uint32(b[1:headerLen]) != bind {
+	b, err := encoding.DecodeString(tok)
+	// The decoder skips newlines and ignores the unused bits of the last
+	// character: a token that is not what Encode makes of its bytes is
+	// refused, so that a page has one token.
+	if err != nil || encoding.EncodeToString(b) != tok || len(b) < headerLen || b[0] != byte(f) || binary.BigEndian.Uint32(b[1:headerLen]) != bind {
 		return nil, fmt.Errorf("page token %q: %w", tok, store.ErrInvalidArgument)
 	}
 	return b[headerLen:], nil
@@ -90,10 +96,11 @@ func AppendString(b []byte, s string) []byte {
 }
 
 // ReadString reads a string written by AppendString from the start of the
-// position b, and returns it with the rest of b.
+// position b, and returns it with the rest of b. The length must be in its
+// shortest form, as AppendString writes it.
 func ReadString(b []byte) (string, []byte, error) {
 	n, k := binary.Uvarint(b)
-	if k <= 0 || n > uint64(len(b)-k) {
+	if k <= 0 || n > uint64(len(b)-k) || k != len(binary.AppendUvarint(nil, n)) {
 		return "", nil, errors.New("malformed token")
 	}
 	return string(b[k : k+int(n)]), b[k+int(n):], nil

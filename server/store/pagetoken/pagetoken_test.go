@@ -59,6 +59,7 @@ func TestReadString(t *testing.T) {
 		{"truncated string", pos[:3], "", nil, false},
 		{"no length", nil, "", nil, false},
 		{"overlong length", []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}, "", nil, false},
+		{"length not in its shortest form", []byte{0x81, 0x00, 'a'}, "", nil, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, rest, err := ReadString(tc.in)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/peerhub/peerhub/server/store"
+	"github.com/peerhub/peerhub/server/store/migration"
 	"github.com/peerhub/peerhub/server/store/postgres"
 	"github.com/peerhub/peerhub/server/store/postgres/pgtest"
 	"github.com/peerhub/peerhub/server/store/sqlite"
@@ -86,13 +87,20 @@ func TestConcurrentOpen(t *testing.T) {
 	if err != nil || want < 1 {
 		t.Fatalf("SchemaVersion = %d, %v", want, err)
 	}
-	if n := pgtest.QueryInt(t, url, `SELECT count(*) FROM peerhub_schema_migrations`); n != int64(want) {
-		t.Fatalf("peerhub_schema_migrations has %d rows, want %d (one per version)", n, want)
+	steps, err := migration.Load(postgres.MigrationFiles, "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := steps[len(steps)-1].Version; want != last {
+		t.Fatalf("SchemaVersion = %d, want %d (the last step)", want, last)
+	}
+	if n := pgtest.QueryInt(t, url, `SELECT count(*) FROM peerhub_schema_migrations`); n != int64(len(steps)) {
+		t.Fatalf("peerhub_schema_migrations has %d rows, want %d (one per step)", n, len(steps))
 	}
 	// Opening an up-to-date database again changes nothing.
 	open(t, url)
-	if n := pgtest.QueryInt(t, url, `SELECT count(*) FROM peerhub_schema_migrations`); n != int64(want) {
-		t.Fatalf("after a reopen, peerhub_schema_migrations has %d rows, want %d", n, want)
+	if n := pgtest.QueryInt(t, url, `SELECT count(*) FROM peerhub_schema_migrations`); n != int64(len(steps)) {
+		t.Fatalf("after a reopen, peerhub_schema_migrations has %d rows, want %d", n, len(steps))
 	}
 }
 
@@ -164,9 +172,9 @@ func TestReplicasShareState(t *testing.T) {
 	}
 
 	sess := store.Session{ID: "s1", Username: "alice", PeerName: "attic", Address: "http://attic", Created: t0, LastSeen: t0, ExpiresAt: t0.Add(time.Minute)}
-	mustNil(t, "CreateSession on a", a.CreateSession(ctx, sess, t0))
+	mustNil(t, "CreateSession on a", a.CreateSession(ctx, sess, 1<<20, t0))
 	file := testFile("shared/song.mp3", "song")
-	if _, err := a.ReplaceFiles(ctx, "s1", []store.File{file}, 10, t0); err != nil {
+	if _, err := a.ReplaceFiles(ctx, "s1", []store.File{file}, store.FileLimits{Peer: 10, Account: 1 << 30}, t0); err != nil {
 		t.Fatalf("ReplaceFiles on a: %v", err)
 	}
 	steps := []struct {
@@ -196,7 +204,7 @@ func TestReplicasShareState(t *testing.T) {
 			return err
 		}},
 		{"a page token of a continues on b", func() error {
-			if _, err := a.ApplyDelta(ctx, "s1", []store.File{testFile("shared/song2.mp3", "song2")}, nil, 10, t0); err != nil {
+			if _, err := a.ApplyDelta(ctx, "s1", []store.File{testFile("shared/song2.mp3", "song2")}, nil, store.FileLimits{Peer: 10, Account: 1 << 30}, t0); err != nil {
 				return err
 			}
 			rs1, next, err := a.Search(ctx, store.SearchQuery{Query: "song", PageSize: 1}, t0)
@@ -247,7 +255,7 @@ func TestPeerNameRace(t *testing.T) {
 					<-start
 					s := store.Session{ID: fmt.Sprint("s", i), Username: fmt.Sprint("user", i%c.users), PeerName: "den",
 						Address: "http://den", Created: t0, LastSeen: t0, ExpiresAt: t0.Add(time.Hour)}
-					errs[i] = replicas[i%2].CreateSession(ctx, s, t0)
+					errs[i] = replicas[i%2].CreateSession(ctx, s, 1<<20, t0)
 				})
 			}
 			close(start)
@@ -284,12 +292,12 @@ func TestReapInBatches(t *testing.T) {
 	for i, exp := range []time.Duration{time.Minute, time.Hour} {
 		id := fmt.Sprint("s", i)
 		mustNil(t, "CreateSession", s.CreateSession(ctx, store.Session{ID: id, Username: "alice", PeerName: id,
-			Address: "http://" + id, Created: t0, LastSeen: t0, ExpiresAt: t0.Add(exp)}, t0))
+			Address: "http://" + id, Created: t0, LastSeen: t0, ExpiresAt: t0.Add(exp)}, 1<<20, t0))
 		files := make([]store.File, n/(i*9+1))
 		for j := range files {
 			files[j] = testFile(fmt.Sprintf("dir/file %05d.bin", j), fmt.Sprint(id, j))
 		}
-		if _, err := s.ReplaceFiles(ctx, id, files, n, t0); err != nil {
+		if _, err := s.ReplaceFiles(ctx, id, files, store.FileLimits{Peer: n, Account: 1 << 30}, t0); err != nil {
 			t.Fatalf("ReplaceFiles: %v", err)
 		}
 	}
@@ -331,8 +339,8 @@ func TestSearchLikeSQLite(t *testing.T) {
 	load := func(id, user string, exp time.Duration, files []store.File) {
 		for _, s := range stores {
 			mustNil(t, "CreateSession", s.CreateSession(ctx, store.Session{ID: id, Username: user, PeerName: "peer-" + id,
-				Address: "http://" + id, Created: t0, LastSeen: t0, ExpiresAt: t0.Add(exp)}, t0))
-			if _, err := s.ReplaceFiles(ctx, id, files, 10_000, t0); err != nil {
+				Address: "http://" + id, Created: t0, LastSeen: t0, ExpiresAt: t0.Add(exp)}, 1<<20, t0))
+			if _, err := s.ReplaceFiles(ctx, id, files, store.FileLimits{Peer: 10_000, Account: 1 << 30}, t0); err != nil {
 				t.Fatalf("ReplaceFiles: %v", err)
 			}
 		}

@@ -40,13 +40,13 @@ const (
 
 // ReplaceFiles implements store.Store: sqlstore.ReplaceFiles writes only
 // the difference from the stored index.
-func (s *Store) ReplaceFiles(ctx context.Context, sessionID string, files []store.File, maxPeerFiles int, now time.Time) (int64, error) {
+func (s *Store) ReplaceFiles(ctx context.Context, sessionID string, files []store.File, limits store.FileLimits, now time.Time) (int64, error) {
 	c, err := encodeFiles(files)
 	if err != nil {
 		return 0, err
 	}
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
-		_, err := sqlstore.ReplaceFiles(ctx, &change{tx: tx, files: c}, sessionID, files, maxPeerFiles, now)
+		_, err := sqlstore.ReplaceFiles(ctx, &change{tx: tx, files: c}, sessionID, files, limits, now)
 		return err
 	})
 	if err != nil {
@@ -56,7 +56,7 @@ func (s *Store) ReplaceFiles(ctx context.Context, sessionID string, files []stor
 }
 
 // ApplyDelta implements store.Store (sqlstore.ApplyDelta).
-func (s *Store) ApplyDelta(ctx context.Context, sessionID string, added []store.File, removed []string, maxPeerFiles int, now time.Time) (int64, error) {
+func (s *Store) ApplyDelta(ctx context.Context, sessionID string, added []store.File, removed []string, limits store.FileLimits, now time.Time) (int64, error) {
 	c, err := encodeFiles(added)
 	if err != nil {
 		return 0, err
@@ -64,7 +64,7 @@ func (s *Store) ApplyDelta(ctx context.Context, sessionID string, added []store.
 	var count int64
 	err = s.inTx(ctx, func(tx pgx.Tx) error {
 		var err error
-		count, err = sqlstore.ApplyDelta(ctx, &change{tx: tx, files: c}, sessionID, len(added), removed, maxPeerFiles, now)
+		count, err = sqlstore.ApplyDelta(ctx, &change{tx: tx, files: c}, sessionID, len(added), removed, limits, now)
 		return err
 	})
 	if err != nil {
@@ -81,15 +81,32 @@ type change struct {
 
 var _ sqlstore.Change[fileRow] = (*change)(nil)
 
-// LivePeer locks the session's row: the lock (FOR NO KEY UPDATE: it does
-// not block the foreign-key checks of the files inserted next) serializes
-// every change of one peer's index, so file_count stays exact.
+// sqlLockAccount locks the account of session $1 as a login does
+// (sessionLocks.Account), so that the account's publishes and logins take
+// turns and the sum of its peers' file counts holds (AccountFiles).
+const sqlLockAccount = `SELECT 1 FROM accounts WHERE name = (SELECT username FROM sessions WHERE id = $1) FOR NO KEY UPDATE`
+
+// LivePeer locks the session's account, then the session's row: the lock
+// (FOR NO KEY UPDATE: it does not block the foreign-key checks of the files
+// inserted next) serializes every change of one peer's index, so file_count
+// stays exact. The order, account then session, is a login's.
 func (c *change) LivePeer(ctx context.Context, id string, now time.Time) (seq, count int64, err error) {
 	if checkText(id) != nil {
 		return 0, 0, fmt.Errorf("peer session %q: %w", id, store.ErrNotFound)
 	}
+	var one int
+	if err := c.tx.QueryRow(ctx, sqlLockAccount, id).Scan(&one); err != nil {
+		return 0, 0, err // no such session (ErrNoRows), or a failure
+	}
 	err = c.tx.QueryRow(ctx, sqlstore.SQLLivePeer+` FOR NO KEY UPDATE`, id, sqlstore.Nanos(now)).Scan(&seq, &count)
 	return seq, count, err
+}
+
+// AccountFiles reads the counts under the account lock LivePeer took.
+func (c *change) AccountFiles(ctx context.Context, seq int64, now time.Time) (int64, error) {
+	var n int64
+	err := c.tx.QueryRow(ctx, sqlstore.SQLAccountFiles, seq, sqlstore.Nanos(now)).Scan(&n)
+	return n, err
 }
 
 func (c *change) Stored(ctx context.Context, seq int64) (map[string]fileRow, error) {

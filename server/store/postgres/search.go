@@ -275,7 +275,7 @@ func collectResults(rows pgx.Rows, size int) ([]store.SearchResult, int64, bool,
 			page = append(page, c)
 			prevRN, lastID = rn, id
 		}
-		srcs = append(srcs, row{c, store.Source{Peer: *peer, Address: *addr, Name: *name, LastSeen: sqlstore.FromNanos(*seen)}, *user})
+		srcs = append(srcs, row{c, store.Source{Peer: *peer, Username: *user, Address: *addr, Name: *name, LastSeen: sqlstore.FromNanos(*seen)}, *user})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, 0, false, err

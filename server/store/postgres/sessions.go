@@ -22,7 +22,7 @@ const createAttempts = 3
 
 // CreateSession implements store.Store (sqlstore.CreateSession with
 // sessionLocks), running again after losing a race for a free peer name.
-func (s *Store) CreateSession(ctx context.Context, ss store.Session, now time.Time) error {
+func (s *Store) CreateSession(ctx context.Context, ss store.Session, maxSessions int, now time.Time) error {
 	for _, v := range []string{ss.ID, ss.Username, ss.PeerName, ss.Address} {
 		if err := checkText(v); err != nil {
 			return fmt.Errorf("session %q: %w", ss.ID, err)
@@ -30,7 +30,9 @@ func (s *Store) CreateSession(ctx context.Context, ss store.Session, now time.Ti
 	}
 	var err error
 	for range createAttempts {
-		err = s.inTx(ctx, func(tx pgx.Tx) error { return sqlstore.CreateSession(ctx, querier{tx}, ss, now, sessionLocks) })
+		err = s.inTx(ctx, func(tx pgx.Tx) error {
+			return sqlstore.CreateSession(ctx, querier{tx}, ss, maxSessions, now, sessionLocks)
+		})
 		if pgCode(err) != codeUniqueViolation || pgConstraint(err) != "sessions_peer_name" {
 			break
 		}
@@ -46,13 +48,16 @@ func (s *Store) CreateSession(ctx context.Context, ss store.Session, now time.Ti
 	return sqlstore.WrapWrite("create session", ss.ID, err)
 }
 
-// sessionLocks are the locks of a login (sqlstore.CreateSession). They go
-// account, then sessions, as in DeleteAccount's cascade, so the two do not
-// deadlock.
+// sessionLocks are the locks of a login (sqlstore.CreateSession) and of a
+// peer-name release (sqlstore.ReleasePeerName). They go account, then
+// sessions, as in DeleteAccount's cascade and a publish (change.LivePeer),
+// so that these do not deadlock.
 var sessionLocks = sqlstore.SessionLocks{
-	// KEY SHARE: the account cannot be deleted under us, while other
-	// logins of the same account proceed.
-	Account: ` FOR KEY SHARE`,
+	// NO KEY UPDATE: the account cannot be deleted under us, and the
+	// account's logins and publishes take turns (so that its count of
+	// live sessions holds until the login commits), while the foreign-key
+	// checks of its sessions' and names' inserts (KEY SHARE) proceed.
+	Account: ` FOR NO KEY UPDATE`,
 	Holder:  ` FOR UPDATE`,
 	// Logins of one peer name take turns, in every replica: without
 	// this, concurrent logins that all see no holder race for the
@@ -61,6 +66,31 @@ var sessionLocks = sqlstore.SessionLocks{
 		_, err := q.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, peerNameLock(name))
 		return err
 	},
+}
+
+// PeerNameOwner implements store.Store.
+func (s *Store) PeerNameOwner(ctx context.Context, name string) (string, error) {
+	if checkText(name) != nil {
+		return "", fmt.Errorf("peer name %q: %w", name, store.ErrNotFound)
+	}
+	return sqlstore.PeerNameOwner(ctx, querier{s.pool}, name)
+}
+
+// ReleasePeerName implements store.Store (sqlstore.ReleasePeerName with
+// sessionLocks' peer-name and holder locks). It takes no account lock, so
+// it may deadlock with a login of the account while a publish of the
+// name's session runs; PostgreSQL breaks the cycle and inTx runs the
+// release again.
+func (s *Store) ReleasePeerName(ctx context.Context, name, owner string, force bool, now time.Time) error {
+	for _, v := range []string{name, owner} {
+		if checkText(v) != nil {
+			return fmt.Errorf("peer name %q: %w", name, store.ErrNotFound)
+		}
+	}
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		return sqlstore.ReleasePeerName(ctx, querier{tx}, name, owner, force, now, sessionLocks)
+	})
+	return sqlstore.WrapWrite("release peer name", name, err)
 }
 
 // peerNameLock is the transaction advisory lock key (the single-bigint key

@@ -139,14 +139,14 @@ func namesJSON(names []string) (string, error) {
 
 // ReplaceFiles implements store.Store: sqlstore.ReplaceFiles writes only
 // the difference from the stored index.
-func (s *Store) ReplaceFiles(ctx context.Context, sessionID string, files []store.File, maxPeerFiles int, now time.Time) (int64, error) {
+func (s *Store) ReplaceFiles(ctx context.Context, sessionID string, files []store.File, limits store.FileLimits, now time.Time) (int64, error) {
 	if err := sqlstore.CheckUnique(files); err != nil {
 		return 0, err
 	}
 	var d sqlstore.Diff
 	err := s.inWrite(ctx, func(tx *sql.Tx) error {
 		var err error
-		d, err = sqlstore.ReplaceFiles(ctx, &change{tx: tx, files: files}, sessionID, files, maxPeerFiles, now)
+		d, err = sqlstore.ReplaceFiles(ctx, &change{tx: tx, files: files}, sessionID, files, limits, now)
 		return err
 	})
 	if err != nil {
@@ -157,7 +157,7 @@ func (s *Store) ReplaceFiles(ctx context.Context, sessionID string, files []stor
 }
 
 // ApplyDelta implements store.Store (sqlstore.ApplyDelta).
-func (s *Store) ApplyDelta(ctx context.Context, sessionID string, added []store.File, removed []string, maxPeerFiles int, now time.Time) (int64, error) {
+func (s *Store) ApplyDelta(ctx context.Context, sessionID string, added []store.File, removed []string, limits store.FileLimits, now time.Time) (int64, error) {
 	if err := sqlstore.CheckUnique(added); err != nil {
 		return 0, err
 	}
@@ -168,7 +168,7 @@ func (s *Store) ApplyDelta(ctx context.Context, sessionID string, added []store.
 	var count int64
 	err = s.inWrite(ctx, func(tx *sql.Tx) error {
 		var err error
-		count, err = sqlstore.ApplyDelta(ctx, &change{tx: tx, files: added, filesJSON: addedJSON}, sessionID, len(added), removed, maxPeerFiles, now)
+		count, err = sqlstore.ApplyDelta(ctx, &change{tx: tx, files: added, filesJSON: addedJSON}, sessionID, len(added), removed, limits, now)
 		return err
 	})
 	if err != nil {
@@ -267,6 +267,14 @@ func (c *change) Upsert(ctx context.Context, seq int64) error {
 func (c *change) SetCount(ctx context.Context, seq, n int64) error {
 	_, err := c.tx.ExecContext(ctx, sqlstore.SQLSetFileCount, n, seq)
 	return err
+}
+
+// AccountFiles needs no lock: the single write connection serializes
+// publishes.
+func (c *change) AccountFiles(ctx context.Context, seq int64, now time.Time) (int64, error) {
+	var n int64
+	err := c.tx.QueryRowContext(ctx, sqlstore.SQLAccountFiles, seq, sqlstore.Nanos(now)).Scan(&n)
+	return n, err
 }
 
 // ListFiles implements store.Store. The page token holds the last (peer,

@@ -1,8 +1,10 @@
 package sqlite
 
 import (
+	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -29,11 +31,12 @@ func TestSchemaVersion(t *testing.T) {
 	if err := s.w.QueryRowContext(ctx, "PRAGMA user_version").Scan(&v); err != nil {
 		t.Fatal(err)
 	}
-	if v != len(ms) || v == 0 {
-		t.Fatalf("user_version = %d, want %d", v, len(ms))
+	last := ms[len(ms)-1].Version
+	if v != last || v == 0 {
+		t.Fatalf("user_version = %d, want %d (the last step)", v, last)
 	}
 	// A database from a newer program is refused, not downgraded.
-	if _, err := s.w.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", len(ms)+1)); err != nil {
+	if _, err := s.w.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version = %d", last+1)); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.Close(); err != nil {
@@ -240,5 +243,50 @@ func TestTokenOfAnotherQuery(t *testing.T) {
 		if err := c.call(); !errors.Is(err, store.ErrInvalidArgument) {
 			t.Errorf("%s: %v, want ErrInvalidArgument", c.name, err)
 		}
+	}
+}
+
+// TestPeerNamesMigration opens a database of schema version 1 holding peer
+// sessions: migrating it gives each held name to the session's account, so
+// that nobody can take an existing peer's name after the upgrade.
+func TestPeerNamesMigration(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "x.db")
+	ms, err := migration.Load(migrationFiles, "migrations")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, q := range []string{
+		ms[0].SQL,
+		"PRAGMA user_version = 1",
+		`INSERT INTO accounts (name, password_hash, created) VALUES ('alice', x'00', 1), ('bob', x'00', 1)`,
+		`INSERT INTO sessions (id, username, peer_name, address, created, last_seen, expires_at)
+			VALUES ('s1', 'alice', 'den', 'http://a:1', 1, 1, 2), ('s2', 'bob', '', '', 1, 1, 2)`,
+	} {
+		if _, err := db.ExecContext(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s, err := Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if owner, err := s.PeerNameOwner(ctx, "den"); err != nil || owner != "alice" {
+		t.Errorf("owner of den = %q, %v; want alice", owner, err)
+	}
+	if owner, err := s.PeerNameOwner(ctx, ""); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("a client session's empty peer name became %q's (%v)", owner, err)
 	}
 }

@@ -114,6 +114,7 @@ func (s *Store) sources(ctx context.Context, tx *sql.Tx, page []sqlstore.Content
 			return nil, fmt.Errorf("search sources: %w", err)
 		}
 		src.LastSeen = sqlstore.FromNanos(lastSeen)
+		src.Username = account
 		results.Add(c, src, account)
 	}
 	if err := rows.Err(); err != nil {

@@ -14,11 +14,25 @@ import (
 
 // CreateSession implements store.Store (sqlstore.CreateSession: the single
 // write connection serializes logins, so no locks).
-func (s *Store) CreateSession(ctx context.Context, ss store.Session, now time.Time) error {
+func (s *Store) CreateSession(ctx context.Context, ss store.Session, maxSessions int, now time.Time) error {
 	err := s.inWrite(ctx, func(tx *sql.Tx) error {
-		return sqlstore.CreateSession(ctx, sqlstore.Std(tx), ss, now, sqlstore.SessionLocks{})
+		return sqlstore.CreateSession(ctx, sqlstore.Std(tx), ss, maxSessions, now, sqlstore.SessionLocks{})
 	})
 	return sqlstore.WrapWrite("create session", ss.ID, err)
+}
+
+// PeerNameOwner implements store.Store.
+func (s *Store) PeerNameOwner(ctx context.Context, name string) (string, error) {
+	return sqlstore.PeerNameOwner(ctx, sqlstore.Std(s.r), name)
+}
+
+// ReleasePeerName implements store.Store (sqlstore.ReleasePeerName: the
+// single write connection serializes it with logins, so no locks).
+func (s *Store) ReleasePeerName(ctx context.Context, name, owner string, force bool, now time.Time) error {
+	err := s.inWrite(ctx, func(tx *sql.Tx) error {
+		return sqlstore.ReleasePeerName(ctx, sqlstore.Std(tx), name, owner, force, now, sqlstore.SessionLocks{})
+	})
+	return sqlstore.WrapWrite("release peer name", name, err)
 }
 
 // GetSession implements store.Store.

@@ -30,6 +30,7 @@ import (
 
 	_ "modernc.org/sqlite" // registers the "sqlite" driver
 
+	"github.com/peerhub/peerhub/internal/private"
 	"github.com/peerhub/peerhub/server/store"
 	"github.com/peerhub/peerhub/server/store/migration"
 	"github.com/peerhub/peerhub/server/store/sqlstore"
@@ -100,9 +101,21 @@ var _ store.Store = (*Store)(nil)
 // Open opens (creating if needed) the database at path and migrates its
 // schema to the newest version. path is a file name; it may not contain '?'
 // (the driver would take the rest for options).
+//
+// The database holds the token signing keys and password hashes: a new one
+// is created 0600 (and SQLite gives its -wal and -shm files the database's
+// mode), whatever the umask; an existing one, or its -wal or -shm, that
+// other users may read is refused with the chmod that fixes it (the error
+// wraps private.ErrExposed).
 func Open(ctx context.Context, path string) (*Store, error) {
 	if path == "" || strings.Contains(path, "?") {
 		return nil, fmt.Errorf("sqlite database path %q: %w", path, store.ErrInvalidArgument)
+	}
+	if err := private.Check("the directory's database (token signing keys, password hashes)", path, path+"-wal", path+"-shm"); err != nil {
+		return nil, err
+	}
+	if err := private.CreateFile(path); err != nil {
+		return nil, fmt.Errorf("open sqlite %s: %w", path, err)
 	}
 	common := fmt.Sprintf("_pragma=busy_timeout(%d)&_pragma=cache_size(-%d)&_pragma=mmap_size(%d)&_pragma=temp_store(memory)",
 		busyTimeoutMS, cacheKiB, mmapBytes)
@@ -184,10 +197,11 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	if err := db.QueryRowContext(ctx, "PRAGMA user_version").Scan(&current); err != nil {
 		return err
 	}
-	if current > len(ms) {
-		return fmt.Errorf("database schema version %d is newer than this program's %d", current, len(ms))
+	pending, err := migration.Pending(ms, current)
+	if err != nil {
+		return err
 	}
-	for _, m := range ms[current:] {
+	for _, m := range pending {
 		tx, err := db.BeginTx(ctx, nil)
 		if err != nil {
 			return err

@@ -86,9 +86,9 @@ func TestReopen(t *testing.T) {
 	for _, k := range keys {
 		must("AddSigningKey", s.AddSigningKey(ctx, k))
 	}
-	must("CreateSession peer", s.CreateSession(ctx, peer, t0))
-	must("CreateSession client", s.CreateSession(ctx, client, t0))
-	_, err := s.ReplaceFiles(ctx, "p", files, 10, t0)
+	must("CreateSession peer", s.CreateSession(ctx, peer, 1<<20, t0))
+	must("CreateSession client", s.CreateSession(ctx, client, 1<<20, t0))
+	_, err := s.ReplaceFiles(ctx, "p", files, store.FileLimits{Peer: 10, Account: 1 << 30}, t0)
 	must("ReplaceFiles", err)
 	peer, err = s.TouchSession(ctx, "p", t0.Add(time.Minute), t0.Add(2*time.Hour))
 	must("TouchSession", err)
@@ -181,17 +181,17 @@ func TestNotUTF8(t *testing.T) {
 	ctx := t.Context()
 	s := openWithUser(t)
 	sess := store.Session{ID: "p", Username: "u", PeerName: "p", Address: "https://p", ExpiresAt: t0.Add(time.Hour)}
-	if err := s.CreateSession(ctx, sess, t0); err != nil {
+	if err := s.CreateSession(ctx, sess, 1<<20, t0); err != nil {
 		t.Fatal(err)
 	}
 	bad := file("bad\xff.txt", "x")
-	if _, err := s.ReplaceFiles(ctx, "p", []store.File{bad}, 10, t0); !errors.Is(err, store.ErrInvalidArgument) {
+	if _, err := s.ReplaceFiles(ctx, "p", []store.File{bad}, store.FileLimits{Peer: 10, Account: 1 << 30}, t0); !errors.Is(err, store.ErrInvalidArgument) {
 		t.Errorf("ReplaceFiles = %v, want ErrInvalidArgument", err)
 	}
-	if _, err := s.ApplyDelta(ctx, "p", []store.File{bad}, nil, 10, t0); !errors.Is(err, store.ErrInvalidArgument) {
+	if _, err := s.ApplyDelta(ctx, "p", []store.File{bad}, nil, store.FileLimits{Peer: 10, Account: 1 << 30}, t0); !errors.Is(err, store.ErrInvalidArgument) {
 		t.Errorf("ApplyDelta added = %v, want ErrInvalidArgument", err)
 	}
-	if _, err := s.ApplyDelta(ctx, "p", nil, []string{"bad\xff"}, 10, t0); !errors.Is(err, store.ErrInvalidArgument) {
+	if _, err := s.ApplyDelta(ctx, "p", nil, []string{"bad\xff"}, store.FileLimits{Peer: 10, Account: 1 << 30}, t0); !errors.Is(err, store.ErrInvalidArgument) {
 		t.Errorf("ApplyDelta removed = %v, want ErrInvalidArgument", err)
 	}
 }
@@ -204,7 +204,7 @@ func TestTouchBatching(t *testing.T) {
 	s := openWithUser(t)
 	for i := range 4 {
 		sess := store.Session{ID: fmt.Sprint("s", i), Username: "u", ExpiresAt: t0.Add(time.Hour)}
-		if err := s.CreateSession(ctx, sess, t0); err != nil {
+		if err := s.CreateSession(ctx, sess, 1<<20, t0); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -39,6 +39,11 @@ type Change[R comparable] interface {
 	Upsert(ctx context.Context, seq int64) error
 	// SetCount records the session's file count (SQLSetFileCount).
 	SetCount(ctx context.Context, seq, n int64) error
+	// AccountFiles returns the file count of the other peer sessions live
+	// at now of session seq's account (SQLAccountFiles). LivePeer has
+	// made the account's publishes take turns where the database needs
+	// it, so that the count holds until the transaction ends.
+	AccountFiles(ctx context.Context, seq int64, now time.Time) (int64, error)
 }
 
 // Statements of a Change that are the same in both schemas.
@@ -51,7 +56,31 @@ const (
 	SQLStoredFiles = `SELECT name, size, sha256, piece_size, piece_root, modified FROM files WHERE session_seq = $1`
 	// SQLSetFileCount sets the file count ($1) of session seq $2.
 	SQLSetFileCount = `UPDATE sessions SET file_count = $1 WHERE seq = $2`
+	// SQLAccountFiles sums the file counts of the peer sessions live at
+	// $2 of the account of session seq $1, that session excluded.
+	SQLAccountFiles = `SELECT CAST(coalesce(sum(o.file_count), 0) AS BIGINT)
+		FROM sessions s JOIN sessions o ON o.username = s.username
+		WHERE s.seq = $1 AND o.seq <> $1 AND o.expires_at > $2 AND o.address <> ''`
 )
+
+// checkAccount fails with TooManyAccountFiles if a change that leaves
+// session seq with n files, from old, would leave its account with more
+// than limits.Account across its live peers. A change that does not grow
+// the session's index passes, so that an account over its limit (a limit
+// lowered since) can always shrink.
+func checkAccount[R comparable](ctx context.Context, c Change[R], sessionID string, seq, old, n int64, limits store.FileLimits, now time.Time) error {
+	if n <= old {
+		return nil
+	}
+	others, err := c.AccountFiles(ctx, seq, now)
+	if err != nil {
+		return err
+	}
+	if others+n > int64(limits.Account) {
+		return TooManyAccountFiles(sessionID, others+n, limits.Account)
+	}
+	return nil
+}
 
 // livePeer is c.LivePeer, with a missing row as store.ErrNotFound.
 func livePeer[R comparable](ctx context.Context, c Change[R], id string, now time.Time) (seq, count int64, err error) {
@@ -87,13 +116,16 @@ func StoredFiles[R any](ctx context.Context, q Querier, seq int64, scan func(r R
 // whose files are the snapshot files: it writes only the snapshot's diff
 // with the stored index, which it returns. An error leaves the transaction
 // to be rolled back.
-func ReplaceFiles[R comparable](ctx context.Context, c Change[R], sessionID string, files []store.File, maxPeerFiles int, now time.Time) (Diff, error) {
-	seq, _, err := livePeer(ctx, c, sessionID, now)
+func ReplaceFiles[R comparable](ctx context.Context, c Change[R], sessionID string, files []store.File, limits store.FileLimits, now time.Time) (Diff, error) {
+	seq, old, err := livePeer(ctx, c, sessionID, now)
 	if err != nil {
 		return Diff{}, err
 	}
-	if len(files) > maxPeerFiles {
-		return Diff{}, TooManyFiles(sessionID, int64(len(files)), maxPeerFiles)
+	if len(files) > limits.Peer {
+		return Diff{}, TooManyFiles(sessionID, int64(len(files)), limits.Peer)
+	}
+	if err := checkAccount(ctx, c, sessionID, seq, old, int64(len(files)), limits, now); err != nil {
+		return Diff{}, err
 	}
 	stored, err := c.Stored(ctx, seq)
 	if err != nil {
@@ -111,11 +143,12 @@ func ReplaceFiles[R comparable](ctx context.Context, c Change[R], sessionID stri
 // count: the old one, minus the rows the removal deleted, plus the added
 // names not stored yet. Over the limit it fails with the transaction to be
 // rolled back, so that nothing changes.
-func ApplyDelta[R comparable](ctx context.Context, c Change[R], sessionID string, added int, removed []string, maxPeerFiles int, now time.Time) (int64, error) {
+func ApplyDelta[R comparable](ctx context.Context, c Change[R], sessionID string, added int, removed []string, limits store.FileLimits, now time.Time) (int64, error) {
 	seq, n, err := livePeer(ctx, c, sessionID, now)
 	if err != nil {
 		return 0, err
 	}
+	old := n
 	if len(removed) > 0 {
 		gone, err := c.Remove(ctx, seq, removed)
 		if err != nil {
@@ -129,8 +162,11 @@ func ApplyDelta[R comparable](ctx context.Context, c Change[R], sessionID string
 			return 0, err
 		}
 		n += int64(added) - existing
-		if n > int64(maxPeerFiles) {
-			return 0, TooManyFiles(sessionID, n, maxPeerFiles)
+		if n > int64(limits.Peer) {
+			return 0, TooManyFiles(sessionID, n, limits.Peer)
+		}
+		if err := checkAccount(ctx, c, sessionID, seq, old, n, limits, now); err != nil {
+			return 0, err
 		}
 		if err := c.Upsert(ctx, seq); err != nil {
 			return 0, err

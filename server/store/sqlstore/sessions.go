@@ -30,25 +30,33 @@ func ScanSession(row Row, extra ...any) (store.Session, error) {
 // database that serializes its writers (SQLite).
 type SessionLocks struct {
 	// Account is appended to the select of the session's account, to
-	// keep the account from being deleted under the login (" FOR KEY
-	// SHARE").
+	// keep the account from being deleted under the login and to make the
+	// account's logins and publishes take turns, so that its session and
+	// file counts hold (" FOR NO KEY UPDATE").
 	Account string
 	// Holder is appended to the select of the peer name's holder (" FOR
 	// UPDATE").
 	Holder string
-	// PeerName, if not nil, is called before the holder is read, to make
-	// logins of one peer name take turns.
+	// PeerName, if not nil, is called before the name's owner and holder
+	// are read, to make logins and releases of one peer name take turns.
 	PeerName func(ctx context.Context, q Querier, name string) error
 }
 
+// sqlLiveSessions counts the sessions of account $1 live at $2, by the
+// sessions_username index.
+const sqlLiveSessions = `SELECT count(*) FROM sessions WHERE username = $1 AND expires_at > $2`
+
 // CreateSession is store.Store.CreateSession in a write transaction q. A
-// peer session whose name is held by an expired session takes the name over
-// and the expired session is dropped with its files (it could never come
-// back: TouchSession refuses it), which keeps the unique peer-name index
-// valid; a live session of the same account and peer name is replaced (a
-// peer logging in again). It returns store sentinel errors as documented,
-// and database errors as they are.
-func CreateSession(ctx context.Context, q Querier, ss store.Session, now time.Time, locks SessionLocks) error {
+// peer session claims its name for its account if no account owns it
+// (claimPeerName). A peer session whose name is held by an expired session
+// takes the name over and the expired session is dropped with its files (it
+// could never come back: TouchSession refuses it), which keeps the unique
+// peer-name index valid; a live session of the same account and peer name is
+// replaced (a peer logging in again). The account's live sessions, without
+// the replaced one, are counted last. It returns store sentinel errors as
+// documented, and database errors as they are; on error the caller rolls q
+// back, so nothing is changed.
+func CreateSession(ctx context.Context, q Querier, ss store.Session, maxSessions int, now time.Time, locks SessionLocks) error {
 	var one int
 	err := q.QueryRow(ctx, `SELECT 1 FROM accounts WHERE name = $1`+locks.Account, ss.Username).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -63,6 +71,9 @@ func CreateSession(ctx context.Context, q Querier, ss store.Session, now time.Ti
 			if err := locks.PeerName(ctx, q, ss.PeerName); err != nil {
 				return err
 			}
+		}
+		if err := claimPeerName(ctx, q, ss); err != nil {
+			return err
 		}
 		var seq, expires int64
 		var user string
@@ -91,6 +102,13 @@ func CreateSession(ctx context.Context, q Querier, ss store.Session, now time.Ti
 		if _, err := q.Exec(ctx, `DELETE FROM sessions WHERE seq = $1`, replaced); err != nil {
 			return fmt.Errorf("end previous session: %w", err)
 		}
+	}
+	var live int64
+	if err := q.QueryRow(ctx, sqlLiveSessions, ss.Username, Nanos(now)).Scan(&live); err != nil {
+		return err
+	}
+	if live >= int64(maxSessions) {
+		return fmt.Errorf("account %s: %d live sessions, at most %d: %w", ss.Username, live, maxSessions, store.ErrLimit)
 	}
 	_, err = q.Exec(ctx, `INSERT INTO sessions (id, username, peer_name, address, created, last_seen, expires_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7)`,

@@ -1,7 +1,8 @@
 // Package sqlstore owns what the two SQL stores (sqlite, postgres) share
 // beyond their schemas: how times are stored; the account and signing-key
-// statements and the login transaction (CreateSession), which run through
-// Querier, the small interface each store adapts its driver to; heartbeat
+// statements, the login transaction (CreateSession) and the peer names'
+// ownership (claim, owner, release), which run through Querier, the small
+// interface each store adapts its driver to; heartbeat
 // group commit; the checks, the diff and the flow of a publish, over the
 // store's own statements (Change); the listings' page tokens and the start
 // of a search page.
@@ -58,6 +59,13 @@ func CheckUnique(files []store.File) error {
 	return nil
 }
 
+// TooManyAccountFiles is the error of a change that would leave the
+// account of a peer session with n files across its live peer sessions,
+// more than maxAccountFiles: it wraps store.ErrAccountFiles.
+func TooManyAccountFiles(sessionID string, n int64, maxAccountFiles int) error {
+	return fmt.Errorf("peer session %s: its account would have %d files across its peers, at most %d: %w", sessionID, n, maxAccountFiles, store.ErrAccountFiles)
+}
+
 // TooManyFiles is the error of a change that would leave a peer session
 // with n files, more than maxPeerFiles: it wraps store.ErrLimit.
 func TooManyFiles(sessionID string, n int64, maxPeerFiles int) error {
@@ -71,7 +79,7 @@ func WrapWrite(what, id string, err error) error {
 	if err == nil {
 		return nil
 	}
-	for _, sentinel := range []error{store.ErrNotFound, store.ErrLimit, store.ErrInvalidArgument, store.ErrAlreadyExists} {
+	for _, sentinel := range []error{store.ErrNotFound, store.ErrLimit, store.ErrInvalidArgument, store.ErrAlreadyExists, store.ErrInUse} {
 		if errors.Is(err, sentinel) {
 			return err
 		}

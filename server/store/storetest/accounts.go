@@ -82,7 +82,7 @@ func testDeleteAccountCascades(t *testing.T, s store.Store) {
 	// The peer name is free again, for anyone.
 	mustSession(t, s, peerSession("b-attic", "bob", "attic", at(time.Hour)))
 	// A session of a deleted (or never created) account is refused.
-	err := s.CreateSession(ctx, peerSession("a-again", "alice", "loft", at(time.Hour)), t0)
+	err := s.CreateSession(ctx, peerSession("a-again", "alice", "loft", at(time.Hour)), noLimit, t0)
 	wantErr(t, "CreateSession for deleted account", err, store.ErrNotFound)
 }
 

@@ -124,7 +124,7 @@ func Bench(b *testing.B, open func(b *testing.B) store.Store) {
 		const entries = 10_000
 		mustAccountB(b, s, "bench-big")
 		big := peerSession("bench-big", "bench-big", "bench-big-peer", at(48*time.Hour))
-		if err := s.CreateSession(b.Context(), big, t0); err != nil {
+		if err := s.CreateSession(b.Context(), big, noLimit, t0); err != nil {
 			b.Fatalf("CreateSession: %v", err)
 		}
 		snap := func(gen, content int) []store.File {
@@ -150,11 +150,11 @@ func Bench(b *testing.B, open func(b *testing.B) store.Store) {
 			{"unchanged", names[0], func(int) []store.File { return names[0] }},
 		} {
 			b.Run(c.name, func(b *testing.B) {
-				if _, err := s.ReplaceFiles(b.Context(), big.ID, c.prime, entries, now); err != nil {
+				if _, err := s.ReplaceFiles(b.Context(), big.ID, c.prime, peerLimit(entries), now); err != nil {
 					b.Fatalf("ReplaceFiles: %v", err)
 				}
 				for i := 0; b.Loop(); i++ {
-					n, err := s.ReplaceFiles(b.Context(), big.ID, c.pick(i), entries, now)
+					n, err := s.ReplaceFiles(b.Context(), big.ID, c.pick(i), peerLimit(entries), now)
 					if err != nil || n != entries {
 						b.Fatalf("ReplaceFiles = %d, %v", n, err)
 					}
@@ -252,10 +252,10 @@ func populate(b *testing.B, s store.Store, peers int) *population {
 			}
 		} else {
 			for i, sess := range sessions {
-				if err := s.CreateSession(ctx, sess, t0); err != nil {
+				if err := s.CreateSession(ctx, sess, noLimit, t0); err != nil {
 					b.Fatalf("CreateSession: %v", err)
 				}
-				if _, err := s.ReplaceFiles(ctx, sess.ID, files[i], benchFilesPerPeer, t0); err != nil {
+				if _, err := s.ReplaceFiles(ctx, sess.ID, files[i], peerLimit(benchFilesPerPeer), t0); err != nil {
 					b.Fatalf("ReplaceFiles: %v", err)
 				}
 			}

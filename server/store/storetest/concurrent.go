@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"testing"
@@ -30,11 +31,11 @@ func testConcurrent(t *testing.T, s store.Store) {
 					return
 				}
 				files := []store.File{file(fmt.Sprintf("round %d.txt", r), fmt.Sprint(r)), file("common.txt", "common")}
-				if _, err := s.ReplaceFiles(ctx, id, files, 10, now); err != nil {
+				if _, err := s.ReplaceFiles(ctx, id, files, peerLimit(10), now); err != nil {
 					t.Errorf("ReplaceFiles: %v", err)
 					return
 				}
-				if _, err := s.ApplyDelta(ctx, id, []store.File{file("delta.txt", id)}, []string{"common.txt"}, 10, now); err != nil {
+				if _, err := s.ApplyDelta(ctx, id, []store.File{file("delta.txt", id)}, []string{"common.txt"}, peerLimit(10), now); err != nil {
 					t.Errorf("ApplyDelta: %v", err)
 					return
 				}
@@ -65,4 +66,69 @@ func testConcurrent(t *testing.T, s store.Store) {
 	}
 	wg.Wait()
 	same(t, "stats", mustStats(t, s, t0), store.Stats{OnlinePeers: peers, IndexedFiles: 2 * peers})
+}
+
+// testAccountLimitsConcurrent logs in and publishes for one account from
+// many goroutines at once: the limits on its sessions and its files hold
+// exactly, whatever the interleaving (a store whose writers run
+// concurrently must make them take turns per account), and two accounts
+// racing for one peer name end with one owner.
+func testAccountLimitsConcurrent(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	const workers, maxSessions, maxFiles = 8, 5, 7
+	mustAccount(t, s, "user")
+	var wg sync.WaitGroup
+	errs := make([]error, workers)
+	for i := range workers {
+		wg.Go(func() {
+			errs[i] = s.CreateSession(ctx, peerSession(fmt.Sprint("p", i), "user", fmt.Sprint("peer", i), at(time.Hour)), maxSessions, t0)
+		})
+	}
+	wg.Wait()
+	var live []string
+	for i, err := range errs {
+		switch {
+		case err == nil:
+			live = append(live, fmt.Sprint("p", i))
+		case !errors.Is(err, store.ErrLimit):
+			t.Fatalf("CreateSession p%d: %v", i, err)
+		}
+	}
+	same(t, "sessions created", len(live), maxSessions)
+
+	limits := store.FileLimits{Peer: 10, Account: maxFiles}
+	published := make([]int64, len(live))
+	for i, id := range live {
+		wg.Go(func() {
+			files := []store.File{file(id+"-a.txt", id+"a"), file(id+"-b.txt", id+"b")}
+			n, err := s.ReplaceFiles(ctx, id, files, limits, t0)
+			if err != nil && !errors.Is(err, store.ErrAccountFiles) {
+				t.Errorf("ReplaceFiles %s: %v", id, err)
+			}
+			published[i] = n
+		})
+	}
+	wg.Wait()
+	var total int64
+	for _, n := range published {
+		total += n
+	}
+	same(t, "files published", total, int64(maxFiles/2*2))
+	same(t, "stats", mustStats(t, s, t0).IndexedFiles, total)
+
+	mustAccount(t, s, "other")
+	for _, user := range []string{"user", "other"} {
+		wg.Go(func() {
+			err := s.CreateSession(ctx, peerSession("race-"+user, user, "contested", at(time.Hour)), noLimit, t0)
+			if err != nil && !errors.Is(err, store.ErrAlreadyExists) && !errors.Is(err, store.ErrLimit) {
+				t.Errorf("CreateSession for %s: %v", user, err)
+			}
+		})
+	}
+	wg.Wait()
+	owner, err := s.PeerNameOwner(ctx, "contested")
+	wantErr(t, "PeerNameOwner", err, nil)
+	got, err := s.GetSession(ctx, "race-"+owner, t0)
+	wantErr(t, "the owner's session", err, nil)
+	same(t, "holder", got.Username, owner)
 }

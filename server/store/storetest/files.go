@@ -40,7 +40,7 @@ func testReplaceFiles(t *testing.T, s store.Store) {
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
-			n, err := s.ReplaceFiles(ctx, "p", st.files, st.limit, t0)
+			n, err := s.ReplaceFiles(ctx, "p", st.files, peerLimit(st.limit), t0)
 			wantErr(t, "ReplaceFiles", err, st.want)
 			if err == nil {
 				same(t, "count", n, st.count)
@@ -65,7 +65,7 @@ func testReplaceFiles(t *testing.T, s store.Store) {
 			same(t, "search", sortedCopy(hashes(rs)), sortedCopy(wantHashes))
 		})
 	}
-	_, err := s.ReplaceFiles(ctx, "nope", []store.File{a}, 10, t0)
+	_, err := s.ReplaceFiles(ctx, "nope", []store.File{a}, peerLimit(10), t0)
 	wantErr(t, "unknown session", err, store.ErrNotFound)
 }
 
@@ -99,7 +99,7 @@ func testApplyDelta(t *testing.T, s store.Store) {
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
-			n, err := s.ApplyDelta(ctx, "p", st.added, st.removed, st.limit, t0)
+			n, err := s.ApplyDelta(ctx, "p", st.added, st.removed, peerLimit(st.limit), t0)
 			wantErr(t, "ApplyDelta", err, st.want)
 			if err == nil {
 				same(t, "count", n, int64(len(st.state)))
@@ -119,6 +119,6 @@ func testApplyDelta(t *testing.T, s store.Store) {
 			same(t, "FileCount", ps[0].FileCount, int64(len(st.state)))
 		})
 	}
-	_, err := s.ApplyDelta(ctx, "nope", []store.File{a}, nil, 10, t0)
+	_, err := s.ApplyDelta(ctx, "nope", []store.File{a}, nil, peerLimit(10), t0)
 	wantErr(t, "unknown session", err, store.ErrNotFound)
 }

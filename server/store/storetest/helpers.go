@@ -20,8 +20,15 @@ var t0 = time.Date(2031, 3, 4, 5, 6, 7, 89, time.UTC)
 // at returns t0 plus d.
 func at(d time.Duration) time.Time { return t0.Add(d) }
 
-// bigLimit is a maxPeerFiles that no test reaches.
-const bigLimit = 1 << 20
+// noLimit is a number of files or sessions no test reaches.
+const noLimit = 1 << 20
+
+// bigLimit are file limits that no test reaches.
+var bigLimit = store.FileLimits{Peer: noLimit, Account: noLimit}
+
+// peerLimit are file limits of at most n files per peer, and none per
+// account that a test reaches.
+func peerLimit(n int) store.FileLimits { return store.FileLimits{Peer: n, Account: noLimit} }
 
 // hashOf is the hex SHA-256 of s, used as a content id.
 func hashOf(s string) string {
@@ -72,7 +79,7 @@ func clientSession(id, user string, exp time.Time) store.Session {
 // mustSession creates a session at t0 or fails the test.
 func mustSession(t *testing.T, s store.Store, sess store.Session) {
 	t.Helper()
-	if err := s.CreateSession(t.Context(), sess, t0); err != nil {
+	if err := s.CreateSession(t.Context(), sess, noLimit, t0); err != nil {
 		t.Fatalf("CreateSession(%s): %v", sess.ID, err)
 	}
 }

@@ -75,7 +75,7 @@ func testStats(t *testing.T, s store.Store) {
 	})
 	same(t, "before expiry", mustStats(t, s, t0), store.Stats{OnlinePeers: 4, IndexedFiles: 5})
 	same(t, "after expiry", mustStats(t, s, searchNow), store.Stats{OnlinePeers: 3, IndexedFiles: 3})
-	if _, err := s.ApplyDelta(ctx, "sess-c", []store.File{file("3", "3")}, []string{"x"}, 10, searchNow); err != nil {
+	if _, err := s.ApplyDelta(ctx, "sess-c", []store.File{file("3", "3")}, []string{"x"}, peerLimit(10), searchNow); err != nil {
 		t.Fatalf("ApplyDelta: %v", err)
 	}
 	same(t, "after delta", mustStats(t, s, searchNow), store.Stats{OnlinePeers: 3, IndexedFiles: 4})

@@ -107,7 +107,7 @@ func testSearchGrouping(t *testing.T, s store.Store) {
 		if peer == "mike" {
 			seen = mikeSeen
 		}
-		return store.Source{Peer: peer, Address: "https://" + peer + ".example:7443", Name: name, LastSeen: seen}
+		return store.Source{Peer: peer, Username: "user", Address: "https://" + peer + ".example:7443", Name: name, LastSeen: seen}
 	}
 	resultX := store.SearchResult{
 		SHA256: x1.SHA256, Size: x1.Size, PieceSize: x1.PieceSize, PieceRoot: x1.PieceRoot,

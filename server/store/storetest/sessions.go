@@ -4,6 +4,7 @@
 package storetest
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -44,10 +45,10 @@ func testSessions(t *testing.T, s store.Store) {
 		}, nil},
 		{"get missing", func() error { _, err := s.GetSession(ctx, "nope", t0); return err }, store.ErrNotFound},
 		{"duplicate id", func() error {
-			return s.CreateSession(ctx, clientSession(peer.ID, "alice", at(time.Hour)), t0)
+			return s.CreateSession(ctx, clientSession(peer.ID, "alice", at(time.Hour)), noLimit, t0)
 		}, store.ErrAlreadyExists},
 		{"unknown account", func() error {
-			return s.CreateSession(ctx, clientSession("s-ghost", "ghost", at(time.Hour)), t0)
+			return s.CreateSession(ctx, clientSession("s-ghost", "ghost", at(time.Hour)), noLimit, t0)
 		}, store.ErrNotFound},
 		{"touch", func() error {
 			got, err := s.TouchSession(ctx, peer.ID, touched.LastSeen, touched.ExpiresAt)
@@ -69,7 +70,7 @@ func testSessions(t *testing.T, s store.Store) {
 		{"get deleted", func() error { _, err := s.GetSession(ctx, client.ID, t0); return err }, store.ErrNotFound},
 		{"touch deleted", func() error { _, err := s.TouchSession(ctx, client.ID, t0, at(time.Hour)); return err }, store.ErrNotFound},
 		{"delete again", func() error { return s.DeleteSession(ctx, client.ID) }, store.ErrNotFound},
-		{"id reusable after delete", func() error { return s.CreateSession(ctx, client, t0) }, nil},
+		{"id reusable after delete", func() error { return s.CreateSession(ctx, client, noLimit, t0) }, nil},
 	})
 }
 
@@ -187,16 +188,33 @@ func testPeerNames(t *testing.T, s store.Store) {
 	mustSession(t, s, peerSession("a1", "alice", "den", at(time.Minute)))
 	mustReplace(t, s, "a1", file("old.txt", "old"))
 	mustSession(t, s, clientSession("a-client", "alice", at(time.Hour)))
+	later := at(time.Minute) // a1's successors expire here
+	owner := func(t *testing.T, name, want string) {
+		t.Helper()
+		got, err := s.PeerNameOwner(ctx, name)
+		if want == "" {
+			wantErr(t, "PeerNameOwner "+name, err, store.ErrNotFound)
+			return
+		}
+		wantErr(t, "PeerNameOwner "+name, err, nil)
+		same(t, "owner of "+name, got, want)
+	}
+	login := func(sess store.Session, now time.Time) func() error {
+		return func() error { return s.CreateSession(ctx, sess, noLimit, now) }
+	}
 
 	steps := []struct {
 		name string
-		now  time.Time
-		sess store.Session
+		op   func() error
 		want error
 		// after checks the state once the step ran.
 		after func(t *testing.T)
 	}{
-		{"same user re-login replaces session and files", t0, peerSession("a2", "alice", "den", at(time.Minute)), nil, func(t *testing.T) {
+		{"first login claimed the name", func() error { return nil }, nil, func(t *testing.T) {
+			owner(t, "den", "alice")
+			owner(t, "attic", "")
+		}},
+		{"same user re-login replaces session and files", login(peerSession("a2", "alice", "den", later), t0), nil, func(t *testing.T) {
 			_, err := s.GetSession(ctx, "a1", t0)
 			wantErr(t, "old session", err, store.ErrNotFound)
 			same(t, "files", len(listFiles(t, s, "", 10, t0)), 0)
@@ -205,45 +223,173 @@ func testPeerNames(t *testing.T, s store.Store) {
 			_, err = s.GetSession(ctx, "a-client", t0)
 			wantErr(t, "client session untouched", err, nil)
 		}},
-		{"another user's live session holds the name", t0, peerSession("b1", "bob", "den", at(time.Hour)), store.ErrAlreadyExists, func(t *testing.T) {
+		{"another user cannot take an online peer's name", login(peerSession("b1", "bob", "den", at(time.Hour)), t0), store.ErrAlreadyExists, func(t *testing.T) {
 			_, err := s.GetSession(ctx, "b1", t0)
 			wantErr(t, "refused session", err, store.ErrNotFound)
 			_, err = s.GetSession(ctx, "a2", t0)
 			wantErr(t, "holder", err, nil)
 		}},
-		{"same user, other name", t0, peerSession("a3", "alice", "attic", at(time.Hour)), nil, func(t *testing.T) {
+		{"same user, other name", login(peerSession("a3", "alice", "attic", at(time.Hour)), t0), nil, func(t *testing.T) {
 			same(t, "peers", peerNames(listPeers(t, s, 10, t0)), []string{"attic=0", "den=0"})
+			owner(t, "attic", "alice")
 		}},
-		{"re-login with a taken id changes nothing", t0, peerSession("a-client", "alice", "den", at(time.Hour)), store.ErrAlreadyExists, func(t *testing.T) {
+		{"re-login with a taken id changes nothing", login(peerSession("a-client", "alice", "den", at(time.Hour)), t0), store.ErrAlreadyExists, func(t *testing.T) {
 			_, err := s.GetSession(ctx, "a2", t0)
 			wantErr(t, "den holder", err, nil)
 		}},
-		{"expired holder does not block", at(time.Minute), peerSession("b2", "bob", "den", at(time.Hour)), nil, func(t *testing.T) {
-			now := at(time.Minute)
-			got, err := s.GetSession(ctx, "b2", now)
-			wantErr(t, "new holder", err, nil)
-			same(t, "new holder user", got.Username, "bob")
-			ps := listPeers(t, s, 10, now)
-			same(t, "peers", peerNames(ps), []string{"attic=0", "den=0"})
-			same(t, "den owner", ps[1].Session.ID, "b2")
+		{"another user cannot take an offline peer's name", login(peerSession("b2", "bob", "den", at(time.Hour)), later), store.ErrAlreadyExists, func(t *testing.T) {
+			owner(t, "den", "alice")
+			same(t, "peers", peerNames(listPeers(t, s, 10, later)), []string{"attic=0"})
 		}},
-		{"former holder now refused", at(time.Minute), peerSession("a4", "alice", "den", at(time.Hour)), store.ErrAlreadyExists, nil},
-		{"bob re-login keeps alice's attic", at(time.Minute), peerSession("b3", "bob", "den", at(time.Hour)), nil, func(t *testing.T) {
-			now := at(time.Minute)
-			_, err := s.GetSession(ctx, "b2", now)
+		{"not even after the reaper ran", func() error {
+			if _, err := s.ReapExpired(ctx, later); err != nil {
+				return err
+			}
+			return login(peerSession("b2", "bob", "den", at(time.Hour)), later)()
+		}, store.ErrAlreadyExists, func(t *testing.T) { owner(t, "den", "alice") }},
+		{"the owner comes back", login(peerSession("a4", "alice", "den", at(time.Hour)), later), nil, func(t *testing.T) {
+			same(t, "peers", peerNames(listPeers(t, s, 10, later)), []string{"attic=0", "den=0"})
+		}},
+		{"a client session claims no name", login(clientSession("b-client", "bob", at(time.Hour)), later), nil, func(t *testing.T) {
+			owner(t, "bob", "")
+		}},
+		{"release while the peer is online", func() error { return s.ReleasePeerName(ctx, "den", "alice", false, later) }, store.ErrInUse, func(t *testing.T) {
+			owner(t, "den", "alice")
+			_, err := s.GetSession(ctx, "a4", later)
+			wantErr(t, "den holder", err, nil)
+		}},
+		{"release by another account", func() error { return s.ReleasePeerName(ctx, "den", "bob", true, later) }, store.ErrNotFound, func(t *testing.T) {
+			owner(t, "den", "alice")
+		}},
+		{"release of a name nobody owns", func() error { return s.ReleasePeerName(ctx, "cellar", "", true, later) }, store.ErrNotFound, nil},
+		{"forced release ends the session", func() error { return s.ReleasePeerName(ctx, "den", "", true, later) }, nil, func(t *testing.T) {
+			owner(t, "den", "")
+			_, err := s.GetSession(ctx, "a4", later)
+			wantErr(t, "released name's session", err, store.ErrNotFound)
+			same(t, "peers", peerNames(listPeers(t, s, 10, later)), []string{"attic=0"})
+			owner(t, "attic", "alice")
+		}},
+		{"a released name goes to the next login", login(peerSession("b3", "bob", "den", at(time.Hour)), later), nil, func(t *testing.T) {
+			owner(t, "den", "bob")
+		}},
+		{"the former owner is refused", login(peerSession("a5", "alice", "den", at(time.Hour)), later), store.ErrAlreadyExists, nil},
+		{"bob re-login keeps alice's attic", login(peerSession("b4", "bob", "den", at(time.Hour)), later), nil, func(t *testing.T) {
+			_, err := s.GetSession(ctx, "b3", later)
 			wantErr(t, "replaced", err, store.ErrNotFound)
-			_, err = s.GetSession(ctx, "a3", now)
+			_, err = s.GetSession(ctx, "a3", later)
 			wantErr(t, "attic", err, nil)
+		}},
+		{"the owner releases an offline name", func() error {
+			if err := s.DeleteSession(ctx, "b4"); err != nil {
+				return err
+			}
+			return s.ReleasePeerName(ctx, "den", "bob", false, later)
+		}, nil, func(t *testing.T) { owner(t, "den", "") }},
+		{"alice claims it again", login(peerSession("a6", "alice", "den", at(time.Hour)), later), nil, func(t *testing.T) {
+			owner(t, "den", "alice")
+		}},
+		{"a name released with its expired holder", func() error {
+			// The holder expired but is not reaped: the release drops it
+			// with its files, as a login taking the name over would.
+			mustAccount(t, s, "carol")
+			if err := s.CreateSession(ctx, peerSession("c1", "carol", "shed", at(2*time.Minute)), noLimit, later); err != nil {
+				return err
+			}
+			if _, err := s.ReplaceFiles(ctx, "c1", []store.File{file("shed.txt", "shed")}, bigLimit, later); err != nil {
+				return err
+			}
+			return s.ReleasePeerName(ctx, "shed", "carol", false, at(3*time.Minute))
+		}, nil, func(t *testing.T) {
+			owner(t, "shed", "")
+			_, err := s.GetSession(ctx, "c1", later)
+			wantErr(t, "expired holder", err, store.ErrNotFound)
+			same(t, "files of shed", len(listFiles(t, s, "shed", 10, later)), 0)
 		}},
 	}
 	for _, st := range steps {
 		t.Run(st.name, func(t *testing.T) {
-			wantErr(t, "CreateSession "+st.sess.ID, s.CreateSession(ctx, st.sess, st.now), st.want)
+			wantErr(t, st.name, st.op(), st.want)
 			if st.after != nil {
 				st.after(t)
 			}
 		})
 	}
+}
+
+func testSessionLimit(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	mustAccount(t, s, "alice")
+	mustAccount(t, s, "bob")
+	const limit = 3
+	login := func(sess store.Session, now time.Time) func() error {
+		return func() error { return s.CreateSession(ctx, sess, limit, now) }
+	}
+	runSteps(t, []step{
+		{"first", login(peerSession("p1", "alice", "den", at(time.Minute)), t0), nil},
+		{"second", login(clientSession("c1", "alice", at(time.Hour)), t0), nil},
+		{"third", login(clientSession("c2", "alice", at(time.Hour)), t0), nil},
+		{"fourth is over the limit", login(clientSession("c3", "alice", at(time.Hour)), t0), store.ErrLimit},
+		{"refused session not stored", func() error { _, err := s.GetSession(ctx, "c3", t0); return err }, store.ErrNotFound},
+		{"a peer over the limit claims no name", login(peerSession("p2", "alice", "attic", at(time.Hour)), t0), store.ErrLimit},
+		{"refused peer's name unclaimed", func() error { _, err := s.PeerNameOwner(ctx, "attic"); return err }, store.ErrNotFound},
+		{"a peer replacing itself at the limit", login(peerSession("p1b", "alice", "den", at(time.Minute)), t0), nil},
+		{"the replaced session ended", func() error { _, err := s.GetSession(ctx, "p1", t0); return err }, store.ErrNotFound},
+		{"other accounts have their own count", login(clientSession("b1", "bob", at(time.Hour)), t0), nil},
+		{"expired sessions do not count", login(clientSession("c4", "alice", at(time.Hour)), at(time.Minute)), nil},
+		{"deleted sessions do not count", func() error {
+			if err := s.DeleteSession(ctx, "c1"); err != nil {
+				return err
+			}
+			return login(clientSession("c5", "alice", at(time.Hour)), at(time.Minute))()
+		}, nil},
+		{"full again", login(clientSession("c6", "alice", at(time.Hour)), at(time.Minute)), store.ErrLimit},
+	})
+}
+
+func testAccountFiles(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	mustAccount(t, s, "alice")
+	mustAccount(t, s, "bob")
+	mustSession(t, s, peerSession("a1", "alice", "den", at(time.Minute)))
+	mustSession(t, s, peerSession("a2", "alice", "attic", at(time.Hour)))
+	mustSession(t, s, peerSession("b1", "bob", "basement", at(time.Hour)))
+	limits := store.FileLimits{Peer: 10, Account: 5}
+	fs := func(prefix string, n int) []store.File {
+		out := make([]store.File, n)
+		for i := range out {
+			out[i] = file(fmt.Sprintf("%s-%d.txt", prefix, i), fmt.Sprint(prefix, i))
+		}
+		return out
+	}
+	replace := func(id string, files []store.File, l store.FileLimits, now time.Time) func() error {
+		return func() error { _, err := s.ReplaceFiles(ctx, id, files, l, now); return err }
+	}
+	delta := func(id string, added []store.File, removed []string, now time.Time) func() error {
+		return func() error { _, err := s.ApplyDelta(ctx, id, added, removed, limits, now); return err }
+	}
+	count := func(now time.Time, want ...string) func() error {
+		return func() error {
+			same(t, "peers", peerNames(listPeers(t, s, 10, now)), want)
+			return nil
+		}
+	}
+	runSteps(t, []step{
+		{"den takes 3", replace("a1", fs("d", 3), limits, t0), nil},
+		{"attic cannot take 3 more", replace("a2", fs("a", 3), limits, t0), store.ErrAccountFiles},
+		{"the refusal is a limit", replace("a2", fs("a", 3), limits, t0), store.ErrLimit},
+		{"nothing changed", count(t0, "attic=0", "basement=0", "den=3"), nil},
+		{"attic takes 2", replace("a2", fs("a", 2), limits, t0), nil},
+		{"a delta adding one more", delta("a2", fs("x", 1), nil, t0), store.ErrAccountFiles},
+		{"a delta replacing one", delta("a2", fs("x", 1), []string{"a-0.txt"}, t0), nil},
+		{"a delta re-publishing one", delta("a2", fs("x", 1), nil, t0), nil},
+		{"other accounts have their own count", replace("b1", fs("b", 5), limits, t0), nil},
+		{"still unchanged", count(t0, "attic=2", "basement=5", "den=3"), nil},
+		{"an expired peer's files do not count", replace("a2", fs("a", 5), limits, at(time.Minute)), nil},
+		{"a lower limit", replace("a2", fs("a", 6), store.FileLimits{Peer: 10, Account: 4}, at(time.Minute)), store.ErrAccountFiles},
+		{"over a lower limit, shrinking passes", replace("a2", fs("a", 4), store.FileLimits{Peer: 10, Account: 3}, at(time.Minute)), nil},
+		{"and the per-peer limit still holds", replace("b1", fs("b", 6), store.FileLimits{Peer: 5, Account: noLimit}, t0), store.ErrLimit},
+		{"final", count(at(time.Minute), "attic=4", "basement=5"), nil},
+	})
 }
 
 func testClientSessions(t *testing.T, s store.Store) {

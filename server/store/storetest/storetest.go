@@ -1,9 +1,10 @@
 // Package storetest owns the conformance suite every store.Store
 // implementation must pass (Run) and the shared benchmark (Bench), so that
 // sqlite, postgres and any later backend are held to the same contract:
-// liveness decided by the "now" argument, peer-name ownership, atomic index
-// changes with limits, search grouped by whole content descriptor and
-// stably paged, ordered listings and
+// liveness decided by the "now" argument, peer names owned by accounts,
+// sessions per account, atomic index changes with per-peer and per-account
+// limits, search grouped by whole content descriptor and stably paged,
+// ordered listings and
 // the documented sentinel errors.
 //
 // It is imported only by _test.go files; it lives in a non-test file so that
@@ -31,6 +32,9 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Sessions", testSessions},
 		{"Expiry", testExpiry},
 		{"PeerNames", testPeerNames},
+		{"SessionLimit", testSessionLimit},
+		{"AccountFiles", testAccountFiles},
+		{"AccountLimitsConcurrent", testAccountLimitsConcurrent},
 		{"ClientSessions", testClientSessions},
 		{"ReplaceFiles", testReplaceFiles},
 		{"ApplyDelta", testApplyDelta},

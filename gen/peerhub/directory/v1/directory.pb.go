@@ -345,11 +345,15 @@ type LoginRequest struct {
 	// username is the account name: letters, digits, '.', '_' or '-', 1 to 64
 	// characters, starting with a letter or digit.
 	Username string `protobuf:"bytes,1,opt,name=username,proto3" json:"username,omitempty"`
-	// password is the account's password, 1 to 1024 bytes.
+	// password is the account's password, 1 to 72 bytes: bcrypt, which
+	// hashes it, ignores bytes past 72, so longer passwords are refused
+	// rather than silently cut.
 	Password string `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"`
 	// advertise_address is the http:// or https:// URL where the caller serves
-	// peerhub.peer.v1.PeerService, e.g. "http://10.0.0.5:8001". Set it to log
-	// in as a peer; leave it empty to log in as a client that only searches.
+	// peerhub.peer.v1.PeerService: scheme, host and optional port only, e.g.
+	// "http://10.0.0.5:8001" (no path but a lone "/", no query, fragment or
+	// user info). Set it to log in as a peer; leave it empty to log in as a
+	// client that only searches.
 	AdvertiseAddress string `protobuf:"bytes,3,opt,name=advertise_address,json=advertiseAddress,proto3" json:"advertise_address,omitempty"`
 	// peer_name is how a peer session is listed; it defaults to the username.
 	// Only meaningful with advertise_address. Same rules as username.
@@ -988,7 +992,9 @@ type Source struct {
 	// name is the file's name at that peer.
 	Name string `protobuf:"bytes,3,opt,name=name,proto3" json:"name,omitempty"`
 	// last_seen is the peer's last heartbeat.
-	LastSeen      *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
+	LastSeen *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
+	// username is the account the peer logged in with, which owns its name.
+	Username      string `protobuf:"bytes,5,opt,name=username,proto3" json:"username,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1049,6 +1055,13 @@ func (x *Source) GetLastSeen() *timestamppb.Timestamp {
 		return x.LastSeen
 	}
 	return nil
+}
+
+func (x *Source) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
 }
 
 // SearchResult is one distinct content (sha256, size, piece_size,
@@ -1595,6 +1608,90 @@ func (x *ListFilesResponse) GetNextPageToken() string {
 	return ""
 }
 
+// ReleasePeerNameRequest names the peer name to give up.
+type ReleasePeerNameRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name is a peer name the caller's account owns. Same rules as
+	// LoginRequest.username.
+	Name          string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReleasePeerNameRequest) Reset() {
+	*x = ReleasePeerNameRequest{}
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReleasePeerNameRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReleasePeerNameRequest) ProtoMessage() {}
+
+func (x *ReleasePeerNameRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReleasePeerNameRequest.ProtoReflect.Descriptor instead.
+func (*ReleasePeerNameRequest) Descriptor() ([]byte, []int) {
+	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *ReleasePeerNameRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+// ReleasePeerNameResponse is empty.
+type ReleasePeerNameResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReleasePeerNameResponse) Reset() {
+	*x = ReleasePeerNameResponse{}
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[25]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReleasePeerNameResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReleasePeerNameResponse) ProtoMessage() {}
+
+func (x *ReleasePeerNameResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[25]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReleasePeerNameResponse.ProtoReflect.Descriptor instead.
+func (*ReleasePeerNameResponse) Descriptor() ([]byte, []int) {
+	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{25}
+}
+
 var File_peerhub_directory_v1_directory_proto protoreflect.FileDescriptor
 
 const file_peerhub_directory_v1_directory_proto_rawDesc = "" +
@@ -1626,13 +1723,11 @@ const file_peerhub_directory_v1_directory_proto_rawDesc = "" +
 	"\x04keys\x18\x04 \x03(\v2\x1f.peerhub.directory.v1.PublicKeyR\x04keys\x12.\n" +
 	"\x13max_publish_entries\x18\x05 \x01(\x05R\x11maxPublishEntries\x12(\n" +
 	"\x10max_peer_entries\x18\x06 \x01(\x05R\x0emaxPeerEntries\x12!\n" +
-	"\ftoken_issuer\x18\a \x01(\tR\vtokenIssuer\"\x8b\x02\n" +
+	"\ftoken_issuer\x18\a \x01(\tR\vtokenIssuer\"\x93\x03\n" +
 	"\fLoginRequest\x12C\n" +
-	"\busername\x18\x01 \x01(\tB'\xbaH$r\"\x10\x01\x18@2\x1c^[A-Za-z0-9][A-Za-z0-9._-]*$R\busername\x12&\n" +
-	"\bpassword\x18\x02 \x01(\tB\n" +
-	"\xbaH\ar\x05 \x01(\x80\bR\bpassword\x12G\n" +
-	"\x11advertise_address\x18\x03 \x01(\tB\x1a\xbaH\x17\xd8\x01\x01r\x12\x18\x80\x102\n" +
-	"^https?://\x88\x01\x01R\x10advertiseAddress\x12E\n" +
+	"\busername\x18\x01 \x01(\tB'\xbaH$r\"\x10\x01\x18@2\x1c^[A-Za-z0-9][A-Za-z0-9._-]*$R\busername\x12%\n" +
+	"\bpassword\x18\x02 \x01(\tB\t\xbaH\x06r\x04 \x01(HR\bpassword\x12\xcf\x01\n" +
+	"\x11advertise_address\x18\x03 \x01(\tB\xa1\x01\xbaH\x9d\x01\xd8\x01\x01r\x97\x01\x18\x80\x102\x8e\x01^https?://(\\[[0-9A-Fa-f:.]+\\]|[^/?#@\\\\\\s:\\[\\]%]+)(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?/?$\x88\x01\x01R\x10advertiseAddress\x12E\n" +
 	"\tpeer_name\x18\x04 \x01(\tB(\xbaH%\xd8\x01\x01r \x18@2\x1c^[A-Za-z0-9][A-Za-z0-9._-]*$R\bpeerName\"\xe6\x01\n" +
 	"\rLoginResponse\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x129\n" +
@@ -1670,12 +1765,13 @@ const file_peerhub_directory_v1_directory_proto_rawDesc = "" +
 	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
 	"\n" +
 	"page_token\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken:^\xbaH[\x1aY\n" +
-	"\x16search.query_or_sha256\x12\x18give a query or a sha256\x1a%this.query != '' || this.sha256 != ''\"\x83\x01\n" +
+	"\x16search.query_or_sha256\x12\x18give a query or a sha256\x1a%this.query != '' || this.sha256 != ''\"\x9f\x01\n" +
 	"\x06Source\x12\x12\n" +
 	"\x04peer\x18\x01 \x01(\tR\x04peer\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x12\n" +
 	"\x04name\x18\x03 \x01(\tR\x04name\x127\n" +
-	"\tlast_seen\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\"\xeb\x01\n" +
+	"\tlast_seen\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\x12\x1a\n" +
+	"\busername\x18\x05 \x01(\tR\busername\"\xeb\x01\n" +
 	"\fSearchResult\x12\x16\n" +
 	"\x06sha256\x18\x01 \x01(\tR\x06sha256\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\x03R\x04size\x12\x1d\n" +
@@ -1718,7 +1814,10 @@ const file_peerhub_directory_v1_directory_proto_rawDesc = "" +
 	"\x04file\x18\x03 \x01(\v2\x1f.peerhub.directory.v1.FileEntryR\x04file\"s\n" +
 	"\x11ListFilesResponse\x126\n" +
 	"\x05files\x18\x01 \x03(\v2 .peerhub.directory.v1.SharedFileR\x05files\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken2\x8f\a\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"U\n" +
+	"\x16ReleasePeerNameRequest\x12;\n" +
+	"\x04name\x18\x01 \x01(\tB'\xbaH$r\"\x10\x01\x18@2\x1c^[A-Za-z0-9][A-Za-z0-9._-]*$R\x04name\"\x19\n" +
+	"\x17ReleasePeerNameResponse2\xa3\b\n" +
 	"\x10DirectoryService\x12k\n" +
 	"\aGetInfo\x12$.peerhub.directory.v1.GetInfoRequest\x1a%.peerhub.directory.v1.GetInfoResponse\"\x13\x82\xd3\xe4\x93\x02\n" +
 	"\x12\b/v1/info\x90\x02\x01\x12f\n" +
@@ -1730,7 +1829,8 @@ const file_peerhub_directory_v1_directory_proto_rawDesc = "" +
 	"\x06Search\x12#.peerhub.directory.v1.SearchRequest\x1a$.peerhub.directory.v1.SearchResponse\"\x15\x82\xd3\xe4\x93\x02\f\x12\n" +
 	"/v1/search\x90\x02\x01\x12r\n" +
 	"\tListPeers\x12&.peerhub.directory.v1.ListPeersRequest\x1a'.peerhub.directory.v1.ListPeersResponse\"\x14\x82\xd3\xe4\x93\x02\v\x12\t/v1/peers\x90\x02\x01\x12r\n" +
-	"\tListFiles\x12&.peerhub.directory.v1.ListFilesRequest\x1a'.peerhub.directory.v1.ListFilesResponse\"\x14\x82\xd3\xe4\x93\x02\v\x12\t/v1/files\x90\x02\x01BAZ?github.com/peerhub/peerhub/gen/peerhub/directory/v1;directoryv1b\x06proto3"
+	"\tListFiles\x12&.peerhub.directory.v1.ListFilesRequest\x1a'.peerhub.directory.v1.ListFilesResponse\"\x14\x82\xd3\xe4\x93\x02\v\x12\t/v1/files\x90\x02\x01\x12\x91\x01\n" +
+	"\x0fReleasePeerName\x12,.peerhub.directory.v1.ReleasePeerNameRequest\x1a-.peerhub.directory.v1.ReleasePeerNameResponse\"!\x82\xd3\xe4\x93\x02\x1b:\x01*\"\x16/v1/peer-names/releaseBAZ?github.com/peerhub/peerhub/gen/peerhub/directory/v1;directoryv1b\x06proto3"
 
 var (
 	file_peerhub_directory_v1_directory_proto_rawDescOnce sync.Once
@@ -1744,52 +1844,54 @@ func file_peerhub_directory_v1_directory_proto_rawDescGZIP() []byte {
 	return file_peerhub_directory_v1_directory_proto_rawDescData
 }
 
-var file_peerhub_directory_v1_directory_proto_msgTypes = make([]protoimpl.MessageInfo, 24)
+var file_peerhub_directory_v1_directory_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
 var file_peerhub_directory_v1_directory_proto_goTypes = []any{
-	(*FileEntry)(nil),             // 0: peerhub.directory.v1.FileEntry
-	(*PublicKey)(nil),             // 1: peerhub.directory.v1.PublicKey
-	(*GetInfoRequest)(nil),        // 2: peerhub.directory.v1.GetInfoRequest
-	(*GetInfoResponse)(nil),       // 3: peerhub.directory.v1.GetInfoResponse
-	(*LoginRequest)(nil),          // 4: peerhub.directory.v1.LoginRequest
-	(*LoginResponse)(nil),         // 5: peerhub.directory.v1.LoginResponse
-	(*HeartbeatRequest)(nil),      // 6: peerhub.directory.v1.HeartbeatRequest
-	(*HeartbeatResponse)(nil),     // 7: peerhub.directory.v1.HeartbeatResponse
-	(*LogoutRequest)(nil),         // 8: peerhub.directory.v1.LogoutRequest
-	(*LogoutResponse)(nil),        // 9: peerhub.directory.v1.LogoutResponse
-	(*PublishRequest)(nil),        // 10: peerhub.directory.v1.PublishRequest
-	(*Snapshot)(nil),              // 11: peerhub.directory.v1.Snapshot
-	(*Delta)(nil),                 // 12: peerhub.directory.v1.Delta
-	(*PublishResponse)(nil),       // 13: peerhub.directory.v1.PublishResponse
-	(*SearchRequest)(nil),         // 14: peerhub.directory.v1.SearchRequest
-	(*Source)(nil),                // 15: peerhub.directory.v1.Source
-	(*SearchResult)(nil),          // 16: peerhub.directory.v1.SearchResult
-	(*SearchResponse)(nil),        // 17: peerhub.directory.v1.SearchResponse
-	(*ListPeersRequest)(nil),      // 18: peerhub.directory.v1.ListPeersRequest
-	(*PeerInfo)(nil),              // 19: peerhub.directory.v1.PeerInfo
-	(*ListPeersResponse)(nil),     // 20: peerhub.directory.v1.ListPeersResponse
-	(*ListFilesRequest)(nil),      // 21: peerhub.directory.v1.ListFilesRequest
-	(*SharedFile)(nil),            // 22: peerhub.directory.v1.SharedFile
-	(*ListFilesResponse)(nil),     // 23: peerhub.directory.v1.ListFilesResponse
-	(*timestamppb.Timestamp)(nil), // 24: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),   // 25: google.protobuf.Duration
+	(*FileEntry)(nil),               // 0: peerhub.directory.v1.FileEntry
+	(*PublicKey)(nil),               // 1: peerhub.directory.v1.PublicKey
+	(*GetInfoRequest)(nil),          // 2: peerhub.directory.v1.GetInfoRequest
+	(*GetInfoResponse)(nil),         // 3: peerhub.directory.v1.GetInfoResponse
+	(*LoginRequest)(nil),            // 4: peerhub.directory.v1.LoginRequest
+	(*LoginResponse)(nil),           // 5: peerhub.directory.v1.LoginResponse
+	(*HeartbeatRequest)(nil),        // 6: peerhub.directory.v1.HeartbeatRequest
+	(*HeartbeatResponse)(nil),       // 7: peerhub.directory.v1.HeartbeatResponse
+	(*LogoutRequest)(nil),           // 8: peerhub.directory.v1.LogoutRequest
+	(*LogoutResponse)(nil),          // 9: peerhub.directory.v1.LogoutResponse
+	(*PublishRequest)(nil),          // 10: peerhub.directory.v1.PublishRequest
+	(*Snapshot)(nil),                // 11: peerhub.directory.v1.Snapshot
+	(*Delta)(nil),                   // 12: peerhub.directory.v1.Delta
+	(*PublishResponse)(nil),         // 13: peerhub.directory.v1.PublishResponse
+	(*SearchRequest)(nil),           // 14: peerhub.directory.v1.SearchRequest
+	(*Source)(nil),                  // 15: peerhub.directory.v1.Source
+	(*SearchResult)(nil),            // 16: peerhub.directory.v1.SearchResult
+	(*SearchResponse)(nil),          // 17: peerhub.directory.v1.SearchResponse
+	(*ListPeersRequest)(nil),        // 18: peerhub.directory.v1.ListPeersRequest
+	(*PeerInfo)(nil),                // 19: peerhub.directory.v1.PeerInfo
+	(*ListPeersResponse)(nil),       // 20: peerhub.directory.v1.ListPeersResponse
+	(*ListFilesRequest)(nil),        // 21: peerhub.directory.v1.ListFilesRequest
+	(*SharedFile)(nil),              // 22: peerhub.directory.v1.SharedFile
+	(*ListFilesResponse)(nil),       // 23: peerhub.directory.v1.ListFilesResponse
+	(*ReleasePeerNameRequest)(nil),  // 24: peerhub.directory.v1.ReleasePeerNameRequest
+	(*ReleasePeerNameResponse)(nil), // 25: peerhub.directory.v1.ReleasePeerNameResponse
+	(*timestamppb.Timestamp)(nil),   // 26: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),     // 27: google.protobuf.Duration
 }
 var file_peerhub_directory_v1_directory_proto_depIdxs = []int32{
-	24, // 0: peerhub.directory.v1.FileEntry.modified:type_name -> google.protobuf.Timestamp
-	25, // 1: peerhub.directory.v1.GetInfoResponse.heartbeat_interval:type_name -> google.protobuf.Duration
-	25, // 2: peerhub.directory.v1.GetInfoResponse.session_ttl:type_name -> google.protobuf.Duration
+	26, // 0: peerhub.directory.v1.FileEntry.modified:type_name -> google.protobuf.Timestamp
+	27, // 1: peerhub.directory.v1.GetInfoResponse.heartbeat_interval:type_name -> google.protobuf.Duration
+	27, // 2: peerhub.directory.v1.GetInfoResponse.session_ttl:type_name -> google.protobuf.Duration
 	1,  // 3: peerhub.directory.v1.GetInfoResponse.keys:type_name -> peerhub.directory.v1.PublicKey
-	24, // 4: peerhub.directory.v1.LoginResponse.expires_at:type_name -> google.protobuf.Timestamp
-	25, // 5: peerhub.directory.v1.LoginResponse.heartbeat_interval:type_name -> google.protobuf.Duration
-	24, // 6: peerhub.directory.v1.HeartbeatResponse.expires_at:type_name -> google.protobuf.Timestamp
+	26, // 4: peerhub.directory.v1.LoginResponse.expires_at:type_name -> google.protobuf.Timestamp
+	27, // 5: peerhub.directory.v1.LoginResponse.heartbeat_interval:type_name -> google.protobuf.Duration
+	26, // 6: peerhub.directory.v1.HeartbeatResponse.expires_at:type_name -> google.protobuf.Timestamp
 	11, // 7: peerhub.directory.v1.PublishRequest.snapshot:type_name -> peerhub.directory.v1.Snapshot
 	12, // 8: peerhub.directory.v1.PublishRequest.delta:type_name -> peerhub.directory.v1.Delta
 	0,  // 9: peerhub.directory.v1.Snapshot.files:type_name -> peerhub.directory.v1.FileEntry
 	0,  // 10: peerhub.directory.v1.Delta.added:type_name -> peerhub.directory.v1.FileEntry
-	24, // 11: peerhub.directory.v1.Source.last_seen:type_name -> google.protobuf.Timestamp
+	26, // 11: peerhub.directory.v1.Source.last_seen:type_name -> google.protobuf.Timestamp
 	15, // 12: peerhub.directory.v1.SearchResult.sources:type_name -> peerhub.directory.v1.Source
 	16, // 13: peerhub.directory.v1.SearchResponse.results:type_name -> peerhub.directory.v1.SearchResult
-	24, // 14: peerhub.directory.v1.PeerInfo.last_seen:type_name -> google.protobuf.Timestamp
-	24, // 15: peerhub.directory.v1.PeerInfo.online_since:type_name -> google.protobuf.Timestamp
+	26, // 14: peerhub.directory.v1.PeerInfo.last_seen:type_name -> google.protobuf.Timestamp
+	26, // 15: peerhub.directory.v1.PeerInfo.online_since:type_name -> google.protobuf.Timestamp
 	19, // 16: peerhub.directory.v1.ListPeersResponse.peers:type_name -> peerhub.directory.v1.PeerInfo
 	0,  // 17: peerhub.directory.v1.SharedFile.file:type_name -> peerhub.directory.v1.FileEntry
 	22, // 18: peerhub.directory.v1.ListFilesResponse.files:type_name -> peerhub.directory.v1.SharedFile
@@ -1801,16 +1903,18 @@ var file_peerhub_directory_v1_directory_proto_depIdxs = []int32{
 	14, // 24: peerhub.directory.v1.DirectoryService.Search:input_type -> peerhub.directory.v1.SearchRequest
 	18, // 25: peerhub.directory.v1.DirectoryService.ListPeers:input_type -> peerhub.directory.v1.ListPeersRequest
 	21, // 26: peerhub.directory.v1.DirectoryService.ListFiles:input_type -> peerhub.directory.v1.ListFilesRequest
-	3,  // 27: peerhub.directory.v1.DirectoryService.GetInfo:output_type -> peerhub.directory.v1.GetInfoResponse
-	5,  // 28: peerhub.directory.v1.DirectoryService.Login:output_type -> peerhub.directory.v1.LoginResponse
-	7,  // 29: peerhub.directory.v1.DirectoryService.Heartbeat:output_type -> peerhub.directory.v1.HeartbeatResponse
-	9,  // 30: peerhub.directory.v1.DirectoryService.Logout:output_type -> peerhub.directory.v1.LogoutResponse
-	13, // 31: peerhub.directory.v1.DirectoryService.Publish:output_type -> peerhub.directory.v1.PublishResponse
-	17, // 32: peerhub.directory.v1.DirectoryService.Search:output_type -> peerhub.directory.v1.SearchResponse
-	20, // 33: peerhub.directory.v1.DirectoryService.ListPeers:output_type -> peerhub.directory.v1.ListPeersResponse
-	23, // 34: peerhub.directory.v1.DirectoryService.ListFiles:output_type -> peerhub.directory.v1.ListFilesResponse
-	27, // [27:35] is the sub-list for method output_type
-	19, // [19:27] is the sub-list for method input_type
+	24, // 27: peerhub.directory.v1.DirectoryService.ReleasePeerName:input_type -> peerhub.directory.v1.ReleasePeerNameRequest
+	3,  // 28: peerhub.directory.v1.DirectoryService.GetInfo:output_type -> peerhub.directory.v1.GetInfoResponse
+	5,  // 29: peerhub.directory.v1.DirectoryService.Login:output_type -> peerhub.directory.v1.LoginResponse
+	7,  // 30: peerhub.directory.v1.DirectoryService.Heartbeat:output_type -> peerhub.directory.v1.HeartbeatResponse
+	9,  // 31: peerhub.directory.v1.DirectoryService.Logout:output_type -> peerhub.directory.v1.LogoutResponse
+	13, // 32: peerhub.directory.v1.DirectoryService.Publish:output_type -> peerhub.directory.v1.PublishResponse
+	17, // 33: peerhub.directory.v1.DirectoryService.Search:output_type -> peerhub.directory.v1.SearchResponse
+	20, // 34: peerhub.directory.v1.DirectoryService.ListPeers:output_type -> peerhub.directory.v1.ListPeersResponse
+	23, // 35: peerhub.directory.v1.DirectoryService.ListFiles:output_type -> peerhub.directory.v1.ListFilesResponse
+	25, // 36: peerhub.directory.v1.DirectoryService.ReleasePeerName:output_type -> peerhub.directory.v1.ReleasePeerNameResponse
+	28, // [28:37] is the sub-list for method output_type
+	19, // [19:28] is the sub-list for method input_type
 	19, // [19:19] is the sub-list for extension type_name
 	19, // [19:19] is the sub-list for extension extendee
 	0,  // [0:19] is the sub-list for field type_name
@@ -1831,7 +1935,7 @@ func file_peerhub_directory_v1_directory_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_peerhub_directory_v1_directory_proto_rawDesc), len(file_peerhub_directory_v1_directory_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   24,
+			NumMessages:   26,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -61,6 +61,9 @@ const (
 	// DirectoryServiceListFilesProcedure is the fully-qualified name of the DirectoryService's
 	// ListFiles RPC.
 	DirectoryServiceListFilesProcedure = "/peerhub.directory.v1.DirectoryService/ListFiles"
+	// DirectoryServiceReleasePeerNameProcedure is the fully-qualified name of the DirectoryService's
+	// ReleasePeerName RPC.
+	DirectoryServiceReleasePeerNameProcedure = "/peerhub.directory.v1.DirectoryService/ReleasePeerName"
 )
 
 // DirectoryServiceClient is a client for the peerhub.directory.v1.DirectoryService service.
@@ -73,9 +76,19 @@ type DirectoryServiceClient interface {
 	// advertise_address it is a peer session (the caller is listed as a source
 	// of the files it publishes); without one it is a client session.
 	//
+	// After failed attempts, further attempts of the same account or from the
+	// same address wait before their password is checked: a delay that grows
+	// with the failures (and with the attempts running at once) up to a cap,
+	// so guessing is slow but the right password always gets in.
+	//
 	// Errors: Unauthenticated for a wrong username or password;
-	// ResourceExhausted after too many failures for one account in a minute;
-	// AlreadyExists when another account's online peer holds peer_name.
+	// InvalidArgument for a password longer than 72 bytes (bcrypt would
+	// ignore the rest) or an advertise_address that is more than scheme, host
+	// and port; ResourceExhausted for too many attempts at once from one
+	// address, or when the account has as many live sessions as the directory
+	// allows (the limit is in the message); AlreadyExists when peer_name
+	// belongs to another account (a peer name belongs to the account that
+	// first logged in with it, online or not, until released).
 	Login(context.Context, *connect.Request[v1.LoginRequest]) (*connect.Response[v1.LoginResponse], error)
 	// Heartbeat keeps the caller's session alive and returns a renewed token.
 	// A peer that stops heartbeating is offline once its last heartbeat is
@@ -90,8 +103,9 @@ type DirectoryServiceClient interface {
 	//
 	// Errors: FailedPrecondition for a client session (it has no address to
 	// serve files from); ResourceExhausted when the change has more entries
-	// than one call or one peer may have (GetInfoResponse limits), in which
-	// case nothing is changed.
+	// than one call or one peer may have (GetInfoResponse limits), or would
+	// leave the account with more files across its peers than the directory
+	// allows (the limit is in the message); nothing is changed then.
 	Publish(context.Context, *connect.Request[v1.PublishRequest]) (*connect.Response[v1.PublishResponse], error)
 	// Search finds files of online peers by a case-insensitive substring of
 	// their name, or by exact content (sha256). Results are grouped by content,
@@ -107,6 +121,13 @@ type DirectoryServiceClient interface {
 	// ListFiles lists every file that online peers share, ordered by peer
 	// name, then file name.
 	ListFiles(context.Context, *connect.Request[v1.ListFilesRequest]) (*connect.Response[v1.ListFilesResponse], error)
+	// ReleasePeerName gives up a peer name the caller's account owns, so that
+	// any account may claim it at its next login. The name's peer must be
+	// offline: a running peer would claim it again at its next login.
+	//
+	// Errors: NotFound when the caller's account does not own the name;
+	// FailedPrecondition while a peer of that name is online.
+	ReleasePeerName(context.Context, *connect.Request[v1.ReleasePeerNameRequest]) (*connect.Response[v1.ReleasePeerNameResponse], error)
 }
 
 // NewDirectoryServiceClient constructs a client for the peerhub.directory.v1.DirectoryService
@@ -172,19 +193,26 @@ func NewDirectoryServiceClient(httpClient connect.HTTPClient, baseURL string, op
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		releasePeerName: connect.NewClient[v1.ReleasePeerNameRequest, v1.ReleasePeerNameResponse](
+			httpClient,
+			baseURL+DirectoryServiceReleasePeerNameProcedure,
+			connect.WithSchema(directoryServiceMethods.ByName("ReleasePeerName")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // directoryServiceClient implements DirectoryServiceClient.
 type directoryServiceClient struct {
-	getInfo   *connect.Client[v1.GetInfoRequest, v1.GetInfoResponse]
-	login     *connect.Client[v1.LoginRequest, v1.LoginResponse]
-	heartbeat *connect.Client[v1.HeartbeatRequest, v1.HeartbeatResponse]
-	logout    *connect.Client[v1.LogoutRequest, v1.LogoutResponse]
-	publish   *connect.Client[v1.PublishRequest, v1.PublishResponse]
-	search    *connect.Client[v1.SearchRequest, v1.SearchResponse]
-	listPeers *connect.Client[v1.ListPeersRequest, v1.ListPeersResponse]
-	listFiles *connect.Client[v1.ListFilesRequest, v1.ListFilesResponse]
+	getInfo         *connect.Client[v1.GetInfoRequest, v1.GetInfoResponse]
+	login           *connect.Client[v1.LoginRequest, v1.LoginResponse]
+	heartbeat       *connect.Client[v1.HeartbeatRequest, v1.HeartbeatResponse]
+	logout          *connect.Client[v1.LogoutRequest, v1.LogoutResponse]
+	publish         *connect.Client[v1.PublishRequest, v1.PublishResponse]
+	search          *connect.Client[v1.SearchRequest, v1.SearchResponse]
+	listPeers       *connect.Client[v1.ListPeersRequest, v1.ListPeersResponse]
+	listFiles       *connect.Client[v1.ListFilesRequest, v1.ListFilesResponse]
+	releasePeerName *connect.Client[v1.ReleasePeerNameRequest, v1.ReleasePeerNameResponse]
 }
 
 // GetInfo calls peerhub.directory.v1.DirectoryService.GetInfo.
@@ -227,6 +255,11 @@ func (c *directoryServiceClient) ListFiles(ctx context.Context, req *connect.Req
 	return c.listFiles.CallUnary(ctx, req)
 }
 
+// ReleasePeerName calls peerhub.directory.v1.DirectoryService.ReleasePeerName.
+func (c *directoryServiceClient) ReleasePeerName(ctx context.Context, req *connect.Request[v1.ReleasePeerNameRequest]) (*connect.Response[v1.ReleasePeerNameResponse], error) {
+	return c.releasePeerName.CallUnary(ctx, req)
+}
+
 // DirectoryServiceHandler is an implementation of the peerhub.directory.v1.DirectoryService
 // service.
 type DirectoryServiceHandler interface {
@@ -238,9 +271,19 @@ type DirectoryServiceHandler interface {
 	// advertise_address it is a peer session (the caller is listed as a source
 	// of the files it publishes); without one it is a client session.
 	//
+	// After failed attempts, further attempts of the same account or from the
+	// same address wait before their password is checked: a delay that grows
+	// with the failures (and with the attempts running at once) up to a cap,
+	// so guessing is slow but the right password always gets in.
+	//
 	// Errors: Unauthenticated for a wrong username or password;
-	// ResourceExhausted after too many failures for one account in a minute;
-	// AlreadyExists when another account's online peer holds peer_name.
+	// InvalidArgument for a password longer than 72 bytes (bcrypt would
+	// ignore the rest) or an advertise_address that is more than scheme, host
+	// and port; ResourceExhausted for too many attempts at once from one
+	// address, or when the account has as many live sessions as the directory
+	// allows (the limit is in the message); AlreadyExists when peer_name
+	// belongs to another account (a peer name belongs to the account that
+	// first logged in with it, online or not, until released).
 	Login(context.Context, *connect.Request[v1.LoginRequest]) (*connect.Response[v1.LoginResponse], error)
 	// Heartbeat keeps the caller's session alive and returns a renewed token.
 	// A peer that stops heartbeating is offline once its last heartbeat is
@@ -255,8 +298,9 @@ type DirectoryServiceHandler interface {
 	//
 	// Errors: FailedPrecondition for a client session (it has no address to
 	// serve files from); ResourceExhausted when the change has more entries
-	// than one call or one peer may have (GetInfoResponse limits), in which
-	// case nothing is changed.
+	// than one call or one peer may have (GetInfoResponse limits), or would
+	// leave the account with more files across its peers than the directory
+	// allows (the limit is in the message); nothing is changed then.
 	Publish(context.Context, *connect.Request[v1.PublishRequest]) (*connect.Response[v1.PublishResponse], error)
 	// Search finds files of online peers by a case-insensitive substring of
 	// their name, or by exact content (sha256). Results are grouped by content,
@@ -272,6 +316,13 @@ type DirectoryServiceHandler interface {
 	// ListFiles lists every file that online peers share, ordered by peer
 	// name, then file name.
 	ListFiles(context.Context, *connect.Request[v1.ListFilesRequest]) (*connect.Response[v1.ListFilesResponse], error)
+	// ReleasePeerName gives up a peer name the caller's account owns, so that
+	// any account may claim it at its next login. The name's peer must be
+	// offline: a running peer would claim it again at its next login.
+	//
+	// Errors: NotFound when the caller's account does not own the name;
+	// FailedPrecondition while a peer of that name is online.
+	ReleasePeerName(context.Context, *connect.Request[v1.ReleasePeerNameRequest]) (*connect.Response[v1.ReleasePeerNameResponse], error)
 }
 
 // NewDirectoryServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -333,6 +384,12 @@ func NewDirectoryServiceHandler(svc DirectoryServiceHandler, opts ...connect.Han
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	directoryServiceReleasePeerNameHandler := connect.NewUnaryHandler(
+		DirectoryServiceReleasePeerNameProcedure,
+		svc.ReleasePeerName,
+		connect.WithSchema(directoryServiceMethods.ByName("ReleasePeerName")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/peerhub.directory.v1.DirectoryService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case DirectoryServiceGetInfoProcedure:
@@ -351,6 +408,8 @@ func NewDirectoryServiceHandler(svc DirectoryServiceHandler, opts ...connect.Han
 			directoryServiceListPeersHandler.ServeHTTP(w, r)
 		case DirectoryServiceListFilesProcedure:
 			directoryServiceListFilesHandler.ServeHTTP(w, r)
+		case DirectoryServiceReleasePeerNameProcedure:
+			directoryServiceReleasePeerNameHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -390,4 +449,8 @@ func (UnimplementedDirectoryServiceHandler) ListPeers(context.Context, *connect.
 
 func (UnimplementedDirectoryServiceHandler) ListFiles(context.Context, *connect.Request[v1.ListFilesRequest]) (*connect.Response[v1.ListFilesResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("peerhub.directory.v1.DirectoryService.ListFiles is not implemented"))
+}
+
+func (UnimplementedDirectoryServiceHandler) ReleasePeerName(context.Context, *connect.Request[v1.ReleasePeerNameRequest]) (*connect.Response[v1.ReleasePeerNameResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("peerhub.directory.v1.DirectoryService.ReleasePeerName is not implemented"))
 }
