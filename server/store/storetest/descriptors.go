@@ -56,7 +56,7 @@ func testSearchDescriptors(t *testing.T, s store.Store) {
 	mustReplace(t, s, "sess-l3", fakeRoot)
 
 	liarSrc := func(peer, name string) store.Source {
-		return store.Source{Peer: peer, Address: "https://" + peer + ".example:7443", Name: name, LastSeen: t0}
+		return store.Source{Peer: peer, Username: "mallory", Address: "https://" + peer + ".example:7443", Name: name, LastSeen: t0}
 	}
 	wantHonest := before[0]
 	wantLies := map[string]store.SearchResult{
