@@ -140,7 +140,7 @@ func (p *Peer) Serve(ctx context.Context, ln net.Listener) error {
 		TLSKeyFile:    p.cfg.TLSKey,
 		ShutdownGrace: p.cfg.ShutdownGrace,
 	})
-	auth := rpcserver.NewAuthInterceptor(func(ctx context.Context, raw string) (token.Claims, error) {
+	auth := rpcserver.NewAuthInterceptor(func(ctx context.Context, _, raw string) (token.Claims, error) {
 		return sess.Verifier().Verify(ctx, raw)
 	})
 	srv.Mux.Handle(transferapi.NewHandler(p.transfer, p.log, srv.HandlerOptions(auth)...))

@@ -184,6 +184,7 @@ type Directory struct {
 	failures *limiter
 	verified *verifiedCache
 	issued   *issuedCache
+	revoked  *revocationList
 
 	signer   *token.Signer
 	verifier *token.Verifier
@@ -209,6 +210,7 @@ func New(ctx context.Context, st store.Store, cfg Config) (*Directory, error) {
 		failures: newLimiter(),
 		verified: newVerifiedCache(),
 		issued:   newIssuedCache(),
+		revoked:  &revocationList{},
 	}
 	if cfg.AccountsFile != "" {
 		accounts, err := LoadHtpasswd(cfg.AccountsFile)
@@ -265,8 +267,9 @@ func (d *Directory) Stats(ctx context.Context) (store.Stats, error) {
 	return st, nil
 }
 
-// Run reaps expired sessions (and their files) every heartbeat interval
-// until ctx is done. Expired sessions are already invisible to every query;
+// Run reaps expired sessions (and their files), and forgets revocations
+// older than RevocationRetention, every heartbeat interval until ctx is
+// done. Expired sessions are already invisible to every query;
 // reaping only reclaims their space. It returns nil when ctx is done.
 func (d *Directory) Run(ctx context.Context) error {
 	t := time.NewTicker(d.cfg.HeartbeatInterval)
@@ -284,6 +287,9 @@ func (d *Directory) Run(ctx context.Context) error {
 			d.log.Warn("reaping expired sessions", "error", err)
 		case n > 0:
 			d.log.Debug("reaped expired sessions", "count", n)
+		}
+		if _, err := d.forgetRevocations(ctx, now); err != nil && ctx.Err() == nil {
+			d.log.Warn("forgetting old revocations", "error", err)
 		}
 		d.failures.prune(now)
 		d.verified.prune(now)

@@ -1,5 +1,6 @@
 // Package store owns the directory's persistent state: accounts, signing
-// keys, sessions (presence) and the file index, behind one interface with
+// keys, sessions (presence), revoked sessions and the file index, behind one
+// interface with
 // two implementations (sqlite, postgres) that both pass the conformance
 // suite in package storetest.
 //
@@ -187,9 +188,10 @@ type Store interface {
 	GetAccount(ctx context.Context, name string) (Account, error)
 	// ListAccounts returns every account, ordered by name.
 	ListAccounts(ctx context.Context) ([]Account, error)
-	// DeleteAccount removes an account, its sessions and their files.
+	// DeleteAccount removes an account, its sessions and their files, and
+	// records each of those sessions as revoked at now (RevokedSessions).
 	// Errors: ErrNotFound.
-	DeleteAccount(ctx context.Context, name string) error
+	DeleteAccount(ctx context.Context, name string, now time.Time) error
 
 	// SigningKeys returns every signing key, newest first.
 	SigningKeys(ctx context.Context) ([]SigningKey, error)
@@ -199,8 +201,9 @@ type Store interface {
 
 	// CreateSession stores a new session, live until s.ExpiresAt. For a
 	// peer session, a live session of the same PeerName and Username is
-	// ended first (with its files): a peer that logs in again replaces
-	// itself.
+	// ended first (with its files) and recorded as revoked at now: a peer
+	// that logs in again replaces itself. (An expired holder of the name,
+	// of any account, is dropped and recorded alike.)
 	// Errors: ErrAlreadyExists if a live session of another account holds
 	// PeerName, or if the ID is taken; ErrNotFound if the account does not
 	// exist.
@@ -212,12 +215,26 @@ type Store interface {
 	// expiresAt, returning the updated session.
 	// Errors: ErrNotFound if it does not exist or expired at now.
 	TouchSession(ctx context.Context, id string, now, expiresAt time.Time) (Session, error)
-	// DeleteSession ends a session and drops its files.
+	// PeerSession returns the live peer session that holds the peer name
+	// name at now.
+	// Errors: ErrNotFound if no live peer session holds it.
+	PeerSession(ctx context.Context, name string, now time.Time) (Session, error)
+	// DeleteSession ends a session, drops its files and records it as
+	// revoked at now.
 	// Errors: ErrNotFound if it does not exist.
-	DeleteSession(ctx context.Context, id string) error
+	DeleteSession(ctx context.Context, id string, now time.Time) error
 	// ReapExpired deletes sessions expired at now, and their files, and
-	// returns how many sessions it deleted.
+	// returns how many sessions it deleted. Expiry is not revocation: it
+	// records none.
 	ReapExpired(ctx context.Context, now time.Time) (int, error)
+
+	// RevokedSessions returns the ids of the sessions revoked (see
+	// DeleteSession, DeleteAccount, CreateSession) at or after since,
+	// ordered by revocation time, then id.
+	RevokedSessions(ctx context.Context, since time.Time) ([]string, error)
+	// ForgetRevocations deletes the revocations recorded before before,
+	// and returns how many it deleted.
+	ForgetRevocations(ctx context.Context, before time.Time) (int, error)
 
 	// ReplaceFiles replaces all files of a live peer session with files,
 	// atomically, and returns the peer's new file count.

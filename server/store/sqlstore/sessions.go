@@ -46,7 +46,8 @@ type SessionLocks struct {
 // and the expired session is dropped with its files (it could never come
 // back: TouchSession refuses it), which keeps the unique peer-name index
 // valid; a live session of the same account and peer name is replaced (a
-// peer logging in again). It returns store sentinel errors as documented,
+// peer logging in again). Either way the session dropped is recorded as
+// revoked at now. It returns store sentinel errors as documented,
 // and database errors as they are.
 func CreateSession(ctx context.Context, q Querier, ss store.Session, now time.Time, locks SessionLocks) error {
 	var one int
@@ -57,7 +58,7 @@ func CreateSession(ctx context.Context, q Querier, ss store.Session, now time.Ti
 	if err != nil {
 		return err
 	}
-	replaced := int64(-1)
+	replaced, replacedID := int64(-1), ""
 	if ss.IsPeer() {
 		if locks.PeerName != nil {
 			if err := locks.PeerName(ctx, q, ss.PeerName); err != nil {
@@ -65,9 +66,9 @@ func CreateSession(ctx context.Context, q Querier, ss store.Session, now time.Ti
 			}
 		}
 		var seq, expires int64
-		var user string
-		err := q.QueryRow(ctx, `SELECT seq, username, expires_at FROM sessions WHERE peer_name = $1 AND address <> ''`+locks.Holder,
-			ss.PeerName).Scan(&seq, &user, &expires)
+		var id, user string
+		err := q.QueryRow(ctx, `SELECT seq, id, username, expires_at FROM sessions WHERE peer_name = $1 AND address <> ''`+locks.Holder,
+			ss.PeerName).Scan(&seq, &id, &user, &expires)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 		case err != nil:
@@ -75,7 +76,7 @@ func CreateSession(ctx context.Context, q Querier, ss store.Session, now time.Ti
 		case expires > Nanos(now) && user != ss.Username:
 			return fmt.Errorf("peer name %s: %w", ss.PeerName, store.ErrAlreadyExists)
 		default:
-			replaced = seq
+			replaced, replacedID = seq, id
 		}
 	}
 	var seq int64
@@ -90,6 +91,9 @@ func CreateSession(ctx context.Context, q Querier, ss store.Session, now time.Ti
 	if replaced >= 0 {
 		if _, err := q.Exec(ctx, `DELETE FROM sessions WHERE seq = $1`, replaced); err != nil {
 			return fmt.Errorf("end previous session: %w", err)
+		}
+		if _, err := q.Exec(ctx, sqlRevokeSession, replacedID, Nanos(now)); err != nil {
+			return fmt.Errorf("revoke previous session: %w", err)
 		}
 	}
 	_, err = q.Exec(ctx, `INSERT INTO sessions (id, username, peer_name, address, created, last_seen, expires_at)

@@ -65,10 +65,10 @@ func testSessions(t *testing.T, s store.Store) {
 			return err
 		}, nil},
 		{"touch missing", func() error { _, err := s.TouchSession(ctx, "nope", t0, at(time.Hour)); return err }, store.ErrNotFound},
-		{"delete", func() error { return s.DeleteSession(ctx, client.ID) }, nil},
+		{"delete", func() error { return s.DeleteSession(ctx, client.ID, t0) }, nil},
 		{"get deleted", func() error { _, err := s.GetSession(ctx, client.ID, t0); return err }, store.ErrNotFound},
 		{"touch deleted", func() error { _, err := s.TouchSession(ctx, client.ID, t0, at(time.Hour)); return err }, store.ErrNotFound},
-		{"delete again", func() error { return s.DeleteSession(ctx, client.ID) }, store.ErrNotFound},
+		{"delete again", func() error { return s.DeleteSession(ctx, client.ID, t0) }, store.ErrNotFound},
 		{"id reusable after delete", func() error { return s.CreateSession(ctx, client, t0) }, nil},
 	})
 }
@@ -173,7 +173,7 @@ func testExpiry(t *testing.T, s store.Store) {
 		n, err = s.ReapExpired(ctx, at(time.Minute))
 		wantErr(t, "ReapExpired again", err, nil)
 		same(t, "reaped again", n, 0)
-		wantErr(t, "DeleteSession reaped", s.DeleteSession(ctx, "short"), store.ErrNotFound)
+		wantErr(t, "DeleteSession reaped", s.DeleteSession(ctx, "short", t0), store.ErrNotFound)
 		got, err := s.GetSession(ctx, "long", at(time.Minute))
 		wantErr(t, "GetSession long", err, nil)
 		same(t, "long session", normSession(got), normSession(long))

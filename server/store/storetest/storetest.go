@@ -1,7 +1,8 @@
 // Package storetest owns the conformance suite every store.Store
 // implementation must pass (Run) and the shared benchmark (Bench), so that
 // sqlite, postgres and any later backend are held to the same contract:
-// liveness decided by the "now" argument, peer-name ownership, atomic index
+// liveness decided by the "now" argument, peer-name ownership, revocations
+// of ended sessions, atomic index
 // changes with limits, grouped and stably paged search, ordered listings and
 // the documented sentinel errors.
 //
@@ -31,6 +32,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Expiry", testExpiry},
 		{"PeerNames", testPeerNames},
 		{"ClientSessions", testClientSessions},
+		{"Revocations", testRevocations},
+		{"PeerSession", testPeerSession},
 		{"ReplaceFiles", testReplaceFiles},
 		{"ApplyDelta", testApplyDelta},
 		{"SearchMatching", testSearchMatching},

@@ -8,7 +8,10 @@
 // Every method is served over Connect (JSON or binary protobuf over HTTP),
 // gRPC and gRPC-Web on the same port. Read-only methods also answer HTTP GET.
 // Every method but GetInfo and Login needs the header
-// `Authorization: Bearer <token>`, the token being the one Login returned.
+// `Authorization: Bearer <token>`, the token being the session token Login
+// returned. The read-only methods (GetInfo, Search, ListPeers, ListFiles)
+// also accept a read token (IssueToken). The directory accepts no download
+// or upload token: those are for peers.
 package directoryv1connect
 
 import (
@@ -61,6 +64,9 @@ const (
 	// DirectoryServiceListFilesProcedure is the fully-qualified name of the DirectoryService's
 	// ListFiles RPC.
 	DirectoryServiceListFilesProcedure = "/peerhub.directory.v1.DirectoryService/ListFiles"
+	// DirectoryServiceIssueTokenProcedure is the fully-qualified name of the DirectoryService's
+	// IssueToken RPC.
+	DirectoryServiceIssueTokenProcedure = "/peerhub.directory.v1.DirectoryService/IssueToken"
 )
 
 // DirectoryServiceClient is a client for the peerhub.directory.v1.DirectoryService service.
@@ -81,8 +87,10 @@ type DirectoryServiceClient interface {
 	// A peer that stops heartbeating is offline once its last heartbeat is
 	// older than the session TTL (GetInfoResponse.session_ttl).
 	Heartbeat(context.Context, *connect.Request[v1.HeartbeatRequest]) (*connect.Response[v1.HeartbeatResponse], error)
-	// Logout ends the caller's session at once: its token stops working and a
-	// peer's files leave the index.
+	// Logout ends the caller's session at once: its tokens stop working at
+	// the directory, a peer's files leave the index, and every peer refuses
+	// the session's transfer tokens after its next heartbeat
+	// (HeartbeatResponse.revoked_session_ids).
 	Logout(context.Context, *connect.Request[v1.LogoutRequest]) (*connect.Response[v1.LogoutResponse], error)
 	// Publish sets which files the calling peer shares: either a full
 	// snapshot that replaces everything it published before, or a delta of
@@ -102,6 +110,19 @@ type DirectoryServiceClient interface {
 	// ListFiles lists every file that online peers share, ordered by peer
 	// name, then file name.
 	ListFiles(context.Context, *connect.Request[v1.ListFilesRequest]) (*connect.Response[v1.ListFilesResponse], error)
+	// IssueToken issues a short-lived token (minutes) for one purpose, so
+	// that the session token never leaves the link between a client and its
+	// directory: a download or upload token that only the named peer accepts,
+	// for Stat and Download or for Upload; or a read token for the read-only
+	// methods, to send through a peer that forwards them (an access point).
+	// It needs the session token; the token it returns carries the caller's
+	// session, and stops working when that session ends (logout, a new login
+	// of the same peer, account removal).
+	//
+	// Errors: InvalidArgument without a scope, or with a peer for a read
+	// token, or without one for a transfer token; NotFound when no online
+	// peer has that name.
+	IssueToken(context.Context, *connect.Request[v1.IssueTokenRequest]) (*connect.Response[v1.IssueTokenResponse], error)
 }
 
 // NewDirectoryServiceClient constructs a client for the peerhub.directory.v1.DirectoryService
@@ -167,19 +188,26 @@ func NewDirectoryServiceClient(httpClient connect.HTTPClient, baseURL string, op
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		issueToken: connect.NewClient[v1.IssueTokenRequest, v1.IssueTokenResponse](
+			httpClient,
+			baseURL+DirectoryServiceIssueTokenProcedure,
+			connect.WithSchema(directoryServiceMethods.ByName("IssueToken")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
 // directoryServiceClient implements DirectoryServiceClient.
 type directoryServiceClient struct {
-	getInfo   *connect.Client[v1.GetInfoRequest, v1.GetInfoResponse]
-	login     *connect.Client[v1.LoginRequest, v1.LoginResponse]
-	heartbeat *connect.Client[v1.HeartbeatRequest, v1.HeartbeatResponse]
-	logout    *connect.Client[v1.LogoutRequest, v1.LogoutResponse]
-	publish   *connect.Client[v1.PublishRequest, v1.PublishResponse]
-	search    *connect.Client[v1.SearchRequest, v1.SearchResponse]
-	listPeers *connect.Client[v1.ListPeersRequest, v1.ListPeersResponse]
-	listFiles *connect.Client[v1.ListFilesRequest, v1.ListFilesResponse]
+	getInfo    *connect.Client[v1.GetInfoRequest, v1.GetInfoResponse]
+	login      *connect.Client[v1.LoginRequest, v1.LoginResponse]
+	heartbeat  *connect.Client[v1.HeartbeatRequest, v1.HeartbeatResponse]
+	logout     *connect.Client[v1.LogoutRequest, v1.LogoutResponse]
+	publish    *connect.Client[v1.PublishRequest, v1.PublishResponse]
+	search     *connect.Client[v1.SearchRequest, v1.SearchResponse]
+	listPeers  *connect.Client[v1.ListPeersRequest, v1.ListPeersResponse]
+	listFiles  *connect.Client[v1.ListFilesRequest, v1.ListFilesResponse]
+	issueToken *connect.Client[v1.IssueTokenRequest, v1.IssueTokenResponse]
 }
 
 // GetInfo calls peerhub.directory.v1.DirectoryService.GetInfo.
@@ -222,6 +250,11 @@ func (c *directoryServiceClient) ListFiles(ctx context.Context, req *connect.Req
 	return c.listFiles.CallUnary(ctx, req)
 }
 
+// IssueToken calls peerhub.directory.v1.DirectoryService.IssueToken.
+func (c *directoryServiceClient) IssueToken(ctx context.Context, req *connect.Request[v1.IssueTokenRequest]) (*connect.Response[v1.IssueTokenResponse], error) {
+	return c.issueToken.CallUnary(ctx, req)
+}
+
 // DirectoryServiceHandler is an implementation of the peerhub.directory.v1.DirectoryService
 // service.
 type DirectoryServiceHandler interface {
@@ -241,8 +274,10 @@ type DirectoryServiceHandler interface {
 	// A peer that stops heartbeating is offline once its last heartbeat is
 	// older than the session TTL (GetInfoResponse.session_ttl).
 	Heartbeat(context.Context, *connect.Request[v1.HeartbeatRequest]) (*connect.Response[v1.HeartbeatResponse], error)
-	// Logout ends the caller's session at once: its token stops working and a
-	// peer's files leave the index.
+	// Logout ends the caller's session at once: its tokens stop working at
+	// the directory, a peer's files leave the index, and every peer refuses
+	// the session's transfer tokens after its next heartbeat
+	// (HeartbeatResponse.revoked_session_ids).
 	Logout(context.Context, *connect.Request[v1.LogoutRequest]) (*connect.Response[v1.LogoutResponse], error)
 	// Publish sets which files the calling peer shares: either a full
 	// snapshot that replaces everything it published before, or a delta of
@@ -262,6 +297,19 @@ type DirectoryServiceHandler interface {
 	// ListFiles lists every file that online peers share, ordered by peer
 	// name, then file name.
 	ListFiles(context.Context, *connect.Request[v1.ListFilesRequest]) (*connect.Response[v1.ListFilesResponse], error)
+	// IssueToken issues a short-lived token (minutes) for one purpose, so
+	// that the session token never leaves the link between a client and its
+	// directory: a download or upload token that only the named peer accepts,
+	// for Stat and Download or for Upload; or a read token for the read-only
+	// methods, to send through a peer that forwards them (an access point).
+	// It needs the session token; the token it returns carries the caller's
+	// session, and stops working when that session ends (logout, a new login
+	// of the same peer, account removal).
+	//
+	// Errors: InvalidArgument without a scope, or with a peer for a read
+	// token, or without one for a transfer token; NotFound when no online
+	// peer has that name.
+	IssueToken(context.Context, *connect.Request[v1.IssueTokenRequest]) (*connect.Response[v1.IssueTokenResponse], error)
 }
 
 // NewDirectoryServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -323,6 +371,12 @@ func NewDirectoryServiceHandler(svc DirectoryServiceHandler, opts ...connect.Han
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	directoryServiceIssueTokenHandler := connect.NewUnaryHandler(
+		DirectoryServiceIssueTokenProcedure,
+		svc.IssueToken,
+		connect.WithSchema(directoryServiceMethods.ByName("IssueToken")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/peerhub.directory.v1.DirectoryService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case DirectoryServiceGetInfoProcedure:
@@ -341,6 +395,8 @@ func NewDirectoryServiceHandler(svc DirectoryServiceHandler, opts ...connect.Han
 			directoryServiceListPeersHandler.ServeHTTP(w, r)
 		case DirectoryServiceListFilesProcedure:
 			directoryServiceListFilesHandler.ServeHTTP(w, r)
+		case DirectoryServiceIssueTokenProcedure:
+			directoryServiceIssueTokenHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -380,4 +436,8 @@ func (UnimplementedDirectoryServiceHandler) ListPeers(context.Context, *connect.
 
 func (UnimplementedDirectoryServiceHandler) ListFiles(context.Context, *connect.Request[v1.ListFilesRequest]) (*connect.Response[v1.ListFilesResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("peerhub.directory.v1.DirectoryService.ListFiles is not implemented"))
+}
+
+func (UnimplementedDirectoryServiceHandler) IssueToken(context.Context, *connect.Request[v1.IssueTokenRequest]) (*connect.Response[v1.IssueTokenResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("peerhub.directory.v1.DirectoryService.IssueToken is not implemented"))
 }
