@@ -16,6 +16,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
+	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
 	"github.com/peerhub/peerhub/peer/downloader"
 )
 
@@ -69,12 +70,12 @@ func runGet(ctx context.Context, g *globals, o *clientOptions, query, outDir str
 		return err
 	}
 	defer s.Logout(context.WithoutCancel(ctx))
-	// A long download outlives the token unless the session heartbeats.
+	// A long download outlives the session unless it heartbeats.
 	hbCtx, stopHeartbeat := context.WithCancel(ctx)
 	defer stopHeartbeat()
 	go s.KeepAlive(hbCtx)
 
-	cand, err := downloader.Resolve(ctx, s.Client(), query)
+	cand, err := downloader.Resolve(ctx, s.Reads(), query)
 	if amb, ok := errors.AsType[*downloader.AmbiguousError](err); ok && !o.json && isTerminal(g.streams.In) {
 		cand, err = choose(g, amb)
 	}
@@ -95,9 +96,11 @@ func runGet(ctx context.Context, g *globals, o *clientOptions, query, outDir str
 
 	rep := newReporter(g, o.json, name)
 	res, err := downloader.Download(ctx, cand.Target, cand.Sources, downloader.Options{
-		Dest:             dest,
-		Force:            force,
-		Token:            s.Token(),
+		Dest:  dest,
+		Force: force,
+		// A download token per source, renewed as it runs: the session
+		// token never goes to a peer.
+		Tokens:           s.Tokens(directoryv1.TokenScope_TOKEN_SCOPE_DOWNLOAD),
 		Progress:         rep.progress,
 		ProgressInterval: barInterval,
 	})

@@ -10,6 +10,7 @@ import (
 
 	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
 	"github.com/peerhub/peerhub/gen/peerhub/directory/v1/directoryv1connect"
+	"github.com/peerhub/peerhub/internal/rpcclient"
 	"github.com/peerhub/peerhub/peer/downloader"
 )
 
@@ -54,13 +55,19 @@ func runPut(ctx context.Context, g *globals, o *clientOptions, file, to, name st
 		return err
 	}
 	defer s.Logout(context.WithoutCancel(ctx))
-	address, peer := to, to
-	if !strings.HasPrefix(to, "http://") && !strings.HasPrefix(to, "https://") {
-		if address, err = peerAddress(ctx, s.Client(), to); err != nil {
-			return err
-		}
+	peer, address, err := findPeer(ctx, s.Reads(), to)
+	if err != nil {
+		return err
 	}
-	res, err := downloader.Upload(ctx, address, file, downloader.UploadOptions{Name: name, Token: s.Token()})
+	// An upload token for that peer only: the session token never goes to
+	// a peer.
+	raw, err := s.Tokens(directoryv1.TokenScope_TOKEN_SCOPE_UPLOAD).Token(ctx, peer)
+	if err != nil {
+		return err
+	}
+	var tok rpcclient.Token
+	tok.Set(raw)
+	res, err := downloader.Upload(ctx, address, file, downloader.UploadOptions{Name: name, Token: &tok})
 	if err != nil {
 		return err
 	}
@@ -71,21 +78,27 @@ func runPut(ctx context.Context, g *globals, o *clientOptions, file, to, name st
 	return nil
 }
 
-// peerAddress finds the PeerService URL of the online peer called name.
-func peerAddress(ctx context.Context, c directoryv1connect.DirectoryServiceClient, name string) (string, error) {
+// findPeer finds the online peer that to names, by name or by the URL of
+// its PeerService, and returns its name and URL.
+func findPeer(ctx context.Context, c directoryv1connect.DirectoryServiceClient, to string) (name, address string, err error) {
+	byURL := strings.HasPrefix(to, "http://") || strings.HasPrefix(to, "https://")
 	req := &directoryv1.ListPeersRequest{PageSize: pageSize}
 	for {
 		res, err := c.ListPeers(ctx, connect.NewRequest(req))
 		if err != nil {
-			return "", err
+			return "", "", err
 		}
 		for _, p := range res.Msg.GetPeers() {
-			if p.GetName() == name {
-				return p.GetAddress(), nil
+			if !byURL && p.GetName() == to || byURL && strings.TrimSuffix(p.GetAddress(), "/") == strings.TrimSuffix(to, "/") {
+				return p.GetName(), p.GetAddress(), nil
 			}
 		}
 		if req.PageToken = res.Msg.GetNextPageToken(); req.PageToken == "" {
-			return "", fmt.Errorf("no online peer is called %q (see peerhub peers), and it is not an http:// or https:// URL", name)
+			break
 		}
 	}
+	if byURL {
+		return "", "", fmt.Errorf("no online peer serves at %s (see peerhub peers): an upload needs a token the directory issues for a peer it knows", to)
+	}
+	return "", "", fmt.Errorf("no online peer is called %q (see peerhub peers), and it is not an http:// or https:// URL", to)
 }

@@ -45,7 +45,7 @@ have it.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return o.withSession(cmd.Context(), g, func(s *session.Session) error {
-				results, err := searchAll(cmd.Context(), s.Client(), args[0], limit)
+				results, err := searchAll(cmd.Context(), s.Reads(), args[0], limit)
 				if err != nil {
 					return err
 				}
@@ -106,7 +106,7 @@ func newPeersCommand(g *globals) *cobra.Command {
 				var peers []*directoryv1.PeerInfo
 				req := &directoryv1.ListPeersRequest{PageSize: pageSize}
 				for {
-					res, err := s.Client().ListPeers(cmd.Context(), connect.NewRequest(req))
+					res, err := s.Reads().ListPeers(cmd.Context(), connect.NewRequest(req))
 					if err != nil {
 						return err
 					}
@@ -149,7 +149,7 @@ func newFilesCommand(g *globals) *cobra.Command {
 				var files []*directoryv1.SharedFile
 				req := &directoryv1.ListFilesRequest{PageSize: int32(min(pageSize, max(limit, 1))), Peer: peer}
 				for len(files) < limit {
-					res, err := s.Client().ListFiles(cmd.Context(), connect.NewRequest(req))
+					res, err := s.Reads().ListFiles(cmd.Context(), connect.NewRequest(req))
 					if err != nil {
 						return err
 					}

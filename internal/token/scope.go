@@ -90,16 +90,11 @@ func (n Need) Check(c Claims) error {
 		ErrNotForThis, have, strings.Join(n.Scopes, " or "), n.Audience)
 }
 
-// VerifyFor is Verify followed by need.Check.
+// VerifyFor is Verify that also checks need (before the lifetime, so that
+// a token for another call is refused with a message naming the token the
+// call needs).
 // Errors: ErrInvalid (ErrNotForThis for a valid token of another scope or
 // audience), wrapped with the reason.
 func (v *Verifier) VerifyFor(ctx context.Context, raw string, need Need) (Claims, error) {
-	c, err := v.Verify(ctx, raw)
-	if err != nil {
-		return Claims{}, err
-	}
-	if err := need.Check(c); err != nil {
-		return Claims{}, err
-	}
-	return c, nil
+	return v.verify(ctx, raw, &need)
 }

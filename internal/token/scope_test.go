@@ -108,6 +108,16 @@ func TestMaxLifetime(t *testing.T) {
 			t.Errorf("lifetime %s: refused without a cap: %v", tt.ttl, err)
 		}
 	}
+	// A token for another call is refused as such, not for its lifetime,
+	// so the caller learns which token to send.
+	session, _, err := signer.Sign(token.Scoped(token.ScopeSession, token.DefaultIssuer, "alice", "s1", ""), clock.Now(), 15*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = capped.VerifyFor(t.Context(), session, token.Need{Scopes: []string{token.ScopeDownload}, Audience: "p1"})
+	if !errors.Is(err, token.ErrNotForThis) {
+		t.Errorf("session token at a capped download call: %v, want ErrNotForThis", err)
+	}
 }
 
 // TestScopedClaimsRoundTrip checks that scope and audience survive signing

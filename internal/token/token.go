@@ -167,6 +167,13 @@ func (v *Verifier) SetKeys(keys []PublicKey) {
 // Verify checks a token and returns its claims.
 // Errors: ErrInvalid (wrapped with the reason).
 func (v *Verifier) Verify(ctx context.Context, raw string) (Claims, error) {
+	return v.verify(ctx, raw, nil)
+}
+
+// verify checks a token, then that it meets need (if not nil), then its
+// lifetime: a token that is not for the call is refused as such, whatever
+// its lifetime, so the caller learns which token to send.
+func (v *Verifier) verify(ctx context.Context, raw string, need *Need) (Claims, error) {
 	if raw == "" {
 		return Claims{}, fmt.Errorf("no token: %w", ErrInvalid)
 	}
@@ -177,7 +184,29 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (Claims, error) {
 	if err != nil {
 		return Claims{}, fmt.Errorf("%w: %s", ErrInvalid, reason(err))
 	}
+	if need != nil {
+		if err := need.Check(c); err != nil {
+			return Claims{}, err
+		}
+	}
+	if err := v.checkLifetime(c); err != nil {
+		return Claims{}, fmt.Errorf("%w: %s", ErrInvalid, err)
+	}
 	return c, nil
+}
+
+// checkLifetime enforces WithMaxLifetime.
+func (v *Verifier) checkLifetime(c Claims) error {
+	if v.maxLifetime <= 0 {
+		return nil
+	}
+	if c.IssuedAt == nil {
+		return errors.New("token lacks its issue time (iat)")
+	}
+	if life := c.ExpiresAt.Sub(c.IssuedAt.Time); life > v.maxLifetime {
+		return fmt.Errorf("lifetime too long: valid for %s, at most %s accepted", life, v.maxLifetime)
+	}
+	return nil
 }
 
 var errUnknownKey = errors.New("unknown key id")
@@ -211,19 +240,8 @@ func (v *Verifier) parse(raw string) (Claims, error) {
 	if c.SessionID == "" || c.Subject == "" {
 		return Claims{}, errors.New("token lacks sid or sub")
 	}
-	if v.maxLifetime > 0 {
-		if c.IssuedAt == nil {
-			return Claims{}, errors.New("token lacks its issue time (iat)")
-		}
-		if life := c.ExpiresAt.Sub(c.IssuedAt.Time); life > v.maxLifetime {
-			return Claims{}, fmt.Errorf("%w: valid for %s, at most %s accepted", errTooLong, life, v.maxLifetime)
-		}
-	}
 	return c, nil
 }
-
-// errTooLong is the parse error of a token whose lifetime is over the cap.
-var errTooLong = errors.New("lifetime too long")
 
 // refreshKeys reloads the keys unless it did so recently; it reports whether
 // the key set was reloaded.
@@ -258,8 +276,6 @@ func reason(err error) string {
 		return "wrong issuer"
 	case errors.Is(err, jwt.ErrTokenNotValidYet):
 		return "not valid yet"
-	case errors.Is(err, errTooLong):
-		return err.Error()
 	default:
 		return err.Error()
 	}

@@ -162,7 +162,7 @@ func TestResolveAndDownload(t *testing.T) {
 		t.Errorf("resolved name %q (file %q), want the exact match movie.bin", c.Name, c.FileName())
 	}
 	dest := filepath.Join(t.TempDir(), c.FileName())
-	res, err := downloader.Download(t.Context(), c.Target, c.Sources, downloader.Options{Dest: dest, Token: s.Token()})
+	res, err := downloader.Download(t.Context(), c.Target, c.Sources, downloader.Options{Dest: dest, Tokens: s.Tokens(directoryv1.TokenScope_TOKEN_SCOPE_DOWNLOAD)})
 	if err != nil {
 		t.Fatal(err)
 	}
