@@ -18,6 +18,7 @@ import (
 	"golang.org/x/crypto/bcrypt"
 
 	"github.com/peerhub/peerhub/internal/rpcserver"
+	"github.com/peerhub/peerhub/internal/token"
 	"github.com/peerhub/peerhub/peer"
 	"github.com/peerhub/peerhub/server"
 	"github.com/peerhub/peerhub/server/directory"
@@ -34,6 +35,9 @@ type Options struct {
 	Store string
 	// Users are accounts to create besides one per peer; "alice" if nil.
 	Users []string
+	// TransferTTL is the life of the directory's transfer and read tokens
+	// (directory.Config.TransferTTL); its default if zero.
+	TransferTTL time.Duration
 	// Logger receives every component's logs; discarded if nil. Set
 	// PEERHUB_TEST_LOG=1 to log to stderr.
 	Logger *slog.Logger
@@ -105,7 +109,7 @@ func (n *Network) serverConfig() server.Config {
 		Heartbeat:     n.opts.Heartbeat,
 		ShutdownGrace: time.Second,
 		// The lowest bcrypt cost: tests log in often, under -race.
-		Directory: directory.Config{PasswordCost: bcrypt.MinCost},
+		Directory: directory.Config{PasswordCost: bcrypt.MinCost, TransferTTL: n.opts.TransferTTL},
 	}
 }
 
@@ -161,6 +165,31 @@ func (n *Network) StopDirectory() {
 	<-done
 }
 
+// SignToken signs c for ttl from now with the directory's newest signing
+// key, read from its store (sqlite only): a token the directory itself
+// would never issue, for tests of what peers refuse even from their own
+// directory.
+func (n *Network) SignToken(c token.Claims, ttl time.Duration) string {
+	n.t.Helper()
+	if n.opts.Store != server.StoreSQLite {
+		n.t.Fatalf("SignToken reads the keys of a sqlite store, not of %q", n.opts.Store)
+	}
+	st, err := server.OpenStore(context.Background(), n.serverConfig())
+	if err != nil {
+		n.t.Fatalf("open the directory's store: %v", err)
+	}
+	defer st.Close()
+	keys, err := st.SigningKeys(context.Background())
+	if err != nil || len(keys) == 0 {
+		n.t.Fatalf("signing keys: %v (%d)", err, len(keys))
+	}
+	raw, _, err := token.NewSigner(keys[0].ID, keys[0].Private, token.DefaultIssuer).Sign(c, time.Now(), ttl)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	return raw
+}
+
 // PeerOptions configure one peer.
 type PeerOptions struct {
 	// Files are written into the shared folder before the peer starts:
@@ -174,6 +203,9 @@ type PeerOptions struct {
 	Share string
 	// CORS as in peer.Config.
 	CORS rpcserver.CORS
+	// Advertise is the URL the peer logs in with (peer.Config.Advertise),
+	// e.g. a front that forwards to Peer.URL; Peer.URL if empty.
+	Advertise string
 }
 
 // Peer is one running peer.
@@ -214,7 +246,7 @@ func (n *Network) AddPeer(name string, opts PeerOptions) *Peer {
 		Share: share, Name: name, User: name, Password: Password,
 		Listen: "127.0.0.1:0", Directory: n.DirectoryURL,
 		AcceptUploads: opts.AcceptUploads, MaxRate: opts.MaxRate, MaxUploadSize: opts.MaxUploadSize,
-		ShutdownGrace: time.Second, CORS: opts.CORS,
+		ShutdownGrace: time.Second, CORS: opts.CORS, Advertise: opts.Advertise,
 	}, n.log.With("role", "peer", "peer", name))
 	if err != nil {
 		n.t.Fatalf("start peer %s: %v", name, err)

@@ -94,8 +94,13 @@ type Config struct {
 	// SessionTTL is how long a session stays online after its last login
 	// or heartbeat; DefaultSessionTTLFactor × HeartbeatInterval if zero.
 	SessionTTL time.Duration
-	// TokenTTL is how long a token is valid; DefaultTokenTTL if zero.
+	// TokenTTL is how long a session token is valid; DefaultTokenTTL if
+	// zero.
 	TokenTTL time.Duration
+	// TransferTTL is how long a read, download or upload token
+	// (IssueToken) is valid; token.TransferTTL if zero. At most
+	// token.MaxLifetime, the longest peers accept.
+	TransferTTL time.Duration
 	// MaxPublishEntries is the most entries in one Publish call;
 	// DefaultMaxPublishEntries if zero.
 	MaxPublishEntries int
@@ -130,6 +135,9 @@ func (c Config) withDefaults() Config {
 	if c.TokenTTL == 0 {
 		c.TokenTTL = DefaultTokenTTL
 	}
+	if c.TransferTTL == 0 {
+		c.TransferTTL = token.TransferTTL
+	}
 	if c.MaxPublishEntries == 0 {
 		c.MaxPublishEntries = DefaultMaxPublishEntries
 	}
@@ -162,6 +170,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("session TTL %s: must be at least the heartbeat interval %s, or every session would expire between heartbeats", c.SessionTTL, c.HeartbeatInterval)
 	case c.TokenTTL < c.HeartbeatInterval:
 		return fmt.Errorf("token TTL %s: must be at least the heartbeat interval %s, or tokens would expire before their renewal", c.TokenTTL, c.HeartbeatInterval)
+	case c.TransferTTL < 0 || c.TransferTTL > token.MaxLifetime:
+		return fmt.Errorf("transfer token TTL %s: must be positive and at most %s, the longest lifetime peers accept", c.TransferTTL, token.MaxLifetime)
 	case c.MaxPublishEntries < 0:
 		return fmt.Errorf("max publish entries %d: must be positive", c.MaxPublishEntries)
 	case c.MaxPeerFiles < 0:

@@ -71,7 +71,7 @@ func (d *Directory) authenticate(ctx context.Context, raw string, need token.Nee
 }
 
 // IssueToken signs a token of scope (token.ScopeRead, ScopeDownload or
-// ScopeUpload) for the caller's session, valid for token.TransferTTL: a read
+// ScopeUpload) for the caller's session, valid for Config.TransferTTL: a read
 // token addressed to this directory (peer must be empty), or a transfer
 // token addressed to the online peer named peer, which only that peer
 // accepts.
@@ -107,7 +107,7 @@ func (d *Directory) IssueToken(ctx context.Context, caller token.Claims, scope, 
 	default:
 		return "", time.Time{}, fmt.Errorf("token scope %q: want %s, %s or %s: %w", scope, token.ScopeRead, token.ScopeDownload, token.ScopeUpload, ErrInvalidArgument)
 	}
-	raw, exp, err := d.signer.Sign(token.Scoped(scope, audience, caller.Subject, caller.SessionID, caller.Peer), now, token.TransferTTL)
+	raw, exp, err := d.signer.Sign(token.Scoped(scope, audience, caller.Subject, caller.SessionID, caller.Peer), now, d.cfg.TransferTTL)
 	if err != nil {
 		return "", time.Time{}, err
 	}
