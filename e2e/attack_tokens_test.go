@@ -264,18 +264,30 @@ func TestAttackTransferTokenReplay(t *testing.T) {
 
 	dir := directoryv1connect.NewDirectoryServiceClient(rpcclient.NewHTTPClient(), n.DirectoryURL, bearerOptions(stolen)...)
 	atDirectory := map[string]func() error{
-		"Heartbeat": func() error { _, err := dir.Heartbeat(t.Context(), connect.NewRequest(&directoryv1.HeartbeatRequest{})); return err },
+		"Heartbeat": func() error {
+			_, err := dir.Heartbeat(t.Context(), connect.NewRequest(&directoryv1.HeartbeatRequest{}))
+			return err
+		},
 		"Search": func() error {
 			_, err := dir.Search(t.Context(), connect.NewRequest(&directoryv1.SearchRequest{Query: "loot"}))
 			return err
 		},
-		"ListPeers": func() error { _, err := dir.ListPeers(t.Context(), connect.NewRequest(&directoryv1.ListPeersRequest{})); return err },
-		"ListFiles": func() error { _, err := dir.ListFiles(t.Context(), connect.NewRequest(&directoryv1.ListFilesRequest{})); return err },
+		"ListPeers": func() error {
+			_, err := dir.ListPeers(t.Context(), connect.NewRequest(&directoryv1.ListPeersRequest{}))
+			return err
+		},
+		"ListFiles": func() error {
+			_, err := dir.ListFiles(t.Context(), connect.NewRequest(&directoryv1.ListFilesRequest{}))
+			return err
+		},
 		"IssueToken": func() error {
 			_, err := dir.IssueToken(t.Context(), connect.NewRequest(&directoryv1.IssueTokenRequest{Scope: directoryv1.TokenScope_TOKEN_SCOPE_UPLOAD, Peer: "p2"}))
 			return err
 		},
-		"Logout": func() error { _, err := dir.Logout(t.Context(), connect.NewRequest(&directoryv1.LogoutRequest{})); return err },
+		"Logout": func() error {
+			_, err := dir.Logout(t.Context(), connect.NewRequest(&directoryv1.LogoutRequest{}))
+			return err
+		},
 	}
 	for method, call := range atDirectory {
 		if err := call(); connect.CodeOf(err) != connect.CodeUnauthenticated {
@@ -376,7 +388,10 @@ func TestAttackLoginThroughPeer(t *testing.T) {
 			_, err := viaPeer.Heartbeat(t.Context(), connect.NewRequest(&directoryv1.HeartbeatRequest{}))
 			return err
 		},
-		"Logout": func() error { _, err := viaPeer.Logout(t.Context(), connect.NewRequest(&directoryv1.LogoutRequest{})); return err },
+		"Logout": func() error {
+			_, err := viaPeer.Logout(t.Context(), connect.NewRequest(&directoryv1.LogoutRequest{}))
+			return err
+		},
 		"Publish": func() error {
 			_, err := viaPeer.Publish(t.Context(), connect.NewRequest(&directoryv1.PublishRequest{Change: &directoryv1.PublishRequest_Delta{Delta: &directoryv1.Delta{}}}))
 			return err
