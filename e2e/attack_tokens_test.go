@@ -29,6 +29,7 @@ import (
 	"github.com/peerhub/peerhub/internal/testnet"
 	"github.com/peerhub/peerhub/internal/testutil"
 	"github.com/peerhub/peerhub/internal/token"
+	"github.com/peerhub/peerhub/peer/downloader"
 	"github.com/peerhub/peerhub/peer/session"
 )
 
@@ -235,8 +236,9 @@ func TestAttackPeerNeverSeesSessionToken(t *testing.T) {
 }
 
 // TestAttackTransferTokenReplay has a peer replay a download token it was
-// sent, at the directory (every method) and at a second peer (every
-// method): all refuse it, while the peer it was issued for accepts it.
+// sent during a download, while the downloader's session is still live, at
+// the directory (every method) and at a second peer (every method): all
+// refuse it, while the peer it was issued for accepts it.
 func TestAttackTransferTokenReplay(t *testing.T) {
 	t.Parallel()
 	n := testnet.Start(t, testnet.Options{})
@@ -245,9 +247,19 @@ func TestAttackTransferTokenReplay(t *testing.T) {
 	p1 := n.AddPeer("p1", testnet.PeerOptions{Files: map[string][]byte{"loot.bin": content}, Advertise: rec.URL})
 	rec.forwardTo(t, p1.URL)
 	p2 := n.AddPeer("p2", testnet.PeerOptions{Files: map[string][]byte{"loot.bin": content}, AcceptUploads: true})
-	waitFound(t, clientSession(t, n), "loot.bin", "p1")
+	s := clientSession(t, n)
+	waitFound(t, s, "loot.bin", "p1")
 
-	runCLI(t, n.DirectoryURL, "get", "-o", t.TempDir(), "loot.bin")
+	cand, err := downloader.Resolve(t.Context(), s.Reads(), "loot.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = downloader.Download(t.Context(), cand.Target, cand.Sources, downloader.Options{
+		Dest: filepath.Join(t.TempDir(), "loot.bin"), Tokens: s.Tokens(directoryv1.TokenScope_TOKEN_SCOPE_DOWNLOAD),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	var stolen string
 	for _, r := range rec.requests() {
 		if r.bearer != "" && strings.HasPrefix(r.path, "/"+peerv1connect.PeerServiceName+"/") {
@@ -293,6 +305,11 @@ func TestAttackTransferTokenReplay(t *testing.T) {
 		if err := call(); connect.CodeOf(err) != connect.CodeUnauthenticated {
 			t.Errorf("replayed at the directory's %s: %v, want Unauthenticated", method, err)
 		}
+	}
+
+	// The downloader's session is live all along.
+	if _, err := s.Client().ListPeers(t.Context(), connect.NewRequest(&directoryv1.ListPeersRequest{})); err != nil {
+		t.Fatalf("the victim's session ended: %v", err)
 	}
 
 	other := peerv1connect.NewPeerServiceClient(rpcclient.NewHTTPClient(), p2.URL, bearerOptions(stolen)...)
