@@ -48,6 +48,7 @@ type recorder struct {
 // seenRequest is one request the recorder passed on.
 type seenRequest struct {
 	path, bearer string
+	at           time.Time
 }
 
 // newRecorder starts a recorder on a loopback port (HTTP/1.1 and h2c, as a
@@ -70,7 +71,7 @@ func newRecorder(t *testing.T) *recorder {
 	srv := &http.Server{Protocols: &protocols, Handler: http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		bearer, _ := strings.CutPrefix(req.Header.Get("Authorization"), "Bearer ")
 		r.mu.Lock()
-		r.seen = append(r.seen, seenRequest{path: req.URL.Path, bearer: bearer})
+		r.seen = append(r.seen, seenRequest{path: req.URL.Path, bearer: bearer, at: time.Now()})
 		r.mu.Unlock()
 		if r.backend.Load() == nil {
 			http.Error(w, "not forwarding yet", http.StatusServiceUnavailable)
