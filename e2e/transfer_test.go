@@ -38,6 +38,10 @@ func TestUploadDownloadSizes(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	go s.KeepAlive(ctx)
 	t.Cleanup(func() { cancel(); s.Logout(context.Background()) })
+	// Tokens are issued for online peers only.
+	if !testnet.WaitFor(10*time.Second, func() bool { _, ok := peerNames(t, s.Client())["p2"]; return ok }) {
+		t.Fatal("p2 never came online")
+	}
 
 	sizes := []struct {
 		name string
