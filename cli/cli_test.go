@@ -74,7 +74,9 @@ func TestClientCommands(t *testing.T) {
 		notOut   []string
 	}{
 		{name: "search", env: env, args: []string{"search", "archivo"}, out: []string{"NAME", "archivo1_p1.txt", "archivo1_p2.txt", "8 B"}, notOut: []string{"informe"}},
-		{name: "search through a peer", env: viaPeer, args: []string{"search", "ARCHIVO1_P1"}, out: []string{"archivo1_p1.txt"}},
+		// The password goes to the directory the peer names, and the user
+		// is told where.
+		{name: "search through a peer", env: viaPeer, args: []string{"search", "ARCHIVO1_P1"}, out: []string{"archivo1_p1.txt"}, err: []string{"access point", n.DirectoryURL}},
 		{name: "search nothing", env: env, args: []string{"search", "zzzzzz"}, out: []string{"No online peer shares"}},
 		{name: "search too short", env: env, args: []string{"search", "ab"}, code: 1, err: []string{"invalid input", "query"}},
 		{name: "search no args", env: env, args: []string{"search"}, code: 2, err: []string{"accepts 1 arg"}},
