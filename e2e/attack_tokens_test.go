@@ -29,6 +29,7 @@ import (
 	"github.com/peerhub/peerhub/internal/testnet"
 	"github.com/peerhub/peerhub/internal/testutil"
 	"github.com/peerhub/peerhub/internal/token"
+	"github.com/peerhub/peerhub/peer"
 	"github.com/peerhub/peerhub/peer/downloader"
 	"github.com/peerhub/peerhub/peer/session"
 )
@@ -394,9 +395,9 @@ func TestAttackLoginThroughPeer(t *testing.T) {
 	p1 := n.AddPeer("p1", testnet.PeerOptions{Files: map[string][]byte{"x.txt": []byte("x")}})
 	s := clientSession(t, n)
 	waitFound(t, s, "x.txt", "p1")
-	session := s.Token().Get()
+	sessionToken := s.Token().Get()
 
-	viaPeer := directoryv1connect.NewDirectoryServiceClient(rpcclient.NewHTTPClient(), p1.URL, bearerOptions(session)...)
+	viaPeer := directoryv1connect.NewDirectoryServiceClient(rpcclient.NewHTTPClient(), p1.URL, bearerOptions(sessionToken)...)
 	_, err := viaPeer.Login(t.Context(), connect.NewRequest(&directoryv1.LoginRequest{Username: "alice", Password: testnet.Password}))
 	if connect.CodeOf(err) != connect.CodeFailedPrecondition || !strings.Contains(err.Error(), n.DirectoryURL) {
 		t.Errorf("login through a peer: %v, want FailedPrecondition naming %s", err, n.DirectoryURL)
@@ -442,6 +443,26 @@ func TestAttackLoginThroughPeer(t *testing.T) {
 	info, err := reads.GetInfo(t.Context(), connect.NewRequest(&directoryv1.GetInfoRequest{}))
 	if err != nil || info.Msg.GetDirectoryUrl() != n.DirectoryURL {
 		t.Errorf("GetInfo through a peer names directory %q (%v), want %s", info.Msg.GetDirectoryUrl(), err, n.DirectoryURL)
+	}
+
+	// A peer daemon told that p1 is its directory stops at once, naming
+	// the directory, instead of sending p1 its password.
+	n.AddUser("p3")
+	p3, err := peer.New(t.Context(), peer.Config{
+		Share: t.TempDir(), User: "p3", Password: testnet.Password,
+		Listen: "127.0.0.1:0", Directory: p1.URL, ShutdownGrace: time.Second,
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := p3.Listen(t.Context())
+	if err != nil {
+		p3.Close()
+		t.Fatal(err)
+	}
+	err = errors.Join(p3.Serve(t.Context(), ln), p3.Close())
+	if !errors.Is(err, session.ErrLogin) || !strings.Contains(err.Error(), n.DirectoryURL) {
+		t.Errorf("a peer daemon pointed at a peer: %v, want ErrLogin naming %s", err, n.DirectoryURL)
 	}
 }
 
