@@ -77,7 +77,9 @@ func TestClientCommands(t *testing.T) {
 		notOut   []string
 	}{
 		{name: "search", env: env, args: []string{"search", "archivo"}, out: []string{"NAME", "ACCOUNTS", "archivo1_p1.txt", "archivo1_p2.txt", "8 B"}, notOut: []string{"informe"}},
-		{name: "search through a peer", env: viaPeer, args: []string{"search", "ARCHIVO1_P1"}, out: []string{"archivo1_p1.txt"}},
+		// The password goes to the directory the peer names, and the user
+		// is told where.
+		{name: "search through a peer", env: viaPeer, args: []string{"search", "ARCHIVO1_P1"}, out: []string{"archivo1_p1.txt"}, err: []string{"access point", n.DirectoryURL}},
 		{name: "search by SHA-256 in upper case", env: env, args: []string{"search", strings.ToUpper(testutil.SHA256Hex([]byte("hola p2\n")))}, out: []string{"archivo1_p2.txt"}, notOut: []string{"archivo1_p1"}},
 		{name: "search nothing", env: env, args: []string{"search", "zzzzzz"}, out: []string{"No online peer shares"}},
 		{name: "search too short", env: env, args: []string{"search", "ab"}, code: 1, err: []string{"invalid input", "query"}},

@@ -30,7 +30,7 @@ type clientOptions struct {
 
 func (o *clientOptions) bind(cmd *cobra.Command) {
 	fs := cmd.Flags()
-	fs.StringVar(&o.directory, "directory", "http://127.0.0.1:8000", "URL of the directory (or of any peer, which forwards searches)")
+	fs.StringVar(&o.directory, "directory", "http://127.0.0.1:8000", "URL of the directory (or of a peer, which forwards searches: then the password goes to the directory the peer names, and the peer gets read tokens only)")
 	fs.StringVar(&o.user, "user", "", "account to log in as (the password comes from $"+PasswordEnv+", --password-file, or a prompt)")
 	fs.StringVar(&o.passwordFile, "password-file", "", "file whose first line is the password")
 	fs.BoolVar(&o.json, "json", false, "print JSON instead of a table")

@@ -17,6 +17,7 @@ import (
 	"github.com/schollz/progressbar/v3"
 	"github.com/spf13/cobra"
 
+	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
 	"github.com/peerhub/peerhub/peer/downloader"
 )
 
@@ -70,15 +71,15 @@ func runGet(ctx context.Context, g *globals, o *clientOptions, query, outDir str
 		return err
 	}
 	defer s.Logout(context.WithoutCancel(ctx))
-	// A long download outlives the token unless the session heartbeats.
-	// It ends before the command returns: nothing may log afterwards.
+	// A long download outlives the session unless it heartbeats. It ends
+	// before the command returns: nothing may log afterwards.
 	hbCtx, stopHeartbeat := context.WithCancel(ctx)
 	var heartbeats sync.WaitGroup
 	heartbeats.Go(func() { s.KeepAlive(hbCtx) })
 	defer heartbeats.Wait()
 	defer stopHeartbeat()
 
-	cand, err := downloader.Resolve(ctx, s.Client(), query)
+	cand, err := downloader.Resolve(ctx, s.Reads(), query)
 	if amb, ok := errors.AsType[*downloader.AmbiguousError](err); ok && !o.json && isTerminal(g.streams.In) {
 		cand, err = choose(g, amb)
 	}
@@ -99,9 +100,11 @@ func runGet(ctx context.Context, g *globals, o *clientOptions, query, outDir str
 
 	rep := newReporter(g, o.json, name)
 	res, err := downloader.Get(ctx, cand, downloader.Options{
-		Dest:             dest,
-		Force:            force,
-		Token:            s.Token(),
+		Dest:  dest,
+		Force: force,
+		// A download token per source, renewed as it runs: the session
+		// token never goes to a peer.
+		Tokens:           s.Tokens(directoryv1.TokenScope_TOKEN_SCOPE_DOWNLOAD),
 		Progress:         rep.progress,
 		ProgressInterval: barInterval,
 	})

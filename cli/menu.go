@@ -134,7 +134,7 @@ func (m *menu) search(ctx context.Context) error {
 	if err != nil || q == "" {
 		return err
 	}
-	results, err := searchAll(ctx, m.s.Client(), q, 50)
+	results, err := searchAll(ctx, m.s.Reads(), q, 50)
 	if err != nil {
 		return err
 	}
@@ -192,7 +192,7 @@ func (m *menu) start(ctx context.Context, r *directoryv1.SearchResult, sources [
 		defer cancel()
 		res, err := downloader.Download(ctx, target, srcs, downloader.Options{
 			Dest:     filepath.Join(m.outDir, name),
-			Token:    m.s.Token(),
+			Tokens:   m.s.Tokens(directoryv1.TokenScope_TOKEN_SCOPE_DOWNLOAD),
 			Progress: func(p downloader.Progress) { t.mu.Lock(); t.progress = p; t.mu.Unlock() },
 		})
 		t.mu.Lock()
@@ -232,7 +232,7 @@ func (m *menu) showTransfers() {
 }
 
 func (m *menu) peers(ctx context.Context) error {
-	res, err := m.s.Client().ListPeers(ctx, connect.NewRequest(&directoryv1.ListPeersRequest{PageSize: 1000}))
+	res, err := m.s.Reads().ListPeers(ctx, connect.NewRequest(&directoryv1.ListPeersRequest{PageSize: 1000}))
 	if err != nil {
 		return err
 	}

@@ -24,8 +24,11 @@ publishes the index, heartbeats, and publishes new and removed files within
 a second. Other peers download from it directly.
 
 The password comes from $PEERHUB_PASSWORD or --password-file, never from the
-command line. The peer also answers Search, ListPeers and ListFiles by
-forwarding them to its directory, so it can serve as a client's access point.
+command line. Other clients reach it only with tokens the directory issued
+for this peer (download or upload). The peer also answers GetInfo, Search,
+ListPeers and ListFiles by forwarding them, with the client's read token, to
+its directory, so it can serve as a client's access point; logins go to the
+directory itself, never through a peer.
 It documents PeerService at /docs (HTML) and /openapi.json, and lets web
 pages of other origins call it only with --cors-origin.`,
 		Example: `  PEERHUB_PASSWORD=secret peerhub peer --share ~/Public --user alice

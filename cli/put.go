@@ -10,6 +10,7 @@ import (
 
 	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
 	"github.com/peerhub/peerhub/gen/peerhub/directory/v1/directoryv1connect"
+	"github.com/peerhub/peerhub/internal/rpcclient"
 	"github.com/peerhub/peerhub/peer/downloader"
 )
 
@@ -62,31 +63,39 @@ func runPut(ctx context.Context, g *globals, o *clientOptions, file, to, name st
 		return err
 	}
 	defer s.Logout(context.WithoutCancel(ctx))
-	address, peer := to, to
-	if !strings.HasPrefix(to, "http://") && !strings.HasPrefix(to, "https://") {
-		var p *directoryv1.PeerInfo
-		if p, err = findPeer(ctx, s.Client(), to); err != nil {
-			return err
-		}
-		address, peer = p.GetAddress(), fmt.Sprintf("%s (account %s)", p.GetName(), p.GetUsername())
+	p, err := findPeer(ctx, s.Reads(), to)
+	if err != nil {
+		return err
 	}
-	res, err := downloader.Upload(ctx, address, file, downloader.UploadOptions{Name: name, Token: s.Token()})
+	// An upload token for that peer only: the session token never goes to
+	// a peer.
+	raw, err := s.Tokens(directoryv1.TokenScope_TOKEN_SCOPE_UPLOAD).Token(ctx, p.GetName())
+	if err != nil {
+		return err
+	}
+	var tok rpcclient.Token
+	tok.Set(raw)
+	res, err := downloader.Upload(ctx, p.GetAddress(), file, downloader.UploadOptions{Name: name, Token: &tok})
 	if err != nil {
 		return err
 	}
 	if o.json {
 		return printJSON(g.streams.Out, res)
 	}
-	fmt.Fprintf(g.streams.Out, "Stored %s at %s (%s, sha256 %s)\n", res.GetName(), peer, humanBytes(res.GetSize()), res.GetSha256())
+	at := fmt.Sprintf("%s (account %s)", p.GetName(), p.GetUsername())
+	fmt.Fprintf(g.streams.Out, "Stored %s at %s (%s, sha256 %s)\n", res.GetName(), at, humanBytes(res.GetSize()), res.GetSha256())
 	return nil
 }
 
-// findPeer finds the online peer that to names: NAME, or ACCOUNT/NAME,
-// which must then belong to ACCOUNT.
+// findPeer finds the online peer that to names: NAME; ACCOUNT/NAME, which
+// must then belong to ACCOUNT; or the URL of its PeerService.
 func findPeer(ctx context.Context, c directoryv1connect.DirectoryServiceClient, to string) (*directoryv1.PeerInfo, error) {
-	account, name, pinned := strings.Cut(to, "/")
-	if !pinned {
-		account, name = "", to
+	byURL := strings.HasPrefix(to, "http://") || strings.HasPrefix(to, "https://")
+	account, name, pinned := "", to, false
+	if !byURL {
+		if a, n, ok := strings.Cut(to, "/"); ok {
+			account, name, pinned = a, n, true
+		}
 	}
 	req := &directoryv1.ListPeersRequest{PageSize: pageSize}
 	for {
@@ -95,6 +104,12 @@ func findPeer(ctx context.Context, c directoryv1connect.DirectoryServiceClient, 
 			return nil, err
 		}
 		for _, p := range res.Msg.GetPeers() {
+			if byURL {
+				if strings.TrimSuffix(p.GetAddress(), "/") == strings.TrimSuffix(to, "/") {
+					return p, nil
+				}
+				continue
+			}
 			if p.GetName() != name {
 				continue
 			}
@@ -104,7 +119,11 @@ func findPeer(ctx context.Context, c directoryv1connect.DirectoryServiceClient, 
 			return p, nil
 		}
 		if req.PageToken = res.Msg.GetNextPageToken(); req.PageToken == "" {
-			return nil, fmt.Errorf("no online peer is called %q (see peerhub peers), and it is not an http:// or https:// URL", name)
+			break
 		}
 	}
+	if byURL {
+		return nil, fmt.Errorf("no online peer serves at %s (see peerhub peers): an upload needs a token the directory issues for a peer it knows", to)
+	}
+	return nil, fmt.Errorf("no online peer is called %q (see peerhub peers), and it is not an http:// or https:// URL", name)
 }

@@ -44,7 +44,7 @@ online peers have it and the accounts those peers belong to.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return o.withSession(cmd.Context(), g, func(s *session.Session) error {
-				results, err := searchAll(cmd.Context(), s.Client(), args[0], limit)
+				results, err := searchAll(cmd.Context(), s.Reads(), args[0], limit)
 				if err != nil {
 					return err
 				}
@@ -126,7 +126,7 @@ use it), the address it serves files at, and how many files it shares.`,
 				var peers []*directoryv1.PeerInfo
 				req := &directoryv1.ListPeersRequest{PageSize: pageSize}
 				for {
-					res, err := s.Client().ListPeers(cmd.Context(), connect.NewRequest(req))
+					res, err := s.Reads().ListPeers(cmd.Context(), connect.NewRequest(req))
 					if err != nil {
 						return err
 					}
@@ -169,7 +169,7 @@ func newFilesCommand(g *globals) *cobra.Command {
 				var files []*directoryv1.SharedFile
 				req := &directoryv1.ListFilesRequest{PageSize: int32(min(pageSize, max(limit, 1))), Peer: peer}
 				for len(files) < limit {
-					res, err := s.Client().ListFiles(cmd.Context(), connect.NewRequest(req))
+					res, err := s.Reads().ListFiles(cmd.Context(), connect.NewRequest(req))
 					if err != nil {
 						return err
 					}

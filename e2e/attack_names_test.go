@@ -20,7 +20,6 @@ import (
 
 	"connectrpc.com/connect"
 
-	"github.com/peerhub/peerhub/cli"
 	"github.com/peerhub/peerhub/e2e/testnet"
 	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
 	"github.com/peerhub/peerhub/gen/peerhub/directory/v1/directoryv1connect"
@@ -53,18 +52,6 @@ func rawLogin(ctx context.Context, c directoryv1connect.DirectoryServiceClient, 
 		return nil, err
 	}
 	return res.Msg, nil
-}
-
-// runCLI runs a peerhub command in-process as user with testnet.Password.
-func runCLI(t *testing.T, n *testnet.Network, user string, args ...string) (code int, stdout, stderr string) {
-	t.Helper()
-	env := map[string]string{"PEERHUB_DIRECTORY": n.DirectoryURL, "PEERHUB_USER": user, "PEERHUB_PASSWORD": testnet.Password}
-	var out, errb bytes.Buffer
-	code = cli.Run(t.Context(), args, cli.Streams{
-		In: strings.NewReader(""), Out: &out, Err: &errb,
-		LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok },
-	})
-	return code, out.String(), errb.String()
 }
 
 // owners returns the online peers' names and their accounts.
@@ -136,7 +123,7 @@ func TestAttackNameSquatting(t *testing.T) {
 		}
 		return nil
 	})
-	code, out, errOut := runCLI(t, n, "carol", "peers")
+	code, out, errOut := runCLI(t, n.DirectoryURL, "carol", "peers")
 	if code != 0 || !strings.Contains(out, "ACCOUNT") || !strings.Contains(out, "alice") || !strings.Contains(out, "mallory") {
 		t.Errorf("peers: exit %d\n%s%s", code, out, errOut)
 	}
@@ -145,7 +132,7 @@ func TestAttackNameSquatting(t *testing.T) {
 	if err := os.WriteFile(local, []byte("for alice's eyes"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	code, out, errOut = runCLI(t, n, "carol", "put", local, "--to", "box")
+	code, out, errOut = runCLI(t, n.DirectoryURL, "carol", "put", local, "--to", "box")
 	if code != 0 || !strings.Contains(out, "account alice") {
 		t.Fatalf("put --to box: exit %d\n%s%s", code, out, errOut)
 	}
@@ -156,7 +143,7 @@ func TestAttackNameSquatting(t *testing.T) {
 		t.Error("the file reached mallory's peer")
 	}
 	// Pinning the account: a mismatch sends nothing.
-	code, _, errOut = runCLI(t, n, "carol", "put", local, "--to", "mallory/box", "--as", "pinned.txt")
+	code, _, errOut = runCLI(t, n.DirectoryURL, "carol", "put", local, "--to", "mallory/box", "--as", "pinned.txt")
 	if code == 0 || !strings.Contains(errOut, `belongs to account "alice"`) {
 		t.Errorf("put --to mallory/box: exit %d, %s", code, errOut)
 	}
@@ -165,7 +152,7 @@ func TestAttackNameSquatting(t *testing.T) {
 			t.Errorf("put --to mallory/box stored a file in %s", share)
 		}
 	}
-	if code, out, errOut := runCLI(t, n, "carol", "put", local, "--to", "alice/box", "--as", "pinned.txt"); code != 0 {
+	if code, out, errOut := runCLI(t, n.DirectoryURL, "carol", "put", local, "--to", "alice/box", "--as", "pinned.txt"); code != 0 {
 		t.Errorf("put --to alice/box: exit %d\n%s%s", code, out, errOut)
 	}
 }
@@ -380,7 +367,7 @@ func TestAttackQuotaOverflow(t *testing.T) {
 			if err := os.WriteFile(local, bytes.Repeat([]byte{byte('a' + i)}, size), 0o600); err != nil {
 				t.Fatal(err)
 			}
-			code, out, errOut := runCLI(t, n, "uploader", "put", local, "--to", "inbox")
+			code, out, errOut := runCLI(t, n.DirectoryURL, "uploader", "put", local, "--to", "inbox")
 			if i < 2 {
 				if code != 0 {
 					t.Fatalf("upload %d: exit %d\n%s%s", i+1, code, out, errOut)

@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/crypto/bcrypt"
 
+	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
 	"github.com/peerhub/peerhub/internal/testutil"
 	"github.com/peerhub/peerhub/peer"
 	"github.com/peerhub/peerhub/peer/downloader"
@@ -73,7 +74,7 @@ func TestPeerTakesIssuerFromDirectory(t *testing.T) {
 		return err
 	})
 	dest := filepath.Join(t.TempDir(), "issued.bin")
-	if _, err := downloader.Download(t.Context(), cand.Target, cand.Sources, downloader.Options{Dest: dest, Token: alice.Token()}); err != nil {
+	if _, err := downloader.Download(t.Context(), cand.Target, cand.Sources, downloader.Options{Dest: dest, Tokens: alice.Tokens(directoryv1.TokenScope_TOKEN_SCOPE_DOWNLOAD)}); err != nil {
 		t.Fatalf("download from a peer of a directory with issuer %q: %v", issuer, err)
 	}
 	if got, err := os.ReadFile(dest); err != nil || !bytes.Equal(got, content) {

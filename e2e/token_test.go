@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 
@@ -15,10 +16,11 @@ import (
 	"github.com/peerhub/peerhub/internal/testutil"
 )
 
-// TestTokenEncodingIsCanonical takes a live token from a real directory and
-// presents it re-encoded (the same bytes, a padding bit set) and tampered
-// (a signature bit flipped) to the directory and to a peer: both refuse
-// both, and the live token keeps working.
+// TestTokenEncodingIsCanonical takes live tokens from a real directory (a
+// session token, and a download token for the peer) and presents them
+// re-encoded (the same bytes, a padding bit set) and tampered (a signature
+// bit flipped) to the directory and to the peer: both refuse both, and the
+// live tokens keep working.
 func TestTokenEncodingIsCanonical(t *testing.T) {
 	t.Parallel()
 	n := testnet.Start(t, testnet.Options{})
@@ -39,6 +41,15 @@ func TestTokenEncodingIsCanonical(t *testing.T) {
 		dir := directoryv1connect.NewDirectoryServiceClient(rpcclient.NewHTTPClient(), n.DirectoryURL, bearer(live)...)
 		_, _ = dir.Logout(context.Background(), connect.NewRequest(&directoryv1.LogoutRequest{}))
 	})
+	var liveDownload string
+	testutil.Eventually(t, 10*time.Second, "a download token for p1", func() error {
+		res, err := directoryv1connect.NewDirectoryServiceClient(rpcclient.NewHTTPClient(), n.DirectoryURL, bearer(live)...).
+			IssueToken(t.Context(), connect.NewRequest(&directoryv1.IssueTokenRequest{Scope: directoryv1.TokenScope_TOKEN_SCOPE_DOWNLOAD, Peer: "p1"}))
+		if err == nil {
+			liveDownload = res.Msg.GetToken()
+		}
+		return err
+	})
 
 	atDirectory := func(tok string) error {
 		dir := directoryv1connect.NewDirectoryServiceClient(rpcclient.NewHTTPClient(), n.DirectoryURL, bearer(tok)...)
@@ -50,22 +61,21 @@ func TestTokenEncodingIsCanonical(t *testing.T) {
 		_, err := peer.Stat(t.Context(), connect.NewRequest(&peerv1.StatRequest{File: &peerv1.StatRequest_Name{Name: "a.txt"}}))
 		return err
 	}
-	for _, bad := range []struct{ name, tok string }{
-		{"non-canonical", testutil.NonCanonical(t, live)},
-		{"tampered", testutil.FlipSignatureBit(t, live)},
-	} {
-		for _, at := range []struct {
-			role string
-			call func(string) error
-		}{{"directory", atDirectory}, {"peer", atPeer}} {
+	for _, at := range []struct {
+		role string
+		live string
+		call func(string) error
+	}{{"directory", live, atDirectory}, {"peer", liveDownload, atPeer}} {
+		for _, bad := range []struct{ name, tok string }{
+			{"non-canonical", testutil.NonCanonical(t, at.live)},
+			{"tampered", testutil.FlipSignatureBit(t, at.live)},
+		} {
 			if err := at.call(bad.tok); connect.CodeOf(err) != connect.CodeUnauthenticated {
 				t.Errorf("%s token at the %s: %v, want unauthenticated", bad.name, at.role, err)
 			}
 		}
-	}
-	for _, at := range []func(string) error{atDirectory, atPeer} {
-		if err := at(live); err != nil {
-			t.Errorf("live token refused after the attempts: %v", err)
+		if err := at.call(at.live); err != nil {
+			t.Errorf("live token refused at the %s after the attempts: %v", at.role, err)
 		}
 	}
 }

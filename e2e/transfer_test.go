@@ -2,6 +2,7 @@ package e2e_test
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
 	"testing"
 	"time"
@@ -9,6 +10,7 @@ import (
 	"connectrpc.com/connect"
 
 	"github.com/peerhub/peerhub/e2e/testnet"
+	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
 	peerv1 "github.com/peerhub/peerhub/gen/peerhub/peer/v1"
 	"github.com/peerhub/peerhub/gen/peerhub/peer/v1/peerv1connect"
 	"github.com/peerhub/peerhub/internal/pieces"
@@ -33,6 +35,13 @@ func TestUploadDownloadSizes(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	go s.KeepAlive(ctx)
 	t.Cleanup(func() { cancel(); s.Logout(context.Background()) })
+	// Tokens are issued for online peers only.
+	testutil.Eventually(t, 10*time.Second, "p2 comes online", func() error {
+		if _, ok := peerNames(t, s.Client())["p2"]; !ok {
+			return errors.New("not listed")
+		}
+		return nil
+	})
 
 	sizes := []struct {
 		name string
@@ -50,7 +59,7 @@ func TestUploadDownloadSizes(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			local := filepath.Join(src, tc.name+".bin")
 			want := testutil.WriteRandomFile(t, local, int64(tc.size), uint64(i))
-			up, err := downloader.Upload(t.Context(), p2.URL, local, downloader.UploadOptions{Name: "up/" + tc.name + ".bin", Token: s.Token()})
+			up, err := downloader.Upload(t.Context(), p2.URL, local, downloader.UploadOptions{Name: "up/" + tc.name + ".bin", Token: transferToken(t, s, directoryv1.TokenScope_TOKEN_SCOPE_UPLOAD, "p2")})
 			if err != nil {
 				t.Fatalf("upload: %v", err)
 			}
@@ -59,7 +68,8 @@ func TestUploadDownloadSizes(t *testing.T) {
 			}
 			// The peer indexes it (watcher), then serves it by hash.
 			var info *peerv1.StatResponse
-			client := peerv1connect.NewPeerServiceClient(rpcclient.NewHTTPClient(), p2.URL, rpcclient.Options(s.Token(), rpcclient.NoCompression())...)
+			client := peerv1connect.NewPeerServiceClient(rpcclient.NewHTTPClient(), p2.URL,
+				rpcclient.Options(transferToken(t, s, directoryv1.TokenScope_TOKEN_SCOPE_DOWNLOAD, "p2"), rpcclient.NoCompression())...)
 			testutil.Eventually(t, 10*time.Second, "the uploaded file is indexed", func() error {
 				res, err := client.Stat(t.Context(), connect.NewRequest(&peerv1.StatRequest{File: &peerv1.StatRequest_Sha256{Sha256: up.GetSha256()}}))
 				if err == nil {
@@ -71,7 +81,7 @@ func TestUploadDownloadSizes(t *testing.T) {
 			_, err = downloader.Download(t.Context(),
 				downloader.Target{SHA256: info.GetSha256(), Size: info.GetSize(), PieceSize: int64(info.GetPieceSize()), PieceRoot: info.GetPieceRoot()},
 				[]downloader.Source{{Peer: "p2", Address: p2.URL}},
-				downloader.Options{Dest: dest, Token: s.Token()})
+				downloader.Options{Dest: dest, Tokens: s.Tokens(directoryv1.TokenScope_TOKEN_SCOPE_DOWNLOAD)})
 			if err != nil {
 				t.Fatalf("download: %v", err)
 			}
@@ -80,4 +90,17 @@ func TestUploadDownloadSizes(t *testing.T) {
 			}
 		})
 	}
+}
+
+// transferToken asks the directory, through s, for a token of scope for
+// peer, as a client does before a transfer.
+func transferToken(t *testing.T, s *session.Session, scope directoryv1.TokenScope, peer string) *rpcclient.Token {
+	t.Helper()
+	raw, err := s.Tokens(scope).Token(t.Context(), peer)
+	if err != nil {
+		t.Fatalf("%v token for %s: %v", scope, peer, err)
+	}
+	var tok rpcclient.Token
+	tok.Set(raw)
+	return &tok
 }

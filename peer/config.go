@@ -18,12 +18,12 @@ import (
 
 // Defaults of the peer's Config.
 const (
-	DefaultListen        = "127.0.0.1:8001"
-	DefaultDirectory     = "http://127.0.0.1:8000"
+	DefaultListen    = "127.0.0.1:8001"
+	DefaultDirectory = "http://127.0.0.1:8000"
 	// DefaultMaxUploadTotal is the most bytes uploads may store in the
 	// shared folder together, across restarts.
 	DefaultMaxUploadTotal = 16 << 30 // bytes
-	DefaultShutdownGrace = 10 * time.Second
+	DefaultShutdownGrace  = 10 * time.Second
 )
 
 // Config is everything a peer needs to run.

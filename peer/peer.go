@@ -20,7 +20,6 @@ import (
 	"github.com/peerhub/peerhub/internal/pieces"
 	"github.com/peerhub/peerhub/internal/rpcclient"
 	"github.com/peerhub/peerhub/internal/rpcserver"
-	"github.com/peerhub/peerhub/internal/token"
 	"github.com/peerhub/peerhub/internal/webui"
 	"github.com/peerhub/peerhub/peer/index"
 	"github.com/peerhub/peerhub/peer/session"
@@ -143,12 +142,12 @@ func (p *Peer) Serve(ctx context.Context, ln net.Listener) error {
 		TLSKeyFile:    p.cfg.TLSKey,
 		ShutdownGrace: p.cfg.ShutdownGrace,
 	})
-	auth := rpcserver.NewAuthInterceptor(func(ctx context.Context, raw string) (token.Claims, error) {
-		return sess.Verifier().Verify(ctx, raw)
-	})
+	auth := rpcserver.NewAuthInterceptor(transferAuth(sess))
 	srv.Mux.Handle(transferapi.NewHandler(p.transfer, p.log, srv.HandlerOptions(auth)...))
-	// The directory authenticates forwarded calls itself.
-	srv.Mux.Handle(directoryv1connect.NewDirectoryServiceHandler(newDirectoryProxy(httpClient, p.cfg.Directory), srv.HandlerOptions()...))
+	// Forwarded calls carry read tokens only; the directory checks them
+	// again.
+	readOnly := rpcserver.NewAuthInterceptor(readAuth(sess), proxyPublic...)
+	srv.Mux.Handle(directoryv1connect.NewDirectoryServiceHandler(newDirectoryProxy(httpClient, p.cfg.Directory), srv.HandlerOptions(readOnly)...))
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

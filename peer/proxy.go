@@ -2,7 +2,7 @@ package peer
 
 import (
 	"context"
-	"errors"
+	"fmt"
 	"net/http"
 
 	"connectrpc.com/connect"
@@ -13,18 +13,39 @@ import (
 )
 
 // directoryProxy makes every peer an access point to the network: it serves
-// the read-only DirectoryService methods (and a client's login, heartbeat and
-// logout) by forwarding them, with the caller's own token, to the peer's
-// directory, so a client that knows one peer can find everything. Transfers
-// still go straight to the peer that has the file. A peer's login and
-// Publish are refused: they belong at the directory itself.
+// the read-only DirectoryService methods (GetInfo, Search, ListPeers,
+// ListFiles) by forwarding them, with the caller's read token (checked by
+// readAuth first), to the peer's directory, so a client that knows one peer
+// can find everything. Transfers still go straight to the peer that has the
+// file.
+//
+// Everything that takes a password or a session token (Login, Heartbeat,
+// Logout, Publish, IssueToken) is refused with the directory's URL: a peer
+// must never see those secrets. GetInfo names that URL too
+// (directory_url), so a client given a peer's URL logs in at the directory.
 type directoryProxy struct {
 	directoryv1connect.UnimplementedDirectoryServiceHandler
-	upstream directoryv1connect.DirectoryServiceClient
+	upstream  directoryv1connect.DirectoryServiceClient
+	directory string
+}
+
+// proxyPublic are the procedures the proxy answers without a token: GetInfo
+// (public at the directory too) and those it refuses anyway, whose refusal
+// names the directory's URL.
+var proxyPublic = []string{
+	directoryv1connect.DirectoryServiceGetInfoProcedure,
+	directoryv1connect.DirectoryServiceLoginProcedure,
+	directoryv1connect.DirectoryServiceHeartbeatProcedure,
+	directoryv1connect.DirectoryServiceLogoutProcedure,
+	directoryv1connect.DirectoryServicePublishProcedure,
+	directoryv1connect.DirectoryServiceIssueTokenProcedure,
 }
 
 func newDirectoryProxy(httpClient *http.Client, directory string) *directoryProxy {
-	return &directoryProxy{upstream: directoryv1connect.NewDirectoryServiceClient(httpClient, directory, rpcclient.Options(new(rpcclient.Token))...)}
+	return &directoryProxy{
+		upstream:  directoryv1connect.NewDirectoryServiceClient(httpClient, directory, rpcclient.Options(new(rpcclient.Token))...),
+		directory: directory,
+	}
 }
 
 // forward copies the caller's Authorization header onto the upstream call.
@@ -36,8 +57,21 @@ func forward[T any](in connect.AnyRequest, msg *T) *connect.Request[T] {
 	return out
 }
 
+// atDirectory refuses a call that belongs at the directory itself.
+func (p *directoryProxy) atDirectory(what string) error {
+	return connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf(
+		"this is a peer, not the directory: %s at the directory itself, %s (a peer forwards only GetInfo, Search, ListPeers and ListFiles, with a read token)",
+		what, p.directory))
+}
+
+// GetInfo forwards the directory's description, naming the directory's URL.
 func (p *directoryProxy) GetInfo(ctx context.Context, req *connect.Request[directoryv1.GetInfoRequest]) (*connect.Response[directoryv1.GetInfoResponse], error) {
-	return p.upstream.GetInfo(ctx, forward(req, req.Msg))
+	res, err := p.upstream.GetInfo(ctx, forward(req, req.Msg))
+	if err != nil {
+		return nil, err
+	}
+	res.Msg.DirectoryUrl = p.directory
+	return res, nil
 }
 
 func (p *directoryProxy) Search(ctx context.Context, req *connect.Request[directoryv1.SearchRequest]) (*connect.Response[directoryv1.SearchResponse], error) {
@@ -52,25 +86,22 @@ func (p *directoryProxy) ListFiles(ctx context.Context, req *connect.Request[dir
 	return p.upstream.ListFiles(ctx, forward(req, req.Msg))
 }
 
-var errAtDirectory = errors.New("peers log in and publish at the directory itself; a peer forwards only client logins, heartbeats, logouts and read-only calls")
-
-// Login forwards client logins, so a user who knows only this peer can
-// still search; a peer must log in at the directory itself.
-func (p *directoryProxy) Login(ctx context.Context, req *connect.Request[directoryv1.LoginRequest]) (*connect.Response[directoryv1.LoginResponse], error) {
-	if req.Msg.GetAdvertiseAddress() != "" {
-		return nil, connect.NewError(connect.CodeUnimplemented, errAtDirectory)
-	}
-	return p.upstream.Login(ctx, forward(req, req.Msg))
+func (p *directoryProxy) Login(context.Context, *connect.Request[directoryv1.LoginRequest]) (*connect.Response[directoryv1.LoginResponse], error) {
+	return nil, p.atDirectory("log in")
 }
 
-func (p *directoryProxy) Heartbeat(ctx context.Context, req *connect.Request[directoryv1.HeartbeatRequest]) (*connect.Response[directoryv1.HeartbeatResponse], error) {
-	return p.upstream.Heartbeat(ctx, forward(req, req.Msg))
+func (p *directoryProxy) Heartbeat(context.Context, *connect.Request[directoryv1.HeartbeatRequest]) (*connect.Response[directoryv1.HeartbeatResponse], error) {
+	return nil, p.atDirectory("heartbeat")
 }
 
-func (p *directoryProxy) Logout(ctx context.Context, req *connect.Request[directoryv1.LogoutRequest]) (*connect.Response[directoryv1.LogoutResponse], error) {
-	return p.upstream.Logout(ctx, forward(req, req.Msg))
+func (p *directoryProxy) Logout(context.Context, *connect.Request[directoryv1.LogoutRequest]) (*connect.Response[directoryv1.LogoutResponse], error) {
+	return nil, p.atDirectory("log out")
 }
 
 func (p *directoryProxy) Publish(context.Context, *connect.Request[directoryv1.PublishRequest]) (*connect.Response[directoryv1.PublishResponse], error) {
-	return nil, connect.NewError(connect.CodeUnimplemented, errAtDirectory)
+	return nil, p.atDirectory("publish")
+}
+
+func (p *directoryProxy) IssueToken(context.Context, *connect.Request[directoryv1.IssueTokenRequest]) (*connect.Response[directoryv1.IssueTokenResponse], error) {
+	return nil, p.atDirectory("ask for tokens")
 }

@@ -3,6 +3,7 @@ package server
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"math"
 	"time"
@@ -90,6 +91,7 @@ func (h *handler) Login(ctx context.Context, req *connect.Request[directoryv1.Lo
 		SessionId:         g.SessionID,
 		HeartbeatInterval: durationpb.New(g.HeartbeatInterval),
 		PeerName:          g.PeerName,
+		RevokedSessionIds: g.RevokedSessions,
 	}), nil
 }
 
@@ -103,7 +105,35 @@ func (h *handler) Heartbeat(ctx context.Context, req *connect.Request[directoryv
 	if err != nil {
 		return nil, h.fail(ctx, req.Spec().Procedure, err)
 	}
-	return connect.NewResponse(&directoryv1.HeartbeatResponse{Token: g.Token, ExpiresAt: timestamppb.New(g.ExpiresAt)}), nil
+	return connect.NewResponse(&directoryv1.HeartbeatResponse{
+		Token:             g.Token,
+		ExpiresAt:         timestamppb.New(g.ExpiresAt),
+		RevokedSessionIds: g.RevokedSessions,
+	}), nil
+}
+
+// tokenScopes maps the protocol's token scopes to the token package's.
+var tokenScopes = map[directoryv1.TokenScope]string{
+	directoryv1.TokenScope_TOKEN_SCOPE_READ:     token.ScopeRead,
+	directoryv1.TokenScope_TOKEN_SCOPE_DOWNLOAD: token.ScopeDownload,
+	directoryv1.TokenScope_TOKEN_SCOPE_UPLOAD:   token.ScopeUpload,
+}
+
+// IssueToken implements directoryv1connect.DirectoryServiceHandler.
+func (h *handler) IssueToken(ctx context.Context, req *connect.Request[directoryv1.IssueTokenRequest]) (*connect.Response[directoryv1.IssueTokenResponse], error) {
+	c, err := caller(ctx)
+	if err != nil {
+		return nil, err
+	}
+	scope, ok := tokenScopes[req.Msg.GetScope()]
+	if !ok {
+		return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("scope %s: want READ, DOWNLOAD or UPLOAD", req.Msg.GetScope()))
+	}
+	raw, exp, err := h.dir.IssueToken(ctx, c, scope, req.Msg.GetPeer())
+	if err != nil {
+		return nil, h.fail(ctx, req.Spec().Procedure, err)
+	}
+	return connect.NewResponse(&directoryv1.IssueTokenResponse{Token: raw, ExpiresAt: timestamppb.New(exp)}), nil
 }
 
 // Logout implements directoryv1connect.DirectoryServiceHandler.
@@ -124,14 +154,9 @@ func (h *handler) Publish(ctx context.Context, req *connect.Request[directoryv1.
 	if err != nil {
 		return nil, err
 	}
-	var ch directory.Change
-	switch x := req.Msg.GetChange().(type) {
-	case *directoryv1.PublishRequest_Snapshot:
-		ch = directory.Change{Snapshot: true, Added: filesFromProto(x.Snapshot.GetFiles())}
-	case *directoryv1.PublishRequest_Delta:
-		ch = directory.Change{Added: filesFromProto(x.Delta.GetAdded()), Removed: x.Delta.GetRemoved()}
-	default:
-		return nil, connect.NewError(connect.CodeInvalidArgument, errors.New("change: give a snapshot or a delta"))
+	ch, err := changeFromProto(req.Msg)
+	if err != nil {
+		return nil, connect.NewError(connect.CodeInvalidArgument, err)
 	}
 	n, err := h.dir.Publish(ctx, c, ch)
 	if err != nil {
@@ -219,13 +244,34 @@ func (h *handler) ReleasePeerName(ctx context.Context, req *connect.Request[dire
 	return connect.NewResponse(&directoryv1.ReleasePeerNameResponse{}), nil
 }
 
-// filesFromProto decodes file entries.
-func filesFromProto(in []*directoryv1.FileEntry) []store.File {
+// changeFromProto decodes a publish request into the directory's change.
+// Errors: (a caller's mistake) no change, or an entry whose modification
+// time is not a valid timestamp.
+func changeFromProto(req *directoryv1.PublishRequest) (directory.Change, error) {
+	switch x := req.GetChange().(type) {
+	case *directoryv1.PublishRequest_Snapshot:
+		files, err := filesFromProto(x.Snapshot.GetFiles())
+		return directory.Change{Snapshot: true, Added: files}, err
+	case *directoryv1.PublishRequest_Delta:
+		files, err := filesFromProto(x.Delta.GetAdded())
+		return directory.Change{Added: files, Removed: x.Delta.GetRemoved()}, err
+	default:
+		return directory.Change{}, errors.New("change: give a snapshot or a delta")
+	}
+}
+
+// filesFromProto decodes file entries. The directory checks everything else
+// of them (directory.CheckFile).
+func filesFromProto(in []*directoryv1.FileEntry) ([]store.File, error) {
 	out := make([]store.File, len(in))
 	for i, f := range in {
 		var modified time.Time
-		if f.GetModified() != nil {
-			modified = f.GetModified().AsTime()
+		if m := f.GetModified(); m != nil {
+			// AsTime would quietly normalize what CheckValid refuses.
+			if err := m.CheckValid(); err != nil {
+				return nil, fmt.Errorf("file %d: modified: %w", i, err)
+			}
+			modified = m.AsTime()
 		}
 		out[i] = store.File{
 			Name:      f.GetName(),
@@ -236,7 +282,7 @@ func filesFromProto(in []*directoryv1.FileEntry) []store.File {
 			Modified:  modified,
 		}
 	}
-	return out
+	return out, nil
 }
 
 // fileToProto encodes a file entry.

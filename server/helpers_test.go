@@ -187,6 +187,9 @@ func invokeConnect(ctx context.Context, e *env, tok, method string, req, res pro
 	case "ListFiles":
 		r, cerr := c.ListFiles(ctx, connect.NewRequest(req.(*directoryv1.ListFilesRequest)))
 		out, err = msg(r, cerr)
+	case "IssueToken":
+		r, cerr := c.IssueToken(ctx, connect.NewRequest(req.(*directoryv1.IssueTokenRequest)))
+		out, err = msg(r, cerr)
 	default:
 		return fmt.Errorf("unknown method %s", method)
 	}

@@ -177,6 +177,7 @@ var authedCalls = []struct {
 	{"Search", &directoryv1.SearchRequest{Query: "abc"}, &directoryv1.SearchResponse{}},
 	{"ListPeers", &directoryv1.ListPeersRequest{}, &directoryv1.ListPeersResponse{}},
 	{"ListFiles", &directoryv1.ListFilesRequest{}, &directoryv1.ListFilesResponse{}},
+	{"IssueToken", &directoryv1.IssueTokenRequest{Scope: directoryv1.TokenScope_TOKEN_SCOPE_READ}, &directoryv1.IssueTokenResponse{}},
 }
 
 // TestAuthMatrix refuses missing, malformed, expired, forged and logged-out

@@ -299,11 +299,25 @@ func (s *Server) mount() error {
 	return nil
 }
 
-// authenticate is the auth interceptor's check: the directory's verdict,
-// with the directory's own failures (a broken store) kept apart from bad
-// tokens by connectError.
-func (s *Server) authenticate(ctx context.Context, bearer string) (token.Claims, error) {
-	c, err := s.dir.Authenticate(ctx, bearer)
+// readProcedures are the read-only procedures, which also accept a read
+// token (the token an access point forwards); every other one needs the
+// session token.
+var readProcedures = map[string]bool{
+	directoryv1connect.DirectoryServiceGetInfoProcedure:   true,
+	directoryv1connect.DirectoryServiceSearchProcedure:    true,
+	directoryv1connect.DirectoryServiceListPeersProcedure: true,
+	directoryv1connect.DirectoryServiceListFilesProcedure: true,
+}
+
+// authenticate is the auth interceptor's check: the directory's verdict for
+// the kind of call procedure is, with the directory's own failures (a
+// broken store) kept apart from bad tokens by connectError.
+func (s *Server) authenticate(ctx context.Context, procedure, bearer string) (token.Claims, error) {
+	check := s.dir.Authenticate
+	if readProcedures[procedure] {
+		check = s.dir.AuthenticateRead
+	}
+	c, err := check(ctx, bearer)
 	if err != nil {
 		return token.Claims{}, connectError(ctx, s.log, "authenticate", err)
 	}

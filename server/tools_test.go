@@ -116,6 +116,16 @@ func TestCurl(t *testing.T) {
 	if hb.GetToken() == "" {
 		t.Errorf("POST /v1/heartbeat = %v", hb)
 	}
+	// A transfer token for the peer, and a read token that works for GET
+	// /v1/peers.
+	issued := decode(t, post("/v1/tokens", tok, `{"scope":"TOKEN_SCOPE_DOWNLOAD","peer":"alice"}`), &directoryv1.IssueTokenResponse{})
+	if issued.GetToken() == "" || issued.GetExpiresAt() == nil {
+		t.Errorf("POST /v1/tokens = %v", issued)
+	}
+	read := decode(t, post("/v1/tokens", tok, `{"scope":"TOKEN_SCOPE_READ"}`), &directoryv1.IssueTokenResponse{})
+	if peers := decode(t, get("/v1/peers", read.GetToken()), &directoryv1.ListPeersResponse{}); len(peers.GetPeers()) != 1 {
+		t.Errorf("GET /v1/peers with a read token = %v", peers)
+	}
 	pub := decode(t, post("/v1/publish", peer.GetToken(), `{"delta":{"removed":["docs/report.pdf"]}}`), &directoryv1.PublishResponse{})
 	if pub.GetFileCount() != 1 {
 		t.Errorf("POST /v1/publish = %v", pub)

@@ -120,16 +120,16 @@ func servePeer(dir string, chunk int) error {
 	if err != nil {
 		return err
 	}
-	claims := token.Claims{SessionID: "rss"}
-	claims.Subject = "rss"
+	// A download token for this peer, as a directory issues them.
+	claims := token.Scoped(token.ScopeDownload, "rss", "rss", "rss", "")
 	raw, _, err := token.NewSigner("k", priv, token.DefaultIssuer).Sign(claims, time.Now(), time.Hour)
 	if err != nil {
 		return err
 	}
 	verifier := token.NewVerifier(token.DefaultIssuer, []token.PublicKey{{ID: "k", Key: pub}})
 	srv := rpcserver.New(rpcserver.Options{Services: []string{peerv1connect.PeerServiceName}})
-	auth := rpcserver.NewAuthInterceptor(func(ctx context.Context, raw string) (token.Claims, error) {
-		return verifier.Verify(ctx, raw)
+	auth := rpcserver.NewAuthInterceptor(func(ctx context.Context, _, raw string) (token.Claims, error) {
+		return verifier.VerifyFor(ctx, raw, token.Need{Scopes: []string{token.ScopeDownload}, Audience: "rss"})
 	})
 	srv.Mux.Handle(transferapi.NewHandler(svc, nil, srv.HandlerOptions(auth)...))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")

@@ -23,6 +23,7 @@ import (
 
 	"github.com/peerhub/peerhub/internal/rpcserver"
 	"github.com/peerhub/peerhub/internal/testutil"
+	"github.com/peerhub/peerhub/internal/token"
 	"github.com/peerhub/peerhub/peer"
 	"github.com/peerhub/peerhub/server"
 	"github.com/peerhub/peerhub/server/directory"
@@ -39,6 +40,9 @@ type Options struct {
 	Store string
 	// Users are accounts to create besides one per peer; "alice" if nil.
 	Users []string
+	// TransferTTL is the life of the directory's transfer and read tokens
+	// (directory.Config.TransferTTL); its default if zero.
+	TransferTTL time.Duration
 	// Logger receives every component's logs; discarded if nil. Set
 	// PEERHUB_TEST_LOG=1 to log to stderr.
 	Logger *slog.Logger
@@ -110,6 +114,9 @@ func (n *Network) serverConfig() server.Config {
 	if dc.PasswordCost == 0 {
 		// The lowest bcrypt cost: tests log in often, under -race.
 		dc.PasswordCost = bcrypt.MinCost
+	}
+	if n.opts.TransferTTL != 0 {
+		dc.TransferTTL = n.opts.TransferTTL
 	}
 	return server.Config{
 		Listen:        n.addr,
@@ -189,6 +196,31 @@ func (n *Network) StopDirectory() {
 	<-done
 }
 
+// SignToken signs c for ttl from now with the directory's newest signing
+// key, read from its store (sqlite only): a token the directory itself
+// would never issue, for tests of what peers refuse even from their own
+// directory.
+func (n *Network) SignToken(c token.Claims, ttl time.Duration) string {
+	n.t.Helper()
+	if n.opts.Store != server.StoreSQLite {
+		n.t.Fatalf("SignToken reads the keys of a sqlite store, not of %q", n.opts.Store)
+	}
+	st, err := server.OpenStore(context.Background(), n.serverConfig())
+	if err != nil {
+		n.t.Fatalf("open the directory's store: %v", err)
+	}
+	defer st.Close()
+	keys, err := st.SigningKeys(context.Background())
+	if err != nil || len(keys) == 0 {
+		n.t.Fatalf("signing keys: %v (%d)", err, len(keys))
+	}
+	raw, _, err := token.NewSigner(keys[0].ID, keys[0].Private, token.DefaultIssuer).Sign(c, time.Now(), ttl)
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	return raw
+}
+
 // PeerOptions configure one peer.
 type PeerOptions struct {
 	// Files are written into the shared folder before the peer starts:
@@ -207,6 +239,9 @@ type PeerOptions struct {
 	Share string
 	// CORS as in peer.Config.
 	CORS rpcserver.CORS
+	// Advertise is the URL the peer logs in with (peer.Config.Advertise),
+	// e.g. a front that forwards to Peer.URL; Peer.URL if empty.
+	Advertise string
 }
 
 // Peer is one running peer.
@@ -254,7 +289,7 @@ func (n *Network) AddPeer(name string, opts PeerOptions) *Peer {
 		Listen: "127.0.0.1:0", Directory: n.DirectoryURL,
 		AcceptUploads: opts.AcceptUploads, MaxRate: opts.MaxRate, MaxUploadSize: opts.MaxUploadSize,
 		MaxUploadTotal: opts.MaxUploadTotal,
-		ShutdownGrace:  time.Second, CORS: opts.CORS,
+		ShutdownGrace:  time.Second, CORS: opts.CORS, Advertise: opts.Advertise,
 	}, n.log.With("role", "peer", "peer", name))
 	if err != nil {
 		n.t.Fatalf("start peer %s: %v", name, err)

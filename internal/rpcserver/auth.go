@@ -11,11 +11,13 @@ import (
 	"github.com/peerhub/peerhub/internal/token"
 )
 
-// Authenticator checks a bearer token and returns the caller's claims. Any
+// Authenticator checks a bearer token for a call of procedure (the full
+// procedure name, e.g. "/peerhub.peer.v1.PeerService/Download": what a
+// token may be used for depends on it) and returns the caller's claims. Any
 // error means Unauthenticated, unless it is a *connect.Error, whose code is
 // kept; its message is shown to the caller, so it must not contain the
 // token.
-type Authenticator func(ctx context.Context, bearer string) (token.Claims, error)
+type Authenticator func(ctx context.Context, procedure, bearer string) (token.Claims, error)
 
 // AuthInterceptor requires `Authorization: Bearer <token>` on every call but
 // the public procedures, and puts the verified claims in the context
@@ -44,7 +46,7 @@ func (a *AuthInterceptor) authenticate(ctx context.Context, procedure string, h 
 	if !ok {
 		return nil, connect.NewError(connect.CodeUnauthenticated, errors.New("missing header \"Authorization: Bearer <token>\"; log in first"))
 	}
-	c, err := a.auth(ctx, raw)
+	c, err := a.auth(ctx, procedure, raw)
 	if ce := new(connect.Error); errors.As(err, &ce) {
 		// The authenticator chose the code itself, e.g. Internal when its
 		// store failed: a broken server is not the caller's bad token.

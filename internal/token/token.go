@@ -2,9 +2,14 @@
 // with Ed25519 keys and verified offline by anyone who holds the public keys
 // (every peer fetches them from DirectoryService.GetInfo).
 //
+// Every token has a scope, what it is for (see scope.go), and an audience,
+// who may accept it: the directory's session and read tokens are addressed
+// to the directory, a transfer token to one peer.
+//
 // It knows nothing of sessions: whether a session is still open is the
-// directory's business; a token here is valid when its signature, issuer and
-// expiry are.
+// directory's business (and, for revoked sessions, the peers'); a token here
+// is valid when its signature, issuer, expiry, lifetime, scope and audience
+// are.
 package token
 
 import (
@@ -35,8 +40,12 @@ type Claims struct {
 	jwt.RegisteredClaims
 	// SessionID is the directory session the token belongs to.
 	SessionID string `json:"sid"`
-	// Peer is the peer name of a peer session; empty for a client session.
+	// Peer is the peer name of the session the token belongs to; empty for
+	// a client session.
 	Peer string `json:"peer,omitempty"`
+	// Scope is what the token is for: ScopeSession, ScopeRead,
+	// ScopeDownload or ScopeUpload. Who accepts which is in scope.go.
+	Scope string `json:"scope"`
 }
 
 // Username is the account the token was issued to (the "sub" claim).
@@ -62,6 +71,15 @@ func NewSigner(id string, key ed25519.PrivateKey, issuer string) *Signer {
 	return &Signer{id: id, key: key, issuer: issuer}
 }
 
+// ClockSkew is how far apart the clocks of the directory and a peer may be
+// for a token to be accepted at once: its not-before claim is this much
+// before its issue.
+const ClockSkew = time.Minute
+
+// Issuer is the "iss" claim of the tokens s signs, which is also the
+// audience of the directory's own (session and read) tokens.
+func (s *Signer) Issuer() string { return s.issuer }
+
 // Sign returns a signed token for claims, valid from now for ttl. It sets
 // the issuer, issued-at and expiry claims, and a random token id ("jti")
 // unless claims carry one: the identity by which a token can be named
@@ -73,7 +91,7 @@ func (s *Signer) Sign(c Claims, now time.Time, ttl time.Duration) (string, time.
 	}
 	c.Issuer = s.issuer
 	c.IssuedAt = jwt.NewNumericDate(now)
-	c.NotBefore = jwt.NewNumericDate(now.Add(-time.Minute)) // tolerate clock skew between hosts
+	c.NotBefore = jwt.NewNumericDate(now.Add(-ClockSkew)) // tolerate clock skew between hosts
 	c.ExpiresAt = jwt.NewNumericDate(exp)
 	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, c)
 	t.Header["kid"] = s.id
@@ -92,10 +110,11 @@ type KeySource func(ctx context.Context) ([]PublicKey, error)
 // (at most once per RefreshInterval) before giving up, so a directory that
 // rotated or regenerated its keys is followed without a restart.
 type Verifier struct {
-	issuer  string
-	source  KeySource
-	now     func() time.Time
-	refresh time.Duration
+	issuer      string
+	source      KeySource
+	now         func() time.Time
+	refresh     time.Duration
+	maxLifetime time.Duration // 0: any
 
 	mu          sync.RWMutex
 	keys        map[string]ed25519.PublicKey
@@ -111,6 +130,14 @@ func WithKeySource(src KeySource) VerifierOption { return func(v *Verifier) { v.
 
 // WithClock sets the clock that decides expiry (tests inject one).
 func WithClock(now func() time.Time) VerifierOption { return func(v *Verifier) { v.now = now } }
+
+// WithMaxLifetime makes the Verifier refuse every token whose lifetime
+// (expiry less issue time) is longer than d, or that lacks an issue time: a
+// peer bounds how long a token it accepts can outlive what the token was
+// issued for, whatever the directory's settings. d must be positive.
+func WithMaxLifetime(d time.Duration) VerifierOption {
+	return func(v *Verifier) { v.maxLifetime = d }
+}
 
 // RefreshInterval is the least time between two key refreshes, so a flood of
 // tokens with made-up key ids cannot turn into a flood of GetInfo calls.
@@ -140,6 +167,13 @@ func (v *Verifier) SetKeys(keys []PublicKey) {
 // Verify checks a token and returns its claims.
 // Errors: ErrInvalid (wrapped with the reason).
 func (v *Verifier) Verify(ctx context.Context, raw string) (Claims, error) {
+	return v.verify(ctx, raw, nil)
+}
+
+// verify checks a token, then that it meets need (if not nil), then its
+// lifetime: a token that is not for the call is refused as such, whatever
+// its lifetime, so the caller learns which token to send.
+func (v *Verifier) verify(ctx context.Context, raw string, need *Need) (Claims, error) {
 	if raw == "" {
 		return Claims{}, fmt.Errorf("no token: %w", ErrInvalid)
 	}
@@ -150,7 +184,29 @@ func (v *Verifier) Verify(ctx context.Context, raw string) (Claims, error) {
 	if err != nil {
 		return Claims{}, fmt.Errorf("%w: %s", ErrInvalid, reason(err))
 	}
+	if need != nil {
+		if err := need.Check(c); err != nil {
+			return Claims{}, err
+		}
+	}
+	if err := v.checkLifetime(c); err != nil {
+		return Claims{}, fmt.Errorf("%w: %s", ErrInvalid, err)
+	}
 	return c, nil
+}
+
+// checkLifetime enforces WithMaxLifetime.
+func (v *Verifier) checkLifetime(c Claims) error {
+	if v.maxLifetime <= 0 {
+		return nil
+	}
+	if c.IssuedAt == nil {
+		return errors.New("token lacks its issue time (iat)")
+	}
+	if life := c.ExpiresAt.Sub(c.IssuedAt.Time); life > v.maxLifetime {
+		return fmt.Errorf("lifetime too long: valid for %s, at most %s accepted", life, v.maxLifetime)
+	}
+	return nil
 }
 
 var errUnknownKey = errors.New("unknown key id")

@@ -163,8 +163,14 @@ type Options struct {
 	// Force replaces an existing Dest; without it Download refuses
 	// (ErrExists) and leaves it as it is.
 	Force bool
-	// Token is sent as the bearer token to every source; peers accept any
-	// token their directory issued (session.Session.Token()).
+	// Tokens gives the token for each source: a download token issued for
+	// that peer (session.Tokens of DOWNLOAD scope). It is asked at every
+	// call and told of a refusal, so a download longer than a token's life
+	// renews its tokens, and a source that refused one is tried again.
+	Tokens TokenSource
+	// Token is sent as the bearer token to every source when Tokens is nil:
+	// one fixed token (tests, or a token good at every source). Peers
+	// accept only download tokens addressed to themselves.
 	Token *rpcclient.Token
 	// HTTPClient carries the calls; rpcclient.NewHTTPClient() if nil.
 	HTTPClient *http.Client

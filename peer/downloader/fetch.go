@@ -19,7 +19,7 @@ import (
 // download ends or s is dropped.
 func (e *engine) runSource(ctx context.Context, s *source) {
 	defer s.cancel(nil)
-	client := peerv1connect.NewPeerServiceClient(e.http, s.Address, e.copts...)
+	client := peerv1connect.NewPeerServiceClient(e.http, s.Address, e.clientOptions(s)...)
 	for {
 		sctx, cancel := context.WithTimeout(ctx, e.o.StallTimeout)
 		err := e.stat(sctx, s, client)

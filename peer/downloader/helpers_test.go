@@ -20,6 +20,7 @@ import (
 	"github.com/peerhub/peerhub/internal/rpcclient"
 	"github.com/peerhub/peerhub/internal/rpcserver"
 	"github.com/peerhub/peerhub/internal/testutil"
+	"github.com/peerhub/peerhub/internal/token"
 	"github.com/peerhub/peerhub/peer/downloader"
 	"github.com/peerhub/peerhub/peer/index"
 	"github.com/peerhub/peerhub/peer/transfer"
@@ -90,7 +91,7 @@ func startPeer(t testing.TB, a *auth, dir string, o peerOptions) *testPeer {
 	}
 	p := &testPeer{Dir: dir}
 	srv := rpcserver.New(rpcserver.Options{Services: []string{peerv1connect.PeerServiceName}, ShutdownGrace: time.Millisecond, Logger: discard})
-	authn := rpcserver.NewAuthInterceptor(a.Verifier.Verify)
+	authn := rpcserver.NewAuthInterceptor(func(ctx context.Context, _, raw string) (token.Claims, error) { return a.Verifier.Verify(ctx, raw) })
 	interceptors := []connect.Interceptor{authn, &sentCounter{n: &p.sent}}
 	if o.interceptor != nil {
 		interceptors = append(interceptors, o.interceptor)

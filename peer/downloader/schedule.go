@@ -75,7 +75,7 @@ func (e *engine) failed(ctx context.Context, s *source, err error) bool {
 	e.mu.Lock()
 	s.err = err
 	s.fails++
-	if permanent(err) || s.fails > e.o.MaxRetries {
+	if e.permanent(err) || s.fails > e.o.MaxRetries {
 		e.dropLocked(s, err)
 		e.mu.Unlock()
 		return false

@@ -82,6 +82,11 @@ type Session struct {
 	interval   time.Duration
 	maxPerCall int
 	loggedIn   bool
+	peerName   string              // granted by the last login; "" for a client
+	revoked    map[string]struct{} // sessions whose tokens a peer refuses
+	tokens     map[directoryv1.TokenScope]*Tokens
+	reads      directoryv1connect.DirectoryServiceClient // see Reads
+	access     string                                    // the access point given, if any
 }
 
 // New returns a Session that has not logged in yet.
@@ -107,9 +112,10 @@ func (s *Session) Token() *rpcclient.Token { return &s.tok }
 
 // Verifier checks tokens issued by the directory, offline, with the issuer
 // and keys from its GetInfo (keys refreshed when an unknown key id
-// appears). It keeps its last keys while the directory is unreachable. Until
-// the first Login it expects token.DefaultIssuer; ask again after a Login,
-// which may replace it when the directory names another issuer.
+// appears), and refuses any whose lifetime is over token.MaxLifetime. It
+// keeps its last keys while the directory is unreachable. Until the first
+// Login it expects token.DefaultIssuer; ask again after a Login, which may
+// replace it when the directory names another issuer.
 func (s *Session) Verifier() *token.Verifier {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -119,7 +125,7 @@ func (s *Session) Verifier() *token.Verifier {
 // newVerifier returns a Verifier of issuer's tokens that refreshes its keys
 // from the directory.
 func (s *Session) newVerifier(issuer string, keys []token.PublicKey) *token.Verifier {
-	return token.NewVerifier(issuer, keys, token.WithKeySource(func(ctx context.Context) ([]token.PublicKey, error) {
+	return token.NewVerifier(issuer, keys, token.WithMaxLifetime(token.MaxLifetime), token.WithKeySource(func(ctx context.Context) ([]token.PublicKey, error) {
 		keys, _, err := s.fetchInfo(ctx)
 		return keys, err
 	}))
@@ -134,12 +140,16 @@ func (s *Session) Interval() time.Duration {
 
 // fetchInfo asks the directory for its token keys and issuer (the default
 // when it names none), and records its heartbeat interval and publish limit.
+// Errors: ErrAccessPoint when the URL is a peer's.
 func (s *Session) fetchInfo(ctx context.Context) (keys []token.PublicKey, issuer string, err error) {
 	ctx, cancel := context.WithTimeout(ctx, CallTimeout)
 	defer cancel()
 	res, err := s.client.GetInfo(ctx, connect.NewRequest(&directoryv1.GetInfoRequest{}))
 	if err != nil {
 		return nil, "", fmt.Errorf("get directory info: %w", err)
+	}
+	if d := res.Msg.GetDirectoryUrl(); d != "" {
+		return nil, "", &AccessPointError{URL: s.cfg.Directory, Directory: d}
 	}
 	keys = make([]token.PublicKey, 0, len(res.Msg.GetKeys()))
 	for _, k := range res.Msg.GetKeys() {
@@ -154,11 +164,22 @@ func (s *Session) fetchInfo(ctx context.Context) (keys []token.PublicKey, issuer
 	return keys, cmp.Or(res.Msg.GetTokenIssuer(), token.DefaultIssuer), nil
 }
 
-// Login fetches the directory's info and keys, then logs in.
+// Login fetches the directory's info and keys, then logs in. A client
+// session given a peer's URL (an access point, see AccessPointError) logs in
+// at the directory that peer names instead, and sends the peer only read
+// tokens (Reads); a peer session refuses to.
 // Errors: ErrLogin (wrapping the directory's error) when the credentials are
-// refused; otherwise the transport or directory error.
+// refused, or wrapping an *AccessPointError for a peer session given a
+// peer's URL; otherwise the transport or directory error.
 func (s *Session) Login(ctx context.Context) error {
 	keys, issuer, err := s.fetchInfo(ctx)
+	if ap, ok := errors.AsType[*AccessPointError](err); ok {
+		if s.cfg.Advertise != "" {
+			// Retrying cannot help a peer pointed at another peer.
+			return fmt.Errorf("%w: %w", ErrLogin, err)
+		}
+		keys, issuer, err = s.useAccessPoint(ctx, ap)
+	}
 	if err != nil {
 		return err
 	}
@@ -190,6 +211,8 @@ func (s *Session) Login(ctx context.Context) error {
 		s.interval = d
 	}
 	s.loggedIn = true
+	s.peerName = res.Msg.GetPeerName()
+	s.setRevokedLocked(res.Msg.GetRevokedSessionIds())
 	s.mu.Unlock()
 	s.log.Log(ctx, s.level(), "logged in", "directory", s.cfg.Directory, "user", s.cfg.Username, "peer", res.Msg.GetPeerName())
 	return nil
@@ -204,7 +227,8 @@ func (s *Session) level() slog.Level {
 	return slog.LevelDebug
 }
 
-// Heartbeat renews the session and its token.
+// Heartbeat renews the session and its token, and (for a peer) learns
+// which sessions the directory revoked (Revoked).
 func (s *Session) Heartbeat(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, CallTimeout)
 	defer cancel()
@@ -213,6 +237,9 @@ func (s *Session) Heartbeat(ctx context.Context) error {
 		return fmt.Errorf("heartbeat: %w", err)
 	}
 	s.tok.Set(res.Msg.GetToken())
+	s.mu.Lock()
+	s.setRevokedLocked(res.Msg.GetRevokedSessionIds())
+	s.mu.Unlock()
 	return nil
 }
 

@@ -24,6 +24,7 @@ import (
 	"github.com/peerhub/peerhub/internal/rpcclient"
 	"github.com/peerhub/peerhub/internal/rpcserver"
 	"github.com/peerhub/peerhub/internal/testutil"
+	"github.com/peerhub/peerhub/internal/token"
 	"github.com/peerhub/peerhub/peer/index"
 	"github.com/peerhub/peerhub/peer/transfer"
 	"github.com/peerhub/peerhub/peer/transferapi"
@@ -90,7 +91,9 @@ func serveDir(t testing.TB, dir string, o transfer.Options) *env {
 		Services:      []string{peerv1connect.PeerServiceName},
 		ShutdownGrace: time.Second,
 	})
-	auth := rpcserver.NewAuthInterceptor(e.tokens.issuer.Verifier.Verify)
+	auth := rpcserver.NewAuthInterceptor(func(ctx context.Context, _, raw string) (token.Claims, error) {
+		return e.tokens.issuer.Verifier.Verify(ctx, raw)
+	})
 	srv.Mux.Handle(transferapi.NewHandler(e.svc, o.Logger, srv.HandlerOptions(auth)...))
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

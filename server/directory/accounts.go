@@ -92,7 +92,9 @@ func (d *Directory) AddUser(ctx context.Context, name, password string) error {
 		// gives way to a real account.
 		old, getErr := d.store.GetAccount(ctx, name)
 		if getErr == nil && bytes.Equal(old.PasswordHash, readOnlyHash) {
-			if err = d.store.DeleteAccount(ctx, name); err == nil {
+			err = d.store.DeleteAccount(ctx, name, d.cfg.Now())
+			d.revoked.invalidate()
+			if err == nil {
 				err = d.store.CreateAccount(ctx, a)
 			}
 		}
@@ -125,14 +127,17 @@ func (d *Directory) ListUsers(ctx context.Context) ([]User, error) {
 	return users, nil
 }
 
-// RemoveUser deletes an account; its sessions end and their files leave the
-// index.
+// RemoveUser deletes an account; its sessions end, their files leave the
+// index, and they are revoked (RevokedSessions), so peers refuse their
+// transfer tokens from their next heartbeat on.
 // Errors: ErrReadOnly for a user of the accounts file; ErrNotFound.
 func (d *Directory) RemoveUser(ctx context.Context, name string) error {
 	if _, ok := d.readOnly[name]; ok {
 		return fmt.Errorf("user %s is defined in the accounts file %s; remove it there: %w", name, d.cfg.AccountsFile, ErrReadOnly)
 	}
-	if err := d.store.DeleteAccount(ctx, name); err != nil {
+	err := d.store.DeleteAccount(ctx, name, d.cfg.Now())
+	d.revoked.invalidate()
+	if err != nil {
 		return fmt.Errorf("remove user %s: %w", name, err)
 	}
 	d.log.Info("user removed", "user", name)

@@ -109,8 +109,13 @@ type Config struct {
 	// SessionTTL is how long a session stays online after its last login
 	// or heartbeat; DefaultSessionTTLFactor × HeartbeatInterval if zero.
 	SessionTTL time.Duration
-	// TokenTTL is how long a token is valid; DefaultTokenTTL if zero.
+	// TokenTTL is how long a session token is valid; DefaultTokenTTL if
+	// zero.
 	TokenTTL time.Duration
+	// TransferTTL is how long a read, download or upload token
+	// (IssueToken) is valid; token.TransferTTL if zero. At most
+	// token.MaxLifetime, the longest peers accept.
+	TransferTTL time.Duration
 	// MaxPublishEntries is the most entries in one Publish call;
 	// DefaultMaxPublishEntries if zero.
 	MaxPublishEntries int
@@ -155,6 +160,9 @@ func (c Config) withDefaults() Config {
 	if c.TokenTTL == 0 {
 		c.TokenTTL = DefaultTokenTTL
 	}
+	if c.TransferTTL == 0 {
+		c.TransferTTL = token.TransferTTL
+	}
 	if c.MaxPublishEntries == 0 {
 		c.MaxPublishEntries = DefaultMaxPublishEntries
 	}
@@ -196,6 +204,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("session TTL %s: must be at least the heartbeat interval %s, or every session would expire between heartbeats", c.SessionTTL, c.HeartbeatInterval)
 	case c.TokenTTL < c.HeartbeatInterval:
 		return fmt.Errorf("token TTL %s: must be at least the heartbeat interval %s, or tokens would expire before their renewal", c.TokenTTL, c.HeartbeatInterval)
+	case c.TransferTTL < 0 || c.TransferTTL > token.MaxLifetime:
+		return fmt.Errorf("transfer token TTL %s: must be positive and at most %s, the longest lifetime peers accept", c.TransferTTL, token.MaxLifetime)
 	case c.MaxPublishEntries < 0:
 		return fmt.Errorf("max publish entries %d: must be positive", c.MaxPublishEntries)
 	case c.MaxPeerFiles < 0:
@@ -222,6 +232,7 @@ type Directory struct {
 	throttle *throttle
 	verified *verifiedCache
 	issued   *issuedCache
+	revoked  *revocationList
 
 	signer   *token.Signer
 	verifier *token.Verifier
@@ -247,6 +258,7 @@ func New(ctx context.Context, st store.Store, cfg Config) (*Directory, error) {
 		throttle: newThrottle(cfg.Now),
 		verified: newVerifiedCache(),
 		issued:   newIssuedCache(),
+		revoked:  &revocationList{},
 	}
 	if cfg.AccountsFile != "" {
 		accounts, err := LoadHtpasswd(cfg.AccountsFile)
@@ -303,8 +315,9 @@ func (d *Directory) Stats(ctx context.Context) (store.Stats, error) {
 	return st, nil
 }
 
-// Run reaps expired sessions (and their files) every heartbeat interval
-// until ctx is done. Expired sessions are already invisible to every query;
+// Run reaps expired sessions (and their files), and forgets revocations
+// older than RevocationRetention, every heartbeat interval until ctx is
+// done. Expired sessions are already invisible to every query;
 // reaping only reclaims their space. It returns nil when ctx is done.
 func (d *Directory) Run(ctx context.Context) error {
 	t := time.NewTicker(d.cfg.HeartbeatInterval)
@@ -322,6 +335,9 @@ func (d *Directory) Run(ctx context.Context) error {
 			d.log.Warn("reaping expired sessions", "error", err)
 		case n > 0:
 			d.log.Debug("reaped expired sessions", "count", n)
+		}
+		if _, err := d.forgetRevocations(ctx, now); err != nil && ctx.Err() == nil {
+			d.log.Warn("forgetting old revocations", "error", err)
 		}
 		d.throttle.prune()
 		d.verified.prune(now)

@@ -82,6 +82,8 @@ func TestConfigValidate(t *testing.T) {
 		{"limit beyond int32", directory.Config{MaxPeerFiles: 1 << 40}, false},
 		{"password cost too low", directory.Config{PasswordCost: 1}, false},
 		{"long session, short token", directory.Config{SessionTTL: time.Hour, TokenTTL: time.Minute}, true},
+		{"transfer tokens peers refuse", directory.Config{TransferTTL: token.MaxLifetime + time.Second}, false},
+		{"short transfer tokens", directory.Config{TransferTTL: time.Second}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 	"unicode/utf8"
 
 	"github.com/peerhub/peerhub/internal/pieces"
@@ -23,6 +24,14 @@ const (
 	MaxQueryLen = 256
 	// MaxPageTokenLen is the longest page token accepted, in bytes.
 	MaxPageTokenLen = 512
+)
+
+// The span of FileEntry.modified: what 64 bits of nanoseconds since 1970,
+// as the store keeps times, can hold (the years 1677 to 2262), in whole
+// seconds as in the protocol's rule.
+var (
+	MinModified = time.Unix(-9223372036, 0).UTC()
+	MaxModified = time.Unix(9223372036, 0).UTC()
 )
 
 // Change is what a Publish call changes in the caller's index.
@@ -53,18 +62,8 @@ func (d *Directory) Publish(ctx context.Context, caller token.Claims, ch Change)
 	if n := len(ch.Added) + len(ch.Removed); n > d.cfg.MaxPublishEntries {
 		return 0, fmt.Errorf("publish: %d entries in one call, at most %d allowed; split the change into deltas: %w", n, d.cfg.MaxPublishEntries, ErrLimit)
 	}
-	if ch.Snapshot && len(ch.Removed) > 0 {
-		return 0, fmt.Errorf("publish: a snapshot removes nothing explicitly: %w", ErrInvalidArgument)
-	}
-	for i, f := range ch.Added {
-		if err := CheckFile(f); err != nil {
-			return 0, fmt.Errorf("file %d: %w", i, err)
-		}
-	}
-	for i, name := range ch.Removed {
-		if err := sharepath.Check(name); err != nil {
-			return 0, fmt.Errorf("removed name %d: %w: %w", i, err, ErrInvalidArgument)
-		}
+	if err := CheckChange(ch); err != nil {
+		return 0, err
 	}
 	now := d.cfg.Now()
 	var (
@@ -90,6 +89,27 @@ func (d *Directory) Publish(ctx context.Context, caller token.Claims, ch Change)
 	return count, nil
 }
 
+// CheckChange checks a change against the protocol's rules (CheckFile for
+// each added entry, sharepath.Check for each removed name; nothing removed
+// explicitly by a snapshot), as a defense behind the RPC validation. The
+// error wraps ErrInvalidArgument.
+func CheckChange(ch Change) error {
+	if ch.Snapshot && len(ch.Removed) > 0 {
+		return fmt.Errorf("publish: a snapshot removes nothing explicitly: %w", ErrInvalidArgument)
+	}
+	for i, f := range ch.Added {
+		if err := CheckFile(f); err != nil {
+			return fmt.Errorf("file %d: %w", i, err)
+		}
+	}
+	for i, name := range ch.Removed {
+		if err := sharepath.Check(name); err != nil {
+			return fmt.Errorf("removed name %d: %w: %w", i, err, ErrInvalidArgument)
+		}
+	}
+	return nil
+}
+
 // CheckFile checks an entry against the protocol's rules, as a defense
 // behind the RPC validation. The error wraps ErrInvalidArgument.
 func CheckFile(f store.File) error {
@@ -105,6 +125,8 @@ func CheckFile(f store.File) error {
 		return fmt.Errorf("file %q: piece root: want 64 lowercase hex digits: %w", f.Name, ErrInvalidArgument)
 	case f.PieceSize < MinPieceSize || f.PieceSize > MaxPieceSize:
 		return fmt.Errorf("file %q: piece size %d: want %d to %d bytes: %w", f.Name, f.PieceSize, MinPieceSize, MaxPieceSize, ErrInvalidArgument)
+	case f.Modified.Before(MinModified) && !f.Modified.IsZero() || f.Modified.After(MaxModified):
+		return fmt.Errorf("file %q: modified %s: want a time from %d to %d: %w", f.Name, f.Modified, MinModified.Year(), MaxModified.Year(), ErrInvalidArgument)
 	}
 	return nil
 }

@@ -43,6 +43,9 @@ type Grant struct {
 	PeerName string
 	// HeartbeatInterval is how often the session should heartbeat.
 	HeartbeatInterval time.Duration
+	// RevokedSessions are, for a peer session, the sessions whose tokens
+	// the peer must refuse (see RevokedSessions); nil for a client.
+	RevokedSessions []string
 }
 
 // Login checks credentials and opens a session: a peer session when an
@@ -123,9 +126,16 @@ func (d *Directory) Login(ctx context.Context, c Credentials) (Grant, error) {
 		}
 		return Grant{}, fmt.Errorf("login: %w", err)
 	}
+	if s.IsPeer() {
+		// A replaced session of this peer is revoked now.
+		d.revoked.invalidate()
+	}
 	g, err := d.grant(s, now)
 	if err != nil {
 		return Grant{}, err
+	}
+	if g, err = d.withRevocations(ctx, g); err != nil {
+		return Grant{}, fmt.Errorf("login: %w", err)
 	}
 	d.log.Info("logged in", "user", s.Username, "session", s.ID, "peer", s.PeerName, "address", s.Address)
 	return g, nil
@@ -159,10 +169,9 @@ func (d *Directory) throttledCheck(ctx context.Context, c Credentials) (bool, er
 	return ok, nil
 }
 
-// grant signs a token for session s.
+// grant signs a session token for session s.
 func (d *Directory) grant(s store.Session, now time.Time) (Grant, error) {
-	claims := token.Claims{SessionID: s.ID, Peer: s.PeerName}
-	claims.Subject = s.Username
+	claims := token.Scoped(token.ScopeSession, d.cfg.Issuer, s.Username, s.ID, s.PeerName)
 	raw, exp, err := d.signer.Sign(claims, now, d.cfg.TokenTTL)
 	if err != nil {
 		return Grant{}, err
@@ -172,33 +181,9 @@ func (d *Directory) grant(s store.Session, now time.Time) (Grant, error) {
 	return g, nil
 }
 
-// Authenticate checks a bearer token: its signature, issuer and expiry, and
-// that its session is still live (not logged out, not timed out).
-// Errors: ErrUnauthenticated, saying why but never quoting the token.
-func (d *Directory) Authenticate(ctx context.Context, raw string) (token.Claims, error) {
-	now := d.cfg.Now()
-	c, ok := d.verified.get(raw, now)
-	if !ok {
-		var err error
-		if c, err = d.verifier.Verify(ctx, raw); err != nil {
-			return token.Claims{}, fmt.Errorf("%w: %w", ErrUnauthenticated, err)
-		}
-		d.verified.put(raw, c, now)
-	}
-	s, err := d.store.GetSession(ctx, c.SessionID, now)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return token.Claims{}, fmt.Errorf("%w: session ended (logged out or missed its heartbeats); log in again", ErrUnauthenticated)
-	case err != nil:
-		return token.Claims{}, fmt.Errorf("authenticate: %w", err)
-	case s.Username != c.Subject || s.PeerName != c.Peer:
-		return token.Claims{}, fmt.Errorf("%w: token does not match its session", ErrUnauthenticated)
-	}
-	return c, nil
-}
-
 // Heartbeat keeps the caller's session online for another session TTL and
-// returns a renewed token; the old one stays valid until it expires.
+// returns a renewed token; the old one stays valid until it expires. A peer
+// session also gets the sessions revoked lately (Grant.RevokedSessions).
 // Errors: ErrUnauthenticated when the session has ended.
 func (d *Directory) Heartbeat(ctx context.Context, caller token.Claims) (Grant, error) {
 	now := d.cfg.Now()
@@ -209,17 +194,22 @@ func (d *Directory) Heartbeat(ctx context.Context, caller token.Claims) (Grant, 
 	if err != nil {
 		return Grant{}, fmt.Errorf("heartbeat: %w", err)
 	}
-	if g, ok := d.issued.recent(s.ID, now, d.cfg.TokenTTL); ok {
-		return g, nil
+	g, ok := d.issued.recent(s.ID, now, d.cfg.TokenTTL)
+	if !ok {
+		if g, err = d.grant(s, now); err != nil {
+			return Grant{}, err
+		}
 	}
-	return d.grant(s, now)
+	return d.withRevocations(ctx, g)
 }
 
-// Logout ends the caller's session: its tokens stop working and a peer's
-// files leave the index.
+// Logout ends the caller's session: its tokens stop working, a peer's
+// files leave the index, and the session is revoked (RevokedSessions), so
+// peers refuse its transfer tokens from their next heartbeat on.
 // Errors: ErrUnauthenticated when the session has already ended.
 func (d *Directory) Logout(ctx context.Context, caller token.Claims) error {
-	err := d.store.DeleteSession(ctx, caller.SessionID)
+	err := d.store.DeleteSession(ctx, caller.SessionID, d.cfg.Now())
+	d.revoked.invalidate()
 	if errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("%w: session already ended", ErrUnauthenticated)
 	}

@@ -1,5 +1,6 @@
 // Package store owns the directory's persistent state: accounts, signing
-// keys, sessions (presence) and the file index, behind one interface with
+// keys, sessions (presence), revoked sessions and the file index, behind one
+// interface with
 // two implementations (sqlite, postgres) that both pass the conformance
 // suite in package storetest.
 //
@@ -215,9 +216,10 @@ type Store interface {
 	// ListAccounts returns every account, ordered by name.
 	ListAccounts(ctx context.Context) ([]Account, error)
 	// DeleteAccount removes an account, its sessions and their files, and
-	// releases its peer names.
+	// releases its peer names; it records each of those sessions as revoked
+	// at now (RevokedSessions).
 	// Errors: ErrNotFound.
-	DeleteAccount(ctx context.Context, name string) error
+	DeleteAccount(ctx context.Context, name string, now time.Time) error
 
 	// SigningKeys returns every signing key, newest first.
 	SigningKeys(ctx context.Context) ([]SigningKey, error)
@@ -231,8 +233,10 @@ type Store interface {
 	// (ReleasePeerName) or the account deleted: the first such session
 	// claims the name for s.Username. A live session of the same PeerName
 	// and Username is ended first (with its files): a peer that logs in
-	// again replaces itself. The account may have at most maxSessions
-	// live sessions, this one included, counted at now.
+	// again replaces itself, and the session it replaces (or an expired
+	// holder of the name) is recorded as revoked at now. The account may
+	// have at most maxSessions live sessions, this one included, counted at
+	// now.
 	// Errors: ErrAlreadyExists if another account owns PeerName (or, after
 	// a release, another account's live session still holds it), or if the
 	// ID is taken; ErrNotFound if the account does not exist; ErrLimit if
@@ -246,12 +250,17 @@ type Store interface {
 	// expiresAt, returning the updated session.
 	// Errors: ErrNotFound if it does not exist or expired at now.
 	TouchSession(ctx context.Context, id string, now, expiresAt time.Time) (Session, error)
-	// DeleteSession ends a session and drops its files.
+	// PeerSession returns the live peer session that holds the peer name
+	// name at now.
+	// Errors: ErrNotFound if no live peer session holds it.
+	PeerSession(ctx context.Context, name string, now time.Time) (Session, error)
+	// DeleteSession ends a session, drops its files and records it as
+	// revoked at now.
 	// Errors: ErrNotFound if it does not exist.
-	DeleteSession(ctx context.Context, id string) error
+	DeleteSession(ctx context.Context, id string, now time.Time) error
 	// ReapExpired deletes sessions expired at now, and their files, and
 	// returns how many sessions it deleted. Peer names stay with their
-	// accounts.
+	// accounts. Expiry is not revocation: it records none.
 	ReapExpired(ctx context.Context, now time.Time) (int, error)
 
 	// PeerNameOwner returns the account that owns a peer name.
@@ -261,10 +270,19 @@ type Store interface {
 	// account to log in a peer with it claims it. With owner set, only
 	// that account's name is released; empty releases whoever owns it.
 	// Without force, a live peer session holding the name (at now) makes
-	// it fail; with force, such a session is ended with its files.
+	// it fail; with force, such a session is ended with its files and
+	// recorded as revoked at now.
 	// Errors: ErrNotFound if no account (or not owner) owns the name;
 	// ErrInUse if a live session holds it and force is false.
 	ReleasePeerName(ctx context.Context, name, owner string, force bool, now time.Time) error
+
+	// RevokedSessions returns the ids of the sessions revoked (see
+	// DeleteSession, DeleteAccount, CreateSession) at or after since,
+	// ordered by revocation time, then id.
+	RevokedSessions(ctx context.Context, since time.Time) ([]string, error)
+	// ForgetRevocations deletes the revocations recorded before before,
+	// and returns how many it deleted.
+	ForgetRevocations(ctx context.Context, before time.Time) (int, error)
 
 	// ReplaceFiles replaces all files of a live peer session with files,
 	// atomically, and returns the peer's new file count.

@@ -53,6 +53,8 @@ type Store struct {
 	// Accounts are the account and signing-key methods, shared with
 	// the sqlite store.
 	sqlstore.Accounts
+	// Revocations are the revocation methods, shared likewise.
+	sqlstore.Revocations
 
 	pool *pgxpool.Pool
 
@@ -107,10 +109,11 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		return nil, redact(fmt.Errorf("migrate postgres schema: %w", err), password)
 	}
 	s := &Store{pool: pool}
-	s.Accounts = sqlstore.Accounts{Read: querier{pool}, Valid: utf8ValidNoNUL,
-		InTx: func(ctx context.Context, fn func(q sqlstore.Querier) error) error {
-			return s.inTx(ctx, func(tx pgx.Tx) error { return fn(querier{tx}) })
-		}}
+	inTx := func(ctx context.Context, fn func(q sqlstore.Querier) error) error {
+		return s.inTx(ctx, func(tx pgx.Tx) error { return fn(querier{tx}) })
+	}
+	s.Accounts = sqlstore.Accounts{Read: querier{pool}, Valid: utf8ValidNoNUL, InTx: inTx}
+	s.Revocations = sqlstore.Revocations{Read: querier{pool}, InTx: inTx}
 	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
 	s.touches = sqlstore.NewHeartbeats(s.bgCtx, errClosed, s.inTx, s.touchRound)
 	for range touchWorkers {

@@ -164,25 +164,22 @@ func (s *Store) touchRound(ctx context.Context, tx pgx.Tx, round []sqlstore.Hear
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Session, error) { return sqlstore.ScanSession(r) })
 }
 
-// DeleteSession implements store.Store. The session's files go by cascade
-// in the same statement.
-func (s *Store) DeleteSession(ctx context.Context, id string) error {
+// DeleteSession implements store.Store (sqlstore.EndSession). The
+// session's files go by cascade in the same statement.
+func (s *Store) DeleteSession(ctx context.Context, id string, now time.Time) error {
 	if checkText(id) != nil {
 		return fmt.Errorf("session %q: %w", id, store.ErrNotFound)
 	}
-	var n int64
-	err := s.inTx(ctx, func(tx pgx.Tx) error {
-		tag, err := tx.Exec(ctx, `DELETE FROM sessions WHERE id = $1`, id)
-		n = tag.RowsAffected()
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("delete session %s: %w", id, err)
+	err := s.inTx(ctx, func(tx pgx.Tx) error { return sqlstore.EndSession(ctx, querier{tx}, id, now) })
+	return sqlstore.WrapWrite("delete session", id, err)
+}
+
+// PeerSession implements store.Store.
+func (s *Store) PeerSession(ctx context.Context, name string, now time.Time) (store.Session, error) {
+	if checkText(name) != nil {
+		return store.Session{}, fmt.Errorf("peer %q: %w", name, store.ErrNotFound)
 	}
-	if n == 0 {
-		return fmt.Errorf("session %s: %w", id, store.ErrNotFound)
-	}
-	return nil
+	return sqlstore.PeerSession(ctx, querier{s.pool}, name, now)
 }
 
 // reapBatch is how many rows, sessions or files, one reaping statement

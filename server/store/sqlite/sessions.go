@@ -107,18 +107,15 @@ func sqlTouch(size int) string {
 		RETURNING ` + sqlstore.SessionCols
 }
 
-// DeleteSession implements store.Store.
-func (s *Store) DeleteSession(ctx context.Context, id string) error {
-	res, err := s.w.ExecContext(ctx, `DELETE FROM sessions WHERE id = ?1`, id)
-	if err != nil {
-		return fmt.Errorf("delete session %s: %w", id, err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("delete session %s: %w", id, err)
-	} else if n == 0 {
-		return fmt.Errorf("session %s: %w", id, store.ErrNotFound)
-	}
-	return nil
+// DeleteSession implements store.Store (sqlstore.EndSession).
+func (s *Store) DeleteSession(ctx context.Context, id string, now time.Time) error {
+	err := s.inWrite(ctx, func(tx *sql.Tx) error { return sqlstore.EndSession(ctx, sqlstore.Std(tx), id, now) })
+	return sqlstore.WrapWrite("delete session", id, err)
+}
+
+// PeerSession implements store.Store.
+func (s *Store) PeerSession(ctx context.Context, name string, now time.Time) (store.Session, error) {
+	return sqlstore.PeerSession(ctx, sqlstore.Std(s.r), name, now)
 }
 
 // ReapExpired implements store.Store. RowsAffected counts the sessions only,

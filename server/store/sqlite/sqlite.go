@@ -65,6 +65,8 @@ type Store struct {
 	// Accounts are the account and signing-key methods, shared with
 	// the postgres store.
 	sqlstore.Accounts
+	// Revocations are the revocation methods, shared likewise.
+	sqlstore.Revocations
 
 	w *sql.DB // one connection: every write, serialized
 	r *sql.DB // read-only connections
@@ -148,9 +150,11 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	r.SetConnMaxIdleTime(0)
 	s := &Store{w: w, r: r, touchStmts: make(map[int]*sql.Stmt)}
 	s.bgCtx, s.bgCancel = context.WithCancel(context.Background())
-	s.Accounts = sqlstore.Accounts{Read: sqlstore.Std(r), InTx: func(ctx context.Context, fn func(q sqlstore.Querier) error) error {
+	inTx := func(ctx context.Context, fn func(q sqlstore.Querier) error) error {
 		return s.inWrite(ctx, func(tx *sql.Tx) error { return fn(sqlstore.Std(tx)) })
-	}}
+	}
+	s.Accounts = sqlstore.Accounts{Read: sqlstore.Std(r), InTx: inTx}
+	s.Revocations = sqlstore.Revocations{Read: sqlstore.Std(r), InTx: inTx}
 	s.touches = sqlstore.NewHeartbeats(s.bgCtx, errClosed, s.inWrite, s.touchRound)
 	if err := s.prepare(ctx); err != nil {
 		s.Close()

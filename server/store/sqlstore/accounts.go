@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/peerhub/peerhub/server/store"
 )
@@ -13,7 +14,7 @@ import (
 // on the tables accounts (name, password_hash, created) and signing_keys
 // (seq, id, private, created) that both schemas define; a store embeds it.
 // Deleting an account removes its sessions and their files by the schemas'
-// cascades.
+// cascades, and records those sessions as revoked (see Revocations).
 type Accounts struct {
 	// Read runs the reads.
 	Read Querier
@@ -117,11 +118,19 @@ func (a *Accounts) ListAccounts(ctx context.Context) ([]store.Account, error) {
 }
 
 // DeleteAccount implements store.Store.
-func (a *Accounts) DeleteAccount(ctx context.Context, name string) error {
+func (a *Accounts) DeleteAccount(ctx context.Context, name string, now time.Time) error {
 	if !a.valid(name) {
 		return fmt.Errorf("account %q: %w", name, store.ErrNotFound)
 	}
-	n, err := a.write(ctx, sqlDeleteAccount, name)
+	var n int64
+	err := a.InTx(ctx, func(q Querier) error {
+		if _, err := q.Exec(ctx, sqlRevokeAccount, name, Nanos(now)); err != nil {
+			return err
+		}
+		var err error
+		n, err = q.Exec(ctx, sqlDeleteAccount, name)
+		return err
+	})
 	if err != nil {
 		return fmt.Errorf("delete account %s: %w", name, err)
 	}

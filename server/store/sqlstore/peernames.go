@@ -20,7 +20,7 @@ const (
 	sqlClaimPeerName = `INSERT INTO peer_names (name, username, created) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING`
 	sqlPeerNameOwner = `SELECT username FROM peer_names WHERE name = $1`
 	sqlReleaseName   = `DELETE FROM peer_names WHERE name = $1`
-	sqlNameHolder    = `SELECT seq, expires_at FROM sessions WHERE peer_name = $1 AND address <> ''`
+	sqlNameHolder    = `SELECT seq, id, expires_at FROM sessions WHERE peer_name = $1 AND address <> ''`
 )
 
 // claimPeerName makes ss.PeerName the account's if no account owns it, in
@@ -57,7 +57,8 @@ func PeerNameOwner(ctx context.Context, q Querier, name string) (string, error) 
 // ReleasePeerName is store.Store.ReleasePeerName in a write transaction q,
 // with the login's peer-name lock (locks.PeerName) and holder lock
 // (locks.Holder). An expired session still holding the name is dropped with
-// its files, as a login taking the name over would. It returns store
+// its files, as a login taking the name over would; a session dropped is
+// recorded as revoked at now. It returns store
 // sentinel errors as documented, and database errors as they are.
 func ReleasePeerName(ctx context.Context, q Querier, name, owner string, force bool, now time.Time, locks SessionLocks) error {
 	if locks.PeerName != nil {
@@ -76,7 +77,8 @@ func ReleasePeerName(ctx context.Context, q Querier, name, owner string, force b
 		return fmt.Errorf("peer name %s: account %s does not own it: %w", name, owner, store.ErrNotFound)
 	}
 	var seq, expires int64
-	err = q.QueryRow(ctx, sqlNameHolder+locks.Holder, name).Scan(&seq, &expires)
+	var id string
+	err = q.QueryRow(ctx, sqlNameHolder+locks.Holder, name).Scan(&seq, &id, &expires)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 	case err != nil:
@@ -86,6 +88,10 @@ func ReleasePeerName(ctx context.Context, q Querier, name, owner string, force b
 	default:
 		if _, err := q.Exec(ctx, `DELETE FROM sessions WHERE seq = $1`, seq); err != nil {
 			return fmt.Errorf("end the session of peer %s: %w", name, err)
+		}
+		// Its transfer tokens must stop working at peers too.
+		if _, err := q.Exec(ctx, sqlRevokeSession, id, Nanos(now)); err != nil {
+			return fmt.Errorf("revoke the session of peer %s: %w", name, err)
 		}
 	}
 	_, err = q.Exec(ctx, sqlReleaseName, name)

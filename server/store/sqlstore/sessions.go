@@ -52,8 +52,9 @@ const sqlLiveSessions = `SELECT count(*) FROM sessions WHERE username = $1 AND e
 // takes the name over and the expired session is dropped with its files (it
 // could never come back: TouchSession refuses it), which keeps the unique
 // peer-name index valid; a live session of the same account and peer name is
-// replaced (a peer logging in again). The account's live sessions, without
-// the replaced one, are counted last. It returns store sentinel errors as
+// replaced (a peer logging in again). Either way the session dropped is
+// recorded as revoked at now. The account's live sessions, without the
+// replaced one, are counted last. It returns store sentinel errors as
 // documented, and database errors as they are; on error the caller rolls q
 // back, so nothing is changed.
 func CreateSession(ctx context.Context, q Querier, ss store.Session, maxSessions int, now time.Time, locks SessionLocks) error {
@@ -65,7 +66,7 @@ func CreateSession(ctx context.Context, q Querier, ss store.Session, maxSessions
 	if err != nil {
 		return err
 	}
-	replaced := int64(-1)
+	replaced, replacedID := int64(-1), ""
 	if ss.IsPeer() {
 		if locks.PeerName != nil {
 			if err := locks.PeerName(ctx, q, ss.PeerName); err != nil {
@@ -76,9 +77,9 @@ func CreateSession(ctx context.Context, q Querier, ss store.Session, maxSessions
 			return err
 		}
 		var seq, expires int64
-		var user string
-		err := q.QueryRow(ctx, `SELECT seq, username, expires_at FROM sessions WHERE peer_name = $1 AND address <> ''`+locks.Holder,
-			ss.PeerName).Scan(&seq, &user, &expires)
+		var id, user string
+		err := q.QueryRow(ctx, `SELECT seq, id, username, expires_at FROM sessions WHERE peer_name = $1 AND address <> ''`+locks.Holder,
+			ss.PeerName).Scan(&seq, &id, &user, &expires)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
 		case err != nil:
@@ -86,7 +87,7 @@ func CreateSession(ctx context.Context, q Querier, ss store.Session, maxSessions
 		case expires > Nanos(now) && user != ss.Username:
 			return fmt.Errorf("peer name %s: %w", ss.PeerName, store.ErrAlreadyExists)
 		default:
-			replaced = seq
+			replaced, replacedID = seq, id
 		}
 	}
 	var seq int64
@@ -101,6 +102,9 @@ func CreateSession(ctx context.Context, q Querier, ss store.Session, maxSessions
 	if replaced >= 0 {
 		if _, err := q.Exec(ctx, `DELETE FROM sessions WHERE seq = $1`, replaced); err != nil {
 			return fmt.Errorf("end previous session: %w", err)
+		}
+		if _, err := q.Exec(ctx, sqlRevokeSession, replacedID, Nanos(now)); err != nil {
+			return fmt.Errorf("revoke previous session: %w", err)
 		}
 	}
 	var live int64

@@ -35,10 +35,10 @@ func testAccounts(t *testing.T, s store.Store) {
 			same(t, "ListAccounts", names, []string{"alice", "bob", "carol"})
 			return err
 		}, nil},
-		{"delete", func() error { return s.DeleteAccount(ctx, "bob") }, nil},
-		{"delete again", func() error { return s.DeleteAccount(ctx, "bob") }, store.ErrNotFound},
+		{"delete", func() error { return s.DeleteAccount(ctx, "bob", t0) }, nil},
+		{"delete again", func() error { return s.DeleteAccount(ctx, "bob", t0) }, store.ErrNotFound},
 		{"get deleted", func() error { _, err := s.GetAccount(ctx, "bob"); return err }, store.ErrNotFound},
-		{"delete missing", func() error { return s.DeleteAccount(ctx, "mallory") }, store.ErrNotFound},
+		{"delete missing", func() error { return s.DeleteAccount(ctx, "mallory", t0) }, store.ErrNotFound},
 		{"recreate deleted", func() error {
 			return s.CreateAccount(ctx, store.Account{Name: "bob", PasswordHash: []byte("new"), Created: t0})
 		}, nil},
@@ -68,7 +68,7 @@ func testDeleteAccountCascades(t *testing.T, s store.Store) {
 	mustReplace(t, s, "a-peer", file("shared.txt", "shared"), file("alice-only.txt", "a"))
 	mustReplace(t, s, "b-peer", file("shared.txt", "shared"))
 
-	wantErr(t, "DeleteAccount", s.DeleteAccount(ctx, "alice"), nil)
+	wantErr(t, "DeleteAccount", s.DeleteAccount(ctx, "alice", t0), nil)
 	for _, id := range []string{"a-peer", "a-client"} {
 		_, err := s.GetSession(ctx, id, t0)
 		wantErr(t, "GetSession "+id, err, store.ErrNotFound)

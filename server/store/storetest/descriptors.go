@@ -102,7 +102,7 @@ func testSearchDescriptors(t *testing.T, s store.Store) {
 
 	// Once the liars are gone, one result is left, as before.
 	for _, id := range []string{"sess-l1", "sess-l2", "sess-l3"} {
-		if err := s.DeleteSession(ctx, id); err != nil {
+		if err := s.DeleteSession(ctx, id, searchNow); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -79,7 +79,7 @@ func testStats(t *testing.T, s store.Store) {
 		t.Fatalf("ApplyDelta: %v", err)
 	}
 	same(t, "after delta", mustStats(t, s, searchNow), store.Stats{OnlinePeers: 3, IndexedFiles: 4})
-	wantErr(t, "DeleteSession", s.DeleteSession(ctx, "sess-a"), nil)
+	wantErr(t, "DeleteSession", s.DeleteSession(ctx, "sess-a", t0), nil)
 	same(t, "after delete", mustStats(t, s, searchNow), store.Stats{OnlinePeers: 2, IndexedFiles: 2})
 	same(t, "all expired", mustStats(t, s, at(time.Hour)), store.Stats{})
 }

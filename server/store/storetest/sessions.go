@@ -5,6 +5,7 @@ package storetest
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -66,10 +67,10 @@ func testSessions(t *testing.T, s store.Store) {
 			return err
 		}, nil},
 		{"touch missing", func() error { _, err := s.TouchSession(ctx, "nope", t0, at(time.Hour)); return err }, store.ErrNotFound},
-		{"delete", func() error { return s.DeleteSession(ctx, client.ID) }, nil},
+		{"delete", func() error { return s.DeleteSession(ctx, client.ID, t0) }, nil},
 		{"get deleted", func() error { _, err := s.GetSession(ctx, client.ID, t0); return err }, store.ErrNotFound},
 		{"touch deleted", func() error { _, err := s.TouchSession(ctx, client.ID, t0, at(time.Hour)); return err }, store.ErrNotFound},
-		{"delete again", func() error { return s.DeleteSession(ctx, client.ID) }, store.ErrNotFound},
+		{"delete again", func() error { return s.DeleteSession(ctx, client.ID, t0) }, store.ErrNotFound},
 		{"id reusable after delete", func() error { return s.CreateSession(ctx, client, noLimit, t0) }, nil},
 	})
 }
@@ -174,7 +175,7 @@ func testExpiry(t *testing.T, s store.Store) {
 		n, err = s.ReapExpired(ctx, at(time.Minute))
 		wantErr(t, "ReapExpired again", err, nil)
 		same(t, "reaped again", n, 0)
-		wantErr(t, "DeleteSession reaped", s.DeleteSession(ctx, "short"), store.ErrNotFound)
+		wantErr(t, "DeleteSession reaped", s.DeleteSession(ctx, "short", t0), store.ErrNotFound)
 		got, err := s.GetSession(ctx, "long", at(time.Minute))
 		wantErr(t, "GetSession long", err, nil)
 		same(t, "long session", normSession(got), normSession(long))
@@ -266,6 +267,9 @@ func testPeerNames(t *testing.T, s store.Store) {
 			owner(t, "den", "")
 			_, err := s.GetSession(ctx, "a4", later)
 			wantErr(t, "released name's session", err, store.ErrNotFound)
+			if !slices.Contains(revoked(t, s, later), "a4") {
+				t.Error("the session ended by a forced release is not revoked")
+			}
 			same(t, "peers", peerNames(listPeers(t, s, 10, later)), []string{"attic=0"})
 			owner(t, "attic", "alice")
 		}},
@@ -280,7 +284,7 @@ func testPeerNames(t *testing.T, s store.Store) {
 			wantErr(t, "attic", err, nil)
 		}},
 		{"the owner releases an offline name", func() error {
-			if err := s.DeleteSession(ctx, "b4"); err != nil {
+			if err := s.DeleteSession(ctx, "b4", t0); err != nil {
 				return err
 			}
 			return s.ReleasePeerName(ctx, "den", "bob", false, later)
@@ -337,7 +341,7 @@ func testSessionLimit(t *testing.T, s store.Store) {
 		{"other accounts have their own count", login(clientSession("b1", "bob", at(time.Hour)), t0), nil},
 		{"expired sessions do not count", login(clientSession("c4", "alice", at(time.Hour)), at(time.Minute)), nil},
 		{"deleted sessions do not count", func() error {
-			if err := s.DeleteSession(ctx, "c1"); err != nil {
+			if err := s.DeleteSession(ctx, "c1", t0); err != nil {
 				return err
 			}
 			return login(clientSession("c5", "alice", at(time.Hour)), at(time.Minute))()

@@ -2,9 +2,9 @@
 // implementation must pass (Run) and the shared benchmark (Bench), so that
 // sqlite, postgres and any later backend are held to the same contract:
 // liveness decided by the "now" argument, peer names owned by accounts,
-// sessions per account, atomic index changes with per-peer and per-account
-// limits, search grouped by whole content descriptor and stably paged,
-// ordered listings and
+// sessions per account, revocations of ended sessions, atomic index changes
+// with per-peer and per-account limits, search grouped by whole content
+// descriptor and stably paged, ordered listings and
 // the documented sentinel errors.
 //
 // It is imported only by _test.go files; it lives in a non-test file so that
@@ -36,6 +36,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"AccountFiles", testAccountFiles},
 		{"AccountLimitsConcurrent", testAccountLimitsConcurrent},
 		{"ClientSessions", testClientSessions},
+		{"Revocations", testRevocations},
+		{"PeerSession", testPeerSession},
 		{"ReplaceFiles", testReplaceFiles},
 		{"ApplyDelta", testApplyDelta},
 		{"SearchMatching", testSearchMatching},

@@ -10,7 +10,10 @@
 // Every method is served over Connect (JSON or binary protobuf over HTTP),
 // gRPC and gRPC-Web on the same port. Read-only methods also answer HTTP GET.
 // Every method but GetInfo and Login needs the header
-// `Authorization: Bearer <token>`, the token being the one Login returned.
+// `Authorization: Bearer <token>`, the token being the session token Login
+// returned. The read-only methods (GetInfo, Search, ListPeers, ListFiles)
+// also accept a read token (IssueToken). The directory accepts no download
+// or upload token: those are for peers.
 
 package directoryv1
 
@@ -32,6 +35,66 @@ const (
 	// Verify that runtime/protoimpl is sufficiently up-to-date.
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
+
+// TokenScope is what a token from IssueToken is for.
+type TokenScope int32
+
+const (
+	// TOKEN_SCOPE_UNSPECIFIED is refused.
+	TokenScope_TOKEN_SCOPE_UNSPECIFIED TokenScope = 0
+	// TOKEN_SCOPE_READ is for the directory's read-only methods (GetInfo,
+	// Search, ListPeers, ListFiles), through a peer that forwards them.
+	TokenScope_TOKEN_SCOPE_READ TokenScope = 1
+	// TOKEN_SCOPE_DOWNLOAD is for peerhub.peer.v1.PeerService.Stat and
+	// Download at one peer.
+	TokenScope_TOKEN_SCOPE_DOWNLOAD TokenScope = 2
+	// TOKEN_SCOPE_UPLOAD is for peerhub.peer.v1.PeerService.Upload at one
+	// peer.
+	TokenScope_TOKEN_SCOPE_UPLOAD TokenScope = 3
+)
+
+// Enum value maps for TokenScope.
+var (
+	TokenScope_name = map[int32]string{
+		0: "TOKEN_SCOPE_UNSPECIFIED",
+		1: "TOKEN_SCOPE_READ",
+		2: "TOKEN_SCOPE_DOWNLOAD",
+		3: "TOKEN_SCOPE_UPLOAD",
+	}
+	TokenScope_value = map[string]int32{
+		"TOKEN_SCOPE_UNSPECIFIED": 0,
+		"TOKEN_SCOPE_READ":        1,
+		"TOKEN_SCOPE_DOWNLOAD":    2,
+		"TOKEN_SCOPE_UPLOAD":      3,
+	}
+)
+
+func (x TokenScope) Enum() *TokenScope {
+	p := new(TokenScope)
+	*p = x
+	return p
+}
+
+func (x TokenScope) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (TokenScope) Descriptor() protoreflect.EnumDescriptor {
+	return file_peerhub_directory_v1_directory_proto_enumTypes[0].Descriptor()
+}
+
+func (TokenScope) Type() protoreflect.EnumType {
+	return &file_peerhub_directory_v1_directory_proto_enumTypes[0]
+}
+
+func (x TokenScope) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use TokenScope.Descriptor instead.
+func (TokenScope) EnumDescriptor() ([]byte, []int) {
+	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{0}
+}
 
 // FileEntry describes one file that a peer shares.
 type FileEntry struct {
@@ -58,7 +121,9 @@ type FileEntry struct {
 	// the pieces, in order, as 64 lowercase hex digits. It identifies the piece
 	// list that peerhub.peer.v1.PeerService.Stat returns.
 	PieceRoot string `protobuf:"bytes,5,opt,name=piece_root,json=pieceRoot,proto3" json:"piece_root,omitempty"`
-	// modified is the file's last modification time at the peer.
+	// modified is the file's last modification time at the peer, between the
+	// years 1677 and 2262 (the span of a 64-bit count of nanoseconds since
+	// 1970, as the directory stores times).
 	Modified      *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=modified,proto3" json:"modified,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -254,7 +319,11 @@ type GetInfoResponse struct {
 	// max_peer_entries is the most files one peer may have published.
 	MaxPeerEntries int32 `protobuf:"varint,6,opt,name=max_peer_entries,json=maxPeerEntries,proto3" json:"max_peer_entries,omitempty"`
 	// token_issuer is the JWT "iss" claim of the tokens this directory issues.
-	TokenIssuer   string `protobuf:"bytes,7,opt,name=token_issuer,json=tokenIssuer,proto3" json:"token_issuer,omitempty"`
+	TokenIssuer string `protobuf:"bytes,7,opt,name=token_issuer,json=tokenIssuer,proto3" json:"token_issuer,omitempty"`
+	// directory_url is set only when a peer answers for its directory (an
+	// access point): the URL of that directory. Log in there, never through
+	// the peer, and send the peer only read tokens (IssueToken).
+	DirectoryUrl  string `protobuf:"bytes,8,opt,name=directory_url,json=directoryUrl,proto3" json:"directory_url,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -334,6 +403,13 @@ func (x *GetInfoResponse) GetMaxPeerEntries() int32 {
 func (x *GetInfoResponse) GetTokenIssuer() string {
 	if x != nil {
 		return x.TokenIssuer
+	}
+	return ""
+}
+
+func (x *GetInfoResponse) GetDirectoryUrl() string {
+	if x != nil {
+		return x.DirectoryUrl
 	}
 	return ""
 }
@@ -433,10 +509,13 @@ type LoginResponse struct {
 	// heartbeat_interval is how often the session should call Heartbeat.
 	HeartbeatInterval *durationpb.Duration `protobuf:"bytes,4,opt,name=heartbeat_interval,json=heartbeatInterval,proto3" json:"heartbeat_interval,omitempty"`
 	// peer_name is the name a peer session is listed under; empty for a
-	// client session.
-	PeerName      string `protobuf:"bytes,5,opt,name=peer_name,json=peerName,proto3" json:"peer_name,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	// client session. A peer accepts only transfer tokens addressed to it.
+	PeerName string `protobuf:"bytes,5,opt,name=peer_name,json=peerName,proto3" json:"peer_name,omitempty"`
+	// revoked_session_ids are, for a peer session, the sessions that ended
+	// (see HeartbeatResponse.revoked_session_ids); empty for a client.
+	RevokedSessionIds []string `protobuf:"bytes,6,rep,name=revoked_session_ids,json=revokedSessionIds,proto3" json:"revoked_session_ids,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *LoginResponse) Reset() {
@@ -504,6 +583,13 @@ func (x *LoginResponse) GetPeerName() string {
 	return ""
 }
 
+func (x *LoginResponse) GetRevokedSessionIds() []string {
+	if x != nil {
+		return x.RevokedSessionIds
+	}
+	return nil
+}
+
 // HeartbeatRequest takes no arguments: the token names the session.
 type HeartbeatRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -548,9 +634,14 @@ type HeartbeatResponse struct {
 	// expires.
 	Token string `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
 	// expires_at is when the new token stops being accepted.
-	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// revoked_session_ids are, for a peer session, the sessions ended by a
+	// logout, a new login of the same peer, or the removal of their account,
+	// during the longest lifetime a peer accepts of a token: a peer refuses
+	// every token whose "sid" claim is listed. Empty for a client session.
+	RevokedSessionIds []string `protobuf:"bytes,3,rep,name=revoked_session_ids,json=revokedSessionIds,proto3" json:"revoked_session_ids,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *HeartbeatResponse) Reset() {
@@ -593,6 +684,13 @@ func (x *HeartbeatResponse) GetToken() string {
 func (x *HeartbeatResponse) GetExpiresAt() *timestamppb.Timestamp {
 	if x != nil {
 		return x.ExpiresAt
+	}
+	return nil
+}
+
+func (x *HeartbeatResponse) GetRevokedSessionIds() []string {
+	if x != nil {
+		return x.RevokedSessionIds
 	}
 	return nil
 }
@@ -810,7 +908,8 @@ type Delta struct {
 	// added are new or changed files; an entry replaces one of the same name.
 	Added []*FileEntry `protobuf:"bytes,1,rep,name=added,proto3" json:"added,omitempty"`
 	// removed are names of files that are no longer shared; a name that was
-	// not published is ignored. Removal is applied before additions.
+	// not published is ignored. Removal is applied before additions. Each
+	// name follows the rules of FileEntry.name.
 	Removed       []string `protobuf:"bytes,2,rep,name=removed,proto3" json:"removed,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1553,6 +1652,121 @@ func (x *SharedFile) GetFile() *FileEntry {
 	return nil
 }
 
+// IssueTokenRequest names a token's purpose.
+type IssueTokenRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// scope is what the token is for.
+	Scope TokenScope `protobuf:"varint,1,opt,name=scope,proto3,enum=peerhub.directory.v1.TokenScope" json:"scope,omitempty"`
+	// peer is the name of the online peer a download or upload token is for;
+	// the only one that accepts it. Empty for a read token.
+	Peer          string `protobuf:"bytes,2,opt,name=peer,proto3" json:"peer,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IssueTokenRequest) Reset() {
+	*x = IssueTokenRequest{}
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[23]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IssueTokenRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IssueTokenRequest) ProtoMessage() {}
+
+func (x *IssueTokenRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[23]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IssueTokenRequest.ProtoReflect.Descriptor instead.
+func (*IssueTokenRequest) Descriptor() ([]byte, []int) {
+	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{23}
+}
+
+func (x *IssueTokenRequest) GetScope() TokenScope {
+	if x != nil {
+		return x.Scope
+	}
+	return TokenScope_TOKEN_SCOPE_UNSPECIFIED
+}
+
+func (x *IssueTokenRequest) GetPeer() string {
+	if x != nil {
+		return x.Peer
+	}
+	return ""
+}
+
+// IssueTokenResponse carries the new token.
+type IssueTokenResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// token goes in the header `Authorization: Bearer <token>` of the calls
+	// it is for. It is a JWT signed by one of GetInfoResponse.keys, with the
+	// claims "scope" and "aud" (the peer name, or the directory's issuer for a
+	// read token).
+	Token string `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	// expires_at is when token stops being accepted; ask for a new one
+	// before then.
+	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IssueTokenResponse) Reset() {
+	*x = IssueTokenResponse{}
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[24]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IssueTokenResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IssueTokenResponse) ProtoMessage() {}
+
+func (x *IssueTokenResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[24]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IssueTokenResponse.ProtoReflect.Descriptor instead.
+func (*IssueTokenResponse) Descriptor() ([]byte, []int) {
+	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{24}
+}
+
+func (x *IssueTokenResponse) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *IssueTokenResponse) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
 // ListFilesResponse is one page of shared files.
 type ListFilesResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1566,7 +1780,7 @@ type ListFilesResponse struct {
 
 func (x *ListFilesResponse) Reset() {
 	*x = ListFilesResponse{}
-	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[23]
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1578,7 +1792,7 @@ func (x *ListFilesResponse) String() string {
 func (*ListFilesResponse) ProtoMessage() {}
 
 func (x *ListFilesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[23]
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1591,7 +1805,7 @@ func (x *ListFilesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFilesResponse.ProtoReflect.Descriptor instead.
 func (*ListFilesResponse) Descriptor() ([]byte, []int) {
-	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{23}
+	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *ListFilesResponse) GetFiles() []*SharedFile {
@@ -1620,7 +1834,7 @@ type ReleasePeerNameRequest struct {
 
 func (x *ReleasePeerNameRequest) Reset() {
 	*x = ReleasePeerNameRequest{}
-	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[24]
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1632,7 +1846,7 @@ func (x *ReleasePeerNameRequest) String() string {
 func (*ReleasePeerNameRequest) ProtoMessage() {}
 
 func (x *ReleasePeerNameRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[24]
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1645,7 +1859,7 @@ func (x *ReleasePeerNameRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleasePeerNameRequest.ProtoReflect.Descriptor instead.
 func (*ReleasePeerNameRequest) Descriptor() ([]byte, []int) {
-	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{24}
+	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ReleasePeerNameRequest) GetName() string {
@@ -1664,7 +1878,7 @@ type ReleasePeerNameResponse struct {
 
 func (x *ReleasePeerNameResponse) Reset() {
 	*x = ReleasePeerNameResponse{}
-	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[25]
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1676,7 +1890,7 @@ func (x *ReleasePeerNameResponse) String() string {
 func (*ReleasePeerNameResponse) ProtoMessage() {}
 
 func (x *ReleasePeerNameResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[25]
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1689,14 +1903,14 @@ func (x *ReleasePeerNameResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleasePeerNameResponse.ProtoReflect.Descriptor instead.
 func (*ReleasePeerNameResponse) Descriptor() ([]byte, []int) {
-	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{25}
+	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{27}
 }
 
 var File_peerhub_directory_v1_directory_proto protoreflect.FileDescriptor
 
 const file_peerhub_directory_v1_directory_proto_rawDesc = "" +
 	"\n" +
-	"$peerhub/directory/v1/directory.proto\x12\x14peerhub.directory.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xc7\x06\n" +
+	"$peerhub/directory/v1/directory.proto\x12\x14peerhub.directory.v1\x1a\x1bbuf/validate/validate.proto\x1a\x1cgoogle/api/annotations.proto\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\xe4\x06\n" +
 	"\tFileEntry\x12\xd0\x04\n" +
 	"\x04name\x18\x01 \x01(\tB\xbb\x04\xbaH\xb7\x04\xba\x01\xc7\x01\n" +
 	"\rname.relative\x12Jmust be a relative slash-separated path with no empty, '.' or '..' segment\x1aj!this.startsWith('/') && !this.endsWith('/') && !this.contains('//') && !this.matches('(^|/)\\\\.\\\\.?(/|$)')\xba\x01f\n" +
@@ -1707,14 +1921,14 @@ const file_peerhub_directory_v1_directory_proto_rawDesc = "" +
 	"\n" +
 	"piece_size\x18\x04 \x01(\x05B\x0e\xbaH\v\x1a\t\x18\x80\x80\x80\b(\x80\x80\x01R\tpieceSize\x124\n" +
 	"\n" +
-	"piece_root\x18\x05 \x01(\tB\x15\xbaH\x12r\x102\x0e^[0-9a-f]{64}$R\tpieceRoot\x126\n" +
-	"\bmodified\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\bmodified\"_\n" +
+	"piece_root\x18\x05 \x01(\tB\x15\xbaH\x12r\x102\x0e^[0-9a-f]{64}$R\tpieceRoot\x12S\n" +
+	"\bmodified\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampB\x1b\xbaH\x18\xb2\x01\x15\"\x06\b\x84\xfa\x85\xae\"2\v\b\xfc\x85\xfa\xd1\xdd\xff\xff\xff\xff\x01R\bmodified\"_\n" +
 	"\tPublicKey\x12\x15\n" +
 	"\x06key_id\x18\x01 \x01(\tR\x05keyId\x12\x1c\n" +
 	"\talgorithm\x18\x02 \x01(\tR\talgorithm\x12\x1d\n" +
 	"\n" +
 	"public_key\x18\x03 \x01(\fR\tpublicKey\"\x10\n" +
-	"\x0eGetInfoRequest\"\xf0\x02\n" +
+	"\x0eGetInfoRequest\"\x95\x03\n" +
 	"\x0fGetInfoResponse\x12%\n" +
 	"\x0eserver_version\x18\x01 \x01(\tR\rserverVersion\x12H\n" +
 	"\x12heartbeat_interval\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\x11heartbeatInterval\x12:\n" +
@@ -1723,12 +1937,13 @@ const file_peerhub_directory_v1_directory_proto_rawDesc = "" +
 	"\x04keys\x18\x04 \x03(\v2\x1f.peerhub.directory.v1.PublicKeyR\x04keys\x12.\n" +
 	"\x13max_publish_entries\x18\x05 \x01(\x05R\x11maxPublishEntries\x12(\n" +
 	"\x10max_peer_entries\x18\x06 \x01(\x05R\x0emaxPeerEntries\x12!\n" +
-	"\ftoken_issuer\x18\a \x01(\tR\vtokenIssuer\"\x93\x03\n" +
+	"\ftoken_issuer\x18\a \x01(\tR\vtokenIssuer\x12#\n" +
+	"\rdirectory_url\x18\b \x01(\tR\fdirectoryUrl\"\x93\x03\n" +
 	"\fLoginRequest\x12C\n" +
 	"\busername\x18\x01 \x01(\tB'\xbaH$r\"\x10\x01\x18@2\x1c^[A-Za-z0-9][A-Za-z0-9._-]*$R\busername\x12%\n" +
 	"\bpassword\x18\x02 \x01(\tB\t\xbaH\x06r\x04 \x01(HR\bpassword\x12\xcf\x01\n" +
 	"\x11advertise_address\x18\x03 \x01(\tB\xa1\x01\xbaH\x9d\x01\xd8\x01\x01r\x97\x01\x18\x80\x102\x8e\x01^https?://(\\[[0-9A-Fa-f:.]+\\]|[^/?#@\\\\\\s:\\[\\]%]+)(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?/?$\x88\x01\x01R\x10advertiseAddress\x12E\n" +
-	"\tpeer_name\x18\x04 \x01(\tB(\xbaH%\xd8\x01\x01r \x18@2\x1c^[A-Za-z0-9][A-Za-z0-9._-]*$R\bpeerName\"\xe6\x01\n" +
+	"\tpeer_name\x18\x04 \x01(\tB(\xbaH%\xd8\x01\x01r \x18@2\x1c^[A-Za-z0-9][A-Za-z0-9._-]*$R\bpeerName\"\x96\x02\n" +
 	"\rLoginResponse\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x129\n" +
 	"\n" +
@@ -1736,12 +1951,14 @@ const file_peerhub_directory_v1_directory_proto_rawDesc = "" +
 	"\n" +
 	"session_id\x18\x03 \x01(\tR\tsessionId\x12H\n" +
 	"\x12heartbeat_interval\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x11heartbeatInterval\x12\x1b\n" +
-	"\tpeer_name\x18\x05 \x01(\tR\bpeerName\"\x12\n" +
-	"\x10HeartbeatRequest\"d\n" +
+	"\tpeer_name\x18\x05 \x01(\tR\bpeerName\x12.\n" +
+	"\x13revoked_session_ids\x18\x06 \x03(\tR\x11revokedSessionIds\"\x12\n" +
+	"\x10HeartbeatRequest\"\x94\x01\n" +
 	"\x11HeartbeatResponse\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x129\n" +
 	"\n" +
-	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"\x0f\n" +
+	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12.\n" +
+	"\x13revoked_session_ids\x18\x03 \x03(\tR\x11revokedSessionIds\"\x0f\n" +
 	"\rLogoutRequest\"\x10\n" +
 	"\x0eLogoutResponse\"\x94\x01\n" +
 	"\x0ePublishRequest\x12<\n" +
@@ -1750,11 +1967,13 @@ const file_peerhub_directory_v1_directory_proto_rawDesc = "" +
 	"\x06change\x12\x05\xbaH\x02\b\x01\"M\n" +
 	"\bSnapshot\x12A\n" +
 	"\x05files\x18\x01 \x03(\v2\x1f.peerhub.directory.v1.FileEntryB\n" +
-	"\xbaH\a\x92\x01\x04\x10\xc0\x84=R\x05files\"y\n" +
+	"\xbaH\a\x92\x01\x04\x10\xc0\x84=R\x05files\"\x83\x04\n" +
 	"\x05Delta\x12A\n" +
 	"\x05added\x18\x01 \x03(\v2\x1f.peerhub.directory.v1.FileEntryB\n" +
-	"\xbaH\a\x92\x01\x04\x10\xc0\x84=R\x05added\x12-\n" +
-	"\aremoved\x18\x02 \x03(\tB\x13\xbaH\x10\x92\x01\r\x10\xc0\x84=\"\ar\x05\x10\x01(\x80\bR\aremoved\"0\n" +
+	"\xbaH\a\x92\x01\x04\x10\xc0\x84=R\x05added\x12\xb6\x03\n" +
+	"\aremoved\x18\x02 \x03(\tB\x9b\x03\xbaH\x97\x03\x92\x01\x93\x03\x10\xc0\x84=\"\x8c\x03\xba\x01\xc7\x01\n" +
+	"\rname.relative\x12Jmust be a relative slash-separated path with no empty, '.' or '..' segment\x1aj!this.startsWith('/') && !this.endsWith('/') && !this.contains('//') && !this.matches('(^|/)\\\\.\\\\.?(/|$)')\xba\x01\xa1\x01\n" +
+	"\vname.device\x12Cmust not name a Windows device (CON, PRN, AUX, NUL, COM0-9, LPT0-9)\x1aM!this.matches('(?i)(^|/)(con|prn|aux|nul|com[0-9]|lpt[0-9])(\\\\.[^/]*)?(/|$)')r\x1a\x10\x01(\x80\b2\x13^[^\\x00-\\x1f\\x7f]+$R\aremoved\"0\n" +
 	"\x0fPublishResponse\x12\x1d\n" +
 	"\n" +
 	"file_count\x18\x01 \x01(\x03R\tfileCount\"\xad\x02\n" +
@@ -1811,13 +2030,28 @@ const file_peerhub_directory_v1_directory_proto_rawDesc = "" +
 	"SharedFile\x12\x12\n" +
 	"\x04peer\x18\x01 \x01(\tR\x04peer\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x123\n" +
-	"\x04file\x18\x03 \x01(\v2\x1f.peerhub.directory.v1.FileEntryR\x04file\"s\n" +
+	"\x04file\x18\x03 \x01(\v2\x1f.peerhub.directory.v1.FileEntryR\x04file\"\xa7\x02\n" +
+	"\x11IssueTokenRequest\x12B\n" +
+	"\x05scope\x18\x01 \x01(\x0e2 .peerhub.directory.v1.TokenScopeB\n" +
+	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x05scope\x12<\n" +
+	"\x04peer\x18\x02 \x01(\tB(\xbaH%\xd8\x01\x01r \x18@2\x1c^[A-Za-z0-9][A-Za-z0-9._-]*$R\x04peer:\x8f\x01\xbaH\x8b\x01\x1a\x88\x01\n" +
+	"\x10issue_token.peer\x12La download or upload token needs the peer it is for; a read token takes none\x1a&(this.scope == 1) == (this.peer == '')\"e\n" +
+	"\x12IssueTokenResponse\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\x129\n" +
+	"\n" +
+	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"s\n" +
 	"\x11ListFilesResponse\x126\n" +
 	"\x05files\x18\x01 \x03(\v2 .peerhub.directory.v1.SharedFileR\x05files\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"U\n" +
 	"\x16ReleasePeerNameRequest\x12;\n" +
 	"\x04name\x18\x01 \x01(\tB'\xbaH$r\"\x10\x01\x18@2\x1c^[A-Za-z0-9][A-Za-z0-9._-]*$R\x04name\"\x19\n" +
-	"\x17ReleasePeerNameResponse2\xa3\b\n" +
+	"\x17ReleasePeerNameResponse*q\n" +
+	"\n" +
+	"TokenScope\x12\x1b\n" +
+	"\x17TOKEN_SCOPE_UNSPECIFIED\x10\x00\x12\x14\n" +
+	"\x10TOKEN_SCOPE_READ\x10\x01\x12\x18\n" +
+	"\x14TOKEN_SCOPE_DOWNLOAD\x10\x02\x12\x16\n" +
+	"\x12TOKEN_SCOPE_UPLOAD\x10\x032\x9b\t\n" +
 	"\x10DirectoryService\x12k\n" +
 	"\aGetInfo\x12$.peerhub.directory.v1.GetInfoRequest\x1a%.peerhub.directory.v1.GetInfoResponse\"\x13\x82\xd3\xe4\x93\x02\n" +
 	"\x12\b/v1/info\x90\x02\x01\x12f\n" +
@@ -1830,7 +2064,10 @@ const file_peerhub_directory_v1_directory_proto_rawDesc = "" +
 	"/v1/search\x90\x02\x01\x12r\n" +
 	"\tListPeers\x12&.peerhub.directory.v1.ListPeersRequest\x1a'.peerhub.directory.v1.ListPeersResponse\"\x14\x82\xd3\xe4\x93\x02\v\x12\t/v1/peers\x90\x02\x01\x12r\n" +
 	"\tListFiles\x12&.peerhub.directory.v1.ListFilesRequest\x1a'.peerhub.directory.v1.ListFilesResponse\"\x14\x82\xd3\xe4\x93\x02\v\x12\t/v1/files\x90\x02\x01\x12\x91\x01\n" +
-	"\x0fReleasePeerName\x12,.peerhub.directory.v1.ReleasePeerNameRequest\x1a-.peerhub.directory.v1.ReleasePeerNameResponse\"!\x82\xd3\xe4\x93\x02\x1b:\x01*\"\x16/v1/peer-names/releaseBAZ?github.com/peerhub/peerhub/gen/peerhub/directory/v1;directoryv1b\x06proto3"
+	"\x0fReleasePeerName\x12,.peerhub.directory.v1.ReleasePeerNameRequest\x1a-.peerhub.directory.v1.ReleasePeerNameResponse\"!\x82\xd3\xe4\x93\x02\x1b:\x01*\"\x16/v1/peer-names/release\x12v\n" +
+	"\n" +
+	"IssueToken\x12'.peerhub.directory.v1.IssueTokenRequest\x1a(.peerhub.directory.v1.IssueTokenResponse\"\x15\x82\xd3\xe4\x93\x02\x0f:\x01*\"\n" +
+	"/v1/tokensBAZ?github.com/peerhub/peerhub/gen/peerhub/directory/v1;directoryv1b\x06proto3"
 
 var (
 	file_peerhub_directory_v1_directory_proto_rawDescOnce sync.Once
@@ -1844,80 +2081,88 @@ func file_peerhub_directory_v1_directory_proto_rawDescGZIP() []byte {
 	return file_peerhub_directory_v1_directory_proto_rawDescData
 }
 
-var file_peerhub_directory_v1_directory_proto_msgTypes = make([]protoimpl.MessageInfo, 26)
+var file_peerhub_directory_v1_directory_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_peerhub_directory_v1_directory_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
 var file_peerhub_directory_v1_directory_proto_goTypes = []any{
-	(*FileEntry)(nil),               // 0: peerhub.directory.v1.FileEntry
-	(*PublicKey)(nil),               // 1: peerhub.directory.v1.PublicKey
-	(*GetInfoRequest)(nil),          // 2: peerhub.directory.v1.GetInfoRequest
-	(*GetInfoResponse)(nil),         // 3: peerhub.directory.v1.GetInfoResponse
-	(*LoginRequest)(nil),            // 4: peerhub.directory.v1.LoginRequest
-	(*LoginResponse)(nil),           // 5: peerhub.directory.v1.LoginResponse
-	(*HeartbeatRequest)(nil),        // 6: peerhub.directory.v1.HeartbeatRequest
-	(*HeartbeatResponse)(nil),       // 7: peerhub.directory.v1.HeartbeatResponse
-	(*LogoutRequest)(nil),           // 8: peerhub.directory.v1.LogoutRequest
-	(*LogoutResponse)(nil),          // 9: peerhub.directory.v1.LogoutResponse
-	(*PublishRequest)(nil),          // 10: peerhub.directory.v1.PublishRequest
-	(*Snapshot)(nil),                // 11: peerhub.directory.v1.Snapshot
-	(*Delta)(nil),                   // 12: peerhub.directory.v1.Delta
-	(*PublishResponse)(nil),         // 13: peerhub.directory.v1.PublishResponse
-	(*SearchRequest)(nil),           // 14: peerhub.directory.v1.SearchRequest
-	(*Source)(nil),                  // 15: peerhub.directory.v1.Source
-	(*SearchResult)(nil),            // 16: peerhub.directory.v1.SearchResult
-	(*SearchResponse)(nil),          // 17: peerhub.directory.v1.SearchResponse
-	(*ListPeersRequest)(nil),        // 18: peerhub.directory.v1.ListPeersRequest
-	(*PeerInfo)(nil),                // 19: peerhub.directory.v1.PeerInfo
-	(*ListPeersResponse)(nil),       // 20: peerhub.directory.v1.ListPeersResponse
-	(*ListFilesRequest)(nil),        // 21: peerhub.directory.v1.ListFilesRequest
-	(*SharedFile)(nil),              // 22: peerhub.directory.v1.SharedFile
-	(*ListFilesResponse)(nil),       // 23: peerhub.directory.v1.ListFilesResponse
-	(*ReleasePeerNameRequest)(nil),  // 24: peerhub.directory.v1.ReleasePeerNameRequest
-	(*ReleasePeerNameResponse)(nil), // 25: peerhub.directory.v1.ReleasePeerNameResponse
-	(*timestamppb.Timestamp)(nil),   // 26: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),     // 27: google.protobuf.Duration
+	(TokenScope)(0),                 // 0: peerhub.directory.v1.TokenScope
+	(*FileEntry)(nil),               // 1: peerhub.directory.v1.FileEntry
+	(*PublicKey)(nil),               // 2: peerhub.directory.v1.PublicKey
+	(*GetInfoRequest)(nil),          // 3: peerhub.directory.v1.GetInfoRequest
+	(*GetInfoResponse)(nil),         // 4: peerhub.directory.v1.GetInfoResponse
+	(*LoginRequest)(nil),            // 5: peerhub.directory.v1.LoginRequest
+	(*LoginResponse)(nil),           // 6: peerhub.directory.v1.LoginResponse
+	(*HeartbeatRequest)(nil),        // 7: peerhub.directory.v1.HeartbeatRequest
+	(*HeartbeatResponse)(nil),       // 8: peerhub.directory.v1.HeartbeatResponse
+	(*LogoutRequest)(nil),           // 9: peerhub.directory.v1.LogoutRequest
+	(*LogoutResponse)(nil),          // 10: peerhub.directory.v1.LogoutResponse
+	(*PublishRequest)(nil),          // 11: peerhub.directory.v1.PublishRequest
+	(*Snapshot)(nil),                // 12: peerhub.directory.v1.Snapshot
+	(*Delta)(nil),                   // 13: peerhub.directory.v1.Delta
+	(*PublishResponse)(nil),         // 14: peerhub.directory.v1.PublishResponse
+	(*SearchRequest)(nil),           // 15: peerhub.directory.v1.SearchRequest
+	(*Source)(nil),                  // 16: peerhub.directory.v1.Source
+	(*SearchResult)(nil),            // 17: peerhub.directory.v1.SearchResult
+	(*SearchResponse)(nil),          // 18: peerhub.directory.v1.SearchResponse
+	(*ListPeersRequest)(nil),        // 19: peerhub.directory.v1.ListPeersRequest
+	(*PeerInfo)(nil),                // 20: peerhub.directory.v1.PeerInfo
+	(*ListPeersResponse)(nil),       // 21: peerhub.directory.v1.ListPeersResponse
+	(*ListFilesRequest)(nil),        // 22: peerhub.directory.v1.ListFilesRequest
+	(*SharedFile)(nil),              // 23: peerhub.directory.v1.SharedFile
+	(*IssueTokenRequest)(nil),       // 24: peerhub.directory.v1.IssueTokenRequest
+	(*IssueTokenResponse)(nil),      // 25: peerhub.directory.v1.IssueTokenResponse
+	(*ListFilesResponse)(nil),       // 26: peerhub.directory.v1.ListFilesResponse
+	(*ReleasePeerNameRequest)(nil),  // 27: peerhub.directory.v1.ReleasePeerNameRequest
+	(*ReleasePeerNameResponse)(nil), // 28: peerhub.directory.v1.ReleasePeerNameResponse
+	(*timestamppb.Timestamp)(nil),   // 29: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),     // 30: google.protobuf.Duration
 }
 var file_peerhub_directory_v1_directory_proto_depIdxs = []int32{
-	26, // 0: peerhub.directory.v1.FileEntry.modified:type_name -> google.protobuf.Timestamp
-	27, // 1: peerhub.directory.v1.GetInfoResponse.heartbeat_interval:type_name -> google.protobuf.Duration
-	27, // 2: peerhub.directory.v1.GetInfoResponse.session_ttl:type_name -> google.protobuf.Duration
-	1,  // 3: peerhub.directory.v1.GetInfoResponse.keys:type_name -> peerhub.directory.v1.PublicKey
-	26, // 4: peerhub.directory.v1.LoginResponse.expires_at:type_name -> google.protobuf.Timestamp
-	27, // 5: peerhub.directory.v1.LoginResponse.heartbeat_interval:type_name -> google.protobuf.Duration
-	26, // 6: peerhub.directory.v1.HeartbeatResponse.expires_at:type_name -> google.protobuf.Timestamp
-	11, // 7: peerhub.directory.v1.PublishRequest.snapshot:type_name -> peerhub.directory.v1.Snapshot
-	12, // 8: peerhub.directory.v1.PublishRequest.delta:type_name -> peerhub.directory.v1.Delta
-	0,  // 9: peerhub.directory.v1.Snapshot.files:type_name -> peerhub.directory.v1.FileEntry
-	0,  // 10: peerhub.directory.v1.Delta.added:type_name -> peerhub.directory.v1.FileEntry
-	26, // 11: peerhub.directory.v1.Source.last_seen:type_name -> google.protobuf.Timestamp
-	15, // 12: peerhub.directory.v1.SearchResult.sources:type_name -> peerhub.directory.v1.Source
-	16, // 13: peerhub.directory.v1.SearchResponse.results:type_name -> peerhub.directory.v1.SearchResult
-	26, // 14: peerhub.directory.v1.PeerInfo.last_seen:type_name -> google.protobuf.Timestamp
-	26, // 15: peerhub.directory.v1.PeerInfo.online_since:type_name -> google.protobuf.Timestamp
-	19, // 16: peerhub.directory.v1.ListPeersResponse.peers:type_name -> peerhub.directory.v1.PeerInfo
-	0,  // 17: peerhub.directory.v1.SharedFile.file:type_name -> peerhub.directory.v1.FileEntry
-	22, // 18: peerhub.directory.v1.ListFilesResponse.files:type_name -> peerhub.directory.v1.SharedFile
-	2,  // 19: peerhub.directory.v1.DirectoryService.GetInfo:input_type -> peerhub.directory.v1.GetInfoRequest
-	4,  // 20: peerhub.directory.v1.DirectoryService.Login:input_type -> peerhub.directory.v1.LoginRequest
-	6,  // 21: peerhub.directory.v1.DirectoryService.Heartbeat:input_type -> peerhub.directory.v1.HeartbeatRequest
-	8,  // 22: peerhub.directory.v1.DirectoryService.Logout:input_type -> peerhub.directory.v1.LogoutRequest
-	10, // 23: peerhub.directory.v1.DirectoryService.Publish:input_type -> peerhub.directory.v1.PublishRequest
-	14, // 24: peerhub.directory.v1.DirectoryService.Search:input_type -> peerhub.directory.v1.SearchRequest
-	18, // 25: peerhub.directory.v1.DirectoryService.ListPeers:input_type -> peerhub.directory.v1.ListPeersRequest
-	21, // 26: peerhub.directory.v1.DirectoryService.ListFiles:input_type -> peerhub.directory.v1.ListFilesRequest
-	24, // 27: peerhub.directory.v1.DirectoryService.ReleasePeerName:input_type -> peerhub.directory.v1.ReleasePeerNameRequest
-	3,  // 28: peerhub.directory.v1.DirectoryService.GetInfo:output_type -> peerhub.directory.v1.GetInfoResponse
-	5,  // 29: peerhub.directory.v1.DirectoryService.Login:output_type -> peerhub.directory.v1.LoginResponse
-	7,  // 30: peerhub.directory.v1.DirectoryService.Heartbeat:output_type -> peerhub.directory.v1.HeartbeatResponse
-	9,  // 31: peerhub.directory.v1.DirectoryService.Logout:output_type -> peerhub.directory.v1.LogoutResponse
-	13, // 32: peerhub.directory.v1.DirectoryService.Publish:output_type -> peerhub.directory.v1.PublishResponse
-	17, // 33: peerhub.directory.v1.DirectoryService.Search:output_type -> peerhub.directory.v1.SearchResponse
-	20, // 34: peerhub.directory.v1.DirectoryService.ListPeers:output_type -> peerhub.directory.v1.ListPeersResponse
-	23, // 35: peerhub.directory.v1.DirectoryService.ListFiles:output_type -> peerhub.directory.v1.ListFilesResponse
-	25, // 36: peerhub.directory.v1.DirectoryService.ReleasePeerName:output_type -> peerhub.directory.v1.ReleasePeerNameResponse
-	28, // [28:37] is the sub-list for method output_type
-	19, // [19:28] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	29, // 0: peerhub.directory.v1.FileEntry.modified:type_name -> google.protobuf.Timestamp
+	30, // 1: peerhub.directory.v1.GetInfoResponse.heartbeat_interval:type_name -> google.protobuf.Duration
+	30, // 2: peerhub.directory.v1.GetInfoResponse.session_ttl:type_name -> google.protobuf.Duration
+	2,  // 3: peerhub.directory.v1.GetInfoResponse.keys:type_name -> peerhub.directory.v1.PublicKey
+	29, // 4: peerhub.directory.v1.LoginResponse.expires_at:type_name -> google.protobuf.Timestamp
+	30, // 5: peerhub.directory.v1.LoginResponse.heartbeat_interval:type_name -> google.protobuf.Duration
+	29, // 6: peerhub.directory.v1.HeartbeatResponse.expires_at:type_name -> google.protobuf.Timestamp
+	12, // 7: peerhub.directory.v1.PublishRequest.snapshot:type_name -> peerhub.directory.v1.Snapshot
+	13, // 8: peerhub.directory.v1.PublishRequest.delta:type_name -> peerhub.directory.v1.Delta
+	1,  // 9: peerhub.directory.v1.Snapshot.files:type_name -> peerhub.directory.v1.FileEntry
+	1,  // 10: peerhub.directory.v1.Delta.added:type_name -> peerhub.directory.v1.FileEntry
+	29, // 11: peerhub.directory.v1.Source.last_seen:type_name -> google.protobuf.Timestamp
+	16, // 12: peerhub.directory.v1.SearchResult.sources:type_name -> peerhub.directory.v1.Source
+	17, // 13: peerhub.directory.v1.SearchResponse.results:type_name -> peerhub.directory.v1.SearchResult
+	29, // 14: peerhub.directory.v1.PeerInfo.last_seen:type_name -> google.protobuf.Timestamp
+	29, // 15: peerhub.directory.v1.PeerInfo.online_since:type_name -> google.protobuf.Timestamp
+	20, // 16: peerhub.directory.v1.ListPeersResponse.peers:type_name -> peerhub.directory.v1.PeerInfo
+	1,  // 17: peerhub.directory.v1.SharedFile.file:type_name -> peerhub.directory.v1.FileEntry
+	0,  // 18: peerhub.directory.v1.IssueTokenRequest.scope:type_name -> peerhub.directory.v1.TokenScope
+	29, // 19: peerhub.directory.v1.IssueTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	23, // 20: peerhub.directory.v1.ListFilesResponse.files:type_name -> peerhub.directory.v1.SharedFile
+	3,  // 21: peerhub.directory.v1.DirectoryService.GetInfo:input_type -> peerhub.directory.v1.GetInfoRequest
+	5,  // 22: peerhub.directory.v1.DirectoryService.Login:input_type -> peerhub.directory.v1.LoginRequest
+	7,  // 23: peerhub.directory.v1.DirectoryService.Heartbeat:input_type -> peerhub.directory.v1.HeartbeatRequest
+	9,  // 24: peerhub.directory.v1.DirectoryService.Logout:input_type -> peerhub.directory.v1.LogoutRequest
+	11, // 25: peerhub.directory.v1.DirectoryService.Publish:input_type -> peerhub.directory.v1.PublishRequest
+	15, // 26: peerhub.directory.v1.DirectoryService.Search:input_type -> peerhub.directory.v1.SearchRequest
+	19, // 27: peerhub.directory.v1.DirectoryService.ListPeers:input_type -> peerhub.directory.v1.ListPeersRequest
+	22, // 28: peerhub.directory.v1.DirectoryService.ListFiles:input_type -> peerhub.directory.v1.ListFilesRequest
+	27, // 29: peerhub.directory.v1.DirectoryService.ReleasePeerName:input_type -> peerhub.directory.v1.ReleasePeerNameRequest
+	24, // 30: peerhub.directory.v1.DirectoryService.IssueToken:input_type -> peerhub.directory.v1.IssueTokenRequest
+	4,  // 31: peerhub.directory.v1.DirectoryService.GetInfo:output_type -> peerhub.directory.v1.GetInfoResponse
+	6,  // 32: peerhub.directory.v1.DirectoryService.Login:output_type -> peerhub.directory.v1.LoginResponse
+	8,  // 33: peerhub.directory.v1.DirectoryService.Heartbeat:output_type -> peerhub.directory.v1.HeartbeatResponse
+	10, // 34: peerhub.directory.v1.DirectoryService.Logout:output_type -> peerhub.directory.v1.LogoutResponse
+	14, // 35: peerhub.directory.v1.DirectoryService.Publish:output_type -> peerhub.directory.v1.PublishResponse
+	18, // 36: peerhub.directory.v1.DirectoryService.Search:output_type -> peerhub.directory.v1.SearchResponse
+	21, // 37: peerhub.directory.v1.DirectoryService.ListPeers:output_type -> peerhub.directory.v1.ListPeersResponse
+	26, // 38: peerhub.directory.v1.DirectoryService.ListFiles:output_type -> peerhub.directory.v1.ListFilesResponse
+	28, // 39: peerhub.directory.v1.DirectoryService.ReleasePeerName:output_type -> peerhub.directory.v1.ReleasePeerNameResponse
+	25, // 40: peerhub.directory.v1.DirectoryService.IssueToken:output_type -> peerhub.directory.v1.IssueTokenResponse
+	31, // [31:41] is the sub-list for method output_type
+	21, // [21:31] is the sub-list for method input_type
+	21, // [21:21] is the sub-list for extension type_name
+	21, // [21:21] is the sub-list for extension extendee
+	0,  // [0:21] is the sub-list for field type_name
 }
 
 func init() { file_peerhub_directory_v1_directory_proto_init() }
@@ -1934,13 +2179,14 @@ func file_peerhub_directory_v1_directory_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_peerhub_directory_v1_directory_proto_rawDesc), len(file_peerhub_directory_v1_directory_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   26,
+			NumEnums:      1,
+			NumMessages:   28,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_peerhub_directory_v1_directory_proto_goTypes,
 		DependencyIndexes: file_peerhub_directory_v1_directory_proto_depIdxs,
+		EnumInfos:         file_peerhub_directory_v1_directory_proto_enumTypes,
 		MessageInfos:      file_peerhub_directory_v1_directory_proto_msgTypes,
 	}.Build()
 	File_peerhub_directory_v1_directory_proto = out.File

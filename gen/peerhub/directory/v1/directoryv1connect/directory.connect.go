@@ -8,7 +8,10 @@
 // Every method is served over Connect (JSON or binary protobuf over HTTP),
 // gRPC and gRPC-Web on the same port. Read-only methods also answer HTTP GET.
 // Every method but GetInfo and Login needs the header
-// `Authorization: Bearer <token>`, the token being the one Login returned.
+// `Authorization: Bearer <token>`, the token being the session token Login
+// returned. The read-only methods (GetInfo, Search, ListPeers, ListFiles)
+// also accept a read token (IssueToken). The directory accepts no download
+// or upload token: those are for peers.
 package directoryv1connect
 
 import (
@@ -64,6 +67,9 @@ const (
 	// DirectoryServiceReleasePeerNameProcedure is the fully-qualified name of the DirectoryService's
 	// ReleasePeerName RPC.
 	DirectoryServiceReleasePeerNameProcedure = "/peerhub.directory.v1.DirectoryService/ReleasePeerName"
+	// DirectoryServiceIssueTokenProcedure is the fully-qualified name of the DirectoryService's
+	// IssueToken RPC.
+	DirectoryServiceIssueTokenProcedure = "/peerhub.directory.v1.DirectoryService/IssueToken"
 )
 
 // DirectoryServiceClient is a client for the peerhub.directory.v1.DirectoryService service.
@@ -94,8 +100,10 @@ type DirectoryServiceClient interface {
 	// A peer that stops heartbeating is offline once its last heartbeat is
 	// older than the session TTL (GetInfoResponse.session_ttl).
 	Heartbeat(context.Context, *connect.Request[v1.HeartbeatRequest]) (*connect.Response[v1.HeartbeatResponse], error)
-	// Logout ends the caller's session at once: its token stops working and a
-	// peer's files leave the index.
+	// Logout ends the caller's session at once: its tokens stop working at
+	// the directory, a peer's files leave the index, and every peer refuses
+	// the session's transfer tokens after its next heartbeat
+	// (HeartbeatResponse.revoked_session_ids).
 	Logout(context.Context, *connect.Request[v1.LogoutRequest]) (*connect.Response[v1.LogoutResponse], error)
 	// Publish sets which files the calling peer shares: either a full
 	// snapshot that replaces everything it published before, or a delta of
@@ -128,6 +136,19 @@ type DirectoryServiceClient interface {
 	// Errors: NotFound when the caller's account does not own the name;
 	// FailedPrecondition while a peer of that name is online.
 	ReleasePeerName(context.Context, *connect.Request[v1.ReleasePeerNameRequest]) (*connect.Response[v1.ReleasePeerNameResponse], error)
+	// IssueToken issues a short-lived token (minutes) for one purpose, so
+	// that the session token never leaves the link between a client and its
+	// directory: a download or upload token that only the named peer accepts,
+	// for Stat and Download or for Upload; or a read token for the read-only
+	// methods, to send through a peer that forwards them (an access point).
+	// It needs the session token; the token it returns carries the caller's
+	// session, and stops working when that session ends (logout, a new login
+	// of the same peer, account removal).
+	//
+	// Errors: InvalidArgument without a scope, or with a peer for a read
+	// token, or without one for a transfer token; NotFound when no online
+	// peer has that name.
+	IssueToken(context.Context, *connect.Request[v1.IssueTokenRequest]) (*connect.Response[v1.IssueTokenResponse], error)
 }
 
 // NewDirectoryServiceClient constructs a client for the peerhub.directory.v1.DirectoryService
@@ -199,6 +220,12 @@ func NewDirectoryServiceClient(httpClient connect.HTTPClient, baseURL string, op
 			connect.WithSchema(directoryServiceMethods.ByName("ReleasePeerName")),
 			connect.WithClientOptions(opts...),
 		),
+		issueToken: connect.NewClient[v1.IssueTokenRequest, v1.IssueTokenResponse](
+			httpClient,
+			baseURL+DirectoryServiceIssueTokenProcedure,
+			connect.WithSchema(directoryServiceMethods.ByName("IssueToken")),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -213,6 +240,7 @@ type directoryServiceClient struct {
 	listPeers       *connect.Client[v1.ListPeersRequest, v1.ListPeersResponse]
 	listFiles       *connect.Client[v1.ListFilesRequest, v1.ListFilesResponse]
 	releasePeerName *connect.Client[v1.ReleasePeerNameRequest, v1.ReleasePeerNameResponse]
+	issueToken      *connect.Client[v1.IssueTokenRequest, v1.IssueTokenResponse]
 }
 
 // GetInfo calls peerhub.directory.v1.DirectoryService.GetInfo.
@@ -260,6 +288,11 @@ func (c *directoryServiceClient) ReleasePeerName(ctx context.Context, req *conne
 	return c.releasePeerName.CallUnary(ctx, req)
 }
 
+// IssueToken calls peerhub.directory.v1.DirectoryService.IssueToken.
+func (c *directoryServiceClient) IssueToken(ctx context.Context, req *connect.Request[v1.IssueTokenRequest]) (*connect.Response[v1.IssueTokenResponse], error) {
+	return c.issueToken.CallUnary(ctx, req)
+}
+
 // DirectoryServiceHandler is an implementation of the peerhub.directory.v1.DirectoryService
 // service.
 type DirectoryServiceHandler interface {
@@ -289,8 +322,10 @@ type DirectoryServiceHandler interface {
 	// A peer that stops heartbeating is offline once its last heartbeat is
 	// older than the session TTL (GetInfoResponse.session_ttl).
 	Heartbeat(context.Context, *connect.Request[v1.HeartbeatRequest]) (*connect.Response[v1.HeartbeatResponse], error)
-	// Logout ends the caller's session at once: its token stops working and a
-	// peer's files leave the index.
+	// Logout ends the caller's session at once: its tokens stop working at
+	// the directory, a peer's files leave the index, and every peer refuses
+	// the session's transfer tokens after its next heartbeat
+	// (HeartbeatResponse.revoked_session_ids).
 	Logout(context.Context, *connect.Request[v1.LogoutRequest]) (*connect.Response[v1.LogoutResponse], error)
 	// Publish sets which files the calling peer shares: either a full
 	// snapshot that replaces everything it published before, or a delta of
@@ -323,6 +358,19 @@ type DirectoryServiceHandler interface {
 	// Errors: NotFound when the caller's account does not own the name;
 	// FailedPrecondition while a peer of that name is online.
 	ReleasePeerName(context.Context, *connect.Request[v1.ReleasePeerNameRequest]) (*connect.Response[v1.ReleasePeerNameResponse], error)
+	// IssueToken issues a short-lived token (minutes) for one purpose, so
+	// that the session token never leaves the link between a client and its
+	// directory: a download or upload token that only the named peer accepts,
+	// for Stat and Download or for Upload; or a read token for the read-only
+	// methods, to send through a peer that forwards them (an access point).
+	// It needs the session token; the token it returns carries the caller's
+	// session, and stops working when that session ends (logout, a new login
+	// of the same peer, account removal).
+	//
+	// Errors: InvalidArgument without a scope, or with a peer for a read
+	// token, or without one for a transfer token; NotFound when no online
+	// peer has that name.
+	IssueToken(context.Context, *connect.Request[v1.IssueTokenRequest]) (*connect.Response[v1.IssueTokenResponse], error)
 }
 
 // NewDirectoryServiceHandler builds an HTTP handler from the service implementation. It returns the
@@ -390,6 +438,12 @@ func NewDirectoryServiceHandler(svc DirectoryServiceHandler, opts ...connect.Han
 		connect.WithSchema(directoryServiceMethods.ByName("ReleasePeerName")),
 		connect.WithHandlerOptions(opts...),
 	)
+	directoryServiceIssueTokenHandler := connect.NewUnaryHandler(
+		DirectoryServiceIssueTokenProcedure,
+		svc.IssueToken,
+		connect.WithSchema(directoryServiceMethods.ByName("IssueToken")),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/peerhub.directory.v1.DirectoryService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case DirectoryServiceGetInfoProcedure:
@@ -410,6 +464,8 @@ func NewDirectoryServiceHandler(svc DirectoryServiceHandler, opts ...connect.Han
 			directoryServiceListFilesHandler.ServeHTTP(w, r)
 		case DirectoryServiceReleasePeerNameProcedure:
 			directoryServiceReleasePeerNameHandler.ServeHTTP(w, r)
+		case DirectoryServiceIssueTokenProcedure:
+			directoryServiceIssueTokenHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -453,4 +509,8 @@ func (UnimplementedDirectoryServiceHandler) ListFiles(context.Context, *connect.
 
 func (UnimplementedDirectoryServiceHandler) ReleasePeerName(context.Context, *connect.Request[v1.ReleasePeerNameRequest]) (*connect.Response[v1.ReleasePeerNameResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("peerhub.directory.v1.DirectoryService.ReleasePeerName is not implemented"))
+}
+
+func (UnimplementedDirectoryServiceHandler) IssueToken(context.Context, *connect.Request[v1.IssueTokenRequest]) (*connect.Response[v1.IssueTokenResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("peerhub.directory.v1.DirectoryService.IssueToken is not implemented"))
 }

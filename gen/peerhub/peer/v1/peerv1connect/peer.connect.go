@@ -5,8 +5,12 @@
 // Package peerhub.peer.v1 is the API every peer serves: the metadata and the
 // bytes of the files it shares, and (when the peer allows it) uploads.
 //
-// Every method needs the header `Authorization: Bearer <token>` with a token
-// issued by the peer's directory (peerhub.directory.v1.DirectoryService.Login).
+// Every method needs the header `Authorization: Bearer <token>` with a
+// transfer token that the peer's directory issued for this peer
+// (peerhub.directory.v1.DirectoryService.IssueToken): a download token for
+// Stat and Download, an upload token for Upload. A peer refuses any other
+// token (Unauthenticated), the directory's session token included, and the
+// tokens of sessions that have ended.
 package peerv1connect
 
 import (

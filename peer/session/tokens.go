@@ -1,0 +1,213 @@
+package session
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"connectrpc.com/connect"
+
+	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
+	"github.com/peerhub/peerhub/gen/peerhub/directory/v1/directoryv1connect"
+	"github.com/peerhub/peerhub/internal/rpcclient"
+	"github.com/peerhub/peerhub/internal/token"
+)
+
+// AccessPointError means the URL given as the directory's answers as a
+// peer that forwards read-only calls to its directory (GetInfo's
+// directory_url): passwords and session tokens belong at Directory, never
+// at a peer.
+type AccessPointError struct {
+	// URL is the peer's URL, as given.
+	URL string
+	// Directory is the URL of the directory the peer forwards to.
+	Directory string
+}
+
+func (e *AccessPointError) Error() string {
+	return fmt.Sprintf("%s is a peer, not the directory; its directory is %s: give --directory %s", e.URL, e.Directory, e.Directory)
+}
+
+// useAccessPoint makes a client session whose URL is a peer's log in at the
+// directory the peer names, and send the peer (its reads, see Reads) only
+// read tokens. It returns the real directory's keys and issuer.
+//
+// The peer names the directory, so a lying peer can name another server:
+// the user who gave the peer's URL trusts the peer that far. The redirect is
+// logged with both URLs.
+func (s *Session) useAccessPoint(ctx context.Context, ap *AccessPointError) ([]token.PublicKey, string, error) {
+	s.log.Warn("the given URL is a peer (an access point): logging in at the directory it names, and sending the peer read tokens only",
+		"peer", ap.URL, "directory", ap.Directory)
+	s.access = ap.URL
+	s.cfg.Directory = ap.Directory
+	s.client = directoryv1connect.NewDirectoryServiceClient(s.cfg.HTTPClient, ap.Directory, rpcclient.Options(&s.tok)...)
+	s.reads = directoryv1connect.NewDirectoryServiceClient(s.cfg.HTTPClient, ap.URL,
+		connect.WithInterceptors(&readAuth{tokens: s.Tokens(directoryv1.TokenScope_TOKEN_SCOPE_READ)}),
+		connect.WithReadMaxBytes(16<<20))
+	keys, issuer, err := s.fetchInfo(ctx)
+	if errors.As(err, new(*AccessPointError)) {
+		return nil, "", fmt.Errorf("%s names %s as its directory, which is a peer too: %w", ap.URL, ap.Directory, err)
+	}
+	return keys, issuer, err
+}
+
+// Reads is the client for the directory's read-only calls (Search,
+// ListPeers, ListFiles): the directory itself, with the session token; or,
+// when the session was given a peer's URL, that peer, with read tokens
+// only.
+func (s *Session) Reads() directoryv1connect.DirectoryServiceClient {
+	if s.reads != nil {
+		return s.reads
+	}
+	return s.client
+}
+
+// PeerName is the name the directory granted this peer session at its last
+// login: the audience of the transfer tokens it accepts. Empty before a
+// login, and for a client session.
+func (s *Session) PeerName() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.peerName
+}
+
+// Issuer is the "iss" claim of the directory's tokens, and the audience of
+// its read tokens.
+func (s *Session) Issuer() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.issuer
+}
+
+// Revoked reports whether the directory announced (at the last login or
+// heartbeat of this peer session) that session sid ended: its tokens must
+// be refused.
+func (s *Session) Revoked(sid string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, ok := s.revoked[sid]
+	return ok
+}
+
+// setRevokedLocked replaces the revoked sessions with ids: the directory
+// sends all that still matter each time. The caller holds mu.
+func (s *Session) setRevokedLocked(ids []string) {
+	m := make(map[string]struct{}, len(ids))
+	for _, id := range ids {
+		m[id] = struct{}{}
+	}
+	s.revoked = m
+}
+
+// Tokens returns the session's cache of tokens of scope (see Tokens).
+func (s *Session) Tokens(scope directoryv1.TokenScope) *Tokens {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tokens == nil {
+		s.tokens = make(map[directoryv1.TokenScope]*Tokens)
+	}
+	t, ok := s.tokens[scope]
+	if !ok {
+		t = &Tokens{s: s, scope: scope, m: make(map[string]issuedToken)}
+		s.tokens[scope] = t
+	}
+	return t
+}
+
+// Tokens hands out the directory's short-lived tokens (IssueToken) of one
+// scope, one per peer (none for read tokens), so that the session token
+// never has to leave the link with the directory. A token is reused until
+// a quarter of its life is left, then a new one is asked for; one a peer
+// refused (Refused) is asked for again at once. Safe for concurrent use.
+type Tokens struct {
+	s     *Session
+	scope directoryv1.TokenScope
+
+	mu sync.Mutex
+	m  map[string]issuedToken // by peer name
+}
+
+// issuedToken is one cached token and when to stop using it.
+type issuedToken struct {
+	raw     string
+	renewAt time.Time
+}
+
+// Token returns a token of the cache's scope for peer ("" for a read
+// token), asking the directory for one when it has none fresh enough.
+// Errors: the directory's (e.g. NotFound when peer is not online).
+func (t *Tokens) Token(ctx context.Context, peer string) (string, error) {
+	now := time.Now()
+	t.mu.Lock()
+	it, ok := t.m[peer]
+	t.mu.Unlock()
+	if ok && now.Before(it.renewAt) {
+		return it.raw, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, CallTimeout)
+	defer cancel()
+	res, err := t.s.client.IssueToken(ctx, connect.NewRequest(&directoryv1.IssueTokenRequest{Scope: t.scope, Peer: peer}))
+	if err != nil {
+		what := "a read token"
+		if peer != "" {
+			what = "a token for " + peer
+		}
+		return "", fmt.Errorf("ask the directory for %s: %w", what, err)
+	}
+	// The expiry is by the directory's clock; a quarter of the life as a
+	// margin absorbs a skew of that much.
+	life := res.Msg.GetExpiresAt().AsTime().Sub(now)
+	it = issuedToken{raw: res.Msg.GetToken(), renewAt: now.Add(life - life/4)}
+	t.mu.Lock()
+	t.m[peer] = it
+	t.mu.Unlock()
+	return it.raw, nil
+}
+
+// Refused forgets raw, the token for peer, after peer refused it
+// (Unauthenticated), so the next Token asks for a new one.
+func (t *Tokens) Refused(peer, raw string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.m[peer].raw == raw {
+		delete(t.m, peer)
+	}
+}
+
+// readAuth sends a read token with each read-only call to an access point,
+// and tries once more with a new token when the first is refused.
+type readAuth struct{ tokens *Tokens }
+
+// WrapUnary implements connect.Interceptor.
+func (a *readAuth) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
+	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
+		if !req.Spec().IsClient {
+			return next(ctx, req)
+		}
+		for attempt := 0; ; attempt++ {
+			raw, err := a.tokens.Token(ctx, "")
+			if err != nil {
+				return nil, err
+			}
+			req.Header().Set("Authorization", "Bearer "+raw)
+			res, err := next(ctx, req)
+			if connect.CodeOf(err) != connect.CodeUnauthenticated || attempt > 0 {
+				return res, err
+			}
+			a.tokens.Refused("", raw)
+		}
+	}
+}
+
+// WrapStreamingClient implements connect.Interceptor; the directory has no
+// streaming calls.
+func (a *readAuth) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
+	return next
+}
+
+// WrapStreamingHandler implements connect.Interceptor.
+func (a *readAuth) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
+	return next
+}
