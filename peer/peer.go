@@ -8,10 +8,12 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
 
+	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
@@ -72,6 +74,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Peer, error) {
 		Catalog:       ix,
 		Root:          ix.Root(),
 		MaxTransfers:  cfg.MaxTransfers,
+		MaxPerAccount: cfg.MaxTransfersPerAccount,
+		MaxPerAddress: cfg.MaxTransfersPerAddress,
 		MaxRate:       cfg.MaxRate,
 		AcceptUploads: cfg.AcceptUploads,
 		MaxUploadSize: cfg.MaxUploadSize,
@@ -139,13 +143,32 @@ func (p *Peer) Serve(ctx context.Context, ln net.Listener) error {
 		TLSCertFile:   p.cfg.TLSCert,
 		TLSKeyFile:    p.cfg.TLSKey,
 		ShutdownGrace: p.cfg.ShutdownGrace,
+		StallTimeout:  p.cfg.StallTimeout,
 	})
 	auth := rpcserver.NewAuthInterceptor(func(ctx context.Context, raw string) (token.Claims, error) {
 		return sess.Verifier().Verify(ctx, raw)
 	})
-	srv.Mux.Handle(transferapi.NewHandler(p.transfer, p.log, srv.HandlerOptions(auth)...))
-	// The directory authenticates forwarded calls itself.
-	srv.Mux.Handle(directoryv1connect.NewDirectoryServiceHandler(newDirectoryProxy(httpClient, p.cfg.Directory), srv.HandlerOptions()...))
+	if err := srv.Mount(rpcserver.Service{
+		Name: peerv1connect.PeerServiceName,
+		Handler: func(opts ...connect.HandlerOption) (string, http.Handler) {
+			return transferapi.NewHandler(p.transfer, p.log, opts...)
+		},
+		Auth:   auth,
+		Limits: transferapi.ReadLimits,
+	}); err != nil {
+		return err
+	}
+	// The directory authenticates forwarded calls itself; the requests it
+	// forwards are small.
+	proxy := newDirectoryProxy(httpClient, p.cfg.Directory)
+	if err := srv.Mount(rpcserver.Service{
+		Name: directoryv1connect.DirectoryServiceName,
+		Handler: func(opts ...connect.HandlerOption) (string, http.Handler) {
+			return directoryv1connect.NewDirectoryServiceHandler(proxy, opts...)
+		},
+	}); err != nil {
+		return err
+	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

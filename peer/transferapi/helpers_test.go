@@ -90,8 +90,17 @@ func serveDir(t testing.TB, dir string, o transfer.Options) *env {
 		Services:      []string{peerv1connect.PeerServiceName},
 		ShutdownGrace: time.Second,
 	})
-	auth := rpcserver.NewAuthInterceptor(e.tokens.issuer.Verifier.Verify)
-	srv.Mux.Handle(transferapi.NewHandler(e.svc, o.Logger, srv.HandlerOptions(auth)...))
+	err = srv.Mount(rpcserver.Service{
+		Name: peerv1connect.PeerServiceName,
+		Handler: func(opts ...connect.HandlerOption) (string, http.Handler) {
+			return transferapi.NewHandler(e.svc, o.Logger, opts...)
+		},
+		Auth:   rpcserver.NewAuthInterceptor(e.tokens.issuer.Verifier.Verify),
+		Limits: transferapi.ReadLimits,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
