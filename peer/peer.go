@@ -14,6 +14,7 @@ import (
 	"sync"
 
 	"connectrpc.com/connect"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
@@ -145,6 +146,12 @@ func (p *Peer) Serve(ctx context.Context, ln net.Listener) error {
 		ShutdownGrace: p.cfg.ShutdownGrace,
 		StallTimeout:  p.cfg.StallTimeout,
 	})
+	srv.Registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "peerhub_peer_transfers_running", Help: "Downloads and uploads running (holding a slot)."},
+			func() float64 { r, _ := p.transfer.Load(); return float64(r) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "peerhub_peer_transfers_waiting", Help: "Downloads and uploads queued for a slot."},
+			func() float64 { _, w := p.transfer.Load(); return float64(w) }),
+	)
 	auth := rpcserver.NewAuthInterceptor(func(ctx context.Context, raw string) (token.Claims, error) {
 		return sess.Verifier().Verify(ctx, raw)
 	})
