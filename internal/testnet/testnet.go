@@ -174,6 +174,10 @@ type PeerOptions struct {
 	Share string
 	// CORS as in peer.Config.
 	CORS rpcserver.CORS
+	// StallTimeout, MaxTransfersPerAccount and MaxTransfersPerAddress as
+	// in peer.Config.
+	StallTimeout                                   time.Duration
+	MaxTransfersPerAccount, MaxTransfersPerAddress int
 }
 
 // Peer is one running peer.
@@ -215,6 +219,7 @@ func (n *Network) AddPeer(name string, opts PeerOptions) *Peer {
 		Listen: "127.0.0.1:0", Directory: n.DirectoryURL,
 		AcceptUploads: opts.AcceptUploads, MaxRate: opts.MaxRate, MaxUploadSize: opts.MaxUploadSize,
 		ShutdownGrace: time.Second, CORS: opts.CORS,
+		StallTimeout: opts.StallTimeout, MaxTransfersPerAccount: opts.MaxTransfersPerAccount, MaxTransfersPerAddress: opts.MaxTransfersPerAddress,
 	}, n.log.With("role", "peer", "peer", name))
 	if err != nil {
 		n.t.Fatalf("start peer %s: %v", name, err)
