@@ -243,6 +243,8 @@ func TestAttackBodiesBeforeAuth(t *testing.T) {
 		{"directory gRPC-Web", n.DirectoryURL, publish, http.Header{"Content-Type": {"application/grpc-web+proto"}}, "200", "16", ""},
 		{"directory REST", n.DirectoryURL, "/v1/publish", http.Header{"Content-Type": {"application/json"}}, "401", "", `"code":16`},
 		{"peer gRPC", p1.URL, peerv1connect.PeerServiceUploadProcedure, grpcCall(""), "200", "16", ""},
+		{"peer gRPC unary", p1.URL, peerv1connect.PeerServiceStatProcedure, grpcCall(""), "200", "16", ""},
+		{"peer Connect unary", p1.URL, peerv1connect.PeerServiceStatProcedure, http.Header{"Content-Type": {"application/proto"}}, "401", "", `"unauthenticated"`},
 		{"peer Connect", p1.URL, peerv1connect.PeerServiceUploadProcedure, http.Header{"Content-Type": {"application/connect+proto"}}, "200", "", `"unauthenticated"`},
 	} {
 		t.Run(target.name, func(t *testing.T) {
