@@ -63,7 +63,7 @@ in the process list), use PGPASSWORD, ~/.pgpass or $PEERHUB_STORE.`,
 	fs.DurationVar(&f.cfg.Heartbeat, "heartbeat", directory.DefaultHeartbeatInterval, "how often peers must heartbeat; a peer is offline after 3 missed heartbeats")
 	fs.StringVar(&f.cfg.TLSCert, "tls-cert", "", "PEM certificate file; with --tls-key, serve HTTPS instead of cleartext HTTP/2")
 	fs.StringVar(&f.cfg.TLSKey, "tls-key", "", "PEM private key file of --tls-cert")
-	fs.DurationVar(&f.cfg.StallTimeout, "stall-timeout", rpcserver.DefaultStallTimeout, "end a call whose client sends or accepts less than 32KiB for this long (-1s: never)")
+	fs.DurationVar(&f.cfg.StallTimeout, "stall-timeout", rpcserver.DefaultStallTimeout, "end a call whose client sends or accepts less than 256KiB for this long (-1s: never)")
 	corsFlag(fs, &f.cfg.CORS)
 	pfs := cmd.PersistentFlags()
 	pfs.StringVar(&f.cfg.Data, "data", server.DefaultData, "folder of the directory's database (created 0700)")

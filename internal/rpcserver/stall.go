@@ -17,10 +17,14 @@ import (
 const DefaultStallTimeout = 30 * time.Second
 
 // StallBytes is the progress that keeps a request alive: a client must send
-// or accept this many bytes per stall timeout, about 1 KiB/s at the
-// default. Responses are written in pieces of this size, so that a slow
-// reader's progress is seen within a piece.
-const StallBytes = 32 << 10 // bytes
+// or accept this many bytes (a download chunk, by default) per stall
+// timeout, about 8.5 KiB/s at the default. Responses are written in pieces
+// of this size, so that a slow reader's progress is seen within a piece.
+// Smaller pieces would let slower readers live, but cost each a DATA frame
+// and a write: 32 KiB pieces took 10-20% more CPU per downloaded byte
+// (BenchmarkDownload in peer/transferapi, PEERHUB_BENCH_STALL=off to
+// compare), 256 KiB ones cost no more than the noise.
+const StallBytes = 256 << 10 // bytes
 
 // Directions of a stream, as labels of peerhub_rpc_stalls_total.
 const (
@@ -216,7 +220,12 @@ type watchedWriter struct {
 func (w *watchedWriter) Write(p []byte) (int, error) {
 	written := 0
 	for len(p) > 0 {
-		piece := p[:min(len(p), StallBytes)]
+		// Pieces of StallBytes, the last up to twice that: a short tail
+		// would cost a DATA frame of its own.
+		piece := p
+		if len(p) >= 2*StallBytes {
+			piece = p[:StallBytes]
+		}
 		w.wd.begin(writing)
 		n, err := w.ResponseWriter.Write(piece)
 		stalled := w.wd.end(writing, n)

@@ -106,14 +106,15 @@ func TestStallHTTP2(t *testing.T) {
 	reader := c.Open("GET", "/write", id("reader"), nil, true, true)
 	writer := c.Open("POST", "/read", id("writer"), []byte("first"), false, true)
 
-	// The writer sends 16 KiB every twentieth of the timeout: ten times
-	// StallBytes per timeout, for two timeouts.
+	// The writer sends StallBytes/4 every twentieth of the timeout: five
+	// times StallBytes per timeout, for two timeouts (2.5 MiB, within the
+	// server's window).
 	go func() {
 		tick := time.NewTicker(stallTimeout / 20)
 		defer tick.Stop()
 		for i := range 40 {
 			<-tick.C
-			if c.Send(writer, make([]byte, 16<<10), i == 39) != nil {
+			if c.Send(writer, make([]byte, rpcserver.StallBytes/4), i == 39) != nil {
 				return
 			}
 		}
