@@ -2,6 +2,7 @@ package rpcserver_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -12,6 +13,8 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 
 	"github.com/peerhub/peerhub/internal/rpcserver"
 	"github.com/peerhub/peerhub/internal/testutil"
@@ -187,5 +190,44 @@ func TestStallOff(t *testing.T) {
 	defer cancel()
 	if s, err := c.Wait(ctx, id, testutil.H2Stream.Done); err == nil {
 		t.Errorf("stream ended without a watchdog: %v", s)
+	}
+}
+
+// TestStallConnection stops reading the socket altogether, after granting
+// the server a large window: the server's writes block in the kernel, where
+// no stream deadline reaches (the reset frame cannot be written either), and
+// the connection's write timeout drops the connection.
+func TestStallConnection(t *testing.T) {
+	t.Parallel()
+	e := &endpoints{ended: map[string]chan error{}}
+	f := serve(t, rpcserver.Options{StallTimeout: stallTimeout}, e.mount)
+	conn, err := net.Dial("tcp", f.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fr := http2.NewFramer(conn, conn)
+	var hdr bytes.Buffer
+	enc := hpack.NewEncoder(&hdr)
+	for _, kv := range [][2]string{{":method", "GET"}, {":scheme", "http"}, {":authority", f.addr}, {":path", "/write"}, {"x-id", "deaf"}} {
+		_ = enc.WriteField(hpack.HeaderField{Name: kv[0], Value: kv[1]})
+	}
+	const window = 1<<31 - 1
+	_, err = conn.Write([]byte(http2.ClientPreface))
+	if err == nil {
+		err = fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: window})
+	}
+	if err == nil {
+		err = fr.WriteWindowUpdate(0, window-65535)
+	}
+	if err == nil {
+		err = fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hdr.Bytes(), EndStream: true, EndHeaders: true})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Nothing is read from conn from here on.
+	if err := e.result(t, "deaf"); err == nil {
+		t.Error("the handler writing to a client that reads nothing never failed")
 	}
 }
