@@ -26,29 +26,37 @@ func TestPerCallerCaps(t *testing.T) {
 		return transfer.WithCaller(t.Context(), transfer.Caller{Account: account, Address: address})
 	}
 
+	// load waits until the service runs running transfers and queues
+	// waiting. (A queued transfer that takes a slot counts as both for a
+	// moment, so only a settled state is compared.)
+	load := func(running, waiting int) {
+		t.Helper()
+		testutil.Eventually(t, 0, fmt.Sprintf("%d running, %d waiting", running, waiting), func() error {
+			if r, w := svc.Load(); r != running || w != waiting {
+				return fmt.Errorf("%d running, %d waiting", r, w)
+			}
+			return nil
+		})
+	}
 	// start begins a download that blocks on its first chunk until
-	// release is closed; it returns once the download runs or waits.
+	// release is closed; it returns once the service runs running and
+	// queues waiting transfers with it.
 	type held struct {
 		done    chan error
 		release chan struct{}
 		cancel  context.CancelFunc
 	}
-	start := func(ctx context.Context) held {
+	start := func(ctx context.Context, running, waiting int) held {
+		t.Helper()
 		ctx, cancel := context.WithCancel(ctx)
 		h := held{done: make(chan error, 1), release: make(chan struct{}), cancel: cancel}
-		running, waiting := svc.Load()
 		go func() {
 			h.done <- svc.Download(ctx, r, func(int64, []byte) error {
 				<-h.release
 				return nil
 			})
 		}()
-		testutil.Eventually(t, 0, "the download admitted", func() error {
-			if r, w := svc.Load(); r+w != running+waiting+1 {
-				return fmt.Errorf("%d running, %d waiting", r, w)
-			}
-			return nil
-		})
+		load(running, waiting)
 		return h
 	}
 	busy := func(ctx context.Context, want string) {
@@ -59,8 +67,8 @@ func TestPerCallerCaps(t *testing.T) {
 		}
 	}
 
-	a1 := start(as("alice", "10.0.0.1")) // running
-	a2 := start(as("alice", "10.0.0.2")) // running
+	a1 := start(as("alice", "10.0.0.1"), 1, 0)
+	a2 := start(as("alice", "10.0.0.2"), 2, 0)
 	// alice has her two; from any address, a third is refused at once,
 	// although the queue has room. So is an upload.
 	busy(as("alice", "10.0.0.3"), `account "alice"`)
@@ -69,27 +77,26 @@ func TestPerCallerCaps(t *testing.T) {
 		t.Errorf("alice's upload: %v, want ErrBusy", err)
 	}
 	// Others wait in the queue, up to their address's cap.
-	b1 := start(as("bob", "10.0.0.1"))   // waiting
-	c1 := start(as("carol", "10.0.0.1")) // waiting: 10.0.0.1 has three
+	b1 := start(as("bob", "10.0.0.1"), 2, 1)
+	c1 := start(as("carol", "10.0.0.1"), 2, 2) // 10.0.0.1 has three now
 	busy(as("dave", "10.0.0.1"), "address 10.0.0.1")
-	d1 := start(as("dave", "10.0.0.9")) // waiting
-	if running, waiting := svc.Load(); running != 2 || waiting != 3 {
-		t.Errorf("%d running, %d waiting; want 2 and 3", running, waiting)
-	}
+	d1 := start(as("dave", "10.0.0.9"), 2, 3)
 
 	// A waiting caller that gives up frees its share.
 	c1.cancel()
 	if err := <-c1.done; !errors.Is(err, context.Canceled) {
 		t.Errorf("carol's abandoned wait: %v", err)
 	}
-	c2 := start(as("carol", "10.0.0.1")) // waiting again
+	load(2, 2)
+	c2 := start(as("carol", "10.0.0.1"), 2, 3)
 
 	// A finished transfer frees its share, and the queue moves on.
 	close(a1.release)
 	if err := <-a1.done; err != nil {
 		t.Fatal(err)
 	}
-	a3 := start(as("alice", "10.0.0.3")) // waiting
+	load(2, 2)
+	a3 := start(as("alice", "10.0.0.3"), 2, 3)
 	for _, h := range []held{a2, b1, c2, d1, a3} {
 		close(h.release)
 	}
@@ -98,9 +105,7 @@ func TestPerCallerCaps(t *testing.T) {
 			t.Errorf("download: %v", err)
 		}
 	}
-	if running, waiting := svc.Load(); running != 0 || waiting != 0 {
-		t.Errorf("%d running, %d waiting after all ended", running, waiting)
-	}
+	load(0, 0)
 	// Everyone may start again: nothing is left counted.
 	for _, c := range []string{"alice", "bob", "carol", "dave"} {
 		for range 2 {
