@@ -55,18 +55,23 @@ type gate struct {
 	errors *connect.ErrorWriter
 }
 
-// admission is what a REST route's gate learned about a call before
-// vanguard transcodes it into a call of the service's gate: that the call
-// was admitted (with these claims in the context), or refused with err.
-type admission struct{ err error }
+// admission is what a gate decided about a call of procedure: admitted
+// (with the claims in the context), or refused with err. A REST route's
+// gate hands it on through vanguard to the service's gate.
+type admission struct {
+	procedure string
+	err       error
+}
 
 type admissionKey struct{}
 
 // admit checks the call of procedure that r carries, once: a call that a
-// REST route's gate admitted or refused already keeps that verdict.
+// REST route's gate decided on keeps that verdict. A refusal stands
+// whatever procedure vanguard makes of the route; an admission counts only
+// for the procedure it was made for.
 func (g *gate) admit(r *http.Request, procedure string) (context.Context, error) {
 	ctx := r.Context()
-	if a, ok := ctx.Value(admissionKey{}).(admission); ok {
+	if a, ok := ctx.Value(admissionKey{}).(admission); ok && (a.err != nil || a.procedure == procedure) {
 		return ctx, a.err
 	}
 	if g.auth == nil {
@@ -76,13 +81,13 @@ func (g *gate) admit(r *http.Request, procedure string) (context.Context, error)
 	if err != nil {
 		return r.Context(), err
 	}
-	return context.WithValue(ctx, admissionKey{}, admission{}), nil
+	return context.WithValue(ctx, admissionKey{}, admission{procedure: procedure}), nil
 }
 
-// admitted reports whether a gate checked ctx's call already.
-func admitted(ctx context.Context) bool {
+// admitted reports whether a gate admitted ctx's call of procedure.
+func admitted(ctx context.Context, procedure string) bool {
 	a, ok := ctx.Value(admissionKey{}).(admission)
-	return ok && a.err == nil
+	return ok && a.err == nil && a.procedure == procedure
 }
 
 // ServeHTTP serves the Connect, gRPC and gRPC-Web calls of the service.
@@ -122,7 +127,7 @@ type restGate struct {
 func (h *restGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, err := h.g.admit(r, h.rt.procedure)
 	if err != nil {
-		ctx = context.WithValue(r.Context(), admissionKey{}, admission{err: err})
+		ctx = context.WithValue(r.Context(), admissionKey{}, admission{procedure: h.rt.procedure, err: err})
 		r.Body, r.ContentLength = http.NoBody, 0
 		r.Header.Del("Content-Length")
 		r.Header.Del("Content-Encoding")
