@@ -99,7 +99,8 @@ func TestGateRefusesBeforeBody(t *testing.T) {
 
 // TestGateAdmits checks that what the gate lets through works on every
 // path: public procedures without a token, the others with one, over
-// Connect, gRPC and REST, with the claims in the context.
+// Connect, gRPC and REST, with the claims in the context and the token
+// verified once (by the gate, not again by the interceptor).
 func TestGateAdmits(t *testing.T) {
 	t.Parallel()
 	f := serve(t, rpcserver.Options{}, nil)
@@ -111,9 +112,13 @@ func TestGateAdmits(t *testing.T) {
 		if _, err := client.GetInfo(t.Context(), connect.NewRequest(&directoryv1.GetInfoRequest{})); err != nil {
 			t.Errorf("%s GetInfo: %v", name, err)
 		}
+		before := f.verified.Load()
 		res, err := client.Publish(t.Context(), connect.NewRequest(snapshot(3, 10)))
 		if err != nil || res.Msg.GetFileCount() != 3 {
 			t.Errorf("%s Publish: %v %v", name, res, err)
+		}
+		if n := f.verified.Load() - before; n != 1 {
+			t.Errorf("%s Publish: the token was verified %d times, want once", name, n)
 		}
 	}
 	for _, r := range []struct {
@@ -129,6 +134,7 @@ func TestGateAdmits(t *testing.T) {
 		if r.tok != "" {
 			req.Header.Set("Authorization", "Bearer "+r.tok)
 		}
+		before := f.verified.Load()
 		res, err := hc.Do(req)
 		if err != nil {
 			t.Fatal(err)
@@ -137,6 +143,9 @@ func TestGateAdmits(t *testing.T) {
 		res.Body.Close()
 		if res.StatusCode != http.StatusOK {
 			t.Errorf("REST %s %s: HTTP %d %s", r.method, r.path, res.StatusCode, body)
+		}
+		if n, want := f.verified.Load()-before, int64(min(len(r.tok), 1)); n != want {
+			t.Errorf("REST %s %s: the token was verified %d times, want %d", r.method, r.path, n, want)
 		}
 	}
 }

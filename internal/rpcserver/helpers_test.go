@@ -37,6 +37,8 @@ type fixture struct {
 	srv    *rpcserver.Server
 	// calls counts the calls that reached an implementation.
 	calls atomic.Int64
+	// verified counts the tokens the authenticator checked.
+	verified atomic.Int64
 }
 
 // serve starts a fixture with o; mount, if set, mounts more on its Mux.
@@ -49,7 +51,11 @@ func serve(t testing.TB, o rpcserver.Options, mount func(*rpcserver.Server)) *fi
 		o.ShutdownGrace = time.Second
 	}
 	f.srv = rpcserver.New(o)
-	auth := rpcserver.NewAuthInterceptor(f.issuer.Verifier.Verify, directoryv1connect.DirectoryServiceLoginProcedure, directoryv1connect.DirectoryServiceGetInfoProcedure)
+	verify := func(ctx context.Context, raw string) (token.Claims, error) {
+		f.verified.Add(1)
+		return f.issuer.Verifier.Verify(ctx, raw)
+	}
+	auth := rpcserver.NewAuthInterceptor(verify, directoryv1connect.DirectoryServiceLoginProcedure, directoryv1connect.DirectoryServiceGetInfoProcedure)
 	dir := &directoryImpl{calls: &f.calls}
 	err := f.srv.Mount(rpcserver.Service{
 		Name: directoryv1connect.DirectoryServiceName,
@@ -72,7 +78,7 @@ func serve(t testing.TB, o rpcserver.Options, mount func(*rpcserver.Server)) *fi
 		Handler: func(opts ...connect.HandlerOption) (string, http.Handler) {
 			return peerv1connect.NewPeerServiceHandler(peer, opts...)
 		},
-		Auth:   rpcserver.NewAuthInterceptor(f.issuer.Verifier.Verify),
+		Auth:   rpcserver.NewAuthInterceptor(verify),
 		Limits: rpcserver.ReadLimits{ByProcedure: map[string]int{peerv1connect.PeerServiceUploadProcedure: publishLimit}},
 	})
 	if err != nil {
