@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	"github.com/peerhub/peerhub/internal/rpcserver"
 	"github.com/peerhub/peerhub/server"
 	"github.com/peerhub/peerhub/server/directory"
 )
@@ -71,6 +72,7 @@ in the process list), use PGPASSWORD, ~/.pgpass or $PEERHUB_STORE.`,
 	fs.StringVar(&f.cfg.TLSKey, "tls-key", "", "PEM private key file of --tls-cert (mode 0600: the directory refuses a key others may read)")
 	fs.IntVar(&f.cfg.Directory.MaxAccountSessions, "max-account-sessions", directory.DefaultMaxAccountSessions, "most live sessions (peers and clients) one account may have")
 	fs.IntVar(&f.cfg.Directory.MaxAccountFiles, "max-account-files", directory.DefaultMaxAccountFiles, "most files the online peers of one account may share together")
+	fs.DurationVar(&f.cfg.StallTimeout, "stall-timeout", rpcserver.DefaultStallTimeout, "end a call whose client sends or accepts less than 256KiB for this long (-1s: never)")
 	corsFlag(fs, &f.cfg.CORS)
 	pfs := cmd.PersistentFlags()
 	pfs.StringVar(&f.cfg.Data, "data", server.DefaultData, "folder of the directory's database (created 0700)")

@@ -3,6 +3,7 @@ package cli
 import (
 	"github.com/spf13/cobra"
 
+	"github.com/peerhub/peerhub/internal/rpcserver"
 	"github.com/peerhub/peerhub/peer"
 	peertransfer "github.com/peerhub/peerhub/peer/transfer"
 )
@@ -66,6 +67,9 @@ pages of other origins call it only with --cors-origin.`,
 	fs.Var(&maxUpload, "max-upload-size", "largest upload accepted, e.g. 64MiB")
 	fs.Var(&maxUploadTotal, "max-upload-total", "most bytes all uploads may store in the shared folder together, counted across restarts in SHARE/.peerhub/uploaded-bytes (delete it to count from zero)")
 	fs.IntVar(&cfg.MaxTransfers, "max-transfers", peertransfer.DefaultMaxTransfers, "downloads and uploads served at once; more wait in a short queue or are refused")
+	fs.IntVar(&cfg.MaxTransfersPerAccount, "max-transfers-per-account", peertransfer.DefaultMaxPerAccount, "downloads and uploads one account may have running or waiting (-1: no cap)")
+	fs.IntVar(&cfg.MaxTransfersPerAddress, "max-transfers-per-address", peertransfer.DefaultMaxPerAddress, "downloads and uploads one IP address (IPv6: /64) may have running or waiting (-1: no cap)")
+	fs.DurationVar(&cfg.StallTimeout, "stall-timeout", rpcserver.DefaultStallTimeout, "end a transfer whose client sends or accepts less than 256KiB for this long (-1s: never)")
 	fs.Var(&maxRate, "max-rate", "cap on outgoing file data per second, e.g. 8MiB (0: no cap)")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate file (serve HTTPS)")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key file")

@@ -266,7 +266,7 @@ func TestAttackWindowsNames(t *testing.T) {
 		t.Errorf("%d refused entries indexed", got)
 	}
 
-	client := peerv1connect.NewPeerServiceClient(rpcclient.NewHTTPClient(), up.URL, rpcclient.Options(c.Token())...)
+	client := peerv1connect.NewPeerServiceClient(rpcclient.NewHTTPClient(), up.URL, rpcclient.Options(transferToken(t, c, directoryv1.TokenScope_TOKEN_SCOPE_UPLOAD, "up"))...)
 	for _, name := range bad {
 		t.Run("upload "+name, func(t *testing.T) {
 			stream := client.Upload(t.Context())

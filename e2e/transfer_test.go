@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"testing"
 	"time"
@@ -93,13 +94,16 @@ func TestUploadDownloadSizes(t *testing.T) {
 }
 
 // transferToken asks the directory, through s, for a token of scope for
-// peer, as a client does before a transfer.
+// peer, as a client does before a transfer. Tokens are issued for online
+// peers only, so it waits for peer to have logged in.
 func transferToken(t *testing.T, s *session.Session, scope directoryv1.TokenScope, peer string) *rpcclient.Token {
 	t.Helper()
-	raw, err := s.Tokens(scope).Token(t.Context(), peer)
-	if err != nil {
-		t.Fatalf("%v token for %s: %v", scope, peer, err)
-	}
+	var raw string
+	testutil.Eventually(t, 10*time.Second, fmt.Sprintf("a %v token for %s", scope, peer), func() error {
+		var err error
+		raw, err = s.Tokens(scope).Token(t.Context(), peer)
+		return err
+	})
 	var tok rpcclient.Token
 	tok.Set(raw)
 	return &tok

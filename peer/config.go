@@ -58,6 +58,15 @@ type Config struct {
 	// MaxTransfers is how many transfers (downloads and uploads together)
 	// are served at once; transfer.DefaultMaxTransfers if zero.
 	MaxTransfers int
+	// MaxTransfersPerAccount and MaxTransfersPerAddress are how many
+	// transfers one account, and one remote address, may have running or
+	// waiting at once; transfer.DefaultMaxPerAccount and
+	// transfer.DefaultMaxPerAddress if zero, no cap if negative.
+	MaxTransfersPerAccount, MaxTransfersPerAddress int
+	// StallTimeout ends a transfer (any call) whose client stops sending
+	// or accepting data for this long; rpcserver.DefaultStallTimeout if
+	// zero, never if negative.
+	StallTimeout time.Duration
 	// MaxRate caps outgoing file data in bytes per second; 0 is no cap.
 	MaxRate int64
 	// TLSCert and TLSKey make the peer serve TLS.

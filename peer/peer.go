@@ -8,10 +8,13 @@ import (
 	"io/fs"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sync"
 
+	"connectrpc.com/connect"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
@@ -72,6 +75,8 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Peer, error) {
 		Catalog:        ix,
 		Root:           ix.Root(),
 		MaxTransfers:   cfg.MaxTransfers,
+		MaxPerAccount:  cfg.MaxTransfersPerAccount,
+		MaxPerAddress:  cfg.MaxTransfersPerAddress,
 		MaxRate:        cfg.MaxRate,
 		AcceptUploads:  cfg.AcceptUploads,
 		MaxUploadSize:  cfg.MaxUploadSize,
@@ -141,13 +146,36 @@ func (p *Peer) Serve(ctx context.Context, ln net.Listener) error {
 		TLSCertFile:   p.cfg.TLSCert,
 		TLSKeyFile:    p.cfg.TLSKey,
 		ShutdownGrace: p.cfg.ShutdownGrace,
+		StallTimeout:  p.cfg.StallTimeout,
 	})
-	auth := rpcserver.NewAuthInterceptor(transferAuth(sess))
-	srv.Mux.Handle(transferapi.NewHandler(p.transfer, p.log, srv.HandlerOptions(auth)...))
+	srv.Registry.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "peerhub_peer_transfers_running", Help: "Downloads and uploads running (holding a slot)."},
+			func() float64 { r, _ := p.transfer.Load(); return float64(r) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "peerhub_peer_transfers_waiting", Help: "Downloads and uploads queued for a slot."},
+			func() float64 { _, w := p.transfer.Load(); return float64(w) }),
+	)
+	if err := srv.Mount(rpcserver.Service{
+		Name: peerv1connect.PeerServiceName,
+		Handler: func(opts ...connect.HandlerOption) (string, http.Handler) {
+			return transferapi.NewHandler(p.transfer, p.log, opts...)
+		},
+		Auth:   rpcserver.NewAuthInterceptor(transferAuth(sess)),
+		Limits: transferapi.ReadLimits,
+	}); err != nil {
+		return err
+	}
 	// Forwarded calls carry read tokens only; the directory checks them
-	// again.
-	readOnly := rpcserver.NewAuthInterceptor(readAuth(sess), proxyPublic...)
-	srv.Mux.Handle(directoryv1connect.NewDirectoryServiceHandler(newDirectoryProxy(httpClient, p.cfg.Directory), srv.HandlerOptions(readOnly)...))
+	// again. The requests it forwards are small.
+	proxy := newDirectoryProxy(httpClient, p.cfg.Directory)
+	if err := srv.Mount(rpcserver.Service{
+		Name: directoryv1connect.DirectoryServiceName,
+		Handler: func(opts ...connect.HandlerOption) (string, http.Handler) {
+			return directoryv1connect.NewDirectoryServiceHandler(proxy, opts...)
+		},
+		Auth: rpcserver.NewAuthInterceptor(readAuth(sess), proxyPublic...),
+	}); err != nil {
+		return err
+	}
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

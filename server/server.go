@@ -18,7 +18,7 @@ import (
 	"sync"
 	"time"
 
-	"connectrpc.com/vanguard"
+	"connectrpc.com/connect"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/peerhub/peerhub/gen/peerhub/directory/v1/directoryv1connect"
@@ -95,6 +95,10 @@ type Config struct {
 	// CORS lets web pages of other origins call the directory; none if
 	// zero.
 	CORS rpcserver.CORS
+	// StallTimeout ends a call whose client stops sending or accepting
+	// data for this long; rpcserver.DefaultStallTimeout if zero, never if
+	// negative.
+	StallTimeout time.Duration
 	// Directory holds the remaining settings of the directory (limits,
 	// token lifetime, issuer, clock, password cost). Its
 	// HeartbeatInterval, AccountsFile and Logger are set from Heartbeat,
@@ -269,6 +273,7 @@ func (s *Server) mount() error {
 		TLSCertFile:   s.cfg.TLSCert,
 		TLSKeyFile:    s.cfg.TLSKey,
 		ShutdownGrace: s.cfg.ShutdownGrace,
+		StallTimeout:  s.cfg.StallTimeout,
 	})
 	loginFailures := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "peerhub_directory_login_failures_total",
@@ -285,18 +290,48 @@ func (s *Server) mount() error {
 	}
 
 	h := &handler{dir: s.dir, log: s.log, loginFailures: loginFailures}
-	auth := rpcserver.NewAuthInterceptor(s.authenticate, publicProcedures...)
-	path, connectHandler := directoryv1connect.NewDirectoryServiceHandler(h, s.rpc.HandlerOptions(auth)...)
-	// Connect, gRPC and gRPC-Web calls go straight to the handler; REST
-	// calls are transcoded by vanguard into calls of the same handler, so
-	// both paths share every interceptor.
-	transcoder, err := vanguard.NewTranscoder([]*vanguard.Service{vanguard.NewService(path, connectHandler)})
-	if err != nil {
-		return fmt.Errorf("REST routes: %w", err)
-	}
-	s.rpc.Mux.Handle(path, connectHandler)
-	s.rpc.Mux.Handle("/v1/", transcoder)
-	return nil
+	// Connect, gRPC and gRPC-Web calls go to the handler through the
+	// gate, which checks the token before reading a byte of the body; REST
+	// calls pass a gate of their own before vanguard transcodes them into
+	// calls of the same handler, so both paths share every check.
+	return s.rpc.Mount(rpcserver.Service{
+		Name: directoryv1connect.DirectoryServiceName,
+		Handler: func(opts ...connect.HandlerOption) (string, http.Handler) {
+			return directoryv1connect.NewDirectoryServiceHandler(h, opts...)
+		},
+		Auth:   rpcserver.NewAuthInterceptor(s.authenticate, publicProcedures...),
+		Limits: readLimits(s.dir.Info().MaxPublishEntries),
+		REST:   true,
+	})
+}
+
+// Read limits of DirectoryService requests, in bytes (see readLimits).
+const (
+	// loginReadLimit holds the largest valid LoginRequest (a 64-byte
+	// username, a 1024-byte password, a 2048-byte advertise address and a
+	// 64-byte peer name: 3.3 KB in binary) and room for JSON to escape the
+	// password.
+	loginReadLimit = 8 << 10
+	// getInfoReadLimit is room for an empty GetInfoRequest in any encoding.
+	getInfoReadLimit = 1 << 10
+	// publishEntryBytes bounds one entry of a Publish: a FileEntry with a
+	// 1024-byte name, two 64-digit hashes, two sizes and a time takes
+	// 1.2 KB in binary and about as much in JSON; a removed name less.
+	publishEntryBytes = 1536
+	// publishBaseBytes is room for a Publish's framing besides entries.
+	publishBaseBytes = 4 << 10
+)
+
+// readLimits says how large a request each DirectoryService method reads:
+// Publish as many entries as one call may carry (maxPublishEntries), Login
+// and GetInfo, which need no token, a few KiB, and everything else
+// rpcserver.DefaultReadLimit.
+func readLimits(maxPublishEntries int) rpcserver.ReadLimits {
+	return rpcserver.ReadLimits{ByProcedure: map[string]int{
+		directoryv1connect.DirectoryServiceLoginProcedure:   loginReadLimit,
+		directoryv1connect.DirectoryServiceGetInfoProcedure: getInfoReadLimit,
+		directoryv1connect.DirectoryServicePublishProcedure: publishBaseBytes + maxPublishEntries*publishEntryBytes,
+	}}
 }
 
 // readProcedures are the read-only procedures, which also accept a read

@@ -104,7 +104,7 @@ func (n *Network) AddUser(name string) {
 	if s == nil {
 		n.t.Fatalf("add user %s: the directory is not running", name)
 	}
-	if err := s.Directory().AddUser(context.Background(), name, Password); err != nil {
+	if err := s.Directory().AddUser(context.Background(), name, Password); err != nil && !errors.Is(err, directory.ErrAlreadyExists) {
 		n.t.Fatalf("add user %s: %v", name, err)
 	}
 }
@@ -242,6 +242,10 @@ type PeerOptions struct {
 	// Advertise is the URL the peer logs in with (peer.Config.Advertise),
 	// e.g. a front that forwards to Peer.URL; Peer.URL if empty.
 	Advertise string
+	// StallTimeout, MaxTransfersPerAccount and MaxTransfersPerAddress as
+	// in peer.Config.
+	StallTimeout                                   time.Duration
+	MaxTransfersPerAccount, MaxTransfersPerAddress int
 }
 
 // Peer is one running peer.
@@ -290,6 +294,7 @@ func (n *Network) AddPeer(name string, opts PeerOptions) *Peer {
 		AcceptUploads: opts.AcceptUploads, MaxRate: opts.MaxRate, MaxUploadSize: opts.MaxUploadSize,
 		MaxUploadTotal: opts.MaxUploadTotal,
 		ShutdownGrace:  time.Second, CORS: opts.CORS, Advertise: opts.Advertise,
+		StallTimeout: opts.StallTimeout, MaxTransfersPerAccount: opts.MaxTransfersPerAccount, MaxTransfersPerAddress: opts.MaxTransfersPerAddress,
 	}, n.log.With("role", "peer", "peer", name))
 	if err != nil {
 		n.t.Fatalf("start peer %s: %v", name, err)

@@ -4,7 +4,10 @@
 // with the proto comments); /metrics; the API documents (/openapi.json,
 // /docs); the web dashboard (/); CORS for browsers of configured origins; the interceptors every
 // role shares (request validation, metrics, logging, bearer-token
-// authentication); and graceful shutdown.
+// authentication); the gate in front of each service (Mount), which checks
+// the token before a byte of the body is read and bounds each procedure's
+// request; the stall watchdog, which ends requests whose client stops
+// sending or reading; and graceful shutdown.
 package rpcserver
 
 import (
@@ -44,10 +47,9 @@ const (
 // Limits of the server side; the HTTP/2 frame size and windows are
 // internal/http2tuning's, the same as the clients'.
 const (
-	MaxConcurrentStream = 256      // streams per connection
-	maxHeaderBytes      = 1 << 16  // bytes of request headers
-	compressMinBytes    = 1024     // smaller responses are not worth gzip
-	readLimitBytes      = 16 << 20 // largest message a handler accepts
+	MaxConcurrentStream = 256     // streams per connection
+	maxHeaderBytes      = 1 << 16 // bytes of request headers
+	compressMinBytes    = 1024    // smaller responses are not worth gzip
 )
 
 // Options configure a Server.
@@ -74,6 +76,10 @@ type Options struct {
 	// Registry collects metrics; a new one if nil. Each Server has its own,
 	// so several servers can run in one process (tests, the demo).
 	Registry *prometheus.Registry
+	// StallTimeout ends a request whose client sends or accepts less than
+	// StallBytes for this long (see stallGuard); DefaultStallTimeout if
+	// zero, never if negative.
+	StallTimeout time.Duration
 }
 
 // Server is an HTTP server for Connect handlers.
@@ -90,6 +96,7 @@ type Server struct {
 	log      *slog.Logger
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	stalls   *prometheus.CounterVec
 }
 
 // New returns a Server with health, reflection, /metrics, the API
@@ -103,6 +110,9 @@ func New(o Options) *Server {
 	}
 	if o.ShutdownGrace == 0 {
 		o.ShutdownGrace = DefaultShutdownGrace
+	}
+	if o.StallTimeout == 0 {
+		o.StallTimeout = DefaultStallTimeout
 	}
 	if o.Registry == nil {
 		o.Registry = prometheus.NewRegistry()
@@ -123,9 +133,19 @@ func New(o Options) *Server {
 			Help:    "Time to handle an RPC (for streams: the whole stream), by procedure.",
 			Buckets: prometheus.ExponentialBuckets(0.0005, 4, 10),
 		}, []string{"procedure"}),
+		stalls: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "peerhub_rpc_stalls_total",
+			Help: "Requests ended because their client stopped sending (read) or accepting (write) data for the stall timeout.",
+		}, []string{"direction"}),
 	}
-	s.Registry.MustRegister(s.requests, s.duration)
-	s.Mux.Handle(grpchealth.NewHandler(s.Health))
+	for _, d := range directionNames {
+		s.stalls.WithLabelValues(d) // export zeros before the first stall
+	}
+	s.Registry.MustRegister(s.requests, s.duration, s.stalls)
+	// Health and reflection need no token; their requests are a service
+	// name or a file name, so the default read limit bounds them.
+	small := []connect.HandlerOption{connect.WithReadMaxBytes(DefaultReadLimit), gzipCompression(DefaultReadLimit)}
+	s.Mux.Handle(grpchealth.NewHandler(s.Health, small...))
 	// Reflection answers from the descriptors of `make generate`, which
 	// keep the proto comments; those compiled into the binary do not.
 	resolver, err := apidocs.Resolver()
@@ -134,8 +154,8 @@ func New(o Options) *Server {
 	}
 	services := slices.Clone(o.Services)
 	reflector := grpcreflect.NewReflector(grpcreflect.NamerFunc(func() []string { return services }), grpcreflect.WithDescriptorResolver(resolver))
-	s.Mux.Handle(grpcreflect.NewHandlerV1(reflector))
-	s.Mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector))
+	s.Mux.Handle(grpcreflect.NewHandlerV1(reflector, small...))
+	s.Mux.Handle(grpcreflect.NewHandlerV1Alpha(reflector, small...))
 	s.Mux.Handle("/metrics", promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{Registry: s.Registry}))
 	if o.Docs != "" {
 		if err := apidocs.Mount(s.Mux, o.Docs); err != nil {
@@ -145,23 +165,25 @@ func New(o Options) *Server {
 	if err := webui.Mount(s.Mux, o.Dashboard); err != nil {
 		panic(fmt.Sprintf("rpcserver: %v", err))
 	}
-	s.handler = o.CORS.wrap(s.Mux, o.Services)
+	s.handler = o.CORS.wrap(s.stallGuard(s.Mux), o.Services)
 	return s
 }
 
-// Handler is the server's HTTP handler: every route of Mux, behind CORS
-// when origins are allowed.
+// Handler is the server's HTTP handler: every route of Mux, under the stall
+// watchdog, behind CORS when origins are allowed.
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // HandlerOptions are the options every Connect handler of this server takes:
 // validation of requests against their protovalidate rules, metrics and
-// logging, then extra (e.g. authentication) innermost.
+// logging, then extra (e.g. authentication) innermost. Requests are read up
+// to DefaultReadLimit bytes; Mount gives each procedure its own limit.
 func (s *Server) HandlerOptions(extra ...connect.Interceptor) []connect.HandlerOption {
 	interceptors := append([]connect.Interceptor{&observer{s}, validate.NewInterceptor()}, extra...)
 	return []connect.HandlerOption{
 		connect.WithInterceptors(interceptors...),
 		connect.WithCompressMinBytes(compressMinBytes),
-		connect.WithReadMaxBytes(readLimitBytes),
+		connect.WithReadMaxBytes(DefaultReadLimit),
+		gzipCompression(DefaultReadLimit),
 	}
 }
 
@@ -230,19 +252,22 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 // already with their request id.
 type observer struct{ s *Server }
 
-func (o *observer) record(ctx context.Context, procedure string, start time.Time, err error) {
+// record counts a call of procedure that started at start and ended with
+// err, and logs it if it failed. The gate records the calls it refuses
+// itself, as they never reach the interceptors.
+func (s *Server) record(ctx context.Context, procedure string, start time.Time, err error) {
 	code := "ok"
 	if err != nil {
 		code = connect.CodeOf(err).String()
 	}
-	o.s.requests.WithLabelValues(procedure, code).Inc()
-	o.s.duration.WithLabelValues(procedure).Observe(time.Since(start).Seconds())
+	s.requests.WithLabelValues(procedure, code).Inc()
+	s.duration.WithLabelValues(procedure).Observe(time.Since(start).Seconds())
 	if err != nil && !logged(err) {
 		level := slog.LevelInfo
 		if c := connect.CodeOf(err); c == connect.CodeInternal || c == connect.CodeUnknown || c == connect.CodeDataLoss {
 			level = slog.LevelError
 		}
-		o.s.log.Log(ctx, level, "call failed", "procedure", procedure, "code", code, "error", err.Error(), "duration", time.Since(start))
+		s.log.Log(ctx, level, "call failed", "procedure", procedure, "code", code, "error", err.Error(), "duration", time.Since(start))
 	}
 }
 
@@ -250,7 +275,7 @@ func (o *observer) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 	return func(ctx context.Context, req connect.AnyRequest) (connect.AnyResponse, error) {
 		start := time.Now()
 		res, err := next(ctx, req)
-		o.record(ctx, req.Spec().Procedure, start, err)
+		o.s.record(ctx, req.Spec().Procedure, start, err)
 		return res, err
 	}
 }
@@ -263,7 +288,7 @@ func (o *observer) WrapStreamingHandler(next connect.StreamingHandlerFunc) conne
 	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
 		start := time.Now()
 		err := next(ctx, conn)
-		o.record(ctx, conn.Spec().Procedure, start, err)
+		o.s.record(ctx, conn.Spec().Procedure, start, err)
 		return err
 	}
 }

@@ -96,7 +96,9 @@ func startPeer(t testing.TB, a *auth, dir string, o peerOptions) *testPeer {
 	if o.interceptor != nil {
 		interceptors = append(interceptors, o.interceptor)
 	}
-	path, h := transferapi.NewHandler(svc, discard, srv.HandlerOptions(interceptors...)...)
+	// Mounted by hand for the extra interceptors, so with the read limit
+	// rpcserver.Mount would give uploads.
+	path, h := transferapi.NewHandler(svc, discard, append(srv.HandlerOptions(interceptors...), connect.WithReadMaxBytes(transferapi.ReadLimits.For(peerv1connect.PeerServiceUploadProcedure)))...)
 	srv.Mux.Handle(path, h)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

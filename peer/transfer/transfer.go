@@ -1,8 +1,9 @@
 // Package transfer owns how a peer serves the files of its shared folder:
 // describing a shared file (Stat), streaming a byte range of it (Download)
 // and storing a file another peer sends (Upload). It owns the limits on that
-// work too: how many transfers run at once, how many wait, how fast data
-// leaves, and how large an upload may be.
+// work too: how many transfers run at once, how many wait, how many of
+// those one account or address may have, how fast data leaves, and how
+// large an upload may be.
 //
 // Every file access goes through the shared folder's *os.Root and every name
 // through sharepath.Check, so no name, symbolic link or ".." segment reaches
@@ -33,8 +34,10 @@ import (
 
 // Defaults of Options.
 const (
-	// DefaultMaxTransfers is how many downloads and uploads run at once.
-	DefaultMaxTransfers = 8
+	// DefaultMaxTransfers is how many downloads and uploads run at once:
+	// six clients at their DefaultMaxPerAccount, in about 18 MiB of
+	// buffers (see DefaultChunkSize).
+	DefaultMaxTransfers = 24
 	// DefaultChunkSize is the size of the chunks a download is read and sent
 	// in, in bytes. Measured over loopback h2c (BenchmarkDownload in
 	// peer/transferapi): 256 KiB, 512 KiB and 1 MiB chunks cost the same CPU
@@ -71,7 +74,8 @@ var (
 	// ErrOutOfRange means a download's offset is past the end of the file.
 	ErrOutOfRange = errors.New("offset past end of file")
 	// ErrBusy means the peer runs MaxTransfers transfers and MaxQueue more
-	// wait already.
+	// wait already, or the caller's account or address has as many running
+	// or waiting as MaxPerAccount or MaxPerAddress allow.
 	ErrBusy = errors.New("too many transfers; try again later")
 	// ErrUploadsDisabled means the peer does not accept uploads.
 	ErrUploadsDisabled = errors.New("uploads are disabled on this peer")
@@ -114,6 +118,11 @@ type Options struct {
 	// before the next one gets ErrBusy; 2×MaxTransfers if zero, none if
 	// negative.
 	MaxQueue int
+	// MaxPerAccount and MaxPerAddress are how many transfers (running and
+	// waiting together) one account, and one remote address, may have
+	// (see Caller); DefaultMaxPerAccount and DefaultMaxPerAddress if zero,
+	// no cap if negative.
+	MaxPerAccount, MaxPerAddress int
 	// MaxRate limits the data all downloads send together, in bytes per
 	// second; zero means unlimited.
 	MaxRate int64
@@ -147,6 +156,7 @@ type Service struct {
 
 	slots   chan struct{} // one element per running transfer
 	queue   chan struct{} // one element per transfer waiting for a slot
+	callers *callers      // running and waiting transfers per account and address
 	limiter *rate.Limiter // nil when unlimited
 	buffers sync.Pool     // of *[]byte of chunkSize: one per running download
 
@@ -175,6 +185,12 @@ func New(o Options) (*Service, error) {
 	case o.MaxQueue < 0:
 		o.MaxQueue = 0
 	}
+	if o.MaxPerAccount == 0 {
+		o.MaxPerAccount = DefaultMaxPerAccount
+	}
+	if o.MaxPerAddress == 0 {
+		o.MaxPerAddress = DefaultMaxPerAddress
+	}
 	if o.ChunkSize == 0 {
 		o.ChunkSize = DefaultChunkSize
 	}
@@ -197,6 +213,7 @@ func New(o Options) (*Service, error) {
 		log:           o.Logger,
 		slots:         make(chan struct{}, o.MaxTransfers),
 		queue:         make(chan struct{}, o.MaxQueue),
+		callers:       newCallers(o.MaxPerAccount, o.MaxPerAddress),
 		freeSpace:     freeSpace,
 	}
 	if o.AcceptUploads {
@@ -221,12 +238,17 @@ func New(o Options) (*Service, error) {
 // ChunkSize is the size of the chunks Download sends, in bytes.
 func (s *Service) ChunkSize() int { return s.chunkSize }
 
-// acquire takes a transfer slot, waiting in the queue (in arrival order)
-// while all are taken and the queue has room. The caller must call the
-// returned release once done.
+// acquire takes a transfer slot for ctx's Caller, waiting in the queue (in
+// arrival order) while all are taken and the queue has room. A caller at
+// its account's or address's cap is refused at once, neither served nor
+// queued. The caller must call the returned release once done.
 // Errors: ErrBusy, or ctx's error while waiting.
 func (s *Service) acquire(ctx context.Context) (release func(), err error) {
-	release = func() { <-s.slots }
+	leave, err := s.callers.admit(callerFrom(ctx))
+	if err != nil {
+		return nil, err
+	}
+	release = func() { <-s.slots; leave() }
 	select {
 	case s.slots <- struct{}{}:
 		return release, nil
@@ -235,6 +257,7 @@ func (s *Service) acquire(ctx context.Context) (release func(), err error) {
 	select {
 	case s.queue <- struct{}{}:
 	default:
+		leave()
 		return nil, fmt.Errorf("%w (%d running, %d waiting)", ErrBusy, cap(s.slots), cap(s.queue))
 	}
 	defer func() { <-s.queue }()
@@ -242,6 +265,7 @@ func (s *Service) acquire(ctx context.Context) (release func(), err error) {
 	case s.slots <- struct{}{}:
 		return release, nil
 	case <-ctx.Done():
+		leave()
 		return nil, fmt.Errorf("wait for a transfer slot: %w", context.Cause(ctx))
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/peerhub/peerhub/internal/rpcserver"
 	"github.com/peerhub/peerhub/internal/testutil"
 	"github.com/peerhub/peerhub/peer/transfer"
 	"github.com/peerhub/peerhub/peer/transferapi"
@@ -106,7 +107,8 @@ func cpuTime(who int) time.Duration {
 // curl's; the goal is >= 1), cpu-ns/B and curl-cpu-ns/B (CPU time per byte
 // of client and server together, which depends far less on what else the
 // machine runs). PEERHUB_BENCH_CHUNK sets the chunk size (default
-// transfer.DefaultChunkSize). Sub-benchmarks: fetch uses transferapi.Fetch,
+// transfer.DefaultChunkSize); PEERHUB_BENCH_STALL=off turns the stall
+// watchdog off, to measure what it costs. Sub-benchmarks: fetch uses transferapi.Fetch,
 // the zero-copy path the downloader uses; receive uses the generated stream
 // API (a new DownloadResponse per chunk).
 func BenchmarkDownload(b *testing.B) {
@@ -117,7 +119,11 @@ func BenchmarkDownload(b *testing.B) {
 	want := writeRandomFile(b, path, size)
 	curl := curlBaseline(b, path, want)
 	chunk := int(envSize(b, "PEERHUB_BENCH_CHUNK", transfer.DefaultChunkSize))
-	e := serveDir(b, dir, transfer.Options{ChunkSize: chunk})
+	var server []func(*rpcserver.Options)
+	if os.Getenv("PEERHUB_BENCH_STALL") == "off" {
+		server = append(server, func(o *rpcserver.Options) { o.StallTimeout = -1 })
+	}
+	e := serveDir(b, dir, transfer.Options{ChunkSize: chunk}, server...)
 	client := e.client(e.tokens.valid)
 
 	run := func(b *testing.B, download func(h *hashCounter) error) {

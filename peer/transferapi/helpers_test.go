@@ -61,17 +61,17 @@ type env struct {
 
 // newEnv indexes a new shared folder holding files and serves it with
 // transfer options o, behind token authentication; o.Logger also receives
-// the server's log.
-func newEnv(t testing.TB, o transfer.Options, files map[string][]byte) *env {
+// the server's log. server, if given, adjusts the server's options.
+func newEnv(t testing.TB, o transfer.Options, files map[string][]byte, server ...func(*rpcserver.Options)) *env {
 	t.Helper()
 	dir := t.TempDir()
 	for name, data := range files {
 		testutil.WriteFile(t, dir, name, data)
 	}
-	return serveDir(t, dir, o)
+	return serveDir(t, dir, o, server...)
 }
 
-func serveDir(t testing.TB, dir string, o transfer.Options) *env {
+func serveDir(t testing.TB, dir string, o transfer.Options, server ...func(*rpcserver.Options)) *env {
 	t.Helper()
 	ix, err := index.Open(context.Background(), index.Options{Dir: dir, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
@@ -86,15 +86,28 @@ func serveDir(t testing.TB, dir string, o transfer.Options) *env {
 		t.Fatal(err)
 	}
 
-	srv := rpcserver.New(rpcserver.Options{
+	so := rpcserver.Options{
 		Logger:        o.Logger,
 		Services:      []string{peerv1connect.PeerServiceName},
 		ShutdownGrace: time.Second,
+	}
+	for _, f := range server {
+		f(&so)
+	}
+	srv := rpcserver.New(so)
+	err = srv.Mount(rpcserver.Service{
+		Name: peerv1connect.PeerServiceName,
+		Handler: func(opts ...connect.HandlerOption) (string, http.Handler) {
+			return transferapi.NewHandler(e.svc, o.Logger, opts...)
+		},
+		Auth: rpcserver.NewAuthInterceptor(func(ctx context.Context, _, raw string) (token.Claims, error) {
+			return e.tokens.issuer.Verifier.Verify(ctx, raw)
+		}),
+		Limits: transferapi.ReadLimits,
 	})
-	auth := rpcserver.NewAuthInterceptor(func(ctx context.Context, _, raw string) (token.Claims, error) {
-		return e.tokens.issuer.Verifier.Verify(ctx, raw)
-	})
-	srv.Mux.Handle(transferapi.NewHandler(e.svc, o.Logger, srv.HandlerOptions(auth)...))
+	if err != nil {
+		t.Fatal(err)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

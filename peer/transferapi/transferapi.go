@@ -21,6 +21,7 @@ import (
 	peerv1 "github.com/peerhub/peerhub/gen/peerhub/peer/v1"
 	"github.com/peerhub/peerhub/gen/peerhub/peer/v1/peerv1connect"
 	"github.com/peerhub/peerhub/internal/rpcserver"
+	"github.com/peerhub/peerhub/internal/token"
 	"github.com/peerhub/peerhub/peer/transfer"
 )
 
@@ -49,6 +50,26 @@ func NewHandler(svc *transfer.Service, log *slog.Logger, opts ...connect.Handler
 	// Last, so that no option passed in can bring gzip back.
 	opts = append(slices.Clip(opts), connect.WithCompression("gzip", nil, nil))
 	return peerv1connect.NewPeerServiceHandler(&Handler{svc: svc, log: log}, opts...)
+}
+
+// ReadLimits bound each PeerService request, in bytes: an Upload message
+// holds a chunk of at most 4 MiB (the proto's limit), which JSON writes in
+// base64, a third longer; every other request a name or a hash, within
+// rpcserver.DefaultReadLimit.
+var ReadLimits = rpcserver.ReadLimits{ByProcedure: map[string]int{
+	peerv1connect.PeerServiceUploadProcedure: uploadMessageBytes,
+}}
+
+// uploadMessageBytes is the largest UploadRequest: a 4 MiB chunk in base64
+// and room for its framing.
+const uploadMessageBytes = (transfer.MaxChunkSize+2)/3*4 + 4<<10
+
+// caller is who makes a call, for the per-caller caps of the transfer
+// service: the account of the token (put in ctx by the auth gate) and the
+// address the call comes from.
+func caller(ctx context.Context, p connect.Peer) context.Context {
+	c, _ := token.FromContext(ctx)
+	return transfer.WithCaller(ctx, transfer.Caller{Account: c.Subject, Address: rpcserver.ClientAddress(p.Addr)})
 }
 
 // Stat implements peerv1connect.PeerServiceHandler.
@@ -85,7 +106,7 @@ func (h *Handler) Download(ctx context.Context, req *connect.Request[peerv1.Down
 	// One message for the whole stream: Send encodes it before returning,
 	// so Data may point into the service's reused buffer.
 	msg := &peerv1.DownloadResponse{}
-	err := h.svc.Download(ctx, r, func(off int64, data []byte) error {
+	err := h.svc.Download(caller(ctx, req.Peer()), r, func(off int64, data []byte) error {
 		msg.Offset, msg.Data = off, data
 		return stream.Send(msg)
 	})
@@ -123,7 +144,7 @@ func (h *Handler) Upload(ctx context.Context, stream *connect.ClientStream[peerv
 		}
 		return stream.Msg().GetChunk(), nil
 	}
-	st, err := h.svc.Upload(ctx, transfer.UploadHeader{Name: hdr.GetName(), Size: hdr.GetSize(), SHA256: hdr.GetSha256()}, next)
+	st, err := h.svc.Upload(caller(ctx, stream.Peer()), transfer.UploadHeader{Name: hdr.GetName(), Size: hdr.GetSize(), SHA256: hdr.GetSha256()}, next)
 	if err != nil {
 		return nil, h.connectError(ctx, peerv1connect.PeerServiceUploadProcedure, err)
 	}
