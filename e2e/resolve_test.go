@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"context"
 	"fmt"
+	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
 	"path/filepath"
 	"testing"
 	"time"
@@ -47,7 +48,7 @@ func TestResolveAndDownload(t *testing.T) {
 		t.Errorf("resolved name %q (file %q), want the exact match movie.bin", c.Name, c.FileName())
 	}
 	dest := filepath.Join(t.TempDir(), c.FileName())
-	res, err := downloader.Download(t.Context(), c.Target, c.Sources, downloader.Options{Dest: dest, Token: s.Token()})
+	res, err := downloader.Download(t.Context(), c.Target, c.Sources, downloader.Options{Dest: dest, Tokens: s.Tokens(directoryv1.TokenScope_TOKEN_SCOPE_DOWNLOAD)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -165,8 +165,8 @@ func TestGateReadLimits(t *testing.T) {
 		if codeOf(t, err) != connect.CodeResourceExhausted || !strings.Contains(err.Error(), "8192") {
 			t.Errorf("%s: Login of %d bytes: %v, want ResourceExhausted naming the limit", name, loginLimit, err)
 		}
-		if _, err := client.Login(t.Context(), connect.NewRequest(&directoryv1.LoginRequest{Username: "a", Password: strings.Repeat("p", 1024)})); err != nil {
-			t.Errorf("%s: Login with a 1 KiB password: %v", name, err)
+		if _, err := client.Login(t.Context(), connect.NewRequest(&directoryv1.LoginRequest{Username: "a", Password: strings.Repeat("p", 72)})); err != nil {
+			t.Errorf("%s: Login with the longest password: %v", name, err)
 		}
 		if _, err := client.Publish(t.Context(), connect.NewRequest(snapshot(500, 1000))); err != nil {
 			t.Errorf("%s: Publish under its limit: %v", name, err)
@@ -206,8 +206,13 @@ func TestGateReadLimits(t *testing.T) {
 func snapshot(n, nameLen int) *directoryv1.PublishRequest {
 	files := make([]*directoryv1.FileEntry, n)
 	for i := range files {
+		// Folders of 200 bytes: a name segment may have at most 255.
+		name := []byte(fmt.Sprintf("%0*d", nameLen, i))
+		for j := 200; j < len(name)-1; j += 201 {
+			name[j] = '/'
+		}
 		files[i] = &directoryv1.FileEntry{
-			Name: fmt.Sprintf("%0*d", nameLen, i), Size: 1, Sha256: strings.Repeat("a", 64),
+			Name: string(name), Size: 1, Sha256: strings.Repeat("a", 64),
 			PieceSize: 1 << 20, PieceRoot: strings.Repeat("b", 64),
 		}
 	}

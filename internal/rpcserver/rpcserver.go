@@ -193,6 +193,9 @@ func (s *Server) HandlerOptions(extra ...connect.Interceptor) []connect.HandlerO
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	h2 := http2tuning.Config()
 	h2.MaxConcurrentStreams = MaxConcurrentStream
+	// A client that reads nothing at all, not even the frames that would
+	// reset its stalled streams, loses its connection.
+	h2.WriteByteTimeout = max(s.opts.StallTimeout, 0)
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
 	protocols.SetHTTP2(true)
