@@ -286,7 +286,11 @@ func (s *Server) mount() error {
 		return fmt.Errorf("REST routes: %w", err)
 	}
 	s.rpc.Mux.Handle(path, connectHandler)
-	s.rpc.Mux.Handle("/v1/", transcoder)
+	rest, err := rpcserver.RESTErrors(transcoder, directoryv1connect.DirectoryServiceName)
+	if err != nil {
+		return err
+	}
+	s.rpc.Mux.Handle("/v1/", rest)
 	return nil
 }
 

@@ -145,7 +145,7 @@ func New(o Options) *Server {
 	if err := webui.Mount(s.Mux, o.Dashboard); err != nil {
 		panic(fmt.Sprintf("rpcserver: %v", err))
 	}
-	s.handler = o.CORS.wrap(s.Mux, o.Services)
+	s.handler = o.CORS.wrap(explainMediaType(s.Mux), o.Services)
 	return s
 }
 
