@@ -139,10 +139,11 @@ func (h *handler) Publish(ctx context.Context, req *connect.Request[directoryv1.
 func (h *handler) Search(ctx context.Context, req *connect.Request[directoryv1.SearchRequest]) (*connect.Response[directoryv1.SearchResponse], error) {
 	m := req.Msg
 	results, next, err := h.dir.Search(ctx, store.SearchQuery{
-		Query:     m.GetQuery(),
-		SHA256:    m.GetSha256(),
-		PageSize:  int(m.GetPageSize()),
-		PageToken: m.GetPageToken(),
+		Query:        m.GetQuery(),
+		SHA256:       m.GetSha256(),
+		SHA256Prefix: m.GetSha256Prefix(),
+		PageSize:     int(m.GetPageSize()),
+		PageToken:    m.GetPageToken(),
 	})
 	if err != nil {
 		return nil, h.fail(ctx, req.Spec().Procedure, err)

@@ -36,6 +36,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"SearchMatching", testSearchMatching},
 		{"SearchGrouping", testSearchGrouping},
 		{"SearchPaging", testSearchPaging},
+		{"SearchHashPrefix", testSearchHashPrefix},
 		{"ListPeers", testListPeers},
 		{"ListFiles", testListFiles},
 		{"Stats", testStats},
