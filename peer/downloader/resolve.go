@@ -9,7 +9,6 @@ import (
 	"connectrpc.com/connect"
 
 	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
-	"github.com/peerhub/peerhub/internal/pieces"
 )
 
 // MaxResolveResults is how many search results Resolve reads at most
@@ -88,31 +87,28 @@ func rank(name, query string) match {
 }
 
 // Resolve finds the content query names: a SHA-256 (64 hex digits, either
-// case) or a file name, searched for at the directory. Of the contents
-// whose names match, only the best-matching kind counts (see match: an exact
-// name beats a substring); if that leaves one content, it is the answer.
+// case), an unambiguous prefix of one (at least MinHashPrefixLen hex
+// digits, either case; a file of that name if no hash has that prefix), or
+// a file name, searched for at the directory (see SearchRequests). Of the
+// contents whose names match, only the best-matching kind counts (see
+// match: an exact name beats a substring); if that leaves one content, it
+// is the answer. Every content a hash prefix matches counts alike.
 // Errors: ErrNotFound, *AmbiguousError (several contents match equally
-// well), or the directory's error (a *connect.Error, e.g. InvalidArgument
-// for a query shorter than 3 characters).
+// well, or share the prefix), or the directory's error (a *connect.Error,
+// e.g. InvalidArgument for a query shorter than 3 characters).
 func Resolve(ctx context.Context, dir Searcher, query string) (Candidate, error) {
-	req := &directoryv1.SearchRequest{PageSize: 500}
-	bySHA := pieces.IsHex(strings.ToLower(query))
-	if bySHA {
-		req.Sha256 = strings.ToLower(query)
-	} else {
-		req.Query = query
-	}
 	var results []*directoryv1.SearchResult
-	for len(results) < MaxResolveResults {
-		res, err := dir.Search(ctx, connect.NewRequest(req))
-		if err != nil {
+	var req *directoryv1.SearchRequest
+	for _, req = range SearchRequests(query, 500) {
+		var err error
+		if results, err = searchPages(ctx, dir, req); err != nil {
 			return Candidate{}, fmt.Errorf("search %q: %w", query, err)
 		}
-		results = append(results, res.Msg.GetResults()...)
-		if req.PageToken = res.Msg.GetNextPageToken(); req.PageToken == "" {
+		if len(results) > 0 {
 			break
 		}
 	}
+	byHash := req.GetQuery() == ""
 
 	var best []Candidate
 	bestRank := noMatch
@@ -120,7 +116,7 @@ func Resolve(ctx context.Context, dir Searcher, query string) (Candidate, error)
 		if len(r.GetSources()) == 0 {
 			continue
 		}
-		c, m := candidate(r, query, bySHA)
+		c, m := candidate(r, query, byHash)
 		switch {
 		case m > bestRank:
 			best, bestRank = []Candidate{c}, m
@@ -138,8 +134,27 @@ func Resolve(ctx context.Context, dir Searcher, query string) (Candidate, error)
 	}
 }
 
-// candidate converts a search result and ranks it against query.
-func candidate(r *directoryv1.SearchResult, query string, bySHA bool) (Candidate, match) {
+// searchPages collects up to MaxResolveResults results of req, following
+// pages.
+func searchPages(ctx context.Context, dir Searcher, req *directoryv1.SearchRequest) ([]*directoryv1.SearchResult, error) {
+	var results []*directoryv1.SearchResult
+	for len(results) < MaxResolveResults {
+		res, err := dir.Search(ctx, connect.NewRequest(req))
+		if err != nil {
+			return nil, err
+		}
+		results = append(results, res.Msg.GetResults()...)
+		if req.PageToken = res.Msg.GetNextPageToken(); req.PageToken == "" {
+			break
+		}
+	}
+	return results, nil
+}
+
+// candidate converts a search result and ranks it against query. A result
+// of a search by hash or hash prefix (byHash) matches exactly if its hash
+// starts with the query, in either case.
+func candidate(r *directoryv1.SearchResult, query string, byHash bool) (Candidate, match) {
 	c := Candidate{
 		Target: Target{
 			SHA256:    r.GetSha256(),
@@ -153,8 +168,8 @@ func candidate(r *directoryv1.SearchResult, query string, bySHA bool) (Candidate
 		c.Sources = append(c.Sources, Source{Peer: s.GetPeer(), Address: s.GetAddress(), Name: s.GetName()})
 	}
 	var m match
-	if bySHA {
-		if r.GetSha256() == strings.ToLower(query) {
+	if byHash {
+		if strings.HasPrefix(r.GetSha256(), strings.ToLower(query)) {
 			m = exact
 		}
 		if len(c.Names) > 0 {
