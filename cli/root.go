@@ -91,6 +91,7 @@ PEERHUB_SOME_FLAG.`,
 		root.AddCommand(add(g))
 	}
 	markUsageErrors(root)
+	addNameCompletions(root, g)
 	return root
 }
 
