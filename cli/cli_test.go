@@ -95,6 +95,7 @@ func TestClientCommands(t *testing.T) {
 		{name: "unknown command", env: nil, args: []string{"frobnicate"}, code: 2, err: []string{"unknown command"}},
 		{name: "bad log format", env: nil, args: []string{"--log-format", "xml", "version"}, code: 2, err: []string{"--log-format"}},
 		{name: "version", env: nil, args: []string{"version"}, out: []string{"peerhub ", "commit ", "go1."}},
+		{name: "--version", env: nil, args: []string{"--version"}, out: []string{"peerhub ", "commit ", "go1."}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
