@@ -97,6 +97,7 @@ func TestClientCommands(t *testing.T) {
 		{name: "unknown command", env: nil, args: []string{"frobnicate"}, code: 2, err: []string{"unknown command"}},
 		{name: "bad log format", env: nil, args: []string{"--log-format", "xml", "version"}, code: 2, err: []string{"--log-format"}},
 		{name: "version", env: nil, args: []string{"version"}, out: []string{"peerhub ", "commit ", "go1."}},
+		{name: "--version", env: nil, args: []string{"--version"}, out: []string{"peerhub ", "commit ", "go1."}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -157,6 +158,13 @@ func TestPutIgnoresPeerName(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := map[string]string{"PEERHUB_DIRECTORY": n.DirectoryURL, "PEERHUB_USER": "alice", "PEERHUB_PASSWORD": testnet.Password, "PEERHUB_NAME": "p2"}
+	// An upload token is issued for an online peer only.
+	testutil.Eventually(t, 10*time.Second, "p1 comes online", func() error {
+		if r := run(t, env, "", "peers"); !strings.Contains(r.out, p.URL) {
+			return fmt.Errorf("not listed: %s%s", r.out, r.err)
+		}
+		return nil
+	})
 	if r := run(t, env, "", "put", local, "--to", p.URL); r.code != 0 {
 		t.Fatalf("put: exit %d: %s", r.code, r.err)
 	}

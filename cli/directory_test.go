@@ -64,7 +64,7 @@ func TestDirectoryUserCommands(t *testing.T) {
 		{"add alice again", "x\n", []string{"directory", "user", "add", "alice", "--data", data}, cli.ExitError, `^$`, `already exists`},
 		{"add without password", "", []string{"directory", "user", "add", "carol", "--data", data}, cli.ExitError, `^$`, `no password on standard input`},
 		{"add bad name", "pw\n", []string{"directory", "user", "add", "../carol", "--data", data}, cli.ExitUsage, `^$`, `name "../carol"`},
-		{"add too long password", strings.Repeat("p", 73) + "\n", []string{"directory", "user", "add", "carol", "--data", data}, cli.ExitUsage, `^$`, `1 to 72 bytes`},
+		{"add too long password", strings.Repeat("p", 73) + "\n", []string{"directory", "user", "add", "carol", "--data", data}, cli.ExitError, `^$`, `1 to 72 bytes`},
 		{"add on memory", "pw\n", []string{"directory", "user", "add", "carol", "--store", "memory"}, cli.ExitUsage, `^$`, `--store memory forgets`},
 		{"add without name", "pw\n", []string{"directory", "user", "add", "--data", data}, cli.ExitUsage, `^$`, `accepts 1 arg`},
 		{"list", "", []string{"directory", "user", "list", "--data", data}, cli.ExitOK, `(?s)^NAME\s+SOURCE\s+CREATED\nalice\s+store\s+\d{4}-\d\d-\d\d [\d:]+Z\s*\nbob\s+store\s+`, ``},

@@ -1,20 +1,27 @@
 package cli
 
 import (
+	"context"
 	"errors"
+	"regexp"
+	"strconv"
 	"strings"
 
 	"connectrpc.com/connect"
 )
 
 // Message turns an error into one line a person can act on. It is the one
-// place where Connect codes become words.
+// place where Connect codes become words: each code gets a hint that fits
+// every error of that code, and advice only where the code implies it (a
+// size limit is not cured by waiting, so ResourceExhausted gives none; the
+// server's own message says what to do). Byte counts in the server's
+// message are shown with binary units.
 func Message(err error) string {
 	var ce *connect.Error
 	if !errors.As(err, &ce) {
-		return err.Error()
+		return humanizeBytes(err.Error())
 	}
-	detail := ce.Message()
+	detail := humanizeBytes(ce.Message())
 	hint := ""
 	switch ce.Code() {
 	case connect.CodeUnauthenticated:
@@ -28,7 +35,7 @@ func Message(err error) string {
 	case connect.CodeInvalidArgument:
 		hint = "invalid input"
 	case connect.CodeResourceExhausted:
-		hint = "limit reached, try again later or with less"
+		hint = "limit reached"
 	case connect.CodeUnavailable:
 		hint = "cannot reach the server: is it running, and is the URL right?"
 	case connect.CodeDeadlineExceeded:
@@ -39,6 +46,11 @@ func Message(err error) string {
 		hint = "data did not verify"
 	case connect.CodeUnimplemented:
 		hint = "not supported by this server"
+	case connect.CodeCanceled:
+		hint = "interrupted"
+		if detail == context.Canceled.Error() {
+			detail = ""
+		}
 	default:
 		hint = ce.Code().String()
 	}
@@ -52,14 +64,18 @@ func Message(err error) string {
 	return hint + ": " + detail
 }
 
-// isCobraUsage recognises cobra's own argument errors, which it returns as
-// plain errors.
-func isCobraUsage(err error) bool {
-	msg := err.Error()
-	for _, p := range []string{"unknown command", "unknown flag", "unknown shorthand", "accepts ", "requires at least", "requires at most", "invalid argument", "flag needs an argument"} {
-		if strings.Contains(msg, p) {
-			return true
+// byteCount is a number of bytes written out in a message: "5242880 bytes".
+var byteCount = regexp.MustCompile(`\b(\d{4,}) bytes\b`)
+
+// humanizeBytes rewrites byte counts of 1 KiB or more in msg with binary
+// units ("5242880 bytes" becomes "5.0 MiB"); smaller ones read well as
+// they are.
+func humanizeBytes(msg string) string {
+	return byteCount.ReplaceAllStringFunc(msg, func(m string) string {
+		n, err := strconv.ParseInt(byteCount.FindStringSubmatch(m)[1], 10, 64)
+		if err != nil || n < 1024 {
+			return m
 		}
-	}
-	return false
+		return humanBytes(n)
+	})
 }

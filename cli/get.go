@@ -37,12 +37,14 @@ func newGetCommand(g *globals) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "get NAME|SHA256",
 		Short: "Download a file from every online peer that shares it",
-		Long: `Get finds a file by name (or by its SHA-256 as 64 hex digits) and downloads
+		Long: `Get finds a file by name (or by its SHA-256: all 64 hex digits, or the first
+8 or more, any case, if no other file's hash starts so) and downloads
 it from all the online peers that have it at once, verifying every piece as
 it arrives and the whole file at the end.
 
-A name that several different files share: on a terminal get lists them and
-asks which one; otherwise it fails and lists their SHA-256, to pass instead.
+A name that several different files share (or a hash prefix several
+hashes start with): on a terminal get lists them and asks which one;
+otherwise it fails and lists their SHA-256, to pass instead.
 
 The file is written to NAME.peerhub-partial in the output folder and takes
 its name only once complete and verified. An interrupted get (Ctrl-C, lost
@@ -50,7 +52,8 @@ network, no peer left) keeps the partial file: the same command resumes it,
 fetching only what is missing.`,
 		Example: `  peerhub get archivo1_p1.txt
   peerhub get -o ~/Downloads report.pdf
-  peerhub get 3f79bb7b435b05321651daefd374cdc681dc06faa65e374e38337b88ca046dea`,
+  peerhub get 3f79bb7b435b05321651daefd374cdc681dc06faa65e374e38337b88ca046dea
+  peerhub get 3f79bb7b`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return runGet(cmd.Context(), g, &o, args[0], outDir, force)

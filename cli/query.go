@@ -17,8 +17,8 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
-	"github.com/peerhub/peerhub/internal/pieces"
 	"github.com/peerhub/peerhub/internal/rpcclient"
+	"github.com/peerhub/peerhub/peer/downloader"
 	"github.com/peerhub/peerhub/peer/session"
 )
 
@@ -36,11 +36,14 @@ func newSearchCommand(g *globals) *cobra.Command {
 		Use:   "search QUERY|SHA256",
 		Short: "Find files shared by online peers",
 		Long: `Search finds files whose name contains QUERY (at least 3 characters, any
-case), or whose content has the SHA-256 given as 64 hex digits (any case).
-Results are grouped by content: one line per distinct file, with how many
-online peers have it and the accounts those peers belong to.`,
+case), or whose content's SHA-256 is SHA256: all 64 hex digits, or the
+first 8 or more as tables show them (any case; a name is searched if no
+hash starts so). Results are grouped by content: one line per distinct
+file, with how many online peers have it and the accounts those peers
+belong to.`,
 		Example: `  peerhub search archivo
-  peerhub search --json report.pdf`,
+  peerhub search --json report.pdf
+  peerhub search 3f79bb7b435b`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return o.withSession(cmd.Context(), g, func(s *session.Session) error {
@@ -88,16 +91,19 @@ func sourceAccounts(sources []*directoryv1.Source) string {
 	return strings.Join(accounts, ", ")
 }
 
-// searchAll collects up to limit results of a search, following pages.
-func searchAll(ctx context.Context, c interface {
-	Search(context.Context, *connect.Request[directoryv1.SearchRequest]) (*connect.Response[directoryv1.SearchResponse], error)
-}, query string, limit int) ([]*directoryv1.SearchResult, error) {
-	req := &directoryv1.SearchRequest{PageSize: int32(min(pageSize, max(limit, 1)))}
-	if lower := strings.ToLower(query); pieces.IsHex(lower) {
-		req.Sha256 = lower
-	} else {
-		req.Query = query
+// searchAll collects up to limit results of a search, following pages: by
+// hash, hash prefix or name, as downloader.SearchRequests says.
+func searchAll(ctx context.Context, c downloader.Searcher, query string, limit int) ([]*directoryv1.SearchResult, error) {
+	for _, req := range downloader.SearchRequests(query, int32(min(pageSize, max(limit, 1)))) {
+		if out, err := searchPages(ctx, c, req, limit); err != nil || len(out) > 0 {
+			return out, err
+		}
 	}
+	return nil, nil
+}
+
+// searchPages collects up to limit results of req, following pages.
+func searchPages(ctx context.Context, c downloader.Searcher, req *directoryv1.SearchRequest, limit int) ([]*directoryv1.SearchResult, error) {
 	var out []*directoryv1.SearchResult
 	for {
 		res, err := c.Search(ctx, connect.NewRequest(req))

@@ -6,13 +6,14 @@ package cli
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 )
 
 // Streams are the standard streams a command reads and writes; tests pass
@@ -39,6 +40,7 @@ const (
 	ExitOK    = 0 // success
 	ExitError = 1 // the command ran and failed
 	ExitUsage = 2 // bad flags or arguments
+	// ExitInterrupted (130) is in exitcode.go.
 )
 
 // globals are the flags every command has.
@@ -81,13 +83,15 @@ PEERHUB_SOME_FLAG.`,
 	root.SetIn(streams.In)
 	root.SetOut(streams.Out)
 	root.SetErr(streams.Err)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
 	root.PersistentFlags().StringVar(&g.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	root.PersistentFlags().StringVar(&g.logFormat, "log-format", "text", "log format: text (for a terminal) or json (for a log collector)")
 	root.AddCommand(newVersionCommand(g))
+	addVersionFlag(root)
 	for _, add := range commands {
 		root.AddCommand(add(g))
 	}
+	markUsageErrors(root)
+	addNameCompletions(root, g)
 	return root
 }
 
@@ -104,24 +108,21 @@ func Run(ctx context.Context, args []string, streams Streams) int {
 	if err == nil {
 		return ExitOK
 	}
-	fmt.Fprintln(streams.Err, "peerhub:", Message(err))
-	var u usageError
-	if errors.As(err, &u) || isCobraUsage(err) {
+	code := exitCode(ctx, err)
+	msg := Message(err)
+	if code != ExitError && code != ExitUsage {
+		msg = strings.ReplaceAll(msg, context.Canceled.Error(), "interrupted")
+	}
+	fmt.Fprintln(streams.Err, "peerhub:", msg)
+	if code == ExitUsage {
 		path := "peerhub"
 		if cmd != nil {
 			path = cmd.CommandPath()
 		}
 		fmt.Fprintf(streams.Err, "Run '%s --help' for usage.\n", path)
-		return ExitUsage
 	}
-	return ExitError
+	return code
 }
-
-// usageError marks errors in how the command was called.
-type usageError struct{ err error }
-
-func (u usageError) Error() string { return u.err.Error() }
-func (u usageError) Unwrap() error { return u.err }
 
 // newLogger builds the slog logger for --log-level and --log-format.
 func newLogger(level, format string, w io.Writer) (*slog.Logger, error) {
@@ -140,12 +141,10 @@ func newLogger(level, format string, w io.Writer) (*slog.Logger, error) {
 	}
 }
 
-// isTerminal reports whether f is an interactive terminal.
+// isTerminal reports whether f is an interactive terminal: a file whose
+// descriptor term.IsTerminal accepts. A character device that is no
+// terminal (/dev/null, under cron or systemd) is not one.
 func isTerminal(f any) bool {
 	file, ok := f.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := file.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return ok && term.IsTerminal(int(file.Fd()))
 }

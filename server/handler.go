@@ -171,10 +171,11 @@ func (h *handler) Search(ctx context.Context, req *connect.Request[directoryv1.S
 	results, next, err := h.dir.Search(ctx, store.SearchQuery{
 		// Names are stored in NFC (sharepath.Check): so is the query,
 		// whatever form the caller typed it in.
-		Query:     sharepath.Normalize(m.GetQuery()),
-		SHA256:    m.GetSha256(),
-		PageSize:  int(m.GetPageSize()),
-		PageToken: m.GetPageToken(),
+		Query:        sharepath.Normalize(m.GetQuery()),
+		SHA256:       m.GetSha256(),
+		SHA256Prefix: m.GetSha256Prefix(),
+		PageSize:     int(m.GetPageSize()),
+		PageToken:    m.GetPageToken(),
 	})
 	if err != nil {
 		return nil, h.fail(ctx, req.Spec().Procedure, err)

@@ -198,7 +198,11 @@ func (s *Server) mountREST(sd protoreflect.ServiceDescriptor, path string, g *ga
 		if err != nil {
 			return fmt.Errorf("REST routes of %s: %w", sd.FullName(), err)
 		}
-		transcoders[limit] = t
+		// REST callers meet Connect's errors: unknown query parameters
+		// named, and the same error bodies.
+		if transcoders[limit], err = RESTErrors(t, string(sd.FullName())); err != nil {
+			return err
+		}
 	}
 	routes, err := restRoutes(sd)
 	if err != nil {

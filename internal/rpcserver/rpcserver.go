@@ -165,7 +165,7 @@ func New(o Options) *Server {
 	if err := webui.Mount(s.Mux, o.Dashboard); err != nil {
 		panic(fmt.Sprintf("rpcserver: %v", err))
 	}
-	s.handler = o.CORS.wrap(s.stallGuard(s.Mux), o.Services)
+	s.handler = o.CORS.wrap(explainMediaType(s.stallGuard(s.Mux)), o.Services)
 	return s
 }
 

@@ -11,7 +11,6 @@ import (
 	"connectrpc.com/connect"
 
 	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
-	"github.com/peerhub/peerhub/internal/pieces"
 	"github.com/peerhub/peerhub/internal/sharepath"
 )
 
@@ -98,42 +97,39 @@ func rank(name, query string) match {
 }
 
 // Resolve finds the content query names: a SHA-256 (64 hex digits, either
-// case) or a file name, searched for at the directory. Of the contents
-// whose names match, only the best-matching kind counts (see match: an exact
-// name beats a substring); if that leaves one content, it is the answer.
+// case), an unambiguous prefix of one (at least MinHashPrefixLen hex
+// digits, either case; a file of that name if no hash has that prefix), or
+// a file name, searched for at the directory (see SearchRequests). Of the
+// contents whose names match, only the best-matching kind counts (see
+// match: an exact name beats a substring); if that leaves one content, it
+// is the answer. Every content a hash prefix matches counts alike.
 // A content is one SHA-256: when peers announce it with several descriptors
 // (piece roots, sizes, piece sizes), the answer is the descriptor the most
 // accounts announce, with the others in Candidate.Others for Get to fall
 // back to.
 // Errors: ErrNotFound, *AmbiguousError (several contents match equally
-// well), or the directory's error (a *connect.Error, e.g. InvalidArgument
-// for a query shorter than 3 characters).
+// well, or share the prefix), or the directory's error (a *connect.Error,
+// e.g. InvalidArgument for a query shorter than 3 characters).
 func Resolve(ctx context.Context, dir Searcher, query string) (Candidate, error) {
-	req := &directoryv1.SearchRequest{PageSize: 500}
-	bySHA := pieces.IsHex(strings.ToLower(query))
-	if bySHA {
-		req.Sha256 = strings.ToLower(query)
-	} else {
-		// Names are NFC (sharepath.Check), whatever form a terminal
-		// typed the query in.
-		query = sharepath.Normalize(query)
-		req.Query = query
-	}
+	// Names are NFC (sharepath.Check), whatever form a terminal typed the
+	// query in; hex digits are the same in every form.
+	query = sharepath.Normalize(query)
 	var results []*directoryv1.SearchResult
-	for len(results) < MaxResolveResults {
-		res, err := dir.Search(ctx, connect.NewRequest(req))
-		if err != nil {
+	var req *directoryv1.SearchRequest
+	for _, req = range SearchRequests(query, 500) {
+		var err error
+		if results, err = searchPages(ctx, dir, req); err != nil {
 			return Candidate{}, fmt.Errorf("search %q: %w", query, err)
 		}
-		results = append(results, res.Msg.GetResults()...)
-		if req.PageToken = res.Msg.GetNextPageToken(); req.PageToken == "" {
+		if len(results) > 0 {
 			break
 		}
 	}
+	byHash := req.GetQuery() == ""
 
 	var best []Candidate
 	bestRank := noMatch
-	for _, c := range bySHA256(results, query, bySHA) {
+	for _, c := range bySHA256(results, query, byHash) {
 		m := c.rank
 		switch {
 		case m > bestRank:
@@ -163,14 +159,14 @@ type ranked struct {
 // descriptor is the one the most accounts announce (then the most sources,
 // then the directory's order), with the others as its Others. A group ranks
 // as its best-matching name, which becomes its Name.
-func bySHA256(results []*directoryv1.SearchResult, query string, bySHA bool) []ranked {
+func bySHA256(results []*directoryv1.SearchResult, query string, byHash bool) []ranked {
 	var order []string
 	groups := map[string][]ranked{}
 	for _, r := range results {
 		if len(r.GetSources()) == 0 {
 			continue
 		}
-		c, m := candidate(r, query, bySHA)
+		c, m := candidate(r, query, byHash)
 		if groups[c.SHA256] == nil {
 			order = append(order, c.SHA256)
 		}
@@ -194,8 +190,27 @@ func bySHA256(results []*directoryv1.SearchResult, query string, bySHA bool) []r
 	return out
 }
 
-// candidate converts a search result and ranks it against query.
-func candidate(r *directoryv1.SearchResult, query string, bySHA bool) (Candidate, match) {
+// searchPages collects up to MaxResolveResults results of req, following
+// pages.
+func searchPages(ctx context.Context, dir Searcher, req *directoryv1.SearchRequest) ([]*directoryv1.SearchResult, error) {
+	var results []*directoryv1.SearchResult
+	for len(results) < MaxResolveResults {
+		res, err := dir.Search(ctx, connect.NewRequest(req))
+		if err != nil {
+			return nil, err
+		}
+		results = append(results, res.Msg.GetResults()...)
+		if req.PageToken = res.Msg.GetNextPageToken(); req.PageToken == "" {
+			break
+		}
+	}
+	return results, nil
+}
+
+// candidate converts a search result and ranks it against query. A result
+// of a search by hash or hash prefix (byHash) matches exactly if its hash
+// starts with the query, in either case.
+func candidate(r *directoryv1.SearchResult, query string, byHash bool) (Candidate, match) {
 	c := Candidate{
 		Target: Target{
 			SHA256:    r.GetSha256(),
@@ -210,8 +225,8 @@ func candidate(r *directoryv1.SearchResult, query string, bySHA bool) (Candidate
 		c.Sources = append(c.Sources, Source{Peer: s.GetPeer(), Address: s.GetAddress(), Name: s.GetName()})
 	}
 	var m match
-	if bySHA {
-		if r.GetSha256() == strings.ToLower(query) {
+	if byHash {
+		if strings.HasPrefix(r.GetSha256(), strings.ToLower(query)) {
 			m = exact
 		}
 		if len(c.Names) > 0 {

@@ -13,7 +13,8 @@ import (
 )
 
 // fakeDirectory answers Search from a fixed list, a name query by
-// case-insensitive substring as the directory does, in pages of two.
+// case-insensitive substring and a hash prefix by prefix, as the directory
+// does, in pages of two.
 type fakeDirectory struct {
 	results []*directoryv1.SearchResult
 	calls   int
@@ -23,6 +24,12 @@ func (f *fakeDirectory) Search(_ context.Context, req *connect.Request[directory
 	f.calls++
 	var hits []*directoryv1.SearchResult
 	for _, r := range f.results {
+		if p := req.Msg.GetSha256Prefix(); p != "" {
+			if strings.HasPrefix(r.GetSha256(), p) {
+				hits = append(hits, r)
+			}
+			continue
+		}
 		if req.Msg.GetSha256() != "" {
 			if r.GetSha256() == req.Msg.GetSha256() {
 				hits = append(hits, r)
@@ -123,5 +130,81 @@ func TestResolve(t *testing.T) {
 				t.Errorf("Resolve = %+v, want sha %s… named %q with its source", c, tt.want, tt.wantName)
 			}
 		})
+	}
+}
+
+func TestResolveHashPrefix(t *testing.T) {
+	t.Parallel()
+	withHash := func(sha, name string) *directoryv1.SearchResult {
+		r := result("0", name)
+		r.Sha256 = sha
+		return r
+	}
+	x := withHash("abcdef01"+strings.Repeat("1", 56), "x.bin")
+	y := withHash("abcdef01"+strings.Repeat("2", 56), "y.bin")
+	z := withHash("12345678"+strings.Repeat("3", 56), "z.bin")
+	named := withHash(strings.Repeat("4", 64), "cafebabe.txt") // a name that looks like a prefix
+	dir := &fakeDirectory{results: []*directoryv1.SearchResult{x, y, z, named}}
+	tests := []struct {
+		query     string
+		want      string   // the answer's name
+		ambiguous []string // the candidates' names
+		wantErr   error
+	}{
+		{query: "12345678", want: "z.bin"},
+		{query: "ABCDEF011", want: "x.bin"},
+		{query: "abcdef0122", want: "y.bin"},
+		{query: "abcdef01", ambiguous: []string{"x.bin", "y.bin"}},
+		{query: "ABCDEF01", ambiguous: []string{"x.bin", "y.bin"}},
+		// No hash starts so: a file of that name.
+		{query: "cafebabe", want: "cafebabe.txt"},
+		// Seven digits are a name, not a prefix.
+		{query: "1234567", wantErr: downloader.ErrNotFound},
+		{query: "abcdef0199", wantErr: downloader.ErrNotFound},
+	}
+	for _, tt := range tests {
+		t.Run(tt.query, func(t *testing.T) {
+			c, err := downloader.Resolve(t.Context(), dir, tt.query)
+			if amb, ok := errors.AsType[*downloader.AmbiguousError](err); ok {
+				var got []string
+				for _, c := range amb.Candidates {
+					got = append(got, c.Name)
+					if !strings.Contains(err.Error(), c.SHA256) {
+						t.Errorf("ambiguity message %q lacks %s", err, c.SHA256)
+					}
+				}
+				if strings.Join(got, ",") != strings.Join(tt.ambiguous, ",") {
+					t.Errorf("candidates %v, want %v", got, tt.ambiguous)
+				}
+				return
+			}
+			if tt.ambiguous != nil {
+				t.Fatalf("Resolve = %+v, %v; want ambiguous %v", c, err, tt.ambiguous)
+			}
+			if !errors.Is(err, tt.wantErr) || (err == nil) != (tt.wantErr == nil) {
+				t.Fatalf("Resolve error %v, want %v", err, tt.wantErr)
+			}
+			if err == nil && c.Name != tt.want {
+				t.Errorf("Resolve = %+v, want %s", c, tt.want)
+			}
+		})
+	}
+}
+
+func TestHashQuery(t *testing.T) {
+	t.Parallel()
+	full := strings.Repeat("Ab", 32)
+	for _, tt := range []struct{ query, sha, prefix string }{
+		{full, strings.ToLower(full), ""},
+		{full[:63], "", strings.ToLower(full[:63])},
+		{"DEADBEEF", "", "deadbeef"},
+		{"deadbee", "", ""},
+		{"deadbeeg", "", ""},
+		{full + "a", "", ""},
+		{"report.pdf", "", ""},
+	} {
+		if sha, prefix := downloader.HashQuery(tt.query); sha != tt.sha || prefix != tt.prefix {
+			t.Errorf("HashQuery(%q) = %q, %q; want %q, %q", tt.query, sha, prefix, tt.sha, tt.prefix)
+		}
 	}
 }

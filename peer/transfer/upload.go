@@ -134,7 +134,7 @@ func (s *Service) checkHeader(h UploadHeader) error {
 		return fmt.Errorf("%w: negative size", ErrInvalid)
 	}
 	if h.Size > s.maxUpload {
-		return fmt.Errorf("%w: %d bytes, this peer accepts at most %d", ErrTooLarge, h.Size, s.maxUpload)
+		return fmt.Errorf("%w: %d bytes, this peer accepts at most %d bytes", ErrTooLarge, h.Size, s.maxUpload)
 	}
 	return s.checkFree(h.Name)
 }

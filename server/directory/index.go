@@ -155,14 +155,16 @@ func page(p store.Page) (store.Page, error) {
 }
 
 // Search finds content of online peers by a case-insensitive name substring,
-// an exact SHA-256, or both, grouped by content, and returns one page and
+// an exact SHA-256 or a prefix of one (at least MinHashPrefixLen digits),
+// or a name and a hash, grouped by content, and returns one page and
 // the next page's token ("" on the last page). A zero page size means
 // DefaultPageSize.
 // Errors: ErrInvalidArgument for a query shorter than MinQueryLen or longer
-// than MaxQueryLen characters, a bad hash, page size or page token.
+// than MaxQueryLen characters, a bad hash or hash prefix, page size or
+// page token.
 func (d *Directory) Search(ctx context.Context, q store.SearchQuery) ([]store.SearchResult, string, error) {
-	if q.Query == "" && q.SHA256 == "" {
-		return nil, "", fmt.Errorf("search: give a query or a sha256: %w", ErrInvalidArgument)
+	if q.Query == "" && q.SHA256 == "" && q.SHA256Prefix == "" {
+		return nil, "", fmt.Errorf("search: give a query, a sha256 or a sha256 prefix: %w", ErrInvalidArgument)
 	}
 	if q.Query != "" {
 		n := utf8.RuneCountInString(q.Query)
@@ -172,6 +174,9 @@ func (d *Directory) Search(ctx context.Context, q store.SearchQuery) ([]store.Se
 	}
 	if q.SHA256 != "" && !pieces.IsHex(q.SHA256) {
 		return nil, "", fmt.Errorf("search sha256: want 64 lowercase hex digits: %w", ErrInvalidArgument)
+	}
+	if err := checkHashPrefix(q); err != nil {
+		return nil, "", err
 	}
 	p, err := page(store.Page{Size: q.PageSize, Token: q.PageToken})
 	if err != nil {

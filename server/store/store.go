@@ -143,14 +143,18 @@ type SearchResult struct {
 	AccountCount int
 }
 
-// SearchQuery selects content by a name substring, a content hash, or both
-// (both must then match).
+// SearchQuery selects content by a name substring, a content hash or a
+// prefix of one, or a name and a hash (both must then match).
 type SearchQuery struct {
 	// Query is a case-insensitive substring of the file name (at least 3
 	// characters, checked at the edge); empty means any name.
 	Query string
 	// SHA256 is an exact content hash, hex; empty means any content.
 	SHA256 string
+	// SHA256Prefix selects the contents whose hash starts with it (lowercase
+	// hex, 1 to 64 digits; the edge asks for at least 8); empty means any.
+	// At most one of SHA256 and SHA256Prefix is set.
+	SHA256Prefix string
 	// PageSize is the most results to return; the caller has applied its
 	// default and maximum (always >= 1).
 	PageSize int

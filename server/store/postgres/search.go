@@ -152,6 +152,12 @@ func (s *Store) Search(ctx context.Context, q store.SearchQuery, now time.Time) 
 			return nil, "", nil // no stored content has such a hash
 		}
 		query, args = sqlSearchSHA, append(args, sha)
+	case q.SHA256Prefix != "":
+		lo, hi, ok := hashRangeArgs(q.SHA256Prefix)
+		if !ok {
+			return nil, "", nil // no stored content has such a hash
+		}
+		query, args = sqlSearchPrefix, append(args, lo, hi)
 	case utf8.RuneCountInString(lq) >= trigram.Len:
 		// Shorter queries walk the files in id order (the edge rejects
 		// them anyway).

@@ -64,6 +64,7 @@ func TestQueryPlans(t *testing.T) {
 	}{
 		{"search by name", sqlSearchFTS, []string{"SCAN x VIRTUAL TABLE INDEX", "SEARCH g USING INDEX files_sha256"}},
 		{"search by hash", sqlSearchSHA, []string{"SEARCH f USING INDEX files_sha256 (sha256=? AND rowid>?)"}},
+		{"search by hash prefix", sqlSearchPrefix, []string{"SEARCH f USING INDEX files_sha256 (sha256>? AND sha256<?)"}},
 		{"search scan", sqlSearchScan, []string{"SEARCH f USING INTEGER PRIMARY KEY (rowid>?)"}},
 		{"sources", sqlSearchSources, []string{"SEARCH f USING INDEX files_sha256 (sha256=?)"}},
 		{"list peers", sqlListPeers, []string{"USING INDEX sessions_peer_name"}},
@@ -96,7 +97,9 @@ func TestQueryPlans(t *testing.T) {
 					t.Errorf("plan lacks %q:\n%s", w, all)
 				}
 			}
-			if c.name != "sources" && strings.Contains(all, "TEMP B-TREE") {
+			// The sources of a page and the few rows of a hash prefix
+			// are sorted; nothing else may be.
+			if c.name != "sources" && c.name != "search by hash prefix" && strings.Contains(all, "TEMP B-TREE") {
 				t.Errorf("plan sorts:\n%s", all)
 			}
 			if strings.Contains(all, "SCAN f") || strings.Contains(all, "SCAN files") || strings.Contains(all, "SCAN sessions") {

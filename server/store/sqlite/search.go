@@ -23,7 +23,8 @@ func ftsPhrase(q string) string { return `"` + strings.ReplaceAll(q, `"`, `""`) 
 //
 // Results are in the order of each content's first matching row id (the FTS
 // rowid). A name query of 3 or more characters walks the trigram index (see
-// trigram.go for which trigrams), a hash query the sha256 index; a shorter
+// trigram.go for which trigrams), a hash or hash prefix query the sha256
+// index (see hashprefix.go); a shorter
 // or empty name query walks files by id. A page walks matches from the token's row id, keeps a row only if
 // no live matching row of the same content has a smaller id, and stops after
 // PageSize+1 kept rows; the token is the last kept row id. So a broad query
@@ -54,7 +55,13 @@ func (s *Store) Search(ctx context.Context, q store.SearchQuery, now time.Time) 
 	}
 	defer tx.Rollback() // read-only: nothing to commit
 
-	rows, err := tx.StmtContext(ctx, stmt).QueryContext(ctx, first, after, sqlstore.Nanos(now), lq, q.PageSize+1)
+	var rows *sql.Rows
+	if q.SHA256Prefix != "" {
+		lo, hi := sqlstore.HashRange(q.SHA256Prefix)
+		rows, err = tx.QueryContext(ctx, sqlSearchPrefix, lo, after, sqlstore.Nanos(now), lq, q.PageSize+1, hi)
+	} else {
+		rows, err = tx.StmtContext(ctx, stmt).QueryContext(ctx, first, after, sqlstore.Nanos(now), lq, q.PageSize+1)
+	}
 	if err != nil {
 		return nil, "", fmt.Errorf("search: %w", err)
 	}

@@ -21,6 +21,10 @@ func Lower(s string) string { return strings.ToLower(s) }
 func SearchStart(q store.SearchQuery, tokens pagetoken.Format) (lq string, bind uint32, after int64, err error) {
 	lq = Lower(q.Query)
 	bind = pagetoken.Hash("search", lq, q.SHA256)
+	if q.SHA256Prefix != "" {
+		// Only then: tokens of the other searches stay as they were.
+		bind = pagetoken.Hash("search", lq, q.SHA256, "prefix", q.SHA256Prefix)
+	}
 	after, err = tokens.DecodeID(q.PageToken, bind)
 	return lq, bind, after, err
 }

@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"SearchPaging", testSearchPaging},
 		{"SearchDescriptors", testSearchDescriptors},
 		{"SearchDescriptorPaging", testSearchDescriptorPaging},
+		{"SearchHashPrefix", testSearchHashPrefix},
 		{"ListPeers", testListPeers},
 		{"ListFiles", testListFiles},
 		{"Stats", testStats},

@@ -1005,7 +1005,8 @@ func (x *PublishResponse) GetFileCount() int64 {
 	return 0
 }
 
-// SearchRequest is a name query or an exact content hash; at least one.
+// SearchRequest is a name query, an exact content hash or a prefix of one;
+// at least one of them.
 type SearchRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// query is a case-insensitive substring of the file name, at least 3
@@ -1018,7 +1019,12 @@ type SearchRequest struct {
 	PageSize int32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
 	// page_token is a previous response's next_page_token, to get the next
 	// page; empty for the first page.
-	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	PageToken string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	// sha256_prefix restricts results to the contents whose hash starts with
+	// it: 8 to 64 lowercase hex digits (a hash as tables abbreviate it, as
+	// git takes commit ids). Several contents may match; a caller that wants
+	// one lists them if there are several.
+	Sha256Prefix  string `protobuf:"bytes,5,opt,name=sha256_prefix,json=sha256Prefix,proto3" json:"sha256_prefix,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1077,6 +1083,13 @@ func (x *SearchRequest) GetPageSize() int32 {
 func (x *SearchRequest) GetPageToken() string {
 	if x != nil {
 		return x.PageToken
+	}
+	return ""
+}
+
+func (x *SearchRequest) GetSha256Prefix() string {
+	if x != nil {
+		return x.Sha256Prefix
 	}
 	return ""
 }
@@ -1976,15 +1989,17 @@ const file_peerhub_directory_v1_directory_proto_rawDesc = "" +
 	"\vname.device\x12Cmust not name a Windows device (CON, PRN, AUX, NUL, COM0-9, LPT0-9)\x1aM!this.matches('(?i)(^|/)(con|prn|aux|nul|com[0-9]|lpt[0-9])(\\\\.[^/]*)?(/|$)')r\x1a\x10\x01(\x80\b2\x13^[^\\x00-\\x1f\\x7f]+$R\aremoved\"0\n" +
 	"\x0fPublishResponse\x12\x1d\n" +
 	"\n" +
-	"file_count\x18\x01 \x01(\x03R\tfileCount\"\xad\x02\n" +
+	"file_count\x18\x01 \x01(\x03R\tfileCount\"\x94\x04\n" +
 	"\rSearchRequest\x128\n" +
 	"\x05query\x18\x01 \x01(\tB\"\xbaH\x1f\xd8\x01\x01r\x1a\x10\x03\x18\x80\x022\x13^[^\\x00-\\x1f\\x7f]+$R\x05query\x120\n" +
 	"\x06sha256\x18\x02 \x01(\tB\x18\xbaH\x15\xd8\x01\x01r\x102\x0e^[0-9a-f]{64}$R\x06sha256\x12'\n" +
 	"\tpage_size\x18\x03 \x01(\x05B\n" +
 	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
 	"\n" +
-	"page_token\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken:^\xbaH[\x1aY\n" +
-	"\x16search.query_or_sha256\x12\x18give a query or a sha256\x1a%this.query != '' || this.sha256 != ''\"\x9f\x01\n" +
+	"page_token\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\x12?\n" +
+	"\rsha256_prefix\x18\x05 \x01(\tB\x1a\xbaH\x17\xd8\x01\x01r\x122\x10^[0-9a-f]{8,64}$R\fsha256Prefix:\x83\x02\xbaH\xff\x01\x1a\x86\x01\n" +
+	"\x16search.query_or_sha256\x12)give a query, a sha256 or a sha256_prefix\x1aAthis.query != '' || this.sha256 != '' || this.sha256_prefix != ''\x1at\n" +
+	"\x17search.sha256_or_prefix\x12*give a sha256 or a sha256_prefix, not both\x1a-this.sha256 == '' || this.sha256_prefix == ''\"\x9f\x01\n" +
 	"\x06Source\x12\x12\n" +
 	"\x04peer\x18\x01 \x01(\tR\x04peer\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x12\n" +
