@@ -20,6 +20,7 @@ import (
 
 	peerv1 "github.com/peerhub/peerhub/gen/peerhub/peer/v1"
 	"github.com/peerhub/peerhub/gen/peerhub/peer/v1/peerv1connect"
+	"github.com/peerhub/peerhub/internal/clientaddr"
 	"github.com/peerhub/peerhub/internal/rpcserver"
 	"github.com/peerhub/peerhub/internal/token"
 	"github.com/peerhub/peerhub/peer/transfer"
@@ -69,7 +70,7 @@ const uploadMessageBytes = (transfer.MaxChunkSize+2)/3*4 + 4<<10
 // address the call comes from.
 func caller(ctx context.Context, p connect.Peer) context.Context {
 	c, _ := token.FromContext(ctx)
-	return transfer.WithCaller(ctx, transfer.Caller{Account: c.Subject, Address: rpcserver.ClientAddress(p.Addr)})
+	return transfer.WithCaller(ctx, transfer.Caller{Account: c.Subject, Address: clientaddr.Of(p.Addr)})
 }
 
 // Stat implements peerv1connect.PeerServiceHandler.

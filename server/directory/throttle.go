@@ -3,10 +3,10 @@ package directory
 import (
 	"fmt"
 	"math"
-	"net"
-	"net/netip"
 	"sync"
 	"time"
+
+	"github.com/peerhub/peerhub/internal/clientaddr"
 )
 
 // Login throttling: after a few failed logins, an account's logins, and
@@ -161,7 +161,7 @@ func (t *throttle) begin(account, address string) (wait time.Duration, end func(
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	now := t.now()
-	ad := t.addresses.get(addressKey(address), now)
+	ad := t.addresses.get(clientaddr.Of(address), now)
 	if ad.inflight >= MaxLoginsInFlight {
 		return 0, nil, fmt.Errorf("%w: %d login attempts at once from your address, at most %d; wait for them to end", ErrTooManyAttempts, ad.inflight, MaxLoginsInFlight)
 	}
@@ -202,23 +202,4 @@ func (t *throttle) prune() {
 	now := t.now()
 	t.accounts.prune(now)
 	t.addresses.prune(now)
-}
-
-// addressKey is the throttle's key of a remote host:port: the IP address,
-// or for IPv6 its /64 network, since one host commonly holds a whole /64.
-// Anything else is its own key.
-func addressKey(remote string) string {
-	host, _, err := net.SplitHostPort(remote)
-	if err != nil {
-		host = remote
-	}
-	ip, err := netip.ParseAddr(host)
-	if err != nil {
-		return host
-	}
-	ip = ip.Unmap().WithZone("")
-	if ip.Is6() {
-		return netip.PrefixFrom(ip, 64).Masked().String()
-	}
-	return ip.String()
 }

@@ -123,21 +123,3 @@ func TestThrottleOverflow(t *testing.T) {
 		t.Errorf("table grew to %d", len(th.accounts.m))
 	}
 }
-
-func TestAddressKey(t *testing.T) {
-	t.Parallel()
-	for in, want := range map[string]string{
-		"192.0.2.1:4000":             "192.0.2.1",
-		"[::ffff:192.0.2.1]:4000":    "192.0.2.1",
-		"[2001:db8:1:2:3:4:5:6]:443": "2001:db8:1:2::/64",
-		"[2001:db8:1:2:ffff::1]:1":   "2001:db8:1:2::/64",
-		"[fe80::1%eth0]:1":           "fe80::/64",
-		"192.0.2.1":                  "192.0.2.1",
-		"":                           "",
-		"pipe":                       "pipe",
-	} {
-		if got := addressKey(in); got != want {
-			t.Errorf("addressKey(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
