@@ -26,7 +26,7 @@ type Caller struct {
 	// Account is the caller's account; not capped if empty.
 	Account string
 	// Address is the caller's address, as it is to be counted (one IPv4
-	// address, one IPv6 /64: rpcserver.ClientAddress); not capped if
+	// address, one IPv6 /64: clientaddr.Of); not capped if
 	// empty.
 	Address string
 }
