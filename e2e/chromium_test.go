@@ -88,7 +88,11 @@ func (b *browser) consoleErrors() []string {
 // do runs steps in the tab, failing the test with what on an error.
 func (b *browser) do(t *testing.T, what string, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
-	if err := chromedp.Do(b.ctx, steps...); err != nil {
+	// Bounded like every wait of the test: a page that never shows what a
+	// step waits for fails the test instead of hanging it.
+	ctx, cancel := context.WithTimeout(b.ctx, browserWait)
+	defer cancel()
+	if err := chromedp.Do(ctx, steps...); err != nil {
 		t.Fatalf("%s: %v\nconsole errors: %s", what, err, strings.Join(b.consoleErrors(), "\n"))
 	}
 }
