@@ -33,7 +33,7 @@ func newStatsCollector(dir *directory.Directory, log *slog.Logger) *statsCollect
 		peers: prometheus.NewDesc("peerhub_directory_online_peers", "Peer sessions online now.", nil, nil),
 		files: prometheus.NewDesc("peerhub_directory_indexed_files", "Files that online peers share now.", nil, nil),
 		logins: prometheus.NewDesc("peerhub_directory_logins_total",
-			"Sessions opened with a password (peers and clients) since the directory started.", nil, nil),
+			"Sessions opened with a password since the directory started, by kind: peer or client.", []string{"kind"}, nil),
 		refreshes: prometheus.NewDesc("peerhub_directory_refreshes_total",
 			"Client sessions opened with a refresh token (no password check) since the directory started.", nil, nil),
 		passwordChecks: prometheus.NewDesc("peerhub_directory_password_checks_total",
@@ -53,12 +53,10 @@ func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 // Collect implements prometheus.Collector.
 func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	n := c.dir.Counters()
-	for _, m := range []struct {
-		desc *prometheus.Desc
-		v    int64
-	}{{c.logins, n.Logins}, {c.refreshes, n.Refreshes}, {c.passwordChecks, n.PasswordChecks}} {
-		ch <- prometheus.MustNewConstMetric(m.desc, prometheus.CounterValue, float64(m.v))
-	}
+	ch <- prometheus.MustNewConstMetric(c.logins, prometheus.CounterValue, float64(n.PeerLogins), "peer")
+	ch <- prometheus.MustNewConstMetric(c.logins, prometheus.CounterValue, float64(n.ClientLogins), "client")
+	ch <- prometheus.MustNewConstMetric(c.refreshes, prometheus.CounterValue, float64(n.Refreshes))
+	ch <- prometheus.MustNewConstMetric(c.passwordChecks, prometheus.CounterValue, float64(n.PasswordChecks))
 	ctx, cancel := context.WithTimeout(context.Background(), statsTimeout)
 	defer cancel()
 	st, err := c.dir.Stats(ctx)

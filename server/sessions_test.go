@@ -54,7 +54,7 @@ func (c curlClient) status(path, tok, body string) string {
 // metric reads one counter or gauge from /metrics.
 func metric(t *testing.T, e *env, name string) float64 {
 	t.Helper()
-	m := regexp.MustCompile(`(?m)^` + name + ` (\S+)$`).FindStringSubmatch(httpGet(t, e.url+"/metrics"))
+	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` (\S+)$`).FindStringSubmatch(httpGet(t, e.url+"/metrics"))
 	if m == nil {
 		t.Fatalf("/metrics lacks %s", name)
 	}
@@ -185,6 +185,9 @@ func TestRefreshToken(t *testing.T) {
 	}
 	if got := metric(t, c.e, "peerhub_directory_refreshes_total"); got != 3 {
 		t.Errorf("refreshes = %v, want 3", got)
+	}
+	if got := metric(t, c.e, `peerhub_directory_logins_total{kind="client"}`); got != 1 {
+		t.Errorf("client logins = %v, want 1 (refreshes are not logins)", got)
 	}
 	// Another account cannot revoke it.
 	alicePeer := c.e.login(alice, alicePW, "", "")

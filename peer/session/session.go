@@ -239,6 +239,12 @@ func (s *Session) Heartbeat(ctx context.Context) error {
 	s.tok.Set(res.Msg.GetToken())
 	s.mu.Lock()
 	s.setRevokedLocked(res.Msg.GetRevokedSessionIds())
+	// The directory may have restarted with another interval: follow it
+	// now, or a longer old cadence would outrun its new session TTL.
+	if d := res.Msg.GetHeartbeatInterval().AsDuration(); d > 0 && d != s.interval {
+		s.log.Log(ctx, s.level(), "heartbeat interval changed", "from", s.interval, "to", d)
+		s.interval = d
+	}
 	s.mu.Unlock()
 	return nil
 }

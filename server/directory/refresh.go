@@ -25,15 +25,17 @@ const DefaultRefreshTTL = 30 * 24 * time.Hour
 
 // activity counts what the directory did since it started, for metrics.
 type activity struct {
-	logins         atomic.Int64 // successful password logins
+	peerLogins     atomic.Int64 // successful password logins of peers
+	clientLogins   atomic.Int64 // successful password logins of clients
 	refreshes      atomic.Int64 // sessions opened with a refresh token
 	passwordChecks atomic.Int64 // bcrypt comparisons
 }
 
 // Counters are running totals since the directory started.
 type Counters struct {
-	// Logins counts sessions opened with a password (Login).
-	Logins int64
+	// PeerLogins and ClientLogins count sessions opened with a password
+	// (Login), of peers and of clients.
+	PeerLogins, ClientLogins int64
 	// Refreshes counts sessions opened with a refresh token (Refresh).
 	Refreshes int64
 	// PasswordChecks counts bcrypt comparisons: one per login attempt
@@ -44,7 +46,8 @@ type Counters struct {
 // Counters returns the running totals.
 func (d *Directory) Counters() Counters {
 	return Counters{
-		Logins:         d.counters.logins.Load(),
+		PeerLogins:     d.counters.peerLogins.Load(),
+		ClientLogins:   d.counters.clientLogins.Load(),
 		Refreshes:      d.counters.refreshes.Load(),
 		PasswordChecks: d.counters.passwordChecks.Load(),
 	}

@@ -105,7 +105,11 @@ func (d *Directory) Login(ctx context.Context, c Credentials) (Grant, error) {
 	if err != nil {
 		return Grant{}, err
 	}
-	d.counters.logins.Add(1)
+	if c.AdvertiseAddress != "" {
+		d.counters.peerLogins.Add(1)
+	} else {
+		d.counters.clientLogins.Add(1)
+	}
 	if c.Refresh {
 		if g.RefreshToken, g.RefreshExpiresAt, err = d.issueRefresh(ctx, c.Username); err != nil {
 			// The session stays: the caller may still use it.
