@@ -2,10 +2,6 @@ package e2e_test
 
 import (
 	"fmt"
-	"io"
-	"net/http"
-	"regexp"
-	"strconv"
 	"testing"
 	"time"
 
@@ -19,24 +15,7 @@ import (
 // directoryMetric reads one sample from the directory's /metrics.
 func directoryMetric(t *testing.T, n *testnet.Network, sample string) float64 {
 	t.Helper()
-	res, err := http.Get(n.DirectoryURL + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
-	body, err := io.ReadAll(res.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(sample) + ` (\S+)$`).FindSubmatch(body)
-	if m == nil {
-		t.Fatalf("/metrics lacks %s", sample)
-	}
-	v, err := strconv.ParseFloat(string(m[1]), 64)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
+	return testutil.Metric(t, n.DirectoryURL+"/metrics", sample)
 }
 
 // TestHeartbeatIntervalChange: a directory restarted (same data) with a

@@ -4,9 +4,7 @@ import (
 	"encoding/json"
 	"os"
 	"os/exec"
-	"regexp"
 	"slices"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +12,7 @@ import (
 	"connectrpc.com/connect"
 
 	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
+	"github.com/peerhub/peerhub/internal/testutil"
 	"github.com/peerhub/peerhub/server/directory"
 )
 
@@ -51,18 +50,10 @@ func (c curlClient) status(path, tok, body string) string {
 	return string(out)
 }
 
-// metric reads one counter or gauge from /metrics.
-func metric(t *testing.T, e *env, name string) float64 {
+// metric reads one sample from the directory's /metrics.
+func metric(t *testing.T, e *env, sample string) float64 {
 	t.Helper()
-	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(name) + ` (\S+)$`).FindStringSubmatch(httpGet(t, e.url+"/metrics"))
-	if m == nil {
-		t.Fatalf("/metrics lacks %s", name)
-	}
-	v, err := strconv.ParseFloat(m[1], 64)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return v
+	return testutil.Metric(t, e.url+"/metrics", sample)
 }
 
 // TestClientSessionOutlivesHeartbeats: presence belongs to peers. A client
