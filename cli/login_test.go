@@ -26,7 +26,9 @@ func TestLoginStoresRefreshToken(t *testing.T) {
 	n := testnet.Start(t, testnet.Options{})
 	n.AddPeer("p1", testnet.PeerOptions{Files: map[string][]byte{"archivo1_p1.txt": []byte("hola p1\n")}})
 	waitIndexed(t, n, "archivo1")
-	checks := func() float64 { return testutil.Metric(t, n.DirectoryURL+"/metrics", "peerhub_directory_password_checks_total") }
+	checks := func() float64 {
+		return testutil.Metric(t, n.DirectoryURL+"/metrics", "peerhub_directory_password_checks_total")
+	}
 	before := checks()
 
 	config := filepath.Join(t.TempDir(), "config", "peerhub")
