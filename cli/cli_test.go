@@ -157,6 +157,13 @@ func TestPutIgnoresPeerName(t *testing.T) {
 		t.Fatal(err)
 	}
 	env := map[string]string{"PEERHUB_DIRECTORY": n.DirectoryURL, "PEERHUB_USER": "alice", "PEERHUB_PASSWORD": testnet.Password, "PEERHUB_NAME": "p2"}
+	// AddPeer returns before the peer's login: wait until it is online.
+	testutil.Eventually(t, 10*time.Second, "p1 is online", func() error {
+		if r := run(t, env, "", "peers"); !strings.Contains(r.out, p.URL) {
+			return fmt.Errorf("peers: %s%s", r.out, r.err)
+		}
+		return nil
+	})
 	if r := run(t, env, "", "put", local, "--to", p.URL); r.code != 0 {
 		t.Fatalf("put: exit %d: %s", r.code, r.err)
 	}
