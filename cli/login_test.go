@@ -63,6 +63,25 @@ func TestLoginStoresRefreshToken(t *testing.T) {
 		}
 	}
 
+	// A second login replaces the stored token and revokes the first, so
+	// logins do not pile up sessions at the directory.
+	first := stored[0].RefreshToken
+	if r := run(t, withPassword, "", "login"); r.code != 0 {
+		t.Fatalf("second login: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+	if b, err = os.ReadFile(path); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(b, &stored); err != nil || len(stored) != 1 || stored[0].RefreshToken == first {
+		t.Fatalf("stored logins after a second login = %s, %v", b, err)
+	}
+	dir := directoryv1connect.NewDirectoryServiceClient(rpcclient.NewHTTPClient(), n.DirectoryURL)
+	_, err = dir.Refresh(t.Context(), connect.NewRequest(&directoryv1.RefreshRequest{RefreshToken: first}))
+	if connect.CodeOf(err) != connect.CodeUnauthenticated {
+		t.Errorf("refresh with the replaced token = %v, want Unauthenticated", err)
+	}
+	before++ // the second login's password check
+
 	// No password anywhere: the stored login is used, without bcrypt.
 	for range 3 {
 		r := run(t, env, "", "search", "archivo1")
@@ -80,7 +99,6 @@ func TestLoginStoresRefreshToken(t *testing.T) {
 	if _, err := os.Stat(path); !os.IsNotExist(err) {
 		t.Errorf("stored login after logout: %v, want it gone", err)
 	}
-	dir := directoryv1connect.NewDirectoryServiceClient(rpcclient.NewHTTPClient(), n.DirectoryURL)
 	_, err = dir.Refresh(t.Context(), connect.NewRequest(&directoryv1.RefreshRequest{RefreshToken: stored[0].RefreshToken}))
 	if connect.CodeOf(err) != connect.CodeUnauthenticated {
 		t.Errorf("refresh with the logged-out token = %v, want Unauthenticated", err)
