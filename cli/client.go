@@ -31,18 +31,15 @@ type clientOptions struct {
 func (o *clientOptions) bind(cmd *cobra.Command) {
 	fs := cmd.Flags()
 	fs.StringVar(&o.directory, "directory", "http://127.0.0.1:8000", "URL of the directory (or of a peer, which forwards searches: then the password goes to the directory the peer names, and the peer gets read tokens only)")
-	fs.StringVar(&o.user, "user", "", "account to log in as (the password comes from $"+PasswordEnv+", --password-file, or a prompt)")
+	fs.StringVar(&o.user, "user", "", "account to log in as (the password comes from $"+PasswordEnv+", --password-file, the login stored by peerhub login, or a prompt)")
 	fs.StringVar(&o.passwordFile, "password-file", "", "file whose first line is the password")
 	fs.BoolVar(&o.json, "json", false, "print JSON instead of a table")
 }
 
 // Validate checks the flags.
 func (o *clientOptions) Validate() error {
-	if o.directory == "" {
-		return errors.New("--directory is empty")
-	}
-	if !strings.HasPrefix(o.directory, "http://") && !strings.HasPrefix(o.directory, "https://") {
-		return fmt.Errorf("--directory %q: want an http:// or https:// URL", o.directory)
+	if err := o.validateDirectory(); err != nil {
+		return err
 	}
 	if o.user == "" {
 		return fmt.Errorf("no account: give --user NAME or set %s", EnvName("user"))
@@ -50,20 +47,47 @@ func (o *clientOptions) Validate() error {
 	return nil
 }
 
+// validateDirectory checks --directory.
+func (o *clientOptions) validateDirectory() error {
+	if o.directory == "" {
+		return errors.New("--directory is empty")
+	}
+	if !strings.HasPrefix(o.directory, "http://") && !strings.HasPrefix(o.directory, "https://") {
+		return fmt.Errorf("--directory %q: want an http:// or https:// URL", o.directory)
+	}
+	return nil
+}
+
 // readPassword finds the password: the environment, then --password-file,
 // then a prompt without echo when standard input is a terminal.
 func readPassword(g *globals, file string, prompt string) (string, error) {
+	if pw, ok, err := givenPassword(g, file); ok || err != nil {
+		return pw, err
+	}
+	return promptPassword(g, prompt)
+}
+
+// givenPassword is the password from the environment or --password-file,
+// if either gives one.
+func givenPassword(g *globals, file string) (string, bool, error) {
 	if v, ok := g.streams.env(PasswordEnv); ok && v != "" {
-		return v, nil
+		return v, true, nil
 	}
 	if file != "" {
 		f, err := os.Open(file)
 		if err != nil {
-			return "", fmt.Errorf("password file: %w", err)
+			return "", false, fmt.Errorf("password file: %w", err)
 		}
 		defer f.Close()
-		return firstLine(f)
+		pw, err := firstLine(f)
+		return pw, err == nil, err
 	}
+	return "", false, nil
+}
+
+// promptPassword asks for the password without echo when standard input
+// is a terminal.
+func promptPassword(g *globals, prompt string) (string, error) {
 	if f, ok := g.streams.In.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		fmt.Fprint(g.streams.Err, prompt)
 		b, err := term.ReadPassword(int(f.Fd()))
@@ -89,20 +113,52 @@ func firstLine(r io.Reader) (string, error) {
 	return line, nil
 }
 
-// login opens a client session at the directory.
+// login opens a client session at the directory: with the password from
+// the environment or --password-file if given, else with the login that
+// `peerhub login` stored for this directory (and --user, if given; no
+// password check then), else with a password typed at a prompt.
 func (o *clientOptions) login(ctx context.Context, g *globals) (*session.Session, error) {
-	if err := o.Validate(); err != nil {
-		return nil, usageError{err}
-	}
-	pw, err := readPassword(g, o.passwordFile, "Password for "+o.user+": ")
+	cfg, err := o.sessionConfig(g)
 	if err != nil {
 		return nil, err
 	}
-	s := session.New(session.Config{Directory: o.directory, Username: o.user, Password: pw, Logger: g.logger})
+	s := session.New(cfg)
 	if err := s.Login(ctx); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// sessionConfig finds the credentials of a client session (see login).
+func (o *clientOptions) sessionConfig(g *globals) (session.Config, error) {
+	if err := o.validateDirectory(); err != nil {
+		return session.Config{}, usageError{err}
+	}
+	cfg := session.Config{Directory: o.directory, Username: o.user, Logger: g.logger}
+	pw, ok, err := givenPassword(g, o.passwordFile)
+	if err != nil {
+		return session.Config{}, err
+	}
+	if !ok {
+		logins, _, err := loadLogins(g)
+		if err != nil {
+			return session.Config{}, err
+		}
+		if i := findLogin(logins, o.directory, o.user); i >= 0 {
+			cfg.Username, cfg.RefreshToken = logins[i].Username, logins[i].RefreshToken
+			return cfg, nil
+		}
+	}
+	if err := o.Validate(); err != nil {
+		return session.Config{}, usageError{err}
+	}
+	if !ok {
+		if pw, err = promptPassword(g, "Password for "+o.user+": "); err != nil {
+			return session.Config{}, fmt.Errorf("%w, or run peerhub login once", err)
+		}
+	}
+	cfg.Password = pw
+	return cfg, nil
 }
 
 // withSession logs in, runs fn with the session, and logs out, so that a

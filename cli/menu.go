@@ -134,7 +134,7 @@ func (m *menu) search(ctx context.Context) error {
 	if err != nil || q == "" {
 		return err
 	}
-	results, err := searchAll(ctx, m.s.Reads(), q, 50)
+	results, c, err := searchAll(ctx, m.s.Reads(), q, listing{limit: 50})
 	if err != nil {
 		return err
 	}
@@ -145,6 +145,7 @@ func (m *menu) search(ctx context.Context) error {
 	for i, r := range results {
 		fmt.Fprintf(m.out, "%2d. %s  %s  %s  %s\n", i+1, strings.Join(r.GetNames(), ", "), humanBytes(r.GetSize()), r.GetSha256()[:12], fmt.Sprintf("%d %s", len(r.GetSources()), plural(len(r.GetSources()), "source", "sources")))
 	}
+	c.tell(m.out, "search for something longer to narrow them down")
 	pick, err := m.ask("Download which (number, Enter to go back): ")
 	if err != nil || pick == "" {
 		return err

@@ -97,7 +97,7 @@ func findPeer(ctx context.Context, c directoryv1connect.DirectoryServiceClient, 
 			account, name, pinned = a, n, true
 		}
 	}
-	req := &directoryv1.ListPeersRequest{PageSize: pageSize}
+	req := &directoryv1.ListPeersRequest{PageSize: listPageSize}
 	for {
 		res, err := c.ListPeers(ctx, connect.NewRequest(req))
 		if err != nil {

@@ -26,12 +26,9 @@ func init() {
 	commands = append(commands, newSearchCommand, newPeersCommand, newFilesCommand, newHealthCommand)
 }
 
-// pageSize is how many items the client commands ask for per call.
-const pageSize = 500
-
 func newSearchCommand(g *globals) *cobra.Command {
 	var o clientOptions
-	var limit int
+	var l listing
 	cmd := &cobra.Command{
 		Use:   "search QUERY|SHA256",
 		Short: "Find files shared by online peers",
@@ -40,17 +37,19 @@ case), or whose content's SHA-256 is SHA256: all 64 hex digits, or the
 first 8 or more as tables show them (any case; a name is searched if no
 hash starts so). Results are grouped by content: one line per distinct
 file, with how many online peers have it and the accounts those peers
-belong to.`,
+belong to. When more results exist than --limit, it says how many (on
+standard error).`,
 		Example: `  peerhub search archivo
   peerhub search --json report.pdf
   peerhub search 3f79bb7b435b`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return o.withSession(cmd.Context(), g, func(s *session.Session) error {
-				results, err := searchAll(cmd.Context(), s.Reads(), args[0], limit)
+				results, c, err := searchAll(cmd.Context(), s.Reads(), args[0], l)
 				if err != nil {
 					return err
 				}
+				defer c.note(cmd.ErrOrStderr())
 				if o.json {
 					return printJSON(cmd.OutOrStdout(), &directoryv1.SearchResponse{Results: results})
 				}
@@ -68,7 +67,7 @@ belong to.`,
 		},
 	}
 	o.bind(cmd)
-	cmd.Flags().IntVar(&limit, "limit", 200, "most results to show")
+	l.bind(cmd, 200, "results")
 	envHelp(cmd.Flags())
 	return cmd
 }
@@ -91,35 +90,34 @@ func sourceAccounts(sources []*directoryv1.Source) string {
 	return strings.Join(accounts, ", ")
 }
 
-// searchAll collects up to limit results of a search, following pages: by
-// hash, hash prefix or name, as downloader.SearchRequests says.
-func searchAll(ctx context.Context, c downloader.Searcher, query string, limit int) ([]*directoryv1.SearchResult, error) {
-	for _, req := range downloader.SearchRequests(query, int32(min(pageSize, max(limit, 1)))) {
-		if out, err := searchPages(ctx, c, req, limit); err != nil || len(out) > 0 {
-			return out, err
+// searchAll collects the results of a search that l asks for, following
+// pages, and says what it left out: by hash, hash prefix or name, as
+// downloader.SearchRequests says (the first of its requests with results).
+func searchAll(ctx context.Context, c downloader.Searcher, query string, l listing) ([]*directoryv1.SearchResult, cut, error) {
+	for _, req := range downloader.SearchRequests(query, 0) {
+		out, cut, err := searchPages(ctx, c, req, l)
+		if err != nil || len(out) > 0 {
+			return out, cut, err
 		}
 	}
-	return nil, nil
+	return nil, cut{}, nil
 }
 
-// searchPages collects up to limit results of req, following pages.
-func searchPages(ctx context.Context, c downloader.Searcher, req *directoryv1.SearchRequest, limit int) ([]*directoryv1.SearchResult, error) {
-	var out []*directoryv1.SearchResult
-	for {
+// searchPages collects the results of req that l asks for, following pages.
+func searchPages(ctx context.Context, c downloader.Searcher, req *directoryv1.SearchRequest, l listing) ([]*directoryv1.SearchResult, cut, error) {
+	return collect(l, func(token string, size int32) ([]*directoryv1.SearchResult, string, error) {
+		req.PageToken, req.PageSize = token, size
 		res, err := c.Search(ctx, connect.NewRequest(req))
 		if err != nil {
-			return nil, err
+			return nil, "", err
 		}
-		out = append(out, res.Msg.GetResults()...)
-		if res.Msg.GetNextPageToken() == "" || len(out) >= limit {
-			return out[:min(len(out), limit)], nil
-		}
-		req.PageToken = res.Msg.GetNextPageToken()
-	}
+		return res.Msg.GetResults(), res.Msg.GetNextPageToken(), nil
+	})
 }
 
 func newPeersCommand(g *globals) *cobra.Command {
 	var o clientOptions
+	var l listing
 	cmd := &cobra.Command{
 		Use:   "peers",
 		Short: "List the online peers and the account each belongs to",
@@ -129,18 +127,17 @@ use it), the address it serves files at, and how many files it shares.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return o.withSession(cmd.Context(), g, func(s *session.Session) error {
-				var peers []*directoryv1.PeerInfo
-				req := &directoryv1.ListPeersRequest{PageSize: pageSize}
-				for {
-					res, err := s.Reads().ListPeers(cmd.Context(), connect.NewRequest(req))
+				peers, c, err := collect(l, func(token string, size int32) ([]*directoryv1.PeerInfo, string, error) {
+					res, err := s.Reads().ListPeers(cmd.Context(), connect.NewRequest(&directoryv1.ListPeersRequest{PageToken: token, PageSize: size}))
 					if err != nil {
-						return err
+						return nil, "", err
 					}
-					peers = append(peers, res.Msg.GetPeers()...)
-					if req.PageToken = res.Msg.GetNextPageToken(); req.PageToken == "" {
-						break
-					}
+					return res.Msg.GetPeers(), res.Msg.GetNextPageToken(), nil
+				})
+				if err != nil {
+					return err
 				}
+				defer c.note(cmd.ErrOrStderr())
 				if o.json {
 					return printJSON(cmd.OutOrStdout(), &directoryv1.ListPeersResponse{Peers: peers})
 				}
@@ -158,6 +155,7 @@ use it), the address it serves files at, and how many files it shares.`,
 		},
 	}
 	o.bind(cmd)
+	l.bind(cmd, 1000, "peers")
 	envHelp(cmd.Flags())
 	return cmd
 }
@@ -165,26 +163,24 @@ use it), the address it serves files at, and how many files it shares.`,
 func newFilesCommand(g *globals) *cobra.Command {
 	var o clientOptions
 	var peer string
-	var limit int
+	var l listing
 	cmd := &cobra.Command{
 		Use:   "files",
 		Short: "List every file that online peers share",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return o.withSession(cmd.Context(), g, func(s *session.Session) error {
-				var files []*directoryv1.SharedFile
-				req := &directoryv1.ListFilesRequest{PageSize: int32(min(pageSize, max(limit, 1))), Peer: peer}
-				for len(files) < limit {
-					res, err := s.Reads().ListFiles(cmd.Context(), connect.NewRequest(req))
+				files, c, err := collect(l, func(token string, size int32) ([]*directoryv1.SharedFile, string, error) {
+					res, err := s.Reads().ListFiles(cmd.Context(), connect.NewRequest(&directoryv1.ListFilesRequest{PageToken: token, PageSize: size, Peer: peer}))
 					if err != nil {
-						return err
+						return nil, "", err
 					}
-					files = append(files, res.Msg.GetFiles()...)
-					if req.PageToken = res.Msg.GetNextPageToken(); req.PageToken == "" {
-						break
-					}
+					return res.Msg.GetFiles(), res.Msg.GetNextPageToken(), nil
+				})
+				if err != nil {
+					return err
 				}
-				files = files[:min(len(files), limit)]
+				defer c.note(cmd.ErrOrStderr())
 				if o.json {
 					return printJSON(cmd.OutOrStdout(), &directoryv1.ListFilesResponse{Files: files})
 				}
@@ -203,7 +199,7 @@ func newFilesCommand(g *globals) *cobra.Command {
 	}
 	o.bind(cmd)
 	cmd.Flags().StringVar(&peer, "peer", "", "list only this peer's files")
-	cmd.Flags().IntVar(&limit, "limit", 1000, "most files to show")
+	l.bind(cmd, 1000, "files")
 	envHelp(cmd.Flags())
 	return cmd
 }

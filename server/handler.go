@@ -75,6 +75,7 @@ func (h *handler) Login(ctx context.Context, req *connect.Request[directoryv1.Lo
 		// The client's address as the connection shows it: behind a
 		// proxy, the proxy's (see directory.MaxLoginsInFlight).
 		RemoteAddr: req.Peer().Addr,
+		Refresh:    m.GetRefresh(),
 	})
 	switch {
 	case errors.Is(err, directory.ErrUnauthenticated):
@@ -92,6 +93,31 @@ func (h *handler) Login(ctx context.Context, req *connect.Request[directoryv1.Lo
 		HeartbeatInterval: durationpb.New(g.HeartbeatInterval),
 		PeerName:          g.PeerName,
 		RevokedSessionIds: g.RevokedSessions,
+		RefreshToken:      g.RefreshToken,
+		RefreshExpiresAt:  optionalTime(g.RefreshExpiresAt),
+	}), nil
+}
+
+// optionalTime is t as a protocol timestamp, nil for the zero time.
+func optionalTime(t time.Time) *timestamppb.Timestamp {
+	if t.IsZero() {
+		return nil
+	}
+	return timestamppb.New(t)
+}
+
+// Refresh implements directoryv1connect.DirectoryServiceHandler.
+func (h *handler) Refresh(ctx context.Context, req *connect.Request[directoryv1.RefreshRequest]) (*connect.Response[directoryv1.RefreshResponse], error) {
+	g, user, err := h.dir.Refresh(ctx, req.Msg.GetRefreshToken())
+	if err != nil {
+		return nil, h.fail(ctx, req.Spec().Procedure, err)
+	}
+	return connect.NewResponse(&directoryv1.RefreshResponse{
+		Token:             g.Token,
+		ExpiresAt:         timestamppb.New(g.ExpiresAt),
+		SessionId:         g.SessionID,
+		HeartbeatInterval: durationpb.New(g.HeartbeatInterval),
+		Username:          user,
 	}), nil
 }
 
@@ -109,6 +135,8 @@ func (h *handler) Heartbeat(ctx context.Context, req *connect.Request[directoryv
 		Token:             g.Token,
 		ExpiresAt:         timestamppb.New(g.ExpiresAt),
 		RevokedSessionIds: g.RevokedSessions,
+		HeartbeatInterval: durationpb.New(g.HeartbeatInterval),
+		SessionTtl:        durationpb.New(g.SessionTTL),
 	}), nil
 }
 
@@ -142,7 +170,7 @@ func (h *handler) Logout(ctx context.Context, req *connect.Request[directoryv1.L
 	if err != nil {
 		return nil, err
 	}
-	if err := h.dir.Logout(ctx, c); err != nil {
+	if err := h.dir.Logout(ctx, c, req.Msg.GetRefreshToken()); err != nil {
 		return nil, h.fail(ctx, req.Spec().Procedure, err)
 	}
 	return connect.NewResponse(&directoryv1.LogoutResponse{}), nil

@@ -15,12 +15,15 @@ const statsTimeout = 5 * time.Second
 
 // statsCollector exports the online peers and indexed files, asking the
 // store at scrape time so the numbers are never stale and cost nothing
-// between scrapes.
+// between scrapes, and the directory's running totals (logins, refreshes,
+// password checks).
 type statsCollector struct {
 	dir   *directory.Directory
 	log   *slog.Logger
 	peers *prometheus.Desc
 	files *prometheus.Desc
+	// Totals since the directory started (directory.Counters).
+	logins, refreshes, passwordChecks *prometheus.Desc
 }
 
 func newStatsCollector(dir *directory.Directory, log *slog.Logger) *statsCollector {
@@ -29,6 +32,12 @@ func newStatsCollector(dir *directory.Directory, log *slog.Logger) *statsCollect
 		log:   log,
 		peers: prometheus.NewDesc("peerhub_directory_online_peers", "Peer sessions online now.", nil, nil),
 		files: prometheus.NewDesc("peerhub_directory_indexed_files", "Files that online peers share now.", nil, nil),
+		logins: prometheus.NewDesc("peerhub_directory_logins_total",
+			"Sessions opened with a password since the directory started, by kind: peer or client.", []string{"kind"}, nil),
+		refreshes: prometheus.NewDesc("peerhub_directory_refreshes_total",
+			"Client sessions opened with a refresh token (no password check) since the directory started.", nil, nil),
+		passwordChecks: prometheus.NewDesc("peerhub_directory_password_checks_total",
+			"Password (bcrypt) checks since the directory started, right or wrong.", nil, nil),
 	}
 }
 
@@ -36,10 +45,18 @@ func newStatsCollector(dir *directory.Directory, log *slog.Logger) *statsCollect
 func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.peers
 	ch <- c.files
+	ch <- c.logins
+	ch <- c.refreshes
+	ch <- c.passwordChecks
 }
 
 // Collect implements prometheus.Collector.
 func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
+	n := c.dir.Counters()
+	ch <- prometheus.MustNewConstMetric(c.logins, prometheus.CounterValue, float64(n.PeerLogins), "peer")
+	ch <- prometheus.MustNewConstMetric(c.logins, prometheus.CounterValue, float64(n.ClientLogins), "client")
+	ch <- prometheus.MustNewConstMetric(c.refreshes, prometheus.CounterValue, float64(n.Refreshes))
+	ch <- prometheus.MustNewConstMetric(c.passwordChecks, prometheus.CounterValue, float64(n.PasswordChecks))
 	ctx, cancel := context.WithTimeout(context.Background(), statsTimeout)
 	defer cancel()
 	st, err := c.dir.Stats(ctx)

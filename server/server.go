@@ -259,6 +259,8 @@ func OpenStore(ctx context.Context, cfg Config) (store.Store, error) {
 var publicProcedures = []string{
 	directoryv1connect.DirectoryServiceGetInfoProcedure,
 	directoryv1connect.DirectoryServiceLoginProcedure,
+	// The refresh token is in the body, as a password is in Login's.
+	directoryv1connect.DirectoryServiceRefreshProcedure,
 }
 
 // mount builds the rpcserver with DirectoryService on its Connect path and
@@ -329,6 +331,7 @@ const (
 func readLimits(maxPublishEntries int) rpcserver.ReadLimits {
 	return rpcserver.ReadLimits{ByProcedure: map[string]int{
 		directoryv1connect.DirectoryServiceLoginProcedure:   loginReadLimit,
+		directoryv1connect.DirectoryServiceRefreshProcedure: loginReadLimit,
 		directoryv1connect.DirectoryServiceGetInfoProcedure: getInfoReadLimit,
 		directoryv1connect.DirectoryServicePublishProcedure: publishBaseBytes + maxPublishEntries*publishEntryBytes,
 	}}

@@ -128,6 +128,15 @@ func (n *Network) serverConfig() server.Config {
 	}
 }
 
+// SetHeartbeat changes the directory's heartbeat interval from its next
+// start (StartDirectory after StopDirectory): an operator restarting it
+// with another --heartbeat.
+func (n *Network) SetHeartbeat(d time.Duration) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.opts.Heartbeat = d
+}
+
 // DataDir is the directory's data folder (of the sqlite store).
 func (n *Network) DataDir() string { return filepath.Join(n.data, "directory") }
 

@@ -28,6 +28,11 @@ const (
 	ScopeDownload = "download"
 	// ScopeUpload is for Upload at one peer, the audience (its peer name).
 	ScopeUpload = "upload"
+	// ScopeRefresh is the long-lived token `peerhub login` stores instead
+	// of the password. Only the directory accepts it (audience: its
+	// issuer), and only in the body of Refresh and Logout: never as a
+	// bearer token, so no call takes it for a session.
+	ScopeRefresh = "refresh"
 )
 
 // Lifetimes of scoped tokens.

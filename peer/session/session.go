@@ -50,6 +50,13 @@ type Config struct {
 	Directory string
 	// Username and Password are the account's credentials.
 	Username, Password string
+	// RefreshToken, for a client session without a Password, is a refresh
+	// token (see Refresh) that Login exchanges for a session instead of
+	// checking a password.
+	RefreshToken string
+	// WantRefresh makes a client's password Login ask for a refresh token
+	// too (see IssuedRefresh).
+	WantRefresh bool
 	// PeerName is how a peer is listed; the username if empty.
 	PeerName string
 	// Advertise is the URL where this peer serves PeerService; empty for
@@ -83,6 +90,7 @@ type Session struct {
 	maxPerCall int
 	loggedIn   bool
 	peerName   string              // granted by the last login; "" for a client
+	refresh    Refresh             // issued by the last login, if asked (WantRefresh)
 	revoked    map[string]struct{} // sessions whose tokens a peer refuses
 	tokens     map[directoryv1.TokenScope]*Tokens
 	reads      directoryv1connect.DirectoryServiceClient // see Reads
@@ -192,11 +200,15 @@ func (s *Session) Login(ctx context.Context) error {
 	s.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, CallTimeout)
 	defer cancel()
+	if s.cfg.Password == "" && s.cfg.RefreshToken != "" && s.cfg.Advertise == "" {
+		return s.loginWithRefresh(ctx)
+	}
 	res, err := s.client.Login(ctx, connect.NewRequest(&directoryv1.LoginRequest{
 		Username:         s.cfg.Username,
 		Password:         s.cfg.Password,
 		AdvertiseAddress: s.cfg.Advertise,
 		PeerName:         s.cfg.PeerName,
+		Refresh:          s.cfg.WantRefresh && s.cfg.Advertise == "",
 	}))
 	if err != nil {
 		switch connect.CodeOf(err) {
@@ -212,6 +224,7 @@ func (s *Session) Login(ctx context.Context) error {
 	}
 	s.loggedIn = true
 	s.peerName = res.Msg.GetPeerName()
+	s.refresh = Refresh{Token: res.Msg.GetRefreshToken(), ExpiresAt: res.Msg.GetRefreshExpiresAt().AsTime()}
 	s.setRevokedLocked(res.Msg.GetRevokedSessionIds())
 	s.mu.Unlock()
 	s.log.Log(ctx, s.level(), "logged in", "directory", s.cfg.Directory, "user", s.cfg.Username, "peer", res.Msg.GetPeerName())
@@ -239,6 +252,12 @@ func (s *Session) Heartbeat(ctx context.Context) error {
 	s.tok.Set(res.Msg.GetToken())
 	s.mu.Lock()
 	s.setRevokedLocked(res.Msg.GetRevokedSessionIds())
+	// The directory may have restarted with another interval: follow it
+	// now, or a longer old cadence would outrun its new session TTL.
+	if d := res.Msg.GetHeartbeatInterval().AsDuration(); d > 0 && d != s.interval {
+		s.log.Log(ctx, s.level(), "heartbeat interval changed", "from", s.interval, "to", d)
+		s.interval = d
+	}
 	s.mu.Unlock()
 	return nil
 }
@@ -246,6 +265,11 @@ func (s *Session) Heartbeat(ctx context.Context) error {
 // Logout ends the session at the directory (best effort: a session that
 // cannot log out expires after its TTL anyway).
 func (s *Session) Logout(ctx context.Context) error {
+	return s.logout(ctx, "")
+}
+
+// logout ends the session, and revokes the refresh token refresh if set.
+func (s *Session) logout(ctx context.Context, refresh string) error {
 	s.mu.Lock()
 	was := s.loggedIn
 	s.loggedIn = false
@@ -255,7 +279,7 @@ func (s *Session) Logout(ctx context.Context) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, LogoutTimeout)
 	defer cancel()
-	if _, err := s.client.Logout(ctx, connect.NewRequest(&directoryv1.LogoutRequest{})); err != nil {
+	if _, err := s.client.Logout(ctx, connect.NewRequest(&directoryv1.LogoutRequest{RefreshToken: refresh})); err != nil {
 		return fmt.Errorf("log out: %w", err)
 	}
 	s.log.Log(ctx, s.level(), "logged out", "directory", s.cfg.Directory)

@@ -162,6 +162,7 @@ func (d *Directory) checkPassword(ctx context.Context, name, password string) (b
 		hash = d.dummy()
 		found = false
 	}
+	d.counters.passwordChecks.Add(1)
 	ok := bcrypt.CompareHashAndPassword(hash, []byte(password)) == nil
 	return ok && found, nil
 }

@@ -47,8 +47,10 @@ const (
 	DefaultMaxAccountFiles = 5 * DefaultMaxPeerFiles
 	// DefaultMaxAccountSessions is the most live sessions (peers and
 	// clients) one account may have: room for a few peers and many
-	// one-shot commands, each of which holds a session for up to a session
-	// TTL if it does not log out.
+	// one-shot commands, each of which holds a session for up to a token
+	// TTL if it does not log out (a client session lives until its token
+	// expires), and for refresh tokens, each of which holds one until it
+	// is revoked or expires.
 	DefaultMaxAccountSessions = 64
 	// DefaultPasswordCost is the bcrypt cost of new password hashes
 	// (bcrypt.DefaultCost, ~50 ms per hash on a current core).
@@ -128,6 +130,9 @@ type Config struct {
 	// MaxAccountSessions is the most live sessions one account may have;
 	// DefaultMaxAccountSessions if zero.
 	MaxAccountSessions int
+	// RefreshTTL is how long a refresh token (Login with Refresh) is
+	// accepted; DefaultRefreshTTL if zero.
+	RefreshTTL time.Duration
 	// Issuer is the "iss" claim of tokens; token.DefaultIssuer if empty.
 	Issuer string
 	// AccountsFile is an htpasswd file of read-only accounts (bcrypt hashes
@@ -159,6 +164,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.TokenTTL == 0 {
 		c.TokenTTL = DefaultTokenTTL
+	}
+	if c.RefreshTTL == 0 {
+		c.RefreshTTL = DefaultRefreshTTL
 	}
 	if c.TransferTTL == 0 {
 		c.TransferTTL = token.TransferTTL
@@ -206,6 +214,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("token TTL %s: must be at least the heartbeat interval %s, or tokens would expire before their renewal", c.TokenTTL, c.HeartbeatInterval)
 	case c.TransferTTL < 0 || c.TransferTTL > token.MaxLifetime:
 		return fmt.Errorf("transfer token TTL %s: must be positive and at most %s, the longest lifetime peers accept", c.TransferTTL, token.MaxLifetime)
+	case c.RefreshTTL < 0:
+		return fmt.Errorf("refresh token TTL %s: must be positive", c.RefreshTTL)
 	case c.MaxPublishEntries < 0:
 		return fmt.Errorf("max publish entries %d: must be positive", c.MaxPublishEntries)
 	case c.MaxPeerFiles < 0:
@@ -233,6 +243,7 @@ type Directory struct {
 	verified *verifiedCache
 	issued   *issuedCache
 	revoked  *revocationList
+	counters activity
 
 	signer   *token.Signer
 	verifier *token.Verifier

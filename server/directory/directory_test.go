@@ -294,8 +294,10 @@ func TestLoginAndSessions(t *testing.T) {
 	if _, err := d.Authenticate(ctx, peer.Token); err != nil {
 		t.Errorf("after a heartbeat: %v", err)
 	}
-	if _, err := d.Authenticate(ctx, client.Token); !errors.Is(err, directory.ErrUnauthenticated) {
-		t.Errorf("silent client after 50 s = %v", err)
+	// Presence belongs to peers: a silent client session lives until its
+	// token expires (issue 11).
+	if _, err := d.Authenticate(ctx, client.Token); err != nil {
+		t.Errorf("silent client after 50 s = %v, want its session live until %v", err, client.ExpiresAt)
 	}
 	if _, err := d.Heartbeat(ctx, claims); err != nil {
 		t.Fatal(err)
@@ -305,13 +307,13 @@ func TestLoginAndSessions(t *testing.T) {
 	if err != nil || hb.Token == peer.Token || !hb.ExpiresAt.Equal(c.Now().Add(directory.DefaultTokenTTL)) {
 		t.Fatalf("heartbeat after 65 s = %+v, %v; want a new token", hb, err)
 	}
-	if err := d.Logout(ctx, claims); err != nil {
+	if err := d.Logout(ctx, claims, ""); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := d.Authenticate(ctx, peer.Token); !errors.Is(err, directory.ErrUnauthenticated) {
 		t.Errorf("after logout = %v", err)
 	}
-	if err := d.Logout(ctx, claims); !errors.Is(err, directory.ErrUnauthenticated) {
+	if err := d.Logout(ctx, claims, ""); !errors.Is(err, directory.ErrUnauthenticated) {
 		t.Errorf("second logout = %v", err)
 	}
 }

@@ -179,7 +179,7 @@ func TestPeerNamesBound(t *testing.T) {
 	if _, err := login("bob", "box"); !errors.Is(err, directory.ErrAlreadyExists) {
 		t.Errorf("bob taking ann's online name = %v", err)
 	}
-	if err := d.Logout(ctx, annPeer); err != nil {
+	if err := d.Logout(ctx, annPeer, ""); err != nil {
 		t.Fatal(err)
 	}
 	_, err = login("bob", "box")
@@ -196,7 +196,7 @@ func TestPeerNamesBound(t *testing.T) {
 	if err := d.ReleasePeerName(ctx, client("ann"), "box"); !errors.Is(err, directory.ErrInUse) {
 		t.Errorf("releasing an online peer's name = %v, want ErrInUse", err)
 	}
-	if err := d.Logout(ctx, annPeer); err != nil {
+	if err := d.Logout(ctx, annPeer, ""); err != nil {
 		t.Fatal(err)
 	}
 	if err := d.ReleasePeerName(ctx, client("ann"), "box"); err != nil {

@@ -29,6 +29,9 @@ type Credentials struct {
 	// RemoteAddr is the host:port the login came from, which the login
 	// throttle counts attempts by; "" when unknown.
 	RemoteAddr string
+	// Refresh asks for a refresh token besides the session (client
+	// sessions only; see Refresh).
+	Refresh bool
 }
 
 // Grant is a token and what it is good for.
@@ -43,6 +46,13 @@ type Grant struct {
 	PeerName string
 	// HeartbeatInterval is how often the session should heartbeat.
 	HeartbeatInterval time.Duration
+	// SessionTTL is how long a peer session stays online after a
+	// heartbeat (Config.SessionTTL).
+	SessionTTL time.Duration
+	// RefreshToken and RefreshExpiresAt are set when the login asked for
+	// a refresh token (Credentials.Refresh).
+	RefreshToken     string
+	RefreshExpiresAt time.Time
 	// RevokedSessions are, for a peer session, the sessions whose tokens
 	// the peer must refuse (see RevokedSessions); nil for a client.
 	RevokedSessions []string
@@ -80,6 +90,9 @@ func (d *Directory) Login(ctx context.Context, c Credentials) (Grant, error) {
 		if err := CheckName(peerName); err != nil {
 			return Grant{}, fmt.Errorf("peer name: %w", err)
 		}
+		if c.Refresh {
+			return Grant{}, fmt.Errorf("a refresh token is for a client session, not a peer's: %w", ErrInvalidArgument)
+		}
 	}
 	ok, err := d.throttledCheck(ctx, c)
 	if err != nil {
@@ -88,8 +101,31 @@ func (d *Directory) Login(ctx context.Context, c Credentials) (Grant, error) {
 	if !ok {
 		return Grant{}, fmt.Errorf("%w: wrong username or password", ErrUnauthenticated)
 	}
-	// The password check is slow by design (bcrypt); the session starts
-	// after it, or a short TTL could be spent before the caller sees it.
+	g, err := d.openSession(ctx, c.Username, peerName, c.AdvertiseAddress)
+	if err != nil {
+		return Grant{}, err
+	}
+	if c.AdvertiseAddress != "" {
+		d.counters.peerLogins.Add(1)
+	} else {
+		d.counters.clientLogins.Add(1)
+	}
+	if c.Refresh {
+		if g.RefreshToken, g.RefreshExpiresAt, err = d.issueRefresh(ctx, c.Username); err != nil {
+			// The session stays: the caller may still use it.
+			return Grant{}, err
+		}
+	}
+	return g, nil
+}
+
+// openSession opens a session of account username, whose credentials were
+// checked: a peer session when address is set, else a client session.
+// The password check is slow by design (bcrypt); the session starts after
+// it, or a short TTL could be spent before the caller sees it.
+// Errors: those of Login after the password check.
+func (d *Directory) openSession(ctx context.Context, username, peerName, address string) (Grant, error) {
+	c := Credentials{Username: username, AdvertiseAddress: address}
 	now := d.cfg.Now()
 	if _, readOnly := d.readOnly[c.Username]; readOnly {
 		// Sessions belong to a store account; give the accounts-file user
@@ -110,7 +146,7 @@ func (d *Directory) Login(ctx context.Context, c Credentials) (Grant, error) {
 		Address:   c.AdvertiseAddress,
 		Created:   now,
 		LastSeen:  now,
-		ExpiresAt: now.Add(d.cfg.SessionTTL),
+		ExpiresAt: now.Add(d.sessionTTL(address != "")),
 	}
 	if err := d.store.CreateSession(ctx, s, d.cfg.MaxAccountSessions, now); err != nil {
 		if errors.Is(err, store.ErrAlreadyExists) {
@@ -139,6 +175,18 @@ func (d *Directory) Login(ctx context.Context, c Credentials) (Grant, error) {
 	}
 	d.log.Info("logged in", "user", s.Username, "session", s.ID, "peer", s.PeerName, "address", s.Address)
 	return g, nil
+}
+
+// sessionTTL is how long a session lives after its login or last
+// heartbeat. Presence belongs to peers: a peer session lives
+// Config.SessionTTL, so a peer that stops heartbeating goes offline soon; a
+// client session (curl, scripts, the CLI) lives as long as its token,
+// heartbeats or not.
+func (d *Directory) sessionTTL(peer bool) time.Duration {
+	if peer {
+		return d.cfg.SessionTTL
+	}
+	return d.cfg.TokenTTL
 }
 
 // throttledCheck waits the login throttle's delay for c, then checks its
@@ -176,18 +224,23 @@ func (d *Directory) grant(s store.Session, now time.Time) (Grant, error) {
 	if err != nil {
 		return Grant{}, err
 	}
-	g := Grant{Token: raw, ExpiresAt: exp, SessionID: s.ID, PeerName: s.PeerName, HeartbeatInterval: d.cfg.HeartbeatInterval}
+	g := Grant{Token: raw, ExpiresAt: exp, SessionID: s.ID, PeerName: s.PeerName,
+		HeartbeatInterval: d.cfg.HeartbeatInterval, SessionTTL: d.cfg.SessionTTL}
 	d.issued.put(g)
 	return g, nil
 }
 
-// Heartbeat keeps the caller's session online for another session TTL and
-// returns a renewed token; the old one stays valid until it expires. A peer
-// session also gets the sessions revoked lately (Grant.RevokedSessions).
+// Heartbeat keeps the caller's peer session online for another session
+// TTL, or renews a client session for another token TTL, and returns a
+// renewed token (with the current heartbeat interval and session TTL); the
+// old one stays valid until it expires. A peer session also gets the
+// sessions revoked lately (Grant.RevokedSessions).
 // Errors: ErrUnauthenticated when the session has ended.
 func (d *Directory) Heartbeat(ctx context.Context, caller token.Claims) (Grant, error) {
 	now := d.cfg.Now()
-	s, err := d.store.TouchSession(ctx, caller.SessionID, now, now.Add(d.cfg.SessionTTL))
+	// A session token's peer claim is its session's peer name (checked by
+	// authenticate): empty for a client session.
+	s, err := d.store.TouchSession(ctx, caller.SessionID, now, now.Add(d.sessionTTL(caller.Peer != "")))
 	if errors.Is(err, store.ErrNotFound) {
 		return Grant{}, fmt.Errorf("%w: session ended; log in again", ErrUnauthenticated)
 	}
@@ -206,8 +259,16 @@ func (d *Directory) Heartbeat(ctx context.Context, caller token.Claims) (Grant, 
 // Logout ends the caller's session: its tokens stop working, a peer's
 // files leave the index, and the session is revoked (RevokedSessions), so
 // peers refuse its transfer tokens from their next heartbeat on.
-// Errors: ErrUnauthenticated when the session has already ended.
-func (d *Directory) Logout(ctx context.Context, caller token.Claims) error {
+// refresh, if not empty, is a refresh token of the caller's account to
+// revoke first.
+// Errors: ErrUnauthenticated when the session has already ended, or refresh
+// is not a refresh token of the caller's account.
+func (d *Directory) Logout(ctx context.Context, caller token.Claims, refresh string) error {
+	if refresh != "" {
+		if err := d.revokeRefresh(ctx, caller, refresh); err != nil {
+			return err
+		}
+	}
 	err := d.store.DeleteSession(ctx, caller.SessionID, d.cfg.Now())
 	d.revoked.invalidate()
 	if errors.Is(err, store.ErrNotFound) {

@@ -106,7 +106,7 @@ func TestIssueToken(t *testing.T) {
 	}
 
 	// A read token dies with its session at the directory.
-	if err := d.Logout(ctx, bob); err != nil {
+	if err := d.Logout(ctx, bob, ""); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := d.AuthenticateRead(ctx, read); !errors.Is(err, directory.ErrUnauthenticated) {
@@ -143,7 +143,7 @@ func TestRevokedSessionsReachPeers(t *testing.T) {
 		return g.RevokedSessions
 	}
 
-	if err := d.Logout(ctx, bob); err != nil {
+	if err := d.Logout(ctx, bob, ""); err != nil {
 		t.Fatal(err)
 	}
 	if got := heartbeat(ann); !slices.Equal(got, []string{bob.SessionID}) {

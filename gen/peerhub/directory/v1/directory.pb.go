@@ -433,7 +433,12 @@ type LoginRequest struct {
 	AdvertiseAddress string `protobuf:"bytes,3,opt,name=advertise_address,json=advertiseAddress,proto3" json:"advertise_address,omitempty"`
 	// peer_name is how a peer session is listed; it defaults to the username.
 	// Only meaningful with advertise_address. Same rules as username.
-	PeerName      string `protobuf:"bytes,4,opt,name=peer_name,json=peerName,proto3" json:"peer_name,omitempty"`
+	PeerName string `protobuf:"bytes,4,opt,name=peer_name,json=peerName,proto3" json:"peer_name,omitempty"`
+	// refresh asks, for a client session only, for a long-lived refresh
+	// token besides the session (LoginResponse.refresh_token), to store
+	// instead of the password and exchange with Refresh. A peer session
+	// given refresh is refused with InvalidArgument.
+	Refresh       bool `protobuf:"varint,5,opt,name=refresh,proto3" json:"refresh,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -496,6 +501,13 @@ func (x *LoginRequest) GetPeerName() string {
 	return ""
 }
 
+func (x *LoginRequest) GetRefresh() bool {
+	if x != nil {
+		return x.Refresh
+	}
+	return false
+}
+
 // LoginResponse carries the new session's token.
 type LoginResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -514,8 +526,15 @@ type LoginResponse struct {
 	// revoked_session_ids are, for a peer session, the sessions that ended
 	// (see HeartbeatResponse.revoked_session_ids); empty for a client.
 	RevokedSessionIds []string `protobuf:"bytes,6,rep,name=revoked_session_ids,json=revokedSessionIds,proto3" json:"revoked_session_ids,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// refresh_token is set when LoginRequest.refresh asked for one: a token
+	// of scope "refresh" that only Refresh accepts, until
+	// refresh_expires_at or until a Logout that names it. Store it like a
+	// password (a file only its owner can read).
+	RefreshToken string `protobuf:"bytes,7,opt,name=refresh_token,json=refreshToken,proto3" json:"refresh_token,omitempty"`
+	// refresh_expires_at is when refresh_token stops being accepted.
+	RefreshExpiresAt *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=refresh_expires_at,json=refreshExpiresAt,proto3" json:"refresh_expires_at,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *LoginResponse) Reset() {
@@ -590,6 +609,20 @@ func (x *LoginResponse) GetRevokedSessionIds() []string {
 	return nil
 }
 
+func (x *LoginResponse) GetRefreshToken() string {
+	if x != nil {
+		return x.RefreshToken
+	}
+	return ""
+}
+
+func (x *LoginResponse) GetRefreshExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RefreshExpiresAt
+	}
+	return nil
+}
+
 // HeartbeatRequest takes no arguments: the token names the session.
 type HeartbeatRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -640,8 +673,15 @@ type HeartbeatResponse struct {
 	// during the longest lifetime a peer accepts of a token: a peer refuses
 	// every token whose "sid" claim is listed. Empty for a client session.
 	RevokedSessionIds []string `protobuf:"bytes,3,rep,name=revoked_session_ids,json=revokedSessionIds,proto3" json:"revoked_session_ids,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// heartbeat_interval is how often a peer session should call Heartbeat
+	// from now on: the directory's current setting, which may differ from
+	// the one announced at login (the directory restarted with another).
+	HeartbeatInterval *durationpb.Duration `protobuf:"bytes,4,opt,name=heartbeat_interval,json=heartbeatInterval,proto3" json:"heartbeat_interval,omitempty"`
+	// session_ttl is how long a peer session stays online after this
+	// heartbeat.
+	SessionTtl    *durationpb.Duration `protobuf:"bytes,5,opt,name=session_ttl,json=sessionTtl,proto3" json:"session_ttl,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *HeartbeatResponse) Reset() {
@@ -695,16 +735,163 @@ func (x *HeartbeatResponse) GetRevokedSessionIds() []string {
 	return nil
 }
 
-// LogoutRequest takes no arguments: the token names the session.
+func (x *HeartbeatResponse) GetHeartbeatInterval() *durationpb.Duration {
+	if x != nil {
+		return x.HeartbeatInterval
+	}
+	return nil
+}
+
+func (x *HeartbeatResponse) GetSessionTtl() *durationpb.Duration {
+	if x != nil {
+		return x.SessionTtl
+	}
+	return nil
+}
+
+// RefreshRequest carries a refresh token, in the body and never in the URL.
+type RefreshRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// refresh_token is LoginResponse.refresh_token.
+	RefreshToken  string `protobuf:"bytes,1,opt,name=refresh_token,json=refreshToken,proto3" json:"refresh_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RefreshRequest) Reset() {
+	*x = RefreshRequest{}
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RefreshRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RefreshRequest) ProtoMessage() {}
+
+func (x *RefreshRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RefreshRequest.ProtoReflect.Descriptor instead.
+func (*RefreshRequest) Descriptor() ([]byte, []int) {
+	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *RefreshRequest) GetRefreshToken() string {
+	if x != nil {
+		return x.RefreshToken
+	}
+	return ""
+}
+
+// RefreshResponse carries the new client session's token.
+type RefreshResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// token goes in the header `Authorization: Bearer <token>` of every other
+	// call, as LoginResponse.token.
+	Token string `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
+	// expires_at is when token stops being accepted; Heartbeat renews it.
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// session_id identifies the session (the token's "sid" claim).
+	SessionId string `protobuf:"bytes,3,opt,name=session_id,json=sessionId,proto3" json:"session_id,omitempty"`
+	// heartbeat_interval is the directory's heartbeat interval.
+	HeartbeatInterval *durationpb.Duration `protobuf:"bytes,4,opt,name=heartbeat_interval,json=heartbeatInterval,proto3" json:"heartbeat_interval,omitempty"`
+	// username is the account the refresh token belongs to.
+	Username      string `protobuf:"bytes,5,opt,name=username,proto3" json:"username,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RefreshResponse) Reset() {
+	*x = RefreshResponse{}
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RefreshResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RefreshResponse) ProtoMessage() {}
+
+func (x *RefreshResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RefreshResponse.ProtoReflect.Descriptor instead.
+func (*RefreshResponse) Descriptor() ([]byte, []int) {
+	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *RefreshResponse) GetToken() string {
+	if x != nil {
+		return x.Token
+	}
+	return ""
+}
+
+func (x *RefreshResponse) GetExpiresAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ExpiresAt
+	}
+	return nil
+}
+
+func (x *RefreshResponse) GetSessionId() string {
+	if x != nil {
+		return x.SessionId
+	}
+	return ""
+}
+
+func (x *RefreshResponse) GetHeartbeatInterval() *durationpb.Duration {
+	if x != nil {
+		return x.HeartbeatInterval
+	}
+	return nil
+}
+
+func (x *RefreshResponse) GetUsername() string {
+	if x != nil {
+		return x.Username
+	}
+	return ""
+}
+
+// LogoutRequest may name a refresh token to revoke with the session.
 type LogoutRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// refresh_token, when set, is a refresh token of the caller's account
+	// (LoginResponse.refresh_token) that stops being accepted too: what
+	// `peerhub logout` sends.
+	RefreshToken  string `protobuf:"bytes,1,opt,name=refresh_token,json=refreshToken,proto3" json:"refresh_token,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *LogoutRequest) Reset() {
 	*x = LogoutRequest{}
-	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[8]
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -716,7 +903,7 @@ func (x *LogoutRequest) String() string {
 func (*LogoutRequest) ProtoMessage() {}
 
 func (x *LogoutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[8]
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -729,7 +916,14 @@ func (x *LogoutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogoutRequest.ProtoReflect.Descriptor instead.
 func (*LogoutRequest) Descriptor() ([]byte, []int) {
-	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{8}
+	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *LogoutRequest) GetRefreshToken() string {
+	if x != nil {
+		return x.RefreshToken
+	}
+	return ""
 }
 
 // LogoutResponse is empty.
@@ -741,7 +935,7 @@ type LogoutResponse struct {
 
 func (x *LogoutResponse) Reset() {
 	*x = LogoutResponse{}
-	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[9]
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -753,7 +947,7 @@ func (x *LogoutResponse) String() string {
 func (*LogoutResponse) ProtoMessage() {}
 
 func (x *LogoutResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[9]
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -766,7 +960,7 @@ func (x *LogoutResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LogoutResponse.ProtoReflect.Descriptor instead.
 func (*LogoutResponse) Descriptor() ([]byte, []int) {
-	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{9}
+	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{11}
 }
 
 // PublishRequest changes the calling peer's published files.
@@ -785,7 +979,7 @@ type PublishRequest struct {
 
 func (x *PublishRequest) Reset() {
 	*x = PublishRequest{}
-	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[10]
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -797,7 +991,7 @@ func (x *PublishRequest) String() string {
 func (*PublishRequest) ProtoMessage() {}
 
 func (x *PublishRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[10]
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -810,7 +1004,7 @@ func (x *PublishRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishRequest.ProtoReflect.Descriptor instead.
 func (*PublishRequest) Descriptor() ([]byte, []int) {
-	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{10}
+	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *PublishRequest) GetChange() isPublishRequest_Change {
@@ -867,7 +1061,7 @@ type Snapshot struct {
 
 func (x *Snapshot) Reset() {
 	*x = Snapshot{}
-	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[11]
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -879,7 +1073,7 @@ func (x *Snapshot) String() string {
 func (*Snapshot) ProtoMessage() {}
 
 func (x *Snapshot) ProtoReflect() protoreflect.Message {
-	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[11]
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -892,7 +1086,7 @@ func (x *Snapshot) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Snapshot.ProtoReflect.Descriptor instead.
 func (*Snapshot) Descriptor() ([]byte, []int) {
-	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{11}
+	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *Snapshot) GetFiles() []*FileEntry {
@@ -917,7 +1111,7 @@ type Delta struct {
 
 func (x *Delta) Reset() {
 	*x = Delta{}
-	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[12]
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -929,7 +1123,7 @@ func (x *Delta) String() string {
 func (*Delta) ProtoMessage() {}
 
 func (x *Delta) ProtoReflect() protoreflect.Message {
-	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[12]
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -942,7 +1136,7 @@ func (x *Delta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Delta.ProtoReflect.Descriptor instead.
 func (*Delta) Descriptor() ([]byte, []int) {
-	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{12}
+	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *Delta) GetAdded() []*FileEntry {
@@ -970,7 +1164,7 @@ type PublishResponse struct {
 
 func (x *PublishResponse) Reset() {
 	*x = PublishResponse{}
-	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[13]
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -982,7 +1176,7 @@ func (x *PublishResponse) String() string {
 func (*PublishResponse) ProtoMessage() {}
 
 func (x *PublishResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[13]
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -995,7 +1189,7 @@ func (x *PublishResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PublishResponse.ProtoReflect.Descriptor instead.
 func (*PublishResponse) Descriptor() ([]byte, []int) {
-	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{13}
+	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *PublishResponse) GetFileCount() int64 {
@@ -1031,7 +1225,7 @@ type SearchRequest struct {
 
 func (x *SearchRequest) Reset() {
 	*x = SearchRequest{}
-	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[14]
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1043,7 +1237,7 @@ func (x *SearchRequest) String() string {
 func (*SearchRequest) ProtoMessage() {}
 
 func (x *SearchRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[14]
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1056,7 +1250,7 @@ func (x *SearchRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchRequest.ProtoReflect.Descriptor instead.
 func (*SearchRequest) Descriptor() ([]byte, []int) {
-	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{14}
+	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *SearchRequest) GetQuery() string {
@@ -1113,7 +1307,7 @@ type Source struct {
 
 func (x *Source) Reset() {
 	*x = Source{}
-	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[15]
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1125,7 +1319,7 @@ func (x *Source) String() string {
 func (*Source) ProtoMessage() {}
 
 func (x *Source) ProtoReflect() protoreflect.Message {
-	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[15]
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1138,7 +1332,7 @@ func (x *Source) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Source.ProtoReflect.Descriptor instead.
 func (*Source) Descriptor() ([]byte, []int) {
-	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{15}
+	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Source) GetPeer() string {
@@ -1202,7 +1396,7 @@ type SearchResult struct {
 
 func (x *SearchResult) Reset() {
 	*x = SearchResult{}
-	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[16]
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1214,7 +1408,7 @@ func (x *SearchResult) String() string {
 func (*SearchResult) ProtoMessage() {}
 
 func (x *SearchResult) ProtoReflect() protoreflect.Message {
-	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[16]
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1227,7 +1421,7 @@ func (x *SearchResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchResult.ProtoReflect.Descriptor instead.
 func (*SearchResult) Descriptor() ([]byte, []int) {
-	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{16}
+	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *SearchResult) GetSha256() string {
@@ -1292,7 +1486,7 @@ type SearchResponse struct {
 
 func (x *SearchResponse) Reset() {
 	*x = SearchResponse{}
-	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[17]
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1304,7 +1498,7 @@ func (x *SearchResponse) String() string {
 func (*SearchResponse) ProtoMessage() {}
 
 func (x *SearchResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[17]
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1317,7 +1511,7 @@ func (x *SearchResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SearchResponse.ProtoReflect.Descriptor instead.
 func (*SearchResponse) Descriptor() ([]byte, []int) {
-	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{17}
+	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *SearchResponse) GetResults() []*SearchResult {
@@ -1348,7 +1542,7 @@ type ListPeersRequest struct {
 
 func (x *ListPeersRequest) Reset() {
 	*x = ListPeersRequest{}
-	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[18]
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1360,7 +1554,7 @@ func (x *ListPeersRequest) String() string {
 func (*ListPeersRequest) ProtoMessage() {}
 
 func (x *ListPeersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[18]
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1373,7 +1567,7 @@ func (x *ListPeersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPeersRequest.ProtoReflect.Descriptor instead.
 func (*ListPeersRequest) Descriptor() ([]byte, []int) {
-	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{18}
+	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListPeersRequest) GetPageSize() int32 {
@@ -1411,7 +1605,7 @@ type PeerInfo struct {
 
 func (x *PeerInfo) Reset() {
 	*x = PeerInfo{}
-	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[19]
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1423,7 +1617,7 @@ func (x *PeerInfo) String() string {
 func (*PeerInfo) ProtoMessage() {}
 
 func (x *PeerInfo) ProtoReflect() protoreflect.Message {
-	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[19]
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1436,7 +1630,7 @@ func (x *PeerInfo) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PeerInfo.ProtoReflect.Descriptor instead.
 func (*PeerInfo) Descriptor() ([]byte, []int) {
-	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{19}
+	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *PeerInfo) GetName() string {
@@ -1494,7 +1688,7 @@ type ListPeersResponse struct {
 
 func (x *ListPeersResponse) Reset() {
 	*x = ListPeersResponse{}
-	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[20]
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1506,7 +1700,7 @@ func (x *ListPeersResponse) String() string {
 func (*ListPeersResponse) ProtoMessage() {}
 
 func (x *ListPeersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[20]
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1519,7 +1713,7 @@ func (x *ListPeersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPeersResponse.ProtoReflect.Descriptor instead.
 func (*ListPeersResponse) Descriptor() ([]byte, []int) {
-	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{20}
+	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ListPeersResponse) GetPeers() []*PeerInfo {
@@ -1552,7 +1746,7 @@ type ListFilesRequest struct {
 
 func (x *ListFilesRequest) Reset() {
 	*x = ListFilesRequest{}
-	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[21]
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1564,7 +1758,7 @@ func (x *ListFilesRequest) String() string {
 func (*ListFilesRequest) ProtoMessage() {}
 
 func (x *ListFilesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[21]
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1577,7 +1771,7 @@ func (x *ListFilesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFilesRequest.ProtoReflect.Descriptor instead.
 func (*ListFilesRequest) Descriptor() ([]byte, []int) {
-	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{21}
+	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *ListFilesRequest) GetPageSize() int32 {
@@ -1616,7 +1810,7 @@ type SharedFile struct {
 
 func (x *SharedFile) Reset() {
 	*x = SharedFile{}
-	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[22]
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1628,7 +1822,7 @@ func (x *SharedFile) String() string {
 func (*SharedFile) ProtoMessage() {}
 
 func (x *SharedFile) ProtoReflect() protoreflect.Message {
-	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[22]
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1641,7 +1835,7 @@ func (x *SharedFile) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SharedFile.ProtoReflect.Descriptor instead.
 func (*SharedFile) Descriptor() ([]byte, []int) {
-	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{22}
+	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *SharedFile) GetPeer() string {
@@ -1679,7 +1873,7 @@ type IssueTokenRequest struct {
 
 func (x *IssueTokenRequest) Reset() {
 	*x = IssueTokenRequest{}
-	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[23]
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1691,7 +1885,7 @@ func (x *IssueTokenRequest) String() string {
 func (*IssueTokenRequest) ProtoMessage() {}
 
 func (x *IssueTokenRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[23]
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1704,7 +1898,7 @@ func (x *IssueTokenRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueTokenRequest.ProtoReflect.Descriptor instead.
 func (*IssueTokenRequest) Descriptor() ([]byte, []int) {
-	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{23}
+	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *IssueTokenRequest) GetScope() TokenScope {
@@ -1738,7 +1932,7 @@ type IssueTokenResponse struct {
 
 func (x *IssueTokenResponse) Reset() {
 	*x = IssueTokenResponse{}
-	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[24]
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1750,7 +1944,7 @@ func (x *IssueTokenResponse) String() string {
 func (*IssueTokenResponse) ProtoMessage() {}
 
 func (x *IssueTokenResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[24]
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1763,7 +1957,7 @@ func (x *IssueTokenResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueTokenResponse.ProtoReflect.Descriptor instead.
 func (*IssueTokenResponse) Descriptor() ([]byte, []int) {
-	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{24}
+	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *IssueTokenResponse) GetToken() string {
@@ -1793,7 +1987,7 @@ type ListFilesResponse struct {
 
 func (x *ListFilesResponse) Reset() {
 	*x = ListFilesResponse{}
-	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[25]
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1805,7 +1999,7 @@ func (x *ListFilesResponse) String() string {
 func (*ListFilesResponse) ProtoMessage() {}
 
 func (x *ListFilesResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[25]
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1818,7 +2012,7 @@ func (x *ListFilesResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListFilesResponse.ProtoReflect.Descriptor instead.
 func (*ListFilesResponse) Descriptor() ([]byte, []int) {
-	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{25}
+	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListFilesResponse) GetFiles() []*SharedFile {
@@ -1847,7 +2041,7 @@ type ReleasePeerNameRequest struct {
 
 func (x *ReleasePeerNameRequest) Reset() {
 	*x = ReleasePeerNameRequest{}
-	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[26]
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1859,7 +2053,7 @@ func (x *ReleasePeerNameRequest) String() string {
 func (*ReleasePeerNameRequest) ProtoMessage() {}
 
 func (x *ReleasePeerNameRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[26]
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1872,7 +2066,7 @@ func (x *ReleasePeerNameRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleasePeerNameRequest.ProtoReflect.Descriptor instead.
 func (*ReleasePeerNameRequest) Descriptor() ([]byte, []int) {
-	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{26}
+	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ReleasePeerNameRequest) GetName() string {
@@ -1891,7 +2085,7 @@ type ReleasePeerNameResponse struct {
 
 func (x *ReleasePeerNameResponse) Reset() {
 	*x = ReleasePeerNameResponse{}
-	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[27]
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1903,7 +2097,7 @@ func (x *ReleasePeerNameResponse) String() string {
 func (*ReleasePeerNameResponse) ProtoMessage() {}
 
 func (x *ReleasePeerNameResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[27]
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1916,7 +2110,7 @@ func (x *ReleasePeerNameResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReleasePeerNameResponse.ProtoReflect.Descriptor instead.
 func (*ReleasePeerNameResponse) Descriptor() ([]byte, []int) {
-	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{27}
+	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{29}
 }
 
 var File_peerhub_directory_v1_directory_proto protoreflect.FileDescriptor
@@ -1951,12 +2145,13 @@ const file_peerhub_directory_v1_directory_proto_rawDesc = "" +
 	"\x13max_publish_entries\x18\x05 \x01(\x05R\x11maxPublishEntries\x12(\n" +
 	"\x10max_peer_entries\x18\x06 \x01(\x05R\x0emaxPeerEntries\x12!\n" +
 	"\ftoken_issuer\x18\a \x01(\tR\vtokenIssuer\x12#\n" +
-	"\rdirectory_url\x18\b \x01(\tR\fdirectoryUrl\"\x93\x03\n" +
+	"\rdirectory_url\x18\b \x01(\tR\fdirectoryUrl\"\xad\x03\n" +
 	"\fLoginRequest\x12C\n" +
 	"\busername\x18\x01 \x01(\tB'\xbaH$r\"\x10\x01\x18@2\x1c^[A-Za-z0-9][A-Za-z0-9._-]*$R\busername\x12%\n" +
 	"\bpassword\x18\x02 \x01(\tB\t\xbaH\x06r\x04 \x01(HR\bpassword\x12\xcf\x01\n" +
 	"\x11advertise_address\x18\x03 \x01(\tB\xa1\x01\xbaH\x9d\x01\xd8\x01\x01r\x97\x01\x18\x80\x102\x8e\x01^https?://(\\[[0-9A-Fa-f:.]+\\]|[^/?#@\\\\\\s:\\[\\]%]+)(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?/?$\x88\x01\x01R\x10advertiseAddress\x12E\n" +
-	"\tpeer_name\x18\x04 \x01(\tB(\xbaH%\xd8\x01\x01r \x18@2\x1c^[A-Za-z0-9][A-Za-z0-9._-]*$R\bpeerName\"\x96\x02\n" +
+	"\tpeer_name\x18\x04 \x01(\tB(\xbaH%\xd8\x01\x01r \x18@2\x1c^[A-Za-z0-9][A-Za-z0-9._-]*$R\bpeerName\x12\x18\n" +
+	"\arefresh\x18\x05 \x01(\bR\arefresh\"\x85\x03\n" +
 	"\rLoginResponse\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x129\n" +
 	"\n" +
@@ -1965,14 +2160,31 @@ const file_peerhub_directory_v1_directory_proto_rawDesc = "" +
 	"session_id\x18\x03 \x01(\tR\tsessionId\x12H\n" +
 	"\x12heartbeat_interval\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x11heartbeatInterval\x12\x1b\n" +
 	"\tpeer_name\x18\x05 \x01(\tR\bpeerName\x12.\n" +
-	"\x13revoked_session_ids\x18\x06 \x03(\tR\x11revokedSessionIds\"\x12\n" +
-	"\x10HeartbeatRequest\"\x94\x01\n" +
+	"\x13revoked_session_ids\x18\x06 \x03(\tR\x11revokedSessionIds\x12#\n" +
+	"\rrefresh_token\x18\a \x01(\tR\frefreshToken\x12H\n" +
+	"\x12refresh_expires_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x10refreshExpiresAt\"\x12\n" +
+	"\x10HeartbeatRequest\"\x9a\x02\n" +
 	"\x11HeartbeatResponse\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x129\n" +
 	"\n" +
 	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12.\n" +
-	"\x13revoked_session_ids\x18\x03 \x03(\tR\x11revokedSessionIds\"\x0f\n" +
-	"\rLogoutRequest\"\x10\n" +
+	"\x13revoked_session_ids\x18\x03 \x03(\tR\x11revokedSessionIds\x12H\n" +
+	"\x12heartbeat_interval\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x11heartbeatInterval\x12:\n" +
+	"\vsession_ttl\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\n" +
+	"sessionTtl\"A\n" +
+	"\x0eRefreshRequest\x12/\n" +
+	"\rrefresh_token\x18\x01 \x01(\tB\n" +
+	"\xbaH\ar\x05\x10\x01\x18\x80 R\frefreshToken\"\xe7\x01\n" +
+	"\x0fRefreshResponse\x12\x14\n" +
+	"\x05token\x18\x01 \x01(\tR\x05token\x129\n" +
+	"\n" +
+	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x1d\n" +
+	"\n" +
+	"session_id\x18\x03 \x01(\tR\tsessionId\x12H\n" +
+	"\x12heartbeat_interval\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x11heartbeatInterval\x12\x1a\n" +
+	"\busername\x18\x05 \x01(\tR\busername\">\n" +
+	"\rLogoutRequest\x12-\n" +
+	"\rrefresh_token\x18\x01 \x01(\tB\b\xbaH\x05r\x03\x18\x80 R\frefreshToken\"\x10\n" +
 	"\x0eLogoutResponse\"\x94\x01\n" +
 	"\x0ePublishRequest\x12<\n" +
 	"\bsnapshot\x18\x01 \x01(\v2\x1e.peerhub.directory.v1.SnapshotH\x00R\bsnapshot\x123\n" +
@@ -2066,12 +2278,14 @@ const file_peerhub_directory_v1_directory_proto_rawDesc = "" +
 	"\x17TOKEN_SCOPE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10TOKEN_SCOPE_READ\x10\x01\x12\x18\n" +
 	"\x14TOKEN_SCOPE_DOWNLOAD\x10\x02\x12\x16\n" +
-	"\x12TOKEN_SCOPE_UPLOAD\x10\x032\x9b\t\n" +
+	"\x12TOKEN_SCOPE_UPLOAD\x10\x032\x8b\n" +
+	"\n" +
 	"\x10DirectoryService\x12k\n" +
 	"\aGetInfo\x12$.peerhub.directory.v1.GetInfoRequest\x1a%.peerhub.directory.v1.GetInfoResponse\"\x13\x82\xd3\xe4\x93\x02\n" +
 	"\x12\b/v1/info\x90\x02\x01\x12f\n" +
 	"\x05Login\x12\".peerhub.directory.v1.LoginRequest\x1a#.peerhub.directory.v1.LoginResponse\"\x14\x82\xd3\xe4\x93\x02\x0e:\x01*\"\t/v1/login\x12v\n" +
-	"\tHeartbeat\x12&.peerhub.directory.v1.HeartbeatRequest\x1a'.peerhub.directory.v1.HeartbeatResponse\"\x18\x82\xd3\xe4\x93\x02\x12:\x01*\"\r/v1/heartbeat\x12j\n" +
+	"\tHeartbeat\x12&.peerhub.directory.v1.HeartbeatRequest\x1a'.peerhub.directory.v1.HeartbeatResponse\"\x18\x82\xd3\xe4\x93\x02\x12:\x01*\"\r/v1/heartbeat\x12n\n" +
+	"\aRefresh\x12$.peerhub.directory.v1.RefreshRequest\x1a%.peerhub.directory.v1.RefreshResponse\"\x16\x82\xd3\xe4\x93\x02\x10:\x01*\"\v/v1/refresh\x12j\n" +
 	"\x06Logout\x12#.peerhub.directory.v1.LogoutRequest\x1a$.peerhub.directory.v1.LogoutResponse\"\x15\x82\xd3\xe4\x93\x02\x0f:\x01*\"\n" +
 	"/v1/logout\x12n\n" +
 	"\aPublish\x12$.peerhub.directory.v1.PublishRequest\x1a%.peerhub.directory.v1.PublishResponse\"\x16\x82\xd3\xe4\x93\x02\x10:\x01*\"\v/v1/publish\x12j\n" +
@@ -2097,7 +2311,7 @@ func file_peerhub_directory_v1_directory_proto_rawDescGZIP() []byte {
 }
 
 var file_peerhub_directory_v1_directory_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_peerhub_directory_v1_directory_proto_msgTypes = make([]protoimpl.MessageInfo, 28)
+var file_peerhub_directory_v1_directory_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_peerhub_directory_v1_directory_proto_goTypes = []any{
 	(TokenScope)(0),                 // 0: peerhub.directory.v1.TokenScope
 	(*FileEntry)(nil),               // 1: peerhub.directory.v1.FileEntry
@@ -2108,76 +2322,85 @@ var file_peerhub_directory_v1_directory_proto_goTypes = []any{
 	(*LoginResponse)(nil),           // 6: peerhub.directory.v1.LoginResponse
 	(*HeartbeatRequest)(nil),        // 7: peerhub.directory.v1.HeartbeatRequest
 	(*HeartbeatResponse)(nil),       // 8: peerhub.directory.v1.HeartbeatResponse
-	(*LogoutRequest)(nil),           // 9: peerhub.directory.v1.LogoutRequest
-	(*LogoutResponse)(nil),          // 10: peerhub.directory.v1.LogoutResponse
-	(*PublishRequest)(nil),          // 11: peerhub.directory.v1.PublishRequest
-	(*Snapshot)(nil),                // 12: peerhub.directory.v1.Snapshot
-	(*Delta)(nil),                   // 13: peerhub.directory.v1.Delta
-	(*PublishResponse)(nil),         // 14: peerhub.directory.v1.PublishResponse
-	(*SearchRequest)(nil),           // 15: peerhub.directory.v1.SearchRequest
-	(*Source)(nil),                  // 16: peerhub.directory.v1.Source
-	(*SearchResult)(nil),            // 17: peerhub.directory.v1.SearchResult
-	(*SearchResponse)(nil),          // 18: peerhub.directory.v1.SearchResponse
-	(*ListPeersRequest)(nil),        // 19: peerhub.directory.v1.ListPeersRequest
-	(*PeerInfo)(nil),                // 20: peerhub.directory.v1.PeerInfo
-	(*ListPeersResponse)(nil),       // 21: peerhub.directory.v1.ListPeersResponse
-	(*ListFilesRequest)(nil),        // 22: peerhub.directory.v1.ListFilesRequest
-	(*SharedFile)(nil),              // 23: peerhub.directory.v1.SharedFile
-	(*IssueTokenRequest)(nil),       // 24: peerhub.directory.v1.IssueTokenRequest
-	(*IssueTokenResponse)(nil),      // 25: peerhub.directory.v1.IssueTokenResponse
-	(*ListFilesResponse)(nil),       // 26: peerhub.directory.v1.ListFilesResponse
-	(*ReleasePeerNameRequest)(nil),  // 27: peerhub.directory.v1.ReleasePeerNameRequest
-	(*ReleasePeerNameResponse)(nil), // 28: peerhub.directory.v1.ReleasePeerNameResponse
-	(*timestamppb.Timestamp)(nil),   // 29: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),     // 30: google.protobuf.Duration
+	(*RefreshRequest)(nil),          // 9: peerhub.directory.v1.RefreshRequest
+	(*RefreshResponse)(nil),         // 10: peerhub.directory.v1.RefreshResponse
+	(*LogoutRequest)(nil),           // 11: peerhub.directory.v1.LogoutRequest
+	(*LogoutResponse)(nil),          // 12: peerhub.directory.v1.LogoutResponse
+	(*PublishRequest)(nil),          // 13: peerhub.directory.v1.PublishRequest
+	(*Snapshot)(nil),                // 14: peerhub.directory.v1.Snapshot
+	(*Delta)(nil),                   // 15: peerhub.directory.v1.Delta
+	(*PublishResponse)(nil),         // 16: peerhub.directory.v1.PublishResponse
+	(*SearchRequest)(nil),           // 17: peerhub.directory.v1.SearchRequest
+	(*Source)(nil),                  // 18: peerhub.directory.v1.Source
+	(*SearchResult)(nil),            // 19: peerhub.directory.v1.SearchResult
+	(*SearchResponse)(nil),          // 20: peerhub.directory.v1.SearchResponse
+	(*ListPeersRequest)(nil),        // 21: peerhub.directory.v1.ListPeersRequest
+	(*PeerInfo)(nil),                // 22: peerhub.directory.v1.PeerInfo
+	(*ListPeersResponse)(nil),       // 23: peerhub.directory.v1.ListPeersResponse
+	(*ListFilesRequest)(nil),        // 24: peerhub.directory.v1.ListFilesRequest
+	(*SharedFile)(nil),              // 25: peerhub.directory.v1.SharedFile
+	(*IssueTokenRequest)(nil),       // 26: peerhub.directory.v1.IssueTokenRequest
+	(*IssueTokenResponse)(nil),      // 27: peerhub.directory.v1.IssueTokenResponse
+	(*ListFilesResponse)(nil),       // 28: peerhub.directory.v1.ListFilesResponse
+	(*ReleasePeerNameRequest)(nil),  // 29: peerhub.directory.v1.ReleasePeerNameRequest
+	(*ReleasePeerNameResponse)(nil), // 30: peerhub.directory.v1.ReleasePeerNameResponse
+	(*timestamppb.Timestamp)(nil),   // 31: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),     // 32: google.protobuf.Duration
 }
 var file_peerhub_directory_v1_directory_proto_depIdxs = []int32{
-	29, // 0: peerhub.directory.v1.FileEntry.modified:type_name -> google.protobuf.Timestamp
-	30, // 1: peerhub.directory.v1.GetInfoResponse.heartbeat_interval:type_name -> google.protobuf.Duration
-	30, // 2: peerhub.directory.v1.GetInfoResponse.session_ttl:type_name -> google.protobuf.Duration
+	31, // 0: peerhub.directory.v1.FileEntry.modified:type_name -> google.protobuf.Timestamp
+	32, // 1: peerhub.directory.v1.GetInfoResponse.heartbeat_interval:type_name -> google.protobuf.Duration
+	32, // 2: peerhub.directory.v1.GetInfoResponse.session_ttl:type_name -> google.protobuf.Duration
 	2,  // 3: peerhub.directory.v1.GetInfoResponse.keys:type_name -> peerhub.directory.v1.PublicKey
-	29, // 4: peerhub.directory.v1.LoginResponse.expires_at:type_name -> google.protobuf.Timestamp
-	30, // 5: peerhub.directory.v1.LoginResponse.heartbeat_interval:type_name -> google.protobuf.Duration
-	29, // 6: peerhub.directory.v1.HeartbeatResponse.expires_at:type_name -> google.protobuf.Timestamp
-	12, // 7: peerhub.directory.v1.PublishRequest.snapshot:type_name -> peerhub.directory.v1.Snapshot
-	13, // 8: peerhub.directory.v1.PublishRequest.delta:type_name -> peerhub.directory.v1.Delta
-	1,  // 9: peerhub.directory.v1.Snapshot.files:type_name -> peerhub.directory.v1.FileEntry
-	1,  // 10: peerhub.directory.v1.Delta.added:type_name -> peerhub.directory.v1.FileEntry
-	29, // 11: peerhub.directory.v1.Source.last_seen:type_name -> google.protobuf.Timestamp
-	16, // 12: peerhub.directory.v1.SearchResult.sources:type_name -> peerhub.directory.v1.Source
-	17, // 13: peerhub.directory.v1.SearchResponse.results:type_name -> peerhub.directory.v1.SearchResult
-	29, // 14: peerhub.directory.v1.PeerInfo.last_seen:type_name -> google.protobuf.Timestamp
-	29, // 15: peerhub.directory.v1.PeerInfo.online_since:type_name -> google.protobuf.Timestamp
-	20, // 16: peerhub.directory.v1.ListPeersResponse.peers:type_name -> peerhub.directory.v1.PeerInfo
-	1,  // 17: peerhub.directory.v1.SharedFile.file:type_name -> peerhub.directory.v1.FileEntry
-	0,  // 18: peerhub.directory.v1.IssueTokenRequest.scope:type_name -> peerhub.directory.v1.TokenScope
-	29, // 19: peerhub.directory.v1.IssueTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
-	23, // 20: peerhub.directory.v1.ListFilesResponse.files:type_name -> peerhub.directory.v1.SharedFile
-	3,  // 21: peerhub.directory.v1.DirectoryService.GetInfo:input_type -> peerhub.directory.v1.GetInfoRequest
-	5,  // 22: peerhub.directory.v1.DirectoryService.Login:input_type -> peerhub.directory.v1.LoginRequest
-	7,  // 23: peerhub.directory.v1.DirectoryService.Heartbeat:input_type -> peerhub.directory.v1.HeartbeatRequest
-	9,  // 24: peerhub.directory.v1.DirectoryService.Logout:input_type -> peerhub.directory.v1.LogoutRequest
-	11, // 25: peerhub.directory.v1.DirectoryService.Publish:input_type -> peerhub.directory.v1.PublishRequest
-	15, // 26: peerhub.directory.v1.DirectoryService.Search:input_type -> peerhub.directory.v1.SearchRequest
-	19, // 27: peerhub.directory.v1.DirectoryService.ListPeers:input_type -> peerhub.directory.v1.ListPeersRequest
-	22, // 28: peerhub.directory.v1.DirectoryService.ListFiles:input_type -> peerhub.directory.v1.ListFilesRequest
-	27, // 29: peerhub.directory.v1.DirectoryService.ReleasePeerName:input_type -> peerhub.directory.v1.ReleasePeerNameRequest
-	24, // 30: peerhub.directory.v1.DirectoryService.IssueToken:input_type -> peerhub.directory.v1.IssueTokenRequest
-	4,  // 31: peerhub.directory.v1.DirectoryService.GetInfo:output_type -> peerhub.directory.v1.GetInfoResponse
-	6,  // 32: peerhub.directory.v1.DirectoryService.Login:output_type -> peerhub.directory.v1.LoginResponse
-	8,  // 33: peerhub.directory.v1.DirectoryService.Heartbeat:output_type -> peerhub.directory.v1.HeartbeatResponse
-	10, // 34: peerhub.directory.v1.DirectoryService.Logout:output_type -> peerhub.directory.v1.LogoutResponse
-	14, // 35: peerhub.directory.v1.DirectoryService.Publish:output_type -> peerhub.directory.v1.PublishResponse
-	18, // 36: peerhub.directory.v1.DirectoryService.Search:output_type -> peerhub.directory.v1.SearchResponse
-	21, // 37: peerhub.directory.v1.DirectoryService.ListPeers:output_type -> peerhub.directory.v1.ListPeersResponse
-	26, // 38: peerhub.directory.v1.DirectoryService.ListFiles:output_type -> peerhub.directory.v1.ListFilesResponse
-	28, // 39: peerhub.directory.v1.DirectoryService.ReleasePeerName:output_type -> peerhub.directory.v1.ReleasePeerNameResponse
-	25, // 40: peerhub.directory.v1.DirectoryService.IssueToken:output_type -> peerhub.directory.v1.IssueTokenResponse
-	31, // [31:41] is the sub-list for method output_type
-	21, // [21:31] is the sub-list for method input_type
-	21, // [21:21] is the sub-list for extension type_name
-	21, // [21:21] is the sub-list for extension extendee
-	0,  // [0:21] is the sub-list for field type_name
+	31, // 4: peerhub.directory.v1.LoginResponse.expires_at:type_name -> google.protobuf.Timestamp
+	32, // 5: peerhub.directory.v1.LoginResponse.heartbeat_interval:type_name -> google.protobuf.Duration
+	31, // 6: peerhub.directory.v1.LoginResponse.refresh_expires_at:type_name -> google.protobuf.Timestamp
+	31, // 7: peerhub.directory.v1.HeartbeatResponse.expires_at:type_name -> google.protobuf.Timestamp
+	32, // 8: peerhub.directory.v1.HeartbeatResponse.heartbeat_interval:type_name -> google.protobuf.Duration
+	32, // 9: peerhub.directory.v1.HeartbeatResponse.session_ttl:type_name -> google.protobuf.Duration
+	31, // 10: peerhub.directory.v1.RefreshResponse.expires_at:type_name -> google.protobuf.Timestamp
+	32, // 11: peerhub.directory.v1.RefreshResponse.heartbeat_interval:type_name -> google.protobuf.Duration
+	14, // 12: peerhub.directory.v1.PublishRequest.snapshot:type_name -> peerhub.directory.v1.Snapshot
+	15, // 13: peerhub.directory.v1.PublishRequest.delta:type_name -> peerhub.directory.v1.Delta
+	1,  // 14: peerhub.directory.v1.Snapshot.files:type_name -> peerhub.directory.v1.FileEntry
+	1,  // 15: peerhub.directory.v1.Delta.added:type_name -> peerhub.directory.v1.FileEntry
+	31, // 16: peerhub.directory.v1.Source.last_seen:type_name -> google.protobuf.Timestamp
+	18, // 17: peerhub.directory.v1.SearchResult.sources:type_name -> peerhub.directory.v1.Source
+	19, // 18: peerhub.directory.v1.SearchResponse.results:type_name -> peerhub.directory.v1.SearchResult
+	31, // 19: peerhub.directory.v1.PeerInfo.last_seen:type_name -> google.protobuf.Timestamp
+	31, // 20: peerhub.directory.v1.PeerInfo.online_since:type_name -> google.protobuf.Timestamp
+	22, // 21: peerhub.directory.v1.ListPeersResponse.peers:type_name -> peerhub.directory.v1.PeerInfo
+	1,  // 22: peerhub.directory.v1.SharedFile.file:type_name -> peerhub.directory.v1.FileEntry
+	0,  // 23: peerhub.directory.v1.IssueTokenRequest.scope:type_name -> peerhub.directory.v1.TokenScope
+	31, // 24: peerhub.directory.v1.IssueTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	25, // 25: peerhub.directory.v1.ListFilesResponse.files:type_name -> peerhub.directory.v1.SharedFile
+	3,  // 26: peerhub.directory.v1.DirectoryService.GetInfo:input_type -> peerhub.directory.v1.GetInfoRequest
+	5,  // 27: peerhub.directory.v1.DirectoryService.Login:input_type -> peerhub.directory.v1.LoginRequest
+	7,  // 28: peerhub.directory.v1.DirectoryService.Heartbeat:input_type -> peerhub.directory.v1.HeartbeatRequest
+	9,  // 29: peerhub.directory.v1.DirectoryService.Refresh:input_type -> peerhub.directory.v1.RefreshRequest
+	11, // 30: peerhub.directory.v1.DirectoryService.Logout:input_type -> peerhub.directory.v1.LogoutRequest
+	13, // 31: peerhub.directory.v1.DirectoryService.Publish:input_type -> peerhub.directory.v1.PublishRequest
+	17, // 32: peerhub.directory.v1.DirectoryService.Search:input_type -> peerhub.directory.v1.SearchRequest
+	21, // 33: peerhub.directory.v1.DirectoryService.ListPeers:input_type -> peerhub.directory.v1.ListPeersRequest
+	24, // 34: peerhub.directory.v1.DirectoryService.ListFiles:input_type -> peerhub.directory.v1.ListFilesRequest
+	29, // 35: peerhub.directory.v1.DirectoryService.ReleasePeerName:input_type -> peerhub.directory.v1.ReleasePeerNameRequest
+	26, // 36: peerhub.directory.v1.DirectoryService.IssueToken:input_type -> peerhub.directory.v1.IssueTokenRequest
+	4,  // 37: peerhub.directory.v1.DirectoryService.GetInfo:output_type -> peerhub.directory.v1.GetInfoResponse
+	6,  // 38: peerhub.directory.v1.DirectoryService.Login:output_type -> peerhub.directory.v1.LoginResponse
+	8,  // 39: peerhub.directory.v1.DirectoryService.Heartbeat:output_type -> peerhub.directory.v1.HeartbeatResponse
+	10, // 40: peerhub.directory.v1.DirectoryService.Refresh:output_type -> peerhub.directory.v1.RefreshResponse
+	12, // 41: peerhub.directory.v1.DirectoryService.Logout:output_type -> peerhub.directory.v1.LogoutResponse
+	16, // 42: peerhub.directory.v1.DirectoryService.Publish:output_type -> peerhub.directory.v1.PublishResponse
+	20, // 43: peerhub.directory.v1.DirectoryService.Search:output_type -> peerhub.directory.v1.SearchResponse
+	23, // 44: peerhub.directory.v1.DirectoryService.ListPeers:output_type -> peerhub.directory.v1.ListPeersResponse
+	28, // 45: peerhub.directory.v1.DirectoryService.ListFiles:output_type -> peerhub.directory.v1.ListFilesResponse
+	30, // 46: peerhub.directory.v1.DirectoryService.ReleasePeerName:output_type -> peerhub.directory.v1.ReleasePeerNameResponse
+	27, // 47: peerhub.directory.v1.DirectoryService.IssueToken:output_type -> peerhub.directory.v1.IssueTokenResponse
+	37, // [37:48] is the sub-list for method output_type
+	26, // [26:37] is the sub-list for method input_type
+	26, // [26:26] is the sub-list for extension type_name
+	26, // [26:26] is the sub-list for extension extendee
+	0,  // [0:26] is the sub-list for field type_name
 }
 
 func init() { file_peerhub_directory_v1_directory_proto_init() }
@@ -2185,7 +2408,7 @@ func file_peerhub_directory_v1_directory_proto_init() {
 	if File_peerhub_directory_v1_directory_proto != nil {
 		return
 	}
-	file_peerhub_directory_v1_directory_proto_msgTypes[10].OneofWrappers = []any{
+	file_peerhub_directory_v1_directory_proto_msgTypes[12].OneofWrappers = []any{
 		(*PublishRequest_Snapshot)(nil),
 		(*PublishRequest_Delta)(nil),
 	}
@@ -2195,7 +2418,7 @@ func file_peerhub_directory_v1_directory_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_peerhub_directory_v1_directory_proto_rawDesc), len(file_peerhub_directory_v1_directory_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   28,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -51,6 +51,9 @@ const (
 	// DirectoryServiceHeartbeatProcedure is the fully-qualified name of the DirectoryService's
 	// Heartbeat RPC.
 	DirectoryServiceHeartbeatProcedure = "/peerhub.directory.v1.DirectoryService/Heartbeat"
+	// DirectoryServiceRefreshProcedure is the fully-qualified name of the DirectoryService's Refresh
+	// RPC.
+	DirectoryServiceRefreshProcedure = "/peerhub.directory.v1.DirectoryService/Refresh"
 	// DirectoryServiceLogoutProcedure is the fully-qualified name of the DirectoryService's Logout RPC.
 	DirectoryServiceLogoutProcedure = "/peerhub.directory.v1.DirectoryService/Logout"
 	// DirectoryServicePublishProcedure is the fully-qualified name of the DirectoryService's Publish
@@ -98,8 +101,21 @@ type DirectoryServiceClient interface {
 	Login(context.Context, *connect.Request[v1.LoginRequest]) (*connect.Response[v1.LoginResponse], error)
 	// Heartbeat keeps the caller's session alive and returns a renewed token.
 	// A peer that stops heartbeating is offline once its last heartbeat is
-	// older than the session TTL (GetInfoResponse.session_ttl).
+	// older than the session TTL (GetInfoResponse.session_ttl). A client
+	// session needs no heartbeat: it lives until its token's expiry, and a
+	// heartbeat renews both. The answer carries the current heartbeat
+	// interval and session TTL, so a peer follows a change without logging
+	// in again.
 	Heartbeat(context.Context, *connect.Request[v1.HeartbeatRequest]) (*connect.Response[v1.HeartbeatResponse], error)
+	// Refresh exchanges a refresh token (LoginRequest.refresh) for a new
+	// client session, without a password: what a command-line client does
+	// once `peerhub login` stored one. It needs no Authorization header; the
+	// refresh token is in the body.
+	//
+	// Errors: Unauthenticated when the refresh token is malformed, forged,
+	// expired or revoked (Logout with it); ResourceExhausted when the account
+	// has as many live sessions as the directory allows.
+	Refresh(context.Context, *connect.Request[v1.RefreshRequest]) (*connect.Response[v1.RefreshResponse], error)
 	// Logout ends the caller's session at once: its tokens stop working at
 	// the directory, a peer's files leave the index, and every peer refuses
 	// the session's transfer tokens after its next heartbeat
@@ -181,6 +197,12 @@ func NewDirectoryServiceClient(httpClient connect.HTTPClient, baseURL string, op
 			connect.WithSchema(directoryServiceMethods.ByName("Heartbeat")),
 			connect.WithClientOptions(opts...),
 		),
+		refresh: connect.NewClient[v1.RefreshRequest, v1.RefreshResponse](
+			httpClient,
+			baseURL+DirectoryServiceRefreshProcedure,
+			connect.WithSchema(directoryServiceMethods.ByName("Refresh")),
+			connect.WithClientOptions(opts...),
+		),
 		logout: connect.NewClient[v1.LogoutRequest, v1.LogoutResponse](
 			httpClient,
 			baseURL+DirectoryServiceLogoutProcedure,
@@ -234,6 +256,7 @@ type directoryServiceClient struct {
 	getInfo         *connect.Client[v1.GetInfoRequest, v1.GetInfoResponse]
 	login           *connect.Client[v1.LoginRequest, v1.LoginResponse]
 	heartbeat       *connect.Client[v1.HeartbeatRequest, v1.HeartbeatResponse]
+	refresh         *connect.Client[v1.RefreshRequest, v1.RefreshResponse]
 	logout          *connect.Client[v1.LogoutRequest, v1.LogoutResponse]
 	publish         *connect.Client[v1.PublishRequest, v1.PublishResponse]
 	search          *connect.Client[v1.SearchRequest, v1.SearchResponse]
@@ -256,6 +279,11 @@ func (c *directoryServiceClient) Login(ctx context.Context, req *connect.Request
 // Heartbeat calls peerhub.directory.v1.DirectoryService.Heartbeat.
 func (c *directoryServiceClient) Heartbeat(ctx context.Context, req *connect.Request[v1.HeartbeatRequest]) (*connect.Response[v1.HeartbeatResponse], error) {
 	return c.heartbeat.CallUnary(ctx, req)
+}
+
+// Refresh calls peerhub.directory.v1.DirectoryService.Refresh.
+func (c *directoryServiceClient) Refresh(ctx context.Context, req *connect.Request[v1.RefreshRequest]) (*connect.Response[v1.RefreshResponse], error) {
+	return c.refresh.CallUnary(ctx, req)
 }
 
 // Logout calls peerhub.directory.v1.DirectoryService.Logout.
@@ -320,8 +348,21 @@ type DirectoryServiceHandler interface {
 	Login(context.Context, *connect.Request[v1.LoginRequest]) (*connect.Response[v1.LoginResponse], error)
 	// Heartbeat keeps the caller's session alive and returns a renewed token.
 	// A peer that stops heartbeating is offline once its last heartbeat is
-	// older than the session TTL (GetInfoResponse.session_ttl).
+	// older than the session TTL (GetInfoResponse.session_ttl). A client
+	// session needs no heartbeat: it lives until its token's expiry, and a
+	// heartbeat renews both. The answer carries the current heartbeat
+	// interval and session TTL, so a peer follows a change without logging
+	// in again.
 	Heartbeat(context.Context, *connect.Request[v1.HeartbeatRequest]) (*connect.Response[v1.HeartbeatResponse], error)
+	// Refresh exchanges a refresh token (LoginRequest.refresh) for a new
+	// client session, without a password: what a command-line client does
+	// once `peerhub login` stored one. It needs no Authorization header; the
+	// refresh token is in the body.
+	//
+	// Errors: Unauthenticated when the refresh token is malformed, forged,
+	// expired or revoked (Logout with it); ResourceExhausted when the account
+	// has as many live sessions as the directory allows.
+	Refresh(context.Context, *connect.Request[v1.RefreshRequest]) (*connect.Response[v1.RefreshResponse], error)
 	// Logout ends the caller's session at once: its tokens stop working at
 	// the directory, a peer's files leave the index, and every peer refuses
 	// the session's transfer tokens after its next heartbeat
@@ -399,6 +440,12 @@ func NewDirectoryServiceHandler(svc DirectoryServiceHandler, opts ...connect.Han
 		connect.WithSchema(directoryServiceMethods.ByName("Heartbeat")),
 		connect.WithHandlerOptions(opts...),
 	)
+	directoryServiceRefreshHandler := connect.NewUnaryHandler(
+		DirectoryServiceRefreshProcedure,
+		svc.Refresh,
+		connect.WithSchema(directoryServiceMethods.ByName("Refresh")),
+		connect.WithHandlerOptions(opts...),
+	)
 	directoryServiceLogoutHandler := connect.NewUnaryHandler(
 		DirectoryServiceLogoutProcedure,
 		svc.Logout,
@@ -452,6 +499,8 @@ func NewDirectoryServiceHandler(svc DirectoryServiceHandler, opts ...connect.Han
 			directoryServiceLoginHandler.ServeHTTP(w, r)
 		case DirectoryServiceHeartbeatProcedure:
 			directoryServiceHeartbeatHandler.ServeHTTP(w, r)
+		case DirectoryServiceRefreshProcedure:
+			directoryServiceRefreshHandler.ServeHTTP(w, r)
 		case DirectoryServiceLogoutProcedure:
 			directoryServiceLogoutHandler.ServeHTTP(w, r)
 		case DirectoryServicePublishProcedure:
@@ -485,6 +534,10 @@ func (UnimplementedDirectoryServiceHandler) Login(context.Context, *connect.Requ
 
 func (UnimplementedDirectoryServiceHandler) Heartbeat(context.Context, *connect.Request[v1.HeartbeatRequest]) (*connect.Response[v1.HeartbeatResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("peerhub.directory.v1.DirectoryService.Heartbeat is not implemented"))
+}
+
+func (UnimplementedDirectoryServiceHandler) Refresh(context.Context, *connect.Request[v1.RefreshRequest]) (*connect.Response[v1.RefreshResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("peerhub.directory.v1.DirectoryService.Refresh is not implemented"))
 }
 
 func (UnimplementedDirectoryServiceHandler) Logout(context.Context, *connect.Request[v1.LogoutRequest]) (*connect.Response[v1.LogoutResponse], error) {
