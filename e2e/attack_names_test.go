@@ -376,7 +376,7 @@ func TestAttackQuotaOverflow(t *testing.T) {
 				}
 				continue
 			}
-			if code == 0 || !strings.Contains(errOut, "at most 2500 bytes of uploads in total") {
+			if code == 0 || !strings.Contains(errOut, "at most 2.4 KiB of uploads in total") {
 				t.Errorf("upload past the peer's total: exit %d\n%s%s", code, out, errOut)
 			}
 			if _, err := os.Stat(filepath.Join(target.Share, name)); err == nil {

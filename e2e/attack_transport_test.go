@@ -243,7 +243,7 @@ func TestAttackBodiesBeforeAuth(t *testing.T) {
 		{"directory Connect", n.DirectoryURL, publish, http.Header{"Content-Type": {"application/proto"}, "Content-Encoding": {"gzip"}}, "401", "", `"unauthenticated"`},
 		{"directory gRPC", n.DirectoryURL, publish, grpcCall(""), "200", "16", ""},
 		{"directory gRPC-Web", n.DirectoryURL, publish, http.Header{"Content-Type": {"application/grpc-web+proto"}}, "200", "16", ""},
-		{"directory REST", n.DirectoryURL, "/v1/publish", http.Header{"Content-Type": {"application/json"}}, "401", "", `"code":16`},
+		{"directory REST", n.DirectoryURL, "/v1/publish", http.Header{"Content-Type": {"application/json"}}, "401", "", `"code":"unauthenticated"`},
 		{"peer gRPC", p1.URL, peerv1connect.PeerServiceUploadProcedure, grpcCall(""), "200", "16", ""},
 		{"peer gRPC unary", p1.URL, peerv1connect.PeerServiceStatProcedure, grpcCall(""), "200", "16", ""},
 		{"peer Connect unary", p1.URL, peerv1connect.PeerServiceStatProcedure, http.Header{"Content-Type": {"application/proto"}}, "401", "", `"unauthenticated"`},

@@ -70,9 +70,10 @@ func TestGateRefusesBeforeBody(t *testing.T) {
 		{"grpc stream", "POST", peerv1connect.PeerServiceUploadProcedure, hdr("Content-Type", "application/grpc", "TE", "trailers"), grpcStatus},
 		{"grpc-web", "POST", publish, hdr("Content-Type", "application/grpc-web+proto"), grpcStatus},
 		{"REST", "POST", "/v1/publish", hdr("Content-Type", "application/json", "Content-Encoding", "gzip"), func(t *testing.T, s testutil.H2Stream) {
-			var body struct{ Code int }
-			if err := json.Unmarshal(s.Body, &body); err != nil || s.Status != "401" || body.Code != int(connect.CodeUnauthenticated) {
-				t.Errorf("HTTP %s %q, want 401 and code 16", s.Status, s.Body)
+			// REST errors carry Connect's code strings (RESTErrors).
+			var body struct{ Code string }
+			if err := json.Unmarshal(s.Body, &body); err != nil || s.Status != "401" || body.Code != connect.CodeUnauthenticated.String() {
+				t.Errorf("HTTP %s %q, want 401 and code %q", s.Status, s.Body, connect.CodeUnauthenticated)
 			}
 		}},
 		{"REST GET", "GET", "/v1/search?query=abc", hdr(), func(t *testing.T, s testutil.H2Stream) {
