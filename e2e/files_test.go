@@ -22,6 +22,7 @@ import (
 	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
 	peerv1 "github.com/peerhub/peerhub/gen/peerhub/peer/v1"
 	"github.com/peerhub/peerhub/gen/peerhub/peer/v1/peerv1connect"
+	"github.com/peerhub/peerhub/internal/rpcserver"
 	"github.com/peerhub/peerhub/internal/testutil"
 	"github.com/peerhub/peerhub/peer/session"
 )
@@ -296,4 +297,33 @@ func TestFileLinkCaps(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// TestFileLinkCORS fetches a link as a page of an allowed origin would: the
+// answer exposes the download's headers to the page, and a preflight for a
+// ranged fetch is allowed.
+func TestFileLinkCORS(t *testing.T) {
+	t.Parallel()
+	const origin = "https://app.example.com"
+	n := testnet.Start(t, testnet.Options{})
+	content := []byte("cross-origin bytes")
+	n.AddPeer("p1", testnet.PeerOptions{Files: map[string][]byte{"x.txt": content}, CORS: rpcserver.CORS{Origins: []string{origin}}})
+	s := clientSession(t, n)
+	waitFound(t, s, "x.txt", "p1")
+	link := fileLink(t, s, "p1", testutil.SHA256Hex(content), "x.txt")
+
+	code, h, _ := httpGet(t, link, "Origin", origin, "Range", "bytes=0-4")
+	exposed := strings.ToLower(strings.Join(h.Values("Access-Control-Expose-Headers"), ","))
+	if code != http.StatusPartialContent || h.Get("Access-Control-Allow-Origin") != origin {
+		t.Fatalf("cross-origin ranged GET: %d, allow-origin %q", code, h.Get("Access-Control-Allow-Origin"))
+	}
+	for _, want := range []string{"content-range", "content-disposition", "accept-ranges", "etag"} {
+		if !strings.Contains(exposed, want) {
+			t.Errorf("Access-Control-Expose-Headers %q lacks %s", exposed, want)
+		}
+	}
+	code, ac := testutil.Preflight(t, strings.Split(link, "?")[0], origin, http.MethodGet, "If-Range", "Range")
+	if code/100 != 2 || ac.Get("Access-Control-Allow-Origin") != origin || !strings.Contains(strings.ToLower(ac.Get("Access-Control-Allow-Headers")), "if-range") {
+		t.Errorf("preflight of a ranged GET: %d %v", code, ac)
+	}
 }
