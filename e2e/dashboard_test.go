@@ -127,6 +127,16 @@ func TestDashboard(t *testing.T) {
 		t.Errorf("files section titled %q", got)
 	}
 
+	// Download one of bob's files through the browser: the page asks the
+	// directory for a link (IssueToken with sha256) and the browser fetches
+	// it from bob's peer, cross-origin.
+	harbour := shares["bob-nas"]["photos/harbour at dusk.jpg"]
+	saved := b.download(t, "download harbour at dusk.jpg from bob-nas",
+		chromedp.Click(chromedp.CSS(`#files-body tr[data-sha256="`+testutil.SHA256Hex(harbour)+`"] button.download`)))
+	if got := testutil.FileSHA256(t, saved); got != testutil.SHA256Hex(harbour) {
+		t.Errorf("the browser saved content with sha256 %s, want %s", got, testutil.SHA256Hex(harbour))
+	}
+
 	// The sources of one of bob's files: every peer that has its content.
 	soWhat := testutil.SHA256Hex(shares["bob-nas"]["incoming/So What.flac"])
 	b.do(t, "show the sources of So What", chromedp.Click(chromedp.CSS(`#files-body tr[data-sha256="`+soWhat+`"] button`)))

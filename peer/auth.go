@@ -10,6 +10,7 @@ import (
 	"github.com/peerhub/peerhub/gen/peerhub/peer/v1/peerv1connect"
 	"github.com/peerhub/peerhub/internal/rpcserver"
 	"github.com/peerhub/peerhub/internal/token"
+	"github.com/peerhub/peerhub/peer/httpfiles"
 	"github.com/peerhub/peerhub/peer/session"
 )
 
@@ -76,6 +77,33 @@ func readAuth(sess *session.Session) rpcserver.Authenticator {
 		}
 		if sess.Revoked(c.SessionID) {
 			return token.Claims{}, errors.New("the token's session has ended; log in again at the directory")
+		}
+		return c, nil
+	}
+}
+
+// fileAuth accepts, for a plain HTTP download of content sha (the /files
+// route), only a download token that the peer's directory issued for this
+// peer and bound to that very content (token.Need.Content), within
+// token.MaxLifetime, of a session not revoked. Such a link token rides in a
+// URL, so it is good for nothing else: not for another content, not for
+// Stat or Download (transferAuth refuses content-bound tokens), not at
+// another peer.
+func fileAuth(sess *session.Session) httpfiles.Authorizer {
+	return func(ctx context.Context, sha, raw string) (token.Claims, error) {
+		name := sess.PeerName()
+		if name == "" {
+			return token.Claims{}, httpfiles.ErrNotReady
+		}
+		c, err := sess.Verifier().VerifyFor(ctx, raw, token.Need{Scopes: []string{token.ScopeDownload}, Audience: name, Content: sha})
+		if err != nil {
+			return token.Claims{}, err
+		}
+		if c.SHA256 == "" {
+			return token.Claims{}, errors.New("a download link needs a token bound to its content; ask the directory for a link (IssueToken with sha256)")
+		}
+		if sess.Revoked(c.SessionID) {
+			return token.Claims{}, errors.New("the token's session has ended; ask for a new link")
 		}
 		return c, nil
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/peerhub/peerhub/internal/rpcclient"
 	"github.com/peerhub/peerhub/internal/rpcserver"
 	"github.com/peerhub/peerhub/internal/webui"
+	"github.com/peerhub/peerhub/peer/httpfiles"
 	"github.com/peerhub/peerhub/peer/index"
 	"github.com/peerhub/peerhub/peer/session"
 	"github.com/peerhub/peerhub/peer/transfer"
@@ -164,6 +165,8 @@ func (p *Peer) Serve(ctx context.Context, ln net.Listener) error {
 	}); err != nil {
 		return err
 	}
+	// Plain HTTP downloads (links): the same slots, caps and rate.
+	httpfiles.Mount(srv.Mux, p.transfer, fileAuth(sess), p.log)
 	// Forwarded calls carry read tokens only; the directory checks them
 	// again. The requests it forwards are small.
 	proxy := newDirectoryProxy(httpClient, p.cfg.Directory)

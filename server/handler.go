@@ -157,11 +157,11 @@ func (h *handler) IssueToken(ctx context.Context, req *connect.Request[directory
 	if !ok {
 		return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("scope %s: want READ, DOWNLOAD or UPLOAD", req.Msg.GetScope()))
 	}
-	raw, exp, err := h.dir.IssueToken(ctx, c, scope, req.Msg.GetPeer())
+	is, err := h.dir.IssueToken(ctx, c, directory.TokenRequest{Scope: scope, Peer: req.Msg.GetPeer(), SHA256: req.Msg.GetSha256(), Name: req.Msg.GetName()})
 	if err != nil {
 		return nil, h.fail(ctx, req.Spec().Procedure, err)
 	}
-	return connect.NewResponse(&directoryv1.IssueTokenResponse{Token: raw, ExpiresAt: timestamppb.New(exp)}), nil
+	return connect.NewResponse(&directoryv1.IssueTokenResponse{Token: is.Token, ExpiresAt: timestamppb.New(is.ExpiresAt), Link: is.Link}), nil
 }
 
 // Logout implements directoryv1connect.DirectoryServiceHandler.

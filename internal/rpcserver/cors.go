@@ -60,6 +60,15 @@ func checkOrigin(o string) error {
 	return nil
 }
 
+// fileRequestHeaders and fileResponseHeaders are the headers of a peer's
+// plain HTTP downloads (/files, peer/httpfiles) that a page's fetch may send
+// (a resumed or partial download) and read (what part it got, under which
+// name and version), besides Connect's.
+var (
+	fileRequestHeaders  = []string{"Range", "If-Range"}
+	fileResponseHeaders = []string{"Content-Range", "Content-Disposition", "Accept-Ranges", "ETag"}
+)
+
 // wrap returns h behind a CORS handler, or h itself when no origin is
 // allowed. services are the fully-qualified names of the services served,
 // whose REST routes' HTTP methods are allowed besides Connect's.
@@ -68,11 +77,12 @@ func (c CORS) wrap(h http.Handler, services []string) http.Handler {
 		return h
 	}
 	headers := append(connectcors.AllowedHeaders(), "Authorization")
+	headers = append(headers, fileRequestHeaders...)
 	return cors.New(cors.Options{
 		AllowedOrigins: c.Origins,
 		AllowedMethods: restMethods(services, connectcors.AllowedMethods()),
 		AllowedHeaders: headers,
-		ExposedHeaders: connectcors.ExposedHeaders(),
+		ExposedHeaders: append(connectcors.ExposedHeaders(), fileResponseHeaders...),
 		MaxAge:         corsMaxAge,
 		// Calls carry their token in the Authorization header, never in
 		// a cookie, so credentialed requests are never needed.

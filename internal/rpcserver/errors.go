@@ -47,9 +47,18 @@ func ConnectError(ctx context.Context, log *slog.Logger, procedure string, codes
 	case errors.Is(err, context.DeadlineExceeded):
 		return connect.NewError(connect.CodeDeadlineExceeded, err)
 	}
+	return connect.NewError(connect.CodeInternal, LogInternal(ctx, log, procedure, err))
+}
+
+// LogInternal logs err, a server's own failure at route (a procedure or
+// an HTTP route), once, in full and with a new request id, and returns
+// what the caller may learn of it: an error that names only that request
+// id. ConnectError uses it; so do edges that are not Connect handlers
+// (a peer's /files route).
+func LogInternal(ctx context.Context, log *slog.Logger, route string, err error) error {
 	id := newRequestID()
-	log.ErrorContext(ctx, "internal error", "procedure", procedure, "request_id", id, "error", err)
-	return connect.NewError(connect.CodeInternal, &internalError{requestID: id})
+	log.ErrorContext(ctx, "internal error", "procedure", route, "request_id", id, "error", err)
+	return &internalError{requestID: id}
 }
 
 // internalError is what a caller learns of a server's own failure: that it

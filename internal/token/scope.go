@@ -69,6 +69,12 @@ type Need struct {
 	Scopes []string
 	// Audience must be among the token's audiences.
 	Audience string
+	// Content is the SHA-256 of the content the call serves, when the
+	// call names it before anything is served (a peer's /files route). A
+	// token bound to a content (Claims.SHA256) meets only a Need of that
+	// same Content: a call that does not know its content yet (Content
+	// empty) refuses such a token.
+	Content string
 }
 
 // ErrNotForThis means a valid token is not for this call: its scope or its
@@ -82,7 +88,13 @@ var ErrNotForThis = fmt.Errorf("%w: not for this call", ErrInvalid)
 func (n Need) Check(c Claims) error {
 	scopeOK := slices.Contains(n.Scopes, c.Scope)
 	if scopeOK && c.HasAudience(n.Audience) {
-		return nil
+		if c.SHA256 == "" || c.SHA256 == n.Content {
+			return nil
+		}
+		if n.Content == "" {
+			return fmt.Errorf("%w: a %s token bound to one content is good only for that content's link (/files/<sha256>)", ErrNotForThis, c.Scope)
+		}
+		return fmt.Errorf("%w: this %s token is bound to another content", ErrNotForThis, c.Scope)
 	}
 	have := "a token without a scope"
 	if c.Scope != "" {

@@ -46,6 +46,11 @@ type Claims struct {
 	// Scope is what the token is for: ScopeSession, ScopeRead,
 	// ScopeDownload or ScopeUpload. Who accepts which is in scope.go.
 	Scope string `json:"scope"`
+	// SHA256 binds a download token to one content (64 lowercase hex
+	// digits): a peer accepts it only where the call names that content
+	// before anything is served (Need.Content). Empty for a token good for
+	// any content.
+	SHA256 string `json:"sha,omitempty"`
 }
 
 // Username is the account the token was issued to (the "sub" claim).

@@ -436,15 +436,8 @@ func (s *Service) Download(ctx context.Context, r Range, send SendFunc) error {
 			return context.Cause(ctx)
 		}
 		n := int(min(int64(len(buf)), end-pos))
-		if s.limiter != nil {
-			if err := s.limiter.WaitN(ctx, n); err != nil {
-				if ctx.Err() != nil {
-					return context.Cause(ctx)
-				}
-				// WaitN refuses up front when the wait would outlast
-				// ctx's deadline.
-				return fmt.Errorf("rate limit: %w", context.DeadlineExceeded)
-			}
+		if err := s.throttle(ctx, n); err != nil {
+			return err
 		}
 		k, err := f.ReadAt(buf[:n], pos)
 		if k < n {
@@ -457,6 +450,25 @@ func (s *Service) Download(ctx context.Context, r Range, send SendFunc) error {
 			return err
 		}
 		pos += int64(n)
+	}
+	return nil
+}
+
+// throttle waits until the rate limit lets n more bytes out (n at most
+// ChunkSize, the limiter's burst); at once when there is no limit.
+// Errors: ctx's cause, or DeadlineExceeded when the wait would outlast
+// ctx's deadline.
+func (s *Service) throttle(ctx context.Context, n int) error {
+	if s.limiter == nil {
+		return nil
+	}
+	if err := s.limiter.WaitN(ctx, n); err != nil {
+		if ctx.Err() != nil {
+			return context.Cause(ctx)
+		}
+		// WaitN refuses up front when the wait would outlast ctx's
+		// deadline.
+		return fmt.Errorf("rate limit: %w", context.DeadlineExceeded)
 	}
 	return nil
 }

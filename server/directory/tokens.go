@@ -70,48 +70,86 @@ func (d *Directory) authenticate(ctx context.Context, raw string, need token.Nee
 	return c, nil
 }
 
-// IssueToken signs a token of scope (token.ScopeRead, ScopeDownload or
-// ScopeUpload) for the caller's session, valid for Config.TransferTTL: a read
-// token addressed to this directory (peer must be empty), or a transfer
-// token addressed to the online peer named peer, which only that peer
-// accepts.
+// TokenRequest is what IssueToken is asked for.
+type TokenRequest struct {
+	// Scope is token.ScopeRead, ScopeDownload or ScopeUpload.
+	Scope string
+	// Peer is the online peer a download or upload token is for; empty
+	// for a read token.
+	Peer string
+	// SHA256 binds a download token to one content (the "sha" claim) and
+	// asks for a link to it; empty for a token good for any content.
+	SHA256 string
+	// Name is the file name the link ends with; only with SHA256.
+	Name string
+}
+
+// Issued is a token IssueToken signed.
+type Issued struct {
+	// Token is the signed token.
+	Token string
+	// ExpiresAt is when it stops being accepted.
+	ExpiresAt time.Time
+	// Link is the plain HTTP download link, for a request with SHA256:
+	// FileLink of the peer's address.
+	Link string
+}
+
+// IssueToken signs a token of r.Scope for the caller's session, valid for
+// Config.TransferTTL: a read token addressed to this directory (r.Peer must
+// be empty), or a transfer token addressed to the online peer r.Peer, which
+// only that peer accepts. A download token with r.SHA256 is bound to that
+// content and comes with its link.
 // Errors: ErrUnauthenticated unless the caller holds a session token;
 // ErrInvalidArgument for an unknown scope, a peer with a read token or none
-// with a transfer token, or a malformed peer name; ErrNotFound when no
-// online peer is called peer.
-func (d *Directory) IssueToken(ctx context.Context, caller token.Claims, scope, peer string) (string, time.Time, error) {
+// with a transfer token, a malformed peer name, a SHA256 with another scope
+// than download or that is not 64 lowercase hex digits, or a Name without
+// SHA256 or that is not one portable segment; ErrNotFound when no online
+// peer is called r.Peer.
+func (d *Directory) IssueToken(ctx context.Context, caller token.Claims, r TokenRequest) (Issued, error) {
 	if caller.Scope != token.ScopeSession {
-		return "", time.Time{}, fmt.Errorf("%w: tokens are issued for a session token only, not a %s token", ErrUnauthenticated, caller.Scope)
+		return Issued{}, fmt.Errorf("%w: tokens are issued for a session token only, not a %s token", ErrUnauthenticated, caller.Scope)
+	}
+	if err := checkContent(r); err != nil {
+		return Issued{}, err
 	}
 	now := d.cfg.Now()
 	audience := d.cfg.Issuer
-	switch scope {
+	var address string
+	switch r.Scope {
 	case token.ScopeRead:
-		if peer != "" {
-			return "", time.Time{}, fmt.Errorf("a read token is for the directory, not for peer %s: %w", peer, ErrInvalidArgument)
+		if r.Peer != "" {
+			return Issued{}, fmt.Errorf("a read token is for the directory, not for peer %s: %w", r.Peer, ErrInvalidArgument)
 		}
 	case token.ScopeDownload, token.ScopeUpload:
-		if peer == "" {
-			return "", time.Time{}, fmt.Errorf("a %s token needs the peer it is for: %w", scope, ErrInvalidArgument)
+		if r.Peer == "" {
+			return Issued{}, fmt.Errorf("a %s token needs the peer it is for: %w", r.Scope, ErrInvalidArgument)
 		}
-		if err := CheckName(peer); err != nil {
-			return "", time.Time{}, fmt.Errorf("peer: %w", err)
+		if err := CheckName(r.Peer); err != nil {
+			return Issued{}, fmt.Errorf("peer: %w", err)
 		}
-		if _, err := d.store.PeerSession(ctx, peer, now); err != nil {
+		s, err := d.store.PeerSession(ctx, r.Peer, now)
+		if err != nil {
 			if errors.Is(err, store.ErrNotFound) {
-				return "", time.Time{}, fmt.Errorf("no online peer is called %s: %w", peer, ErrNotFound)
+				return Issued{}, fmt.Errorf("no online peer is called %s: %w", r.Peer, ErrNotFound)
 			}
-			return "", time.Time{}, fmt.Errorf("issue token: %w", err)
+			return Issued{}, fmt.Errorf("issue token: %w", err)
 		}
-		audience = peer
+		audience, address = r.Peer, s.Address
 	default:
-		return "", time.Time{}, fmt.Errorf("token scope %q: want %s, %s or %s: %w", scope, token.ScopeRead, token.ScopeDownload, token.ScopeUpload, ErrInvalidArgument)
+		return Issued{}, fmt.Errorf("token scope %q: want %s, %s or %s: %w", r.Scope, token.ScopeRead, token.ScopeDownload, token.ScopeUpload, ErrInvalidArgument)
 	}
-	raw, exp, err := d.signer.Sign(token.Scoped(scope, audience, caller.Subject, caller.SessionID, caller.Peer), now, d.cfg.TransferTTL)
+	c := token.Scoped(r.Scope, audience, caller.Subject, caller.SessionID, caller.Peer)
+	c.SHA256 = r.SHA256
+	raw, exp, err := d.signer.Sign(c, now, d.cfg.TransferTTL)
 	if err != nil {
-		return "", time.Time{}, err
+		return Issued{}, err
 	}
-	return raw, exp, nil
+	out := Issued{Token: raw, ExpiresAt: exp}
+	if r.SHA256 != "" {
+		out.Link = FileLink(address, r.SHA256, r.Name, raw)
+	}
+	return out, nil
 }
 
 // revocationList is the directory's copy of the sessions revoked within

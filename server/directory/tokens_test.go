@@ -48,7 +48,8 @@ func TestIssueToken(t *testing.T) {
 	verifier := token.NewVerifier(d.Info().Issuer, d.Info().Keys, token.WithClock(c.Now), token.WithMaxLifetime(token.MaxLifetime))
 
 	for _, scope := range []string{token.ScopeDownload, token.ScopeUpload} {
-		raw, exp, err := d.IssueToken(ctx, bob, scope, "ann-box")
+		is, err := d.IssueToken(ctx, bob, directory.TokenRequest{Scope: scope, Peer: "ann-box"})
+		raw, exp := is.Token, is.ExpiresAt
 		if err != nil {
 			t.Fatalf("%s token: %v", scope, err)
 		}
@@ -73,7 +74,8 @@ func TestIssueToken(t *testing.T) {
 		}
 	}
 
-	read, _, err := d.IssueToken(ctx, bob, token.ScopeRead, "")
+	readIs, err := d.IssueToken(ctx, bob, directory.TokenRequest{Scope: token.ScopeRead})
+	read := readIs.Token
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +86,7 @@ func TestIssueToken(t *testing.T) {
 		t.Errorf("Authenticate(read token) = %v, want ErrUnauthenticated saying a session token is needed", err)
 	}
 	readClaims, _ := d.AuthenticateRead(ctx, read)
-	if _, _, err := d.IssueToken(ctx, readClaims, token.ScopeDownload, "ann-box"); !errors.Is(err, directory.ErrUnauthenticated) {
+	if _, err := d.IssueToken(ctx, readClaims, directory.TokenRequest{Scope: token.ScopeDownload, Peer: "ann-box"}); !errors.Is(err, directory.ErrUnauthenticated) {
 		t.Errorf("IssueToken for a read token's holder = %v, want ErrUnauthenticated", err)
 	}
 
@@ -100,7 +102,7 @@ func TestIssueToken(t *testing.T) {
 		{token.ScopeSession, "", directory.ErrInvalidArgument},
 		{"admin", "", directory.ErrInvalidArgument},
 	} {
-		if _, _, err := d.IssueToken(ctx, bob, tc.scope, tc.peer); !errors.Is(err, tc.want) {
+		if _, err := d.IssueToken(ctx, bob, directory.TokenRequest{Scope: tc.scope, Peer: tc.peer}); !errors.Is(err, tc.want) {
 			t.Errorf("IssueToken(%q, %q) = %v, want %v", tc.scope, tc.peer, err, tc.want)
 		}
 	}

@@ -1866,7 +1866,21 @@ type IssueTokenRequest struct {
 	Scope TokenScope `protobuf:"varint,1,opt,name=scope,proto3,enum=peerhub.directory.v1.TokenScope" json:"scope,omitempty"`
 	// peer is the name of the online peer a download or upload token is for;
 	// the only one that accepts it. Empty for a read token.
-	Peer          string `protobuf:"bytes,2,opt,name=peer,proto3" json:"peer,omitempty"`
+	Peer string `protobuf:"bytes,2,opt,name=peer,proto3" json:"peer,omitempty"`
+	// sha256 binds a download token to one content, 64 lowercase hex digits:
+	// the token then carries the claim "sha", and the peer accepts it only
+	// for that content, and only on its plain HTTP route
+	// GET /files/{sha256}[/{name}], where the content is named before
+	// anything is served (not on Stat or Download, whose content is in the
+	// request body). With it the response also carries a ready link.
+	// Empty for an ordinary download token, good for any content of the peer.
+	Sha256 string `protobuf:"bytes,3,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	// name is the file name the link ends with, so that curl -O, wget and
+	// browsers save the download under it, e.g. "song.ogg": one segment
+	// (no "/"), at most 255 bytes, none of the characters FileEntry.name
+	// forbids. It is cosmetic: the content is named by sha256 alone. Only
+	// with sha256; without it the link ends with the sha256.
+	Name          string `protobuf:"bytes,4,opt,name=name,proto3" json:"name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1915,6 +1929,20 @@ func (x *IssueTokenRequest) GetPeer() string {
 	return ""
 }
 
+func (x *IssueTokenRequest) GetSha256() string {
+	if x != nil {
+		return x.Sha256
+	}
+	return ""
+}
+
+func (x *IssueTokenRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
 // IssueTokenResponse carries the new token.
 type IssueTokenResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -1925,7 +1953,15 @@ type IssueTokenResponse struct {
 	Token string `protobuf:"bytes,1,opt,name=token,proto3" json:"token,omitempty"`
 	// expires_at is when token stops being accepted; ask for a new one
 	// before then.
-	ExpiresAt     *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	ExpiresAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=expires_at,json=expiresAt,proto3" json:"expires_at,omitempty"`
+	// link is set when the request named a sha256: a plain HTTP download
+	// link, <peer address>/files/<sha256>/<name>?token=<token> (the name
+	// path-escaped; the sha256 again when no name was given), that curl -O,
+	// wget -c and browsers can fetch and resume with no client of peerhub's.
+	// The token rides in the query because such clients cannot set headers:
+	// it is a download token only, bound to that peer and that content, and
+	// short-lived (until expires_at). Treat the link as a secret until then.
+	Link          string `protobuf:"bytes,3,opt,name=link,proto3" json:"link,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1972,6 +2008,13 @@ func (x *IssueTokenResponse) GetExpiresAt() *timestamppb.Timestamp {
 		return x.ExpiresAt
 	}
 	return nil
+}
+
+func (x *IssueTokenResponse) GetLink() string {
+	if x != nil {
+		return x.Link
+	}
+	return ""
 }
 
 // ListFilesResponse is one page of shared files.
@@ -2257,16 +2300,22 @@ const file_peerhub_directory_v1_directory_proto_rawDesc = "" +
 	"SharedFile\x12\x12\n" +
 	"\x04peer\x18\x01 \x01(\tR\x04peer\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x123\n" +
-	"\x04file\x18\x03 \x01(\v2\x1f.peerhub.directory.v1.FileEntryR\x04file\"\xa7\x02\n" +
+	"\x04file\x18\x03 \x01(\v2\x1f.peerhub.directory.v1.FileEntryR\x04file\"\xfd\x05\n" +
 	"\x11IssueTokenRequest\x12B\n" +
 	"\x05scope\x18\x01 \x01(\x0e2 .peerhub.directory.v1.TokenScopeB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x05scope\x12<\n" +
-	"\x04peer\x18\x02 \x01(\tB(\xbaH%\xd8\x01\x01r \x18@2\x1c^[A-Za-z0-9][A-Za-z0-9._-]*$R\x04peer:\x8f\x01\xbaH\x8b\x01\x1a\x88\x01\n" +
-	"\x10issue_token.peer\x12La download or upload token needs the peer it is for; a read token takes none\x1a&(this.scope == 1) == (this.peer == '')\"e\n" +
+	"\x04peer\x18\x02 \x01(\tB(\xbaH%\xd8\x01\x01r \x18@2\x1c^[A-Za-z0-9][A-Za-z0-9._-]*$R\x04peer\x120\n" +
+	"\x06sha256\x18\x03 \x01(\tB\x18\xbaH\x15\xd8\x01\x01r\x102\x0e^[0-9a-f]{64}$R\x06sha256\x12\xbd\x01\n" +
+	"\x04name\x18\x04 \x01(\tB\xa8\x01\xbaH\xa4\x01\xba\x01A\n" +
+	"\tname.dots\x12\x17must not be '.' or '..'\x1a\x1bthis != '.' && this != '..'\xd8\x01\x01r[(\xff\x012V^[^/\\x00-\\x1f\\x7f-\\x9f\\\\:\\x{061c}\\x{200e}\\x{200f}\\x{202a}-\\x{202e}\\x{2066}-\\x{2069}]+$R\x04name:\xf3\x02\xbaH\xef\x02\x1a\x88\x01\n" +
+	"\x10issue_token.peer\x12La download or upload token needs the peer it is for; a read token takes none\x1a&(this.scope == 1) == (this.peer == '')\x1at\n" +
+	"\x12issue_token.sha256\x128only a download token can be bound to a content (sha256)\x1a$this.sha256 == '' || this.scope == 2\x1al\n" +
+	"\x10issue_token.name\x122a file name is only for a link, which needs sha256\x1a$this.name == '' || this.sha256 != ''\"y\n" +
 	"\x12IssueTokenResponse\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x129\n" +
 	"\n" +
-	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\"s\n" +
+	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x12\n" +
+	"\x04link\x18\x03 \x01(\tR\x04link\"s\n" +
 	"\x11ListFilesResponse\x126\n" +
 	"\x05files\x18\x01 \x03(\v2 .peerhub.directory.v1.SharedFileR\x05files\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"U\n" +

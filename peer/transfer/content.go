@@ -1,0 +1,116 @@
+package transfer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+)
+
+// Content is one shared file opened for a plain HTTP download (a peer's
+// /files route): an io.ReadSeeker for http.ServeContent that reads through
+// the shared folder's *os.Root at the rate MaxRate allows, while it holds
+// a transfer slot of its caller. Close it to free the slot.
+type Content struct {
+	// SHA256 is the content's SHA-256, 64 lowercase hex digits.
+	SHA256 string
+	// Name is the base name of the file it is read from.
+	Name string
+	// Size is its length in bytes.
+	Size int64
+	// Modified is its modification time as indexed.
+	Modified time.Time
+
+	s       *Service
+	ctx     context.Context
+	f       *os.File
+	pos     int64
+	release func()
+}
+
+// Open opens the content of SHA-256 sha for a plain HTTP download, taking a
+// transfer slot for ctx's Caller first (waiting in the queue as Download
+// does), so such downloads count against the same slots, per-caller caps
+// and rate as every other. Reads wait for the rate limiter in chunks of at
+// most ChunkSize bytes and end with ctx.
+// Errors: ErrInvalid, ErrNotFound, ErrChanged, ErrBusy, ctx's error.
+func (s *Service) Open(ctx context.Context, sha string) (*Content, error) {
+	es, err := s.resolve(Target{SHA256: sha})
+	if err != nil {
+		return nil, err
+	}
+	release, err := s.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	f, err := s.openIndexed(es)
+	if err != nil {
+		release()
+		return nil, fmt.Errorf("sha256 %s: %w", sha, err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		release()
+		return nil, fmt.Errorf("sha256 %s: %w", sha, err)
+	}
+	// openIndexed checked it is the indexed file: its size and time are
+	// the entry's.
+	c := &Content{SHA256: sha, Name: fi.Name(), Size: fi.Size(), Modified: fi.ModTime(), s: s, ctx: ctx, f: f, release: release}
+	return c, nil
+}
+
+// Read reads the next bytes, at most ChunkSize at a time, after waiting for
+// the rate limiter. A file that shrank since it was indexed reads as
+// ErrChanged.
+func (c *Content) Read(p []byte) (int, error) {
+	if c.pos >= c.Size {
+		return 0, io.EOF
+	}
+	if err := c.ctx.Err(); err != nil {
+		return 0, context.Cause(c.ctx)
+	}
+	n := int(min(int64(len(p)), int64(c.s.chunkSize), c.Size-c.pos))
+	if err := c.s.throttle(c.ctx, n); err != nil {
+		return 0, err
+	}
+	k, err := c.f.ReadAt(p[:n], c.pos)
+	c.pos += int64(k)
+	if k < n {
+		if err == nil || errors.Is(err, io.EOF) {
+			return k, fmt.Errorf("%q shrank to %d bytes: %w", c.Name, c.pos, ErrChanged)
+		}
+		return k, err
+	}
+	return k, nil
+}
+
+// Seek sets where the next Read starts, within the indexed size.
+func (c *Content) Seek(offset int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		offset += c.pos
+	case io.SeekEnd:
+		offset += c.Size
+	default:
+		return 0, fmt.Errorf("%w: seek whence %d", ErrInvalid, whence)
+	}
+	if offset < 0 {
+		return 0, fmt.Errorf("%w: seek to %d", ErrInvalid, offset)
+	}
+	c.pos = offset
+	return offset, nil
+}
+
+// Close closes the file and frees the transfer slot.
+func (c *Content) Close() error {
+	if c.release == nil {
+		return nil
+	}
+	c.release()
+	c.release = nil
+	return c.f.Close()
+}
