@@ -70,15 +70,17 @@ func (d *Directory) authenticate(ctx context.Context, raw string, need token.Nee
 	return c, nil
 }
 
-// IssueToken signs a token of scope (token.ScopeRead, ScopeDownload or
-// ScopeUpload) for the caller's session, valid for Config.TransferTTL: a read
-// token addressed to this directory (peer must be empty), or a transfer
-// token addressed to the online peer named peer, which only that peer
-// accepts.
+// IssueToken signs a token of scope (token.ScopeRead, ScopeDownload,
+// ScopeUpload or ScopeStatus) for the caller's session, valid for
+// Config.TransferTTL: a read token addressed to this directory (peer must be
+// empty), or a transfer or status token addressed to the online peer named
+// peer, which only that peer accepts. A status token goes only to the
+// account that owns the name: it shows who the peer serves.
 // Errors: ErrUnauthenticated unless the caller holds a session token;
 // ErrInvalidArgument for an unknown scope, a peer with a read token or none
-// with a transfer token, or a malformed peer name; ErrNotFound when no
-// online peer is called peer.
+// with a transfer or status token, or a malformed peer name; ErrNotFound
+// when no online peer is called peer; ErrNotOwner for a status token of a
+// name another account owns.
 func (d *Directory) IssueToken(ctx context.Context, caller token.Claims, scope, peer string) (string, time.Time, error) {
 	if caller.Scope != token.ScopeSession {
 		return "", time.Time{}, fmt.Errorf("%w: tokens are issued for a session token only, not a %s token", ErrUnauthenticated, caller.Scope)
@@ -90,7 +92,7 @@ func (d *Directory) IssueToken(ctx context.Context, caller token.Claims, scope, 
 		if peer != "" {
 			return "", time.Time{}, fmt.Errorf("a read token is for the directory, not for peer %s: %w", peer, ErrInvalidArgument)
 		}
-	case token.ScopeDownload, token.ScopeUpload:
+	case token.ScopeDownload, token.ScopeUpload, token.ScopeStatus:
 		if peer == "" {
 			return "", time.Time{}, fmt.Errorf("a %s token needs the peer it is for: %w", scope, ErrInvalidArgument)
 		}
@@ -103,9 +105,18 @@ func (d *Directory) IssueToken(ctx context.Context, caller token.Claims, scope, 
 			}
 			return "", time.Time{}, fmt.Errorf("issue token: %w", err)
 		}
+		if scope == token.ScopeStatus {
+			owner, err := d.store.PeerNameOwner(ctx, peer)
+			if err != nil {
+				return "", time.Time{}, fmt.Errorf("issue token: owner of %s: %w", peer, err)
+			}
+			if owner != caller.Subject {
+				return "", time.Time{}, fmt.Errorf("the status of peer %s is for the account that owns it, not %s: %w", peer, caller.Subject, ErrNotOwner)
+			}
+		}
 		audience = peer
 	default:
-		return "", time.Time{}, fmt.Errorf("token scope %q: want %s, %s or %s: %w", scope, token.ScopeRead, token.ScopeDownload, token.ScopeUpload, ErrInvalidArgument)
+		return "", time.Time{}, fmt.Errorf("token scope %q: want %s, %s, %s or %s: %w", scope, token.ScopeRead, token.ScopeDownload, token.ScopeUpload, token.ScopeStatus, ErrInvalidArgument)
 	}
 	raw, exp, err := d.signer.Sign(token.Scoped(scope, audience, caller.Subject, caller.SessionID, caller.Peer), now, d.cfg.TransferTTL)
 	if err != nil {
