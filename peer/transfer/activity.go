@@ -13,6 +13,12 @@ import (
 // RecentUploads is how many of the last uploads received Status lists.
 const RecentUploads = 50
 
+// rateWindow is the shortest span a transfer's rate is measured over (it
+// is measured over one to two of them, or since the start when younger):
+// long enough to smooth the rate limiter's bursts, short enough to follow
+// a change of pace.
+const rateWindow = 2 * time.Second
+
 // Direction says which way a transfer's data flows, seen from this peer.
 type Direction int
 
@@ -48,16 +54,24 @@ type Progress struct {
 	Size int64
 	// Started is when the transfer took its slot.
 	Started time.Time
+	// Rate is the recent rate, in bytes per second: over the last one to
+	// two rateWindows, or since the start.
+	Rate int64
 }
 
-// Rate is the average rate since the transfer started at now, in bytes per
-// second.
-func (p Progress) Rate(now time.Time) int64 {
-	d := now.Sub(p.Started)
+// mark is a transfer's progress at one time, to measure its rate from.
+type mark struct {
+	at   time.Time
+	done int64
+}
+
+// rateSince is the rate from m to done at now, in bytes per second.
+func rateSince(m mark, done int64, now time.Time) int64 {
+	d := now.Sub(m.at)
 	if d <= 0 {
 		return 0
 	}
-	return int64(float64(p.Done) / d.Seconds())
+	return int64(float64(done-m.done) / d.Seconds())
 }
 
 // Received describes an upload this peer stored.
@@ -100,8 +114,12 @@ type Status struct {
 // field that changes, by an atomic add per chunk: the hot path takes no
 // lock.
 type tracked struct {
-	Progress // all but Done, fixed at start
+	Progress // all but Done and Rate, fixed at start
 	done     atomic.Int64
+
+	// prev and cur are where the rate is measured from, moved on by the
+	// status reads; guarded by activity.mu.
+	prev, cur mark
 }
 
 // activity is the registry of running transfers and the ring of recent
@@ -125,7 +143,9 @@ func newActivity(log *slog.Logger) *activity {
 // done counter as bytes move, and calls end once it is over with its error
 // (nil when it completed), which logs it.
 func (a *activity) start(ctx context.Context, dir Direction, name, sha string, size int64) (t *tracked, end func(error)) {
-	t = &tracked{Progress: Progress{Direction: dir, Name: name, SHA256: sha, Caller: callerFrom(ctx), Size: size, Started: time.Now()}}
+	now := time.Now()
+	t = &tracked{Progress: Progress{Direction: dir, Name: name, SHA256: sha, Caller: callerFrom(ctx), Size: size, Started: now}}
+	t.prev, t.cur = mark{at: now}, mark{at: now}
 	a.mu.Lock()
 	a.next++
 	id := a.next
@@ -186,9 +206,9 @@ func (a *activity) received(r Received) {
 	a.head = (a.head + 1) % RecentUploads
 }
 
-// snapshot returns the running transfers (oldest first) and the recent
-// uploads (newest first).
-func (a *activity) snapshot() ([]Progress, []Received) {
+// snapshot returns the running transfers (oldest first) with their rates
+// at now, and the recent uploads (newest first).
+func (a *activity) snapshot(now time.Time) ([]Progress, []Received) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	ids := make([]uint64, 0, len(a.running))
@@ -199,8 +219,13 @@ func (a *activity) snapshot() ([]Progress, []Received) {
 	ps := make([]Progress, len(ids))
 	for i, id := range ids {
 		t := a.running[id]
+		done := t.done.Load()
+		if now.Sub(t.cur.at) >= rateWindow {
+			t.prev, t.cur = t.cur, mark{at: now, done: done}
+		}
 		ps[i] = t.Progress
-		ps[i].Done = t.done.Load()
+		ps[i].Done = done
+		ps[i].Rate = rateSince(t.prev, done, now)
 	}
 	rs := make([]Received, 0, len(a.recent))
 	for i := range a.recent {
@@ -213,7 +238,7 @@ func (a *activity) snapshot() ([]Progress, []Received) {
 // Status reports the running transfers, the queue, the limits and the
 // recent uploads.
 func (s *Service) Status() Status {
-	ps, rs := s.activity.snapshot()
+	ps, rs := s.activity.snapshot(time.Now())
 	st := Status{Transfers: ps, Waiting: len(s.queue), Limits: s.limits, Uploads: rs}
 	if s.budget != nil {
 		st.UploadTotal = s.budget.storedTotal()

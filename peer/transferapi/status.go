@@ -2,7 +2,6 @@ package transferapi
 
 import (
 	"context"
-	"time"
 
 	"connectrpc.com/connect"
 	"google.golang.org/protobuf/types/known/timestamppb"
@@ -21,7 +20,6 @@ var directions = map[transfer.Direction]peerv1.TransferDirection{
 // the auth gate's business (the peer accepts only a status token).
 func (h *Handler) Status(_ context.Context, _ *connect.Request[peerv1.StatusRequest]) (*connect.Response[peerv1.StatusResponse], error) {
 	st := h.svc.Status()
-	now := time.Now()
 	l := st.Limits
 	res := &peerv1.StatusResponse{
 		Waiting: int32(st.Waiting),
@@ -48,7 +46,7 @@ func (h *Handler) Status(_ context.Context, _ *connect.Request[peerv1.StatusRequ
 			Address:   p.Caller.Address,
 			BytesDone: p.Done,
 			Size:      p.Size,
-			Rate:      p.Rate(now),
+			Rate:      p.Rate,
 			Started:   timestamppb.New(p.Started),
 		}
 	}

@@ -713,8 +713,8 @@ type Transfer struct {
 	// size is how many bytes the transfer carries in all: the requested
 	// range of a download, the announced size of an upload.
 	Size int64 `protobuf:"varint,7,opt,name=size,proto3" json:"size,omitempty"`
-	// rate is the average rate since the transfer started, in bytes per
-	// second.
+	// rate is the recent rate in bytes per second: measured over the last two
+	// to four seconds, or since the start for a younger transfer.
 	Rate int64 `protobuf:"varint,8,opt,name=rate,proto3" json:"rate,omitempty"`
 	// started is when the transfer took its slot.
 	Started       *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=started,proto3" json:"started,omitempty"`
