@@ -103,7 +103,9 @@ func printStatus(w io.Writer, peer string, st *peerv1.StatusResponse) {
 	} else {
 		fmt.Fprintln(w, ", uploads refused")
 	}
-	if len(st.GetTransfers()) > 0 {
+	if len(st.GetTransfers()) == 0 {
+		fmt.Fprintln(w, "No transfer running.")
+	} else {
 		fmt.Fprintln(w)
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "DIRECTION\tFILE\tACCOUNT\tADDRESS\tRATE\tPROGRESS\tSTARTED")

@@ -27,6 +27,13 @@ func TestStatus(t *testing.T) {
 	n.AddPeer("p1", testnet.PeerOptions{Files: map[string][]byte{"slow.bin": data}, MaxRate: rate, AcceptUploads: true})
 	waitIndexed(t, n, "slow.bin")
 
+	// p1's owner asks, naming the peer through PEERHUB_NAME; nothing runs
+	// yet.
+	owner := map[string]string{"PEERHUB_DIRECTORY": n.DirectoryURL, "PEERHUB_USER": "p1", "PEERHUB_PASSWORD": testnet.Password, "PEERHUB_NAME": "p1"}
+	if r := run(t, owner, "", "status"); r.code != 0 || !strings.Contains(r.out, "No transfer running.") {
+		t.Errorf("idle status: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+
 	// alice downloads in the background until the test ends.
 	alice := map[string]string{"PEERHUB_DIRECTORY": n.DirectoryURL, "PEERHUB_USER": "alice", "PEERHUB_PASSWORD": testnet.Password}
 	ctx, cancel := context.WithCancel(t.Context())
@@ -41,8 +48,6 @@ func TestStatus(t *testing.T) {
 	}()
 	t.Cleanup(func() { cancel(); <-done })
 
-	// p1's owner asks, naming the peer through PEERHUB_NAME.
-	owner := map[string]string{"PEERHUB_DIRECTORY": n.DirectoryURL, "PEERHUB_USER": "p1", "PEERHUB_PASSWORD": testnet.Password, "PEERHUB_NAME": "p1"}
 	var tr *peerv1.Transfer
 	var st peerv1.StatusResponse
 	// Past the limiter's first burst (one chunk), the average rate is
@@ -84,6 +89,9 @@ func TestStatus(t *testing.T) {
 		if !strings.Contains(r.out, want) {
 			t.Errorf("status table lacks %q:\n%s", want, r.out)
 		}
+	}
+	if strings.Contains(r.out, "No transfer running.") {
+		t.Errorf("status says nothing runs during a download:\n%s", r.out)
 	}
 
 	// Another account gets no status token.
