@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -96,6 +97,13 @@ func runDemo(ctx context.Context, out io.Writer, log *slog.Logger, c demoConfig)
 	// protects nothing; the cheapest one keeps every command's login (and
 	// the demo's own test under -race) quick.
 	dcfg.Directory.PasswordCost = bcrypt.MinCost
+	// Each peer's dashboard logs in at the directory from the browser: the
+	// directory allows the peers' origins, known once they listen.
+	var peerOrigins sync.Map // of string to struct{}
+	dcfg.CORS.Allow = func(origin string) bool {
+		_, ok := peerOrigins.Load(origin)
+		return ok
+	}
 	dir, err := server.New(ctx, dcfg, log.With("role", "directory"))
 	if err != nil {
 		return err
@@ -148,6 +156,10 @@ func runDemo(ctx context.Context, out io.Writer, log *slog.Logger, c demoConfig)
 			return fmt.Errorf("peer %s: %w", name, err)
 		}
 		peerURLs = append(peerURLs, p.URL(ln))
+		origin := strings.TrimSuffix(p.URL(ln), "/")
+		peerOrigins.Store(origin, struct{}{})
+		// The same page opened as localhost is another origin.
+		peerOrigins.Store(strings.Replace(origin, "://127.0.0.1:", "://localhost:", 1), struct{}{})
 		wg.Go(func() {
 			defer p.Close()
 			if err := p.Serve(ctx, ln); err != nil {

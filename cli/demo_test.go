@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -43,6 +44,19 @@ func TestDemoFlow(t *testing.T) {
 		return nil
 	})
 	env := map[string]string{"PEERHUB_DIRECTORY": dirURL, "PEERHUB_USER": "demo", "PEERHUB_PASSWORD": cli.DemoPassword}
+
+	// Each peer's dashboard may log in at the directory from the browser;
+	// other origins may not.
+	peerURL := regexp.MustCompile(`p1 (http://\S+)`).FindStringSubmatch(out.String())
+	if peerURL == nil {
+		t.Fatalf("no p1 URL in the banner:\n%s", out.String())
+	}
+	for origin, want := range map[string]string{peerURL[1]: peerURL[1], "http://elsewhere.example": ""} {
+		_, h := testutil.Preflight(t, dirURL+"/peerhub.directory.v1.DirectoryService/Login", origin, http.MethodPost, "Connect-Protocol-Version", "Content-Type")
+		if got := h.Get("Access-Control-Allow-Origin"); got != want {
+			t.Errorf("preflight from %s: Access-Control-Allow-Origin %q, want %q", origin, got, want)
+		}
+	}
 	search := func(q string) string {
 		r := run(t, env, "", "search", q)
 		if r.code != 0 {

@@ -53,9 +53,9 @@ func dashboardShares() map[string]map[string][]byte {
 // TestDashboard drives the dashboards in Chromium against a real directory
 // and three real peers: log in, search as one types, see the three peers
 // with their accounts, browse a peer's files, see a content's sources, and
-// on a peer's own page see what it shares. It writes a screenshot of each
-// page, at desktop and phone width, to the test's artifacts
-// (testutil.Artifacts).
+// on a peer's own page see what it shares and a transfer it serves. It
+// writes a screenshot of each page, at desktop and phone width, to the
+// test's artifacts (testutil.Artifacts).
 func TestDashboard(t *testing.T) {
 	t.Parallel()
 	b := startBrowser(t) // skips before the network starts when there is no chromium
@@ -164,33 +164,9 @@ func TestDashboard(t *testing.T) {
 	b.screenshot(t, artifacts, "dashboard-directory-phone.png")
 	b.do(t, "desktop width", chromedp.EmulateViewport(desktopWidth, desktopHeight))
 
-	// A peer's own page: log in through the peer, see its shared folder.
-	ada := peers["ada-laptop"]
-	b.do(t, "open ada's dashboard",
-		chromedp.Navigate(ada.URL+"/"),
-		chromedp.WaitVisible(chromedp.ID("login-username")),
-		chromedp.SendKeys(chromedp.ID("login-username"), "alice"),
-		chromedp.SendKeys(chromedp.ID("login-password"), testnet.Password),
-		chromedp.Click(chromedp.ID("login-submit")),
-		chromedp.WaitVisible(chromedp.ID("files-title")),
-	)
-	waitFor(t, b, "ada's shared files listed", fmt.Sprintf("document.querySelectorAll('#files-body tr').length === %d", len(shares["ada-laptop"])))
-	checkFileTable(t, b, shares["ada-laptop"])
-	if got := eval[string](t, b, "document.getElementById('peer-name').textContent"); got != "ada-laptop" {
-		t.Errorf("peer page names %q, want ada-laptop", got)
-	}
-	b.screenshot(t, artifacts, "dashboard-peer.png")
-	b.do(t, "phone width", chromedp.EmulateViewport(phoneWidth, phoneHeight))
-	b.screenshot(t, artifacts, "dashboard-peer-phone.png")
+	// A peer's own page, as its owner (dashboard_peer_test.go).
+	checkPeerPage(t, b, n, peers["ada-laptop"], shares["ada-laptop"], artifacts)
 
-	// Log out: the token is gone and the login form is back.
-	b.do(t, "log out",
-		chromedp.Click(chromedp.ID("logout")),
-		chromedp.WaitVisible(chromedp.ID("login-username")),
-	)
-	if got := eval[bool](t, b, "sessionStorage.getItem('peerhub.session') === null"); !got {
-		t.Error("the session is still stored after logging out")
-	}
 	if errs := b.consoleErrors(); len(errs) > 0 {
 		t.Errorf("the pages reported errors:\n%s", strings.Join(errs, "\n"))
 	}

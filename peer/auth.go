@@ -20,6 +20,7 @@ var transferScopes = map[string]string{
 	peerv1connect.PeerServiceStatProcedure:     token.ScopeDownload,
 	peerv1connect.PeerServiceDownloadProcedure: token.ScopeDownload,
 	peerv1connect.PeerServiceUploadProcedure:   token.ScopeUpload,
+	peerv1connect.PeerServiceStatusProcedure:   token.ScopeStatus,
 }
 
 // errNotLoggedIn answers calls that come before the peer's first login: it
@@ -30,7 +31,8 @@ var errNotLoggedIn = connect.NewError(connect.CodeUnavailable,
 // transferAuth accepts, for each PeerService call, only a token that the
 // peer's directory issued for this very peer (audience: the peer name of
 // its login) and for this kind of call (download for Stat and Download,
-// upload for Upload), whose lifetime is within token.MaxLifetime, and whose
+// upload for Upload, status for Status, which the directory issues only to
+// the peer's owner), whose lifetime is within token.MaxLifetime, and whose
 // session the directory has not revoked. Whatever else a caller sends (the
 // directory's session token, a read token, another peer's token) is
 // refused with a message naming the token needed, so a token a peer sees

@@ -142,7 +142,7 @@ func (p *Peer) Serve(ctx context.Context, ln net.Listener) error {
 		Logger:        p.log,
 		Services:      []string{peerv1connect.PeerServiceName, directoryv1connect.DirectoryServiceName},
 		Docs:          peerv1connect.PeerServiceName,
-		Dashboard:     webui.Dashboard{Role: webui.RolePeer, PeerName: p.cfg.Name},
+		Dashboard:     webui.Dashboard{Role: webui.RolePeer, PeerName: p.cfg.Name, PeerAccount: p.cfg.User, Directory: p.cfg.Directory},
 		CORS:          p.cfg.CORS,
 		TLSCertFile:   p.cfg.TLSCert,
 		TLSKeyFile:    p.cfg.TLSKey,

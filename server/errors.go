@@ -18,6 +18,7 @@ var codes = []rpcserver.ErrorCode{
 	{Err: directory.ErrUnauthenticated, Code: connect.CodeUnauthenticated},
 	{Err: directory.ErrInvalidArgument, Code: connect.CodeInvalidArgument},
 	{Err: directory.ErrReadOnly, Code: connect.CodePermissionDenied},
+	{Err: directory.ErrNotOwner, Code: connect.CodePermissionDenied},
 	{Err: directory.ErrTooManyAttempts, Code: connect.CodeResourceExhausted},
 	{Err: directory.ErrLimit, Code: connect.CodeResourceExhausted},
 	{Err: directory.ErrNotPeer, Code: connect.CodeFailedPrecondition},

@@ -145,6 +145,7 @@ var tokenScopes = map[directoryv1.TokenScope]string{
 	directoryv1.TokenScope_TOKEN_SCOPE_READ:     token.ScopeRead,
 	directoryv1.TokenScope_TOKEN_SCOPE_DOWNLOAD: token.ScopeDownload,
 	directoryv1.TokenScope_TOKEN_SCOPE_UPLOAD:   token.ScopeUpload,
+	directoryv1.TokenScope_TOKEN_SCOPE_STATUS:   token.ScopeStatus,
 }
 
 // IssueToken implements directoryv1connect.DirectoryServiceHandler.
@@ -155,7 +156,7 @@ func (h *handler) IssueToken(ctx context.Context, req *connect.Request[directory
 	}
 	scope, ok := tokenScopes[req.Msg.GetScope()]
 	if !ok {
-		return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("scope %s: want READ, DOWNLOAD or UPLOAD", req.Msg.GetScope()))
+		return nil, connect.NewError(connect.CodeInvalidArgument, fmt.Errorf("scope %s: want READ, DOWNLOAD, UPLOAD or STATUS", req.Msg.GetScope()))
 	}
 	is, err := h.dir.IssueToken(ctx, c, directory.TokenRequest{Scope: scope, Peer: req.Msg.GetPeer(), SHA256: req.Msg.GetSha256(), Name: req.Msg.GetName()})
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"connectrpc.com/connect"
+	"github.com/golang-jwt/jwt/v5"
 	"google.golang.org/protobuf/proto"
 
 	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
@@ -34,13 +35,21 @@ func TestScopedTokens(t *testing.T) {
 			download := issue(directoryv1.TokenScope_TOKEN_SCOPE_DOWNLOAD, alice)
 			upload := issue(directoryv1.TokenScope_TOKEN_SCOPE_UPLOAD, alice)
 			read := issue(directoryv1.TokenScope_TOKEN_SCOPE_READ, "")
+			// A status token goes to the account that owns the peer name
+			// only; bob is refused alice's.
+			expectCode(t, e, p, client.GetToken(), "IssueToken", &directoryv1.IssueTokenRequest{Scope: directoryv1.TokenScope_TOKEN_SCOPE_STATUS, Peer: alice}, &directoryv1.IssueTokenResponse{}, connect.CodePermissionDenied)
+			statusRes := call(t, e, p, peer.GetToken(), "IssueToken", &directoryv1.IssueTokenRequest{Scope: directoryv1.TokenScope_TOKEN_SCOPE_STATUS, Peer: alice}, &directoryv1.IssueTokenResponse{})
+			status := statusRes.GetToken()
+			if c := claimsOf(t, status); c.Scope != token.ScopeStatus || !c.HasAudience(alice) || c.Subject != alice {
+				t.Errorf("status token claims %+v, want scope status, audience and subject %s", c, alice)
+			}
 
 			reads := map[string]bool{"Search": true, "ListPeers": true, "ListFiles": true}
 			for _, c := range authedCalls {
 				if c.method == "Logout" {
 					continue // below, once the rest is done
 				}
-				for _, tok := range []string{download, upload} {
+				for _, tok := range []string{download, upload, status} {
 					expectCode(t, e, p, tok, c.method, c.req, proto.Clone(c.res), connect.CodeUnauthenticated)
 				}
 				if reads[c.method] {
@@ -60,6 +69,8 @@ func TestScopedTokens(t *testing.T) {
 				{&directoryv1.IssueTokenRequest{}, connect.CodeInvalidArgument},
 				{&directoryv1.IssueTokenRequest{Scope: directoryv1.TokenScope_TOKEN_SCOPE_READ, Peer: alice}, connect.CodeInvalidArgument},
 				{&directoryv1.IssueTokenRequest{Scope: directoryv1.TokenScope_TOKEN_SCOPE_DOWNLOAD}, connect.CodeInvalidArgument},
+				{&directoryv1.IssueTokenRequest{Scope: directoryv1.TokenScope_TOKEN_SCOPE_STATUS}, connect.CodeInvalidArgument},
+				{&directoryv1.IssueTokenRequest{Scope: directoryv1.TokenScope_TOKEN_SCOPE_STATUS, Peer: "ghost"}, connect.CodeNotFound},
 				{&directoryv1.IssueTokenRequest{Scope: 7, Peer: alice}, connect.CodeInvalidArgument},
 				{&directoryv1.IssueTokenRequest{Scope: directoryv1.TokenScope_TOKEN_SCOPE_UPLOAD, Peer: "ghost"}, connect.CodeNotFound},
 			} {
@@ -81,4 +92,15 @@ func TestScopedTokens(t *testing.T) {
 			expectCode(t, e, p, read, "Search", &directoryv1.SearchRequest{Query: "abc"}, &directoryv1.SearchResponse{}, connect.CodeUnauthenticated)
 		})
 	}
+}
+
+// claimsOf decodes a token's claims without verifying it: the test only
+// reads what the directory put in.
+func claimsOf(t *testing.T, raw string) token.Claims {
+	t.Helper()
+	var c token.Claims
+	if _, _, err := jwt.NewParser().ParseUnverified(raw, &c); err != nil {
+		t.Fatalf("decode token: %v", err)
+	}
+	return c
 }

@@ -58,6 +58,11 @@ type Network struct {
 	log  *slog.Logger
 	data string
 
+	// peerOrigins are the origins of the peers started, which the
+	// directory lets call it from a browser (a peer's dashboard logs in
+	// at the directory).
+	peerOrigins sync.Map // of string to struct{}
+
 	mu           sync.Mutex
 	addr         string // the directory's host:port, kept across restarts
 	srv          *server.Server
@@ -125,6 +130,10 @@ func (n *Network) serverConfig() server.Config {
 		Heartbeat:     n.opts.Heartbeat,
 		ShutdownGrace: time.Second,
 		Directory:     dc,
+		CORS: rpcserver.CORS{Allow: func(origin string) bool {
+			_, ok := n.peerOrigins.Load(origin)
+			return ok
+		}},
 	}
 }
 
@@ -314,6 +323,7 @@ func (n *Network) AddPeer(name string, opts PeerOptions) *Peer {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	pr := &Peer{URL: "http://" + ln.Addr().String(), Share: share, Daemon: p, stop: cancel, done: make(chan error, 1)}
+	n.peerOrigins.Store(pr.URL, struct{}{})
 	go func() { pr.done <- errors.Join(p.Serve(ctx, ln), p.Close()) }()
 	n.t.Cleanup(func() { pr.Stop() })
 	return pr

@@ -31,6 +31,11 @@ type CORS struct {
 	// Origins are the allowed origins, each scheme://host[:port] with
 	// scheme http or https (e.g. https://app.example.com), or AnyOrigin.
 	Origins []string
+	// Allow, if set, allows the origins it reports besides Origins: for
+	// a program whose allowed origins appear while it runs (a test
+	// network allows its peers' dashboards as they start). Flags set
+	// Origins only.
+	Allow func(origin string) bool
 }
 
 // Validate reports the first origin that is not an origin.
@@ -73,17 +78,25 @@ var (
 // allowed. services are the fully-qualified names of the services served,
 // whose REST routes' HTTP methods are allowed besides Connect's.
 func (c CORS) wrap(h http.Handler, services []string) http.Handler {
-	if len(c.Origins) == 0 {
+	if len(c.Origins) == 0 && c.Allow == nil {
 		return h
+	}
+	var allow func(string) bool
+	if c.Allow != nil {
+		// rs/cors ignores AllowedOrigins once a function is set.
+		allow = func(o string) bool {
+			return slices.Contains(c.Origins, AnyOrigin) || slices.Contains(c.Origins, o) || c.Allow(o)
+		}
 	}
 	headers := append(connectcors.AllowedHeaders(), "Authorization")
 	headers = append(headers, fileRequestHeaders...)
 	return cors.New(cors.Options{
-		AllowedOrigins: c.Origins,
-		AllowedMethods: restMethods(services, connectcors.AllowedMethods()),
-		AllowedHeaders: headers,
-		ExposedHeaders: append(connectcors.ExposedHeaders(), fileResponseHeaders...),
-		MaxAge:         corsMaxAge,
+		AllowedOrigins:  c.Origins,
+		AllowOriginFunc: allow,
+		AllowedMethods:  restMethods(services, connectcors.AllowedMethods()),
+		AllowedHeaders:  headers,
+		ExposedHeaders:  append(connectcors.ExposedHeaders(), fileResponseHeaders...),
+		MaxAge:          corsMaxAge,
 		// Calls carry their token in the Authorization header, never in
 		// a cookie, so credentialed requests are never needed.
 		AllowCredentials: false,

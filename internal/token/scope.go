@@ -33,12 +33,16 @@ const (
 	// issuer), and only in the body of Refresh and Logout: never as a
 	// bearer token, so no call takes it for a session.
 	ScopeRefresh = "refresh"
+	// ScopeStatus is for Status at one peer, the audience (its peer name).
+	// The directory issues it only to the account that owns that name, so
+	// only the peer's owner sees what it serves and to whom.
+	ScopeStatus = "status"
 )
 
 // Lifetimes of scoped tokens.
 const (
-	// TransferTTL is how long a read, download or upload token is valid
-	// after its issue: a transfer that outlives it asks for a new one.
+	// TransferTTL is how long a read, download, upload or status token is
+	// valid after its issue: a transfer that outlives it asks for a new one.
 	TransferTTL = 5 * time.Minute
 	// MaxLifetime is the longest lifetime (expiry less issue time) a peer
 	// accepts of a token, and so how long after a session ends a token of

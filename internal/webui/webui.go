@@ -21,7 +21,9 @@ import (
 	"html/template"
 	"io/fs"
 	"net/http"
+	"net/url"
 	"path"
+	"strings"
 	"time"
 )
 
@@ -33,12 +35,34 @@ const (
 	AssetPrefix = "/ui/"
 )
 
-// Policy is the Content-Security-Policy of every dashboard response. The
-// pages fetch only from their own origin: a peer's page reaches the
-// directory through the directory methods the peer forwards, so it needs
-// no other origin either.
+// Policy is the Content-Security-Policy of every dashboard response whose
+// page fetches only from its own origin (the directory's); a peer's page
+// also fetches from its directory (Dashboard.ContentPolicy).
 const Policy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; " +
 	"base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+
+// ContentPolicy is the Content-Security-Policy of d's responses: Policy,
+// with the directory's origin added to connect-src on a peer's page.
+func (d Dashboard) ContentPolicy() string {
+	o := d.directoryOrigin()
+	if o == "" {
+		return Policy
+	}
+	return strings.Replace(Policy, "connect-src 'self';", "connect-src 'self' "+o+";", 1)
+}
+
+// directoryOrigin is the scheme://host[:port] of d.Directory, empty when
+// there is none or it is not an http(s) URL.
+func (d Dashboard) directoryOrigin() string {
+	if d.Role != RolePeer || d.Directory == "" {
+		return ""
+	}
+	u, err := url.Parse(d.Directory)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || strings.ContainsAny(u.Host, " ;'") {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
+}
 
 // Role says which dashboard a server shows.
 type Role string
@@ -48,7 +72,8 @@ const (
 	// RoleDirectory is the directory's dashboard: search, peers, files,
 	// sources.
 	RoleDirectory Role = "directory"
-	// RolePeer is a peer's dashboard: its shared folder.
+	// RolePeer is a peer's dashboard: its shared folder, its transfers,
+	// queue and limits, and the uploads it received.
 	RolePeer Role = "peer"
 )
 
@@ -67,6 +92,14 @@ type Dashboard struct {
 	// files of. The page gets it in a <meta> element, not a script, so the
 	// policy needs no inline script.
 	PeerName string
+	// PeerAccount is the account the peer logs in with, which owns its
+	// name (RolePeer): the page asks for the peer's status only when that
+	// account signs in (the directory refuses everyone else anyway).
+	PeerAccount string
+	// Directory is the URL of the peer's directory (RolePeer), where its
+	// page logs the user in and asks for tokens, in a <meta> element too.
+	// The directory must allow the peer's origin (--cors-origin).
+	Directory string
 }
 
 //go:embed assets
@@ -95,15 +128,16 @@ func Mount(mux *http.ServeMux, d Dashboard) error {
 	if err != nil {
 		return err
 	}
-	mux.Handle("GET "+PagePath+"{$}", serve(page))
+	policy := d.ContentPolicy()
+	mux.Handle("GET "+PagePath+"{$}", serve(page, policy))
 	mux.HandleFunc("GET "+AssetPrefix+"{name}", func(w http.ResponseWriter, r *http.Request) {
 		res, ok := files[r.PathValue("name")]
 		if !ok {
-			setSecurityHeaders(w.Header())
+			setSecurityHeaders(w.Header(), policy)
 			http.NotFound(w, r)
 			return
 		}
-		serve(res).ServeHTTP(w, r)
+		serve(res, policy).ServeHTTP(w, r)
 	})
 	return nil
 }
@@ -166,8 +200,8 @@ func newResource(body []byte, contentType string) resource {
 }
 
 // setSecurityHeaders sets the headers every dashboard response carries.
-func setSecurityHeaders(h http.Header) {
-	h.Set("Content-Security-Policy", Policy)
+func setSecurityHeaders(h http.Header, policy string) {
+	h.Set("Content-Security-Policy", policy)
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("X-Frame-Options", "DENY") // for browsers older than frame-ancestors
 	h.Set("Referrer-Policy", "no-referrer")
@@ -177,10 +211,10 @@ func setSecurityHeaders(h http.Header) {
 
 // serve answers with res, revalidated by its ETag on every load (no-cache),
 // so an upgraded binary's dashboard shows at once.
-func serve(res resource) http.Handler {
+func serve(res resource, policy string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
-		setSecurityHeaders(h)
+		setSecurityHeaders(h, policy)
 		h.Set("Content-Type", res.contentType)
 		h.Set("Cache-Control", "no-cache")
 		h.Set("ETag", res.etag)

@@ -81,7 +81,7 @@ func TestPages(t *testing.T) {
 		want   []string
 	}{
 		{Dashboard{Role: RoleDirectory}, "/ui/directory.js", []string{`id="search-input"`, `id="peers-table"`}},
-		{Dashboard{Role: RolePeer, PeerName: "p1"}, "/ui/peer.js", []string{`<meta name="peerhub-peer" content="p1">`, `id="files-table"`}},
+		{Dashboard{Role: RolePeer, PeerName: "p1", PeerAccount: "ann"}, "/ui/peer.js", []string{`<meta name="peerhub-peer" content="p1">`, `<meta name="peerhub-account" content="ann">`, `id="files-table"`, `id="transfers-table"`, `id="uploads-table"`}},
 	} {
 		mux := mounted(t, tc.d)
 		res, body := get(t, mux, "/", nil)
@@ -193,5 +193,31 @@ func TestNoDashboard(t *testing.T) {
 	}
 	if err := Mount(http.NewServeMux(), Dashboard{Role: "printer"}); err == nil {
 		t.Fatal("a role without a page was mounted")
+	}
+}
+
+// TestPeerPageDirectory: a peer's page names its directory, and its policy
+// lets it fetch from the directory's origin and nowhere else; without a
+// usable directory URL the policy stays the strict one.
+func TestPeerPageDirectory(t *testing.T) {
+	d := Dashboard{Role: RolePeer, PeerName: "p1", Directory: "http://127.0.0.1:8000/"}
+	_, body := get(t, mounted(t, d), "/", nil)
+	if !strings.Contains(body, `<meta name="peerhub-directory" content="http://127.0.0.1:8000/">`) {
+		t.Errorf("peer page lacks its directory:\n%s", body)
+	}
+	want := strings.Replace(Policy, "connect-src 'self';", "connect-src 'self' http://127.0.0.1:8000;", 1)
+	for _, path := range []string{"/", "/ui/peer.js", "/ui/missing.js"} {
+		res, _ := get(t, mounted(t, d), path, nil)
+		if got := res.Header.Get("Content-Security-Policy"); got != want {
+			t.Errorf("%s: policy %q, want %q", path, got, want)
+		}
+	}
+	for _, dir := range []string{"", "ftp://x", "http://a b", "not a url", "http://x';script-src *"} {
+		if got := (Dashboard{Role: RolePeer, Directory: dir}).ContentPolicy(); got != Policy {
+			t.Errorf("directory %q: policy %q, want the strict one", dir, got)
+		}
+	}
+	if got := (Dashboard{Role: RoleDirectory, Directory: "http://x"}).ContentPolicy(); got != Policy {
+		t.Errorf("directory page: policy %q", got)
 	}
 }

@@ -100,3 +100,10 @@ func (b *uploadBudget) save() error {
 	}
 	return b.root.Rename(tmp, UploadTotalFile)
 }
+
+// storedTotal returns the bytes uploads stored, across restarts.
+func (b *uploadBudget) storedTotal() int64 {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.stored
+}

@@ -28,6 +28,11 @@ type Content struct {
 	f       *os.File
 	pos     int64
 	release func()
+	// tracked and end show the download in Status and log it when it
+	// closes, as a Download's are.
+	tracked *tracked
+	end     func(error)
+	err     error // the last read error, logged at Close
 }
 
 // Open opens the content of SHA-256 sha for a plain HTTP download, taking a
@@ -45,7 +50,7 @@ func (s *Service) Open(ctx context.Context, sha string) (*Content, error) {
 	if err != nil {
 		return nil, err
 	}
-	f, err := s.openIndexed(es)
+	f, e, err := s.openIndexed(es)
 	if err != nil {
 		release()
 		return nil, fmt.Errorf("sha256 %s: %w", sha, err)
@@ -59,6 +64,7 @@ func (s *Service) Open(ctx context.Context, sha string) (*Content, error) {
 	// openIndexed checked it is the indexed file: its size and time are
 	// the entry's.
 	c := &Content{SHA256: sha, Name: fi.Name(), Size: fi.Size(), Modified: fi.ModTime(), s: s, ctx: ctx, f: f, release: release}
+	c.tracked, c.end = s.activity.start(ctx, Sending, e.Name, e.SHA256, fi.Size())
 	return c, nil
 }
 
@@ -78,10 +84,12 @@ func (c *Content) Read(p []byte) (int, error) {
 	}
 	k, err := c.f.ReadAt(p[:n], c.pos)
 	c.pos += int64(k)
+	c.tracked.done.Add(int64(k))
 	if k < n {
 		if err == nil || errors.Is(err, io.EOF) {
-			return k, fmt.Errorf("%q shrank to %d bytes: %w", c.Name, c.pos, ErrChanged)
+			err = fmt.Errorf("%q shrank to %d bytes: %w", c.Name, c.pos, ErrChanged)
 		}
+		c.err = err
 		return k, err
 	}
 	return k, nil
@@ -112,5 +120,6 @@ func (c *Content) Close() error {
 	}
 	c.release()
 	c.release = nil
+	c.end(c.err)
 	return c.f.Close()
 }

@@ -140,7 +140,8 @@ type Options struct {
 	// bytes; DefaultMaxUploadTotal if zero.
 	MaxUploadTotal int64
 	// Logger receives what cannot be reported to a caller (a temporary file
-	// that could not be removed). Discarded if nil.
+	// that could not be removed) and a line per transfer served (remote
+	// account, file, bytes, duration). Discarded if nil.
 	Logger *slog.Logger
 }
 
@@ -166,6 +167,10 @@ type Service struct {
 	// budget bounds the bytes uploads store in total; nil without
 	// AcceptUploads.
 	budget *uploadBudget
+	// activity tracks the running transfers and the recent uploads.
+	activity *activity
+	// limits are the options' limits, defaults applied, for Status.
+	limits Limits
 	// freeSpace reports the bytes available on the shared folder's disk;
 	// tests replace it.
 	freeSpace func(*os.Root) (int64, error)
@@ -215,6 +220,13 @@ func New(o Options) (*Service, error) {
 		queue:         make(chan struct{}, o.MaxQueue),
 		callers:       newCallers(o.MaxPerAccount, o.MaxPerAddress),
 		freeSpace:     freeSpace,
+		activity:      newActivity(o.Logger),
+		limits: Limits{
+			MaxTransfers: o.MaxTransfers, MaxQueue: o.MaxQueue,
+			MaxPerAccount: max(o.MaxPerAccount, 0), MaxPerAddress: max(o.MaxPerAddress, 0),
+			MaxRate: max(o.MaxRate, 0), AcceptUploads: o.AcceptUploads,
+			MaxUploadSize: o.MaxUploadSize, MaxUploadTotal: o.MaxUploadTotal,
+		},
 	}
 	if o.AcceptUploads {
 		b, err := loadBudget(o.Root, o.MaxUploadTotal)
@@ -396,7 +408,7 @@ type SendFunc func(offset int64, data []byte) error
 // It waits for a transfer slot first (see Options.MaxQueue).
 // Errors: ErrInvalid, ErrNotFound, ErrChanged, ErrOutOfRange, ErrBusy, ctx's
 // error, send's error (returned as is), or a read error.
-func (s *Service) Download(ctx context.Context, r Range, send SendFunc) error {
+func (s *Service) Download(ctx context.Context, r Range, send SendFunc) (err error) {
 	if r.Offset < 0 || r.Length < 0 {
 		return fmt.Errorf("%w: negative offset or length", ErrInvalid)
 	}
@@ -419,7 +431,7 @@ func (s *Service) Download(ctx context.Context, r Range, send SendFunc) error {
 	}
 	defer release()
 
-	f, err := s.openIndexed(es)
+	f, e, err := s.openIndexed(es)
 	if err != nil {
 		return fmt.Errorf("%v: %w", r.Target, err)
 	}
@@ -427,6 +439,8 @@ func (s *Service) Download(ctx context.Context, r Range, send SendFunc) error {
 	if r.Offset == end {
 		return nil
 	}
+	tr, done := s.activity.start(ctx, Sending, e.Name, e.SHA256, end-r.Offset)
+	defer func() { done(err) }()
 
 	bp := s.buffers.Get().(*[]byte)
 	defer s.buffers.Put(bp)
@@ -449,6 +463,7 @@ func (s *Service) Download(ctx context.Context, r Range, send SendFunc) error {
 		if err := send(pos, buf[:n]); err != nil {
 			return err
 		}
+		tr.done.Add(int64(n))
 		pos += int64(n)
 	}
 	return nil
@@ -474,18 +489,19 @@ func (s *Service) throttle(ctx context.Context, n int) error {
 }
 
 // openIndexed opens the first of es that is still on disk as indexed: a
-// regular file of the recorded size and modification time.
+// regular file of the recorded size and modification time, and returns it
+// with its entry.
 // Errors: ErrChanged.
-func (s *Service) openIndexed(es []index.Entry) (*os.File, error) {
+func (s *Service) openIndexed(es []index.Entry) (*os.File, index.Entry, error) {
 	var why error
 	for _, e := range es {
 		f, err := s.openEntry(e)
 		if err == nil {
-			return f, nil
+			return f, e, nil
 		}
 		why = err
 	}
-	return nil, why
+	return nil, index.Entry{}, why
 }
 
 func (s *Service) openEntry(e index.Entry) (*os.File, error) {

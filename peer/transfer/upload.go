@@ -12,6 +12,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/peerhub/peerhub/internal/pieces"
 	"github.com/peerhub/peerhub/internal/sharepath"
@@ -73,7 +74,7 @@ type NextFunc func() ([]byte, error)
 // Errors: ErrUploadsDisabled, ErrInvalid, ErrTooLarge, ErrNoSpace,
 // ErrExists, ErrBusy, ErrMismatch, ctx's error, next's error (as is), or an
 // I/O error.
-func (s *Service) Upload(ctx context.Context, h UploadHeader, next NextFunc) (Stored, error) {
+func (s *Service) Upload(ctx context.Context, h UploadHeader, next NextFunc) (_ Stored, err error) {
 	if !s.acceptUploads {
 		return Stored{}, ErrUploadsDisabled
 	}
@@ -103,8 +104,15 @@ func (s *Service) Upload(ctx context.Context, h UploadHeader, next NextFunc) (St
 		return Stored{}, err
 	}
 	defer release()
+	tr, done := s.activity.start(ctx, Receiving, h.Name, h.SHA256, h.Size)
+	defer func() { done(err) }()
+	counted := func() ([]byte, error) {
+		b, err := next()
+		tr.done.Add(int64(len(b)))
+		return b, err
+	}
 
-	tmp, err := s.receive(ctx, h, next)
+	tmp, err := s.receive(ctx, h, counted)
 	if err != nil {
 		return Stored{}, err
 	}
@@ -113,6 +121,7 @@ func (s *Service) Upload(ctx context.Context, h UploadHeader, next NextFunc) (St
 		return Stored{}, err
 	}
 	stored = true
+	s.activity.received(Received{Stored: Stored(h), Account: tr.Caller.Account, At: time.Now()})
 	return Stored(h), nil
 }
 

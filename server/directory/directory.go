@@ -101,6 +101,9 @@ var (
 	// ErrAlreadyExists means an account name is taken, or another account
 	// owns a peer name. It is store.ErrAlreadyExists.
 	ErrAlreadyExists = store.ErrAlreadyExists
+	// ErrNotOwner means a caller asked for what only the account owning a
+	// peer name gets (a status token for that peer).
+	ErrNotOwner = errors.New("not the owner of this peer name")
 )
 
 // Config configures a Directory. Zero fields take their defaults.

@@ -72,10 +72,10 @@ func (d *Directory) authenticate(ctx context.Context, raw string, need token.Nee
 
 // TokenRequest is what IssueToken is asked for.
 type TokenRequest struct {
-	// Scope is token.ScopeRead, ScopeDownload or ScopeUpload.
+	// Scope is token.ScopeRead, ScopeDownload, ScopeUpload or ScopeStatus.
 	Scope string
-	// Peer is the online peer a download or upload token is for; empty
-	// for a read token.
+	// Peer is the online peer a download, upload or status token is for;
+	// empty for a read token.
 	Peer string
 	// SHA256 binds a download token to one content (the "sha" claim) and
 	// asks for a link to it; empty for a token good for any content.
@@ -97,15 +97,17 @@ type Issued struct {
 
 // IssueToken signs a token of r.Scope for the caller's session, valid for
 // Config.TransferTTL: a read token addressed to this directory (r.Peer must
-// be empty), or a transfer token addressed to the online peer r.Peer, which
-// only that peer accepts. A download token with r.SHA256 is bound to that
-// content and comes with its link.
+// be empty), or a transfer or status token addressed to the online peer
+// r.Peer, which only that peer accepts. A download token with r.SHA256 is
+// bound to that content and comes with its link. A status token goes only
+// to the account that owns the name: it shows who the peer serves.
 // Errors: ErrUnauthenticated unless the caller holds a session token;
 // ErrInvalidArgument for an unknown scope, a peer with a read token or none
-// with a transfer token, a malformed peer name, a SHA256 with another scope
-// than download or that is not 64 lowercase hex digits, or a Name without
-// SHA256 or that is not one portable segment; ErrNotFound when no online
-// peer is called r.Peer.
+// with a transfer or status token, a malformed peer name, a SHA256 with
+// another scope than download or that is not 64 lowercase hex digits, or a
+// Name without SHA256 or that is not one portable segment; ErrNotFound when
+// no online peer is called r.Peer; ErrNotOwner for a status token of a name
+// another account owns.
 func (d *Directory) IssueToken(ctx context.Context, caller token.Claims, r TokenRequest) (Issued, error) {
 	if caller.Scope != token.ScopeSession {
 		return Issued{}, fmt.Errorf("%w: tokens are issued for a session token only, not a %s token", ErrUnauthenticated, caller.Scope)
@@ -121,7 +123,7 @@ func (d *Directory) IssueToken(ctx context.Context, caller token.Claims, r Token
 		if r.Peer != "" {
 			return Issued{}, fmt.Errorf("a read token is for the directory, not for peer %s: %w", r.Peer, ErrInvalidArgument)
 		}
-	case token.ScopeDownload, token.ScopeUpload:
+	case token.ScopeDownload, token.ScopeUpload, token.ScopeStatus:
 		if r.Peer == "" {
 			return Issued{}, fmt.Errorf("a %s token needs the peer it is for: %w", r.Scope, ErrInvalidArgument)
 		}
@@ -135,9 +137,18 @@ func (d *Directory) IssueToken(ctx context.Context, caller token.Claims, r Token
 			}
 			return Issued{}, fmt.Errorf("issue token: %w", err)
 		}
+		if r.Scope == token.ScopeStatus {
+			owner, err := d.store.PeerNameOwner(ctx, r.Peer)
+			if err != nil {
+				return Issued{}, fmt.Errorf("issue token: owner of %s: %w", r.Peer, err)
+			}
+			if owner != caller.Subject {
+				return Issued{}, fmt.Errorf("the status of peer %s is for the account that owns it, not %s: %w", r.Peer, caller.Subject, ErrNotOwner)
+			}
+		}
 		audience, address = r.Peer, s.Address
 	default:
-		return Issued{}, fmt.Errorf("token scope %q: want %s, %s or %s: %w", r.Scope, token.ScopeRead, token.ScopeDownload, token.ScopeUpload, ErrInvalidArgument)
+		return Issued{}, fmt.Errorf("token scope %q: want %s, %s, %s or %s: %w", r.Scope, token.ScopeRead, token.ScopeDownload, token.ScopeUpload, token.ScopeStatus, ErrInvalidArgument)
 	}
 	c := token.Scoped(r.Scope, audience, caller.Subject, caller.SessionID, caller.Peer)
 	c.SHA256 = r.SHA256

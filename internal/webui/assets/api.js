@@ -1,10 +1,14 @@
-// The directory's public API, called with Connect's JSON protocol: a POST
-// of the request message as JSON to /<service>/<method>, answered with the
+// The public APIs (the directory's, and a peer's PeerService), called with
+// Connect's JSON protocol: a POST of the request message as JSON to
+// /<service>/<method>, answered with the
 // response message as JSON, or with {code, message} and an HTTP error
 // status. Messages use the protobuf JSON mapping: lowerCamelCase fields,
 // 64-bit integers as strings, durations as "1.5s".
 
 const SERVICE = "/peerhub.directory.v1.DirectoryService/";
+
+// PEER_SERVICE is a peer's own API, for call's service option.
+export const PEER_SERVICE = "/peerhub.peer.v1.PeerService/";
 
 // TIMEOUT_MS bounds every call, in milliseconds; the server is told too.
 const TIMEOUT_MS = 15000;
@@ -19,12 +23,12 @@ export class APIError extends Error {
   }
 }
 
-// call sends request to method of DirectoryService on this page's own
-// origin (the directory, or a peer, which forwards these methods to its
-// directory) and returns the response message. token, when given, goes in
-// the Authorization header; signal aborts the call (the promise then
-// rejects with an AbortError).
-export async function call(method, request, { token, signal } = {}) {
+// call sends request to method of DirectoryService (or of service) at base
+// (a URL such as "http://dir.example:8000"; this page's own origin if
+// empty) and returns the response message. token, when given, goes in the
+// Authorization header; signal aborts the call (the promise then rejects
+// with an AbortError).
+export async function call(method, request, { token, signal, base = "", service = SERVICE } = {}) {
   const headers = {
     "Content-Type": "application/json",
     "Connect-Protocol-Version": "1",
@@ -34,7 +38,7 @@ export async function call(method, request, { token, signal } = {}) {
   const timeout = AbortSignal.timeout(TIMEOUT_MS);
   let res;
   try {
-    res = await fetch(SERVICE + method, {
+    res = await fetch(base + service + method, {
       method: "POST",
       headers,
       body: JSON.stringify(request ?? {}),

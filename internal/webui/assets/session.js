@@ -17,10 +17,12 @@ function seconds(d) {
 
 // Session holds the signed-in user's token. onChange(user) runs when the
 // user signs in (user is their name) or the session ends (user is null;
-// reason says why, if not a log out).
+// reason says why, if not a log out). base is the directory's URL when it
+// is not this page's origin (a peer's page logs in at its directory).
 export class Session {
-  constructor(onChange) {
+  constructor(onChange, { base = "" } = {}) {
     this.onChange = onChange;
+    this.base = base;
     this.state = null;
     this.timer = 0;
   }
@@ -48,7 +50,7 @@ export class Session {
   }
 
   async login(username, password) {
-    const res = await call("Login", { username, password });
+    const res = await call("Login", { username, password }, { base: this.base });
     this.save({
       user: username,
       token: res.token,
@@ -64,7 +66,7 @@ export class Session {
     this.end(null);
     if (token) {
       try {
-        await call("Logout", {}, { token });
+        await call("Logout", {}, { token, base: this.base });
       } catch {
         // The token is forgotten either way; it expires on its own.
       }
@@ -76,7 +78,7 @@ export class Session {
   async call(method, request, opts = {}) {
     if (!this.state) throw new APIError("unauthenticated", "not logged in");
     try {
-      return await call(method, request, { ...opts, token: this.state.token });
+      return await call(method, request, { base: this.base, ...opts, token: this.state.token });
     } catch (err) {
       if (err instanceof APIError && err.code === "unauthenticated") this.end("Your session has ended; log in again.");
       throw err;

@@ -22,9 +22,10 @@ function loginError(err) {
 
 // startShell wires the login form and log-out button. onSignedIn runs each
 // time a user signs in (or the page resumes a session), onSignedOut when the
-// session ends. It returns the Session the page calls the API through; the
-// page calls its resume() once it is ready.
-export function startShell({ onSignedIn, onSignedOut }) {
+// session ends. base is the directory's URL when it is not this page's
+// origin. It returns the Session the page calls the API through; the page
+// calls its resume() once it is ready.
+export function startShell({ onSignedIn, onSignedOut, base = "" }) {
   const login = byId("login");
   const app = byId("app");
   const account = byId("account");
@@ -47,7 +48,7 @@ export function startShell({ onSignedIn, onSignedOut }) {
       say(status, reason ?? "", reason ? "error" : "");
       username.focus();
     }
-  });
+  }, { base });
 
   form.addEventListener("submit", async (ev) => {
     ev.preventDefault();

@@ -51,6 +51,9 @@ const (
 	// TOKEN_SCOPE_UPLOAD is for peerhub.peer.v1.PeerService.Upload at one
 	// peer.
 	TokenScope_TOKEN_SCOPE_UPLOAD TokenScope = 3
+	// TOKEN_SCOPE_STATUS is for peerhub.peer.v1.PeerService.Status at one
+	// peer, issued only to the account that owns the peer's name.
+	TokenScope_TOKEN_SCOPE_STATUS TokenScope = 4
 )
 
 // Enum value maps for TokenScope.
@@ -60,12 +63,14 @@ var (
 		1: "TOKEN_SCOPE_READ",
 		2: "TOKEN_SCOPE_DOWNLOAD",
 		3: "TOKEN_SCOPE_UPLOAD",
+		4: "TOKEN_SCOPE_STATUS",
 	}
 	TokenScope_value = map[string]int32{
 		"TOKEN_SCOPE_UNSPECIFIED": 0,
 		"TOKEN_SCOPE_READ":        1,
 		"TOKEN_SCOPE_DOWNLOAD":    2,
 		"TOKEN_SCOPE_UPLOAD":      3,
+		"TOKEN_SCOPE_STATUS":      4,
 	}
 )
 
@@ -1864,8 +1869,8 @@ type IssueTokenRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// scope is what the token is for.
 	Scope TokenScope `protobuf:"varint,1,opt,name=scope,proto3,enum=peerhub.directory.v1.TokenScope" json:"scope,omitempty"`
-	// peer is the name of the online peer a download or upload token is for;
-	// the only one that accepts it. Empty for a read token.
+	// peer is the name of the online peer a download, upload or status token
+	// is for; the only one that accepts it. Empty for a read token.
 	Peer string `protobuf:"bytes,2,opt,name=peer,proto3" json:"peer,omitempty"`
 	// sha256 binds a download token to one content, 64 lowercase hex digits:
 	// the token then carries the claim "sha", and the peer accepts it only
@@ -2321,13 +2326,14 @@ const file_peerhub_directory_v1_directory_proto_rawDesc = "" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"U\n" +
 	"\x16ReleasePeerNameRequest\x12;\n" +
 	"\x04name\x18\x01 \x01(\tB'\xbaH$r\"\x10\x01\x18@2\x1c^[A-Za-z0-9][A-Za-z0-9._-]*$R\x04name\"\x19\n" +
-	"\x17ReleasePeerNameResponse*q\n" +
+	"\x17ReleasePeerNameResponse*\x89\x01\n" +
 	"\n" +
 	"TokenScope\x12\x1b\n" +
 	"\x17TOKEN_SCOPE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10TOKEN_SCOPE_READ\x10\x01\x12\x18\n" +
 	"\x14TOKEN_SCOPE_DOWNLOAD\x10\x02\x12\x16\n" +
-	"\x12TOKEN_SCOPE_UPLOAD\x10\x032\x8b\n" +
+	"\x12TOKEN_SCOPE_UPLOAD\x10\x03\x12\x16\n" +
+	"\x12TOKEN_SCOPE_STATUS\x10\x042\x8b\n" +
 	"\n" +
 	"\x10DirectoryService\x12k\n" +
 	"\aGetInfo\x12$.peerhub.directory.v1.GetInfoRequest\x1a%.peerhub.directory.v1.GetInfoResponse\"\x13\x82\xd3\xe4\x93\x02\n" +

@@ -12,7 +12,8 @@
 // (peerhub.directory.v1.DirectoryService.IssueToken): a download token for
 // Stat and Download, an upload token for Upload. A peer refuses any other
 // token (Unauthenticated), the directory's session token included, and the
-// tokens of sessions that have ended.
+// tokens of sessions that have ended. Status takes a status token, which
+// the directory issues only to the account that owns the peer's name.
 
 package peerv1
 
@@ -32,6 +33,62 @@ const (
 	// Verify that runtime/protoimpl is sufficiently up-to-date.
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
+
+// TransferDirection says which way a transfer's data flows, seen from the
+// peer that reports it.
+type TransferDirection int32
+
+const (
+	// TRANSFER_DIRECTION_UNSPECIFIED is never reported.
+	TransferDirection_TRANSFER_DIRECTION_UNSPECIFIED TransferDirection = 0
+	// TRANSFER_DIRECTION_DOWNLOAD is a Download this peer serves: data
+	// leaves it.
+	TransferDirection_TRANSFER_DIRECTION_DOWNLOAD TransferDirection = 1
+	// TRANSFER_DIRECTION_UPLOAD is an Upload this peer receives: data
+	// arrives.
+	TransferDirection_TRANSFER_DIRECTION_UPLOAD TransferDirection = 2
+)
+
+// Enum value maps for TransferDirection.
+var (
+	TransferDirection_name = map[int32]string{
+		0: "TRANSFER_DIRECTION_UNSPECIFIED",
+		1: "TRANSFER_DIRECTION_DOWNLOAD",
+		2: "TRANSFER_DIRECTION_UPLOAD",
+	}
+	TransferDirection_value = map[string]int32{
+		"TRANSFER_DIRECTION_UNSPECIFIED": 0,
+		"TRANSFER_DIRECTION_DOWNLOAD":    1,
+		"TRANSFER_DIRECTION_UPLOAD":      2,
+	}
+)
+
+func (x TransferDirection) Enum() *TransferDirection {
+	p := new(TransferDirection)
+	*p = x
+	return p
+}
+
+func (x TransferDirection) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (TransferDirection) Descriptor() protoreflect.EnumDescriptor {
+	return file_peerhub_peer_v1_peer_proto_enumTypes[0].Descriptor()
+}
+
+func (TransferDirection) Type() protoreflect.EnumType {
+	return &file_peerhub_peer_v1_peer_proto_enumTypes[0]
+}
+
+func (x TransferDirection) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use TransferDirection.Descriptor instead.
+func (TransferDirection) EnumDescriptor() ([]byte, []int) {
+	return file_peerhub_peer_v1_peer_proto_rawDescGZIP(), []int{0}
+}
 
 // StatRequest names one file by content hash or by name.
 type StatRequest struct {
@@ -601,6 +658,441 @@ func (x *UploadResponse) GetSha256() string {
 	return ""
 }
 
+// StatusRequest is empty: a peer reports on itself.
+type StatusRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StatusRequest) Reset() {
+	*x = StatusRequest{}
+	mi := &file_peerhub_peer_v1_peer_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StatusRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StatusRequest) ProtoMessage() {}
+
+func (x *StatusRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_peerhub_peer_v1_peer_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
+func (*StatusRequest) Descriptor() ([]byte, []int) {
+	return file_peerhub_peer_v1_peer_proto_rawDescGZIP(), []int{7}
+}
+
+// Transfer is one running transfer.
+type Transfer struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// direction is which way its data flows.
+	Direction TransferDirection `protobuf:"varint,1,opt,name=direction,proto3,enum=peerhub.peer.v1.TransferDirection" json:"direction,omitempty"`
+	// name is the file's path relative to the shared folder.
+	Name string `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	// sha256 is the content's SHA-256, 64 lowercase hex digits.
+	Sha256 string `protobuf:"bytes,3,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	// account is the remote account (the token's subject).
+	Account string `protobuf:"bytes,4,opt,name=account,proto3" json:"account,omitempty"`
+	// address is the remote address as counted against the per-address cap.
+	Address string `protobuf:"bytes,5,opt,name=address,proto3" json:"address,omitempty"`
+	// bytes_done is how many bytes were sent or received so far.
+	BytesDone int64 `protobuf:"varint,6,opt,name=bytes_done,json=bytesDone,proto3" json:"bytes_done,omitempty"`
+	// size is how many bytes the transfer carries in all: the requested
+	// range of a download, the announced size of an upload.
+	Size int64 `protobuf:"varint,7,opt,name=size,proto3" json:"size,omitempty"`
+	// rate is the recent rate in bytes per second: measured over the last two
+	// to four seconds, or since the start for a younger transfer.
+	Rate int64 `protobuf:"varint,8,opt,name=rate,proto3" json:"rate,omitempty"`
+	// started is when the transfer took its slot.
+	Started       *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=started,proto3" json:"started,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Transfer) Reset() {
+	*x = Transfer{}
+	mi := &file_peerhub_peer_v1_peer_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Transfer) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Transfer) ProtoMessage() {}
+
+func (x *Transfer) ProtoReflect() protoreflect.Message {
+	mi := &file_peerhub_peer_v1_peer_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Transfer.ProtoReflect.Descriptor instead.
+func (*Transfer) Descriptor() ([]byte, []int) {
+	return file_peerhub_peer_v1_peer_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *Transfer) GetDirection() TransferDirection {
+	if x != nil {
+		return x.Direction
+	}
+	return TransferDirection_TRANSFER_DIRECTION_UNSPECIFIED
+}
+
+func (x *Transfer) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Transfer) GetSha256() string {
+	if x != nil {
+		return x.Sha256
+	}
+	return ""
+}
+
+func (x *Transfer) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *Transfer) GetAddress() string {
+	if x != nil {
+		return x.Address
+	}
+	return ""
+}
+
+func (x *Transfer) GetBytesDone() int64 {
+	if x != nil {
+		return x.BytesDone
+	}
+	return 0
+}
+
+func (x *Transfer) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *Transfer) GetRate() int64 {
+	if x != nil {
+		return x.Rate
+	}
+	return 0
+}
+
+func (x *Transfer) GetStarted() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Started
+	}
+	return nil
+}
+
+// Limits are the peer's transfer limits.
+type Limits struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// max_transfers is how many transfers run at once.
+	MaxTransfers int32 `protobuf:"varint,1,opt,name=max_transfers,json=maxTransfers,proto3" json:"max_transfers,omitempty"`
+	// max_queue is how many more may wait for a slot.
+	MaxQueue int32 `protobuf:"varint,2,opt,name=max_queue,json=maxQueue,proto3" json:"max_queue,omitempty"`
+	// max_per_account is how many transfers one account may have running
+	// or waiting; 0 for no cap.
+	MaxPerAccount int32 `protobuf:"varint,3,opt,name=max_per_account,json=maxPerAccount,proto3" json:"max_per_account,omitempty"`
+	// max_per_address is how many transfers one remote address may have
+	// running or waiting; 0 for no cap.
+	MaxPerAddress int32 `protobuf:"varint,4,opt,name=max_per_address,json=maxPerAddress,proto3" json:"max_per_address,omitempty"`
+	// max_rate is the most bytes per second all downloads send together; 0
+	// for unlimited.
+	MaxRate int64 `protobuf:"varint,5,opt,name=max_rate,json=maxRate,proto3" json:"max_rate,omitempty"`
+	// accept_uploads says whether the peer accepts uploads.
+	AcceptUploads bool `protobuf:"varint,6,opt,name=accept_uploads,json=acceptUploads,proto3" json:"accept_uploads,omitempty"`
+	// max_upload_size is the largest upload accepted, in bytes.
+	MaxUploadSize int64 `protobuf:"varint,7,opt,name=max_upload_size,json=maxUploadSize,proto3" json:"max_upload_size,omitempty"`
+	// max_upload_total is the most bytes all uploads may store in total.
+	MaxUploadTotal int64 `protobuf:"varint,8,opt,name=max_upload_total,json=maxUploadTotal,proto3" json:"max_upload_total,omitempty"`
+	// upload_total is how many bytes uploads have stored so far, counted
+	// across restarts.
+	UploadTotal   int64 `protobuf:"varint,9,opt,name=upload_total,json=uploadTotal,proto3" json:"upload_total,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Limits) Reset() {
+	*x = Limits{}
+	mi := &file_peerhub_peer_v1_peer_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Limits) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Limits) ProtoMessage() {}
+
+func (x *Limits) ProtoReflect() protoreflect.Message {
+	mi := &file_peerhub_peer_v1_peer_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Limits.ProtoReflect.Descriptor instead.
+func (*Limits) Descriptor() ([]byte, []int) {
+	return file_peerhub_peer_v1_peer_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *Limits) GetMaxTransfers() int32 {
+	if x != nil {
+		return x.MaxTransfers
+	}
+	return 0
+}
+
+func (x *Limits) GetMaxQueue() int32 {
+	if x != nil {
+		return x.MaxQueue
+	}
+	return 0
+}
+
+func (x *Limits) GetMaxPerAccount() int32 {
+	if x != nil {
+		return x.MaxPerAccount
+	}
+	return 0
+}
+
+func (x *Limits) GetMaxPerAddress() int32 {
+	if x != nil {
+		return x.MaxPerAddress
+	}
+	return 0
+}
+
+func (x *Limits) GetMaxRate() int64 {
+	if x != nil {
+		return x.MaxRate
+	}
+	return 0
+}
+
+func (x *Limits) GetAcceptUploads() bool {
+	if x != nil {
+		return x.AcceptUploads
+	}
+	return false
+}
+
+func (x *Limits) GetMaxUploadSize() int64 {
+	if x != nil {
+		return x.MaxUploadSize
+	}
+	return 0
+}
+
+func (x *Limits) GetMaxUploadTotal() int64 {
+	if x != nil {
+		return x.MaxUploadTotal
+	}
+	return 0
+}
+
+func (x *Limits) GetUploadTotal() int64 {
+	if x != nil {
+		return x.UploadTotal
+	}
+	return 0
+}
+
+// ReceivedUpload is one upload the peer stored.
+type ReceivedUpload struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// name is the path it was stored under, relative to the shared folder.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// size is its length in bytes.
+	Size int64 `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
+	// sha256 is its content's SHA-256, 64 lowercase hex digits.
+	Sha256 string `protobuf:"bytes,3,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	// account is the account that sent it.
+	Account string `protobuf:"bytes,4,opt,name=account,proto3" json:"account,omitempty"`
+	// received is when it was stored.
+	Received      *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=received,proto3" json:"received,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReceivedUpload) Reset() {
+	*x = ReceivedUpload{}
+	mi := &file_peerhub_peer_v1_peer_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReceivedUpload) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReceivedUpload) ProtoMessage() {}
+
+func (x *ReceivedUpload) ProtoReflect() protoreflect.Message {
+	mi := &file_peerhub_peer_v1_peer_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReceivedUpload.ProtoReflect.Descriptor instead.
+func (*ReceivedUpload) Descriptor() ([]byte, []int) {
+	return file_peerhub_peer_v1_peer_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ReceivedUpload) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ReceivedUpload) GetSize() int64 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
+func (x *ReceivedUpload) GetSha256() string {
+	if x != nil {
+		return x.Sha256
+	}
+	return ""
+}
+
+func (x *ReceivedUpload) GetAccount() string {
+	if x != nil {
+		return x.Account
+	}
+	return ""
+}
+
+func (x *ReceivedUpload) GetReceived() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Received
+	}
+	return nil
+}
+
+// StatusResponse is a peer's current state.
+type StatusResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// transfers are the running transfers, oldest first.
+	Transfers []*Transfer `protobuf:"bytes,2,rep,name=transfers,proto3" json:"transfers,omitempty"`
+	// waiting is how many transfers wait for a slot.
+	Waiting int32 `protobuf:"varint,3,opt,name=waiting,proto3" json:"waiting,omitempty"`
+	// limits are the peer's transfer limits.
+	Limits *Limits `protobuf:"bytes,4,opt,name=limits,proto3" json:"limits,omitempty"`
+	// uploads are the uploads received since the peer started, newest
+	// first, at most the last 50.
+	Uploads       []*ReceivedUpload `protobuf:"bytes,5,rep,name=uploads,proto3" json:"uploads,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StatusResponse) Reset() {
+	*x = StatusResponse{}
+	mi := &file_peerhub_peer_v1_peer_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StatusResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StatusResponse) ProtoMessage() {}
+
+func (x *StatusResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_peerhub_peer_v1_peer_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StatusResponse.ProtoReflect.Descriptor instead.
+func (*StatusResponse) Descriptor() ([]byte, []int) {
+	return file_peerhub_peer_v1_peer_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *StatusResponse) GetTransfers() []*Transfer {
+	if x != nil {
+		return x.Transfers
+	}
+	return nil
+}
+
+func (x *StatusResponse) GetWaiting() int32 {
+	if x != nil {
+		return x.Waiting
+	}
+	return 0
+}
+
+func (x *StatusResponse) GetLimits() *Limits {
+	if x != nil {
+		return x.Limits
+	}
+	return nil
+}
+
+func (x *StatusResponse) GetUploads() []*ReceivedUpload {
+	if x != nil {
+		return x.Uploads
+	}
+	return nil
+}
+
 var File_peerhub_peer_v1_peer_proto protoreflect.FileDescriptor
 
 const file_peerhub_peer_v1_peer_proto_rawDesc = "" +
@@ -650,11 +1142,49 @@ const file_peerhub_peer_v1_peer_proto_rawDesc = "" +
 	"\x0eUploadResponse\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\x03R\x04size\x12\x16\n" +
-	"\x06sha256\x18\x03 \x01(\tR\x06sha2562\xfc\x01\n" +
+	"\x06sha256\x18\x03 \x01(\tR\x06sha256\"\x0f\n" +
+	"\rStatusRequest\"\xa9\x02\n" +
+	"\bTransfer\x12@\n" +
+	"\tdirection\x18\x01 \x01(\x0e2\".peerhub.peer.v1.TransferDirectionR\tdirection\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x16\n" +
+	"\x06sha256\x18\x03 \x01(\tR\x06sha256\x12\x18\n" +
+	"\aaccount\x18\x04 \x01(\tR\aaccount\x12\x18\n" +
+	"\aaddress\x18\x05 \x01(\tR\aaddress\x12\x1d\n" +
+	"\n" +
+	"bytes_done\x18\x06 \x01(\x03R\tbytesDone\x12\x12\n" +
+	"\x04size\x18\a \x01(\x03R\x04size\x12\x12\n" +
+	"\x04rate\x18\b \x01(\x03R\x04rate\x124\n" +
+	"\astarted\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\astarted\"\xd1\x02\n" +
+	"\x06Limits\x12#\n" +
+	"\rmax_transfers\x18\x01 \x01(\x05R\fmaxTransfers\x12\x1b\n" +
+	"\tmax_queue\x18\x02 \x01(\x05R\bmaxQueue\x12&\n" +
+	"\x0fmax_per_account\x18\x03 \x01(\x05R\rmaxPerAccount\x12&\n" +
+	"\x0fmax_per_address\x18\x04 \x01(\x05R\rmaxPerAddress\x12\x19\n" +
+	"\bmax_rate\x18\x05 \x01(\x03R\amaxRate\x12%\n" +
+	"\x0eaccept_uploads\x18\x06 \x01(\bR\racceptUploads\x12&\n" +
+	"\x0fmax_upload_size\x18\a \x01(\x03R\rmaxUploadSize\x12(\n" +
+	"\x10max_upload_total\x18\b \x01(\x03R\x0emaxUploadTotal\x12!\n" +
+	"\fupload_total\x18\t \x01(\x03R\vuploadTotal\"\xa2\x01\n" +
+	"\x0eReceivedUpload\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04size\x18\x02 \x01(\x03R\x04size\x12\x16\n" +
+	"\x06sha256\x18\x03 \x01(\tR\x06sha256\x12\x18\n" +
+	"\aaccount\x18\x04 \x01(\tR\aaccount\x126\n" +
+	"\breceived\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\breceived\"\xcf\x01\n" +
+	"\x0eStatusResponse\x127\n" +
+	"\ttransfers\x18\x02 \x03(\v2\x19.peerhub.peer.v1.TransferR\ttransfers\x12\x18\n" +
+	"\awaiting\x18\x03 \x01(\x05R\awaiting\x12/\n" +
+	"\x06limits\x18\x04 \x01(\v2\x17.peerhub.peer.v1.LimitsR\x06limits\x129\n" +
+	"\auploads\x18\x05 \x03(\v2\x1f.peerhub.peer.v1.ReceivedUploadR\auploads*w\n" +
+	"\x11TransferDirection\x12\"\n" +
+	"\x1eTRANSFER_DIRECTION_UNSPECIFIED\x10\x00\x12\x1f\n" +
+	"\x1bTRANSFER_DIRECTION_DOWNLOAD\x10\x01\x12\x1d\n" +
+	"\x19TRANSFER_DIRECTION_UPLOAD\x10\x022\xcc\x02\n" +
 	"\vPeerService\x12H\n" +
 	"\x04Stat\x12\x1c.peerhub.peer.v1.StatRequest\x1a\x1d.peerhub.peer.v1.StatResponse\"\x03\x90\x02\x01\x12V\n" +
 	"\bDownload\x12 .peerhub.peer.v1.DownloadRequest\x1a!.peerhub.peer.v1.DownloadResponse\"\x03\x90\x02\x010\x01\x12K\n" +
-	"\x06Upload\x12\x1e.peerhub.peer.v1.UploadRequest\x1a\x1f.peerhub.peer.v1.UploadResponse(\x01B7Z5github.com/peerhub/peerhub/gen/peerhub/peer/v1;peerv1b\x06proto3"
+	"\x06Upload\x12\x1e.peerhub.peer.v1.UploadRequest\x1a\x1f.peerhub.peer.v1.UploadResponse(\x01\x12N\n" +
+	"\x06Status\x12\x1e.peerhub.peer.v1.StatusRequest\x1a\x1f.peerhub.peer.v1.StatusResponse\"\x03\x90\x02\x01B7Z5github.com/peerhub/peerhub/gen/peerhub/peer/v1;peerv1b\x06proto3"
 
 var (
 	file_peerhub_peer_v1_peer_proto_rawDescOnce sync.Once
@@ -668,31 +1198,46 @@ func file_peerhub_peer_v1_peer_proto_rawDescGZIP() []byte {
 	return file_peerhub_peer_v1_peer_proto_rawDescData
 }
 
-var file_peerhub_peer_v1_peer_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_peerhub_peer_v1_peer_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
+var file_peerhub_peer_v1_peer_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_peerhub_peer_v1_peer_proto_goTypes = []any{
-	(*StatRequest)(nil),           // 0: peerhub.peer.v1.StatRequest
-	(*StatResponse)(nil),          // 1: peerhub.peer.v1.StatResponse
-	(*DownloadRequest)(nil),       // 2: peerhub.peer.v1.DownloadRequest
-	(*DownloadResponse)(nil),      // 3: peerhub.peer.v1.DownloadResponse
-	(*UploadHeader)(nil),          // 4: peerhub.peer.v1.UploadHeader
-	(*UploadRequest)(nil),         // 5: peerhub.peer.v1.UploadRequest
-	(*UploadResponse)(nil),        // 6: peerhub.peer.v1.UploadResponse
-	(*timestamppb.Timestamp)(nil), // 7: google.protobuf.Timestamp
+	(TransferDirection)(0),        // 0: peerhub.peer.v1.TransferDirection
+	(*StatRequest)(nil),           // 1: peerhub.peer.v1.StatRequest
+	(*StatResponse)(nil),          // 2: peerhub.peer.v1.StatResponse
+	(*DownloadRequest)(nil),       // 3: peerhub.peer.v1.DownloadRequest
+	(*DownloadResponse)(nil),      // 4: peerhub.peer.v1.DownloadResponse
+	(*UploadHeader)(nil),          // 5: peerhub.peer.v1.UploadHeader
+	(*UploadRequest)(nil),         // 6: peerhub.peer.v1.UploadRequest
+	(*UploadResponse)(nil),        // 7: peerhub.peer.v1.UploadResponse
+	(*StatusRequest)(nil),         // 8: peerhub.peer.v1.StatusRequest
+	(*Transfer)(nil),              // 9: peerhub.peer.v1.Transfer
+	(*Limits)(nil),                // 10: peerhub.peer.v1.Limits
+	(*ReceivedUpload)(nil),        // 11: peerhub.peer.v1.ReceivedUpload
+	(*StatusResponse)(nil),        // 12: peerhub.peer.v1.StatusResponse
+	(*timestamppb.Timestamp)(nil), // 13: google.protobuf.Timestamp
 }
 var file_peerhub_peer_v1_peer_proto_depIdxs = []int32{
-	7, // 0: peerhub.peer.v1.StatResponse.modified:type_name -> google.protobuf.Timestamp
-	4, // 1: peerhub.peer.v1.UploadRequest.header:type_name -> peerhub.peer.v1.UploadHeader
-	0, // 2: peerhub.peer.v1.PeerService.Stat:input_type -> peerhub.peer.v1.StatRequest
-	2, // 3: peerhub.peer.v1.PeerService.Download:input_type -> peerhub.peer.v1.DownloadRequest
-	5, // 4: peerhub.peer.v1.PeerService.Upload:input_type -> peerhub.peer.v1.UploadRequest
-	1, // 5: peerhub.peer.v1.PeerService.Stat:output_type -> peerhub.peer.v1.StatResponse
-	3, // 6: peerhub.peer.v1.PeerService.Download:output_type -> peerhub.peer.v1.DownloadResponse
-	6, // 7: peerhub.peer.v1.PeerService.Upload:output_type -> peerhub.peer.v1.UploadResponse
-	5, // [5:8] is the sub-list for method output_type
-	2, // [2:5] is the sub-list for method input_type
-	2, // [2:2] is the sub-list for extension type_name
-	2, // [2:2] is the sub-list for extension extendee
-	0, // [0:2] is the sub-list for field type_name
+	13, // 0: peerhub.peer.v1.StatResponse.modified:type_name -> google.protobuf.Timestamp
+	5,  // 1: peerhub.peer.v1.UploadRequest.header:type_name -> peerhub.peer.v1.UploadHeader
+	0,  // 2: peerhub.peer.v1.Transfer.direction:type_name -> peerhub.peer.v1.TransferDirection
+	13, // 3: peerhub.peer.v1.Transfer.started:type_name -> google.protobuf.Timestamp
+	13, // 4: peerhub.peer.v1.ReceivedUpload.received:type_name -> google.protobuf.Timestamp
+	9,  // 5: peerhub.peer.v1.StatusResponse.transfers:type_name -> peerhub.peer.v1.Transfer
+	10, // 6: peerhub.peer.v1.StatusResponse.limits:type_name -> peerhub.peer.v1.Limits
+	11, // 7: peerhub.peer.v1.StatusResponse.uploads:type_name -> peerhub.peer.v1.ReceivedUpload
+	1,  // 8: peerhub.peer.v1.PeerService.Stat:input_type -> peerhub.peer.v1.StatRequest
+	3,  // 9: peerhub.peer.v1.PeerService.Download:input_type -> peerhub.peer.v1.DownloadRequest
+	6,  // 10: peerhub.peer.v1.PeerService.Upload:input_type -> peerhub.peer.v1.UploadRequest
+	8,  // 11: peerhub.peer.v1.PeerService.Status:input_type -> peerhub.peer.v1.StatusRequest
+	2,  // 12: peerhub.peer.v1.PeerService.Stat:output_type -> peerhub.peer.v1.StatResponse
+	4,  // 13: peerhub.peer.v1.PeerService.Download:output_type -> peerhub.peer.v1.DownloadResponse
+	7,  // 14: peerhub.peer.v1.PeerService.Upload:output_type -> peerhub.peer.v1.UploadResponse
+	12, // 15: peerhub.peer.v1.PeerService.Status:output_type -> peerhub.peer.v1.StatusResponse
+	12, // [12:16] is the sub-list for method output_type
+	8,  // [8:12] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_peerhub_peer_v1_peer_proto_init() }
@@ -717,13 +1262,14 @@ func file_peerhub_peer_v1_peer_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_peerhub_peer_v1_peer_proto_rawDesc), len(file_peerhub_peer_v1_peer_proto_rawDesc)),
-			NumEnums:      0,
-			NumMessages:   7,
+			NumEnums:      1,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
 		GoTypes:           file_peerhub_peer_v1_peer_proto_goTypes,
 		DependencyIndexes: file_peerhub_peer_v1_peer_proto_depIdxs,
+		EnumInfos:         file_peerhub_peer_v1_peer_proto_enumTypes,
 		MessageInfos:      file_peerhub_peer_v1_peer_proto_msgTypes,
 	}.Build()
 	File_peerhub_peer_v1_peer_proto = out.File

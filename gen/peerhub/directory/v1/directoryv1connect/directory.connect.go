@@ -155,15 +155,18 @@ type DirectoryServiceClient interface {
 	// IssueToken issues a short-lived token (minutes) for one purpose, so
 	// that the session token never leaves the link between a client and its
 	// directory: a download or upload token that only the named peer accepts,
-	// for Stat and Download or for Upload; or a read token for the read-only
-	// methods, to send through a peer that forwards them (an access point).
+	// for Stat and Download or for Upload; a status token for the named
+	// peer's Status, to the account that owns the name only; or a read token
+	// for the read-only methods, to send through a peer that forwards them
+	// (an access point).
 	// It needs the session token; the token it returns carries the caller's
 	// session, and stops working when that session ends (logout, a new login
 	// of the same peer, account removal).
 	//
 	// Errors: InvalidArgument without a scope, or with a peer for a read
-	// token, or without one for a transfer token; NotFound when no online
-	// peer has that name.
+	// token, or without one for a transfer or status token; NotFound when no
+	// online peer has that name; PermissionDenied for a status token of a
+	// peer name another account owns.
 	IssueToken(context.Context, *connect.Request[v1.IssueTokenRequest]) (*connect.Response[v1.IssueTokenResponse], error)
 }
 
@@ -402,15 +405,18 @@ type DirectoryServiceHandler interface {
 	// IssueToken issues a short-lived token (minutes) for one purpose, so
 	// that the session token never leaves the link between a client and its
 	// directory: a download or upload token that only the named peer accepts,
-	// for Stat and Download or for Upload; or a read token for the read-only
-	// methods, to send through a peer that forwards them (an access point).
+	// for Stat and Download or for Upload; a status token for the named
+	// peer's Status, to the account that owns the name only; or a read token
+	// for the read-only methods, to send through a peer that forwards them
+	// (an access point).
 	// It needs the session token; the token it returns carries the caller's
 	// session, and stops working when that session ends (logout, a new login
 	// of the same peer, account removal).
 	//
 	// Errors: InvalidArgument without a scope, or with a peer for a read
-	// token, or without one for a transfer token; NotFound when no online
-	// peer has that name.
+	// token, or without one for a transfer or status token; NotFound when no
+	// online peer has that name; PermissionDenied for a status token of a
+	// peer name another account owns.
 	IssueToken(context.Context, *connect.Request[v1.IssueTokenRequest]) (*connect.Response[v1.IssueTokenResponse], error)
 }
 

@@ -10,7 +10,8 @@
 // (peerhub.directory.v1.DirectoryService.IssueToken): a download token for
 // Stat and Download, an upload token for Upload. A peer refuses any other
 // token (Unauthenticated), the directory's session token included, and the
-// tokens of sessions that have ended.
+// tokens of sessions that have ended. Status takes a status token, which
+// the directory issues only to the account that owns the peer's name.
 package peerv1connect
 
 import (
@@ -48,6 +49,8 @@ const (
 	PeerServiceDownloadProcedure = "/peerhub.peer.v1.PeerService/Download"
 	// PeerServiceUploadProcedure is the fully-qualified name of the PeerService's Upload RPC.
 	PeerServiceUploadProcedure = "/peerhub.peer.v1.PeerService/Upload"
+	// PeerServiceStatusProcedure is the fully-qualified name of the PeerService's Status RPC.
+	PeerServiceStatusProcedure = "/peerhub.peer.v1.PeerService/Status"
 )
 
 // PeerServiceClient is a client for the peerhub.peer.v1.PeerService service.
@@ -73,6 +76,11 @@ type PeerServiceClient interface {
 	// over the peer's limit or its free disk; DataLoss when the content does
 	// not match the header's size or sha256.
 	Upload(context.Context) *connect.ClientStreamForClient[v1.UploadRequest, v1.UploadResponse]
+	// Status reports what the peer is doing now: the transfers it serves
+	// (downloads it sends and uploads it receives), how many wait for a slot,
+	// its limits, and the uploads it received lately. Only the account that
+	// owns the peer's name gets the status token it needs.
+	Status(context.Context, *connect.Request[v1.StatusRequest]) (*connect.Response[v1.StatusResponse], error)
 }
 
 // NewPeerServiceClient constructs a client for the peerhub.peer.v1.PeerService service. By default,
@@ -106,6 +114,13 @@ func NewPeerServiceClient(httpClient connect.HTTPClient, baseURL string, opts ..
 			connect.WithSchema(peerServiceMethods.ByName("Upload")),
 			connect.WithClientOptions(opts...),
 		),
+		status: connect.NewClient[v1.StatusRequest, v1.StatusResponse](
+			httpClient,
+			baseURL+PeerServiceStatusProcedure,
+			connect.WithSchema(peerServiceMethods.ByName("Status")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 	}
 }
 
@@ -114,6 +129,7 @@ type peerServiceClient struct {
 	stat     *connect.Client[v1.StatRequest, v1.StatResponse]
 	download *connect.Client[v1.DownloadRequest, v1.DownloadResponse]
 	upload   *connect.Client[v1.UploadRequest, v1.UploadResponse]
+	status   *connect.Client[v1.StatusRequest, v1.StatusResponse]
 }
 
 // Stat calls peerhub.peer.v1.PeerService.Stat.
@@ -129,6 +145,11 @@ func (c *peerServiceClient) Download(ctx context.Context, req *connect.Request[v
 // Upload calls peerhub.peer.v1.PeerService.Upload.
 func (c *peerServiceClient) Upload(ctx context.Context) *connect.ClientStreamForClient[v1.UploadRequest, v1.UploadResponse] {
 	return c.upload.CallClientStream(ctx)
+}
+
+// Status calls peerhub.peer.v1.PeerService.Status.
+func (c *peerServiceClient) Status(ctx context.Context, req *connect.Request[v1.StatusRequest]) (*connect.Response[v1.StatusResponse], error) {
+	return c.status.CallUnary(ctx, req)
 }
 
 // PeerServiceHandler is an implementation of the peerhub.peer.v1.PeerService service.
@@ -154,6 +175,11 @@ type PeerServiceHandler interface {
 	// over the peer's limit or its free disk; DataLoss when the content does
 	// not match the header's size or sha256.
 	Upload(context.Context, *connect.ClientStream[v1.UploadRequest]) (*connect.Response[v1.UploadResponse], error)
+	// Status reports what the peer is doing now: the transfers it serves
+	// (downloads it sends and uploads it receives), how many wait for a slot,
+	// its limits, and the uploads it received lately. Only the account that
+	// owns the peer's name gets the status token it needs.
+	Status(context.Context, *connect.Request[v1.StatusRequest]) (*connect.Response[v1.StatusResponse], error)
 }
 
 // NewPeerServiceHandler builds an HTTP handler from the service implementation. It returns the path
@@ -183,6 +209,13 @@ func NewPeerServiceHandler(svc PeerServiceHandler, opts ...connect.HandlerOption
 		connect.WithSchema(peerServiceMethods.ByName("Upload")),
 		connect.WithHandlerOptions(opts...),
 	)
+	peerServiceStatusHandler := connect.NewUnaryHandler(
+		PeerServiceStatusProcedure,
+		svc.Status,
+		connect.WithSchema(peerServiceMethods.ByName("Status")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	return "/peerhub.peer.v1.PeerService/", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case PeerServiceStatProcedure:
@@ -191,6 +224,8 @@ func NewPeerServiceHandler(svc PeerServiceHandler, opts ...connect.HandlerOption
 			peerServiceDownloadHandler.ServeHTTP(w, r)
 		case PeerServiceUploadProcedure:
 			peerServiceUploadHandler.ServeHTTP(w, r)
+		case PeerServiceStatusProcedure:
+			peerServiceStatusHandler.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)
 		}
@@ -210,4 +245,8 @@ func (UnimplementedPeerServiceHandler) Download(context.Context, *connect.Reques
 
 func (UnimplementedPeerServiceHandler) Upload(context.Context, *connect.ClientStream[v1.UploadRequest]) (*connect.Response[v1.UploadResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("peerhub.peer.v1.PeerService.Upload is not implemented"))
+}
+
+func (UnimplementedPeerServiceHandler) Status(context.Context, *connect.Request[v1.StatusRequest]) (*connect.Response[v1.StatusResponse], error) {
+	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("peerhub.peer.v1.PeerService.Status is not implemented"))
 }
