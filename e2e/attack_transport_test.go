@@ -32,11 +32,7 @@ import (
 // upload tokens for peer, as a client asks for them before a transfer.
 func userTokens(t *testing.T, n *testnet.Network, user, peer string) (download, upload string) {
 	t.Helper()
-	s := session.New(session.Config{Directory: n.DirectoryURL, Username: user, Password: testnet.Password})
-	if err := s.Login(t.Context()); err != nil {
-		t.Fatalf("log in %s: %v", user, err)
-	}
-	t.Cleanup(func() { s.Logout(context.Background()) })
+	s := loggedIn(t, session.Config{Directory: n.DirectoryURL, Username: user, Password: testnet.Password})
 	return transferToken(t, s, directoryv1.TokenScope_TOKEN_SCOPE_DOWNLOAD, peer).Get(),
 		transferToken(t, s, directoryv1.TokenScope_TOKEN_SCOPE_UPLOAD, peer).Get()
 }
