@@ -8,6 +8,8 @@ import (
 	"strings"
 
 	"connectrpc.com/connect"
+
+	"github.com/peerhub/peerhub/internal/humansize"
 )
 
 // Message turns an error into one line a person can act on. It is the one
@@ -76,6 +78,6 @@ func humanizeBytes(msg string) string {
 		if err != nil || n < 1024 {
 			return m
 		}
-		return humanBytes(n)
+		return humansize.Format(n)
 	})
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
+	"github.com/peerhub/peerhub/internal/humansize"
 	"github.com/peerhub/peerhub/peer/downloader"
 )
 
@@ -118,7 +119,7 @@ func runGet(ctx context.Context, g *globals, o *clientOptions, query, outDir str
 			return fmt.Errorf("%s exists; give --force to replace it, or -o another folder", dest)
 		case res != nil && res.Path != "" && (ctx.Err() != nil || errors.Is(err, downloader.ErrNoSources)):
 			return fmt.Errorf("%w\n%s of %s kept in %s: run the same command again to resume",
-				err, humanBytes(res.FetchedBytes+res.ResumedBytes), humanBytes(res.Size), res.Path)
+				err, humansize.Format(res.FetchedBytes+res.ResumedBytes), humansize.Format(res.Size), res.Path)
 		}
 		return err
 	}
@@ -129,7 +130,7 @@ func runGet(ctx context.Context, g *globals, o *clientOptions, query, outDir str
 			Sources: sourceCounts(res),
 		})
 	}
-	fmt.Fprintf(g.streams.Out, "Saved %s (%s, sha256 %s)\n", dest, humanBytes(res.Size), res.SHA256)
+	fmt.Fprintf(g.streams.Out, "Saved %s (%s, sha256 %s)\n", dest, humansize.Format(res.Size), res.SHA256)
 	return nil
 }
 
@@ -139,7 +140,7 @@ func choose(g *globals, amb *downloader.AmbiguousError) (downloader.Candidate, e
 	w := g.streams.Err
 	fmt.Fprintf(w, "%q matches %d different files:\n", amb.Query, len(amb.Candidates))
 	for i, c := range amb.Candidates {
-		fmt.Fprintf(w, "  %d) %s  %s  sha256 %s  (%d %s)\n", i+1, c.Name, humanBytes(c.Size), c.SHA256[:16], len(c.Sources), plural(len(c.Sources), "source", "sources"))
+		fmt.Fprintf(w, "  %d) %s  %s  sha256 %s  (%d %s)\n", i+1, c.Name, humansize.Format(c.Size), c.SHA256[:16], len(c.Sources), plural(len(c.Sources), "source", "sources"))
 	}
 	in := bufio.NewReader(g.streams.In)
 	for {
@@ -250,8 +251,8 @@ func (r *reporter) progress(p downloader.Progress) {
 		}
 		if p.Final || time.Since(r.last) >= plainInterval {
 			r.last = time.Now()
-			fmt.Fprintf(r.w, "%s: %s of %s (%d%%), %s/s, %d %s\n", r.name, humanBytes(p.Done), humanBytes(p.Total),
-				percent(p.Done, p.Total), humanBytes(int64(p.Rate)), p.Sources, plural(p.Sources, "source", "sources"))
+			fmt.Fprintf(r.w, "%s: %s of %s (%d%%), %s/s, %d %s\n", r.name, humansize.Format(p.Done), humansize.Format(p.Total),
+				percent(p.Done, p.Total), humansize.Format(int64(p.Rate)), p.Sources, plural(p.Sources, "source", "sources"))
 		}
 	}
 }
@@ -262,7 +263,7 @@ func (r *reporter) showBar(p downloader.Progress) {
 	todo := p.Total - p.Resumed
 	if r.bar == nil {
 		if p.Resumed > 0 {
-			fmt.Fprintf(r.w, "Resuming %s: %s of %s already here.\n", r.name, humanBytes(p.Resumed), humanBytes(p.Total))
+			fmt.Fprintf(r.w, "Resuming %s: %s of %s already here.\n", r.name, humansize.Format(p.Resumed), humansize.Format(p.Total))
 		}
 		r.bar = progressbar.NewOptions64(max(todo, 1),
 			progressbar.OptionSetWriter(r.w),

@@ -26,6 +26,26 @@ func listDir(t *testing.T, dir string) []string {
 	return names
 }
 
+// ambiguousGet runs `peerhub get query` without a terminal, where query
+// matches several contents: it must exit 1, name each of want on stderr
+// (the candidates) and write nothing.
+func ambiguousGet(t *testing.T, env map[string]string, query string, want ...string) {
+	t.Helper()
+	out := t.TempDir()
+	r := run(t, env, "", "get", query, "-o", out)
+	if r.code != 1 {
+		t.Fatalf("exit %d, want 1\n%s%s", r.code, r.out, r.err)
+	}
+	for _, s := range want {
+		if !strings.Contains(r.err, s) {
+			t.Errorf("stderr lacks %q:\n%s", s, r.err)
+		}
+	}
+	if names := listDir(t, out); len(names) != 0 {
+		t.Errorf("an ambiguous get left %v", names)
+	}
+}
+
 func TestGetAndPut(t *testing.T) {
 	t.Parallel()
 	big := make([]byte, 3<<20+99)
@@ -124,19 +144,7 @@ func getAndPut(t *testing.T, env map[string]string, withEnv func(...string) map[
 
 	t.Run("get ambiguous name without a terminal", func(t *testing.T) {
 		t.Parallel()
-		out := t.TempDir()
-		r := run(t, env, "", "get", "twin.txt", "-o", out)
-		if r.code != 1 {
-			t.Fatalf("exit %d, want 1\n%s", r.code, r.err)
-		}
-		for _, want := range []string{testutil.SHA256Hex(twinA), testutil.SHA256Hex(twinB), "2 different files"} {
-			if !strings.Contains(r.err, want) {
-				t.Errorf("stderr lacks %q:\n%s", want, r.err)
-			}
-		}
-		if names := listDir(t, out); len(names) != 0 {
-			t.Errorf("an ambiguous get left %v", names)
-		}
+		ambiguousGet(t, env, "twin.txt", testutil.SHA256Hex(twinA), testutil.SHA256Hex(twinB), "2 different files")
 	})
 
 	t.Run("get existing file", func(t *testing.T) {

@@ -59,19 +59,7 @@ func TestHashPrefixes(t *testing.T) {
 	})
 	t.Run("get by the shared prefix lists the candidates", func(t *testing.T) {
 		t.Parallel()
-		out := t.TempDir()
-		r := run(t, env, "", "get", shared, "-o", out)
-		if r.code != 1 {
-			t.Fatalf("exit %d, want 1\n%s%s", r.code, r.out, r.err)
-		}
-		for _, s := range []string{"2 different files", ha, hb, "first.txt", "second.txt"} {
-			if !strings.Contains(r.err, s) {
-				t.Errorf("stderr lacks %q:\n%s", s, r.err)
-			}
-		}
-		if names := listDir(t, out); len(names) != 0 {
-			t.Errorf("an ambiguous get left %v", names)
-		}
+		ambiguousGet(t, env, shared, "2 different files", ha, hb, "first.txt", "second.txt")
 	})
 	t.Run("get by an unambiguous prefix in upper case", func(t *testing.T) {
 		t.Parallel()

@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
+	"github.com/peerhub/peerhub/internal/humansize"
 	"github.com/peerhub/peerhub/peer/downloader"
 	"github.com/peerhub/peerhub/peer/session"
 )
@@ -143,7 +144,7 @@ func (m *menu) search(ctx context.Context) error {
 		return nil
 	}
 	for i, r := range results {
-		fmt.Fprintf(m.out, "%2d. %s  %s  %s  %s\n", i+1, strings.Join(r.GetNames(), ", "), humanBytes(r.GetSize()), r.GetSha256()[:12], fmt.Sprintf("%d %s", len(r.GetSources()), plural(len(r.GetSources()), "source", "sources")))
+		fmt.Fprintf(m.out, "%2d. %s  %s  %s  %s\n", i+1, strings.Join(r.GetNames(), ", "), humansize.Format(r.GetSize()), r.GetSha256()[:12], fmt.Sprintf("%d %s", len(r.GetSources()), plural(len(r.GetSources()), "source", "sources")))
 	}
 	c.tell(m.out, "search for something longer to narrow them down")
 	pick, err := m.ask("Download which (number, Enter to go back): ")
@@ -226,7 +227,7 @@ func (m *menu) showTransfers() {
 		case t.done:
 			state = "failed: " + Message(t.err)
 		}
-		fmt.Fprintf(tw, "%s\t%d%% of %s\t%s/s\t%d\t%s\n", t.name, percent(p.Done, p.Total), humanBytes(p.Total), humanBytes(int64(p.Rate)), p.Sources, state)
+		fmt.Fprintf(tw, "%s\t%d%% of %s\t%s/s\t%d\t%s\n", t.name, percent(p.Done, p.Total), humansize.Format(p.Total), humansize.Format(int64(p.Rate)), p.Sources, state)
 		t.mu.Unlock()
 	}
 	tw.Flush()

@@ -10,6 +10,7 @@ import (
 
 	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
 	"github.com/peerhub/peerhub/gen/peerhub/directory/v1/directoryv1connect"
+	"github.com/peerhub/peerhub/internal/humansize"
 	"github.com/peerhub/peerhub/internal/rpcclient"
 	"github.com/peerhub/peerhub/peer/downloader"
 )
@@ -83,7 +84,7 @@ func runPut(ctx context.Context, g *globals, o *clientOptions, file, to, name st
 		return printJSON(g.streams.Out, res)
 	}
 	at := fmt.Sprintf("%s (account %s)", p.GetName(), p.GetUsername())
-	fmt.Fprintf(g.streams.Out, "Stored %s at %s (%s, sha256 %s)\n", res.GetName(), at, humanBytes(res.GetSize()), res.GetSha256())
+	fmt.Fprintf(g.streams.Out, "Stored %s at %s (%s, sha256 %s)\n", res.GetName(), at, humansize.Format(res.GetSize()), res.GetSha256())
 	return nil
 }
 

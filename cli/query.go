@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
+	"github.com/peerhub/peerhub/internal/humansize"
 	"github.com/peerhub/peerhub/internal/rpcclient"
 	"github.com/peerhub/peerhub/peer/downloader"
 	"github.com/peerhub/peerhub/peer/session"
@@ -60,7 +61,7 @@ standard error).`,
 				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "NAME\tSIZE\tSHA256\tACCOUNTS\tSOURCES")
 				for _, r := range results {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", strings.Join(r.GetNames(), ", "), humanBytes(r.GetSize()), r.GetSha256()[:12], sourceAccounts(r.GetSources()), len(r.GetSources()))
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", strings.Join(r.GetNames(), ", "), humansize.Format(r.GetSize()), r.GetSha256()[:12], sourceAccounts(r.GetSources()), len(r.GetSources()))
 				}
 				return tw.Flush()
 			})
@@ -191,7 +192,7 @@ func newFilesCommand(g *globals) *cobra.Command {
 				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
 				fmt.Fprintln(tw, "PEER\tNAME\tSIZE\tSHA256")
 				for _, f := range files {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", f.GetPeer(), f.GetFile().GetName(), humanBytes(f.GetFile().GetSize()), f.GetFile().GetSha256()[:12])
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", f.GetPeer(), f.GetFile().GetName(), humansize.Format(f.GetFile().GetSize()), f.GetFile().GetSha256()[:12])
 				}
 				return tw.Flush()
 			})
@@ -245,20 +246,6 @@ func printJSON(w io.Writer, m proto.Message) error {
 	}
 	_, err = fmt.Fprintln(w, string(b))
 	return err
-}
-
-// humanBytes formats a size with binary units.
-func humanBytes(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
 // ago formats a timestamp as time elapsed.

@@ -9,11 +9,12 @@ import (
 	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
 
-	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
-	peerv1 "github.com/peerhub/peerhub/gen/peerhub/peer/v1"
 	"github.com/peerhub/peerhub/gen/peerhub/peer/v1/peerv1connect"
+	"github.com/peerhub/peerhub/internal/humansize"
 	"github.com/peerhub/peerhub/internal/rpcclient"
 	"github.com/peerhub/peerhub/peer/session"
+	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
+	peerv1 "github.com/peerhub/peerhub/gen/peerhub/peer/v1"
 )
 
 func init() { commands = append(commands, newStatusCommand) }
@@ -95,11 +96,11 @@ func printStatus(w io.Writer, peer string, st *peerv1.StatusResponse) {
 		peer, len(st.GetTransfers()), l.GetMaxTransfers(), st.GetWaiting(), l.GetMaxQueue())
 	rate := "unlimited"
 	if l.GetMaxRate() > 0 {
-		rate = humanBytes(l.GetMaxRate()) + "/s"
+		rate = humansize.Format(l.GetMaxRate()) + "/s"
 	}
 	fmt.Fprintf(w, "Limits: %s per account, %s per address, send rate %s", capText(l.GetMaxPerAccount()), capText(l.GetMaxPerAddress()), rate)
 	if l.GetAcceptUploads() {
-		fmt.Fprintf(w, ", uploads up to %s each, %s of %s stored\n", humanBytes(l.GetMaxUploadSize()), humanBytes(l.GetUploadTotal()), humanBytes(l.GetMaxUploadTotal()))
+		fmt.Fprintf(w, ", uploads up to %s each, %s of %s stored\n", humansize.Format(l.GetMaxUploadSize()), humansize.Format(l.GetUploadTotal()), humansize.Format(l.GetMaxUploadTotal()))
 	} else {
 		fmt.Fprintln(w, ", uploads refused")
 	}
@@ -110,12 +111,12 @@ func printStatus(w io.Writer, peer string, st *peerv1.StatusResponse) {
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "DIRECTION\tFILE\tACCOUNT\tADDRESS\tRATE\tPROGRESS\tSTARTED")
 		for _, t := range st.GetTransfers() {
-			progress := humanBytes(t.GetBytesDone()) + " of " + humanBytes(t.GetSize())
+			progress := humansize.Format(t.GetBytesDone()) + " of " + humansize.Format(t.GetSize())
 			if t.GetSize() > 0 {
 				progress += fmt.Sprintf(" (%d%%)", t.GetBytesDone()*100/t.GetSize())
 			}
 			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s/s\t%s\t%s\n", directionNames[t.GetDirection()], t.GetName(), t.GetAccount(), t.GetAddress(),
-				humanBytes(t.GetRate()), progress, ago(t.GetStarted()))
+				humansize.Format(t.GetRate()), progress, ago(t.GetStarted()))
 		}
 		tw.Flush()
 	}
@@ -124,7 +125,7 @@ func printStatus(w io.Writer, peer string, st *peerv1.StatusResponse) {
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "FILE\tSIZE\tACCOUNT\tRECEIVED")
 		for _, u := range st.GetUploads() {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", u.GetName(), humanBytes(u.GetSize()), u.GetAccount(), ago(u.GetReceived()))
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", u.GetName(), humansize.Format(u.GetSize()), u.GetAccount(), ago(u.GetReceived()))
 		}
 		tw.Flush()
 	}

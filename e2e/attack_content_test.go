@@ -6,7 +6,6 @@ package e2e_test
 
 import (
 	"bytes"
-	"context"
 	"fmt"
 	"net"
 	"os"
@@ -53,13 +52,7 @@ func contentGet(t *testing.T, n *testnet.Network, query, out string) contentRun 
 // more than a client and its own credentials.
 func contentLiar(t *testing.T, n *testnet.Network, user, peer, addr string, files ...*directoryv1.FileEntry) error {
 	t.Helper()
-	s := session.New(session.Config{Directory: n.DirectoryURL, Username: user, Password: testnet.Password, PeerName: peer, Advertise: addr})
-	if err := s.Login(t.Context()); err != nil {
-		t.Fatalf("%s logs in: %v", user, err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	go s.KeepAlive(ctx)
-	t.Cleanup(func() { cancel(); s.Logout(context.Background()) })
+	s := keptAlive(t, session.Config{Directory: n.DirectoryURL, Username: user, Password: testnet.Password, PeerName: peer, Advertise: addr})
 	return s.PublishSnapshot(t.Context(), files)
 }
 
@@ -75,19 +68,6 @@ func contentSources(t *testing.T, c *session.Session, sha string) int {
 		n += len(r.GetSources())
 	}
 	return n
-}
-
-// contentClient logs alice in for searches.
-func contentClient(t *testing.T, n *testnet.Network) *session.Session {
-	t.Helper()
-	s := session.New(session.Config{Directory: n.DirectoryURL, Username: "alice", Password: testnet.Password})
-	if err := s.Login(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	go s.KeepAlive(ctx)
-	t.Cleanup(func() { cancel(); s.Logout(context.Background()) })
-	return s
 }
 
 // contentListener is a TCP listener on 127.0.0.1 that counts the
@@ -130,7 +110,7 @@ func TestAttackPoisonedDescriptor(t *testing.T) {
 	sha := testutil.SHA256Hex(data)
 	p1 := n.AddPeer("p1", testnet.PeerOptions{Files: map[string][]byte{"movie.bin": data}})
 	n.AddPeer("p2", testnet.PeerOptions{Files: map[string][]byte{"movie.bin": data}})
-	c := contentClient(t, n)
+	c := keptAlive(t, aliceAt(n))
 	testutil.Eventually(t, 10*time.Second, "both honest peers indexed", func() error {
 		if got := contentSources(t, c, sha); got != 2 {
 			return fmt.Errorf("%d sources", got)
@@ -193,7 +173,7 @@ func TestAttackPlantedSymlink(t *testing.T) {
 	n := testnet.Start(t, testnet.Options{})
 	data := testutil.RandBytes(2*pieces.Size+3, 2020)
 	n.AddPeer("p1", testnet.PeerOptions{Files: map[string][]byte{"file.bin": data}})
-	c := contentClient(t, n)
+	c := keptAlive(t, aliceAt(n))
 	sha := testutil.SHA256Hex(data)
 	testutil.Eventually(t, 10*time.Second, "file.bin indexed", func() error {
 		if contentSources(t, c, sha) != 1 {
@@ -241,7 +221,7 @@ func TestAttackWindowsNames(t *testing.T) {
 		AcceptUploads: true,
 		Files:         map[string][]byte{"ok.txt": []byte("fine"), `..\..\evil.txt`: []byte("evil"), "C:evil.txt": []byte("evil"), "evil\u202etxt.exe": []byte("evil")},
 	})
-	c := contentClient(t, n)
+	c := keptAlive(t, aliceAt(n))
 	testutil.Eventually(t, 10*time.Second, "ok.txt indexed", func() error {
 		if contentSources(t, c, testutil.SHA256Hex([]byte("fine"))) != 1 {
 			return fmt.Errorf("not yet")
@@ -300,7 +280,7 @@ func TestAttackWindowsNames(t *testing.T) {
 func TestAttackHugeSize(t *testing.T) {
 	n := testnet.Start(t, testnet.Options{Users: []string{"alice", "mallory"}})
 	addr, conns := contentListener(t)
-	c := contentClient(t, n)
+	c := keptAlive(t, aliceAt(n))
 	for _, tt := range []struct {
 		name string
 		size int64

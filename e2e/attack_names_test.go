@@ -54,21 +54,6 @@ func rawLogin(ctx context.Context, c directoryv1connect.DirectoryServiceClient, 
 	return res.Msg, nil
 }
 
-// owners returns the online peers' names and their accounts.
-func owners(t *testing.T, c directoryv1connect.DirectoryServiceClient) map[string]string {
-	t.Helper()
-	res, err := c.ListPeers(t.Context(), connect.NewRequest(&directoryv1.ListPeersRequest{}))
-	if err != nil {
-		t.Logf("list peers: %v", err)
-		return nil
-	}
-	m := map[string]string{}
-	for _, p := range res.Msg.GetPeers() {
-		m[p.GetName()] = p.GetUsername()
-	}
-	return m
-}
-
 // TestAttackNameSquatting: mallory, with an account of her own, tries to
 // take the peer name "box" of alice's peer while it is offline, by a
 // hand-made login and by starting a peer of that name. Both are refused;

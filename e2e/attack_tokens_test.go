@@ -2,7 +2,6 @@ package e2e_test
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"net"
 	"net/http"
@@ -121,12 +120,7 @@ func bearerOptions(raw string) []connect.ClientOption {
 // clientSession logs alice in at the directory for the test.
 func clientSession(t *testing.T, n *testnet.Network) *session.Session {
 	t.Helper()
-	s := session.New(session.Config{Directory: n.DirectoryURL, Username: "alice", Password: testnet.Password})
-	if err := s.Login(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Logout(context.Background()) })
-	return s
+	return loggedIn(t, aliceAt(n))
 }
 
 // waitFound waits until the directory has query from the named peers.

@@ -12,7 +12,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -33,11 +32,7 @@ import (
 // upload tokens for peer, as a client asks for them before a transfer.
 func userTokens(t *testing.T, n *testnet.Network, user, peer string) (download, upload string) {
 	t.Helper()
-	s := session.New(session.Config{Directory: n.DirectoryURL, Username: user, Password: testnet.Password})
-	if err := s.Login(t.Context()); err != nil {
-		t.Fatalf("log in %s: %v", user, err)
-	}
-	t.Cleanup(func() { s.Logout(context.Background()) })
+	s := loggedIn(t, session.Config{Directory: n.DirectoryURL, Username: user, Password: testnet.Password})
 	return transferToken(t, s, directoryv1.TokenScope_TOKEN_SCOPE_DOWNLOAD, peer).Get(),
 		transferToken(t, s, directoryv1.TokenScope_TOKEN_SCOPE_UPLOAD, peer).Get()
 }
@@ -267,7 +262,7 @@ func TestAttackBodiesBeforeAuth(t *testing.T) {
 
 	// A gzip bomb, sent whole: refused before it is read, let alone
 	// inflated, as fast as a refusal of an empty body.
-	bomb := gzipBomb(t, 8<<30) // about 8 MiB, inflating to 8 GiB
+	bomb := testutil.GzipBomb(t, 8<<30) // about 8 MiB, inflating to 8 GiB
 	for _, target := range []struct{ name, url, ctype string }{
 		{"directory Publish", n.DirectoryURL + publish, "application/proto"},
 		{"directory REST publish", n.DirectoryURL + "/v1/publish", "application/json"},
@@ -288,31 +283,6 @@ func TestAttackBodiesBeforeAuth(t *testing.T) {
 			t.Errorf("%s: HTTP %d %s, want 401", target.name, res.StatusCode, body)
 		}
 	}
-}
-
-// gzipBomb returns gzip members, concatenated as gzip allows, that inflate
-// to about size bytes of zeros from about size/1000 bytes.
-func gzipBomb(t *testing.T, size int) []byte {
-	t.Helper()
-	var member bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&member, gzip.BestCompression)
-	if _, err := zw.Write(make([]byte, 1<<20)); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return bytes.Repeat(member.Bytes(), max(size>>20, 1))
-}
-
-// cpuTime is the CPU time the process has used so far.
-func cpuTime(t *testing.T) time.Duration {
-	t.Helper()
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		t.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // TestAttackOversizeBodies sends what the directory reads after checking
@@ -347,25 +317,25 @@ func TestAttackOversizeBodies(t *testing.T) {
 		out, _ := io.ReadAll(res.Body)
 		return res.StatusCode, out
 	}
-	if status, out := post("/"+directoryv1connect.DirectoryServiceName+"/Login", "", gzipBomb(t, 1<<20)); status != http.StatusTooManyRequests {
+	if status, out := post("/"+directoryv1connect.DirectoryServiceName+"/Login", "", testutil.GzipBomb(t, 1<<20)); status != http.StatusTooManyRequests {
 		t.Errorf("Login inflating to 1 MiB: HTTP %d %s, want 429 (ResourceExhausted)", status, out)
 	}
 
-	bomb := gzipBomb(t, 12<<30) // about 12 MiB, within Publish's limit, inflating to 12 GiB
+	bomb := testutil.GzipBomb(t, 12<<30) // about 12 MiB, within Publish's limit, inflating to 12 GiB
 	// Inflating a 48th of the bomb measures the cost of all of it.
-	start := cpuTime(t)
+	start := testutil.CPUTime(t)
 	zr, _ := gzip.NewReader(bytes.NewReader(bomb[:len(bomb)/48]))
 	inflated, _ := io.Copy(io.Discard, zr)
-	inflateCost := 48 * (cpuTime(t) - start)
+	inflateCost := 48 * (testutil.CPUTime(t) - start)
 	t.Logf("the bomb: %d bytes inflating to %d; inflating it takes about %v of CPU", len(bomb), 48*inflated, inflateCost)
 	// A peer's session, used at once: it lives three heartbeats (3s).
 	login, err := dir.Login(t.Context(), connect.NewRequest(&directoryv1.LoginRequest{Username: "alice", Password: testnet.Password, AdvertiseAddress: "http://127.0.0.1:9", PeerName: "bomber"}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	start = cpuTime(t)
+	start = testutil.CPUTime(t)
 	status, out := post("/"+directoryv1connect.DirectoryServiceName+"/Publish", login.Msg.GetToken(), bomb)
-	cost := cpuTime(t) - start
+	cost := testutil.CPUTime(t) - start
 	var ce struct{ Code string }
 	_ = json.Unmarshal(out, &ce)
 	t.Logf("Publish gzip bomb: HTTP %d %s in %v of CPU", status, ce.Code, cost)

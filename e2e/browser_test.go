@@ -1,7 +1,6 @@
 package e2e_test
 
 import (
-	"io"
 	"net/http"
 	"strings"
 	"testing"
@@ -10,7 +9,6 @@ import (
 	"github.com/peerhub/peerhub/gen/peerhub/directory/v1/directoryv1connect"
 	peerv1 "github.com/peerhub/peerhub/gen/peerhub/peer/v1"
 	"github.com/peerhub/peerhub/gen/peerhub/peer/v1/peerv1connect"
-	"github.com/peerhub/peerhub/internal/apidocs"
 	"github.com/peerhub/peerhub/internal/rpcserver"
 	"github.com/peerhub/peerhub/internal/testutil"
 )
@@ -22,44 +20,8 @@ func TestPeerServesItsDocuments(t *testing.T) {
 	t.Parallel()
 	n := testnet.Start(t, testnet.Options{})
 	p := n.AddPeer("p1", testnet.PeerOptions{})
-	docs, err := apidocs.For(peerv1connect.PeerServiceName)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for path, want := range map[string][]byte{apidocs.OpenAPIPath: docs.OpenAPI, apidocs.DocsPath: docs.HTML} {
-		res, err := http.Get(p.URL + path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, err := io.ReadAll(res.Body)
-		res.Body.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if res.StatusCode != http.StatusOK || string(got) != string(want) {
-			t.Errorf("%s: %s, %d bytes, want PeerService's %d", path, res.Status, len(got), len(want))
-		}
-	}
-
-	const method = peerv1connect.PeerServiceName + ".Download"
-	r, err := apidocs.Resolver()
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := r.FindDescriptorByName(method)
-	if err != nil {
-		t.Fatal(err)
-	}
-	comment := d.ParentFile().SourceLocations().ByDescriptor(d).LeadingComments
-	if !strings.HasPrefix(comment, " Download streams") {
-		t.Fatalf("the descriptors' comment of %s is %q", method, comment)
-	}
-	out := string(testutil.Grpcurl(t, "-plaintext", strings.TrimPrefix(p.URL, "http://"), "describe", method))
-	for line := range strings.Lines(strings.TrimRight(comment, "\n")) {
-		if want := "//" + strings.TrimRight(line, "\n"); !strings.Contains(out, want+"\n") {
-			t.Errorf("grpcurl describe %s lacks %q:\n%s", method, want, out)
-		}
-	}
+	testutil.ServesDocuments(t, p.URL, peerv1connect.PeerServiceName)
+	testutil.DescribeShowsComment(t, strings.TrimPrefix(p.URL, "http://"), peerv1connect.PeerServiceName+".Download", " Download streams")
 }
 
 // TestPeerCORS sends a browser's preflights to a peer: with --cors-origin

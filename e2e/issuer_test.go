@@ -63,11 +63,7 @@ func TestPeerTakesIssuerFromDirectory(t *testing.T) {
 	}
 	serve(t, p.Listen, p.URL, p.Serve, p.Close)
 
-	alice := session.New(session.Config{Directory: dirURL, Username: "alice", Password: "secret-alice"})
-	if err := alice.Login(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { alice.Logout(context.Background()) })
+	alice := loggedIn(t, session.Config{Directory: dirURL, Username: "alice", Password: "secret-alice"})
 	var cand downloader.Candidate
 	testutil.Eventually(t, 0, "the peer's file is published", func() error {
 		cand, err = downloader.Resolve(t.Context(), alice.Client(), "issued.bin")

@@ -16,21 +16,7 @@ import (
 	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
 	"github.com/peerhub/peerhub/gen/peerhub/directory/v1/directoryv1connect"
 	"github.com/peerhub/peerhub/internal/testutil"
-	"github.com/peerhub/peerhub/peer/session"
 )
-
-// client logs in as alice and keeps the session alive for the test.
-func client(t *testing.T, n *testnet.Network) directoryv1connect.DirectoryServiceClient {
-	t.Helper()
-	s := session.New(session.Config{Directory: n.DirectoryURL, Username: "alice", Password: testnet.Password})
-	if err := s.Login(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	go s.KeepAlive(ctx)
-	t.Cleanup(func() { cancel(); s.Logout(context.Background()) })
-	return s.Client()
-}
 
 func found(t *testing.T, c directoryv1connect.DirectoryServiceClient, query string) bool {
 	return searchable(t, c, query) == nil
@@ -64,19 +50,6 @@ func listed(t *testing.T, c directoryv1connect.DirectoryServiceClient, want map[
 		}
 	}
 	return nil
-}
-
-func peerNames(t *testing.T, c directoryv1connect.DirectoryServiceClient) map[string]int64 {
-	res, err := c.ListPeers(t.Context(), connect.NewRequest(&directoryv1.ListPeersRequest{}))
-	if err != nil {
-		t.Logf("list peers: %v", err)
-		return nil
-	}
-	m := map[string]int64{}
-	for _, p := range res.Msg.GetPeers() {
-		m[p.GetName()] = p.GetFileCount()
-	}
-	return m
 }
 
 // TestSharedFolderIsLive checks that a file copied into a shared folder is

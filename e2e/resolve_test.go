@@ -1,7 +1,6 @@
 package e2e_test
 
 import (
-	"context"
 	"fmt"
 	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
 	"path/filepath"
@@ -11,7 +10,6 @@ import (
 	"github.com/peerhub/peerhub/e2e/testnet"
 	"github.com/peerhub/peerhub/internal/testutil"
 	"github.com/peerhub/peerhub/peer/downloader"
-	"github.com/peerhub/peerhub/peer/session"
 )
 
 // TestResolveAndDownload goes through a real directory: peers publish, the
@@ -30,11 +28,7 @@ func TestResolveAndDownload(t *testing.T) {
 	n.AddPeer("p2", testnet.PeerOptions{Files: map[string][]byte{"movie.bin": data}, MaxRate: 8 * mib})
 	n.AddPeer("p3", testnet.PeerOptions{Files: map[string][]byte{"other.bin": data[:100]}})
 
-	s := session.New(session.Config{Directory: n.DirectoryURL, Username: "alice", Password: testnet.Password})
-	if err := s.Login(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	defer s.Logout(context.Background())
+	s := loggedIn(t, aliceAt(n))
 	var c downloader.Candidate
 	testutil.Eventually(t, 10*time.Second, "movie.bin resolves to two sources", func() error {
 		var err error

@@ -1,7 +1,6 @@
 package e2e_test
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"path/filepath"
@@ -29,13 +28,7 @@ func TestUploadDownloadSizes(t *testing.T) {
 	n := testnet.Start(t, testnet.Options{})
 	n.AddPeer("p1", testnet.PeerOptions{})
 	p2 := n.AddPeer("p2", testnet.PeerOptions{AcceptUploads: true, MaxUploadSize: 200 << 20})
-	s := session.New(session.Config{Directory: n.DirectoryURL, Username: "alice", Password: testnet.Password})
-	if err := s.Login(t.Context()); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	go s.KeepAlive(ctx)
-	t.Cleanup(func() { cancel(); s.Logout(context.Background()) })
+	s := keptAlive(t, aliceAt(n))
 	// Tokens are issued for online peers only.
 	testutil.Eventually(t, 10*time.Second, "p2 comes online", func() error {
 		if _, ok := peerNames(t, s.Client())["p2"]; !ok {

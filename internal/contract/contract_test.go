@@ -21,6 +21,7 @@ var readOnly = map[protoreflect.FullName]bool{
 	"peerhub.directory.v1.DirectoryService.ListFiles": true,
 	"peerhub.peer.v1.PeerService.Stat":                true,
 	"peerhub.peer.v1.PeerService.Download":            true,
+	"peerhub.peer.v1.PeerService.Status":              true,
 }
 
 var files = []protoreflect.FileDescriptor{

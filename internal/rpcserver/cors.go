@@ -10,8 +10,6 @@ import (
 
 	connectcors "connectrpc.com/cors"
 	"github.com/rs/cors"
-	"google.golang.org/genproto/googleapis/api/annotations"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 )
@@ -116,36 +114,12 @@ func restMethods(services []string, methods []string) []string {
 			continue
 		}
 		for i := range sd.Methods().Len() {
-			rule, ok := proto.GetExtension(sd.Methods().Get(i).Options(), annotations.E_Http).(*annotations.HttpRule)
-			if !ok || rule == nil {
-				continue
-			}
-			for _, r := range append([]*annotations.HttpRule{rule}, rule.GetAdditionalBindings()...) {
-				if m := ruleMethod(r); m != "" && !slices.Contains(methods, m) {
+			for _, r := range httpRules(sd.Methods().Get(i)) {
+				if m, _ := ruleRoute(r); m != "" && !slices.Contains(methods, m) {
 					methods = append(methods, m)
 				}
 			}
 		}
 	}
 	return methods
-}
-
-// ruleMethod is the HTTP method of an HttpRule.
-func ruleMethod(r *annotations.HttpRule) string {
-	switch p := r.GetPattern().(type) {
-	case *annotations.HttpRule_Get:
-		return http.MethodGet
-	case *annotations.HttpRule_Put:
-		return http.MethodPut
-	case *annotations.HttpRule_Post:
-		return http.MethodPost
-	case *annotations.HttpRule_Delete:
-		return http.MethodDelete
-	case *annotations.HttpRule_Patch:
-		return http.MethodPatch
-	case *annotations.HttpRule_Custom:
-		return strings.ToUpper(p.Custom.GetKind())
-	default:
-		return ""
-	}
 }

@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -220,31 +219,6 @@ func snapshot(n, nameLen int) *directoryv1.PublishRequest {
 	return &directoryv1.PublishRequest{Change: &directoryv1.PublishRequest_Snapshot{Snapshot: &directoryv1.Snapshot{Files: files}}}
 }
 
-// gzipBomb returns a gzip stream (concurrent members, as gzip allows) that
-// inflates to about size bytes of zeros from about size/1000 bytes.
-func gzipBomb(t testing.TB, size int) []byte {
-	t.Helper()
-	var member bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&member, gzip.BestCompression)
-	if _, err := zw.Write(make([]byte, 1<<20)); err != nil {
-		t.Fatal(err)
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return bytes.Repeat(member.Bytes(), max(size>>20, 1))
-}
-
-// cpuTime is the CPU time the process has used so far.
-func cpuTime(t testing.TB) time.Duration {
-	t.Helper()
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		t.Fatal(err)
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
-
 // TestGateGzipBomb sends gzip bombs: small bodies that inflate far past a
 // procedure's limit. Without a token the gate refuses them unread; with one,
 // connect inflates one byte past the limit and stops. Either way the server
@@ -254,17 +228,17 @@ func cpuTime(t testing.TB) time.Duration {
 func TestGateGzipBomb(t *testing.T) {
 	f := serve(t, rpcserver.Options{}, nil)
 	hc := rpcclient.NewHTTPClient()
-	bomb := gzipBomb(t, 900<<20) // about 1 MB, inflating to 900 MiB
+	bomb := testutil.GzipBomb(t, 900<<20) // about 1 MB, inflating to 900 MiB
 	if int64(len(bomb)) > int64(publishLimit) {
 		t.Fatalf("bomb of %d bytes is over the Publish limit: it would be refused unread", len(bomb))
 	}
-	start := cpuTime(t)
+	start := testutil.CPUTime(t)
 	zr, _ := gzip.NewReader(bytes.NewReader(bomb))
 	inflated, err := io.Copy(io.Discard, zr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	inflateCost := cpuTime(t) - start
+	inflateCost := testutil.CPUTime(t) - start
 	t.Logf("the bomb: %d bytes inflating to %d; inflating it takes %v of CPU", len(bomb), inflated, inflateCost)
 
 	send := func(path, tok, ctype string, body []byte) (int, []byte, time.Duration) {
@@ -275,14 +249,14 @@ func TestGateGzipBomb(t *testing.T) {
 		if tok != "" {
 			req.Header.Set("Authorization", "Bearer "+tok)
 		}
-		start := cpuTime(t)
+		start := testutil.CPUTime(t)
 		res, err := hc.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
 		defer res.Body.Close()
 		out, _ := io.ReadAll(res.Body)
-		return res.StatusCode, out, cpuTime(t) - start
+		return res.StatusCode, out, testutil.CPUTime(t) - start
 	}
 	for _, c := range []struct {
 		name, path, tok, ctype string
@@ -303,7 +277,7 @@ func TestGateGzipBomb(t *testing.T) {
 		}
 	}
 	// Login needs no token; its small limit cuts the compressed body too.
-	small := gzipBomb(t, 1<<20) // about 1 KiB, inflating to 1 MiB
+	small := testutil.GzipBomb(t, 1<<20) // about 1 KiB, inflating to 1 MiB
 	var login bytes.Buffer
 	zw := gzip.NewWriter(&login)
 	msg, _ := proto.Marshal(&directoryv1.LoginRequest{Username: "a", Password: "b"})

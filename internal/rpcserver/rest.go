@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"strings"
 
-	"google.golang.org/genproto/googleapis/api/annotations"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
@@ -24,13 +22,9 @@ func restRoutes(sd protoreflect.ServiceDescriptor) ([]restRoute, error) {
 	var routes []restRoute
 	for i := range sd.Methods().Len() {
 		m := sd.Methods().Get(i)
-		rule, ok := proto.GetExtension(m.Options(), annotations.E_Http).(*annotations.HttpRule)
-		if !ok || rule == nil {
-			continue
-		}
 		procedure := "/" + string(sd.FullName()) + "/" + string(m.Name())
-		for _, r := range append([]*annotations.HttpRule{rule}, rule.GetAdditionalBindings()...) {
-			method, template := ruleMethod(r), rulePath(r)
+		for _, r := range httpRules(m) {
+			method, template := ruleRoute(r)
 			if method == "" || template == "" {
 				continue
 			}
@@ -42,26 +36,6 @@ func restRoutes(sd protoreflect.ServiceDescriptor) ([]restRoute, error) {
 		}
 	}
 	return routes, nil
-}
-
-// rulePath is the path template of an HttpRule.
-func rulePath(r *annotations.HttpRule) string {
-	switch p := r.GetPattern().(type) {
-	case *annotations.HttpRule_Get:
-		return p.Get
-	case *annotations.HttpRule_Put:
-		return p.Put
-	case *annotations.HttpRule_Post:
-		return p.Post
-	case *annotations.HttpRule_Delete:
-		return p.Delete
-	case *annotations.HttpRule_Patch:
-		return p.Patch
-	case *annotations.HttpRule_Custom:
-		return p.Custom.GetPath()
-	default:
-		return ""
-	}
 }
 
 // muxPath turns a google.api.http path template into the path of a

@@ -9,10 +9,8 @@ import (
 	"strings"
 
 	"connectrpc.com/connect"
-	"google.golang.org/genproto/googleapis/api/annotations"
 	"google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/reflect/protoregistry"
 )
@@ -43,9 +41,8 @@ func RESTErrors(next http.Handler, services ...string) (http.Handler, error) {
 		}
 		for i := range sd.Methods().Len() {
 			m := sd.Methods().Get(i)
-			rule, _ := proto.GetExtension(m.Options(), annotations.E_Http).(*annotations.HttpRule)
-			for _, r := range append([]*annotations.HttpRule{rule}, rule.GetAdditionalBindings()...) {
-				if method, path := httpRoute(r); path != "" && !strings.Contains(path, "{") {
+			for _, r := range httpRules(m) {
+				if method, path := ruleRoute(r); path != "" && !strings.Contains(path, "{") {
 					routes[method+" "+path] = m.Input()
 				}
 			}
@@ -62,25 +59,6 @@ func RESTErrors(next http.Handler, services ...string) (http.Handler, error) {
 		next.ServeHTTP(bw, r)
 		bw.finish()
 	}), nil
-}
-
-// httpRoute returns the HTTP method and path pattern of a rule.
-func httpRoute(r *annotations.HttpRule) (method, path string) {
-	switch p := r.GetPattern().(type) {
-	case *annotations.HttpRule_Get:
-		return http.MethodGet, p.Get
-	case *annotations.HttpRule_Post:
-		return http.MethodPost, p.Post
-	case *annotations.HttpRule_Put:
-		return http.MethodPut, p.Put
-	case *annotations.HttpRule_Patch:
-		return http.MethodPatch, p.Patch
-	case *annotations.HttpRule_Delete:
-		return http.MethodDelete, p.Delete
-	case *annotations.HttpRule_Custom:
-		return p.Custom.GetKind(), p.Custom.GetPath()
-	}
-	return "", ""
 }
 
 // checkQuery checks that every query parameter of r is a field path of the

@@ -42,6 +42,26 @@ func (e *endpoints) done(r *http.Request) chan error {
 	return e.ended[id]
 }
 
+// serveEndpoints serves the endpoints of mount with the watchdog's
+// StallTimeout stall (negative: off).
+func serveEndpoints(t *testing.T, stall time.Duration) (*endpoints, *fixture) {
+	t.Helper()
+	e := &endpoints{ended: map[string]chan error{}}
+	return e, serve(t, rpcserver.Options{StallTimeout: stall}, e.mount)
+}
+
+// dialTCP opens a raw TCP connection to addr, closed when the test ends,
+// for a client that speaks (or stops speaking) the protocol by hand.
+func dialTCP(t *testing.T, addr string) net.Conn {
+	t.Helper()
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
 // result waits for the end of request id.
 func (e *endpoints) result(t *testing.T, id string) error {
 	t.Helper()
@@ -97,8 +117,7 @@ func isStall(err error) bool {
 // after the stall timeout with DeadlineExceeded, the others are untouched.
 func TestStallHTTP2(t *testing.T) {
 	t.Parallel()
-	e := &endpoints{ended: map[string]chan error{}}
-	f := serve(t, rpcserver.Options{StallTimeout: stallTimeout}, e.mount)
+	e, f := serveEndpoints(t, stallTimeout)
 	c := testutil.DialH2(t, f.addr, 64<<10)
 	id := func(s string) http.Header { return http.Header{"X-Id": {s}} }
 
@@ -160,13 +179,8 @@ func TestStallHTTP2(t *testing.T) {
 // the stream, and the write deadline ends it.
 func TestStallHTTP1(t *testing.T) {
 	t.Parallel()
-	e := &endpoints{ended: map[string]chan error{}}
-	f := serve(t, rpcserver.Options{StallTimeout: stallTimeout}, e.mount)
-	conn, err := net.Dial("tcp", f.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	e, f := serveEndpoints(t, stallTimeout)
+	conn := dialTCP(t, f.addr)
 	if _, err := conn.Write([]byte("GET /write HTTP/1.1\r\nHost: x\r\nX-Id: http1\r\n\r\n")); err != nil {
 		t.Fatal(err)
 	}
@@ -182,8 +196,7 @@ func TestStallHTTP1(t *testing.T) {
 // TestStallOff checks that a negative timeout disables the watchdog.
 func TestStallOff(t *testing.T) {
 	t.Parallel()
-	e := &endpoints{ended: map[string]chan error{}}
-	f := serve(t, rpcserver.Options{StallTimeout: -1}, e.mount)
+	_, f := serveEndpoints(t, -1)
 	c := testutil.DialH2(t, f.addr, 64<<10)
 	id := c.Open("GET", "/write", http.Header{"X-Id": {"x"}}, nil, true, false)
 	ctx, cancel := context.WithTimeout(t.Context(), 3*stallTimeout)
@@ -199,13 +212,8 @@ func TestStallOff(t *testing.T) {
 // the connection's write timeout drops the connection.
 func TestStallConnection(t *testing.T) {
 	t.Parallel()
-	e := &endpoints{ended: map[string]chan error{}}
-	f := serve(t, rpcserver.Options{StallTimeout: stallTimeout}, e.mount)
-	conn, err := net.Dial("tcp", f.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
+	e, f := serveEndpoints(t, stallTimeout)
+	conn := dialTCP(t, f.addr)
 	fr := http2.NewFramer(conn, conn)
 	var hdr bytes.Buffer
 	enc := hpack.NewEncoder(&hdr)
@@ -213,7 +221,7 @@ func TestStallConnection(t *testing.T) {
 		_ = enc.WriteField(hpack.HeaderField{Name: kv[0], Value: kv[1]})
 	}
 	const window = 1<<31 - 1
-	_, err = conn.Write([]byte(http2.ClientPreface))
+	_, err := conn.Write([]byte(http2.ClientPreface))
 	if err == nil {
 		err = fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: window})
 	}

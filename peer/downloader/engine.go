@@ -13,6 +13,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/peerhub/peerhub/internal/humansize"
 	"github.com/peerhub/peerhub/internal/rpcclient"
 )
 
@@ -226,10 +227,10 @@ func (e *engine) checkSpace() error {
 	case need <= free:
 		return nil
 	case need == e.t.Size:
-		return fmt.Errorf("%w in %s: the file is %s and %s are free", ErrNoSpace, e.dir.dir, bytesString(need), bytesString(free))
+		return fmt.Errorf("%w in %s: the file is %s and %s are free", ErrNoSpace, e.dir.dir, humansize.Format(need), humansize.Format(free))
 	default:
 		return fmt.Errorf("%w in %s: the file is %s, %s more are needed and %s are free",
-			ErrNoSpace, e.dir.dir, bytesString(e.t.Size), bytesString(need), bytesString(free))
+			ErrNoSpace, e.dir.dir, humansize.Format(e.t.Size), humansize.Format(need), humansize.Format(free))
 	}
 }
 
@@ -277,7 +278,7 @@ func (e *engine) open() error {
 			return fmt.Errorf("reset partial file: %w", err)
 		}
 		if err := preallocate(f, e.t.Size); err != nil {
-			return fmt.Errorf("reserve %s for %s: %w", bytesString(e.t.Size), e.dir.path(e.dir.partial), err)
+			return fmt.Errorf("reserve %s for %s: %w", humansize.Format(e.t.Size), e.dir.path(e.dir.partial), err)
 		}
 		if err := e.dir.remove(e.dir.state); err != nil {
 			return fmt.Errorf("remove stale download state: %w", err)

@@ -3,6 +3,7 @@ package downloader
 import (
 	"fmt"
 
+	"github.com/peerhub/peerhub/internal/humansize"
 	"github.com/peerhub/peerhub/internal/pieces"
 )
 
@@ -68,21 +69,7 @@ func checkTarget(t *Target) error {
 func checkPieces(t Target, n int64) error {
 	if n > MaxPieces {
 		return fmt.Errorf("%w: %s in pieces of %s is %d pieces, more than the %d a download may have",
-			ErrTooLarge, bytesString(t.Size), bytesString(t.PieceSize), n, MaxPieces)
+			ErrTooLarge, humansize.Format(t.Size), humansize.Format(t.PieceSize), n, MaxPieces)
 	}
 	return nil
-}
-
-// bytesString formats n bytes for a message, in binary units.
-func bytesString(n int64) string {
-	const unit = 1024
-	if n < unit {
-		return fmt.Sprintf("%d B", n)
-	}
-	div, exp := int64(unit), 0
-	for m := n / unit; m >= unit && exp < 5; m /= unit {
-		div *= unit
-		exp++
-	}
-	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

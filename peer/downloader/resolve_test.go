@@ -63,6 +63,37 @@ func result(sha string, names ...string) *directoryv1.SearchResult {
 	}
 }
 
+// resolveCase resolves query against dir and checks the outcome. An
+// ambiguity must list the candidates ambiguous (each labelled by label, in
+// the directory's order) and name each candidate's hash in its message;
+// any other outcome must fail with wantErr, or succeed when wantErr is
+// nil and no ambiguity is wanted. ok is whether Resolve found one
+// candidate, c.
+func resolveCase(t *testing.T, dir *fakeDirectory, query string, label func(downloader.Candidate) string, ambiguous []string, wantErr error) (c downloader.Candidate, ok bool) {
+	t.Helper()
+	c, err := downloader.Resolve(t.Context(), dir, query)
+	if amb, isAmb := errors.AsType[*downloader.AmbiguousError](err); isAmb {
+		var got []string
+		for _, c := range amb.Candidates {
+			got = append(got, label(c))
+			if !strings.Contains(err.Error(), c.SHA256) {
+				t.Errorf("ambiguity message %q lacks %s", err, c.SHA256)
+			}
+		}
+		if strings.Join(got, ",") != strings.Join(ambiguous, ",") {
+			t.Errorf("candidates %v, want %v", got, ambiguous)
+		}
+		return c, false
+	}
+	if ambiguous != nil {
+		t.Fatalf("Resolve = %+v, %v; want ambiguous %v", c, err, ambiguous)
+	}
+	if !errors.Is(err, wantErr) || (err == nil) != (wantErr == nil) {
+		t.Fatalf("Resolve error %v, want %v", err, wantErr)
+	}
+	return c, err == nil
+}
+
 func TestResolve(t *testing.T) {
 	t.Parallel()
 	dir := &fakeDirectory{results: []*directoryv1.SearchResult{
@@ -103,27 +134,8 @@ func TestResolve(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.query, func(t *testing.T) {
-			c, err := downloader.Resolve(t.Context(), dir, tt.query)
-			if amb, ok := errors.AsType[*downloader.AmbiguousError](err); ok {
-				var got []string
-				for _, c := range amb.Candidates {
-					got = append(got, c.SHA256[:1])
-					if !strings.Contains(err.Error(), c.SHA256) {
-						t.Errorf("ambiguity message %q lacks %s", err, c.SHA256)
-					}
-				}
-				if strings.Join(got, ",") != strings.Join(tt.ambiguous, ",") {
-					t.Errorf("candidates %v, want %v", got, tt.ambiguous)
-				}
-				return
-			}
-			if tt.ambiguous != nil {
-				t.Fatalf("Resolve = %+v, %v; want ambiguous %v", c, err, tt.ambiguous)
-			}
-			if !errors.Is(err, tt.wantErr) || (err == nil) != (tt.wantErr == nil) {
-				t.Fatalf("Resolve error %v, want %v", err, tt.wantErr)
-			}
-			if err != nil {
+			c, ok := resolveCase(t, dir, tt.query, func(c downloader.Candidate) string { return c.SHA256[:1] }, tt.ambiguous, tt.wantErr)
+			if !ok {
 				return
 			}
 			if c.SHA256[:1] != tt.want || c.Name != tt.wantName || len(c.Sources) != 1 || c.PieceRoot == "" {
@@ -164,27 +176,8 @@ func TestResolveHashPrefix(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.query, func(t *testing.T) {
-			c, err := downloader.Resolve(t.Context(), dir, tt.query)
-			if amb, ok := errors.AsType[*downloader.AmbiguousError](err); ok {
-				var got []string
-				for _, c := range amb.Candidates {
-					got = append(got, c.Name)
-					if !strings.Contains(err.Error(), c.SHA256) {
-						t.Errorf("ambiguity message %q lacks %s", err, c.SHA256)
-					}
-				}
-				if strings.Join(got, ",") != strings.Join(tt.ambiguous, ",") {
-					t.Errorf("candidates %v, want %v", got, tt.ambiguous)
-				}
-				return
-			}
-			if tt.ambiguous != nil {
-				t.Fatalf("Resolve = %+v, %v; want ambiguous %v", c, err, tt.ambiguous)
-			}
-			if !errors.Is(err, tt.wantErr) || (err == nil) != (tt.wantErr == nil) {
-				t.Fatalf("Resolve error %v, want %v", err, tt.wantErr)
-			}
-			if err == nil && c.Name != tt.want {
+			c, ok := resolveCase(t, dir, tt.query, func(c downloader.Candidate) string { return c.Name }, tt.ambiguous, tt.wantErr)
+			if ok && c.Name != tt.want {
 				t.Errorf("Resolve = %+v, want %s", c, tt.want)
 			}
 		})

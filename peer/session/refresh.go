@@ -49,12 +49,8 @@ func (s *Session) loginWithRefresh(ctx context.Context) error {
 		}
 		return fmt.Errorf("log in at %s with the stored login: %w", s.cfg.Directory, err)
 	}
-	s.tok.Set(res.Msg.GetToken())
 	s.mu.Lock()
-	if d := res.Msg.GetHeartbeatInterval().AsDuration(); d > 0 {
-		s.interval = d
-	}
-	s.loggedIn = true
+	s.openedLocked(res.Msg.GetToken(), res.Msg.GetHeartbeatInterval().AsDuration())
 	if u := res.Msg.GetUsername(); u != "" {
 		s.cfg.Username = u
 	}

@@ -217,18 +217,25 @@ func (s *Session) Login(ctx context.Context) error {
 		}
 		return fmt.Errorf("log in at %s: %w", s.cfg.Directory, err)
 	}
-	s.tok.Set(res.Msg.GetToken())
 	s.mu.Lock()
-	if d := res.Msg.GetHeartbeatInterval().AsDuration(); d > 0 {
-		s.interval = d
-	}
-	s.loggedIn = true
+	s.openedLocked(res.Msg.GetToken(), res.Msg.GetHeartbeatInterval().AsDuration())
 	s.peerName = res.Msg.GetPeerName()
 	s.refresh = Refresh{Token: res.Msg.GetRefreshToken(), ExpiresAt: res.Msg.GetRefreshExpiresAt().AsTime()}
 	s.setRevokedLocked(res.Msg.GetRevokedSessionIds())
 	s.mu.Unlock()
 	s.log.Log(ctx, s.level(), "logged in", "directory", s.cfg.Directory, "user", s.cfg.Username, "peer", res.Msg.GetPeerName())
 	return nil
+}
+
+// openedLocked records a session the directory just opened (by password
+// or refresh token): its token and, when announced (> 0), its heartbeat
+// interval. The caller holds s.mu; the token's own lock is a leaf.
+func (s *Session) openedLocked(token string, interval time.Duration) {
+	s.tok.Set(token)
+	if interval > 0 {
+		s.interval = interval
+	}
+	s.loggedIn = true
 }
 
 // level is the log level of session events: a peer's login matters to its

@@ -59,6 +59,16 @@ func newDir(t *testing.T, st store.Store, c *testutil.Clock, adjust ...func(*dir
 	return d
 }
 
+// addUsers adds accounts named users, each with the password "pw".
+func addUsers(t *testing.T, d *directory.Directory, users ...string) {
+	t.Helper()
+	for _, u := range users {
+		if err := d.AddUser(t.Context(), u, "pw"); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func hexOf(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])

@@ -147,11 +147,7 @@ func TestPeerNamesBound(t *testing.T) {
 	c := newClock()
 	d := newDir(t, newStore(t), c)
 	ctx := t.Context()
-	for _, u := range []string{"ann", "bob"} {
-		if err := d.AddUser(ctx, u, "pw"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	addUsers(t, d, "ann", "bob")
 	var lastToken string
 	login := func(user, name string) (token.Claims, error) {
 		g, err := d.Login(ctx, directory.Credentials{Username: user, Password: "pw", AdvertiseAddress: "http://10.0.0.1:8001", PeerName: name})

@@ -38,11 +38,7 @@ func TestIssueToken(t *testing.T) {
 	c := newClock()
 	d := newDir(t, newStore(t), c)
 	ctx := t.Context()
-	for _, u := range []string{"ann", "bob"} {
-		if err := d.AddUser(ctx, u, "pw"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	addUsers(t, d, "ann", "bob")
 	login(t, d, "ann", "ann-box")
 	_, bob := login(t, d, "bob", "")
 	verifier := token.NewVerifier(d.Info().Issuer, d.Info().Keys, token.WithClock(c.Now), token.WithMaxLifetime(token.MaxLifetime))
@@ -125,11 +121,7 @@ func TestRevokedSessionsReachPeers(t *testing.T) {
 	// Sessions outlive the wait for the list to age.
 	d := newDir(t, newStore(t), c, func(cfg *directory.Config) { cfg.SessionTTL = time.Hour })
 	ctx := t.Context()
-	for _, u := range []string{"ann", "bob", "cid"} {
-		if err := d.AddUser(ctx, u, "pw"); err != nil {
-			t.Fatal(err)
-		}
-	}
+	addUsers(t, d, "ann", "bob", "cid")
 	first, ann := login(t, d, "ann", "ann-box")
 	if len(first.RevokedSessions) != 0 {
 		t.Fatalf("revoked at first: %v", first.RevokedSessions)
