@@ -9,12 +9,12 @@ import (
 	"connectrpc.com/connect"
 	"github.com/spf13/cobra"
 
+	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
+	peerv1 "github.com/peerhub/peerhub/gen/peerhub/peer/v1"
 	"github.com/peerhub/peerhub/gen/peerhub/peer/v1/peerv1connect"
 	"github.com/peerhub/peerhub/internal/humansize"
 	"github.com/peerhub/peerhub/internal/rpcclient"
 	"github.com/peerhub/peerhub/peer/session"
-	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
-	peerv1 "github.com/peerhub/peerhub/gen/peerhub/peer/v1"
 )
 
 func init() { commands = append(commands, newStatusCommand) }
