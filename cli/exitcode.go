@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -92,22 +93,52 @@ func (i Interrupted) Error() string { return i.Signal.String() + " signal receiv
 // Interrupted cause, when one of signals arrives, so that Run can tell an
 // interrupted command from a failed one and exit with the signal's code.
 // Like signal.NotifyContext, it keeps receiving the signals until stop is
-// called.
+// called; those after the first are delivered on SignalRepeats(ctx), for a
+// command (the menu) that lets a second Ctrl-C do more than the first.
 func SignalContext(parent context.Context, signals ...os.Signal) (ctx context.Context, stop context.CancelFunc) {
-	ctx, cancel := context.WithCancelCause(parent)
+	cctx, cancel := context.WithCancelCause(parent)
 	ch := make(chan os.Signal, 1)
+	repeats := make(chan os.Signal, 1)
+	stopped := make(chan struct{})
 	signal.Notify(ch, signals...)
 	go func() {
 		select {
 		case s := <-ch:
 			cancel(Interrupted{Signal: s})
-		case <-ctx.Done():
+		case <-cctx.Done():
+		}
+		for {
+			select {
+			case s := <-ch:
+				select {
+				case repeats <- s:
+				default: // one unread repeat is enough to act on
+				}
+			case <-stopped:
+				return
+			}
 		}
 	}()
-	return ctx, func() {
-		signal.Stop(ch)
-		cancel(nil)
+	var once sync.Once
+	return context.WithValue(cctx, repeatsKey{}, (<-chan os.Signal)(repeats)), func() {
+		once.Do(func() {
+			signal.Stop(ch)
+			close(stopped)
+			cancel(nil)
+		})
 	}
+}
+
+// repeatsKey is the context key of SignalContext's repeated signals.
+type repeatsKey struct{}
+
+// SignalRepeats returns the channel on which the signals that arrive after
+// the one that cancelled ctx (a SignalContext, or a context derived from
+// one) are delivered; for any other context it returns nil, which never
+// delivers.
+func SignalRepeats(ctx context.Context) <-chan os.Signal {
+	ch, _ := ctx.Value(repeatsKey{}).(<-chan os.Signal)
+	return ch
 }
 
 // exitCode classifies a command's error: interrupted (ctx was cancelled,

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -40,12 +41,15 @@ deployment: docker compose exec -it p1 /peerhub menu`,
 			if err != nil {
 				return err
 			}
-			ctx, cancel := context.WithCancel(cmd.Context())
+			// The session outlives a Ctrl-C: downloads still running
+			// go on after it (see interrupted) and need their tokens.
+			live, cancel := context.WithCancel(context.WithoutCancel(cmd.Context()))
 			defer cancel()
-			go s.KeepAlive(ctx)
-			defer s.Logout(context.WithoutCancel(ctx))
-			m := &menu{s: s, outDir: outDir, in: bufio.NewScanner(g.streams.In), out: cmd.OutOrStdout(), user: o.user, dir: o.directory}
-			return m.run(ctx)
+			go s.KeepAlive(live)
+			defer s.Logout(live)
+			m := &menu{s: s, outDir: outDir, out: cmd.OutOrStdout(), user: o.user, dir: o.directory, downloads: live}
+			m.lines = readLines(g.streams.In, live.Done())
+			return m.run(cmd.Context())
 		},
 	}
 	o.bind(cmd)
@@ -58,10 +62,13 @@ deployment: docker compose exec -it p1 /peerhub menu`,
 type menu struct {
 	s      *session.Session
 	outDir string
-	in     *bufio.Scanner
+	lines  <-chan string // the input, a line at a time; closed at its end
 	out    io.Writer
-	user   string
-	dir    string
+	// downloads is the context the background downloads run in: not
+	// cancelled by a Ctrl-C, only by stopAll.
+	downloads context.Context
+	user      string
+	dir       string
 
 	mu        sync.Mutex
 	transfers []*transfer
@@ -77,20 +84,50 @@ type transfer struct {
 	err      error
 	done     bool
 	path     string
+	stopped  bool // by stopAll: the partial file is kept to resume
 	cancel   context.CancelFunc
 }
 
 // errQuit ends the menu when its input ends.
 var errQuit = errors.New("quit")
 
-// ask prints a prompt and reads one line; errQuit at the end of input.
-func (m *menu) ask(prompt string) (string, error) {
+// readLines reads in a line at a time onto the returned channel, which it
+// closes at the end of in, until done is closed.
+func readLines(in io.Reader, done <-chan struct{}) <-chan string {
+	lines := make(chan string)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(in)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			case <-done:
+				return
+			}
+		}
+	}()
+	return lines
+}
+
+// ask prints a prompt and reads one line; errQuit at the end of input,
+// ctx's error when ctx is done first (Ctrl-C at the prompt).
+func (m *menu) ask(ctx context.Context, prompt string) (string, error) {
 	fmt.Fprint(m.out, prompt)
-	if !m.in.Scan() {
-		fmt.Fprintln(m.out)
-		return "", errQuit
+	select {
+	case line, ok := <-m.lines:
+		if !ok {
+			fmt.Fprintln(m.out)
+			return "", errQuit
+		}
+		return strings.TrimSpace(line), nil
+	case <-ctx.Done():
+		return "", ctx.Err()
 	}
-	return strings.TrimSpace(m.in.Text()), nil
+}
+
+// yes reports whether a y/N prompt's answer is yes.
+func yes(answer string) bool {
+	return strings.EqualFold(answer, "y") || strings.EqualFold(answer, "yes")
 }
 
 func (m *menu) run(ctx context.Context) error {
@@ -98,7 +135,10 @@ func (m *menu) run(ctx context.Context) error {
 	fmt.Fprintf(m.out, "peerhub menu: logged in as %s at %s; downloads go to %s\n", m.user, m.dir, m.outDir)
 	for {
 		fmt.Fprint(m.out, "\n--- PEERHUB ---\n1. Search and download\n2. Downloads\n3. Online peers\n0. Quit\n")
-		choice, err := m.ask("Choose: ")
+		choice, err := m.ask(ctx, "Choose: ")
+		if ctx.Err() != nil {
+			return m.interrupted(ctx)
+		}
 		if errors.Is(err, errQuit) {
 			m.stopAll()
 			return nil
@@ -111,7 +151,7 @@ func (m *menu) run(ctx context.Context) error {
 		case "3":
 			err = m.peers(ctx)
 		case "0", "q", "quit", "exit":
-			if m.confirmQuit() {
+			if m.confirmQuit(ctx) {
 				m.stopAll()
 				fmt.Fprintln(m.out, "Bye.")
 				return nil
@@ -119,6 +159,9 @@ func (m *menu) run(ctx context.Context) error {
 		case "":
 		default:
 			fmt.Fprintf(m.out, "Unknown choice %q.\n", choice)
+		}
+		if ctx.Err() != nil {
+			return m.interrupted(ctx)
 		}
 		if errors.Is(err, errQuit) {
 			m.stopAll()
@@ -131,7 +174,7 @@ func (m *menu) run(ctx context.Context) error {
 }
 
 func (m *menu) search(ctx context.Context) error {
-	q, err := m.ask("Search for (at least 3 characters): ")
+	q, err := m.ask(ctx, "Search for (at least 3 characters): ")
 	if err != nil || q == "" {
 		return err
 	}
@@ -147,7 +190,7 @@ func (m *menu) search(ctx context.Context) error {
 		fmt.Fprintf(m.out, "%2d. %s  %s  %s  %s\n", i+1, strings.Join(r.GetNames(), ", "), humansize.Format(r.GetSize()), r.GetSha256()[:12], fmt.Sprintf("%d %s", len(r.GetSources()), plural(len(r.GetSources()), "source", "sources")))
 	}
 	c.tell(m.out, "search for something longer to narrow them down")
-	pick, err := m.ask("Download which (number, Enter to go back): ")
+	pick, err := m.ask(ctx, "Download which (number, Enter to go back): ")
 	if err != nil || pick == "" {
 		return err
 	}
@@ -161,7 +204,7 @@ func (m *menu) search(ctx context.Context) error {
 	for j, s := range sources {
 		fmt.Fprintf(m.out, "%2d. %s (account %s)  %s  (as %s)\n", j+1, s.GetPeer(), s.GetUsername(), s.GetAddress(), s.GetName())
 	}
-	which, err := m.ask("Download from which source (number, Enter for all at once): ")
+	which, err := m.ask(ctx, "Download from which source (number, Enter for all at once): ")
 	if err != nil {
 		return err
 	}
@@ -173,14 +216,36 @@ func (m *menu) search(ctx context.Context) error {
 		}
 		sources = sources[j-1 : j]
 	}
-	m.start(ctx, r, sources)
+	name := filepath.Base(r.GetNames()[0])
+	// As get -o does: a folder that is not there yet is made.
+	if err := os.MkdirAll(m.outDir, 0o755); err != nil {
+		return fmt.Errorf("output folder: %w", err)
+	}
+	dest := filepath.Join(m.outDir, name)
+	force := false
+	if fi, err := os.Lstat(dest); err == nil {
+		if fi.IsDir() {
+			fmt.Fprintf(m.out, "%s is a folder; nothing downloaded.\n", dest)
+			return nil
+		}
+		a, err := m.ask(ctx, fmt.Sprintf("%s exists. Replace it? [y/N] ", dest))
+		if err != nil {
+			return err
+		}
+		if !yes(a) {
+			fmt.Fprintf(m.out, "Kept %s; nothing downloaded.\n", dest)
+			return nil
+		}
+		force = true
+	}
+	m.start(r, sources, name, force)
 	return nil
 }
 
 // start runs a download in the background.
-func (m *menu) start(ctx context.Context, r *directoryv1.SearchResult, sources []*directoryv1.Source) {
-	name := filepath.Base(r.GetNames()[0])
-	ctx, cancel := context.WithCancel(ctx)
+// It runs in m.downloads, so that a Ctrl-C at the menu does not stop it.
+func (m *menu) start(r *directoryv1.SearchResult, sources []*directoryv1.Source, name string, force bool) {
+	ctx, cancel := context.WithCancel(m.downloads)
 	t := &transfer{name: name, cancel: cancel}
 	m.mu.Lock()
 	m.transfers = append(m.transfers, t)
@@ -194,6 +259,7 @@ func (m *menu) start(ctx context.Context, r *directoryv1.SearchResult, sources [
 		defer cancel()
 		res, err := downloader.Download(ctx, target, srcs, downloader.Options{
 			Dest:     filepath.Join(m.outDir, name),
+			Force:    force,
 			Tokens:   m.s.Tokens(directoryv1.TokenScope_TOKEN_SCOPE_DOWNLOAD),
 			Progress: func(p downloader.Progress) { t.mu.Lock(); t.progress = p; t.mu.Unlock() },
 		})
@@ -224,6 +290,8 @@ func (m *menu) showTransfers() {
 		switch {
 		case t.done && t.err == nil:
 			state = "done: " + t.path
+		case t.done && t.stopped:
+			state = "stopped: 'peerhub get' resumes it"
 		case t.done:
 			state = "failed: " + Message(t.err)
 		}
@@ -264,13 +332,13 @@ func (m *menu) running() int {
 	return n
 }
 
-func (m *menu) confirmQuit() bool {
+func (m *menu) confirmQuit(ctx context.Context) bool {
 	n := m.running()
 	if n == 0 {
 		return true
 	}
-	a, err := m.ask(fmt.Sprintf("%d %s still running (they resume with 'peerhub get'). Quit? [y/N] ", n, plural(n, "download is", "downloads are")))
-	return err != nil || strings.EqualFold(a, "y") || strings.EqualFold(a, "yes")
+	a, err := m.ask(ctx, fmt.Sprintf("%d %s still running (they resume with 'peerhub get'). Quit? [y/N] ", n, plural(n, "download is", "downloads are")))
+	return err != nil || yes(a)
 }
 
 // stopAll cancels running downloads; their partial files stay resumable.
@@ -278,6 +346,9 @@ func (m *menu) stopAll() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, t := range m.transfers {
+		t.mu.Lock()
+		t.stopped = !t.done
+		t.mu.Unlock()
 		t.cancel()
 	}
 	done := make(chan struct{})
@@ -286,4 +357,25 @@ func (m *menu) stopAll() {
 	case <-done:
 	case <-time.After(5 * time.Second):
 	}
+}
+
+// interrupted ends the menu after a Ctrl-C (ctx is done). Downloads still
+// running are not stopped by it: the menu waits for them, and a second
+// Ctrl-C stops them, their partial files kept for 'peerhub get' to resume.
+// The error makes Run exit with the signal's code (130 for Ctrl-C).
+func (m *menu) interrupted(ctx context.Context) error {
+	fmt.Fprintln(m.out)
+	if n := m.running(); n > 0 {
+		fmt.Fprintf(m.out, "Interrupted: waiting for %d %s to finish; Ctrl-C again stops %s (partial files are kept: 'peerhub get' resumes them).\n",
+			n, plural(n, "download", "downloads"), plural(n, "it", "them"))
+		done := make(chan struct{})
+		go func() { m.wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-SignalRepeats(ctx):
+			m.stopAll()
+		}
+		m.showTransfers()
+	}
+	return fmt.Errorf("menu: %w", ctx.Err())
 }
