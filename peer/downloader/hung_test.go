@@ -2,38 +2,13 @@ package downloader_test
 
 import (
 	"errors"
-	"io"
-	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/peerhub/peerhub/internal/testutil"
 	"github.com/peerhub/peerhub/peer/downloader"
 )
-
-// hungListener is a peer that hangs: a real TCP endpoint on loopback that
-// accepts connections and reads whatever comes, but never writes a byte,
-// as a peer whose process is stopped (SIGSTOP) or wedged would.
-func hungListener(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	t.Cleanup(func() { l.Close(); wg.Wait() })
-	wg.Go(func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			wg.Go(func() { io.Copy(io.Discard, c); c.Close() })
-		}
-	})
-	return "http://" + l.Addr().String()
-}
 
 // A download whose only source hangs fails within the default stall
 // timeout (not after five Stat timeouts and their backoff: 78 s) and
@@ -41,7 +16,7 @@ func hungListener(t testing.TB) string {
 func TestDownloadHungSourceFailsFast(t *testing.T) {
 	t.Parallel()
 	_, _, tgt, dest := served(t, "h.bin", 2*mib, peerOptions{})
-	hung := downloader.Source{Peer: "frozen", Address: hungListener(t)}
+	hung := downloader.Source{Peer: "frozen", Address: testutil.HungListener(t)}
 	start := time.Now()
 	_, err := downloader.Download(t.Context(), tgt, []downloader.Source{hung}, downloader.Options{Dest: dest})
 	elapsed := time.Since(start)
