@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/peerhub/peerhub/cli"
 	"github.com/peerhub/peerhub/e2e/testnet"
 	"github.com/peerhub/peerhub/internal/testutil"
 )
@@ -64,6 +65,43 @@ func TestGetFromStoppedPeerFailsFast(t *testing.T) {
 	}
 	if elapsed >= 20*time.Second {
 		t.Errorf("took %v, want under 20 s", elapsed)
+	}
+
+	// get --wait outlasts the hang: once it says it waits (for the hung
+	// source, or for any source once the directory, missing the stopped
+	// peer's heartbeats, no longer lists it), the peer is continued, and
+	// the download completes.
+	outDir := t.TempDir()
+	env := map[string]string{"PEERHUB_DIRECTORY": n.DirectoryURL, "PEERHUB_USER": "alice", "PEERHUB_PASSWORD": testnet.Password}
+	var getOut, getErr syncBuffer
+	done := make(chan int, 1)
+	start = time.Now()
+	go func() {
+		done <- cli.Run(t.Context(), []string{"get", "--wait", "60s", "--stall-timeout", "2s", "sleepy.bin", "-o", outDir}, cli.Streams{
+			In: strings.NewReader(""), Out: &getOut, Err: &getErr,
+			LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok },
+		})
+	}()
+	testutil.Eventually(t, 30*time.Second, "get --wait says it waits", func() error {
+		if !strings.Contains(getErr.String(), "Waiting for a source of sleepy.bin") {
+			return errors.New("not waiting yet:\n" + getErr.String())
+		}
+		return nil
+	})
+	if err := cmd.Process.Signal(syscall.SIGCONT); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case code := <-done:
+		t.Logf("get --wait over a stopped-then-continued peer: exit %d after %v\n%s", code, time.Since(start), getErr.String())
+		if code != 0 {
+			t.Fatalf("exit %d\n%s", code, getErr.String())
+		}
+	case <-time.After(90 * time.Second):
+		t.Fatalf("get --wait 60s still running after 90 s:\n%s", getErr.String())
+	}
+	if _, err := os.Stat(filepath.Join(outDir, "sleepy.bin")); err != nil {
+		t.Error(err)
 	}
 }
 
