@@ -35,6 +35,7 @@ func newGetCommand(g *globals) *cobra.Command {
 	var o clientOptions
 	var outDir string
 	var force bool
+	var wait, stall time.Duration
 	cmd := &cobra.Command{
 		Use:   "get NAME|SHA256",
 		Short: "Download a file from every online peer that shares it",
@@ -50,26 +51,36 @@ otherwise it fails and lists their SHA-256, to pass instead.
 The file is written to NAME.peerhub-partial in the output folder and takes
 its name only once complete and verified. An interrupted get (Ctrl-C, lost
 network, no peer left) keeps the partial file: the same command resumes it,
-fetching only what is missing.`,
+fetching only what is missing.
+
+A source that sends nothing for --stall-timeout is dropped (its pieces go to
+the others); a get whose sources all hang fails within two stall timeouts.
+With --wait, get does not fail when no peer that shares the file is online,
+or every one is gone or hung: it says it is waiting and asks the directory
+again every second, resuming the download when a source comes (back), and
+fails once --wait has passed without one.`,
 		Example: `  peerhub get archivo1_p1.txt
   peerhub get -o ~/Downloads report.pdf
   peerhub get 3f79bb7b435b05321651daefd374cdc681dc06faa65e374e38337b88ca046dea
-  peerhub get 3f79bb7b`,
+  peerhub get 3f79bb7b
+  peerhub get --wait 10m report.pdf`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runGet(cmd.Context(), g, &o, args[0], outDir, force)
+			return runGet(cmd.Context(), g, &o, args[0], outDir, force, wait, stall)
 		},
 	}
 	o.bind(cmd)
 	cmd.Flags().Lookup("json").Usage = "print progress events and the result as JSON, one object per line"
 	cmd.Flags().StringVarP(&outDir, "output-dir", "o", ".", "folder to save the file in (created if missing)")
 	cmd.Flags().BoolVar(&force, "force", false, "replace a file of the same name in the output folder")
+	cmd.Flags().DurationVar(&wait, "wait", 0, "when no source is online (or all are gone), wait this long for one, asking the directory again every second")
+	cmd.Flags().DurationVar(&stall, "stall-timeout", downloader.DefaultStallTimeout, "drop a source that sends nothing for this long")
 	envHelp(cmd.Flags())
 	return cmd
 }
 
 // runGet is the get command.
-func runGet(ctx context.Context, g *globals, o *clientOptions, query, outDir string, force bool) error {
+func runGet(ctx context.Context, g *globals, o *clientOptions, query, outDir string, force bool, wait, stall time.Duration) error {
 	s, err := o.login(ctx, g)
 	if err != nil {
 		return err
@@ -83,45 +94,51 @@ func runGet(ctx context.Context, g *globals, o *clientOptions, query, outDir str
 	defer heartbeats.Wait()
 	defer stopHeartbeat()
 
-	cand, err := downloader.Resolve(ctx, s.Reads(), query)
-	if amb, ok := errors.AsType[*downloader.AmbiguousError](err); ok && !o.json && isTerminal(g.streams.In) {
-		cand, err = choose(g, amb)
-	}
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(outDir, 0o755); err != nil {
-		return fmt.Errorf("output folder: %w", err)
-	}
-	name := cand.FileName()
-	if name == "." || name == "/" || name == "" {
-		name = cand.SHA256
-	}
-	dest := filepath.Join(outDir, name)
-	if abs, err := filepath.Abs(dest); err == nil {
-		dest = abs // the final line says exactly where the file went
-	}
-
-	rep := newReporter(g, o.json, name)
-	res, err := downloader.Get(ctx, cand, downloader.Options{
-		Dest:  dest,
-		Force: force,
-		// A download token per source, renewed as it runs: the session
-		// token never goes to a peer.
-		Tokens:           s.Tokens(directoryv1.TokenScope_TOKEN_SCOPE_DOWNLOAD),
-		Progress:         rep.progress,
-		ProgressInterval: barInterval,
-	})
-	rep.close(err == nil)
-	if err != nil {
-		switch {
-		case errors.Is(err, downloader.ErrExists):
-			return fmt.Errorf("%s exists; give --force to replace it, or -o another folder", dest)
-		case res != nil && res.Path != "" && (ctx.Err() != nil || errors.Is(err, downloader.ErrNoSources)):
-			return fmt.Errorf("%w\n%s of %s kept in %s: run the same command again to resume",
-				err, humansize.Format(res.FetchedBytes+res.ResumedBytes), humansize.Format(res.Size), res.Path)
+	w := newWaiter(g, o.json, query, wait)
+	var res *downloader.Result
+	var dest string
+	for {
+		cand, err := downloader.Resolve(ctx, s.Reads(), query)
+		if amb, ok := errors.AsType[*downloader.AmbiguousError](err); ok && !o.json && isTerminal(g.streams.In) {
+			cand, err = choose(g, amb)
 		}
-		return err
+		if errors.Is(err, downloader.ErrNotFound) && w.again(ctx, "no online peer shares it") {
+			continue
+		}
+		if err != nil {
+			return w.fail(err)
+		}
+		if err := os.MkdirAll(outDir, 0o755); err != nil {
+			return fmt.Errorf("output folder: %w", err)
+		}
+		name := cand.FileName()
+		if name == "." || name == "/" || name == "" {
+			name = cand.SHA256
+		}
+		dest = filepath.Join(outDir, name)
+		if abs, err := filepath.Abs(dest); err == nil {
+			dest = abs // the final line says exactly where the file went
+		}
+
+		rep := newReporter(g, o.json, name)
+		res, err = downloader.Get(ctx, cand, downloader.Options{
+			Dest:  dest,
+			Force: force,
+			// A download token per source, renewed as it runs: the session
+			// token never goes to a peer.
+			Tokens:           s.Tokens(directoryv1.TokenScope_TOKEN_SCOPE_DOWNLOAD),
+			Progress:         rep.progress,
+			ProgressInterval: barInterval,
+			StallTimeout:     stall,
+		})
+		rep.close(err == nil)
+		if errors.Is(err, downloader.ErrNoSources) && w.again(ctx, "every source is gone or hung") {
+			continue
+		}
+		if err != nil {
+			return getFailed(ctx, w.fail(err), dest, res)
+		}
+		break
 	}
 	if o.json {
 		return json.NewEncoder(g.streams.Out).Encode(getDone{
@@ -132,6 +149,18 @@ func runGet(ctx context.Context, g *globals, o *clientOptions, query, outDir str
 	}
 	fmt.Fprintf(g.streams.Out, "Saved %s (%s, sha256 %s)\n", dest, humansize.Format(res.Size), res.SHA256)
 	return nil
+}
+
+// getFailed is the error of a download that failed: what to do about it.
+func getFailed(ctx context.Context, err error, dest string, res *downloader.Result) error {
+	switch {
+	case errors.Is(err, downloader.ErrExists):
+		return fmt.Errorf("%s exists; give --force to replace it, or -o another folder", dest)
+	case res != nil && res.Path != "" && (ctx.Err() != nil || errors.Is(err, downloader.ErrNoSources)):
+		return fmt.Errorf("%w\n%s of %s kept in %s: run the same command again to resume",
+			err, humansize.Format(res.FetchedBytes+res.ResumedBytes), humansize.Format(res.Size), res.Path)
+	}
+	return err
 }
 
 // choose lists the candidates of an ambiguous name and asks which one to

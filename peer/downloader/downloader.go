@@ -67,8 +67,10 @@ var (
 	// ErrBadSource means a source describes the file differently from the
 	// directory (size, SHA-256, piece size or piece root); it is dropped.
 	ErrBadSource = errors.New("source describes another content")
-	// ErrStalled means a source sent nothing for Options.StallTimeout while
-	// pieces were assigned to it; they are re-assigned.
+	// ErrStalled means a source sent nothing for Options.StallTimeout: it
+	// did not answer Stat (it is dropped), or sent no byte of the pieces
+	// assigned to it (they are re-assigned; it is dropped after MaxStalls
+	// stalls in a row).
 	ErrStalled = errors.New("source stalled")
 	// ErrBadTarget means the announced content is malformed: a SHA-256 or
 	// piece root that is not 64 lowercase hex digits, or a piece size
@@ -95,9 +97,17 @@ const (
 	// call asks for. Two calls of two pieces each per source overlap one
 	// call's setup with the other's data (see BenchmarkGet).
 	DefaultPiecesPerRequest = 2
-	// DefaultStallTimeout is how long a source may send nothing while it
-	// has pieces assigned before they are re-assigned.
-	DefaultStallTimeout = 15 * time.Second
+	// DefaultStallTimeout is how long a source may send nothing (no answer
+	// to Stat, no byte of a piece) before its call is cancelled. A source
+	// that hangs on Stat is dropped after one stall, one that hangs on
+	// pieces after MaxStalls in a row, so a download whose sources all hang
+	// fails within MaxStalls stall timeouts (about 16 s), not after every
+	// retry of every source.
+	DefaultStallTimeout = 8 * time.Second
+	// MaxStalls is how many stalls in a row (without a piece delivered in
+	// between) drop a source that answered Stat. A single stall may be a
+	// loaded machine; two in a row is a hung peer.
+	MaxStalls = 2
 	// DefaultMaxRetries is how many failures in a row (without a piece
 	// delivered in between) a source may have before it is dropped.
 	DefaultMaxRetries = 4
@@ -184,8 +194,8 @@ type Options struct {
 	// PiecesPerRequest is how many consecutive pieces one Download call
 	// asks for, at most PiecesPerSource; DefaultPiecesPerRequest if zero.
 	PiecesPerRequest int
-	// StallTimeout re-assigns a source's pieces after it sent nothing for
-	// this long; DefaultStallTimeout if zero.
+	// StallTimeout cancels a call to a source that sent nothing for this
+	// long (see ErrStalled); DefaultStallTimeout if zero.
 	StallTimeout time.Duration
 	// MaxRetries is how many failures in a row drop a source;
 	// DefaultMaxRetries if zero.

@@ -52,6 +52,7 @@ type source struct {
 	pieces  int
 	bytes   int64
 	fails   int // failures since the last piece it delivered
+	stalls  int // stalls since the last piece it delivered
 	statted bool
 	dropped bool
 	err     error

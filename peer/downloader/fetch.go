@@ -21,8 +21,11 @@ func (e *engine) runSource(ctx context.Context, s *source) {
 	defer s.cancel(nil)
 	client := peerv1connect.NewPeerServiceClient(e.http, s.Address, e.clientOptions(s)...)
 	for {
-		sctx, cancel := context.WithTimeout(ctx, e.o.StallTimeout)
+		sctx, cancel := context.WithTimeoutCause(ctx, e.o.StallTimeout, ErrStalled)
 		err := e.stat(sctx, s, client)
+		if err != nil && errors.Is(context.Cause(sctx), ErrStalled) && ctx.Err() == nil {
+			err = fmt.Errorf("%w: no answer to stat in %v", ErrStalled, e.o.StallTimeout)
+		}
 		cancel()
 		if err == nil {
 			break

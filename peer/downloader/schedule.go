@@ -75,7 +75,10 @@ func (e *engine) failed(ctx context.Context, s *source, err error) bool {
 	e.mu.Lock()
 	s.err = err
 	s.fails++
-	if e.permanent(err) || s.fails > e.o.MaxRetries {
+	if errors.Is(err, ErrStalled) {
+		s.stalls++
+	}
+	if e.permanent(err) || s.fails > e.o.MaxRetries || e.hung(s) {
 		e.dropLocked(s, err)
 		e.mu.Unlock()
 		return false
@@ -90,6 +93,14 @@ func (e *engine) failed(ctx context.Context, s *source, err error) bool {
 	case <-ctx.Done():
 		return false
 	}
+}
+
+// hung reports whether s, whose latest failure may be a stall, is to be
+// given up on as hung: it never answered Stat within the stall timeout, or
+// stalled MaxStalls times in a row. Retrying a hung source with backoff
+// would cost a full stall timeout per attempt.
+func (e *engine) hung(s *source) bool {
+	return s.stalls > 0 && !s.statted || s.stalls >= MaxStalls
 }
 
 // dropLocked gives up on s for this download.

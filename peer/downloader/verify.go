@@ -44,6 +44,7 @@ func (e *engine) verify() {
 		r.src.pieces++
 		r.src.bytes += n
 		r.src.fails = 0
+		r.src.stalls = 0
 		keep := !e.stopped && r.i < e.hashNext+e.hold()
 		if keep {
 			e.held[r.i] = r.buf
