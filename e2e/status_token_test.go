@@ -3,6 +3,7 @@ package e2e_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"connectrpc.com/connect"
 
@@ -11,6 +12,7 @@ import (
 	peerv1 "github.com/peerhub/peerhub/gen/peerhub/peer/v1"
 	"github.com/peerhub/peerhub/gen/peerhub/peer/v1/peerv1connect"
 	"github.com/peerhub/peerhub/internal/rpcclient"
+	"github.com/peerhub/peerhub/internal/testutil"
 	"github.com/peerhub/peerhub/peer/session"
 )
 
@@ -39,6 +41,10 @@ func TestStatusToken(t *testing.T) {
 	if err := statusAt(p1.URL, status); err != nil {
 		t.Fatalf("p1's Status with its status token: %v", err)
 	}
+	// p2 is online and answers its own status token (so a refusal below
+	// is about the token, not a peer still logging in).
+	own := transferToken(t, ann, directoryv1.TokenScope_TOKEN_SCOPE_STATUS, "p2").Get()
+	testutil.Eventually(t, 10*time.Second, "p2 answers its own status token", func() error { return statusAt(p2.URL, own) })
 	for what, err := range map[string]error{
 		"Status at p2 with p1's status token": statusAt(p2.URL, status),
 		"Status at p1 with a download token":  statusAt(p1.URL, download),
