@@ -3,11 +3,13 @@
 # 127.0.0.1, for the bench/ scripts. Source it after setting:
 #   WORK      a mktemp -d folder, removed by the caller's trap
 #   SHARE     the folder the peer shares
+#   PEER_ARGS (optional array) more flags for `peerhub peer`
 # It sets DIR_URL, PEER_URL, DIR_PID, PEER_PID, BENCH_USER, BENCH_PASSWORD and
 # PEERHUB_CONFIG_DIR (the stored login of `peerhub login`), and defines
 # net_start, net_wait_shared NAME, net_stop and load_avg.
 
 PEERHUB="${PEERHUB:-$PWD/bin/peerhub}"
+if [ -z "${PEER_ARGS+x}" ]; then PEER_ARGS=(); fi
 BENCH_USER=bench
 BENCH_PASSWORD=bench-password-$$
 
@@ -47,7 +49,7 @@ net_start() {
 	wait_healthy "$DIR_URL"
 	"$PEERHUB" peer --share "$SHARE" --user "$BENCH_USER" --name p1 \
 		--password-file "$WORK/password" --directory "$DIR_URL" \
-		--listen "127.0.0.1:$pport" --log-level warn 2>"$WORK/peer.log" &
+		--listen "127.0.0.1:$pport" --log-level warn "${PEER_ARGS[@]}" 2>"$WORK/peer.log" &
 	PEER_PID=$!
 	wait_healthy "$PEER_URL"
 	export PEERHUB_CONFIG_DIR="$WORK/config"
