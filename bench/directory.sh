@@ -24,16 +24,17 @@ REQUESTS="${BENCH_REQUESTS:-20000}"
 CONC="${BENCH_CONCURRENCY:-32}"
 
 make -s build >/dev/null
-WORK=$(mktemp -d)
-SHARE="$WORK/share"
+# shellcheck source=bench/lib/net.sh
+. bench/lib/net.sh
+WORK=''
 # shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
 	net_stop
 	rm -rf "$WORK"
 }
-# shellcheck source=bench/lib/net.sh
-. bench/lib/net.sh
 trap cleanup EXIT
+WORK=$(mktemp -d)
+SHARE="$WORK/share"
 
 (cd tools/ghz && go build -o "$WORK/ghz" github.com/bojand/ghz/cmd/ghz)
 

@@ -21,18 +21,19 @@ DISK_PARENT="${BENCH_DISK:-$PWD/bench}"
 SHM_PARENT=/dev/shm
 
 make -s build >/dev/null
-WORK=$(mktemp -d)
-DISK_OUT=$(mktemp -d "$DISK_PARENT/.get-out.XXXXXX")
-SHM_OUT=$(mktemp -d "$SHM_PARENT/peerhub-get-out.XXXXXX")
-SHARE="$WORK/share"
+# shellcheck source=bench/lib/net.sh
+. bench/lib/net.sh
+WORK='' DISK_OUT='' SHM_OUT=''
 # shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
 	net_stop
 	rm -rf "$WORK" "$DISK_OUT" "$SHM_OUT"
 }
-# shellcheck source=bench/lib/net.sh
-. bench/lib/net.sh
 trap cleanup EXIT
+WORK=$(mktemp -d)
+DISK_OUT=$(mktemp -d "$DISK_PARENT/.get-out.XXXXXX")
+SHM_OUT=$(mktemp -d "$SHM_PARENT/peerhub-get-out.XXXXXX")
+SHARE="$WORK/share"
 
 NAME="bench-${SIZE_MIB}MiB.bin"
 mkdir -p "$SHARE"

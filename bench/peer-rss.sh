@@ -19,16 +19,17 @@ PARALLEL="${BENCH_PARALLEL:-4}"
 GOAL_KIB=$((32 * 1024))
 
 make -s build >/dev/null
-WORK=$(mktemp -d)
-SHARE="$WORK/share"
+# shellcheck source=bench/lib/net.sh
+. bench/lib/net.sh
+WORK=''
 # shellcheck disable=SC2317 # called by the EXIT trap
 cleanup() {
 	net_stop
 	rm -rf "$WORK"
 }
-# shellcheck source=bench/lib/net.sh
-. bench/lib/net.sh
 trap cleanup EXIT
+WORK=$(mktemp -d)
+SHARE="$WORK/share"
 
 NAME="bench-${SIZE_MIB}MiB.bin"
 mkdir -p "$SHARE"
