@@ -1,4 +1,6 @@
 #!/bin/sh
+# A harness, NOT the product: bench/peerrss is not the peer daemon and opens
+# one stream per download. The product's number comes from bench/peer-rss.sh.
 # peer_rss.sh measures the peak RSS (VmHWM in /proc/PID/status) of a peer
 # process serving parallel downloads of one large file over loopback h2c,
 # with bench/peerrss (see its doc comment). Arguments go to peerrss.

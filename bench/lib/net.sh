@@ -1,0 +1,78 @@
+# shellcheck shell=bash
+# net.sh starts a real directory and one real peer from bin/peerhub on
+# 127.0.0.1, for the bench/ scripts. Source it after setting:
+#   WORK      a mktemp -d folder, removed by the caller's trap
+#   SHARE     the folder the peer shares
+#   PEER_ARGS (optional array) more flags for `peerhub peer`
+# It sets DIR_URL, PEER_URL, DIR_PID, PEER_PID, BENCH_USER, BENCH_PASSWORD and
+# PEERHUB_CONFIG_DIR (the stored login of `peerhub login`), and defines
+# net_start, net_wait_shared NAME, net_stop and load_avg.
+
+PEERHUB="${PEERHUB:-$PWD/bin/peerhub}"
+if [ -z "${PEER_ARGS+x}" ]; then PEER_ARGS=(); fi
+BENCH_USER=bench
+BENCH_PASSWORD=bench-password-$$
+
+# free_port prints a TCP port on 127.0.0.1 that nothing listens on now.
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+}
+
+# load_avg prints the 1, 5 and 15 minute load averages.
+load_avg() {
+	cut -d' ' -f1-3 /proc/loadavg
+}
+
+# wait_healthy URL: until `peerhub health` answers, 30 s at most.
+wait_healthy() {
+	local _
+	for _ in $(seq 1 300); do
+		if "$PEERHUB" health "$1" >/dev/null 2>&1; then return 0; fi
+		sleep 0.1
+	done
+	echo "bench: $1 not healthy after 30 s" >&2
+	return 1
+}
+
+net_start() {
+	local dport pport
+	dport=$(free_port)
+	pport=$(free_port)
+	DIR_URL="http://127.0.0.1:$dport"
+	PEER_URL="http://127.0.0.1:$pport"
+	printf '%s\n' "$BENCH_PASSWORD" >"$WORK/password"
+	chmod 600 "$WORK/password"
+	"$PEERHUB" directory user add "$BENCH_USER" --data "$WORK/dir" <"$WORK/password" >/dev/null 2>&1
+	"$PEERHUB" directory --data "$WORK/dir" --listen "127.0.0.1:$dport" \
+		--log-level warn 2>"$WORK/directory.log" &
+	DIR_PID=$!
+	wait_healthy "$DIR_URL"
+	"$PEERHUB" peer --share "$SHARE" --user "$BENCH_USER" --name p1 \
+		--password-file "$WORK/password" --directory "$DIR_URL" \
+		--listen "127.0.0.1:$pport" --log-level warn "${PEER_ARGS[@]}" 2>"$WORK/peer.log" &
+	PEER_PID=$!
+	wait_healthy "$PEER_URL"
+	export PEERHUB_CONFIG_DIR="$WORK/config"
+	export PEERHUB_DIRECTORY="$DIR_URL"
+	unset PEERHUB_PASSWORD
+	"$PEERHUB" login --user "$BENCH_USER" --password-file "$WORK/password" >/dev/null
+}
+
+# net_wait_shared NAME: until the directory lists NAME (the peer hashed and
+# published it), 10 minutes at most.
+net_wait_shared() {
+	local _
+	for _ in $(seq 1 6000); do
+		if "$PEERHUB" search "$1" 2>/dev/null | grep -q "^$1 "; then return 0; fi
+		sleep 0.1
+	done
+	echo "bench: $1 not published after 10 minutes" >&2
+	return 1
+}
+
+net_stop() {
+	if [ -n "${PEER_PID:-}" ]; then kill "$PEER_PID" 2>/dev/null || true; wait "$PEER_PID" 2>/dev/null || true; fi
+	if [ -n "${DIR_PID:-}" ]; then kill "$DIR_PID" 2>/dev/null || true; wait "$DIR_PID" 2>/dev/null || true; fi
+	PEER_PID=
+	DIR_PID=
+}
