@@ -18,7 +18,7 @@ import (
 func serveDirectory(t *testing.T, env map[string]string, args ...string) string {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	var errOut syncBuffer
+	var errOut testutil.SyncBuffer
 	exit := make(chan int, 1)
 	args = append([]string{"directory", "--listen", "127.0.0.1:0", "--store", "memory", "--log-level", "warn"}, args...)
 	go func() {

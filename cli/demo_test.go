@@ -25,11 +25,11 @@ func TestDemoFlow(t *testing.T) {
 	t.Parallel()
 	data := t.TempDir()
 	ctx, cancel := context.WithCancel(t.Context())
-	var out syncBuffer
+	var out testutil.SyncBuffer
 	done := make(chan int, 1)
 	go func() {
 		done <- cli.Run(ctx, []string{"demo", "--base-port", "0", "--data", data, "--heartbeat", "1s"}, cli.Streams{
-			In: strings.NewReader(""), Out: &out, Err: &syncBuffer{},
+			In: strings.NewReader(""), Out: &out, Err: &testutil.SyncBuffer{},
 			LookupEnv: func(string) (string, bool) { return "", false },
 		})
 	}()

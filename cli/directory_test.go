@@ -1,13 +1,11 @@
 package cli_test
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,30 +18,11 @@ import (
 	"github.com/peerhub/peerhub/internal/testutil"
 )
 
-// syncBuffer is a bytes.Buffer safe for a command's writes and a test's
-// reads at the same time.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // runCLI runs peerhub with args and stdin, returning the exit code and
 // outputs.
 func runCLI(t *testing.T, stdin string, args ...string) (int, string, string) {
 	t.Helper()
-	var out, errOut syncBuffer
+	var out, errOut testutil.SyncBuffer
 	code := cli.Run(t.Context(), args, cli.Streams{In: strings.NewReader(stdin), Out: &out, Err: &errOut})
 	return code, out.String(), errOut.String()
 }
@@ -110,7 +89,7 @@ func TestDirectoryServe(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
-	var out, errOut syncBuffer
+	var out, errOut testutil.SyncBuffer
 	exit := make(chan int, 1)
 	go func() {
 		exit <- cli.Run(ctx, []string{"directory", "--listen", "127.0.0.1:0", "--data", data, "--heartbeat", "2s", "--log-level", "warn"}, cli.Streams{In: strings.NewReader(""), Out: &out, Err: &errOut})

@@ -34,7 +34,7 @@ func buildPeerhub(t *testing.T) string {
 // binaryRun is a started peerhub process and its outputs.
 type binaryRun struct {
 	cmd      *exec.Cmd
-	out, err *syncBuffer
+	out, err *testutil.SyncBuffer
 }
 
 // startBinary starts the peerhub binary with args, env as its whole
@@ -47,7 +47,7 @@ func startBinary(t *testing.T, bin string, env map[string]string, args ...string
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { devNull.Close() })
-	r := &binaryRun{cmd: exec.Command(bin, args...), out: &syncBuffer{}, err: &syncBuffer{}}
+	r := &binaryRun{cmd: exec.Command(bin, args...), out: &testutil.SyncBuffer{}, err: &testutil.SyncBuffer{}}
 	r.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir()}
 	for k, v := range env {
 		r.cmd.Env = append(r.cmd.Env, k+"="+v)

@@ -17,7 +17,7 @@ import (
 
 // started runs the peerhub command line in-process in the background; the
 // result arrives on the channel once it exits.
-func started(t *testing.T, env map[string]string, out, errb *syncBuffer, args ...string) <-chan int {
+func started(t *testing.T, env map[string]string, out, errb *testutil.SyncBuffer, args ...string) <-chan int {
 	t.Helper()
 	done := make(chan int, 1)
 	go func() {
@@ -45,7 +45,7 @@ func TestGetWaitsForASource(t *testing.T) {
 		if asJSON {
 			args = append(args, "--json")
 		}
-		var stdout, stderr syncBuffer
+		var stdout, stderr testutil.SyncBuffer
 		start := time.Now()
 		done := started(t, env, &stdout, &stderr, args...)
 		waiting := func() error {

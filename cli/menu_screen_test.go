@@ -21,7 +21,7 @@ import (
 type menuScreen struct {
 	t        *testing.T
 	ptmx     *os.File
-	scr      syncBuffer
+	scr      testutil.SyncBuffer
 	consumed int // bytes of scr matched so far; scr only grows
 	code     chan int
 }

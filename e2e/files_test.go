@@ -12,7 +12,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -177,7 +176,7 @@ func TestFileLinks(t *testing.T) {
 func TestFileLinkRefusals(t *testing.T) {
 	t.Parallel()
 	const ttl = 2 * time.Second
-	var logs lockedBuffer
+	var logs testutil.SyncBuffer
 	n := testnet.Start(t, testnet.Options{TransferTTL: ttl, Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	a, b := []byte("content A"), []byte("content B")
 	shaA, shaB := testutil.SHA256Hex(a), testutil.SHA256Hex(b)
@@ -233,24 +232,6 @@ func TestFileLinkRefusals(t *testing.T) {
 	if strings.Contains(logs.String(), tokA) {
 		t.Error("a link's token was logged")
 	}
-}
-
-// lockedBuffer is a log destination safe for concurrent writers.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // bearerInterceptor sends tok as the bearer token of every call.

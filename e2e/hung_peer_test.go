@@ -6,7 +6,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -32,7 +31,7 @@ func TestGetFromStoppedPeerFailsFast(t *testing.T) {
 	cmd := exec.Command(bin, "peer", "--share", share, "--name", "sleeper", "--user", "sleeper",
 		"--listen", "127.0.0.1:0", "--directory", n.DirectoryURL)
 	cmd.Env = append(cleanEnv(), "PEERHUB_PASSWORD="+testnet.Password)
-	var out syncBuffer
+	var out testutil.SyncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -73,7 +72,7 @@ func TestGetFromStoppedPeerFailsFast(t *testing.T) {
 	// the download completes.
 	outDir := t.TempDir()
 	env := map[string]string{"PEERHUB_DIRECTORY": n.DirectoryURL, "PEERHUB_USER": "alice", "PEERHUB_PASSWORD": testnet.Password}
-	var getOut, getErr syncBuffer
+	var getOut, getErr testutil.SyncBuffer
 	done := make(chan int, 1)
 	start = time.Now()
 	go func() {
@@ -103,23 +102,4 @@ func TestGetFromStoppedPeerFailsFast(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(outDir, "sleepy.bin")); err != nil {
 		t.Error(err)
 	}
-}
-
-// syncBuffer is a strings.Builder a child process writes while the test
-// reads it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

@@ -1,14 +1,12 @@
 package transfer_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/peerhub/peerhub/internal/testutil"
@@ -23,7 +21,7 @@ func TestStatus(t *testing.T) {
 	t.Parallel()
 	data := testutil.RandBytes(64<<10, 7)
 	sh := newShare(t, map[string][]byte{"a.bin": data})
-	var logs syncBuffer
+	var logs testutil.SyncBuffer
 	svc := sh.service(t, transfer.Options{
 		ChunkSize: transfer.MinChunkSize, MaxTransfers: 3, MaxQueue: 5, MaxPerAccount: 2, MaxPerAddress: -1,
 		MaxRate: 1 << 20, AcceptUploads: true, MaxUploadSize: 1 << 20, MaxUploadTotal: 1 << 30,
@@ -142,22 +140,4 @@ func TestStatus(t *testing.T) {
 	if !strings.Contains(out, "bytes=64536 size=64536 duration=") {
 		t.Errorf("download log line lacks its bytes, size and duration:\n%s", out)
 	}
-}
-
-// syncBuffer is a bytes.Buffer safe for a logger's concurrent writes.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
