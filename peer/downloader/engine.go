@@ -69,8 +69,11 @@ type engine struct {
 	psize   int64 // piece size in bytes
 	dir     *folder
 	f       *os.File // the partial file
-	start   time.Time
-	verifyQ chan received
+	// allocate reserves the partial file's space; preallocate if nil.
+	// Tests replace it to make the reservation fail.
+	allocate func(*os.File, int64) error
+	start    time.Time
+	verifyQ  chan received
 
 	freeMu sync.Mutex
 	free   [][]byte
@@ -189,6 +192,7 @@ func (e *engine) prepare() error {
 		return err
 	}
 	e.dir = dir
+	dir.sweep(time.Now())
 	fi, err := dir.lstat(dir.name)
 	switch {
 	case err != nil:
@@ -245,8 +249,10 @@ func (e *engine) open() error {
 		return err
 	}
 	f, err := e.dir.openExisting(e.dir.partial, os.O_RDWR)
+	created := false
 	if err == nil && f == nil {
 		f, err = e.dir.create(e.dir.partial)
+		created = err == nil
 	}
 	if err != nil {
 		return fmt.Errorf("open partial file: %w", err)
@@ -278,7 +284,19 @@ func (e *engine) open() error {
 		if err := f.Truncate(0); err != nil {
 			return fmt.Errorf("reset partial file: %w", err)
 		}
-		if err := preallocate(f, e.t.Size); err != nil {
+		allocate := e.allocate
+		if allocate == nil {
+			allocate = preallocate
+		}
+		if err := allocate(f, e.t.Size); err != nil {
+			if created {
+				// A partial this run made and could not reserve: it
+				// holds nothing, so it must not stay behind (a partial
+				// from before, or one that may be resumed, stays).
+				e.f = nil
+				f.Close()
+				e.dir.remove(e.dir.partial)
+			}
 			return fmt.Errorf("reserve %s for %s: %w", humansize.Format(e.t.Size), e.dir.path(e.dir.partial), err)
 		}
 		if err := e.dir.remove(e.dir.state); err != nil {
