@@ -227,6 +227,7 @@ func New(o Options) (*Service, error) {
 			MaxUploadSize: o.MaxUploadSize, MaxUploadTotal: o.MaxUploadTotal,
 		},
 	}
+	s.sweepIncoming(time.Now())
 	if o.AcceptUploads {
 		b, err := loadBudget(o.Root, o.MaxUploadTotal)
 		if err != nil {
