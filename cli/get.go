@@ -3,7 +3,6 @@ package cli
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -141,7 +140,7 @@ func runGet(ctx context.Context, g *globals, o *clientOptions, query, outDir str
 		break
 	}
 	if o.json {
-		return json.NewEncoder(g.streams.Out).Encode(getDone{
+		return printJSON(g.streams.Out, getDone{
 			Event: "done", Path: dest, SHA256: res.SHA256, Size: res.Size,
 			Fetched: res.FetchedBytes, Resumed: res.ResumedBytes, Seconds: res.Elapsed.Seconds(),
 			Sources: sourceCounts(res),
@@ -199,40 +198,6 @@ func plural(n int, one, many string) string {
 	return many
 }
 
-// getProgress is one --json progress event.
-type getProgress struct {
-	Event      string  `json:"event"`
-	Name       string  `json:"name"`
-	Done       int64   `json:"done_bytes"`
-	Total      int64   `json:"total_bytes"`
-	Resumed    int64   `json:"resumed_bytes,omitempty"`
-	Rate       float64 `json:"bytes_per_second"`
-	PiecesDone int     `json:"pieces_done"`
-	Pieces     int     `json:"pieces"`
-	Sources    int     `json:"sources"`
-	Seconds    float64 `json:"elapsed_seconds"`
-}
-
-// getDone is the --json result of a complete download.
-type getDone struct {
-	Event   string         `json:"event"`
-	Path    string         `json:"path"`
-	SHA256  string         `json:"sha256"`
-	Size    int64          `json:"size"`
-	Fetched int64          `json:"fetched_bytes"`
-	Resumed int64          `json:"resumed_bytes"`
-	Seconds float64        `json:"elapsed_seconds"`
-	Sources map[string]int `json:"pieces_by_source"`
-}
-
-func sourceCounts(res *downloader.Result) map[string]int {
-	m := map[string]int{}
-	for _, s := range res.Sources {
-		m[s.String()] = s.Pieces
-	}
-	return m
-}
-
 // reporter shows a download's progress: a progress bar on a terminal, JSON
 // events with --json, or a plain line every few seconds otherwise. Its
 // progress method is downloader.Options.Progress.
@@ -268,7 +233,7 @@ func (r *reporter) progress(p downloader.Progress) {
 	case reportJSON:
 		if p.Final || time.Since(r.last) >= jsonInterval {
 			r.last = time.Now()
-			json.NewEncoder(r.w).Encode(getProgress{
+			printJSON(r.w, getProgress{
 				Event: "progress", Name: r.name, Done: p.Done, Total: p.Total, Resumed: p.Resumed,
 				Rate: p.Rate, PiecesDone: p.PiecesDone, Pieces: p.Pieces, Sources: p.Sources,
 				Seconds: p.Elapsed.Seconds(),

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -134,7 +135,7 @@ func getAndPut(t *testing.T, env map[string]string, withEnv func(...string) map[
 		if len(events) < 2 {
 			t.Fatalf("want progress events and a result, got %q", r.out)
 		}
-		if ev := events[len(events)-2]; ev["event"] != "progress" || ev["done_bytes"] != float64(len(big)) {
+		if ev := events[len(events)-2]; ev["event"] != "progress" || ev["doneBytes"] != strconv.Itoa(len(big)) {
 			t.Errorf("last progress event %v, want all bytes done", ev)
 		}
 		if ev := events[len(events)-1]; ev["event"] != "done" || ev["sha256"] != bigSHA || ev["path"] != filepath.Join(out, "big.bin") {

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"time"
 )
@@ -11,15 +10,6 @@ import (
 // file's sources while none is online or every one is gone or hung: a
 // peer that comes online is found within this long (in time).
 const waitPoll = time.Second
-
-// getWaiting is one --wait JSON event: get has no source to download from
-// and asks the directory again until one appears or Until.
-type getWaiting struct {
-	Event  string    `json:"event"`
-	Query  string    `json:"query"`
-	Reason string    `json:"reason"`
-	Until  time.Time `json:"until"`
-}
 
 // waiter is get --wait: it decides whether get, finding no source, asks
 // the directory again, says so (a line on stderr, or a JSON event on
@@ -54,7 +44,7 @@ func (w *waiter) again(ctx context.Context, reason string) bool {
 	}
 	switch {
 	case w.asJSON:
-		json.NewEncoder(w.g.streams.Out).Encode(getWaiting{Event: "waiting", Query: w.query, Reason: reason, Until: w.deadline.UTC()})
+		printJSON(w.g.streams.Out, getWaiting{Event: "waiting", Query: w.query, Reason: reason, Until: w.deadline.UTC()})
 	case reason != w.said:
 		fmt.Fprintf(w.g.streams.Err, "Waiting for a source of %s (%s); giving up in %v.\n", w.query, reason, left.Round(time.Second))
 	}

@@ -37,6 +37,12 @@ usable; watch their progress; list the online peers. Inside the container
 deployment: docker compose exec -it p1 /peerhub menu`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if o.json {
+				// The menu is a conversation, not a result: there is no
+				// JSON for it. search, peers, files, get and status
+				// have --json.
+				return usageError{errors.New("menu is interactive and has no --json; use search, peers, files, get or status --json")}
+			}
 			s, err := o.login(cmd.Context(), g)
 			if err != nil {
 				return err
@@ -54,6 +60,7 @@ deployment: docker compose exec -it p1 /peerhub menu`,
 	}
 	o.bind(cmd)
 	cmd.Flags().StringVarP(&outDir, "output-dir", "o", ".", "folder downloads go to")
+	cmd.Flags().Lookup("json").Hidden = true // rejected: see RunE
 	envHelp(cmd.Flags())
 	return cmd
 }

@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"io"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -12,8 +11,6 @@ import (
 	"connectrpc.com/connect"
 	"connectrpc.com/grpchealth"
 	"github.com/spf13/cobra"
-	"google.golang.org/protobuf/encoding/protojson"
-	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
@@ -235,17 +232,6 @@ can use it (the image has no shell).`,
 	cmd.Flags().StringVar(&service, "service", "", "service to ask about (empty: the whole server)")
 	envHelp(cmd.Flags())
 	return cmd
-}
-
-// printJSON writes m as indented protojson (the same field names as the
-// API's JSON).
-func printJSON(w io.Writer, m proto.Message) error {
-	b, err := protojson.MarshalOptions{Multiline: true, Indent: "  ", EmitUnpopulated: false}.Marshal(m)
-	if err != nil {
-		return fmt.Errorf("encode JSON: %w", err)
-	}
-	_, err = fmt.Fprintln(w, string(b))
-	return err
 }
 
 // ago formats a timestamp as time elapsed.
