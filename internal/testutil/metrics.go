@@ -14,6 +14,25 @@ import (
 // It fails the test when the sample is missing.
 func Metric(t testing.TB, metricsURL, sample string) float64 {
 	t.Helper()
+	v, ok := readSample(t, metricsURL, sample)
+	if !ok {
+		t.Fatalf("%s lacks %s", metricsURL, sample)
+	}
+	return v
+}
+
+// Counter is Metric for a labelled counter, which the exposition leaves out
+// until its first increment: a missing sample reads as 0.
+func Counter(t testing.TB, metricsURL, sample string) float64 {
+	t.Helper()
+	v, _ := readSample(t, metricsURL, sample)
+	return v
+}
+
+// readSample fetches the exposition and returns sample's value, or false
+// when it is not there.
+func readSample(t testing.TB, metricsURL, sample string) (float64, bool) {
+	t.Helper()
 	res, err := http.Get(metricsURL)
 	if err != nil {
 		t.Fatal(err)
@@ -25,11 +44,11 @@ func Metric(t testing.TB, metricsURL, sample string) float64 {
 	}
 	m := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(sample) + ` (\S+)$`).FindSubmatch(body)
 	if m == nil {
-		t.Fatalf("%s lacks %s", metricsURL, sample)
+		return 0, false
 	}
 	v, err := strconv.ParseFloat(string(m[1]), 64)
 	if err != nil {
 		t.Fatalf("%s: %s: %v", metricsURL, sample, err)
 	}
-	return v
+	return v, true
 }
