@@ -26,19 +26,10 @@ CONC="${BENCH_CONCURRENCY:-32}"
 make -s build >/dev/null
 # shellcheck source=bench/lib/net.sh
 . bench/lib/net.sh
-WORK=''
-# shellcheck disable=SC2317 # called by the EXIT trap
-cleanup() {
-	net_stop
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-WORK=$(mktemp -d)
-SHARE="$WORK/share"
+net_workspace
 
 (cd tools/ghz && go build -o "$WORK/ghz" github.com/bojand/ghz/cmd/ghz)
 
-mkdir -p "$SHARE"
 for i in $(seq -w 1 "$FILES"); do printf 'file %s\n' "$i" >"$SHARE/song-$i.txt"; done
 LAST="song-$(seq -w 1 "$FILES" | tail -1).txt"
 QUERY="song-$(seq -w 1 "$FILES" | sed -n "$(((FILES + 1) / 2))p")"

@@ -23,22 +23,14 @@ SHM_PARENT=/dev/shm
 make -s build >/dev/null
 # shellcheck source=bench/lib/net.sh
 . bench/lib/net.sh
-WORK='' DISK_OUT='' SHM_OUT=''
-# shellcheck disable=SC2317 # called by the EXIT trap
-cleanup() {
-	net_stop
-	rm -rf "$WORK" "$DISK_OUT" "$SHM_OUT"
-}
-trap cleanup EXIT
-WORK=$(mktemp -d)
+net_workspace
 DISK_OUT=$(mktemp -d "$DISK_PARENT/.get-out.XXXXXX")
+NET_CLEANUP+=("$DISK_OUT")
 SHM_OUT=$(mktemp -d "$SHM_PARENT/peerhub-get-out.XXXXXX")
-SHARE="$WORK/share"
+NET_CLEANUP+=("$SHM_OUT")
 
 NAME="bench-${SIZE_MIB}MiB.bin"
-mkdir -p "$SHARE"
-head -c "$((SIZE_MIB * 1024 * 1024))" /dev/urandom >"$SHARE/$NAME"
-SHA=$(openssl sha256 -r "$SHARE/$NAME" | cut -d' ' -f1)
+SHA=$(net_random_file "$NAME" "$SIZE_MIB")
 
 net_start
 net_wait_shared "$NAME"

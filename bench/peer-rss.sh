@@ -21,20 +21,10 @@ GOAL_KIB=$((32 * 1024))
 make -s build >/dev/null
 # shellcheck source=bench/lib/net.sh
 . bench/lib/net.sh
-WORK=''
-# shellcheck disable=SC2317 # called by the EXIT trap
-cleanup() {
-	net_stop
-	rm -rf "$WORK"
-}
-trap cleanup EXIT
-WORK=$(mktemp -d)
-SHARE="$WORK/share"
+net_workspace
 
 NAME="bench-${SIZE_MIB}MiB.bin"
-mkdir -p "$SHARE"
-head -c "$((SIZE_MIB * 1024 * 1024))" /dev/urandom >"$SHARE/$NAME"
-SHA=$(openssl sha256 -r "$SHARE/$NAME" | cut -d' ' -f1)
+SHA=$(net_random_file "$NAME" "$SIZE_MIB")
 
 net_start
 net_wait_shared "$NAME"

@@ -1,12 +1,15 @@
 # shellcheck shell=bash
 # net.sh starts a real directory and one real peer from bin/peerhub on
-# 127.0.0.1, for the bench/ scripts. Source it after setting:
-#   WORK      a mktemp -d folder, removed by the caller's trap
-#   SHARE     the folder the peer shares
-#   PEER_ARGS (optional array) more flags for `peerhub peer`
-# It sets DIR_URL, PEER_URL, DIR_PID, PEER_PID, BENCH_USER, BENCH_PASSWORD and
-# PEERHUB_CONFIG_DIR (the stored login of `peerhub login`), and defines
-# net_start, net_wait_shared NAME, net_stop and load_avg.
+# 127.0.0.1, for the bench/ scripts. Source it, then call net_workspace,
+# which sets:
+#   WORK      a mktemp -d folder, removed at exit with everything in
+#             NET_CLEANUP (an array the script may append paths to)
+#   SHARE     the folder the peer shares (created)
+# PEER_ARGS (an optional array set before sourcing) adds flags to
+# `peerhub peer`. It sets DIR_URL, PEER_URL, DIR_PID, PEER_PID, BENCH_USER,
+# BENCH_PASSWORD and PEERHUB_CONFIG_DIR (the stored login of `peerhub
+# login`), and defines net_workspace, net_random_file NAME MIB, net_start,
+# net_wait_shared NAME, net_stop and load_avg.
 
 PEERHUB="${PEERHUB:-$PWD/bin/peerhub}"
 if [ -z "${PEER_ARGS+x}" ]; then PEER_ARGS=(); fi
@@ -68,6 +71,33 @@ net_wait_shared() {
 	done
 	echo "bench: $1 not published after 10 minutes" >&2
 	return 1
+}
+
+NET_CLEANUP=()
+
+# net_cleanup stops the network and removes WORK and NET_CLEANUP; the EXIT
+# trap of net_workspace calls it.
+# shellcheck disable=SC2317 # called by the EXIT trap
+net_cleanup() {
+	net_stop
+	rm -rf "${WORK:-}" "${NET_CLEANUP[@]}"
+}
+
+# net_workspace makes WORK and SHARE and removes them (and NET_CLEANUP)
+# when the script exits, however it exits.
+net_workspace() {
+	WORK=''
+	trap net_cleanup EXIT
+	WORK=$(mktemp -d)
+	SHARE="$WORK/share"
+	mkdir -p "$SHARE"
+}
+
+# net_random_file NAME MIB writes MIB MiB of random bytes to SHARE/NAME and
+# prints their SHA-256.
+net_random_file() {
+	head -c "$(($2 * 1024 * 1024))" /dev/urandom >"$SHARE/$1"
+	openssl sha256 -r "$SHARE/$1" | cut -d' ' -f1
 }
 
 net_stop() {
