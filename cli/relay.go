@@ -1,0 +1,17 @@
+package cli
+
+import (
+	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
+	"github.com/peerhub/peerhub/peer/downloader"
+	"github.com/peerhub/peerhub/peer/session"
+)
+
+// relayRoutes is how a download reaches its sources: directly, else
+// through the relay of the session's directory, with relay tokens it
+// issues per peer.
+func relayRoutes(s *session.Session) *downloader.Relay {
+	return &downloader.Relay{
+		Directory: s.Directory(),
+		Tokens:    s.Tokens(directoryv1.TokenScope_TOKEN_SCOPE_RELAY),
+	}
+}
