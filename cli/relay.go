@@ -15,3 +15,16 @@ func relayRoutes(s *session.Session) *downloader.Relay {
 		Tokens:    s.Tokens(directoryv1.TokenScope_TOKEN_SCOPE_RELAY),
 	}
 }
+
+// reachWord is how `peerhub peers` shows a peer's reachability.
+func reachWord(r directoryv1.Reachability) string {
+	switch r {
+	case directoryv1.Reachability_REACHABILITY_DIRECT:
+		return "direct"
+	case directoryv1.Reachability_REACHABILITY_RELAYED:
+		return "relayed"
+	case directoryv1.Reachability_REACHABILITY_UNREACHABLE:
+		return "unreachable"
+	}
+	return "-"
+}
