@@ -9,6 +9,7 @@
 package testnet
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -264,7 +265,14 @@ type PeerOptions struct {
 	// in peer.Config.
 	StallTimeout                                   time.Duration
 	MaxTransfersPerAccount, MaxTransfersPerAddress int
+	// Settle as in peer.Config; DefaultSettle if zero.
+	Settle time.Duration
 }
+
+// DefaultSettle is the settle time of test peers unless PeerOptions.Settle
+// says otherwise: the product's (seconds) would slow every test that adds a
+// file to a running peer.
+const DefaultSettle = 300 * time.Millisecond
 
 // Peer is one running peer.
 type Peer struct {
@@ -312,7 +320,7 @@ func (n *Network) AddPeer(name string, opts PeerOptions) *Peer {
 		AcceptUploads: opts.AcceptUploads, MaxRate: opts.MaxRate, MaxUploadSize: opts.MaxUploadSize,
 		MaxUploadTotal: opts.MaxUploadTotal,
 		ShutdownGrace:  time.Second, CORS: opts.CORS, Advertise: opts.Advertise,
-		StallTimeout: opts.StallTimeout, MaxTransfersPerAccount: opts.MaxTransfersPerAccount, MaxTransfersPerAddress: opts.MaxTransfersPerAddress,
+		StallTimeout: opts.StallTimeout, Settle: cmp.Or(opts.Settle, DefaultSettle), MaxTransfersPerAccount: opts.MaxTransfersPerAccount, MaxTransfersPerAddress: opts.MaxTransfersPerAddress,
 	}, n.log.With("role", "peer", "peer", name))
 	if err != nil {
 		n.t.Fatalf("start peer %s: %v", name, err)

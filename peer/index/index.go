@@ -410,6 +410,7 @@ func (ix *Index) replace(next map[string]*record) Change {
 		if old != r {
 			ix.dirty = true
 		}
+		ix.logReindexed(old, r)
 	}
 	ix.entries = map[string]*record{}
 	ix.bySHA = map[string][]*record{}
@@ -470,12 +471,21 @@ func (ix *Index) update(ups []*record, gone []removal) Change {
 		if old == nil || !old.equal(&r.Entry) {
 			c.Added = append(c.Added, r.Entry)
 		}
+		ix.logReindexed(old, r)
 	}
 	if len(c.Removed) > 0 {
 		ix.dirty = true
 	}
 	sortChange(&c)
 	return c
+}
+
+// logReindexed logs a file whose content changed under its name: the
+// owner of the folder may wonder why a content they shared is gone.
+func (ix *Index) logReindexed(old, r *record) {
+	if old != nil && old.SHA256 != r.SHA256 {
+		ix.log.Info("re-indexed a changed file", "name", r.Name, "old_sha256", old.SHA256, "sha256", r.SHA256)
+	}
 }
 
 // sortChange sorts both lists of c by name.
