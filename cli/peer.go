@@ -6,6 +6,7 @@ import (
 	"github.com/peerhub/peerhub/internal/rpcserver"
 	"github.com/peerhub/peerhub/peer"
 	"github.com/peerhub/peerhub/peer/relayagent"
+	"github.com/peerhub/peerhub/peer/index"
 	peertransfer "github.com/peerhub/peerhub/peer/transfer"
 )
 
@@ -64,6 +65,7 @@ pages of other origins call it only with --cors-origin.`,
 	fs.StringVar(&passwordFile, "password-file", "", "file whose first line is the password (else $PEERHUB_PASSWORD)")
 	fs.StringVar(&cfg.State, "state", "", "folder for the hash cache and incoming uploads (default: SHARE/.peerhub)")
 	fs.BoolVar(&cfg.ShareHidden, "share-hidden", false, "share dotfiles and dot-folders too")
+	fs.DurationVar(&cfg.Settle, "settle", index.DefaultSettle, "publish a new or changed file once it is closed by every writer (seen on Linux) and unchanged for this long")
 	fs.BoolVar(&cfg.AcceptUploads, "accept-uploads", false, "let other users upload files into the shared folder")
 	fs.Var(&maxUpload, "max-upload-size", "largest upload accepted, e.g. 64MiB")
 	fs.Var(&maxUploadTotal, "max-upload-total", "most bytes all uploads may store in the shared folder together, counted across restarts in SHARE/.peerhub/uploaded-bytes (delete it to count from zero)")

@@ -14,6 +14,7 @@ import (
 	"github.com/peerhub/peerhub/internal/advertise"
 	"github.com/peerhub/peerhub/internal/rpcserver"
 	"github.com/peerhub/peerhub/peer/relayagent"
+	"github.com/peerhub/peerhub/peer/index"
 	"github.com/peerhub/peerhub/peer/transfer"
 )
 
@@ -48,6 +49,10 @@ type Config struct {
 	State string
 	// ShareHidden shares dotfiles too.
 	ShareHidden bool
+	// Settle is how long a new or changed file must stay unchanged, and
+	// closed by every writer, before it is published;
+	// index.DefaultSettle if zero.
+	Settle time.Duration
 	// AcceptUploads lets other users store files in Share.
 	AcceptUploads bool
 	// MaxUploadSize is the largest upload accepted, in bytes;
@@ -112,6 +117,9 @@ func (c Config) WithDefaults() Config {
 	if c.Relay == "" {
 		c.Relay = relayagent.ModeAuto
 	}
+	if c.Settle == 0 {
+		c.Settle = index.DefaultSettle
+	}
 	return c
 }
 
@@ -150,6 +158,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxUploadSize < 0 || c.MaxUploadTotal < 0 || c.MaxRate < 0 {
 		errs = append(errs, errors.New("--max-upload-size, --max-upload-total and --max-rate cannot be negative"))
+	}
+	if c.Settle < 0 {
+		errs = append(errs, fmt.Errorf("--settle %v: cannot be negative", c.Settle))
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("--tls-cert and --tls-key go together"))

@@ -64,7 +64,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Peer, error) {
 			return nil, err
 		}
 	}
-	ix, err := index.Open(ctx, index.Options{Dir: cfg.Share, StateDir: cfg.State, ShareHidden: cfg.ShareHidden, Logger: log})
+	ix, err := index.Open(ctx, index.Options{Dir: cfg.Share, StateDir: cfg.State, ShareHidden: cfg.ShareHidden, Settle: cfg.Settle, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("open index: %w", err)
 	}

@@ -9,6 +9,7 @@
 package testnet
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -272,7 +273,14 @@ type PeerOptions struct {
 	Relay string
 	// TLSCert and TLSKey as in peer.Config: the peer serves TLS.
 	TLSCert, TLSKey string
+	// Settle as in peer.Config; DefaultSettle if zero.
+	Settle time.Duration
 }
+
+// DefaultSettle is the settle time of test peers unless PeerOptions.Settle
+// says otherwise: the product's (seconds) would slow every test that adds a
+// file to a running peer.
+const DefaultSettle = 300 * time.Millisecond
 
 // Peer is one running peer.
 type Peer struct {
@@ -320,7 +328,7 @@ func (n *Network) AddPeer(name string, opts PeerOptions) *Peer {
 		AcceptUploads: opts.AcceptUploads, MaxRate: opts.MaxRate, MaxUploadSize: opts.MaxUploadSize,
 		MaxUploadTotal: opts.MaxUploadTotal,
 		ShutdownGrace:  time.Second, CORS: opts.CORS, Advertise: opts.Advertise,
-		StallTimeout: opts.StallTimeout, MaxTransfersPerAccount: opts.MaxTransfersPerAccount, MaxTransfersPerAddress: opts.MaxTransfersPerAddress,
+		StallTimeout: opts.StallTimeout, Settle: cmp.Or(opts.Settle, DefaultSettle), MaxTransfersPerAccount: opts.MaxTransfersPerAccount, MaxTransfersPerAddress: opts.MaxTransfersPerAddress,
 		Relay: opts.Relay, TLSCert: opts.TLSCert, TLSKey: opts.TLSKey,
 	}, n.log.With("role", "peer", "peer", name))
 	if err != nil {
