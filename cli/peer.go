@@ -5,8 +5,8 @@ import (
 
 	"github.com/peerhub/peerhub/internal/rpcserver"
 	"github.com/peerhub/peerhub/peer"
-	"github.com/peerhub/peerhub/peer/relayagent"
 	"github.com/peerhub/peerhub/peer/index"
+	"github.com/peerhub/peerhub/peer/relayagent"
 	peertransfer "github.com/peerhub/peerhub/peer/transfer"
 )
 

@@ -13,8 +13,8 @@ import (
 
 	"github.com/peerhub/peerhub/internal/advertise"
 	"github.com/peerhub/peerhub/internal/rpcserver"
-	"github.com/peerhub/peerhub/peer/relayagent"
 	"github.com/peerhub/peerhub/peer/index"
+	"github.com/peerhub/peerhub/peer/relayagent"
 	"github.com/peerhub/peerhub/peer/transfer"
 )
 
