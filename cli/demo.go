@@ -118,7 +118,7 @@ func runDemo(ctx context.Context, out io.Writer, log *slog.Logger, c demoConfig)
 	if err != nil {
 		return err
 	}
-	dirURL := dir.URL(dirLn)
+	dirURL := dir.PinnedURL(dirLn)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

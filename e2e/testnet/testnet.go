@@ -49,6 +49,12 @@ type Options struct {
 	// Directory adjusts the directory's settings (quotas, limits); its
 	// PasswordCost is bcrypt.MinCost unless set.
 	Directory directory.Config
+	// TLS runs the directory and every peer as they run by default: over
+	// TLS with generated keys, the peers' pins vouched for by the
+	// directory, and DirectoryURL carrying the directory's pin. Without
+	// it they serve cleartext (--insecure-plaintext), which the tests
+	// that speak raw HTTP/2 to them need.
+	TLS bool
 }
 
 // Network is a running directory and its peers.
@@ -124,12 +130,13 @@ func (n *Network) serverConfig() server.Config {
 		dc.TransferTTL = n.opts.TransferTTL
 	}
 	return server.Config{
-		Listen:        n.addr,
-		Data:          n.DataDir(),
-		Store:         n.opts.Store,
-		Heartbeat:     n.opts.Heartbeat,
-		ShutdownGrace: time.Second,
-		Directory:     dc,
+		Listen:            n.addr,
+		Data:              n.DataDir(),
+		Store:             n.opts.Store,
+		Heartbeat:         n.opts.Heartbeat,
+		ShutdownGrace:     time.Second,
+		InsecurePlaintext: !n.opts.TLS,
+		Directory:         dc,
 		CORS: rpcserver.CORS{Allow: func(origin string) bool {
 			_, ok := n.peerOrigins.Load(origin)
 			return ok
@@ -188,7 +195,9 @@ func (n *Network) StartDirectory() {
 		return err
 	})
 	n.addr = ln.Addr().String()
-	n.DirectoryURL = s.URL(ln)
+	// With TLS, the URL carries the directory's pin: clients trust it
+	// without a known-hosts file.
+	n.DirectoryURL = s.PinnedURL(ln)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -308,7 +317,7 @@ func (n *Network) AddPeer(name string, opts PeerOptions) *Peer {
 	}
 	p, err := peer.New(context.Background(), peer.Config{
 		Share: share, Name: name, User: user, Password: Password,
-		Listen: "127.0.0.1:0", Directory: n.DirectoryURL,
+		Listen: "127.0.0.1:0", Directory: n.DirectoryURL, InsecurePlaintext: !n.opts.TLS,
 		AcceptUploads: opts.AcceptUploads, MaxRate: opts.MaxRate, MaxUploadSize: opts.MaxUploadSize,
 		MaxUploadTotal: opts.MaxUploadTotal,
 		ShutdownGrace:  time.Second, CORS: opts.CORS, Advertise: opts.Advertise,
@@ -322,7 +331,11 @@ func (n *Network) AddPeer(name string, opts PeerOptions) *Peer {
 		n.t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	pr := &Peer{URL: "http://" + ln.Addr().String(), Share: share, Daemon: p, stop: cancel, done: make(chan error, 1)}
+	scheme := "http://"
+	if n.opts.TLS {
+		scheme = "https://"
+	}
+	pr := &Peer{URL: scheme + ln.Addr().String(), Share: share, Daemon: p, stop: cancel, done: make(chan error, 1)}
 	n.peerOrigins.Store(pr.URL, struct{}{})
 	go func() { pr.done <- errors.Join(p.Serve(ctx, ln), p.Close()) }()
 	n.t.Cleanup(func() { pr.Stop() })

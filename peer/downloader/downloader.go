@@ -41,6 +41,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/peerhub/peerhub/internal/identity"
 	"github.com/peerhub/peerhub/internal/rpcclient"
 )
 
@@ -154,6 +155,9 @@ type Source struct {
 	// Name is the file's name at that peer (informational: pieces are
 	// asked for by SHA-256).
 	Name string
+	// Pin is the peer's TLS identity as the directory vouches for it: an
+	// https:// Address is accepted only from a server with that key.
+	Pin identity.Pin
 }
 
 // String names the source in messages.

@@ -41,9 +41,16 @@ func (s *Session) useAccessPoint(ctx context.Context, ap *AccessPointError) ([]t
 	s.log.Warn("the given URL is a peer (an access point): logging in at the directory it names, and sending the peer read tokens only",
 		"peer", ap.URL, "directory", ap.Directory)
 	s.access = ap.URL
-	s.cfg.Directory = ap.Directory
-	s.client = directoryv1connect.NewDirectoryServiceClient(s.cfg.HTTPClient, ap.Directory, rpcclient.Options(&s.tok)...)
-	s.reads = directoryv1connect.NewDirectoryServiceClient(s.cfg.HTTPClient, ap.URL,
+	// The directory is another server: its own TLS trust (the pin the
+	// peer gave in its URL, a certificate authority, or known hosts).
+	base, hc, err := rpcclient.DirectoryClient(ap.Directory, s.cfg.KnownHosts)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s names %q as its directory: %w", ap.URL, ap.Directory, err)
+	}
+	peerHTTP := s.cfg.HTTPClient
+	s.cfg.Directory = base
+	s.client = directoryv1connect.NewDirectoryServiceClient(hc, base, rpcclient.Options(&s.tok)...)
+	s.reads = directoryv1connect.NewDirectoryServiceClient(peerHTTP, ap.URL,
 		connect.WithInterceptors(&readAuth{tokens: s.Tokens(directoryv1.TokenScope_TOKEN_SCOPE_READ)}),
 		connect.WithReadMaxBytes(16<<20))
 	keys, issuer, err := s.fetchInfo(ctx)
