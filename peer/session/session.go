@@ -6,9 +6,9 @@
 package session
 
 import (
-	"crypto/tls"
 	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
