@@ -108,7 +108,12 @@ func TestDirectoryServe(t *testing.T) {
 		}
 		return fmt.Errorf("not yet: %s", errOut.String())
 	})
-	c := directoryv1connect.NewDirectoryServiceClient(rpcclient.NewHTTPClient(), url)
+	// The line's URL carries the pin: the client trusts that key only.
+	base, hc, err := rpcclient.DirectoryClient(url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := directoryv1connect.NewDirectoryServiceClient(hc, base)
 	info, err := c.GetInfo(t.Context(), connect.NewRequest(&directoryv1.GetInfoRequest{}))
 	if err != nil || info.Msg.GetHeartbeatInterval().AsDuration() != 2*time.Second {
 		t.Fatalf("GetInfo = %v, %v", info, err)
