@@ -41,7 +41,7 @@ func open(t testing.TB, o Options) *Index {
 }
 
 // anHourAgo is the modification time writeOld gives files, so that their
-// hashes are trusted from the start (see racyWindow).
+// hashes are trusted from the start (see RacyWindow).
 var anHourAgo = time.Now().Add(-time.Hour).Truncate(time.Second)
 
 // writeOld is write for a file last modified an hour ago, as in a folder
@@ -56,7 +56,7 @@ func writeOld(t testing.TB, dir, name string, data []byte) string {
 }
 
 // pastRacyWindow waits until every file under dir last changed more than
-// racyWindow ago, so that hashing them now yields records the index trusts
+// RacyWindow ago, so that hashing them now yields records the index trusts
 // (a restart or a rename then hashes nothing). Their ctime, unlike the
 // modification time writeOld sets, cannot be moved back.
 func pastRacyWindow(t testing.TB, dir string) {
@@ -71,7 +71,7 @@ func pastRacyWindow(t testing.TB, dir string) {
 		return nil
 	})
 	testutil.Eventually(t, 0, "files older than the racy window", func() error {
-		if age := time.Now().UnixNano() - newest; age <= int64(racyWindow) {
+		if age := time.Now().UnixNano() - newest; age <= int64(RacyWindow) {
 			return fmt.Errorf("newest file changed %v ago", time.Duration(age))
 		}
 		return nil

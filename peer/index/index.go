@@ -140,23 +140,23 @@ type record struct {
 	Entry
 	key fileKey
 	// hashedAt is when hashing started, ns since the Unix epoch; see
-	// racyWindow.
+	// RacyWindow.
 	hashedAt int64
 }
 
-// racyWindow protects against a write that lands in the same timestamp tick
+// RacyWindow protects against a write that lands in the same timestamp tick
 // as the version that was hashed: such a write leaves size and times as
 // they were, so the key cannot tell. A hash is reused only if the file last
-// changed (fileKey.changed) at least racyWindow before the moment hashing
+// changed (fileKey.changed) at least RacyWindow before the moment hashing
 // started; otherwise the file is hashed again at the next opportunity. Filesystem timestamps lag
 // the wall clock by at most a scheduler tick (≤ 10 ms) on Linux; 100 ms
 // leaves room. (Coarser filesystems such as FAT's 2 s are not covered.)
-const racyWindow = 100 * time.Millisecond
+const RacyWindow = 100 * time.Millisecond
 
 // trusted reports whether r's hashes may be reused for a file whose key is
 // r.key.
 func (r *record) trusted() bool {
-	return r.hashedAt-r.key.changed() > int64(racyWindow)
+	return r.hashedAt-r.key.changed() > int64(RacyWindow)
 }
 
 // renamed returns r for a file renamed or hard-linked to name whose key is

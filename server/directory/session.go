@@ -119,7 +119,7 @@ func (d *Directory) Login(ctx context.Context, c Credentials) (Grant, error) {
 	}
 	if c.AdvertiseAddress != "" {
 		d.counters.peerLogins.Add(1)
-		d.checkReach(g.PeerName, g.SessionID, c.AdvertiseAddress, c.RemoteAddr)
+		d.checkReach(g.PeerName, g.SessionID, c.AdvertiseAddress, c.RemoteAddr, pin)
 	} else {
 		d.counters.clientLogins.Add(1)
 	}
