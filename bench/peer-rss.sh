@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # peer-rss.sh measures the peak RSS of the real serving peer daemon
 # (bin/peerhub peer) while 4 real `peerhub get` processes download one
-# 512 MiB file from it at once, over 127.0.0.1: VmHWM in /proc/PID/status.
+# 512 MiB file from it at once, each logged in as its own user, over
+# 127.0.0.1: VmHWM in /proc/PID/status.
 # It prints the peak over the peer's whole life (indexing included) and the
 # peak during the downloads alone (VmHWM reset through /proc/PID/clear_refs
 # just before them, when allowed).
@@ -42,6 +43,12 @@ SHA=$(net_random_file "$NAME" "$SIZE_MIB")
 
 net_start
 net_wait_shared "$NAME"
+# One account per get, as PARALLEL users would be: one account may have
+# DefaultMaxPerAccount (4) transfers at the peer, and each get opens two.
+for i in $(seq 1 "$PARALLEL"); do
+	"$PEERHUB" directory user add "bench$i" --data "$WORK/dir" <"$WORK/password" >/dev/null 2>&1
+	PEERHUB_CONFIG_DIR="$WORK/config$i" "$PEERHUB" login --user "bench$i" --password-file "$WORK/password" >/dev/null
+done
 
 hwm() { awk '/^VmHWM:/ { print $2 }' "/proc/$PEER_PID/status"; }
 # status_kib FIELD prints the peer's /proc status FIELD in KiB.
@@ -58,12 +65,14 @@ sample_rss() {
 		sleep 0.05
 	done
 }
+# cpu_ticks prints the peer's user and system CPU time in clock ticks.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$PEER_PID/stat"; }
 # gets runs PARALLEL gets at once and counts the failures in failed_gets.
 gets() {
 	local i pids=()
 	for i in $(seq 1 "$PARALLEL"); do
-		rm -f "$WORK/out$i"
-		"$PEERHUB" get -o "$WORK/out$i" "$SHA" >/dev/null 2>"$WORK/get$i.err" &
+		rm -rf "$WORK/out$i"
+		PEERHUB_CONFIG_DIR="$WORK/config$i" "$PEERHUB" get -o "$WORK/out$i" "$SHA" >/dev/null 2>"$WORK/get$i.err" &
 		pids+=($!)
 	done
 	for i in "${!pids[@]}"; do
@@ -84,9 +93,11 @@ echo "RSS after start and indexing: anon $(($(status_kib RssAnon) / 1024)) MiB, 
 sample_rss &
 SAMPLER=$!
 failed_gets=0
+c0=$(cpu_ticks)
 t0=$EPOCHREALTIME
 gets
 t1=$EPOCHREALTIME
+c1=$(cpu_ticks)
 during=$(hwm)
 kill "$SAMPLER"
 wait "$SAMPLER" 2>/dev/null || true
@@ -98,7 +109,7 @@ if [ "$reset" = yes ]; then
 else
 	peak=$during
 fi
-echo "VmHWM whole life: $((peak / 1024)) MiB ($peak KiB); $PARALLEL gets in $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }') s, $failed_gets failed"
+echo "VmHWM whole life: $((peak / 1024)) MiB ($peak KiB); $PARALLEL gets in $(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.2f", b - a }') s, $failed_gets failed; the peer's CPU: $(awk -v t=$((c1 - c0)) -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }') s"
 echo "load average after: $(load_avg)"
 if [ "$REPEAT_SECONDS" -gt 0 ]; then
 	echo "repeating the $PARALLEL gets for ${REPEAT_SECONDS} s: round, seconds since start, VmRSS MiB, RssAnon MiB, VmHWM MiB, load"
