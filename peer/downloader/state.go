@@ -47,7 +47,7 @@ const recordAlign = 4096
 
 // maxStateBytes is the size of the largest state file, in bytes: two
 // records of MaxPieces pieces.
-const maxStateBytes = 2 * ((recordHeader+MaxPieces/8+4+recordAlign-1)/recordAlign*recordAlign)
+const maxStateBytes = 2 * ((recordHeader + MaxPieces/8 + 4 + recordAlign - 1) / recordAlign * recordAlign)
 
 // castagnoli is the CRC-32C table of the records' checksum.
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
