@@ -129,13 +129,14 @@ func runGet(ctx context.Context, g *globals, o *clientOptions, query, outDir str
 			Progress:         rep.progress,
 			ProgressInterval: barInterval,
 			StallTimeout:     stall,
+			OpenFolder:       g.streams.OpenFolder,
 		})
 		rep.close(err == nil)
 		if errors.Is(err, downloader.ErrNoSources) && w.again(ctx, "every source is gone or hung") {
 			continue
 		}
 		if err != nil {
-			return getFailed(ctx, w.fail(err), dest, res)
+			return getFailed(w.fail(err), dest, res)
 		}
 		break
 	}
@@ -151,13 +152,18 @@ func runGet(ctx context.Context, g *globals, o *clientOptions, query, outDir str
 }
 
 // getFailed is the error of a download that failed: what to do about it.
-func getFailed(ctx context.Context, err error, dest string, res *downloader.Result) error {
+// Every failure that kept the partial file is resumable, and says how.
+func getFailed(err error, dest string, res *downloader.Result) error {
 	switch {
 	case errors.Is(err, downloader.ErrExists):
 		return fmt.Errorf("%s exists; give --force to replace it, or -o another folder", dest)
-	case res != nil && res.Path != "" && (ctx.Err() != nil || errors.Is(err, downloader.ErrNoSources)):
-		return fmt.Errorf("%w\n%s of %s kept in %s: run the same command again to resume",
-			err, humansize.Format(res.FetchedBytes+res.ResumedBytes), humansize.Format(res.Size), res.Path)
+	case res != nil && res.Path != "" && res.Path != dest:
+		todo := "run the same command again to resume"
+		if errors.Is(err, downloader.ErrDiskFull) {
+			todo = "free some disk space there, then run the same command again to resume"
+		}
+		return fmt.Errorf("%w\n%s of %s kept in %s: %s",
+			err, humansize.Format(res.FetchedBytes+res.ResumedBytes), humansize.Format(res.Size), res.Path, todo)
 	}
 	return err
 }

@@ -30,7 +30,7 @@ func (o Op) String() string {
 // Faulty is a Folder over another (the real one) that fails chosen
 // operations with ENOSPC, as a file system that filled up does: after a
 // number of calls succeeded, that operation on names with a given suffix
-// fails, and keeps failing until Free is called. It is syncthing's
+// fails, and keeps failing until MakeRoom is called. It is syncthing's
 // error-filesystem idea for the downloader's few operations: the files are
 // real, only the failure is injected. Safe for concurrent use.
 type Faulty struct {
@@ -61,15 +61,15 @@ func NewFaulty(d Folder) *Faulty {
 
 // FailAfter makes op on names ending in suffix ("" for every name) fail
 // with ENOSPC once after more calls of it succeeded, and every later call
-// too, until Free.
+// too, until MakeRoom.
 func (d *Faulty) FailAfter(op Op, suffix string, after int) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.rules = append(d.rules, &rule{op: op, suffix: suffix, after: after})
 }
 
-// Free drops every failure: the disk has room again.
-func (d *Faulty) Free() {
+// MakeRoom drops every failure: the disk has room again.
+func (d *Faulty) MakeRoom() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.rules = nil
