@@ -12,6 +12,7 @@
 # Usage: bench/get.sh                 (100 MiB, 5 rounds)
 #        BENCH_SIZE_MIB=1024 BENCH_ROUNDS=3 bench/get.sh
 #        BENCH_DISK=/some/dir bench/get.sh   (the "disk" output folder's parent)
+#        BENCH_MEDIA=disk bench/get.sh        (one medium only: disk or tmpfs)
 #        BENCH_BEFORE=/path/to/older/peerhub bench/get.sh
 #            also times that binary's get in the same interleaved rounds (a
 #            before/after comparison on one machine state; the goal is
@@ -24,6 +25,7 @@ ROUNDS="${BENCH_ROUNDS:-5}"
 DISK_PARENT="${BENCH_DISK:-$PWD/bench}"
 SHM_PARENT=/dev/shm
 BEFORE="${BENCH_BEFORE:-}"
+MEDIA="${BENCH_MEDIA:-disk tmpfs}"
 
 make -s build >/dev/null
 # shellcheck source=bench/lib/net.sh
@@ -115,7 +117,7 @@ run_before() {
 echo "peerhub get vs curl -s LINK | openssl sha256: ${SIZE_MIB} MiB, one source, $ROUNDS rounds interleaved"
 echo "load average before: $(load_avg)"
 failed=0
-for medium in disk tmpfs; do
+for medium in $MEDIA; do
 	if [ "$medium" = disk ]; then out="$DISK_OUT"; else out="$SHM_OUT"; fi
 	get_times=() get_cpu=() curl_times=() curl_cpu=() before_times=() before_cpu=()
 	for round in $(seq 1 "$ROUNDS"); do

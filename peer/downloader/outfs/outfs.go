@@ -51,6 +51,10 @@ type File interface {
 	// block; where the file system cannot reserve space, it only sets the
 	// size (a sparse file).
 	Allocate(size int64) error
+	// StartWriteback starts writing the range's data to disk without
+	// waiting for it, so that the one Sync at the end has little left to
+	// do; a hint that makes nothing durable (a no-op where unsupported).
+	StartWriteback(off, n int64) error
 	// Sync makes the file's content durable.
 	Sync() error
 	// Close closes the file.
@@ -105,3 +109,5 @@ func (d osFolder) Sync() error {
 type osFile struct{ *os.File }
 
 func (f osFile) Allocate(size int64) error { return preallocate(f.File, size) }
+
+func (f osFile) StartWriteback(off, n int64) error { return startWriteback(f.File, off, n) }
