@@ -5,12 +5,17 @@ import (
 	"time"
 )
 
-// commitLoop records progress every CommitInterval until stop is closed. A
+// commitLoop starts the writeback of the partial file's new data and
+// records progress every CommitInterval until stop is closed. A
 // failure to record it does not stop the download, which can still
 // complete in the space reserved for it; it is reported if the download
 // fails (keep), and the next tick tries again.
 func (e *engine) commitLoop(stop <-chan struct{}) {
 	every(stop, e.o.CommitInterval, func() bool {
+		// The disk writes the download as it arrives rather than all of
+		// it in the final sync, and without the verifiers waiting for it;
+		// a failure here only leaves the writing to the final sync.
+		e.f.StartWriteback(0, 0)
 		err := e.commit()
 		e.mu.Lock()
 		e.commitErr = err

@@ -34,9 +34,6 @@ func (e *engine) verify() {
 			e.mu.Unlock()
 			continue
 		}
-		// The disk writes the download as it arrives rather than all of it
-		// in the final sync; a failure here only delays the writing.
-		e.f.StartWriteback(off, n)
 		e.mu.Lock()
 		e.nverifying--
 		e.st[r.i] = done
