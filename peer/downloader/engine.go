@@ -280,6 +280,18 @@ func (e *engine) open() error {
 	}
 	if have != nil && fi.Size() == e.t.Size {
 		e.sf, e.gen = sf, gen
+		if sf == nil {
+			// An earlier version's state: a new state file in place of
+			// it, holding what it recorded.
+			if err := e.newStateFile(); err != nil {
+				return err
+			}
+			e.content().encodeRecord(e.rec, 1, have)
+			if _, err := e.sf.WriteAt(e.rec, recordSize(e.n)); err != nil {
+				return fmt.Errorf("save download state in %s: %w", e.dir.path(e.dir.state), diskFull(err))
+			}
+			e.gen = 1
+		}
 		for i := range e.n {
 			if have.has(i) {
 				_, n := e.bounds(i)
@@ -329,17 +341,29 @@ func (e *engine) startOver(created bool) error {
 	if err := e.f.Allocate(e.t.Size); err != nil {
 		return fail(fmt.Errorf("reserve %s for %s: %w", humansize.Format(e.t.Size), d.path(d.partial), diskFull(err)))
 	}
+	if err := e.newStateFile(); err != nil {
+		return fail(err)
+	}
+	return nil
+}
+
+// newStateFile replaces the state file with a new one reserved at its full
+// size, so that no save needs a new block; on failure none is left.
+func (e *engine) newStateFile() error {
+	d := e.dir
 	if err := d.remove(d.state); err != nil {
-		return fail(fmt.Errorf("remove stale download state: %w", err))
+		return fmt.Errorf("remove stale download state: %w", err)
 	}
 	sf, err := d.create(d.state)
 	if err != nil {
-		return fail(fmt.Errorf("create download state: %w", diskFull(err)))
+		return fmt.Errorf("create download state: %w", diskFull(err))
+	}
+	if err := sf.Allocate(stateSize(e.n)); err != nil {
+		sf.Close()
+		d.remove(d.state)
+		return fmt.Errorf("reserve download state %s: %w", d.path(d.state), diskFull(err))
 	}
 	e.sf = sf
-	if err := sf.Allocate(stateSize(e.n)); err != nil {
-		return fail(fmt.Errorf("reserve download state %s: %w", d.path(d.state), diskFull(err)))
-	}
 	return nil
 }
 
@@ -360,21 +384,26 @@ func (e *engine) loadState(c content) (f outfs.File, gen uint64, done bitmap, er
 		return nil, 0, nil, nil
 	}
 	fi, err := f.Stat()
-	if err != nil || fi.Size() != stateSize(c.n) {
+	if err != nil || fi.Size() != stateSize(c.n) && fi.Size() > maxLegacyStateBytes {
 		f.Close()
 		return nil, 0, nil, nil
 	}
-	data := make([]byte, stateSize(c.n))
+	data := make([]byte, fi.Size())
 	if _, err := f.ReadAt(data, 0); err != nil {
 		f.Close()
 		return nil, 0, nil, nil
 	}
 	gen, done, ok := c.decodeState(data)
-	if !ok {
-		f.Close()
-		return nil, 0, nil, nil
+	if ok {
+		return f, gen, done, nil
 	}
-	return f, gen, done, nil
+	f.Close()
+	// An earlier version's JSON state: resumed with no file (f nil), so
+	// that open writes it anew in this format.
+	if done, ok := c.decodeLegacyState(data); ok {
+		return nil, 0, done, nil
+	}
+	return nil, 0, nil, nil
 }
 
 // closeFile closes f if it is open.
