@@ -112,7 +112,7 @@ func TestDiskFullMidDownload(t *testing.T) {
 			dir := t.TempDir()
 			dest := filepath.Join(dir, "m.bin")
 			open, _ := faulty(func(d *outfs.Faulty) { d.FailAfter(tt.op, tt.suffix, tt.after) })
-			p.sent.Store(0)
+			p.resetSent(t)
 			first, err := downloader.Download(t.Context(), tgt, sources(p), downloader.Options{Dest: dest, Token: a.token(t), OpenFolder: open})
 			if !errors.Is(err, downloader.ErrDiskFull) {
 				t.Fatalf("Download: %v, want ErrDiskFull", err)
@@ -128,7 +128,7 @@ func TestDiskFullMidDownload(t *testing.T) {
 			}
 
 			// Room again: the real folder.
-			p.sent.Store(0)
+			p.resetSent(t)
 			second, err := downloader.Download(t.Context(), tgt, sources(p), downloader.Options{Dest: dest, Token: a.token(t)})
 			if err != nil {
 				t.Fatalf("resumed download: %v", err)

@@ -219,7 +219,7 @@ func TestDownloadResumes(t *testing.T) {
 	}
 
 	// Run 2: fetches only what is missing.
-	p.sent.Store(0)
+	p.resetSent(t)
 	second, err := downloader.Download(t.Context(), tgt, sources(p), downloader.Options{Dest: dest, Token: a.token(t)})
 	if err != nil {
 		t.Fatal(err)

@@ -34,7 +34,7 @@ func TestDownloadResumesLegacyState(t *testing.T) {
 	if err := os.WriteFile(dest+sharepath.StateSuffix, legacy, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	p.sent.Store(0)
+	p.resetSent(t)
 	res, err := downloader.Download(t.Context(), tgt, sources(p), downloader.Options{Dest: dest, Token: a.token(t)})
 	if err != nil {
 		t.Fatal(err)
