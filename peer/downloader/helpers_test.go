@@ -61,8 +61,8 @@ type testPeer struct {
 	sent atomic.Int64 // file bytes sent in Download responses
 	// streams is how many PeerService streams its handlers are serving.
 	streams atomic.Int64
-	stop func()
-	once sync.Once
+	stop    func()
+	once    sync.Once
 }
 
 // resetSent waits until the peer serves no stream (those of a download
