@@ -211,21 +211,26 @@ func (h *handler) Search(ctx context.Context, req *connect.Request[directoryv1.S
 	}
 	out := make([]*directoryv1.SearchResult, len(results))
 	for i, r := range results {
-		sources := make([]*directoryv1.Source, len(r.Sources))
-		for j, s := range r.Sources {
-			sources[j] = &directoryv1.Source{Peer: s.Peer, Username: s.Username, Address: s.Address, Name: s.Name, LastSeen: timestamp(s.LastSeen)}
-		}
-		out[i] = &directoryv1.SearchResult{
-			Sha256:       r.SHA256,
-			Size:         r.Size,
-			PieceSize:    r.PieceSize,
-			PieceRoot:    r.PieceRoot,
-			Names:        r.Names,
-			Sources:      sources,
-			AccountCount: int32(min(r.AccountCount, math.MaxInt32)),
-		}
+		out[i] = searchResultToProto(r)
 	}
 	return connect.NewResponse(&directoryv1.SearchResponse{Results: out, NextPageToken: next}), nil
+}
+
+// searchResultToProto encodes one result of Search or WatchSearch.
+func searchResultToProto(r store.SearchResult) *directoryv1.SearchResult {
+	sources := make([]*directoryv1.Source, len(r.Sources))
+	for j, s := range r.Sources {
+		sources[j] = &directoryv1.Source{Peer: s.Peer, Username: s.Username, Address: s.Address, Name: s.Name, LastSeen: timestamp(s.LastSeen)}
+	}
+	return &directoryv1.SearchResult{
+		Sha256:       r.SHA256,
+		Size:         r.Size,
+		PieceSize:    r.PieceSize,
+		PieceRoot:    r.PieceRoot,
+		Names:        r.Names,
+		Sources:      sources,
+		AccountCount: int32(min(r.AccountCount, math.MaxInt32)),
+	}
 }
 
 // ListPeers implements directoryv1connect.DirectoryServiceHandler.

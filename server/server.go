@@ -343,6 +343,7 @@ func readLimits(maxPublishEntries int) rpcserver.ReadLimits {
 var readProcedures = map[string]bool{
 	directoryv1connect.DirectoryServiceGetInfoProcedure:   true,
 	directoryv1connect.DirectoryServiceSearchProcedure:    true,
+	directoryv1connect.DirectoryServiceWatchSearchProcedure: true,
 	directoryv1connect.DirectoryServiceListPeersProcedure: true,
 	directoryv1connect.DirectoryServiceListFilesProcedure: true,
 }

@@ -17,6 +17,7 @@ import (
 var readOnly = map[protoreflect.FullName]bool{
 	"peerhub.directory.v1.DirectoryService.GetInfo":   true,
 	"peerhub.directory.v1.DirectoryService.Search":    true,
+	"peerhub.directory.v1.DirectoryService.WatchSearch": true,
 	"peerhub.directory.v1.DirectoryService.ListPeers": true,
 	"peerhub.directory.v1.DirectoryService.ListFiles": true,
 	"peerhub.peer.v1.PeerService.Stat":                true,
