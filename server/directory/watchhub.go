@@ -15,6 +15,11 @@ import (
 // (Config.WatchPoll), or at once when this directory changed the index
 // (poke): one search per distinct query per round, however many watch it.
 //
+// Rounds are paced so that searching takes at most half of the time (the
+// gap after a round is at least as long as the round), so the cost of
+// polling is bounded whatever the number of distinct queries; the delay
+// with which changes arrive grows instead.
+//
 // It polls the store rather than listening for notifications because the
 // store's answer changes without any write: a peer that stops
 // heartbeating leaves every search at its expiry, which only a clock sees.
@@ -147,8 +152,11 @@ func (h *watchHub) run(ctx context.Context) {
 		case <-t.C:
 		case <-h.wake:
 		}
+		start := time.Now()
 		h.searchAll(ctx)
-		gap.Reset(minWatchGap)
+		// Rounds take at most half the time: with many distinct queries
+		// (or a slow database) the delay grows, not the load.
+		gap.Reset(max(minWatchGap, time.Since(start)))
 		select {
 		case <-ctx.Done():
 			return
