@@ -72,6 +72,8 @@ in the process list), use PGPASSWORD, ~/.pgpass or $PEERHUB_STORE.`,
 	fs.StringVar(&f.cfg.TLSKey, "tls-key", "", "PEM private key file of --tls-cert (mode 0600: the directory refuses a key others may read)")
 	fs.IntVar(&f.cfg.Directory.MaxAccountSessions, "max-account-sessions", directory.DefaultMaxAccountSessions, "most live sessions (peers and clients) one account may have")
 	fs.IntVar(&f.cfg.Directory.MaxAccountFiles, "max-account-files", directory.DefaultMaxAccountFiles, "most files the online peers of one account may share together")
+	fs.IntVar(&f.cfg.Directory.MaxAccountWatches, "max-account-watches", directory.DefaultMaxAccountWatches, "most live searches (search --watch, get --watch) one account may have open at once at this directory")
+	fs.DurationVar(&f.cfg.Directory.WatchPoll, "watch-poll", directory.DefaultWatchPoll, "how often live searches look again for changes made through other replicas, and for peers that timed out")
 	fs.DurationVar(&f.cfg.StallTimeout, "stall-timeout", rpcserver.DefaultStallTimeout, "end a call whose client sends or accepts less than 256KiB for this long (-1s: never)")
 	corsFlag(fs, &f.cfg.CORS)
 	pfs := cmd.PersistentFlags()
