@@ -119,9 +119,18 @@ func TestWatchFollowsPeers(t *testing.T) {
 	}
 	expect(t, next(t, w), fmt.Sprintf("%d song-a.ogg [ann bob]", changed))
 	// A heartbeat changes a source's last-seen time only: no event.
+	c.Advance(time.Second)
 	if _, err := d.Heartbeat(t.Context(), ann); err != nil {
 		t.Fatal(err)
 	}
+	// A second watch's first answer comes from a round after the
+	// heartbeat: the first watch has seen that round too.
+	w2, err := d.Watch(t.Context(), watchLogin(t, d, "carl", false), store.SearchQuery{Query: "SONG"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	expect(t, next(t, w2), fmt.Sprintf("%d song-a.ogg [ann bob]", current), fmt.Sprintf("%d song-b.ogg [bob]", current), fmt.Sprintf("%d  []", synced))
+	w2.Close()
 	if err := d.Logout(t.Context(), bob, ""); err != nil {
 		t.Fatal(err)
 	}
