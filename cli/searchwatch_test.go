@@ -63,21 +63,28 @@ func watchNetwork(t *testing.T) *testnet.Network {
 // search --watch prints the table, then a line as a peer comes with a
 // matching file and another when it leaves; Ctrl-C ends it with 130. With
 // --json each event is one object per line, compared with a golden file.
+// Through a peer's URL (an access point) it works the same.
 func TestSearchWatch(t *testing.T) {
 	t.Parallel()
 	n := watchNetwork(t)
-	n.AddPeer("p1", testnet.PeerOptions{Files: map[string][]byte{"watched-1.txt": []byte("first\n"), "other.txt": []byte("other\n")}})
+	p1 := n.AddPeer("p1", testnet.PeerOptions{Files: map[string][]byte{"watched-1.txt": []byte("first\n"), "other.txt": []byte("other\n")}})
 	waitIndexed(t, n, "watched-1")
 	env := map[string]string{"PEERHUB_DIRECTORY": n.DirectoryURL, "PEERHUB_USER": "alice", "PEERHUB_PASSWORD": testnet.Password}
+	// Through a peer (an access point), which forwards the stream.
+	viaPeer := map[string]string{"PEERHUB_DIRECTORY": p1.URL, "PEERHUB_USER": "alice", "PEERHUB_PASSWORD": testnet.Password}
 
-	for _, asJSON := range []bool{false, true} {
+	for i, run := range []struct {
+		asJSON bool
+		env    map[string]string
+	}{{false, env}, {true, env}, {false, viaPeer}} {
+		asJSON := run.asJSON
 		var stdout, stderr testutil.SyncBuffer
 		args := []string{"search", "--watch", "WATCHED"}
 		if asJSON {
 			args = append(args, "--json")
 		}
-		done, interrupt := interruptible(t, env, &stdout, &stderr, args...)
-		peer := fmt.Sprintf("p2json%v", asJSON)
+		done, interrupt := interruptible(t, run.env, &stdout, &stderr, args...)
+		peer := fmt.Sprintf("p2run%d", i)
 		if asJSON {
 			shows(t, &stdout, `"WATCH_EVENT_TYPE_SYNCED"`)
 		} else {

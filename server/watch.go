@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"errors"
 
 	"connectrpc.com/connect"
 
@@ -24,7 +23,8 @@ var watchEventTypes = map[directory.WatchEventType]directoryv1.WatchEventType{
 
 // WatchSearch implements directoryv1connect.DirectoryServiceHandler: it
 // sends the watch's events as the directory produces them, until the
-// client hangs up (ctx ends) or the watch fails.
+// client hangs up (ctx ends: the normal end, counted as ok) or the watch
+// fails.
 func (h *handler) WatchSearch(ctx context.Context, req *connect.Request[directoryv1.WatchSearchRequest], stream *connect.ServerStream[directoryv1.WatchSearchResponse]) error {
 	c, err := caller(ctx)
 	if err != nil {
@@ -44,7 +44,7 @@ func (h *handler) WatchSearch(ctx context.Context, req *connect.Request[director
 		events, err := w.Next(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
-				return connect.NewError(connect.CodeCanceled, context.Cause(ctx))
+				return nil // the client hung up: how a watch ends
 			}
 			return h.fail(ctx, req.Spec().Procedure, err)
 		}
@@ -54,8 +54,8 @@ func (h *handler) WatchSearch(ctx context.Context, req *connect.Request[director
 				out.Result = searchResultToProto(ev.Result)
 			}
 			if err := stream.Send(out); err != nil {
-				if errors.Is(err, context.Canceled) || ctx.Err() != nil {
-					return connect.NewError(connect.CodeCanceled, err)
+				if ctx.Err() != nil {
+					return nil
 				}
 				return err
 			}
