@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"connectrpc.com/connect"
+
 	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
 	"github.com/peerhub/peerhub/internal/humansize"
 	"github.com/peerhub/peerhub/peer/downloader"
@@ -132,19 +134,60 @@ func runGetWatch(ctx context.Context, g *globals, o *clientOptions, query, outDi
 	defer downloads.Wait()
 	defer stopDownloads()
 
-	return followWatch(ctx, s, query, func(ev *directoryv1.WatchSearchResponse) error {
-		switch ev.GetType() {
-		case directoryv1.WatchEventType_WATCH_EVENT_TYPE_CURRENT,
-			directoryv1.WatchEventType_WATCH_EVENT_TYPE_ADDED,
-			directoryv1.WatchEventType_WATCH_EVENT_TYPE_CHANGED:
-			list.want(matchCandidate(ev.GetResult(), query))
-		case directoryv1.WatchEventType_WATCH_EVENT_TYPE_SYNCED:
-			if !o.json {
-				fmt.Fprintf(g.streams.Err, "Watching for files matching %q; downloading into %s (Ctrl-C to stop)…\n", query, outDir)
+	delay := watchRetry
+	for {
+		err := followWatch(ctx, s, query, func(ev *directoryv1.WatchSearchResponse) error {
+			switch ev.GetType() {
+			case directoryv1.WatchEventType_WATCH_EVENT_TYPE_CURRENT,
+				directoryv1.WatchEventType_WATCH_EVENT_TYPE_ADDED,
+				directoryv1.WatchEventType_WATCH_EVENT_TYPE_CHANGED:
+				list.want(matchCandidate(ev.GetResult(), query))
+			case directoryv1.WatchEventType_WATCH_EVENT_TYPE_SYNCED:
+				delay = watchRetry
+				if !o.json {
+					fmt.Fprintf(g.streams.Err, "Watching for files matching %q; downloading into %s (Ctrl-C to stop)…\n", query, outDir)
+				}
+			}
+			return nil
+		})
+		if ctx.Err() != nil || !worthRetrying(err) {
+			return err
+		}
+		// A wishlist outlives a directory's restart or a lost
+		// connection: it opens the live search again (whose current
+		// matches are then queued, those done already skipped).
+		fmt.Fprintf(g.streams.Err, "The live search ended (%s); opening it again in %v.\n", Message(err), delay)
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		delay = min(2*delay, maxWatchRetry)
+		if connect.CodeOf(err) == connect.CodeUnauthenticated {
+			if lerr := s.Login(ctx); lerr != nil && !worthRetrying(lerr) {
+				return lerr
 			}
 		}
-		return nil
-	})
+	}
+}
+
+// get --watch's pace of opening the live search again, in time: first
+// after watchRetry, doubling up to maxWatchRetry while it keeps failing.
+const (
+	watchRetry    = time.Second
+	maxWatchRetry = 30 * time.Second
+)
+
+// worthRetrying reports whether a live search that ended with err may work
+// if opened again: not when the request itself is refused.
+func worthRetrying(err error) bool {
+	switch connect.CodeOf(err) {
+	case connect.CodeInvalidArgument, connect.CodeResourceExhausted, connect.CodePermissionDenied, connect.CodeUnimplemented:
+		return false
+	}
+	return err != nil
 }
 
 // matchCandidate is the download of one live search result: saved under

@@ -14,7 +14,8 @@ import (
 
 // get --watch is a wishlist: a match already complete in the output folder
 // is skipped, one that a peer publishes after get started is downloaded
-// (verified, by real peer daemons), and Ctrl-C ends it with 130.
+// (verified, by real peer daemons), a restart of the directory does not end
+// it, and Ctrl-C ends it with 130.
 func TestGetWatchDownloadsNewMatches(t *testing.T) {
 	t.Parallel()
 	n := watchNetwork(t)
@@ -36,9 +37,22 @@ func TestGetWatchDownloadsNewMatches(t *testing.T) {
 	if got, err := os.ReadFile(filepath.Join(out, "wish-1.bin")); err != nil || !bytes.Equal(got, late) {
 		t.Fatalf("saved file: %v (%d bytes, want %d)", err, len(got), len(late))
 	}
+
+	// The directory restarts: get --watch opens the live search again
+	// and downloads what is published afterwards.
+	n.StopDirectory()
+	shows(t, &stderr, "The live search ended")
+	n.StartDirectory()
+	later := testutil.RandBytes(1<<20+3, 22)
+	n.AddPeer("w2", testnet.PeerOptions{Files: map[string][]byte{"wish-2.bin": later}})
+	shows(t, &stdout, "Saved "+filepath.Join(out, "wish-2.bin"))
+	if got, err := os.ReadFile(filepath.Join(out, "wish-2.bin")); err != nil || !bytes.Equal(got, later) {
+		t.Fatalf("saved file after the restart: %v (%d bytes, want %d)", err, len(got), len(later))
+	}
+
 	interrupt()
 	exitsWith(t, done, cli.ExitInterrupted, &stdout, &stderr)
-	if strings.Count(stdout.String(), "Saved ") != 1 {
-		t.Errorf("want exactly one download:\n%s", stdout.String())
+	if strings.Count(stdout.String(), "Saved ") != 2 {
+		t.Errorf("want exactly two downloads (nothing twice after the restart):\n%s", stdout.String())
 	}
 }
