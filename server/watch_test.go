@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"connectrpc.com/connect"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/metadata"
+	"google.golang.org/protobuf/proto"
 
 	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
 	"github.com/peerhub/peerhub/gen/peerhub/directory/v1/directoryv1connect"
@@ -327,4 +329,55 @@ func TestWatchSearchEnds(t *testing.T) {
 			t.Fatalf("grpc after shutdown: %v", ev)
 		}
 	}
+}
+
+// A watcher that stops reading holds only its own stream: the directory
+// ends it after the stall timeout and gives its slot back, while another
+// watch of the same query goes on receiving events.
+func TestWatchSearchStalledReaderAttack(t *testing.T) {
+	t.Parallel()
+	const stall = time.Second
+	e := start(t, watchConfig, func(cfg *server.Config) {
+		cfg.StallTimeout = stall
+		cfg.Directory.MaxAccountWatches = 1
+	})
+	peer := e.login(bob, bobPW, "http://127.0.0.1:9002", "")
+	e.publish(peer.GetToken(), snapshot(entry("song-1.ogg", "song 1")))
+	mallory := e.login(alice, alicePW, "", "")
+
+	// A gRPC call on a raw connection that grants the response a window
+	// of one byte and never more.
+	c := testutil.DialH2(t, e.addr, 1)
+	body, err := proto.Marshal(&directoryv1.WatchSearchRequest{Query: "song"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hdr := http.Header{"Content-Type": {"application/grpc"}, "Te": {"trailers"}, "Authorization": {"Bearer " + mallory.GetToken()}}
+	stalled := c.Open("POST", directoryv1connect.DirectoryServiceWatchSearchProcedure, hdr, testutil.GRPCMessage(body), true, false)
+
+	other := e.login(bob, bobPW, "", "")
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	s, err := connectWatcher()(ctx, e, other.GetToken(), &directoryv1.WatchSearchRequest{Query: "song"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectEvents(t, s, "CURRENT song-1.ogg [bob]", "SYNCED  []")
+	e.publish(peer.GetToken(), delta([]*directoryv1.FileEntry{entry("song-2.ogg", "song 2")}))
+	expectEvents(t, s, "ADDED song-2.ogg [bob]")
+
+	st, err := c.Wait(ctx, stalled, testutil.H2Stream.Done)
+	if err != nil || !st.WasReset {
+		t.Fatalf("the stalled watch: %v (%v), want it reset", err, st)
+	}
+	// Its slot (the account's only one) comes back.
+	testutil.Eventually(t, 10*time.Second, "the stalled watch's slot comes back", func() error {
+		w, err := connectWatcher()(ctx, e, mallory.GetToken(), &directoryv1.WatchSearchRequest{Query: "song"})
+		if err == nil {
+			_, err = w.recv()
+		}
+		return err
+	})
+	e.publish(peer.GetToken(), delta([]*directoryv1.FileEntry{entry("song-3.ogg", "song 3")}))
+	expectEvents(t, s, "ADDED song-3.ogg [bob]")
 }
