@@ -17,6 +17,8 @@ import (
 
 	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
 	"github.com/peerhub/peerhub/internal/humansize"
+	"github.com/peerhub/peerhub/internal/pieces"
+	"github.com/peerhub/peerhub/internal/sharepath"
 	"github.com/peerhub/peerhub/peer/downloader"
 	"github.com/peerhub/peerhub/peer/session"
 )
@@ -225,6 +227,12 @@ func fetchMatch(ctx context.Context, g *globals, s *session.Session, asJSON bool
 	name := c.FileName()
 	if name == "." || name == "/" || name == "" {
 		name = c.SHA256
+	}
+	if !pieces.IsHex(c.SHA256) || sharepath.CheckSegment(name) != nil {
+		// What a directory (or a peer forwarding for it) must never
+		// send: not a name to write, nor a hash to show.
+		fmt.Fprintf(g.streams.Err, "Skipped a match with a malformed name or hash: %q\n", name)
+		return true
 	}
 	dest := filepath.Join(outDir, name)
 	if complete, err := hasContent(dest, c); err == nil {

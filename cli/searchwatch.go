@@ -98,7 +98,7 @@ func printResults(w io.Writer, query string, results []*directoryv1.SearchResult
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "NAME\tSIZE\tSHA256\tACCOUNTS\tSOURCES")
 	for _, r := range results {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", strings.Join(r.GetNames(), ", "), humansize.Format(r.GetSize()), r.GetSha256()[:12], sourceAccounts(r.GetSources()), len(r.GetSources()))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\n", strings.Join(r.GetNames(), ", "), humansize.Format(r.GetSize()), shortHash(r.GetSha256()), sourceAccounts(r.GetSources()), len(r.GetSources()))
 	}
 	return tw.Flush()
 }
@@ -118,7 +118,11 @@ func printWatchEvent(w io.Writer, ev *directoryv1.WatchSearchResponse) error {
 		return nil // a kind this client does not know: not news to it
 	}
 	r := ev.GetResult()
-	_, err := fmt.Fprintf(w, "%-8s %s  %s  %s  %s  %d %s\n", verb, strings.Join(r.GetNames(), ", "), humansize.Format(r.GetSize()), r.GetSha256()[:12],
+	_, err := fmt.Fprintf(w, "%-8s %s  %s  %s  %s  %d %s\n", verb, strings.Join(r.GetNames(), ", "), humansize.Format(r.GetSize()), shortHash(r.GetSha256()),
 		sourceAccounts(r.GetSources()), len(r.GetSources()), plural(len(r.GetSources()), "source", "sources"))
 	return err
 }
+
+// shortHash is a SHA-256 as tables show it: its first 12 digits (all of a
+// shorter one, which a well-behaved directory never sends).
+func shortHash(sha string) string { return sha[:min(len(sha), 12)] }
