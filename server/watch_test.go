@@ -202,6 +202,9 @@ func TestWatchSearchLimitAttack(t *testing.T) {
 			t.Fatalf("%s: watch %d: %v, want ResourceExhausted naming the limit", w.name, limit+1, err)
 		}
 	}
+	if w, q := testutil.Metric(t, e.url+"/metrics", "peerhub_directory_watches"), testutil.Metric(t, e.url+"/metrics", "peerhub_directory_watched_queries"); w != limit || q != limit {
+		t.Errorf("metrics: %v watches of %v queries, want %d of %d", w, q, limit, limit)
+	}
 	// Another account is unaffected.
 	other := e.login(bob, bobPW, "", "")
 	s, err := connectWatcher()(ctx, e, other.GetToken(), &directoryv1.WatchSearchRequest{Query: "one-too-many"})

@@ -101,6 +101,10 @@ func (d *Directory) Watch(ctx context.Context, caller token.Claims, q store.Sear
 	return w, nil
 }
 
+// WatchStats counts the live searches open now and their distinct
+// queries (what each poll round searches), for metrics.
+func (d *Directory) WatchStats() (watches, queries int) { return d.watches.open() }
+
 // Close ends the watch and gives its slot back. It is safe to call twice.
 func (w *Watch) Close() { w.closed() }
 

@@ -110,15 +110,14 @@ func (h *watchHub) unsubscribe(account string, f *feed) {
 	}
 }
 
-// open counts the watches open now, for metrics and tests.
-func (h *watchHub) open() int {
+// open counts the watches open now and their distinct queries.
+func (h *watchHub) open() (watches, queries int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	n := 0
 	for _, c := range h.accounts {
-		n += c
+		watches += c
 	}
-	return n
+	return watches, len(h.feeds)
 }
 
 // current returns f's results if a round after round answered them (nil
