@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -136,6 +135,7 @@ func runGetWatch(ctx context.Context, g *globals, o *clientOptions, query, outDi
 	defer downloads.Wait()
 	defer stopDownloads()
 
+	req := watchRequest(query)
 	delay := watchRetry
 	for {
 		err := followWatch(ctx, s, query, func(ev *directoryv1.WatchSearchResponse) error {
@@ -143,7 +143,7 @@ func runGetWatch(ctx context.Context, g *globals, o *clientOptions, query, outDi
 			case directoryv1.WatchEventType_WATCH_EVENT_TYPE_CURRENT,
 				directoryv1.WatchEventType_WATCH_EVENT_TYPE_ADDED,
 				directoryv1.WatchEventType_WATCH_EVENT_TYPE_CHANGED:
-				list.want(matchCandidate(ev.GetResult(), query))
+				list.want(downloader.CandidateOf(ev.GetResult(), query, req.GetQuery() == ""))
 			case directoryv1.WatchEventType_WATCH_EVENT_TYPE_SYNCED:
 				delay = watchRetry
 				if !o.json {
@@ -192,33 +192,6 @@ func worthRetrying(err error) bool {
 	return err != nil
 }
 
-// matchCandidate is the download of one live search result: saved under
-// its first name that contains query (any case), else its first name.
-func matchCandidate(r *directoryv1.SearchResult, query string) downloader.Candidate {
-	c := downloader.Candidate{
-		Target: downloader.Target{
-			SHA256:    r.GetSha256(),
-			Size:      r.GetSize(),
-			PieceSize: int64(r.GetPieceSize()),
-			PieceRoot: r.GetPieceRoot(),
-		},
-		Names:    r.GetNames(),
-		Accounts: int(r.GetAccountCount()),
-	}
-	for _, s := range r.GetSources() {
-		c.Sources = append(c.Sources, downloader.Source{Peer: s.GetPeer(), Address: s.GetAddress(), Name: s.GetName()})
-	}
-	for _, n := range c.Names {
-		if strings.Contains(strings.ToLower(n), strings.ToLower(query)) {
-			c.Name = n
-			break
-		}
-	}
-	if c.Name == "" && len(c.Names) > 0 {
-		c.Name = c.Names[0]
-	}
-	return c
-}
 
 // fetchMatch downloads c into outDir unless it is there already, and says
 // what happened; it reports whether get --watch is done with c (saved or

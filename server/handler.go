@@ -28,6 +28,9 @@ type handler struct {
 	dir           *directory.Directory
 	log           *slog.Logger
 	loginFailures *prometheus.CounterVec
+	// relayed reports whether a peer waits at this directory's relay; nil
+	// without a relay.
+	relayed func(peer string) bool
 }
 
 var _ directoryv1connect.DirectoryServiceHandler = (*handler)(nil)
@@ -76,6 +79,7 @@ func (h *handler) Login(ctx context.Context, req *connect.Request[directoryv1.Lo
 		// proxy, the proxy's (see directory.MaxLoginsInFlight).
 		RemoteAddr: req.Peer().Addr,
 		Refresh:    m.GetRefresh(),
+		KeyProof:   keyProofFromProto(m.GetKeyProof()),
 	})
 	switch {
 	case errors.Is(err, directory.ErrUnauthenticated):
@@ -137,6 +141,7 @@ func (h *handler) Heartbeat(ctx context.Context, req *connect.Request[directoryv
 		RevokedSessionIds: g.RevokedSessions,
 		HeartbeatInterval: durationpb.New(g.HeartbeatInterval),
 		SessionTtl:        durationpb.New(g.SessionTTL),
+		Reachability:      h.dialBackResult(c.Peer, c.SessionID),
 	}), nil
 }
 
@@ -146,6 +151,7 @@ var tokenScopes = map[directoryv1.TokenScope]string{
 	directoryv1.TokenScope_TOKEN_SCOPE_DOWNLOAD: token.ScopeDownload,
 	directoryv1.TokenScope_TOKEN_SCOPE_UPLOAD:   token.ScopeUpload,
 	directoryv1.TokenScope_TOKEN_SCOPE_STATUS:   token.ScopeStatus,
+	directoryv1.TokenScope_TOKEN_SCOPE_RELAY:    token.ScopeRelay,
 }
 
 // IssueToken implements directoryv1connect.DirectoryServiceHandler.
@@ -162,7 +168,7 @@ func (h *handler) IssueToken(ctx context.Context, req *connect.Request[directory
 	if err != nil {
 		return nil, h.fail(ctx, req.Spec().Procedure, err)
 	}
-	return connect.NewResponse(&directoryv1.IssueTokenResponse{Token: is.Token, ExpiresAt: timestamppb.New(is.ExpiresAt), Link: is.Link}), nil
+	return connect.NewResponse(&directoryv1.IssueTokenResponse{Token: is.Token, ExpiresAt: timestamppb.New(is.ExpiresAt), Link: is.Link, Pin: is.Pin}), nil
 }
 
 // Logout implements directoryv1connect.DirectoryServiceHandler.
@@ -209,28 +215,45 @@ func (h *handler) Search(ctx context.Context, req *connect.Request[directoryv1.S
 	if err != nil {
 		return nil, h.fail(ctx, req.Spec().Procedure, err)
 	}
-	out := make([]*directoryv1.SearchResult, len(results))
-	for i, r := range results {
-		out[i] = searchResultToProto(r)
+	out, err := h.searchResults(ctx, results)
+	if err != nil {
+		return nil, h.fail(ctx, req.Spec().Procedure, err)
 	}
 	return connect.NewResponse(&directoryv1.SearchResponse{Results: out, NextPageToken: next}), nil
 }
 
-// searchResultToProto encodes one result of Search or WatchSearch.
-func searchResultToProto(r store.SearchResult) *directoryv1.SearchResult {
-	sources := make([]*directoryv1.Source, len(r.Sources))
-	for j, s := range r.Sources {
-		sources[j] = &directoryv1.Source{Peer: s.Peer, Username: s.Username, Address: s.Address, Name: s.Name, LastSeen: timestamp(s.LastSeen)}
+// searchResults encodes results of Search or WatchSearch, each source
+// with its pin and reachability.
+// Errors: the store's, looking the pins up.
+func (h *handler) searchResults(ctx context.Context, results []store.SearchResult) ([]*directoryv1.SearchResult, error) {
+	var names []string
+	for _, r := range results {
+		for _, s := range r.Sources {
+			names = append(names, s.Peer)
+		}
 	}
-	return &directoryv1.SearchResult{
-		Sha256:       r.SHA256,
-		Size:         r.Size,
-		PieceSize:    r.PieceSize,
-		PieceRoot:    r.PieceRoot,
-		Names:        r.Names,
-		Sources:      sources,
-		AccountCount: int32(min(r.AccountCount, math.MaxInt32)),
+	pins, err := h.dir.PeerPins(ctx, names)
+	if err != nil {
+		return nil, err
 	}
+	out := make([]*directoryv1.SearchResult, len(results))
+	for i, r := range results {
+		sources := make([]*directoryv1.Source, len(r.Sources))
+		for j, s := range r.Sources {
+			sources[j] = &directoryv1.Source{Peer: s.Peer, Username: s.Username, Address: s.Address, Name: s.Name, LastSeen: timestamp(s.LastSeen),
+				Reachability: h.reachability(s.Peer, s.Address), Pin: pins[s.Peer].Pin}
+		}
+		out[i] = &directoryv1.SearchResult{
+			Sha256:       r.SHA256,
+			Size:         r.Size,
+			PieceSize:    r.PieceSize,
+			PieceRoot:    r.PieceRoot,
+			Names:        r.Names,
+			Sources:      sources,
+			AccountCount: int32(min(r.AccountCount, math.MaxInt32)),
+		}
+	}
+	return out, nil
 }
 
 // ListPeers implements directoryv1connect.DirectoryServiceHandler.
@@ -239,15 +262,27 @@ func (h *handler) ListPeers(ctx context.Context, req *connect.Request[directoryv
 	if err != nil {
 		return nil, h.fail(ctx, req.Spec().Procedure, err)
 	}
+	names := make([]string, len(peers))
+	for i, p := range peers {
+		names[i] = p.Session.PeerName
+	}
+	pins, err := h.dir.PeerPins(ctx, names)
+	if err != nil {
+		return nil, h.fail(ctx, req.Spec().Procedure, err)
+	}
 	out := make([]*directoryv1.PeerInfo, len(peers))
 	for i, p := range peers {
+		pin := pins[p.Session.PeerName]
 		out[i] = &directoryv1.PeerInfo{
-			Name:        p.Session.PeerName,
-			Address:     p.Session.Address,
-			Username:    p.Session.Username,
-			FileCount:   p.FileCount,
-			LastSeen:    timestamp(p.Session.LastSeen),
-			OnlineSince: timestamp(p.Session.Created),
+			Name:         p.Session.PeerName,
+			Address:      p.Session.Address,
+			Username:     p.Session.Username,
+			FileCount:    p.FileCount,
+			LastSeen:     timestamp(p.Session.LastSeen),
+			OnlineSince:  timestamp(p.Session.Created),
+			Reachability: h.reachability(p.Session.PeerName, p.Session.Address),
+			Pin:          pin.Pin,
+			PinChangedAt: optionalTime(pin.ChangedAt),
 		}
 	}
 	return connect.NewResponse(&directoryv1.ListPeersResponse{Peers: out, NextPageToken: next}), nil
@@ -260,9 +295,19 @@ func (h *handler) ListFiles(ctx context.Context, req *connect.Request[directoryv
 	if err != nil {
 		return nil, h.fail(ctx, req.Spec().Procedure, err)
 	}
+	names := make([]string, 0, 1)
+	for i, f := range files {
+		if i == 0 || f.Peer != files[i-1].Peer {
+			names = append(names, f.Peer)
+		}
+	}
+	pins, err := h.dir.PeerPins(ctx, names)
+	if err != nil {
+		return nil, h.fail(ctx, req.Spec().Procedure, err)
+	}
 	out := make([]*directoryv1.SharedFile, len(files))
 	for i, f := range files {
-		out[i] = &directoryv1.SharedFile{Peer: f.Peer, Address: f.Address, File: fileToProto(f.File)}
+		out[i] = &directoryv1.SharedFile{Peer: f.Peer, Address: f.Address, File: fileToProto(f.File), Pin: pins[f.Peer].Pin}
 	}
 	return connect.NewResponse(&directoryv1.ListFilesResponse{Files: out, NextPageToken: next}), nil
 }
@@ -338,4 +383,13 @@ func timestamp(t time.Time) *timestamppb.Timestamp {
 		return nil
 	}
 	return timestamppb.New(t)
+}
+
+// keyProofFromProto is the domain's KeyProof of a login's key_proof; nil
+// if absent.
+func keyProofFromProto(p *directoryv1.KeyProof) *directory.KeyProof {
+	if p == nil {
+		return nil
+	}
+	return &directory.KeyProof{PublicKey: p.GetPublicKey(), SignedAt: p.GetSignedAt().AsTime(), Signature: p.GetSignature()}
 }

@@ -48,10 +48,21 @@ func (h *handler) WatchSearch(ctx context.Context, req *connect.Request[director
 			}
 			return h.fail(ctx, req.Spec().Procedure, err)
 		}
+		// One lookup of the sources' pins per batch, as Search does.
+		var results []store.SearchResult
+		for _, ev := range events {
+			if hasResult(ev.Type) {
+				results = append(results, ev.Result)
+			}
+		}
+		encoded, err := h.searchResults(ctx, results)
+		if err != nil {
+			return h.fail(ctx, req.Spec().Procedure, err)
+		}
 		for _, ev := range events {
 			out := &directoryv1.WatchSearchResponse{Type: watchEventTypes[ev.Type], Truncated: ev.Truncated}
-			if ev.Type != directory.WatchSynced && ev.Type != directory.WatchKeepalive {
-				out.Result = searchResultToProto(ev.Result)
+			if hasResult(ev.Type) {
+				out.Result, encoded = encoded[0], encoded[1:]
 			}
 			if err := stream.Send(out); err != nil {
 				if ctx.Err() != nil {
@@ -61,4 +72,9 @@ func (h *handler) WatchSearch(ctx context.Context, req *connect.Request[director
 			}
 		}
 	}
+}
+
+// hasResult reports whether an event of type t carries a result.
+func hasResult(t directory.WatchEventType) bool {
+	return t != directory.WatchSynced && t != directory.WatchKeepalive
 }

@@ -11,6 +11,7 @@ import (
 	"connectrpc.com/connect"
 
 	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
+	"github.com/peerhub/peerhub/internal/identity"
 	"github.com/peerhub/peerhub/internal/sharepath"
 )
 
@@ -207,6 +208,14 @@ func searchPages(ctx context.Context, dir Searcher, req *directoryv1.SearchReque
 	return results, nil
 }
 
+// CandidateOf converts one result of a search (or of a live search) for
+// query into a Candidate, as Resolve does: named by its name that matches
+// query best, or by its first name when the search was by hash (byHash).
+func CandidateOf(r *directoryv1.SearchResult, query string, byHash bool) Candidate {
+	c, _ := candidate(r, query, byHash)
+	return c
+}
+
 // candidate converts a search result and ranks it against query. A result
 // of a search by hash or hash prefix (byHash) matches exactly if its hash
 // starts with the query, in either case.
@@ -222,7 +231,8 @@ func candidate(r *directoryv1.SearchResult, query string, byHash bool) (Candidat
 		Accounts: int(r.GetAccountCount()),
 	}
 	for _, s := range r.GetSources() {
-		c.Sources = append(c.Sources, Source{Peer: s.GetPeer(), Address: s.GetAddress(), Name: s.GetName()})
+		c.Sources = append(c.Sources, Source{Peer: s.GetPeer(), Address: s.GetAddress(), Name: s.GetName(),
+			Relayed: s.GetReachability() == directoryv1.Reachability_REACHABILITY_RELAYED, Pin: identity.Pin(s.GetPin())})
 	}
 	var m match
 	if byHash {

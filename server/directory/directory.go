@@ -152,6 +152,9 @@ type Config struct {
 	// a throttled login waits. A timer if nil; tests inject one that
 	// advances their clock instead.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// DialBack configures the check of peers' advertise addresses
+	// (reachability.go).
+	DialBack DialBack
 	// MaxAccountWatches is the most live searches (Watch) one account may
 	// have open at once here; DefaultMaxAccountWatches if zero.
 	MaxAccountWatches int
@@ -270,6 +273,7 @@ type Directory struct {
 	issued   *issuedCache
 	revoked  *revocationList
 	counters activity
+	reach    *reacher
 	watches  *watchHub
 
 	signer   *token.Signer
@@ -297,6 +301,7 @@ func New(ctx context.Context, st store.Store, cfg Config) (*Directory, error) {
 		verified: newVerifiedCache(),
 		issued:   newIssuedCache(),
 		revoked:  &revocationList{},
+		reach:    newReacher(cfg.DialBack, cfg.Now),
 	}
 	d.watches = newWatchHub(d)
 	if cfg.AccountsFile != "" {
@@ -385,6 +390,7 @@ func (d *Directory) Run(ctx context.Context) error {
 		d.throttle.prune()
 		d.verified.prune(now)
 		d.issued.prune(now)
+		d.reach.prune(now)
 	}
 }
 
