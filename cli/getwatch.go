@@ -192,7 +192,6 @@ func worthRetrying(err error) bool {
 	return err != nil
 }
 
-
 // fetchMatch downloads c into outDir unless it is there already, and says
 // what happened; it reports whether get --watch is done with c (saved or
 // skipped for good) rather than to try again later.
