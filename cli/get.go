@@ -35,6 +35,7 @@ func newGetCommand(g *globals) *cobra.Command {
 	var outDir string
 	var force bool
 	var wait, stall time.Duration
+	var watch bool
 	cmd := &cobra.Command{
 		Use:   "get NAME|SHA256",
 		Short: "Download a file from every online peer that shares it",
@@ -57,14 +58,23 @@ the others); a get whose sources all hang fails within two stall timeouts.
 With --wait, get does not fail when no peer that shares the file is online,
 or every one is gone or hung: it says it is waiting and asks the directory
 again every second, resuming the download when a source comes (back), and
-fails once --wait has passed without one.`,
+fails once --wait has passed without one.
+
+With --watch, get is a wishlist: it downloads every file that matches
+QUERY now, then each one that starts to match as peers publish it or come
+online, until Ctrl-C. Files already complete in the output folder are
+skipped; one that fails is tried again when its sources change.`,
 		Example: `  peerhub get archivo1_p1.txt
   peerhub get -o ~/Downloads report.pdf
   peerhub get 3f79bb7b435b05321651daefd374cdc681dc06faa65e374e38337b88ca046dea
   peerhub get 3f79bb7b
-  peerhub get --wait 10m report.pdf`,
+  peerhub get --wait 10m report.pdf
+  peerhub get --watch -o ~/Music .ogg`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if watch {
+				return runGetWatch(cmd.Context(), g, &o, args[0], outDir, stall)
+			}
 			return runGet(cmd.Context(), g, &o, args[0], outDir, force, wait, stall)
 		},
 	}
@@ -74,6 +84,9 @@ fails once --wait has passed without one.`,
 	cmd.Flags().BoolVar(&force, "force", false, "replace a file of the same name in the output folder")
 	cmd.Flags().DurationVar(&wait, "wait", 0, "when no source is online (or all are gone), wait this long for one, asking the directory again every second")
 	cmd.Flags().DurationVar(&stall, "stall-timeout", downloader.DefaultStallTimeout, "drop a source that sends nothing for this long")
+	cmd.Flags().BoolVar(&watch, "watch", false, "a wishlist: keep running and download every file that matches, now or later, skipping those already complete in the output folder")
+	cmd.MarkFlagsMutuallyExclusive("watch", "wait")
+	cmd.MarkFlagsMutuallyExclusive("watch", "force")
 	envHelp(cmd.Flags())
 	return cmd
 }
