@@ -197,7 +197,11 @@ func (r *getRunner) run(j getJob) getOutcome {
 		r.show.failed(j.Label, "", out.err, "")
 		return out
 	}
-	view := r.show.begin(j.Label)
+	var known int64
+	if j.Cand != nil {
+		known = j.Cand.Size
+	}
+	view := r.show.begin(j.Label, known)
 	w := newWaiter(r.show.globals(r.g), r.o.JSON, j.Label, r.o.Wait)
 	cand := j.Cand
 	for {

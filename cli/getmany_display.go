@@ -137,16 +137,17 @@ func (d *manyDisplay) added(size int64) {
 	d.totalBytes += size
 }
 
-// begin shows a download that starts.
-func (d *manyDisplay) begin(label string) *downloadView {
+// begin shows a download that starts, of size bytes as counted by added.
+func (d *manyDisplay) begin(label string, size int64) *downloadView {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	v := &downloadView{d: d, label: label}
+	v := &downloadView{d: d, label: label, size: size}
 	d.running = append(d.running, v)
 	return v
 }
 
-// sized tells the size of a download resolved only when it started.
+// sized tells the size of a download resolved only when it started (or
+// again, for one that was already known: no change).
 func (v *downloadView) sized(size int64) {
 	v.d.mu.Lock()
 	defer v.d.mu.Unlock()

@@ -3,6 +3,7 @@ package cli_test
 import (
 	"encoding/json"
 	"fmt"
+	"io"
 	"io/fs"
 	"maps"
 	"os"
@@ -11,6 +12,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/creack/pty"
+
+	"github.com/peerhub/peerhub/cli"
 	"github.com/peerhub/peerhub/e2e/testnet"
 	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
 	"github.com/peerhub/peerhub/internal/sharepath"
@@ -395,5 +399,61 @@ func TestMenuIgnoresJSONEnvironment(t *testing.T) {
 	// The environment still reaches the commands that have JSON.
 	if r := run(t, env, "", "peers"); r.code != 0 || !strings.HasPrefix(r.out, `{"peers":`) {
 		t.Errorf("peers with PEERHUB_JSON=true: exit %d\n%s%s", r.code, r.out, r.err)
+	}
+}
+
+// TestGetManyOnATerminal runs get of several names on a pseudo-terminal:
+// an ambiguous name is asked about there, before any download starts, and
+// the downloads show as one block (a total line and a line per running
+// download) redrawn in place, with a Saved line for each file above it.
+func TestGetManyOnATerminal(t *testing.T) {
+	t.Parallel()
+	n := testnet.Start(t, testnet.Options{})
+	twinB := []byte("twin two\n")
+	slowContent := testutil.RandBytes(3<<20, 31)
+	n.AddPeer("p1", testnet.PeerOptions{Files: map[string][]byte{"twin.txt": []byte("twin one\n"), "slow.bin": slowContent}, MaxRate: 1 << 20})
+	n.AddPeer("p2", testnet.PeerOptions{Files: map[string][]byte{"twin.txt": twinB}})
+	waitIndexed(t, n, "twin.txt")
+	waitIndexed(t, n, "slow.bin")
+	out := t.TempDir()
+
+	ptmx, tty, err := pty.Open()
+	if err != nil {
+		t.Fatalf("open pty: %v", err)
+	}
+	t.Cleanup(func() { ptmx.Close() })
+	s := &menuScreen{t: t, ptmx: ptmx, code: make(chan int, 1)}
+	go io.Copy(&s.scr, ptmx)
+	env := menuEnv(n)
+	go func() {
+		defer tty.Close()
+		s.code <- cli.Run(t.Context(), []string{"get", "-o", out, "twin.txt", "slow.bin"}, cli.Streams{
+			In: tty, Out: tty, Err: tty,
+			LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok },
+		})
+	}()
+	s.expect(`"twin.txt" matches 2 different files`)
+	// The candidates come in the directory's order: pick p2's by its hash.
+	choice := ""
+	for l := range strings.Lines(s.next("Which one?")) {
+		if strings.Contains(l, testutil.SHA256Hex(twinB)[:16]) {
+			choice, _, _ = strings.Cut(strings.TrimSpace(l), ")")
+		}
+	}
+	s.typeLine(choice)
+	s.expect("Getting 2 files: ")
+	s.expect(" of 3.0 MiB") // the sizes of both, each counted once
+	s.expect("slow.bin  ")
+	s.expect("\x1b[") // the block is redrawn in place
+	s.expect("Saved " + filepath.Join(out, "slow.bin"))
+	if c := s.exitCode(); c != 0 {
+		t.Fatalf("exit %d; the screen:\n%s", c, s.scr.String())
+	}
+	if !strings.Contains(s.scr.String(), "Saved "+filepath.Join(out, "twin.txt")) {
+		t.Errorf("no Saved line for twin.txt; the screen:\n%s", s.scr.String())
+	}
+	got := regularFiles(t, out)
+	if got["twin.txt"] != testutil.SHA256Hex(twinB) || got["slow.bin"] != testutil.SHA256Hex(slowContent) || len(got) != 2 {
+		t.Errorf("output folder holds %v", got)
 	}
 }
