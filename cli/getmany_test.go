@@ -457,3 +457,50 @@ func TestGetManyOnATerminal(t *testing.T) {
 		t.Errorf("output folder holds %v", got)
 	}
 }
+
+// TestGetManyWaitsForOne: with --wait, a name no online peer shares yet
+// waits on its own while the others download, and is got once a peer
+// that shares it comes online.
+func TestGetManyWaitsForOne(t *testing.T) {
+	t.Parallel()
+	n := testnet.Start(t, testnet.Options{})
+	now, late := []byte("here from the start\n"), testutil.RandBytes(1<<20+3, 41)
+	n.AddPeer("p1", testnet.PeerOptions{Files: map[string][]byte{"now.txt": now}})
+	waitIndexed(t, n, "now.txt")
+	env := map[string]string{"PEERHUB_DIRECTORY": n.DirectoryURL, "PEERHUB_USER": "alice", "PEERHUB_PASSWORD": testnet.Password}
+	out := t.TempDir()
+	var stdout, stderr testutil.SyncBuffer
+	done := started(t, env, &stdout, &stderr, "get", "--json", "--wait", "30s", "-o", out, "now.txt", "late.bin")
+	testutil.Eventually(t, 20*time.Second, "now.txt is saved while late.bin is waited for", func() error {
+		var saved, waiting bool
+		for line := range strings.Lines(stdout.String()) {
+			var ev struct{ Event, Name, Query string }
+			if json.Unmarshal([]byte(line), &ev) != nil {
+				continue
+			}
+			saved = saved || ev.Event == "done" && ev.Name == "now.txt"
+			waiting = waiting || ev.Event == "waiting" && ev.Query == "late.bin"
+		}
+		if !saved || !waiting {
+			return fmt.Errorf("saved %v, waiting %v:\n%s", saved, waiting, stdout.String())
+		}
+		return nil
+	})
+	n.AddPeer("p2", testnet.PeerOptions{Files: map[string][]byte{"late.bin": late}})
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("exit %d\n%s%s", code, stdout.String(), stderr.String())
+		}
+	case <-time.After(40 * time.Second):
+		t.Fatalf("get --wait 30s still running after 40 s\n%s", stdout.String())
+	}
+	got := regularFiles(t, out)
+	if got["now.txt"] != testutil.SHA256Hex(now) || got["late.bin"] != testutil.SHA256Hex(late) {
+		t.Errorf("output folder holds %v", got)
+	}
+	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
+	if last := lines[len(lines)-1]; !strings.Contains(last, `"event":"summary","files":2,"saved":2,"failed":[]`) {
+		t.Errorf("last line %s, want the summary", last)
+	}
+}
