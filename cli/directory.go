@@ -16,6 +16,7 @@ import (
 	"github.com/peerhub/peerhub/internal/rpcserver"
 	"github.com/peerhub/peerhub/server"
 	"github.com/peerhub/peerhub/server/directory"
+	"github.com/peerhub/peerhub/server/relay"
 )
 
 func init() { commands = append(commands, newDirectoryCommand) }
@@ -24,6 +25,18 @@ func init() { commands = append(commands, newDirectoryCommand) }
 // subcommands, which act on the same data folder and store.
 type directoryFlags struct {
 	cfg server.Config
+	// relayOn, relayRate and relayTotalRate are the relay's flags, turned
+	// into cfg.NoRelay and cfg.Relay by relayConfig.
+	relayOn                   bool
+	relayRate, relayTotalRate byteSize
+}
+
+// relayConfig sets the relay's part of f.cfg from its flags.
+func (f *directoryFlags) relayConfig() server.Config {
+	f.cfg.NoRelay = !f.relayOn
+	f.cfg.Relay.MaxRate = int64(f.relayRate)
+	f.cfg.Relay.MaxTotalRate = int64(f.relayTotalRate)
+	return f.cfg
 }
 
 func newDirectoryCommand(g *globals) *cobra.Command {
@@ -62,7 +75,7 @@ in the process list), use PGPASSWORD, ~/.pgpass or $PEERHUB_STORE.`,
   PGPASSWORD=... peerhub directory --listen :8000 --store 'postgres://peerhub@db.internal/peerhub?sslmode=require'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runDirectory(cmd.Context(), g, f.cfg)
+			return runDirectory(cmd.Context(), g, f.relayConfig())
 		},
 	}
 	fs := cmd.Flags()
@@ -73,6 +86,11 @@ in the process list), use PGPASSWORD, ~/.pgpass or $PEERHUB_STORE.`,
 	fs.IntVar(&f.cfg.Directory.MaxAccountSessions, "max-account-sessions", directory.DefaultMaxAccountSessions, "most live sessions (peers and clients) one account may have")
 	fs.IntVar(&f.cfg.Directory.MaxAccountFiles, "max-account-files", directory.DefaultMaxAccountFiles, "most files the online peers of one account may share together")
 	fs.DurationVar(&f.cfg.StallTimeout, "stall-timeout", rpcserver.DefaultStallTimeout, "end a call whose client sends or accepts less than 256KiB for this long (-1s: never)")
+	fs.BoolVar(&f.relayOn, "relay", true, "run the relay, through which downloaders reach peers they cannot reach directly (--relay=false: none)")
+	fs.Var(&f.relayRate, "relay-max-rate", "cap on each peer's relayed bytes per second, e.g. 4MiB (0: no cap)")
+	fs.Var(&f.relayTotalRate, "relay-max-total-rate", "cap on all relayed bytes per second together, e.g. 32MiB (0: no cap)")
+	fs.IntVar(&f.cfg.Relay.MaxSessions, "relay-max-sessions", relay.DefaultMaxSessions, "relayed sessions at once; more are refused (resource_exhausted)")
+	fs.DurationVar(&f.cfg.Relay.IdleTimeout, "relay-idle-timeout", relay.DefaultIdleTimeout, "cut a relayed session that moves no byte for this long")
 	corsFlag(fs, &f.cfg.CORS)
 	pfs := cmd.PersistentFlags()
 	pfs.StringVar(&f.cfg.Data, "data", server.DefaultData, "folder of the directory's database (created 0700)")

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -15,7 +14,6 @@ import (
 	"time"
 
 	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
-	"github.com/peerhub/peerhub/internal/rpcclient"
 	"github.com/peerhub/peerhub/peer/downloader"
 	"github.com/peerhub/peerhub/peer/session"
 )
@@ -91,7 +89,9 @@ type getRunner struct {
 	g    *globals
 	s    *session.Session
 	o    getRunOptions
-	http *http.Client // shared by every download: one connection per peer
+	// routes reach every download's sources, directly or through the
+	// directory's relay; shared, so that each peer gets one connection.
+	routes *downloader.Relay
 	show *manyDisplay
 
 	mu       sync.Mutex
@@ -110,7 +110,7 @@ type getRunner struct {
 func startGetRunner(ctx context.Context, g *globals, s *session.Session, o getRunOptions) *getRunner {
 	r := &getRunner{
 		ctx: ctx, g: g, s: s, o: o,
-		http:   rpcclient.NewHTTPClient(),
+		routes: relayRoutes(s),
 		show:   newManyDisplay(g, o.JSON),
 		dests:  map[string]string{},
 		labels: map[string]string{},
@@ -236,7 +236,7 @@ func (r *getRunner) run(j getJob) getOutcome {
 			// A download token per source, renewed as it runs: the
 			// session token never goes to a peer.
 			Tokens:           r.s.Tokens(directoryv1.TokenScope_TOKEN_SCOPE_DOWNLOAD),
-			HTTPClient:       r.http,
+			Routes:           r.routes,
 			Progress:         view.progress,
 			ProgressInterval: barInterval,
 			StallTimeout:     r.o.Stall,

@@ -262,12 +262,16 @@ func (m *menu) start(r *directoryv1.SearchResult, sources []*directoryv1.Source,
 	m.mu.Unlock()
 	srcs := make([]downloader.Source, len(sources))
 	for i, s := range sources {
-		srcs[i] = downloader.Source{Peer: s.GetPeer(), Address: s.GetAddress(), Name: s.GetName()}
+		srcs[i] = downloader.Source{Peer: s.GetPeer(), Address: s.GetAddress(), Name: s.GetName(),
+			Relayed: s.GetReachability() == directoryv1.Reachability_REACHABILITY_RELAYED}
 	}
 	target := downloader.Target{SHA256: r.GetSha256(), Size: r.GetSize(), PieceSize: int64(r.GetPieceSize()), PieceRoot: r.GetPieceRoot()}
 	m.wg.Go(func() {
 		defer cancel()
+		routes := relayRoutes(m.s)
+		defer routes.Close()
 		res, err := downloader.Download(ctx, target, srcs, downloader.Options{
+			Routes:   routes,
 			Dest:     filepath.Join(m.outDir, name),
 			Force:    force,
 			Tokens:   m.s.Tokens(directoryv1.TokenScope_TOKEN_SCOPE_DOWNLOAD),

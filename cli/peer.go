@@ -5,6 +5,7 @@ import (
 
 	"github.com/peerhub/peerhub/internal/rpcserver"
 	"github.com/peerhub/peerhub/peer"
+	"github.com/peerhub/peerhub/peer/relayagent"
 	peertransfer "github.com/peerhub/peerhub/peer/transfer"
 )
 
@@ -75,6 +76,7 @@ pages of other origins call it only with --cors-origin.`,
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key file")
 	fs.StringVar(&cfg.SeedFrom, "seed-from", "", "on a first start with an empty --share, copy this folder's files into it")
 	fs.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", peer.DefaultShutdownGrace, "how long running transfers may finish at shutdown")
+	fs.StringVar(&cfg.Relay, "relay", relayagent.ModeAuto, "when to wait for downloaders at the directory's relay: auto (when the directory cannot reach --advertise), always or never")
 	corsFlag(fs, &cfg.CORS)
 	envHelp(fs)
 	return cmd

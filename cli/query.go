@@ -144,9 +144,9 @@ use it), the address it serves files at, and how many files it shares.`,
 					return nil
 				}
 				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "PEER\tACCOUNT\tADDRESS\tFILES\tLAST SEEN")
+				fmt.Fprintln(tw, "PEER\tACCOUNT\tADDRESS\tFILES\tLAST SEEN\tREACH")
 				for _, p := range peers {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", p.GetName(), p.GetUsername(), p.GetAddress(), p.GetFileCount(), ago(p.GetLastSeen()))
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", p.GetName(), p.GetUsername(), p.GetAddress(), p.GetFileCount(), ago(p.GetLastSeen()), reachWord(p.GetReachability()))
 				}
 				return tw.Flush()
 			})

@@ -13,6 +13,7 @@ import (
 
 	"github.com/peerhub/peerhub/internal/advertise"
 	"github.com/peerhub/peerhub/internal/rpcserver"
+	"github.com/peerhub/peerhub/peer/relayagent"
 	"github.com/peerhub/peerhub/peer/transfer"
 )
 
@@ -79,6 +80,10 @@ type Config struct {
 	ShutdownGrace time.Duration
 	// CORS lets web pages of other origins call the peer; none if zero.
 	CORS rpcserver.CORS
+	// Relay says when to wait for downloaders at the directory's relay:
+	// relayagent.ModeAuto (when the directory's dial-back cannot reach
+	// the advertise address; the default), ModeAlways or ModeNever.
+	Relay string
 }
 
 // WithDefaults returns c with zero fields set to their defaults.
@@ -104,6 +109,9 @@ func (c Config) WithDefaults() Config {
 	if c.ShutdownGrace == 0 {
 		c.ShutdownGrace = DefaultShutdownGrace
 	}
+	if c.Relay == "" {
+		c.Relay = relayagent.ModeAuto
+	}
 	return c
 }
 
@@ -124,6 +132,11 @@ func (c Config) Validate() error {
 	}
 	if err := checkURL("--directory", c.Directory); err != nil {
 		errs = append(errs, err)
+	}
+	if c.Relay != "" {
+		if err := relayagent.CheckMode(c.Relay); err != nil {
+			errs = append(errs, fmt.Errorf("--relay: %w", err))
+		}
 	}
 	if c.Advertise != "" {
 		if err := advertise.Check(c.Advertise); err != nil {

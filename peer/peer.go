@@ -21,6 +21,7 @@ import (
 	"github.com/peerhub/peerhub/gen/peerhub/directory/v1/directoryv1connect"
 	"github.com/peerhub/peerhub/gen/peerhub/peer/v1/peerv1connect"
 	"github.com/peerhub/peerhub/internal/pieces"
+	"github.com/peerhub/peerhub/internal/reachproof"
 	"github.com/peerhub/peerhub/internal/rpcclient"
 	"github.com/peerhub/peerhub/internal/rpcserver"
 	"github.com/peerhub/peerhub/internal/webui"
@@ -167,6 +168,11 @@ func (p *Peer) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	// Plain HTTP downloads (links): the same slots, caps and rate.
 	httpfiles.Mount(srv.Mux, p.transfer, fileAuth(sess), p.log)
+	srv.Mux.HandleFunc("GET "+reachproof.Path, reachAnswer(sess))
+	agent, err := p.relayAgent(sess, srv.Handler())
+	if err != nil {
+		return err
+	}
 	// Forwarded calls carry read tokens only; the directory checks them
 	// again. The requests it forwards are small.
 	proxy := newDirectoryProxy(httpClient, p.cfg.Directory)
@@ -206,6 +212,7 @@ func (p *Peer) Serve(ctx context.Context, ln net.Listener) error {
 			}
 		}
 	})
+	wg.Go(func() { agent.Run(ctx) })
 	wg.Go(func() {
 		err := sess.Run(ctx, func() []*directoryv1.FileEntry { return entries(p.index.Snapshot()) }, deltas)
 		if err != nil {

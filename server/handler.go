@@ -28,6 +28,9 @@ type handler struct {
 	dir           *directory.Directory
 	log           *slog.Logger
 	loginFailures *prometheus.CounterVec
+	// relayed reports whether a peer waits at this directory's relay; nil
+	// without a relay.
+	relayed func(peer string) bool
 }
 
 var _ directoryv1connect.DirectoryServiceHandler = (*handler)(nil)
@@ -137,6 +140,7 @@ func (h *handler) Heartbeat(ctx context.Context, req *connect.Request[directoryv
 		RevokedSessionIds: g.RevokedSessions,
 		HeartbeatInterval: durationpb.New(g.HeartbeatInterval),
 		SessionTtl:        durationpb.New(g.SessionTTL),
+		Reachability:      h.dialBackResult(c.Peer, c.SessionID),
 	}), nil
 }
 
@@ -146,6 +150,7 @@ var tokenScopes = map[directoryv1.TokenScope]string{
 	directoryv1.TokenScope_TOKEN_SCOPE_DOWNLOAD: token.ScopeDownload,
 	directoryv1.TokenScope_TOKEN_SCOPE_UPLOAD:   token.ScopeUpload,
 	directoryv1.TokenScope_TOKEN_SCOPE_STATUS:   token.ScopeStatus,
+	directoryv1.TokenScope_TOKEN_SCOPE_RELAY:    token.ScopeRelay,
 }
 
 // IssueToken implements directoryv1connect.DirectoryServiceHandler.
@@ -213,7 +218,8 @@ func (h *handler) Search(ctx context.Context, req *connect.Request[directoryv1.S
 	for i, r := range results {
 		sources := make([]*directoryv1.Source, len(r.Sources))
 		for j, s := range r.Sources {
-			sources[j] = &directoryv1.Source{Peer: s.Peer, Username: s.Username, Address: s.Address, Name: s.Name, LastSeen: timestamp(s.LastSeen)}
+			sources[j] = &directoryv1.Source{Peer: s.Peer, Username: s.Username, Address: s.Address, Name: s.Name, LastSeen: timestamp(s.LastSeen),
+				Reachability: h.reachability(s.Peer, s.Address)}
 		}
 		out[i] = &directoryv1.SearchResult{
 			Sha256:       r.SHA256,
@@ -237,12 +243,13 @@ func (h *handler) ListPeers(ctx context.Context, req *connect.Request[directoryv
 	out := make([]*directoryv1.PeerInfo, len(peers))
 	for i, p := range peers {
 		out[i] = &directoryv1.PeerInfo{
-			Name:        p.Session.PeerName,
-			Address:     p.Session.Address,
-			Username:    p.Session.Username,
-			FileCount:   p.FileCount,
-			LastSeen:    timestamp(p.Session.LastSeen),
-			OnlineSince: timestamp(p.Session.Created),
+			Name:         p.Session.PeerName,
+			Address:      p.Session.Address,
+			Username:     p.Session.Username,
+			FileCount:    p.FileCount,
+			LastSeen:     timestamp(p.Session.LastSeen),
+			OnlineSince:  timestamp(p.Session.Created),
+			Reachability: h.reachability(p.Session.PeerName, p.Session.Address),
 		}
 	}
 	return connect.NewResponse(&directoryv1.ListPeersResponse{Peers: out, NextPageToken: next}), nil

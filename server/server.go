@@ -27,6 +27,7 @@ import (
 	"github.com/peerhub/peerhub/internal/token"
 	"github.com/peerhub/peerhub/internal/webui"
 	"github.com/peerhub/peerhub/server/directory"
+	"github.com/peerhub/peerhub/server/relay"
 	"github.com/peerhub/peerhub/server/store"
 	"github.com/peerhub/peerhub/server/store/postgres"
 	"github.com/peerhub/peerhub/server/store/sqlite"
@@ -99,6 +100,11 @@ type Config struct {
 	// data for this long; rpcserver.DefaultStallTimeout if zero, never if
 	// negative.
 	StallTimeout time.Duration
+	// NoRelay turns the relay off (--relay=false): peers that cannot be
+	// reached directly cannot be downloaded from.
+	NoRelay bool
+	// Relay configures the relay (server/relay): its caps and timeouts.
+	Relay relay.Config
 	// Directory holds the remaining settings of the directory (limits,
 	// token lifetime, issuer, clock, password cost). Its
 	// HeartbeatInterval, AccountsFile and Logger are set from Heartbeat,
@@ -155,7 +161,7 @@ func (c Config) Validate() error {
 	if err := c.Directory.Validate(); err != nil {
 		return err
 	}
-	return nil
+	return c.Relay.Validate()
 }
 
 // redactURL drops everything after the scheme, so a password in a database
@@ -177,6 +183,7 @@ type Server struct {
 	store store.Store
 	dir   *directory.Directory
 	rpc   *rpcserver.Server
+	relay *relay.Relay // nil with NoRelay
 
 	closeOnce sync.Once
 	closeErr  error
@@ -292,6 +299,14 @@ func (s *Server) mount() error {
 	}
 
 	h := &handler{dir: s.dir, log: s.log, loginFailures: loginFailures}
+	if !s.cfg.NoRelay {
+		r, err := relay.New(s.cfg.Relay, relayAuth{s}, s.rpc.Registry, s.log.With("component", "relay"))
+		if err != nil {
+			return err
+		}
+		r.Mount(s.rpc.Mux)
+		s.relay, h.relayed = r, r.Relayed
+	}
 	// Connect, gRPC and gRPC-Web calls go to the handler through the
 	// gate, which checks the token before reading a byte of the body; REST
 	// calls pass a gate of their own before vanguard transcodes them into
@@ -382,6 +397,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		}
 	})
 	err := s.rpc.Serve(ctx, ln)
+	if s.relay != nil {
+		s.relay.Close()
+	}
 	cancel()
 	wg.Wait()
 	return err

@@ -27,6 +27,7 @@ import (
 	"github.com/peerhub/peerhub/peer"
 	"github.com/peerhub/peerhub/server"
 	"github.com/peerhub/peerhub/server/directory"
+	"github.com/peerhub/peerhub/server/relay"
 )
 
 // Password is the password of every account a Network creates.
@@ -49,6 +50,8 @@ type Options struct {
 	// Directory adjusts the directory's settings (quotas, limits); its
 	// PasswordCost is bcrypt.MinCost unless set.
 	Directory directory.Config
+	// Relay configures the directory's relay.
+	Relay relay.Config
 }
 
 // Network is a running directory and its peers.
@@ -130,6 +133,7 @@ func (n *Network) serverConfig() server.Config {
 		Heartbeat:     n.opts.Heartbeat,
 		ShutdownGrace: time.Second,
 		Directory:     dc,
+		Relay:         n.opts.Relay,
 		CORS: rpcserver.CORS{Allow: func(origin string) bool {
 			_, ok := n.peerOrigins.Load(origin)
 			return ok
@@ -264,6 +268,10 @@ type PeerOptions struct {
 	// in peer.Config.
 	StallTimeout                                   time.Duration
 	MaxTransfersPerAccount, MaxTransfersPerAddress int
+	// Relay is peer.Config.Relay (auto if empty).
+	Relay string
+	// TLSCert and TLSKey as in peer.Config: the peer serves TLS.
+	TLSCert, TLSKey string
 }
 
 // Peer is one running peer.
@@ -313,6 +321,7 @@ func (n *Network) AddPeer(name string, opts PeerOptions) *Peer {
 		MaxUploadTotal: opts.MaxUploadTotal,
 		ShutdownGrace:  time.Second, CORS: opts.CORS, Advertise: opts.Advertise,
 		StallTimeout: opts.StallTimeout, MaxTransfersPerAccount: opts.MaxTransfersPerAccount, MaxTransfersPerAddress: opts.MaxTransfersPerAddress,
+		Relay: opts.Relay, TLSCert: opts.TLSCert, TLSKey: opts.TLSKey,
 	}, n.log.With("role", "peer", "peer", name))
 	if err != nil {
 		n.t.Fatalf("start peer %s: %v", name, err)
@@ -322,7 +331,11 @@ func (n *Network) AddPeer(name string, opts PeerOptions) *Peer {
 		n.t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	pr := &Peer{URL: "http://" + ln.Addr().String(), Share: share, Daemon: p, stop: cancel, done: make(chan error, 1)}
+	scheme := "http://"
+	if opts.TLSCert != "" {
+		scheme = "https://"
+	}
+	pr := &Peer{URL: scheme + ln.Addr().String(), Share: share, Daemon: p, stop: cancel, done: make(chan error, 1)}
 	n.peerOrigins.Store(pr.URL, struct{}{})
 	go func() { pr.done <- errors.Join(p.Serve(ctx, ln), p.Close()) }()
 	n.t.Cleanup(func() { pr.Stop() })

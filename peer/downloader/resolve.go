@@ -222,7 +222,8 @@ func candidate(r *directoryv1.SearchResult, query string, byHash bool) (Candidat
 		Accounts: int(r.GetAccountCount()),
 	}
 	for _, s := range r.GetSources() {
-		c.Sources = append(c.Sources, Source{Peer: s.GetPeer(), Address: s.GetAddress(), Name: s.GetName()})
+		c.Sources = append(c.Sources, Source{Peer: s.GetPeer(), Address: s.GetAddress(), Name: s.GetName(),
+			Relayed: s.GetReachability() == directoryv1.Reachability_REACHABILITY_RELAYED})
 	}
 	var m match
 	if byHash {

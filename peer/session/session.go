@@ -89,9 +89,11 @@ type Session struct {
 	interval   time.Duration
 	maxPerCall int
 	loggedIn   bool
-	peerName   string              // granted by the last login; "" for a client
-	refresh    Refresh             // issued by the last login, if asked (WantRefresh)
-	revoked    map[string]struct{} // sessions whose tokens a peer refuses
+	peerName   string                   // granted by the last login; "" for a client
+	sessionID  string                   // of the last login
+	reach      directoryv1.Reachability // the directory's dial-back, from the last heartbeat
+	refresh    Refresh                  // issued by the last login, if asked (WantRefresh)
+	revoked    map[string]struct{}      // sessions whose tokens a peer refuses
 	tokens     map[directoryv1.TokenScope]*Tokens
 	reads      directoryv1connect.DirectoryServiceClient // see Reads
 	access     string                                    // the access point given, if any
@@ -117,6 +119,22 @@ func (s *Session) Client() directoryv1connect.DirectoryServiceClient { return s.
 
 // Token is the session's current bearer token (renewed by heartbeats).
 func (s *Session) Token() *rpcclient.Token { return &s.tok }
+
+// SessionID is the id of the last login's session ("" before it): the key
+// of the peer's answer to the directory's dial-back (reachproof).
+func (s *Session) SessionID() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sessionID
+}
+
+// Reachability is what the directory's dial-back found of the peer, as
+// its last heartbeat said.
+func (s *Session) Reachability() directoryv1.Reachability {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reach
+}
 
 // Verifier checks tokens issued by the directory, offline, with the issuer
 // and keys from its GetInfo (keys refreshed when an unknown key id
@@ -220,6 +238,7 @@ func (s *Session) Login(ctx context.Context) error {
 	s.mu.Lock()
 	s.openedLocked(res.Msg.GetToken(), res.Msg.GetHeartbeatInterval().AsDuration())
 	s.peerName = res.Msg.GetPeerName()
+	s.sessionID, s.reach = res.Msg.GetSessionId(), directoryv1.Reachability_REACHABILITY_UNSPECIFIED
 	s.refresh = Refresh{Token: res.Msg.GetRefreshToken(), ExpiresAt: res.Msg.GetRefreshExpiresAt().AsTime()}
 	s.setRevokedLocked(res.Msg.GetRevokedSessionIds())
 	s.mu.Unlock()
@@ -259,6 +278,7 @@ func (s *Session) Heartbeat(ctx context.Context) error {
 	s.tok.Set(res.Msg.GetToken())
 	s.mu.Lock()
 	s.setRevokedLocked(res.Msg.GetRevokedSessionIds())
+	s.reach = res.Msg.GetReachability()
 	// The directory may have restarted with another interval: follow it
 	// now, or a longer old cadence would outrun its new session TTL.
 	if d := res.Msg.GetHeartbeatInterval().AsDuration(); d > 0 && d != s.interval {

@@ -53,6 +53,14 @@ func (s *Session) useAccessPoint(ctx context.Context, ap *AccessPointError) ([]t
 	return keys, issuer, err
 }
 
+// Directory is the URL of the directory the session logged in at (the
+// one an access point named, when given a peer's URL): where its relay is.
+func (s *Session) Directory() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cfg.Directory
+}
+
 // Reads is the client for the directory's read-only calls (Search,
 // ListPeers, ListFiles): the directory itself, with the session token; or,
 // when the session was given a peer's URL, that peer, with read tokens

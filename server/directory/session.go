@@ -107,6 +107,7 @@ func (d *Directory) Login(ctx context.Context, c Credentials) (Grant, error) {
 	}
 	if c.AdvertiseAddress != "" {
 		d.counters.peerLogins.Add(1)
+		d.checkReach(g.PeerName, g.SessionID, c.AdvertiseAddress, c.RemoteAddr)
 	} else {
 		d.counters.clientLogins.Add(1)
 	}
@@ -246,6 +247,9 @@ func (d *Directory) Heartbeat(ctx context.Context, caller token.Claims) (Grant, 
 	}
 	if err != nil {
 		return Grant{}, fmt.Errorf("heartbeat: %w", err)
+	}
+	if s.IsPeer() {
+		d.recheckReach(s.PeerName, s.ID)
 	}
 	g, ok := d.issued.recent(s.ID, now, d.cfg.TokenTTL)
 	if !ok {

@@ -36,6 +36,16 @@ func (d *Directory) Authenticate(ctx context.Context, raw string) (token.Claims,
 	return d.authenticate(ctx, raw, token.Need{Scopes: []string{token.ScopeSession}, Audience: d.cfg.Issuer})
 }
 
+// AuthenticateRelay checks a relay token (token.ScopeRelay) for peer, of
+// a live session, and returns its claims.
+// Errors: ErrUnauthenticated.
+func (d *Directory) AuthenticateRelay(ctx context.Context, raw, peer string) (token.Claims, error) {
+	if err := CheckName(peer); err != nil {
+		return token.Claims{}, fmt.Errorf("%w: the relay needs the peer's name: %w", ErrUnauthenticated, err)
+	}
+	return d.authenticate(ctx, raw, token.Need{Scopes: []string{token.ScopeRelay}, Audience: peer})
+}
+
 // AuthenticateRead is Authenticate for the read-only calls (Info, Search,
 // ListPeers, ListFiles), which also accept a read token (token.ScopeRead)
 // of a live session.
@@ -72,7 +82,8 @@ func (d *Directory) authenticate(ctx context.Context, raw string, need token.Nee
 
 // TokenRequest is what IssueToken is asked for.
 type TokenRequest struct {
-	// Scope is token.ScopeRead, ScopeDownload, ScopeUpload or ScopeStatus.
+	// Scope is token.ScopeRead, ScopeDownload, ScopeUpload, ScopeStatus or
+	// ScopeRelay.
 	Scope string
 	// Peer is the online peer a download, upload or status token is for;
 	// empty for a read token.
@@ -123,7 +134,7 @@ func (d *Directory) IssueToken(ctx context.Context, caller token.Claims, r Token
 		if r.Peer != "" {
 			return Issued{}, fmt.Errorf("a read token is for the directory, not for peer %s: %w", r.Peer, ErrInvalidArgument)
 		}
-	case token.ScopeDownload, token.ScopeUpload, token.ScopeStatus:
+	case token.ScopeDownload, token.ScopeUpload, token.ScopeStatus, token.ScopeRelay:
 		if r.Peer == "" {
 			return Issued{}, fmt.Errorf("a %s token needs the peer it is for: %w", r.Scope, ErrInvalidArgument)
 		}
@@ -148,7 +159,7 @@ func (d *Directory) IssueToken(ctx context.Context, caller token.Claims, r Token
 		}
 		audience, address = r.Peer, s.Address
 	default:
-		return Issued{}, fmt.Errorf("token scope %q: want %s, %s, %s or %s: %w", r.Scope, token.ScopeRead, token.ScopeDownload, token.ScopeUpload, token.ScopeStatus, ErrInvalidArgument)
+		return Issued{}, fmt.Errorf("token scope %q: want %s, %s, %s, %s or %s: %w", r.Scope, token.ScopeRead, token.ScopeDownload, token.ScopeUpload, token.ScopeStatus, token.ScopeRelay, ErrInvalidArgument)
 	}
 	c := token.Scoped(r.Scope, audience, caller.Subject, caller.SessionID, caller.Peer)
 	c.SHA256 = r.SHA256
