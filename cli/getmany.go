@@ -85,14 +85,14 @@ type getOutcome struct {
 // add may be called at any time until finish; a job is started as soon as
 // a slot is free. Its methods are safe for concurrent use.
 type getRunner struct {
-	ctx  context.Context
-	g    *globals
-	s    *session.Session
-	o    getRunOptions
+	ctx context.Context
+	g   *globals
+	s   *session.Session
+	o   getRunOptions
 	// routes reach every download's sources, directly or through the
 	// directory's relay; shared, so that each peer gets one connection.
 	routes *downloader.Relay
-	show *manyDisplay
+	show   *manyDisplay
 
 	mu       sync.Mutex
 	cond     *sync.Cond
