@@ -1,6 +1,7 @@
 package cli_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -516,5 +517,52 @@ func TestGetManyWaitsForOne(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
 	if last := lines[len(lines)-1]; !strings.Contains(last, `"event":"summary","files":2,"saved":2,"failed":[]`) {
 		t.Errorf("last line %s, want the summary", last)
+	}
+}
+
+// TestGetManyInterrupted: a get of several files stopped half way (its
+// context cancelled, as Ctrl-C does) exits 130 and names, for the file it
+// was getting, the partial file that the same command resumes; the files
+// not started yet are listed too.
+func TestGetManyInterrupted(t *testing.T) {
+	t.Parallel()
+	n := testnet.Start(t, testnet.Options{})
+	n.AddPeer("p1", testnet.PeerOptions{Files: map[string][]byte{
+		"slow1.bin": testutil.RandBytes(6<<20, 51), "slow2.bin": testutil.RandBytes(6<<20, 52),
+	}, MaxRate: 1 << 20})
+	waitIndexed(t, n, "slow1.bin")
+	waitIndexed(t, n, "slow2.bin")
+	env := map[string]string{"PEERHUB_DIRECTORY": n.DirectoryURL, "PEERHUB_USER": "alice", "PEERHUB_PASSWORD": testnet.Password}
+	out := t.TempDir()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var stdout, stderr testutil.SyncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- cli.Run(ctx, []string{"get", "--parallel", "1", "-o", out, "slow1.bin", "slow2.bin"}, cli.Streams{
+			In: strings.NewReader(""), Out: &stdout, Err: &stderr,
+			LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok },
+		})
+	}()
+	testutil.Eventually(t, 30*time.Second, "a piece of slow1.bin is on disk", func() error {
+		_, err := os.Stat(filepath.Join(out, "slow1.bin"+sharepath.StateSuffix))
+		return err
+	})
+	cancel()
+	var code int
+	select {
+	case code = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("get still running 30 s after it was interrupted\n%s", stderr.String())
+	}
+	t.Logf("interrupted:\n%s", stderr.String())
+	if code != cli.ExitInterrupted {
+		t.Fatalf("exit %d, want %d\n%s", code, cli.ExitInterrupted, stderr.String())
+	}
+	if l := summaryLine(stderr.String(), "slow1.bin"); !strings.Contains(stderr.String(), "slow1.bin"+sharepath.PartialSuffix+": run the same command again to resume") || l == "" {
+		t.Errorf("no resume hint for slow1.bin:\n%s", stderr.String())
+	}
+	if l := summaryLine(stderr.String(), "slow2.bin"); !strings.Contains(l, "not started") {
+		t.Errorf("slow2.bin not listed as not started:\n%s", stderr.String())
 	}
 }
