@@ -38,7 +38,7 @@ func newGetCommand(g *globals) *cobra.Command {
 	var folders []string
 	var parallel int
 	cmd := &cobra.Command{
-		Use:   "get NAME|SHA256... | get --folder PEER:PATH",
+		Use:   "get [NAME|SHA256]... [--folder PEER:PATH]...",
 		Short: "Download files from every online peer that shares them",
 		Long: `Get finds a file by name (or by its SHA-256: all 64 hex digits, or the first
 8 or more, any case, if no other file's hash starts so) and downloads
@@ -67,7 +67,9 @@ one session, --parallel at a time, with one progress display (with --json,
 one event per line, each naming its file, and a summary last). Names are
 resolved first, each by the rules above. The exit code is 0 only if every
 file was saved; otherwise get names each file that failed, and how to
-resume it, and exits 1.`,
+resume it, and exits 1. A file already in the output folder with the same
+content counts as saved and is not fetched again, so the same command run
+again resumes only what is missing.`,
 		Example: `  peerhub get archivo1_p1.txt
   peerhub get -o ~/Downloads report.pdf
   peerhub get 3f79bb7b435b05321651daefd374cdc681dc06faa65e374e38337b88ca046dea
