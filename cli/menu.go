@@ -19,6 +19,7 @@ import (
 
 	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
 	"github.com/peerhub/peerhub/internal/humansize"
+	"github.com/peerhub/peerhub/internal/identity"
 	"github.com/peerhub/peerhub/peer/downloader"
 	"github.com/peerhub/peerhub/peer/session"
 )
@@ -263,7 +264,7 @@ func (m *menu) start(r *directoryv1.SearchResult, sources []*directoryv1.Source,
 	srcs := make([]downloader.Source, len(sources))
 	for i, s := range sources {
 		srcs[i] = downloader.Source{Peer: s.GetPeer(), Address: s.GetAddress(), Name: s.GetName(),
-			Relayed: s.GetReachability() == directoryv1.Reachability_REACHABILITY_RELAYED}
+			Relayed: s.GetReachability() == directoryv1.Reachability_REACHABILITY_RELAYED, Pin: identity.Pin(s.GetPin())}
 	}
 	target := downloader.Target{SHA256: r.GetSha256(), Size: r.GetSize(), PieceSize: int64(r.GetPieceSize()), PieceRoot: r.GetPieceRoot()}
 	m.wg.Go(func() {

@@ -10,9 +10,16 @@ import (
 // through the relay of the session's directory, with relay tokens it
 // issues per peer.
 func relayRoutes(s *session.Session) *downloader.Relay {
+	base, dirTLS, err := s.DirectoryTLS()
+	if err != nil {
+		// The session's own calls already failed on this URL; the relay
+		// reports the same error (Relay.Client) if it is ever tried.
+		base = s.Directory()
+	}
 	return &downloader.Relay{
-		Directory: s.Directory(),
-		Tokens:    s.Tokens(directoryv1.TokenScope_TOKEN_SCOPE_RELAY),
+		Directory:    base,
+		DirectoryTLS: dirTLS,
+		Tokens:       s.Tokens(directoryv1.TokenScope_TOKEN_SCOPE_RELAY),
 	}
 }
 

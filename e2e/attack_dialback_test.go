@@ -123,7 +123,11 @@ func TestAttackDialBack(t *testing.T) {
 		}
 		return nil
 	})
-	if m := hung.mostOpen.Load(); m > directory.DefaultDialBackConcurrency {
+	// The server sees a connection closed a moment after the directory
+	// closed it and freed its slot: while one closes and the next opens,
+	// one more than the cap can be seen at once. Without the cap all
+	// logins' dial-backs would be open together.
+	if m := hung.mostOpen.Load(); m > directory.DefaultDialBackConcurrency+1 {
 		t.Fatalf("%d dial-backs at once, the cap is %d", m, directory.DefaultDialBackConcurrency)
 	}
 	if a := hung.accepted.Load(); a == 0 || a > logins {

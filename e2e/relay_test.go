@@ -6,7 +6,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
@@ -27,6 +26,7 @@ import (
 
 	"github.com/peerhub/peerhub/e2e/testnet"
 	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
+	"github.com/peerhub/peerhub/internal/identity"
 	"github.com/peerhub/peerhub/internal/pieces"
 	"github.com/peerhub/peerhub/internal/relaywire"
 	"github.com/peerhub/peerhub/internal/testutil"
@@ -180,14 +180,13 @@ func TestRelaySeesOnlyCiphertext(t *testing.T) {
 	reachabilityOf(t, n, "sealed", directoryv1.Reachability_REACHABILITY_RELAYED)
 	s := keptAlive(t, aliceAt(n))
 	waitPublished(t, s, "secret.bin")
-	roots := x509.NewCertPool()
-	roots.AddCert(cert)
-	routes := &downloader.Relay{Directory: n.DirectoryURL, Tokens: s.Tokens(directoryv1.TokenScope_TOKEN_SCOPE_RELAY),
-		PeerTLS: func(downloader.Source) *tls.Config { return &tls.Config{RootCAs: roots, ServerName: "127.0.0.1"} }}
+	// The source carries the pin the directory vouches for, as a search
+	// gives it: TLS through the relay accepts that key and nothing else.
+	routes := &downloader.Relay{Directory: n.DirectoryURL, Tokens: s.Tokens(directoryv1.TokenScope_TOKEN_SCOPE_RELAY)}
 	dl := &recordingTokens{TokenSource: s.Tokens(directoryv1.TokenScope_TOKEN_SCOPE_DOWNLOAD)}
 	dest := filepath.Join(t.TempDir(), "f.bin")
 	target := downloader.Target{SHA256: testutil.SHA256Hex(content), Size: int64(len(content)), PieceSize: 1 << 20, PieceRoot: pieceRoot(t, content)}
-	_, err := downloader.Download(t.Context(), target, []downloader.Source{{Peer: "sealed", Address: "https://127.0.0.1:1", Relayed: true}},
+	_, err := downloader.Download(t.Context(), target, []downloader.Source{{Peer: "sealed", Address: "https://127.0.0.1:1", Relayed: true, Pin: identity.PinOf(cert)}},
 		downloader.Options{Dest: dest, Tokens: dl, Routes: routes})
 	routes.Close()
 	if err != nil {

@@ -6,7 +6,9 @@ import (
 	"net/http"
 
 	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
+	"github.com/peerhub/peerhub/internal/identity"
 	"github.com/peerhub/peerhub/internal/reachproof"
+	"github.com/peerhub/peerhub/internal/rpcclient"
 	"github.com/peerhub/peerhub/peer/relayagent"
 	"github.com/peerhub/peerhub/peer/session"
 )
@@ -16,16 +18,21 @@ import (
 // handler (over TLS with the peer's certificate when it serves TLS).
 func (p *Peer) relayAgent(sess *session.Session, handler http.Handler) (*relayagent.Agent, error) {
 	var serverTLS *tls.Config
-	if p.cfg.TLSCert != "" {
-		cert, err := tls.LoadX509KeyPair(p.cfg.TLSCert, p.cfg.TLSKey)
-		if err != nil {
-			return nil, fmt.Errorf("relay: load TLS key pair: %w", err)
-		}
-		serverTLS = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if p.cert != nil {
+		serverTLS = identity.ServerConfig(*p.cert)
+	}
+	var known *rpcclient.KnownHosts
+	if p.cfg.KnownHosts != "" {
+		known = rpcclient.NewKnownHosts(p.cfg.KnownHosts)
+	}
+	base, dirTLS, err := rpcclient.DirectoryTLSFor(p.cfg.Directory, known)
+	if err != nil {
+		return nil, fmt.Errorf("relay: %w", err)
 	}
 	return relayagent.New(relayagent.Config{
-		Directory: p.cfg.Directory,
-		Mode:      p.cfg.Relay,
+		Directory:    base,
+		DirectoryTLS: dirTLS,
+		Mode:         p.cfg.Relay,
 		Unreachable: func() bool {
 			r := sess.Reachability()
 			return r != directoryv1.Reachability_REACHABILITY_DIRECT && r != directoryv1.Reachability_REACHABILITY_UNSPECIFIED

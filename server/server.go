@@ -8,6 +8,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -84,10 +85,19 @@ type Config struct {
 	// directory.DefaultHeartbeatInterval if zero. Sessions expire after
 	// three missed intervals unless Directory.SessionTTL says otherwise.
 	Heartbeat time.Duration
-	// TLSCert and TLSKey are PEM files; with both set the server speaks
-	// HTTPS (HTTP/2 and HTTP/1.1) instead of cleartext h2c. New refuses a
-	// key file that other users may read.
+	// TLSCert and TLSKey are an operator's PEM files (a certificate from
+	// a CA, say); without them the server serves the key and self-signed
+	// certificate kept in Data (identity.LoadOrCreateFor; a temporary
+	// folder for StoreMemory). New refuses a key file that other users may
+	// read.
 	TLSCert, TLSKey string
+	// TLSHosts are names or addresses the generated certificate carries
+	// besides localhost and this machine's name (for clients that check
+	// names: grpcurl -cacert, curl --cacert).
+	TLSHosts []string
+	// InsecurePlaintext serves cleartext HTTP/1.1 and h2c instead of TLS:
+	// for tests and a local demo only.
+	InsecurePlaintext bool
 	// Accounts is an htpasswd file of read-only accounts (bcrypt only).
 	Accounts string
 	// ShutdownGrace is how long running calls may finish on shutdown;
@@ -153,7 +163,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("heartbeat %s: must be positive", c.Heartbeat)
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
-		return errors.New("TLS needs both a certificate and a key file (or neither, for cleartext)")
+		return errors.New("TLS needs both a certificate and a key file (or neither, for the generated one)")
+	}
+	if c.InsecurePlaintext && c.TLSCert != "" {
+		return errors.New("--insecure-plaintext and --tls-cert contradict each other: choose one")
 	}
 	if err := c.CORS.Validate(); err != nil {
 		return err
@@ -184,6 +197,11 @@ type Server struct {
 	dir   *directory.Directory
 	rpc   *rpcserver.Server
 	relay *relay.Relay // nil with NoRelay
+	// cert is the TLS identity served; zero with InsecurePlaintext.
+	cert tls.Certificate
+	// tempState is the temporary folder of StoreMemory's key, removed by
+	// Close; "" otherwise.
+	tempState string
 
 	closeOnce sync.Once
 	closeErr  error
@@ -200,23 +218,26 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	}
 	cfg = cfg.withDefaults()
 	cfg.Directory.Logger = logger
-	if cfg.TLSKey != "" {
-		if err := private.Check("TLS key", cfg.TLSKey); err != nil {
-			return nil, err
-		}
+	s := &Server{cfg: cfg, log: logger}
+	if err := s.loadIdentity(); err != nil {
+		s.removeTempState()
+		return nil, err
 	}
 	st, err := OpenStore(ctx, cfg)
 	if err != nil {
+		s.removeTempState()
 		return nil, err
 	}
 	dir, err := directory.New(ctx, st, cfg.Directory)
 	if err != nil {
 		st.Close()
+		s.removeTempState()
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: logger, store: st, dir: dir}
+	s.store, s.dir = st, dir
 	if err := s.mount(); err != nil {
 		st.Close()
+		s.removeTempState()
 		return nil, err
 	}
 	return s, nil
@@ -279,8 +300,7 @@ func (s *Server) mount() error {
 		Docs:          directoryv1connect.DirectoryServiceName,
 		Dashboard:     webui.Dashboard{Role: webui.RoleDirectory},
 		CORS:          s.cfg.CORS,
-		TLSCertFile:   s.cfg.TLSCert,
-		TLSKeyFile:    s.cfg.TLSKey,
+		TLS:           s.tlsConfig(),
 		ShutdownGrace: s.cfg.ShutdownGrace,
 		StallTimeout:  s.cfg.StallTimeout,
 	})
@@ -411,6 +431,7 @@ func (s *Server) Close() error {
 		if err := s.store.Close(); err != nil {
 			s.closeErr = fmt.Errorf("close store: %w", err)
 		}
+		s.removeTempState()
 	})
 	return s.closeErr
 }
@@ -425,12 +446,22 @@ func (s *Server) Listen(ctx context.Context) (net.Listener, error) {
 	return ln, nil
 }
 
-// URL is the base URL clients use for a listener of this server: http:// or
-// https:// (with TLS) and ln's address.
+// URL is the base URL clients use for a listener of this server: https://
+// (http:// with InsecurePlaintext) and ln's address.
 func (s *Server) URL(ln net.Listener) string {
-	scheme := "http"
-	if s.cfg.TLSCert != "" {
-		scheme = "https"
+	scheme := "https"
+	if s.cfg.InsecurePlaintext {
+		scheme = "http"
 	}
 	return scheme + "://" + ln.Addr().String()
+}
+
+// PinnedURL is URL followed by "#" and the server's pin, the form clients
+// accept to trust this directory without asking anyone
+// (rpcclient.SplitPin); URL alone with InsecurePlaintext.
+func (s *Server) PinnedURL(ln net.Listener) string {
+	if s.cfg.InsecurePlaintext {
+		return s.URL(ln)
+	}
+	return s.URL(ln) + "#" + string(s.Pin())
 }

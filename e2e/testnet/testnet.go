@@ -9,6 +9,7 @@
 package testnet
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -52,6 +53,12 @@ type Options struct {
 	Directory directory.Config
 	// Relay configures the directory's relay.
 	Relay relay.Config
+	// TLS runs the directory and every peer as they run by default: over
+	// TLS with generated keys, the peers' pins vouched for by the
+	// directory, and DirectoryURL carrying the directory's pin. Without
+	// it they serve cleartext (--insecure-plaintext), which the tests
+	// that speak raw HTTP/2 to them need.
+	TLS bool
 }
 
 // Network is a running directory and its peers.
@@ -127,13 +134,14 @@ func (n *Network) serverConfig() server.Config {
 		dc.TransferTTL = n.opts.TransferTTL
 	}
 	return server.Config{
-		Listen:        n.addr,
-		Data:          n.DataDir(),
-		Store:         n.opts.Store,
-		Heartbeat:     n.opts.Heartbeat,
-		ShutdownGrace: time.Second,
-		Directory:     dc,
-		Relay:         n.opts.Relay,
+		Listen:            n.addr,
+		Data:              n.DataDir(),
+		Store:             n.opts.Store,
+		Heartbeat:         n.opts.Heartbeat,
+		ShutdownGrace:     time.Second,
+		Directory:         dc,
+		Relay:             n.opts.Relay,
+		InsecurePlaintext: !n.opts.TLS,
 		CORS: rpcserver.CORS{Allow: func(origin string) bool {
 			_, ok := n.peerOrigins.Load(origin)
 			return ok
@@ -192,7 +200,9 @@ func (n *Network) StartDirectory() {
 		return err
 	})
 	n.addr = ln.Addr().String()
-	n.DirectoryURL = s.URL(ln)
+	// With TLS, the URL carries the directory's pin: clients trust it
+	// without a known-hosts file.
+	n.DirectoryURL = s.PinnedURL(ln)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -272,7 +282,14 @@ type PeerOptions struct {
 	Relay string
 	// TLSCert and TLSKey as in peer.Config: the peer serves TLS.
 	TLSCert, TLSKey string
+	// Settle as in peer.Config; DefaultSettle if zero.
+	Settle time.Duration
 }
+
+// DefaultSettle is the settle time of test peers unless PeerOptions.Settle
+// says otherwise: the product's (seconds) would slow every test that adds a
+// file to a running peer.
+const DefaultSettle = 300 * time.Millisecond
 
 // Peer is one running peer.
 type Peer struct {
@@ -316,11 +333,11 @@ func (n *Network) AddPeer(name string, opts PeerOptions) *Peer {
 	}
 	p, err := peer.New(context.Background(), peer.Config{
 		Share: share, Name: name, User: user, Password: Password,
-		Listen: "127.0.0.1:0", Directory: n.DirectoryURL,
+		Listen: "127.0.0.1:0", Directory: n.DirectoryURL, InsecurePlaintext: !n.opts.TLS && opts.TLSCert == "",
 		AcceptUploads: opts.AcceptUploads, MaxRate: opts.MaxRate, MaxUploadSize: opts.MaxUploadSize,
 		MaxUploadTotal: opts.MaxUploadTotal,
 		ShutdownGrace:  time.Second, CORS: opts.CORS, Advertise: opts.Advertise,
-		StallTimeout: opts.StallTimeout, MaxTransfersPerAccount: opts.MaxTransfersPerAccount, MaxTransfersPerAddress: opts.MaxTransfersPerAddress,
+		StallTimeout: opts.StallTimeout, Settle: cmp.Or(opts.Settle, DefaultSettle), MaxTransfersPerAccount: opts.MaxTransfersPerAccount, MaxTransfersPerAddress: opts.MaxTransfersPerAddress,
 		Relay: opts.Relay, TLSCert: opts.TLSCert, TLSKey: opts.TLSKey,
 	}, n.log.With("role", "peer", "peer", name))
 	if err != nil {
@@ -332,7 +349,7 @@ func (n *Network) AddPeer(name string, opts PeerOptions) *Peer {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	scheme := "http://"
-	if opts.TLSCert != "" {
+	if n.opts.TLS || opts.TLSCert != "" {
 		scheme = "https://"
 	}
 	pr := &Peer{URL: scheme + ln.Addr().String(), Share: share, Daemon: p, stop: cancel, done: make(chan error, 1)}

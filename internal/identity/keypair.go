@@ -233,3 +233,19 @@ func writeFile(path string, data []byte, mode fs.FileMode) error {
 	}
 	return nil
 }
+
+// LoadFiles returns an operator's key pair from PEM files (a certificate
+// from a CA, say), for --tls-cert and --tls-key. Its pin is that of the
+// certificate's key, as for a generated one.
+// Errors: a key file other users may read (private.ErrExposed); files that
+// cannot be read or do not match.
+func LoadFiles(certFile, keyFile string) (tls.Certificate, error) {
+	if err := private.Check("TLS key", keyFile); err != nil {
+		return tls.Certificate{}, err
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return tls.Certificate{}, fmt.Errorf("load TLS key pair: %w", err)
+	}
+	return cert, nil
+}

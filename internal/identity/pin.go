@@ -11,8 +11,10 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
 )
 
@@ -61,3 +63,22 @@ func ParsePin(s string) (Pin, error) {
 
 // String returns the pin as curl writes it.
 func (p Pin) String() string { return string(p) }
+
+// PinOfFile returns the pin of the first certificate in the PEM file path.
+// Errors: the file cannot be read (wrapping fs.ErrNotExist if missing) or
+// holds no certificate.
+func PinOfFile(path string) (Pin, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("certificate: %w", err)
+	}
+	block, _ := pem.Decode(data)
+	if block == nil || block.Type != "CERTIFICATE" {
+		return "", fmt.Errorf("%s: no PEM certificate", path)
+	}
+	cert, err := x509.ParseCertificate(block.Bytes)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", path, err)
+	}
+	return PinOf(cert), nil
+}

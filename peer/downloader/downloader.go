@@ -41,6 +41,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/peerhub/peerhub/internal/identity"
 	"github.com/peerhub/peerhub/internal/rpcclient"
 )
 
@@ -157,6 +158,9 @@ type Source struct {
 	// Relayed says the directory lists the peer as reachable only through
 	// its relay (Options.Routes then skips the direct dial).
 	Relayed bool
+	// Pin is the peer's TLS identity as the directory vouches for it: an
+	// https:// Address is accepted only from a server with that key.
+	Pin identity.Pin
 }
 
 // String names the source in messages.

@@ -8,13 +8,16 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 
 	"golang.org/x/net/http2"
 
 	"github.com/peerhub/peerhub/internal/http2tuning"
+	"github.com/peerhub/peerhub/internal/identity"
 	"github.com/peerhub/peerhub/internal/relaywire"
+	"github.com/peerhub/peerhub/internal/rpcclient"
 )
 
 // DirectDialTimeout bounds the direct dial to a source before the relay
@@ -28,13 +31,18 @@ type Router interface {
 	Client(s Source) *http.Client
 }
 
-// httpFor is the client for calls to source s: Options.Routes', else the
-// one client of every source.
-func (e *engine) httpFor(s Source) *http.Client {
-	if e.o.Routes != nil {
-		return e.o.Routes.Client(s)
+// clientFor is the client for calls to source s: Options.Routes', else
+// the one of its pin (rpcclient.PeerClients). Either way an https://
+// source needs the pin the directory vouched for: without one it cannot be
+// told from a man in the middle.
+func (e *engine) clientFor(s Source) (*http.Client, error) {
+	if e.o.Routes == nil {
+		return e.peers.For(s.Address, s.Pin)
 	}
-	return e.http
+	if strings.HasPrefix(s.Address, "https://") && s.Pin == "" {
+		return nil, fmt.Errorf("peer at %s: %w (the directory did not vouch for its key)", s.Address, rpcclient.ErrNoPin)
+	}
+	return e.o.Routes.Client(s), nil
 }
 
 // Relay routes calls to each source directly when it can, and through
@@ -56,7 +64,8 @@ type Relay struct {
 	// peer.
 	Tokens TokenSource
 	// PeerTLS, if set, returns the TLS configuration for an https://
-	// source (its pinned identity); a default verifying one if nil.
+	// source; if nil, the source's pinned identity
+	// (identity.ClientConfig(Source.Pin)) is the only one accepted.
 	PeerTLS func(Source) *tls.Config
 
 	once    sync.Once
@@ -96,7 +105,9 @@ func (r *Relay) Client(s Source) *http.Client {
 	if err := r.init(); err != nil {
 		return &http.Client{Transport: failing{err}}
 	}
-	key := s.Peer + "\x00" + s.Address
+	// The pin is part of the key: a connection verified for one identity
+	// is never reused for another claiming the same peer and address.
+	key := s.Peer + "\x00" + s.Address + "\x00" + string(s.Pin)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if c := r.clients[key]; c != nil {
@@ -155,9 +166,15 @@ func (r *Relay) dialSource(ctx context.Context, s Source, addr string, c *routed
 	if err != nil || u.Scheme != "https" {
 		return conn, nil
 	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: u.Hostname()}
-	if r.PeerTLS != nil {
+	var cfg *tls.Config
+	switch {
+	case r.PeerTLS != nil:
 		cfg = r.PeerTLS(s).Clone()
+	case s.Pin != "":
+		cfg = identity.ClientConfig(s.Pin)
+	default:
+		conn.Close()
+		return nil, fmt.Errorf("peer at %s: %w", s.Address, rpcclient.ErrNoPin)
 	}
 	cfg.NextProtos = []string{"h2"}
 	tc := tls.Client(conn, cfg)

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/peerhub/peerhub/internal/identity"
 	"github.com/peerhub/peerhub/internal/reachproof"
 )
 
@@ -63,7 +64,8 @@ type DialBack struct {
 // reachRecord is the last check of one peer name.
 type reachRecord struct {
 	session, address string
-	remote           netip.Addr // the login's address: the only one dialled
+	remote           netip.Addr   // the login's address: the only one dialled
+	pin              identity.Pin // the key the login proved; "" for http://
 	result           Reachability
 	checked          time.Time // when the check ended; zero while it runs
 	running          bool
@@ -135,12 +137,12 @@ func (d *Directory) SessionReachability(peer, sessionID string) Reachability {
 // checkReach starts a dial-back of a peer session that just logged in
 // from remote (host:port) with address, replacing any earlier record of
 // the name.
-func (d *Directory) checkReach(peer, sessionID, address, remote string) {
+func (d *Directory) checkReach(peer, sessionID, address, remote string, pin identity.Pin) {
 	if d.reach.cfg.Disabled {
 		return
 	}
 	ap, err := netip.ParseAddrPort(remote)
-	rec := &reachRecord{session: sessionID, address: address, remote: ap.Addr().Unmap()}
+	rec := &reachRecord{session: sessionID, address: address, remote: ap.Addr().Unmap(), pin: pin}
 	d.reach.mu.Lock()
 	d.reach.peers[peer] = rec
 	d.reach.mu.Unlock()
@@ -176,7 +178,7 @@ func (r *reacher) start(rec *reachRecord, d *Directory) {
 		result := ReachUnreachable
 		select {
 		case r.sem <- struct{}{}:
-			err := dialBackRetrying(ctx, rec.address, rec.remote, rec.session)
+			err := dialBackRetrying(ctx, rec.address, rec.remote, rec.session, rec.pin)
 			<-r.sem
 			if err == nil {
 				result = ReachDirect
@@ -209,9 +211,9 @@ const retryEarly = 200 * time.Millisecond
 // dialBackRetrying is dialBack, asked again while the peer answers that
 // it has no session yet (the dial-back starts as the login ends, and may
 // reach the peer before the login's answer does), until ctx ends.
-func dialBackRetrying(ctx context.Context, address string, remote netip.Addr, sessionID string) error {
+func dialBackRetrying(ctx context.Context, address string, remote netip.Addr, sessionID string, pin identity.Pin) error {
 	for {
-		err := dialBack(ctx, address, remote, sessionID)
+		err := dialBack(ctx, address, remote, sessionID, pin)
 		if !errors.Is(err, errTooEarly) {
 			return err
 		}
@@ -230,11 +232,17 @@ var errNotDialled = errors.New("the advertised host is not the address the login
 
 // dialBack connects to address (scheme://host:port) at the login's own
 // address remote only, asks the peer's reach route with a fresh challenge,
-// and checks the answer against sessionID.
-func dialBack(ctx context.Context, address string, remote netip.Addr, sessionID string) error {
+// and checks the answer against sessionID. An https:// address must
+// present the key the login proved (pin) before anything is sent: a
+// server at the address with another key learns nothing, not even the
+// challenge.
+func dialBack(ctx context.Context, address string, remote netip.Addr, sessionID string, pin identity.Pin) error {
 	u, err := url.Parse(address)
 	if err != nil {
 		return err
+	}
+	if u.Scheme == "https" && pin == "" {
+		return errors.New("an https:// address without a key proved at login: not dialled")
 	}
 	port, err := strconv.ParseUint(u.Port(), 10, 16)
 	if err != nil || port == 0 {
@@ -261,6 +269,10 @@ func dialBack(ctx context.Context, address string, remote netip.Addr, sessionID 
 	if err != nil {
 		return err
 	}
+	var tlsConfig *tls.Config
+	if pin != "" {
+		tlsConfig = identity.ClientConfig(pin)
+	}
 	var protocols http.Protocols
 	protocols.SetHTTP1(true)
 	protocols.SetUnencryptedHTTP2(true)
@@ -272,9 +284,9 @@ func dialBack(ctx context.Context, address string, remote netip.Addr, sessionID 
 		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
 			return (&net.Dialer{}).DialContext(ctx, "tcp", target.String())
 		},
-		// The answer proves who is there, not the certificate (until
-		// pinned identities: then the pin is checked instead).
-		TLSClientConfig:   &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS12}, //nolint:gosec // see above
+		// The pin proves whose key is there; the answer, that it is
+		// this session's peer.
+		TLSClientConfig:   tlsConfig,
 		DisableKeepAlives: true,
 	}
 	defer t.CloseIdleConnections()

@@ -104,6 +104,9 @@ type Issued struct {
 	// Link is the plain HTTP download link, for a request with SHA256:
 	// FileLink of the peer's address.
 	Link string
+	// Pin is the TLS identity of the peer a transfer or status token is
+	// for ("" for a read token or a peer serving cleartext).
+	Pin string
 }
 
 // IssueToken signs a token of r.Scope for the caller's session, valid for
@@ -168,6 +171,13 @@ func (d *Directory) IssueToken(ctx context.Context, caller token.Claims, r Token
 		return Issued{}, err
 	}
 	out := Issued{Token: raw, ExpiresAt: exp}
+	if audience != "" && r.Scope != token.ScopeRead {
+		pins, err := d.PeerPins(ctx, []string{r.Peer})
+		if err != nil {
+			return Issued{}, fmt.Errorf("issue token: %w", err)
+		}
+		out.Pin = pins[r.Peer].Pin
+	}
 	if r.SHA256 != "" {
 		out.Link = FileLink(address, r.SHA256, r.Name, raw)
 	}

@@ -511,7 +511,12 @@ type LoginRequest struct {
 	// token besides the session (LoginResponse.refresh_token), to store
 	// instead of the password and exchange with Refresh. A peer session
 	// given refresh is refused with InvalidArgument.
-	Refresh       bool `protobuf:"varint,5,opt,name=refresh,proto3" json:"refresh,omitempty"`
+	Refresh bool `protobuf:"varint,5,opt,name=refresh,proto3" json:"refresh,omitempty"`
+	// key_proof proves that a peer serving https:// holds the TLS key it
+	// serves with: the directory then vouches for that key's pin
+	// (PeerInfo.pin, Source.pin) under the peer's name. Required with an
+	// https:// advertise_address; ignored without advertise_address.
+	KeyProof      *KeyProof `protobuf:"bytes,6,opt,name=key_proof,json=keyProof,proto3" json:"key_proof,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -579,6 +584,13 @@ func (x *LoginRequest) GetRefresh() bool {
 		return x.Refresh
 	}
 	return false
+}
+
+func (x *LoginRequest) GetKeyProof() *KeyProof {
+	if x != nil {
+		return x.KeyProof
+	}
+	return nil
 }
 
 // LoginResponse carries the new session's token.
@@ -1388,7 +1400,12 @@ type Source struct {
 	Username string `protobuf:"bytes,5,opt,name=username,proto3" json:"username,omitempty"`
 	// reachability says how a downloader reaches the peer: directly at
 	// address, or through the directory's relay.
-	Reachability  Reachability `protobuf:"varint,6,opt,name=reachability,proto3,enum=peerhub.directory.v1.Reachability" json:"reachability,omitempty"`
+	Reachability Reachability `protobuf:"varint,6,opt,name=reachability,proto3,enum=peerhub.directory.v1.Reachability" json:"reachability,omitempty"`
+	// pin is the peer's TLS identity, "sha256//" and the base64 SHA-256 of
+	// its certificate's public key (curl --pinnedpubkey's form), proved at
+	// its login: accept its https:// address only from a server with that
+	// key. Empty for a peer serving http://.
+	Pin           string `protobuf:"bytes,7,opt,name=pin,proto3" json:"pin,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1463,6 +1480,13 @@ func (x *Source) GetReachability() Reachability {
 		return x.Reachability
 	}
 	return Reachability_REACHABILITY_UNSPECIFIED
+}
+
+func (x *Source) GetPin() string {
+	if x != nil {
+		return x.Pin
+	}
+	return ""
 }
 
 // SearchResult is one distinct content (sha256, size, piece_size,
@@ -1696,7 +1720,16 @@ type PeerInfo struct {
 	OnlineSince *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=online_since,json=onlineSince,proto3" json:"online_since,omitempty"`
 	// reachability says how a downloader reaches the peer: directly at
 	// address, or through the directory's relay.
-	Reachability  Reachability `protobuf:"varint,7,opt,name=reachability,proto3,enum=peerhub.directory.v1.Reachability" json:"reachability,omitempty"`
+	Reachability Reachability `protobuf:"varint,7,opt,name=reachability,proto3,enum=peerhub.directory.v1.Reachability" json:"reachability,omitempty"`
+	// pin is the peer's TLS identity, "sha256//" and the base64 SHA-256 of
+	// its certificate's public key (curl --pinnedpubkey's form), proved at
+	// its login: accept its https:// address only from a server with that
+	// key. Empty for a peer serving http://.
+	Pin string `protobuf:"bytes,8,opt,name=pin,proto3" json:"pin,omitempty"`
+	// pin_changed_at is set when this peer's login replaced another pin
+	// bound to its name (a new key, or someone with the account's password
+	// claiming the name with theirs): when it happened.
+	PinChangedAt  *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=pin_changed_at,json=pinChangedAt,proto3" json:"pin_changed_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1778,6 +1811,20 @@ func (x *PeerInfo) GetReachability() Reachability {
 		return x.Reachability
 	}
 	return Reachability_REACHABILITY_UNSPECIFIED
+}
+
+func (x *PeerInfo) GetPin() string {
+	if x != nil {
+		return x.Pin
+	}
+	return ""
+}
+
+func (x *PeerInfo) GetPinChangedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PinChangedAt
+	}
+	return nil
 }
 
 // ListPeersResponse is one page of online peers.
@@ -1908,7 +1955,12 @@ type SharedFile struct {
 	// address is the URL where that peer serves peerhub.peer.v1.PeerService.
 	Address string `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
 	// file describes the file.
-	File          *FileEntry `protobuf:"bytes,3,opt,name=file,proto3" json:"file,omitempty"`
+	File *FileEntry `protobuf:"bytes,3,opt,name=file,proto3" json:"file,omitempty"`
+	// pin is the peer's TLS identity, "sha256//" and the base64 SHA-256 of
+	// its certificate's public key (curl --pinnedpubkey's form), proved at
+	// its login: accept its https:// address only from a server with that
+	// key. Empty for a peer serving http://.
+	Pin           string `protobuf:"bytes,4,opt,name=pin,proto3" json:"pin,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1962,6 +2014,13 @@ func (x *SharedFile) GetFile() *FileEntry {
 		return x.File
 	}
 	return nil
+}
+
+func (x *SharedFile) GetPin() string {
+	if x != nil {
+		return x.Pin
+	}
+	return ""
 }
 
 // IssueTokenRequest names a token's purpose.
@@ -2066,7 +2125,12 @@ type IssueTokenResponse struct {
 	// The token rides in the query because such clients cannot set headers:
 	// it is a download token only, bound to that peer and that content, and
 	// short-lived (until expires_at). Treat the link as a secret until then.
-	Link          string `protobuf:"bytes,3,opt,name=link,proto3" json:"link,omitempty"`
+	Link string `protobuf:"bytes,3,opt,name=link,proto3" json:"link,omitempty"`
+	// pin is the TLS identity of the peer the token is for (see
+	// PeerInfo.pin): give it to curl with the link, --pinnedpubkey PIN -k
+	// (-k only skips the certificate authority check; curl still refuses any
+	// other key). Empty for a read token or a peer serving http://.
+	Pin           string `protobuf:"bytes,4,opt,name=pin,proto3" json:"pin,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2118,6 +2182,13 @@ func (x *IssueTokenResponse) GetExpiresAt() *timestamppb.Timestamp {
 func (x *IssueTokenResponse) GetLink() string {
 	if x != nil {
 		return x.Link
+	}
+	return ""
+}
+
+func (x *IssueTokenResponse) GetPin() string {
+	if x != nil {
+		return x.Pin
 	}
 	return ""
 }
@@ -2261,6 +2332,77 @@ func (*ReleasePeerNameResponse) Descriptor() ([]byte, []int) {
 	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{29}
 }
 
+// KeyProof is a peer's proof at login that it holds the TLS key of
+// public_key: signature is that key's signature of the bytes
+// "peerhub login key proof v1", then a 0 byte and each of username,
+// peer_name (as sent, possibly empty), advertise_address and signed_at in
+// Unix nanoseconds (decimal), each preceded by a 0 byte; ECDSA signs their
+// SHA-256 (ASN.1 DER), RSA with PSS over SHA-256, Ed25519 the bytes.
+type KeyProof struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// public_key is the DER SubjectPublicKeyInfo of the key, from the
+	// certificate the peer serves.
+	PublicKey []byte `protobuf:"bytes,1,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
+	// signed_at is when the proof was made; the directory refuses one more
+	// than 5 minutes from its clock.
+	SignedAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=signed_at,json=signedAt,proto3" json:"signed_at,omitempty"`
+	// signature is the signature described above.
+	Signature     []byte `protobuf:"bytes,3,opt,name=signature,proto3" json:"signature,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeyProof) Reset() {
+	*x = KeyProof{}
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeyProof) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeyProof) ProtoMessage() {}
+
+func (x *KeyProof) ProtoReflect() protoreflect.Message {
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeyProof.ProtoReflect.Descriptor instead.
+func (*KeyProof) Descriptor() ([]byte, []int) {
+	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *KeyProof) GetPublicKey() []byte {
+	if x != nil {
+		return x.PublicKey
+	}
+	return nil
+}
+
+func (x *KeyProof) GetSignedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SignedAt
+	}
+	return nil
+}
+
+func (x *KeyProof) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
 var File_peerhub_directory_v1_directory_proto protoreflect.FileDescriptor
 
 const file_peerhub_directory_v1_directory_proto_rawDesc = "" +
@@ -2293,13 +2435,14 @@ const file_peerhub_directory_v1_directory_proto_rawDesc = "" +
 	"\x13max_publish_entries\x18\x05 \x01(\x05R\x11maxPublishEntries\x12(\n" +
 	"\x10max_peer_entries\x18\x06 \x01(\x05R\x0emaxPeerEntries\x12!\n" +
 	"\ftoken_issuer\x18\a \x01(\tR\vtokenIssuer\x12#\n" +
-	"\rdirectory_url\x18\b \x01(\tR\fdirectoryUrl\"\xad\x03\n" +
+	"\rdirectory_url\x18\b \x01(\tR\fdirectoryUrl\"\xea\x03\n" +
 	"\fLoginRequest\x12C\n" +
 	"\busername\x18\x01 \x01(\tB'\xbaH$r\"\x10\x01\x18@2\x1c^[A-Za-z0-9][A-Za-z0-9._-]*$R\busername\x12%\n" +
 	"\bpassword\x18\x02 \x01(\tB\t\xbaH\x06r\x04 \x01(HR\bpassword\x12\xcf\x01\n" +
 	"\x11advertise_address\x18\x03 \x01(\tB\xa1\x01\xbaH\x9d\x01\xd8\x01\x01r\x97\x01\x18\x80\x102\x8e\x01^https?://(\\[[0-9A-Fa-f:.]+\\]|[^/?#@\\\\\\s:\\[\\]%]+)(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?/?$\x88\x01\x01R\x10advertiseAddress\x12E\n" +
 	"\tpeer_name\x18\x04 \x01(\tB(\xbaH%\xd8\x01\x01r \x18@2\x1c^[A-Za-z0-9][A-Za-z0-9._-]*$R\bpeerName\x12\x18\n" +
-	"\arefresh\x18\x05 \x01(\bR\arefresh\"\x85\x03\n" +
+	"\arefresh\x18\x05 \x01(\bR\arefresh\x12;\n" +
+	"\tkey_proof\x18\x06 \x01(\v2\x1e.peerhub.directory.v1.KeyProofR\bkeyProof\"\x85\x03\n" +
 	"\rLoginResponse\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x129\n" +
 	"\n" +
@@ -2360,14 +2503,15 @@ const file_peerhub_directory_v1_directory_proto_rawDesc = "" +
 	"page_token\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\x12?\n" +
 	"\rsha256_prefix\x18\x05 \x01(\tB\x1a\xbaH\x17\xd8\x01\x01r\x122\x10^[0-9a-f]{8,64}$R\fsha256Prefix:\x83\x02\xbaH\xff\x01\x1a\x86\x01\n" +
 	"\x16search.query_or_sha256\x12)give a query, a sha256 or a sha256_prefix\x1aAthis.query != '' || this.sha256 != '' || this.sha256_prefix != ''\x1at\n" +
-	"\x17search.sha256_or_prefix\x12*give a sha256 or a sha256_prefix, not both\x1a-this.sha256 == '' || this.sha256_prefix == ''\"\xe7\x01\n" +
+	"\x17search.sha256_or_prefix\x12*give a sha256 or a sha256_prefix, not both\x1a-this.sha256 == '' || this.sha256_prefix == ''\"\xf9\x01\n" +
 	"\x06Source\x12\x12\n" +
 	"\x04peer\x18\x01 \x01(\tR\x04peer\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x12\n" +
 	"\x04name\x18\x03 \x01(\tR\x04name\x127\n" +
 	"\tlast_seen\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\x12\x1a\n" +
 	"\busername\x18\x05 \x01(\tR\busername\x12F\n" +
-	"\freachability\x18\x06 \x01(\x0e2\".peerhub.directory.v1.ReachabilityR\freachability\"\xeb\x01\n" +
+	"\freachability\x18\x06 \x01(\x0e2\".peerhub.directory.v1.ReachabilityR\freachability\x12\x10\n" +
+	"\x03pin\x18\a \x01(\tR\x03pin\"\xeb\x01\n" +
 	"\fSearchResult\x12\x16\n" +
 	"\x06sha256\x18\x01 \x01(\tR\x06sha256\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\x03R\x04size\x12\x1d\n" +
@@ -2385,7 +2529,7 @@ const file_peerhub_directory_v1_directory_proto_rawDesc = "" +
 	"\tpage_size\x18\x01 \x01(\x05B\n" +
 	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
 	"\n" +
-	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"\xb3\x02\n" +
+	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"\x87\x03\n" +
 	"\bPeerInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x1a\n" +
@@ -2394,7 +2538,9 @@ const file_peerhub_directory_v1_directory_proto_rawDesc = "" +
 	"file_count\x18\x04 \x01(\x03R\tfileCount\x127\n" +
 	"\tlast_seen\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\x12=\n" +
 	"\fonline_since\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\vonlineSince\x12F\n" +
-	"\freachability\x18\a \x01(\x0e2\".peerhub.directory.v1.ReachabilityR\freachability\"q\n" +
+	"\freachability\x18\a \x01(\x0e2\".peerhub.directory.v1.ReachabilityR\freachability\x12\x10\n" +
+	"\x03pin\x18\b \x01(\tR\x03pin\x12@\n" +
+	"\x0epin_changed_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\fpinChangedAt\"q\n" +
 	"\x11ListPeersResponse\x124\n" +
 	"\x05peers\x18\x01 \x03(\v2\x1e.peerhub.directory.v1.PeerInfoR\x05peers\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xa2\x01\n" +
@@ -2403,12 +2549,13 @@ const file_peerhub_directory_v1_directory_proto_rawDesc = "" +
 	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
 	"\n" +
 	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\x12<\n" +
-	"\x04peer\x18\x03 \x01(\tB(\xbaH%\xd8\x01\x01r \x18@2\x1c^[A-Za-z0-9][A-Za-z0-9._-]*$R\x04peer\"o\n" +
+	"\x04peer\x18\x03 \x01(\tB(\xbaH%\xd8\x01\x01r \x18@2\x1c^[A-Za-z0-9][A-Za-z0-9._-]*$R\x04peer\"\x81\x01\n" +
 	"\n" +
 	"SharedFile\x12\x12\n" +
 	"\x04peer\x18\x01 \x01(\tR\x04peer\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x123\n" +
-	"\x04file\x18\x03 \x01(\v2\x1f.peerhub.directory.v1.FileEntryR\x04file\"\xfd\x05\n" +
+	"\x04file\x18\x03 \x01(\v2\x1f.peerhub.directory.v1.FileEntryR\x04file\x12\x10\n" +
+	"\x03pin\x18\x04 \x01(\tR\x03pin\"\xfd\x05\n" +
 	"\x11IssueTokenRequest\x12B\n" +
 	"\x05scope\x18\x01 \x01(\x0e2 .peerhub.directory.v1.TokenScopeB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x05scope\x12<\n" +
@@ -2418,18 +2565,26 @@ const file_peerhub_directory_v1_directory_proto_rawDesc = "" +
 	"\tname.dots\x12\x17must not be '.' or '..'\x1a\x1bthis != '.' && this != '..'\xd8\x01\x01r[(\xff\x012V^[^/\\x00-\\x1f\\x7f-\\x9f\\\\:\\x{061c}\\x{200e}\\x{200f}\\x{202a}-\\x{202e}\\x{2066}-\\x{2069}]+$R\x04name:\xf3\x02\xbaH\xef\x02\x1a\x88\x01\n" +
 	"\x10issue_token.peer\x12La download or upload token needs the peer it is for; a read token takes none\x1a&(this.scope == 1) == (this.peer == '')\x1at\n" +
 	"\x12issue_token.sha256\x128only a download token can be bound to a content (sha256)\x1a$this.sha256 == '' || this.scope == 2\x1al\n" +
-	"\x10issue_token.name\x122a file name is only for a link, which needs sha256\x1a$this.name == '' || this.sha256 != ''\"y\n" +
+	"\x10issue_token.name\x122a file name is only for a link, which needs sha256\x1a$this.name == '' || this.sha256 != ''\"\x8b\x01\n" +
 	"\x12IssueTokenResponse\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x129\n" +
 	"\n" +
 	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x12\n" +
-	"\x04link\x18\x03 \x01(\tR\x04link\"s\n" +
+	"\x04link\x18\x03 \x01(\tR\x04link\x12\x10\n" +
+	"\x03pin\x18\x04 \x01(\tR\x03pin\"s\n" +
 	"\x11ListFilesResponse\x126\n" +
 	"\x05files\x18\x01 \x03(\v2 .peerhub.directory.v1.SharedFileR\x05files\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"U\n" +
 	"\x16ReleasePeerNameRequest\x12;\n" +
 	"\x04name\x18\x01 \x01(\tB'\xbaH$r\"\x10\x01\x18@2\x1c^[A-Za-z0-9][A-Za-z0-9._-]*$R\x04name\"\x19\n" +
-	"\x17ReleasePeerNameResponse*\xa0\x01\n" +
+	"\x17ReleasePeerNameResponse\"\xa0\x01\n" +
+	"\bKeyProof\x12)\n" +
+	"\n" +
+	"public_key\x18\x01 \x01(\fB\n" +
+	"\xbaH\az\x05\x10\x01\x18\x80\x10R\tpublicKey\x12?\n" +
+	"\tsigned_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\bsignedAt\x12(\n" +
+	"\tsignature\x18\x03 \x01(\fB\n" +
+	"\xbaH\az\x05\x10\x01\x18\x80\bR\tsignature*\xa0\x01\n" +
 	"\n" +
 	"TokenScope\x12\x1b\n" +
 	"\x17TOKEN_SCOPE_UNSPECIFIED\x10\x00\x12\x14\n" +
@@ -2475,7 +2630,7 @@ func file_peerhub_directory_v1_directory_proto_rawDescGZIP() []byte {
 }
 
 var file_peerhub_directory_v1_directory_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_peerhub_directory_v1_directory_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_peerhub_directory_v1_directory_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_peerhub_directory_v1_directory_proto_goTypes = []any{
 	(TokenScope)(0),                 // 0: peerhub.directory.v1.TokenScope
 	(Reachability)(0),               // 1: peerhub.directory.v1.Reachability
@@ -2509,66 +2664,70 @@ var file_peerhub_directory_v1_directory_proto_goTypes = []any{
 	(*ListFilesResponse)(nil),       // 29: peerhub.directory.v1.ListFilesResponse
 	(*ReleasePeerNameRequest)(nil),  // 30: peerhub.directory.v1.ReleasePeerNameRequest
 	(*ReleasePeerNameResponse)(nil), // 31: peerhub.directory.v1.ReleasePeerNameResponse
-	(*timestamppb.Timestamp)(nil),   // 32: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),     // 33: google.protobuf.Duration
+	(*KeyProof)(nil),                // 32: peerhub.directory.v1.KeyProof
+	(*timestamppb.Timestamp)(nil),   // 33: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),     // 34: google.protobuf.Duration
 }
 var file_peerhub_directory_v1_directory_proto_depIdxs = []int32{
-	32, // 0: peerhub.directory.v1.FileEntry.modified:type_name -> google.protobuf.Timestamp
-	33, // 1: peerhub.directory.v1.GetInfoResponse.heartbeat_interval:type_name -> google.protobuf.Duration
-	33, // 2: peerhub.directory.v1.GetInfoResponse.session_ttl:type_name -> google.protobuf.Duration
+	33, // 0: peerhub.directory.v1.FileEntry.modified:type_name -> google.protobuf.Timestamp
+	34, // 1: peerhub.directory.v1.GetInfoResponse.heartbeat_interval:type_name -> google.protobuf.Duration
+	34, // 2: peerhub.directory.v1.GetInfoResponse.session_ttl:type_name -> google.protobuf.Duration
 	3,  // 3: peerhub.directory.v1.GetInfoResponse.keys:type_name -> peerhub.directory.v1.PublicKey
-	32, // 4: peerhub.directory.v1.LoginResponse.expires_at:type_name -> google.protobuf.Timestamp
-	33, // 5: peerhub.directory.v1.LoginResponse.heartbeat_interval:type_name -> google.protobuf.Duration
-	32, // 6: peerhub.directory.v1.LoginResponse.refresh_expires_at:type_name -> google.protobuf.Timestamp
-	32, // 7: peerhub.directory.v1.HeartbeatResponse.expires_at:type_name -> google.protobuf.Timestamp
-	33, // 8: peerhub.directory.v1.HeartbeatResponse.heartbeat_interval:type_name -> google.protobuf.Duration
-	33, // 9: peerhub.directory.v1.HeartbeatResponse.session_ttl:type_name -> google.protobuf.Duration
-	1,  // 10: peerhub.directory.v1.HeartbeatResponse.reachability:type_name -> peerhub.directory.v1.Reachability
-	32, // 11: peerhub.directory.v1.RefreshResponse.expires_at:type_name -> google.protobuf.Timestamp
-	33, // 12: peerhub.directory.v1.RefreshResponse.heartbeat_interval:type_name -> google.protobuf.Duration
-	15, // 13: peerhub.directory.v1.PublishRequest.snapshot:type_name -> peerhub.directory.v1.Snapshot
-	16, // 14: peerhub.directory.v1.PublishRequest.delta:type_name -> peerhub.directory.v1.Delta
-	2,  // 15: peerhub.directory.v1.Snapshot.files:type_name -> peerhub.directory.v1.FileEntry
-	2,  // 16: peerhub.directory.v1.Delta.added:type_name -> peerhub.directory.v1.FileEntry
-	32, // 17: peerhub.directory.v1.Source.last_seen:type_name -> google.protobuf.Timestamp
-	1,  // 18: peerhub.directory.v1.Source.reachability:type_name -> peerhub.directory.v1.Reachability
-	19, // 19: peerhub.directory.v1.SearchResult.sources:type_name -> peerhub.directory.v1.Source
-	20, // 20: peerhub.directory.v1.SearchResponse.results:type_name -> peerhub.directory.v1.SearchResult
-	32, // 21: peerhub.directory.v1.PeerInfo.last_seen:type_name -> google.protobuf.Timestamp
-	32, // 22: peerhub.directory.v1.PeerInfo.online_since:type_name -> google.protobuf.Timestamp
-	1,  // 23: peerhub.directory.v1.PeerInfo.reachability:type_name -> peerhub.directory.v1.Reachability
-	23, // 24: peerhub.directory.v1.ListPeersResponse.peers:type_name -> peerhub.directory.v1.PeerInfo
-	2,  // 25: peerhub.directory.v1.SharedFile.file:type_name -> peerhub.directory.v1.FileEntry
-	0,  // 26: peerhub.directory.v1.IssueTokenRequest.scope:type_name -> peerhub.directory.v1.TokenScope
-	32, // 27: peerhub.directory.v1.IssueTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
-	26, // 28: peerhub.directory.v1.ListFilesResponse.files:type_name -> peerhub.directory.v1.SharedFile
-	4,  // 29: peerhub.directory.v1.DirectoryService.GetInfo:input_type -> peerhub.directory.v1.GetInfoRequest
-	6,  // 30: peerhub.directory.v1.DirectoryService.Login:input_type -> peerhub.directory.v1.LoginRequest
-	8,  // 31: peerhub.directory.v1.DirectoryService.Heartbeat:input_type -> peerhub.directory.v1.HeartbeatRequest
-	10, // 32: peerhub.directory.v1.DirectoryService.Refresh:input_type -> peerhub.directory.v1.RefreshRequest
-	12, // 33: peerhub.directory.v1.DirectoryService.Logout:input_type -> peerhub.directory.v1.LogoutRequest
-	14, // 34: peerhub.directory.v1.DirectoryService.Publish:input_type -> peerhub.directory.v1.PublishRequest
-	18, // 35: peerhub.directory.v1.DirectoryService.Search:input_type -> peerhub.directory.v1.SearchRequest
-	22, // 36: peerhub.directory.v1.DirectoryService.ListPeers:input_type -> peerhub.directory.v1.ListPeersRequest
-	25, // 37: peerhub.directory.v1.DirectoryService.ListFiles:input_type -> peerhub.directory.v1.ListFilesRequest
-	30, // 38: peerhub.directory.v1.DirectoryService.ReleasePeerName:input_type -> peerhub.directory.v1.ReleasePeerNameRequest
-	27, // 39: peerhub.directory.v1.DirectoryService.IssueToken:input_type -> peerhub.directory.v1.IssueTokenRequest
-	5,  // 40: peerhub.directory.v1.DirectoryService.GetInfo:output_type -> peerhub.directory.v1.GetInfoResponse
-	7,  // 41: peerhub.directory.v1.DirectoryService.Login:output_type -> peerhub.directory.v1.LoginResponse
-	9,  // 42: peerhub.directory.v1.DirectoryService.Heartbeat:output_type -> peerhub.directory.v1.HeartbeatResponse
-	11, // 43: peerhub.directory.v1.DirectoryService.Refresh:output_type -> peerhub.directory.v1.RefreshResponse
-	13, // 44: peerhub.directory.v1.DirectoryService.Logout:output_type -> peerhub.directory.v1.LogoutResponse
-	17, // 45: peerhub.directory.v1.DirectoryService.Publish:output_type -> peerhub.directory.v1.PublishResponse
-	21, // 46: peerhub.directory.v1.DirectoryService.Search:output_type -> peerhub.directory.v1.SearchResponse
-	24, // 47: peerhub.directory.v1.DirectoryService.ListPeers:output_type -> peerhub.directory.v1.ListPeersResponse
-	29, // 48: peerhub.directory.v1.DirectoryService.ListFiles:output_type -> peerhub.directory.v1.ListFilesResponse
-	31, // 49: peerhub.directory.v1.DirectoryService.ReleasePeerName:output_type -> peerhub.directory.v1.ReleasePeerNameResponse
-	28, // 50: peerhub.directory.v1.DirectoryService.IssueToken:output_type -> peerhub.directory.v1.IssueTokenResponse
-	40, // [40:51] is the sub-list for method output_type
-	29, // [29:40] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	32, // 4: peerhub.directory.v1.LoginRequest.key_proof:type_name -> peerhub.directory.v1.KeyProof
+	33, // 5: peerhub.directory.v1.LoginResponse.expires_at:type_name -> google.protobuf.Timestamp
+	34, // 6: peerhub.directory.v1.LoginResponse.heartbeat_interval:type_name -> google.protobuf.Duration
+	33, // 7: peerhub.directory.v1.LoginResponse.refresh_expires_at:type_name -> google.protobuf.Timestamp
+	33, // 8: peerhub.directory.v1.HeartbeatResponse.expires_at:type_name -> google.protobuf.Timestamp
+	34, // 9: peerhub.directory.v1.HeartbeatResponse.heartbeat_interval:type_name -> google.protobuf.Duration
+	34, // 10: peerhub.directory.v1.HeartbeatResponse.session_ttl:type_name -> google.protobuf.Duration
+	1,  // 11: peerhub.directory.v1.HeartbeatResponse.reachability:type_name -> peerhub.directory.v1.Reachability
+	33, // 12: peerhub.directory.v1.RefreshResponse.expires_at:type_name -> google.protobuf.Timestamp
+	34, // 13: peerhub.directory.v1.RefreshResponse.heartbeat_interval:type_name -> google.protobuf.Duration
+	15, // 14: peerhub.directory.v1.PublishRequest.snapshot:type_name -> peerhub.directory.v1.Snapshot
+	16, // 15: peerhub.directory.v1.PublishRequest.delta:type_name -> peerhub.directory.v1.Delta
+	2,  // 16: peerhub.directory.v1.Snapshot.files:type_name -> peerhub.directory.v1.FileEntry
+	2,  // 17: peerhub.directory.v1.Delta.added:type_name -> peerhub.directory.v1.FileEntry
+	33, // 18: peerhub.directory.v1.Source.last_seen:type_name -> google.protobuf.Timestamp
+	1,  // 19: peerhub.directory.v1.Source.reachability:type_name -> peerhub.directory.v1.Reachability
+	19, // 20: peerhub.directory.v1.SearchResult.sources:type_name -> peerhub.directory.v1.Source
+	20, // 21: peerhub.directory.v1.SearchResponse.results:type_name -> peerhub.directory.v1.SearchResult
+	33, // 22: peerhub.directory.v1.PeerInfo.last_seen:type_name -> google.protobuf.Timestamp
+	33, // 23: peerhub.directory.v1.PeerInfo.online_since:type_name -> google.protobuf.Timestamp
+	1,  // 24: peerhub.directory.v1.PeerInfo.reachability:type_name -> peerhub.directory.v1.Reachability
+	33, // 25: peerhub.directory.v1.PeerInfo.pin_changed_at:type_name -> google.protobuf.Timestamp
+	23, // 26: peerhub.directory.v1.ListPeersResponse.peers:type_name -> peerhub.directory.v1.PeerInfo
+	2,  // 27: peerhub.directory.v1.SharedFile.file:type_name -> peerhub.directory.v1.FileEntry
+	0,  // 28: peerhub.directory.v1.IssueTokenRequest.scope:type_name -> peerhub.directory.v1.TokenScope
+	33, // 29: peerhub.directory.v1.IssueTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	26, // 30: peerhub.directory.v1.ListFilesResponse.files:type_name -> peerhub.directory.v1.SharedFile
+	33, // 31: peerhub.directory.v1.KeyProof.signed_at:type_name -> google.protobuf.Timestamp
+	4,  // 32: peerhub.directory.v1.DirectoryService.GetInfo:input_type -> peerhub.directory.v1.GetInfoRequest
+	6,  // 33: peerhub.directory.v1.DirectoryService.Login:input_type -> peerhub.directory.v1.LoginRequest
+	8,  // 34: peerhub.directory.v1.DirectoryService.Heartbeat:input_type -> peerhub.directory.v1.HeartbeatRequest
+	10, // 35: peerhub.directory.v1.DirectoryService.Refresh:input_type -> peerhub.directory.v1.RefreshRequest
+	12, // 36: peerhub.directory.v1.DirectoryService.Logout:input_type -> peerhub.directory.v1.LogoutRequest
+	14, // 37: peerhub.directory.v1.DirectoryService.Publish:input_type -> peerhub.directory.v1.PublishRequest
+	18, // 38: peerhub.directory.v1.DirectoryService.Search:input_type -> peerhub.directory.v1.SearchRequest
+	22, // 39: peerhub.directory.v1.DirectoryService.ListPeers:input_type -> peerhub.directory.v1.ListPeersRequest
+	25, // 40: peerhub.directory.v1.DirectoryService.ListFiles:input_type -> peerhub.directory.v1.ListFilesRequest
+	30, // 41: peerhub.directory.v1.DirectoryService.ReleasePeerName:input_type -> peerhub.directory.v1.ReleasePeerNameRequest
+	27, // 42: peerhub.directory.v1.DirectoryService.IssueToken:input_type -> peerhub.directory.v1.IssueTokenRequest
+	5,  // 43: peerhub.directory.v1.DirectoryService.GetInfo:output_type -> peerhub.directory.v1.GetInfoResponse
+	7,  // 44: peerhub.directory.v1.DirectoryService.Login:output_type -> peerhub.directory.v1.LoginResponse
+	9,  // 45: peerhub.directory.v1.DirectoryService.Heartbeat:output_type -> peerhub.directory.v1.HeartbeatResponse
+	11, // 46: peerhub.directory.v1.DirectoryService.Refresh:output_type -> peerhub.directory.v1.RefreshResponse
+	13, // 47: peerhub.directory.v1.DirectoryService.Logout:output_type -> peerhub.directory.v1.LogoutResponse
+	17, // 48: peerhub.directory.v1.DirectoryService.Publish:output_type -> peerhub.directory.v1.PublishResponse
+	21, // 49: peerhub.directory.v1.DirectoryService.Search:output_type -> peerhub.directory.v1.SearchResponse
+	24, // 50: peerhub.directory.v1.DirectoryService.ListPeers:output_type -> peerhub.directory.v1.ListPeersResponse
+	29, // 51: peerhub.directory.v1.DirectoryService.ListFiles:output_type -> peerhub.directory.v1.ListFilesResponse
+	31, // 52: peerhub.directory.v1.DirectoryService.ReleasePeerName:output_type -> peerhub.directory.v1.ReleasePeerNameResponse
+	28, // 53: peerhub.directory.v1.DirectoryService.IssueToken:output_type -> peerhub.directory.v1.IssueTokenResponse
+	43, // [43:54] is the sub-list for method output_type
+	32, // [32:43] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_peerhub_directory_v1_directory_proto_init() }
@@ -2586,7 +2745,7 @@ func file_peerhub_directory_v1_directory_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_peerhub_directory_v1_directory_proto_rawDesc), len(file_peerhub_directory_v1_directory_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   30,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
