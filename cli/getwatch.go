@@ -32,15 +32,6 @@ type getSkipped struct {
 	Reason string `json:"reason"`
 }
 
-// getFailedEvent is the get --watch --json event of a download that
-// failed; the match is tried again when its sources change.
-type getFailedEvent struct {
-	Event  string `json:"event"` // "failed"
-	Name   string `json:"name"`
-	SHA256 string `json:"sha256"`
-	Error  string `json:"error"`
-}
-
 // wishlist is the state of get --watch: the matches waiting to be
 // downloaded, in the order they came, and those it is done with.
 type wishlist struct {
@@ -234,7 +225,7 @@ func fetchMatch(ctx context.Context, g *globals, s *session.Session, asJSON bool
 		if asJSON {
 			printJSON(g.streams.Out, getFailedEvent{Event: "failed", Name: name, SHA256: c.SHA256, Error: Message(err)})
 		} else {
-			fmt.Fprintf(g.streams.Err, "Could not get %s: %s (trying again when its sources change)\n", name, Message(getFailed(ctx, err, dest, res)))
+			fmt.Fprintf(g.streams.Err, "Could not get %s: %s (trying again when its sources change)\n", name, Message(getFailed(err, dest, res)))
 		}
 		return errors.Is(err, downloader.ErrExists)
 	}
