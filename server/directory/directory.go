@@ -245,6 +245,7 @@ type Directory struct {
 	throttle *throttle
 	verified *verifiedCache
 	issued   *issuedCache
+	live     *liveSessions
 	revoked  *revocationList
 	counters activity
 
@@ -272,6 +273,7 @@ func New(ctx context.Context, st store.Store, cfg Config) (*Directory, error) {
 		throttle: newThrottle(cfg.Now),
 		verified: newVerifiedCache(),
 		issued:   newIssuedCache(),
+		live:     newLiveSessions(),
 		revoked:  &revocationList{},
 	}
 	if cfg.AccountsFile != "" {
@@ -356,6 +358,7 @@ func (d *Directory) Run(ctx context.Context) error {
 		d.throttle.prune()
 		d.verified.prune(now)
 		d.issued.prune(now)
+		d.live.prune(now)
 	}
 }
 
