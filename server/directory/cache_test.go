@@ -2,11 +2,14 @@ package directory_test
 
 import (
 	"context"
+	"crypto/ed25519"
+	"crypto/rand"
 	"errors"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/peerhub/peerhub/internal/testutil"
 	"github.com/peerhub/peerhub/internal/token"
 	"github.com/peerhub/peerhub/server/directory"
 	"github.com/peerhub/peerhub/server/store"
@@ -234,4 +237,36 @@ func openPostgres(t *testing.T, url string) store.Store {
 	}
 	t.Cleanup(func() { st.Close() })
 	return st
+}
+
+// TestVerifiedTokenMemoryAttacks presents, once the live token's
+// verification is remembered, tokens that differ from it only where a
+// cache keyed by less than the whole token would be fooled: a flipped
+// signature bit, a non-canonical encoding of the same token, and the same
+// claims (session, id, expiry) signed with another key under the
+// directory's key id. Each must be refused; the live token must still pass.
+func TestVerifiedTokenMemoryAttacks(t *testing.T) {
+	t.Parallel()
+	c := newClock()
+	d := newDir(t, newStore(t), c)
+	addUsers(t, d, "ann")
+	g := peerLogin(t, d, "ann", "p1")
+	mustAuth(t, d, g.Token)
+	claims := mustClaims(t, d, g.Token)
+	_, otherKey, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged, _, err := token.NewSigner(d.Info().Keys[0].ID, otherKey, claims.Issuer).Sign(claims, c.Now(), time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []struct{ name, raw string }{
+		{"flipped signature bit", testutil.FlipSignatureBit(t, g.Token)},
+		{"non-canonical encoding", testutil.NonCanonical(t, g.Token)},
+		{"same claims, another key", forged},
+	} {
+		refused(t, d, bad.raw, bad.name)
+	}
+	mustAuth(t, d, g.Token)
 }
