@@ -41,7 +41,7 @@ DIR_URL="http://127.0.0.1:$port"
 printf '%s\n' "$BENCH_PASSWORD" >"$WORK/password"
 chmod 600 "$WORK/password"
 "$PEERHUB" directory user add "$BENCH_USER" --data "$WORK/dir" <"$WORK/password" >/dev/null 2>&1
-"$PEERHUB" directory --data "$WORK/dir" --listen "127.0.0.1:$port" --heartbeat 5m \
+"$PEERHUB" directory --data "$WORK/dir" --listen "127.0.0.1:$port" --insecure-plaintext --heartbeat 5m \
 	--max-account-sessions "$((PEERS + 8))" --log-level warn 2>"$WORK/directory.log" &
 DIR_PID=$!
 wait_healthy "$DIR_URL"

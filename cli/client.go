@@ -30,7 +30,7 @@ type clientOptions struct {
 
 func (o *clientOptions) bind(cmd *cobra.Command) {
 	fs := cmd.Flags()
-	fs.StringVar(&o.directory, "directory", "http://127.0.0.1:8000", "URL of the directory (or of a peer, which forwards searches: then the password goes to the directory the peer names, and the peer gets read tokens only)")
+	fs.StringVar(&o.directory, "directory", "https://127.0.0.1:8000", "URL of the directory, with its pin after # to trust its key without asking (https://HOST:PORT#sha256//…, printed by the directory); without one the key is trusted on first use and remembered in the config folder's known_hosts (or of a peer, which forwards searches: then the password goes to the directory the peer names, and the peer gets read tokens only)")
 	fs.StringVar(&o.user, "user", "", "account to log in as (the password comes from $"+PasswordEnv+", --password-file, the login stored by peerhub login, or a prompt)")
 	fs.StringVar(&o.passwordFile, "password-file", "", "file whose first line is the password")
 	fs.BoolVar(&o.json, "json", false, "print JSON instead of a table")
@@ -134,7 +134,7 @@ func (o *clientOptions) sessionConfig(g *globals) (session.Config, error) {
 	if err := o.validateDirectory(); err != nil {
 		return session.Config{}, usageError{err}
 	}
-	cfg := session.Config{Directory: o.directory, Username: o.user, Logger: g.logger}
+	cfg := session.Config{Directory: o.directory, Username: o.user, Logger: g.logger, KnownHosts: knownHosts(g)}
 	pw, ok, err := givenPassword(g, o.passwordFile)
 	if err != nil {
 		return session.Config{}, err

@@ -20,7 +20,7 @@ func serveDirectory(t *testing.T, env map[string]string, args ...string) string 
 	ctx, cancel := context.WithCancel(context.Background())
 	var errOut testutil.SyncBuffer
 	exit := make(chan int, 1)
-	args = append([]string{"directory", "--listen", "127.0.0.1:0", "--store", "memory", "--log-level", "warn"}, args...)
+	args = append([]string{"directory", "--listen", "127.0.0.1:0", "--store", "memory", "--log-level", "warn", "--insecure-plaintext"}, args...)
 	go func() {
 		exit <- cli.Run(ctx, args, cli.Streams{In: strings.NewReader(""), Out: &errOut, Err: &errOut,
 			LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok }})

@@ -41,6 +41,7 @@ func newDemoCommand(g *globals) *cobra.Command {
 	var host string
 	var basePort int
 	var heartbeat time.Duration
+	var plaintext bool
 	cmd := &cobra.Command{
 		Use:   "demo",
 		Short: "Run a directory and three peers locally, with sample files",
@@ -59,13 +60,14 @@ to try. Ctrl-C stops everything. State goes to a temporary folder unless
 				defer os.RemoveAll(tmp)
 				data = tmp
 			}
-			return runDemo(cmd.Context(), cmd.OutOrStdout(), g.logger, demoConfig{data: data, host: host, basePort: basePort, heartbeat: heartbeat})
+			return runDemo(cmd.Context(), cmd.OutOrStdout(), g.logger, demoConfig{data: data, host: host, basePort: basePort, heartbeat: heartbeat, plaintext: plaintext})
 		},
 	}
 	cmd.Flags().StringVar(&data, "data", "", "folder for the demo's state and shared folders (default: a temporary folder, removed at exit)")
 	cmd.Flags().StringVar(&host, "host", "127.0.0.1", "address to listen on")
 	cmd.Flags().IntVar(&basePort, "base-port", 8000, "the directory's port; peers use the next three (0: pick free ports)")
 	cmd.Flags().DurationVar(&heartbeat, "heartbeat", 2*time.Second, "heartbeat interval of the demo directory")
+	cmd.Flags().BoolVar(&plaintext, "insecure-plaintext", false, "serve cleartext HTTP/2 (http://) instead of TLS")
 	envHelp(cmd.Flags())
 	return cmd
 }
@@ -75,6 +77,8 @@ type demoConfig struct {
 	host      string
 	basePort  int
 	heartbeat time.Duration
+	// plaintext serves cleartext instead of TLS.
+	plaintext bool
 	// ready, if set, receives the directory URL and the peers' URLs once
 	// everything serves (tests use it).
 	ready func(directory string, peers []string)
@@ -92,6 +96,8 @@ func runDemo(ctx context.Context, out io.Writer, log *slog.Logger, c demoConfig)
 		Listen:    net.JoinHostPort(c.host, port(0)),
 		Data:      filepath.Join(c.data, "directory"),
 		Heartbeat: c.heartbeat,
+
+		InsecurePlaintext: c.plaintext,
 	}
 	// The demo's passwords are printed for everyone to use, so a slow hash
 	// protects nothing; the cheapest one keeps every command's login (and
@@ -118,7 +124,7 @@ func runDemo(ctx context.Context, out io.Writer, log *slog.Logger, c demoConfig)
 	if err != nil {
 		return err
 	}
-	dirURL := dir.URL(dirLn)
+	dirURL := dir.PinnedURL(dirLn)
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -141,7 +147,7 @@ func runDemo(ctx context.Context, out io.Writer, log *slog.Logger, c demoConfig)
 		p, err := peer.New(ctx, peer.Config{
 			Share: share, Name: name, User: name, Password: DemoPassword,
 			Listen: net.JoinHostPort(c.host, port(i+1)), Directory: dirURL,
-			AcceptUploads: true, MaxUploadSize: 64 << 20,
+			AcceptUploads: true, MaxUploadSize: 64 << 20, InsecurePlaintext: c.plaintext,
 		}, log.With("role", "peer", "peer", name))
 		if err != nil {
 			cancel()
@@ -171,6 +177,13 @@ func runDemo(ctx context.Context, out io.Writer, log *slog.Logger, c demoConfig)
 	if c.ready != nil {
 		c.ready(dirURL, peerURLs)
 	}
+	// curl checks the pin (-k only skips the authority check); grpcurl
+	// takes the self-signed certificate as its authority.
+	curlTrust, grpcurlTrust := "", "-plaintext"
+	if !c.plaintext {
+		curlTrust = "-k --pinnedpubkey " + string(dir.Pin()) + " "
+		grpcurlTrust = "-cacert " + dir.CertFile()
+	}
 	fmt.Fprintf(out, `peerhub demo is running (Ctrl-C stops it).
 
   directory  %s
@@ -186,11 +199,11 @@ Accounts p1, p2, p3 and demo; password %q (demo only). Try, in another terminal:
   go run . get compartido.bin -o /tmp          # from all three peers at once
   go run . menu
 
-  curl -s %s/v1/login -H 'Content-Type: application/json' -d '{"username":"demo","password":"%s"}'
-  curl -s "%s/v1/search?query=archivo" -H "Authorization: Bearer TOKEN"
-  go tool -modfile=tools/go.mod grpcurl -plaintext %s list
+  curl -s %s%s/v1/login -H 'Content-Type: application/json' -d '{"username":"demo","password":"%s"}'
+  curl -s %s"%s/v1/search?query=archivo" -H "Authorization: Bearer TOKEN"
+  go tool -modfile=tools/go.mod grpcurl %s %s list
 `, dirURL, peerURLs[0], peerURLs[1], peerURLs[2], c.data, DemoPassword,
-		dirURL, DemoPassword, dirURL, DemoPassword, dirURL, dirLn.Addr().String())
+		dirURL, DemoPassword, curlTrust, dir.URL(dirLn), DemoPassword, curlTrust, dir.URL(dirLn), grpcurlTrust, dirLn.Addr().String())
 	<-ctx.Done()
 	wg.Wait()
 	select {

@@ -28,7 +28,7 @@ func TestDemoFlow(t *testing.T) {
 	var out testutil.SyncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- cli.Run(ctx, []string{"demo", "--base-port", "0", "--data", data, "--heartbeat", "1s"}, cli.Streams{
+		done <- cli.Run(ctx, []string{"demo", "--base-port", "0", "--data", data, "--heartbeat", "1s", "--insecure-plaintext"}, cli.Streams{
 			In: strings.NewReader(""), Out: &out, Err: &testutil.SyncBuffer{},
 			LookupEnv: func(string) (string, bool) { return "", false },
 		})

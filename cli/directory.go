@@ -16,6 +16,7 @@ import (
 	"github.com/peerhub/peerhub/internal/rpcserver"
 	"github.com/peerhub/peerhub/server"
 	"github.com/peerhub/peerhub/server/directory"
+	"github.com/peerhub/peerhub/server/relay"
 )
 
 func init() { commands = append(commands, newDirectoryCommand) }
@@ -24,6 +25,18 @@ func init() { commands = append(commands, newDirectoryCommand) }
 // subcommands, which act on the same data folder and store.
 type directoryFlags struct {
 	cfg server.Config
+	// relayOn, relayRate and relayTotalRate are the relay's flags, turned
+	// into cfg.NoRelay and cfg.Relay by relayConfig.
+	relayOn                   bool
+	relayRate, relayTotalRate byteSize
+}
+
+// relayConfig sets the relay's part of f.cfg from its flags.
+func (f *directoryFlags) relayConfig() server.Config {
+	f.cfg.NoRelay = !f.relayOn
+	f.cfg.Relay.MaxRate = int64(f.relayRate)
+	f.cfg.Relay.MaxTotalRate = int64(f.relayTotalRate)
+	return f.cfg
 }
 
 func newDirectoryCommand(g *globals) *cobra.Command {
@@ -62,17 +75,24 @@ in the process list), use PGPASSWORD, ~/.pgpass or $PEERHUB_STORE.`,
   PGPASSWORD=... peerhub directory --listen :8000 --store 'postgres://peerhub@db.internal/peerhub?sslmode=require'`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			return runDirectory(cmd.Context(), g, f.cfg)
+			return runDirectory(cmd.Context(), g, f.relayConfig())
 		},
 	}
 	fs := cmd.Flags()
 	fs.StringVar(&f.cfg.Listen, "listen", server.DefaultListen, "host:port to listen on (:8000 for every interface, port 0 for any free port)")
 	fs.DurationVar(&f.cfg.Heartbeat, "heartbeat", directory.DefaultHeartbeatInterval, "how often peers must heartbeat; a peer is offline after 3 missed heartbeats")
-	fs.StringVar(&f.cfg.TLSCert, "tls-cert", "", "PEM certificate file; with --tls-key, serve HTTPS instead of cleartext HTTP/2")
+	fs.StringVar(&f.cfg.TLSCert, "tls-cert", "", "an operator's PEM certificate (from a CA, say) to serve instead of the generated one kept in --data")
 	fs.StringVar(&f.cfg.TLSKey, "tls-key", "", "PEM private key file of --tls-cert (mode 0600: the directory refuses a key others may read)")
+	fs.BoolVar(&f.cfg.InsecurePlaintext, "insecure-plaintext", false, "serve cleartext HTTP/2 (http://) instead of TLS: tests and local demos only")
+	fs.StringSliceVar(&f.cfg.TLSHosts, "tls-host", nil, "extra host name or IP address for the generated certificate (clients that check names: grpcurl -cacert, curl --cacert); repeatable")
 	fs.IntVar(&f.cfg.Directory.MaxAccountSessions, "max-account-sessions", directory.DefaultMaxAccountSessions, "most live sessions (peers and clients) one account may have")
 	fs.IntVar(&f.cfg.Directory.MaxAccountFiles, "max-account-files", directory.DefaultMaxAccountFiles, "most files the online peers of one account may share together")
 	fs.DurationVar(&f.cfg.StallTimeout, "stall-timeout", rpcserver.DefaultStallTimeout, "end a call whose client sends or accepts less than 256KiB for this long (-1s: never)")
+	fs.BoolVar(&f.relayOn, "relay", true, "run the relay, through which downloaders reach peers they cannot reach directly (--relay=false: none)")
+	fs.Var(&f.relayRate, "relay-max-rate", "cap on each peer's relayed bytes per second, e.g. 4MiB (0: no cap)")
+	fs.Var(&f.relayTotalRate, "relay-max-total-rate", "cap on all relayed bytes per second together, e.g. 32MiB (0: no cap)")
+	fs.IntVar(&f.cfg.Relay.MaxSessions, "relay-max-sessions", relay.DefaultMaxSessions, "relayed sessions at once; more are refused (resource_exhausted)")
+	fs.DurationVar(&f.cfg.Relay.IdleTimeout, "relay-idle-timeout", relay.DefaultIdleTimeout, "cut a relayed session that moves no byte for this long")
 	corsFlag(fs, &f.cfg.CORS)
 	pfs := cmd.PersistentFlags()
 	pfs.StringVar(&f.cfg.Data, "data", server.DefaultData, "folder of the directory's database (created 0700)")
@@ -80,7 +100,7 @@ in the process list), use PGPASSWORD, ~/.pgpass or $PEERHUB_STORE.`,
 	pfs.StringVar(&f.cfg.Accounts, "accounts", "", "htpasswd file of extra read-only accounts (bcrypt hashes only: htpasswd -B)")
 	envHelp(fs)
 	envHelp(pfs)
-	cmd.AddCommand(newUserCommand(g, f), newDirectoryNameCommand(g, f))
+	cmd.AddCommand(newUserCommand(g, f), newDirectoryNameCommand(g, f), newDirectoryPinCommand(g, f))
 	return cmd
 }
 
@@ -98,7 +118,10 @@ func runDirectory(ctx context.Context, g *globals, cfg server.Config) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(g.streams.Err, "peerhub directory listening on %s\n", srv.URL(ln))
+	fmt.Fprintf(g.streams.Err, "peerhub directory listening on %s\n", srv.PinnedURL(ln))
+	if f := srv.CertFile(); f != "" {
+		fmt.Fprintf(g.streams.Err, "peerhub directory TLS key pin %s, self-signed certificate %s\n", srv.Pin(), f)
+	}
 	if err := srv.Serve(ctx, ln); err != nil {
 		return err
 	}

@@ -94,7 +94,7 @@ func TestDirectoryServe(t *testing.T) {
 	go func() {
 		exit <- cli.Run(ctx, []string{"directory", "--listen", "127.0.0.1:0", "--data", data, "--heartbeat", "2s", "--log-level", "warn"}, cli.Streams{In: strings.NewReader(""), Out: &out, Err: &errOut})
 	}()
-	re := regexp.MustCompile(`listening on (http://127\.0\.0\.1:\d+)`)
+	re := regexp.MustCompile(`listening on (https://127\.0\.0\.1:\d+#sha256//\S+)`)
 	var url string
 	testutil.Eventually(t, 30*time.Second, "the directory logs its listening line", func() error {
 		if m := re.FindStringSubmatch(errOut.String()); m != nil {
@@ -108,7 +108,12 @@ func TestDirectoryServe(t *testing.T) {
 		}
 		return fmt.Errorf("not yet: %s", errOut.String())
 	})
-	c := directoryv1connect.NewDirectoryServiceClient(rpcclient.NewHTTPClient(), url)
+	// The line's URL carries the pin: the client trusts that key only.
+	base, hc, err := rpcclient.DirectoryClient(url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := directoryv1connect.NewDirectoryServiceClient(hc, base)
 	info, err := c.GetInfo(t.Context(), connect.NewRequest(&directoryv1.GetInfoRequest{}))
 	if err != nil || info.Msg.GetHeartbeatInterval().AsDuration() != 2*time.Second {
 		t.Fatalf("GetInfo = %v, %v", info, err)

@@ -120,9 +120,11 @@ func runGet(ctx context.Context, g *globals, o *clientOptions, query, outDir str
 		}
 
 		rep := newReporter(g, o.json, name)
+		routes := relayRoutes(s)
 		res, err = downloader.Get(ctx, cand, downloader.Options{
-			Dest:  dest,
-			Force: force,
+			Routes: routes,
+			Dest:   dest,
+			Force:  force,
 			// A download token per source, renewed as it runs: the session
 			// token never goes to a peer.
 			Tokens:           s.Tokens(directoryv1.TokenScope_TOKEN_SCOPE_DOWNLOAD),
@@ -131,6 +133,7 @@ func runGet(ctx context.Context, g *globals, o *clientOptions, query, outDir str
 			StallTimeout:     stall,
 		})
 		rep.close(err == nil)
+		routes.Close()
 		if errors.Is(err, downloader.ErrNoSources) && w.again(ctx, "every source is gone or hung") {
 			continue
 		}

@@ -37,7 +37,7 @@ peerhub logout revokes it. A password given in $` + PasswordEnv + ` or with
 			if err != nil {
 				return err
 			}
-			s := session.New(session.Config{Directory: o.directory, Username: o.user, Password: pw, WantRefresh: true, Logger: g.logger})
+			s := session.New(session.Config{Directory: o.directory, Username: o.user, Password: pw, WantRefresh: true, Logger: g.logger, KnownHosts: knownHosts(g)})
 			if err := s.Login(cmd.Context()); err != nil {
 				return err
 			}
@@ -109,7 +109,7 @@ every machine it was copied to.`,
 				return fmt.Errorf("no stored login for %s at %s", o.user, o.directory)
 			}
 			l := logins[i]
-			s := session.New(session.Config{Directory: o.directory, Username: l.Username, RefreshToken: l.RefreshToken, Logger: g.logger})
+			s := session.New(session.Config{Directory: o.directory, Username: l.Username, RefreshToken: l.RefreshToken, Logger: g.logger, KnownHosts: knownHosts(g)})
 			switch err := s.Login(cmd.Context()); {
 			case errors.Is(err, session.ErrLogin):
 				// Revoked or expired already: only the file is left.

@@ -19,6 +19,7 @@ import (
 
 	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
 	"github.com/peerhub/peerhub/internal/humansize"
+	"github.com/peerhub/peerhub/internal/identity"
 	"github.com/peerhub/peerhub/peer/downloader"
 	"github.com/peerhub/peerhub/peer/session"
 )
@@ -259,12 +260,16 @@ func (m *menu) start(r *directoryv1.SearchResult, sources []*directoryv1.Source,
 	m.mu.Unlock()
 	srcs := make([]downloader.Source, len(sources))
 	for i, s := range sources {
-		srcs[i] = downloader.Source{Peer: s.GetPeer(), Address: s.GetAddress(), Name: s.GetName()}
+		srcs[i] = downloader.Source{Peer: s.GetPeer(), Address: s.GetAddress(), Name: s.GetName(),
+			Relayed: s.GetReachability() == directoryv1.Reachability_REACHABILITY_RELAYED, Pin: identity.Pin(s.GetPin())}
 	}
 	target := downloader.Target{SHA256: r.GetSha256(), Size: r.GetSize(), PieceSize: int64(r.GetPieceSize()), PieceRoot: r.GetPieceRoot()}
 	m.wg.Go(func() {
 		defer cancel()
+		routes := relayRoutes(m.s)
+		defer routes.Close()
 		res, err := downloader.Download(ctx, target, srcs, downloader.Options{
+			Routes:   routes,
 			Dest:     filepath.Join(m.outDir, name),
 			Force:    force,
 			Tokens:   m.s.Tokens(directoryv1.TokenScope_TOKEN_SCOPE_DOWNLOAD),

@@ -5,6 +5,8 @@ import (
 
 	"github.com/peerhub/peerhub/internal/rpcserver"
 	"github.com/peerhub/peerhub/peer"
+	"github.com/peerhub/peerhub/peer/index"
+	"github.com/peerhub/peerhub/peer/relayagent"
 	peertransfer "github.com/peerhub/peerhub/peer/transfer"
 )
 
@@ -47,6 +49,9 @@ pages of other origins call it only with --cors-origin.`,
 				}
 				cfg.Password = pw
 			}
+			if kh := knownHosts(g); kh != nil {
+				cfg.KnownHosts = kh.Path
+			}
 			if err := cfg.WithDefaults().Validate(); err != nil {
 				return usageError{err}
 			}
@@ -57,12 +62,13 @@ pages of other origins call it only with --cors-origin.`,
 	fs.StringVar(&cfg.Share, "share", "", "folder to share (created if missing)")
 	fs.StringVar(&cfg.Name, "name", "", "name the peer is listed under (default: the user)")
 	fs.StringVar(&cfg.Listen, "listen", peer.DefaultListen, "host:port to serve files on")
-	fs.StringVar(&cfg.Advertise, "advertise", "", "URL other peers reach this one at (default: http://LISTEN)")
-	fs.StringVar(&cfg.Directory, "directory", peer.DefaultDirectory, "URL of the directory")
+	fs.StringVar(&cfg.Advertise, "advertise", "", "URL other peers reach this one at (default: https://LISTEN)")
+	fs.StringVar(&cfg.Directory, "directory", peer.DefaultDirectory, "URL of the directory, with its pin after # (https://HOST:PORT#sha256//…, printed by the directory); without one its key is trusted on first use and remembered in $PEERHUB_CONFIG_DIR/known_hosts")
 	fs.StringVar(&cfg.User, "user", "", "account to log in with")
 	fs.StringVar(&passwordFile, "password-file", "", "file whose first line is the password (else $PEERHUB_PASSWORD)")
 	fs.StringVar(&cfg.State, "state", "", "folder for the hash cache and incoming uploads (default: SHARE/.peerhub)")
 	fs.BoolVar(&cfg.ShareHidden, "share-hidden", false, "share dotfiles and dot-folders too")
+	fs.DurationVar(&cfg.Settle, "settle", index.DefaultSettle, "publish a new or changed file once it is closed by every writer (seen on Linux) and unchanged for this long")
 	fs.BoolVar(&cfg.AcceptUploads, "accept-uploads", false, "let other users upload files into the shared folder")
 	fs.Var(&maxUpload, "max-upload-size", "largest upload accepted, e.g. 64MiB")
 	fs.Var(&maxUploadTotal, "max-upload-total", "most bytes all uploads may store in the shared folder together, counted across restarts in SHARE/.peerhub/uploaded-bytes (delete it to count from zero)")
@@ -71,10 +77,12 @@ pages of other origins call it only with --cors-origin.`,
 	fs.IntVar(&cfg.MaxTransfersPerAddress, "max-transfers-per-address", peertransfer.DefaultMaxPerAddress, "downloads and uploads one IP address (IPv6: /64) may have running or waiting (-1: no cap)")
 	fs.DurationVar(&cfg.StallTimeout, "stall-timeout", rpcserver.DefaultStallTimeout, "end a transfer whose client sends or accepts less than 256KiB for this long (-1s: never)")
 	fs.Var(&maxRate, "max-rate", "cap on outgoing file data per second, e.g. 8MiB (0: no cap)")
-	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "TLS certificate file (serve HTTPS)")
-	fs.StringVar(&cfg.TLSKey, "tls-key", "", "TLS private key file")
+	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "an operator's PEM certificate to serve instead of the generated one (kept in STATE/tls, whose pin the directory vouches for)")
+	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert (mode 0600)")
+	fs.BoolVar(&cfg.InsecurePlaintext, "insecure-plaintext", false, "serve cleartext HTTP/2 (http://) instead of TLS: tests and local demos only")
 	fs.StringVar(&cfg.SeedFrom, "seed-from", "", "on a first start with an empty --share, copy this folder's files into it")
 	fs.DurationVar(&cfg.ShutdownGrace, "shutdown-grace", peer.DefaultShutdownGrace, "how long running transfers may finish at shutdown")
+	fs.StringVar(&cfg.Relay, "relay", relayagent.ModeAuto, "when to wait for downloaders at the directory's relay: auto (when the directory cannot reach --advertise), always or never")
 	corsFlag(fs, &cfg.CORS)
 	envHelp(fs)
 	return cmd

@@ -11,6 +11,7 @@ import (
 	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
 	"github.com/peerhub/peerhub/gen/peerhub/directory/v1/directoryv1connect"
 	"github.com/peerhub/peerhub/internal/humansize"
+	"github.com/peerhub/peerhub/internal/identity"
 	"github.com/peerhub/peerhub/internal/rpcclient"
 	"github.com/peerhub/peerhub/peer/downloader"
 )
@@ -76,7 +77,7 @@ func runPut(ctx context.Context, g *globals, o *clientOptions, file, to, name st
 	}
 	var tok rpcclient.Token
 	tok.Set(raw)
-	res, err := downloader.Upload(ctx, p.GetAddress(), file, downloader.UploadOptions{Name: name, Token: &tok})
+	res, err := downloader.Upload(ctx, p.GetAddress(), file, downloader.UploadOptions{Name: name, Token: &tok, Pin: identity.Pin(p.GetPin())})
 	if err != nil {
 		return err
 	}

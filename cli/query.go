@@ -15,7 +15,6 @@ import (
 
 	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
 	"github.com/peerhub/peerhub/internal/humansize"
-	"github.com/peerhub/peerhub/internal/rpcclient"
 	"github.com/peerhub/peerhub/peer/downloader"
 	"github.com/peerhub/peerhub/peer/session"
 )
@@ -144,9 +143,9 @@ use it), the address it serves files at, and how many files it shares.`,
 					return nil
 				}
 				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "PEER\tACCOUNT\tADDRESS\tFILES\tLAST SEEN")
+				fmt.Fprintln(tw, "PEER\tACCOUNT\tADDRESS\tFILES\tLAST SEEN\tREACH")
 				for _, p := range peers {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\n", p.GetName(), p.GetUsername(), p.GetAddress(), p.GetFileCount(), ago(p.GetLastSeen()))
+					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", p.GetName(), p.GetUsername(), p.GetAddress(), p.GetFileCount(), ago(p.GetLastSeen()), reachWord(p.GetReachability()))
 				}
 				return tw.Flush()
 			})
@@ -204,19 +203,26 @@ func newFilesCommand(g *globals) *cobra.Command {
 
 func newHealthCommand(g *globals) *cobra.Command {
 	var timeout time.Duration
-	var service string
+	var service, cacert string
 	cmd := &cobra.Command{
 		Use:   "health URL",
 		Short: "Ask a directory or peer whether it is serving (exit 0 if so)",
 		Long: `Health asks the gRPC health service of a directory or a peer. It exits 0
 when the server answers SERVING and 1 otherwise, so container health checks
-can use it (the image has no shell).`,
-		Example: `  peerhub health http://127.0.0.1:8000`,
-		Args:    cobra.ExactArgs(1),
+can use it (the image has no shell). An https:// server is trusted by the
+pin after "#" in the URL, by --cacert (its tls-cert.pem, in the state
+folder), or by a certificate authority.`,
+		Example: `  peerhub health https://127.0.0.1:8000 --cacert peerhub-data/tls-cert.pem
+  peerhub health 'https://127.0.0.1:8000#sha256//…'`,
+		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
-			c := grpchealth.NewClient(rpcclient.NewHTTPClient(), args[0])
+			base, hc, err := healthClient(args[0], cacert)
+			if err != nil {
+				return usageError{err}
+			}
+			c := grpchealth.NewClient(hc, base)
 			res, err := c.Check(ctx, &grpchealth.CheckRequest{Service: service})
 			if err != nil {
 				return err
@@ -230,6 +236,7 @@ can use it (the image has no shell).`,
 	}
 	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Second, "give up after this long")
 	cmd.Flags().StringVar(&service, "service", "", "service to ask about (empty: the whole server)")
+	cmd.Flags().StringVar(&cacert, "cacert", "", "PEM certificate to trust for an https:// URL (the server's tls-cert.pem)")
 	envHelp(cmd.Flags())
 	return cmd
 }

@@ -13,6 +13,7 @@ import (
 	peerv1 "github.com/peerhub/peerhub/gen/peerhub/peer/v1"
 	"github.com/peerhub/peerhub/gen/peerhub/peer/v1/peerv1connect"
 	"github.com/peerhub/peerhub/internal/humansize"
+	"github.com/peerhub/peerhub/internal/identity"
 	"github.com/peerhub/peerhub/internal/rpcclient"
 	"github.com/peerhub/peerhub/peer/session"
 )
@@ -69,8 +70,12 @@ func runStatus(ctx context.Context, g *globals, o *clientOptions, to string) err
 		}
 		var tok rpcclient.Token
 		tok.Set(raw)
-		hc := rpcclient.NewHTTPClient()
-		defer hc.CloseIdleConnections()
+		peers := rpcclient.NewPeerClients(nil)
+		defer peers.CloseIdleConnections()
+		hc, err := peers.For(p.GetAddress(), identity.Pin(p.GetPin()))
+		if err != nil {
+			return err
+		}
 		res, err := peerv1connect.NewPeerServiceClient(hc, p.GetAddress(), rpcclient.Options(&tok)...).Status(ctx, connect.NewRequest(&peerv1.StatusRequest{}))
 		if err != nil {
 			return err

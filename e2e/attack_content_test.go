@@ -7,6 +7,7 @@ package e2e_test
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -24,6 +25,7 @@ import (
 	peerv1 "github.com/peerhub/peerhub/gen/peerhub/peer/v1"
 	"github.com/peerhub/peerhub/gen/peerhub/peer/v1/peerv1connect"
 	"github.com/peerhub/peerhub/internal/pieces"
+	"github.com/peerhub/peerhub/internal/reachproof"
 	"github.com/peerhub/peerhub/internal/rpcclient"
 	"github.com/peerhub/peerhub/internal/testutil"
 	"github.com/peerhub/peerhub/peer/session"
@@ -87,8 +89,20 @@ func contentListener(t *testing.T) (url string, conns *atomic.Int64) {
 			if err != nil {
 				return
 			}
+			// Counted at once (a late count could let a test pass);
+			// uncounted if it turns out to be the directory's
+			// reachability dial-back (a GET of reachproof.Path), which is
+			// not a download.
 			conns.Add(1)
-			c.Close()
+			go func() {
+				defer c.Close()
+				probe := "GET " + reachproof.Path
+				buf := make([]byte, len(probe))
+				c.SetReadDeadline(time.Now().Add(5 * time.Second))
+				if _, err := io.ReadFull(c, buf); err == nil && string(buf) == probe {
+					conns.Add(-1)
+				}
+			}()
 		}
 	}()
 	return "http://" + ln.Addr().String(), conns

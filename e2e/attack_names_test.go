@@ -83,7 +83,8 @@ func TestAttackNameSquatting(t *testing.T) {
 	}
 	// A real peer of mallory's under that name does not start either.
 	squatter, err := peer.New(t.Context(), peer.Config{
-		Share: t.TempDir(), Name: "box", User: "mallory", Password: testnet.Password,
+		InsecurePlaintext: true,
+		Share:             t.TempDir(), Name: "box", User: "mallory", Password: testnet.Password,
 		Listen: "127.0.0.1:0", Directory: n.DirectoryURL, ShutdownGrace: time.Second,
 	}, nil)
 	if err != nil {

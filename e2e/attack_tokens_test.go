@@ -425,7 +425,8 @@ func TestAttackLoginThroughPeer(t *testing.T) {
 	// the directory, instead of sending p1 its password.
 	n.AddUser("p3")
 	p3, err := peer.New(t.Context(), peer.Config{
-		Share: t.TempDir(), User: "p3", Password: testnet.Password,
+		InsecurePlaintext: true,
+		Share:             t.TempDir(), User: "p3", Password: testnet.Password,
 		Listen: "127.0.0.1:0", Directory: p1.URL, ShutdownGrace: time.Second,
 	}, nil)
 	if err != nil {

@@ -402,6 +402,39 @@ func TestCompose(t *testing.T) {
 	}
 	lap("search, get and put")
 
+	// p4 is behind NAT (compose.yaml): listed as relayed, and a file only
+	// it has reaches p1 through the directory's relay.
+	testutil.Eventually(t, 60*time.Second, "p4 healthy", func() error { return c.healthy("p4") })
+	testutil.Eventually(t, 30*time.Second, "p4 listed as relayed", func() error {
+		out, err := c.peerhub("p1", "peers", "--json")
+		if err == nil && (!strings.Contains(out, `"p4"`) || !strings.Contains(out, "REACHABILITY_RELAYED")) {
+			err = fmt.Errorf("peers: %s", out)
+		}
+		return err
+	})
+	solo := testutil.RandBytes(3<<20, 4)
+	soloPath := filepath.Join(t.TempDir(), "solo_p4.bin")
+	if err := os.WriteFile(soloPath, solo, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.docker("cp", soloPath, c.ids["p4"]+":/data/solo_p4.bin"); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 30*time.Second, "p1 finds p4's file", func() error {
+		r, err = c.search("p1", "solo_p4")
+		if err == nil && !r.sources()["p4"] {
+			err = fmt.Errorf("no source p4: %+v", r)
+		}
+		return err
+	})
+	if _, err := c.peerhub("p1", "get", "solo_p4.bin"); err != nil {
+		t.Fatalf("get through the relay: %v", err)
+	}
+	if b, err := c.file("p1", "/data/solo_p4.bin"); err != nil || testutil.SHA256Hex(b) != testutil.SHA256Hex(solo) {
+		t.Fatalf("p4's file through the relay: %v (wrong content or missing)", err)
+	}
+	lap("get from p4 through the relay")
+
 	// docker kill p3 (the seed's p3 died with exit 137): it and its files
 	// leave search within its TTL (3 × the 2s heartbeat).
 	if _, err := c.docker("kill", c.ids["p3"]); err != nil {

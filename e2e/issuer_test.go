@@ -33,10 +33,11 @@ func TestPeerTakesIssuerFromDirectory(t *testing.T) {
 	quiet := slog.New(slog.DiscardHandler)
 
 	dir, err := server.New(ctx, server.Config{
-		Listen:        "127.0.0.1:0",
-		Data:          t.TempDir(),
-		ShutdownGrace: time.Second,
-		Directory:     directory.Config{Issuer: issuer, PasswordCost: bcrypt.MinCost},
+		InsecurePlaintext: true,
+		Listen:            "127.0.0.1:0",
+		Data:              t.TempDir(),
+		ShutdownGrace:     time.Second,
+		Directory:         directory.Config{Issuer: issuer, PasswordCost: bcrypt.MinCost},
 	}, quiet)
 	if err != nil {
 		t.Fatal(err)
@@ -55,7 +56,8 @@ func TestPeerTakesIssuerFromDirectory(t *testing.T) {
 		t.Fatal(err)
 	}
 	p, err := peer.New(ctx, peer.Config{
-		Share: share, User: "p1", Password: "secret-p1",
+		InsecurePlaintext: true,
+		Share:             share, User: "p1", Password: "secret-p1",
 		Listen: "127.0.0.1:0", Directory: dirURL, ShutdownGrace: time.Second,
 	}, quiet)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
 	"github.com/peerhub/peerhub/gen/peerhub/directory/v1/directoryv1connect"
 	"github.com/peerhub/peerhub/internal/testutil"
+	"github.com/peerhub/peerhub/peer/index"
 )
 
 func found(t *testing.T, c directoryv1connect.DirectoryServiceClient, query string) bool {
@@ -157,9 +158,11 @@ func TestPeerRestartHashesNothing(t *testing.T) {
 	// client's 1 s heartbeats past the 3 s session lifetime; nothing here
 	// is about presence, so sessions get room.
 	n := testnet.Start(t, testnet.Options{Heartbeat: 5 * time.Second})
-	// An unchanged folder: files written an hour ago. (Files modified
-	// within moments of being hashed are hashed again on the next start,
-	// as git does for racily clean files, so "now" would not be unchanged.)
+	// An unchanged folder: files written an hour ago, and hashed only once
+	// their ctime (which cannot be set back) is older than
+	// index.RacyWindow. (Files changed within moments of being hashed are
+	// hashed again on the next start, as git does for racily clean files,
+	// so "now" would not be unchanged.)
 	share := filepath.Join(t.TempDir(), "p1")
 	old := time.Now().Add(-time.Hour)
 	for i := range 1000 {
@@ -174,6 +177,13 @@ func TestPeerRestartHashesNothing(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	written := time.Now()
+	testutil.Eventually(t, 0, "files older than the racy window", func() error {
+		if age := time.Since(written); age <= 2*index.RacyWindow {
+			return fmt.Errorf("written %s ago", age)
+		}
+		return nil
+	})
 	n.AddUser("p1")
 	p := n.AddPeer("p1", testnet.PeerOptions{Share: share})
 	if got := p.Daemon.Index().Hashed(); got != 1000 {

@@ -400,11 +400,12 @@ type directoryInProcess struct {
 func startDirectoryInProcess(t *testing.T, dbURL string) *directoryInProcess {
 	t.Helper()
 	srv, err := server.New(t.Context(), server.Config{
-		Listen:        "127.0.0.1:0",
-		Store:         dbURL,
-		Heartbeat:     replicaHeartbeat,
-		ShutdownGrace: time.Second,
-		Directory:     directory.Config{PasswordCost: bcrypt.MinCost},
+		InsecurePlaintext: true,
+		Listen:            "127.0.0.1:0",
+		Store:             dbURL,
+		Heartbeat:         replicaHeartbeat,
+		ShutdownGrace:     time.Second,
+		Directory:         directory.Config{PasswordCost: bcrypt.MinCost},
 	}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatalf("start replica B: %v", err)

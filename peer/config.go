@@ -9,17 +9,22 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/peerhub/peerhub/internal/advertise"
 	"github.com/peerhub/peerhub/internal/rpcserver"
+	"github.com/peerhub/peerhub/internal/sharepath"
+	"github.com/peerhub/peerhub/peer/index"
+	"github.com/peerhub/peerhub/peer/relayagent"
 	"github.com/peerhub/peerhub/peer/transfer"
 )
 
 // Defaults of the peer's Config.
 const (
 	DefaultListen    = "127.0.0.1:8001"
-	DefaultDirectory = "http://127.0.0.1:8000"
+	DefaultDirectory = "https://127.0.0.1:8000"
 	// DefaultMaxUploadTotal is the most bytes uploads may store in the
 	// shared folder together, across restarts.
 	DefaultMaxUploadTotal = 16 << 30 // bytes
@@ -47,6 +52,10 @@ type Config struct {
 	State string
 	// ShareHidden shares dotfiles too.
 	ShareHidden bool
+	// Settle is how long a new or changed file must stay unchanged, and
+	// closed by every writer, before it is published;
+	// index.DefaultSettle if zero.
+	Settle time.Duration
 	// AcceptUploads lets other users store files in Share.
 	AcceptUploads bool
 	// MaxUploadSize is the largest upload accepted, in bytes;
@@ -69,8 +78,20 @@ type Config struct {
 	StallTimeout time.Duration
 	// MaxRate caps outgoing file data in bytes per second; 0 is no cap.
 	MaxRate int64
-	// TLSCert and TLSKey make the peer serve TLS.
+	// TLSCert and TLSKey are an operator's PEM files to serve TLS with;
+	// without them the peer serves the key and self-signed certificate
+	// kept in its state folder (TLSDir), whose pin it proves to the
+	// directory at login.
 	TLSCert, TLSKey string
+	// InsecurePlaintext serves cleartext HTTP/1.1 and h2c instead of TLS
+	// (the advertised URL is then http://): for tests and a local demo
+	// only.
+	InsecurePlaintext bool
+	// KnownHosts is the file of directory keys trusted on first use
+	// (rpcclient.KnownHosts); none if empty: an https:// directory then
+	// needs its pin in the URL (#sha256//…) or a certificate from a known
+	// authority.
+	KnownHosts string
 	// SeedFrom, when set, copies that folder's files into Share on a first
 	// start (Share empty), so a fresh container volume has something to
 	// share.
@@ -79,6 +100,10 @@ type Config struct {
 	ShutdownGrace time.Duration
 	// CORS lets web pages of other origins call the peer; none if zero.
 	CORS rpcserver.CORS
+	// Relay says when to wait for downloaders at the directory's relay:
+	// relayagent.ModeAuto (when the directory's dial-back cannot reach
+	// the advertise address; the default), ModeAlways or ModeNever.
+	Relay string
 }
 
 // WithDefaults returns c with zero fields set to their defaults.
@@ -104,7 +129,23 @@ func (c Config) WithDefaults() Config {
 	if c.ShutdownGrace == 0 {
 		c.ShutdownGrace = DefaultShutdownGrace
 	}
+	if c.Relay == "" {
+		c.Relay = relayagent.ModeAuto
+	}
+	if c.Settle == 0 {
+		c.Settle = index.DefaultSettle
+	}
 	return c
+}
+
+// TLSDir is the folder of the peer's generated TLS key and certificate:
+// "tls" in its state folder (State, or Share/.peerhub).
+func (c Config) TLSDir() string {
+	state := c.State
+	if state == "" {
+		state = filepath.Join(c.Share, sharepath.StateDir)
+	}
+	return filepath.Join(state, "tls")
 }
 
 // Validate reports the first problem with c, in words a user can act on.
@@ -125,12 +166,17 @@ func (c Config) Validate() error {
 	if err := checkURL("--directory", c.Directory); err != nil {
 		errs = append(errs, err)
 	}
+	if c.Relay != "" {
+		if err := relayagent.CheckMode(c.Relay); err != nil {
+			errs = append(errs, fmt.Errorf("--relay: %w", err))
+		}
+	}
 	if c.Advertise != "" {
 		if err := advertise.Check(c.Advertise); err != nil {
 			errs = append(errs, fmt.Errorf("--advertise: %w", err))
 		}
 	} else if host, _, err := net.SplitHostPort(c.Listen); err == nil && (host == "" || host == "0.0.0.0" || host == "::") {
-		errs = append(errs, fmt.Errorf("--advertise: listening on %q, other peers need a reachable URL such as http://HOST:PORT", c.Listen))
+		errs = append(errs, fmt.Errorf("--advertise: listening on %q, other peers need a reachable URL such as https://HOST:PORT", c.Listen))
 	}
 	if c.MaxTransfers < 1 {
 		errs = append(errs, fmt.Errorf("--max-transfers %d: want at least 1", c.MaxTransfers))
@@ -138,8 +184,20 @@ func (c Config) Validate() error {
 	if c.MaxUploadSize < 0 || c.MaxUploadTotal < 0 || c.MaxRate < 0 {
 		errs = append(errs, errors.New("--max-upload-size, --max-upload-total and --max-rate cannot be negative"))
 	}
+	if c.Settle < 0 {
+		errs = append(errs, fmt.Errorf("--settle %v: cannot be negative", c.Settle))
+	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
 		errs = append(errs, errors.New("--tls-cert and --tls-key go together"))
+	}
+	if c.InsecurePlaintext && c.TLSCert != "" {
+		errs = append(errs, errors.New("--insecure-plaintext and --tls-cert contradict each other: choose one"))
+	}
+	if c.Advertise != "" && !c.InsecurePlaintext && strings.HasPrefix(c.Advertise, "http://") {
+		errs = append(errs, fmt.Errorf("--advertise %s: the peer serves TLS, advertise https:// (or run with --insecure-plaintext)", c.Advertise))
+	}
+	if c.Advertise != "" && c.InsecurePlaintext && strings.HasPrefix(c.Advertise, "https://") {
+		errs = append(errs, fmt.Errorf("--advertise %s: the peer serves cleartext (--insecure-plaintext), advertise http://", c.Advertise))
 	}
 	if err := c.CORS.Validate(); err != nil {
 		errs = append(errs, fmt.Errorf("--cors-origin: %w", err))

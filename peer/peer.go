@@ -2,6 +2,7 @@ package peer
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -20,7 +22,9 @@ import (
 	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
 	"github.com/peerhub/peerhub/gen/peerhub/directory/v1/directoryv1connect"
 	"github.com/peerhub/peerhub/gen/peerhub/peer/v1/peerv1connect"
+	"github.com/peerhub/peerhub/internal/identity"
 	"github.com/peerhub/peerhub/internal/pieces"
+	"github.com/peerhub/peerhub/internal/reachproof"
 	"github.com/peerhub/peerhub/internal/rpcclient"
 	"github.com/peerhub/peerhub/internal/rpcserver"
 	"github.com/peerhub/peerhub/internal/webui"
@@ -40,6 +44,8 @@ type Peer struct {
 	log      *slog.Logger
 	index    *index.Index
 	transfer *transfer.Service
+	// cert is the TLS identity served; nil with InsecurePlaintext.
+	cert *tls.Certificate
 
 	closeOnce sync.Once
 	closeErr  error
@@ -63,7 +69,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Peer, error) {
 			return nil, err
 		}
 	}
-	ix, err := index.Open(ctx, index.Options{Dir: cfg.Share, StateDir: cfg.State, ShareHidden: cfg.ShareHidden, Logger: log})
+	ix, err := index.Open(ctx, index.Options{Dir: cfg.Share, StateDir: cfg.State, ShareHidden: cfg.ShareHidden, Settle: cfg.Settle, Logger: log})
 	if err != nil {
 		return nil, fmt.Errorf("open index: %w", err)
 	}
@@ -88,7 +94,51 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Peer, error) {
 		ix.Close()
 		return nil, err
 	}
-	return &Peer{cfg: cfg, log: log, index: ix, transfer: svc}, nil
+	cert, err := loadIdentity(cfg)
+	if err != nil {
+		ix.Close()
+		return nil, err
+	}
+	if cert != nil {
+		log.Info("TLS identity", "pin", string(identity.PinOf(cert.Leaf)))
+	}
+	return &Peer{cfg: cfg, log: log, index: ix, transfer: svc, cert: cert}, nil
+}
+
+// loadIdentity returns the peer's TLS identity: the operator's files, or
+// the key pair kept in cfg.TLSDir() (made on first start, with the
+// advertised host among the certificate's names); nil with
+// InsecurePlaintext.
+func loadIdentity(cfg Config) (*tls.Certificate, error) {
+	if cfg.InsecurePlaintext {
+		return nil, nil
+	}
+	var cert tls.Certificate
+	var err error
+	if cfg.TLSCert != "" {
+		cert, err = identity.LoadFiles(cfg.TLSCert, cfg.TLSKey)
+	} else {
+		var hosts []string
+		if u, perr := url.Parse(cfg.Advertise); perr == nil && u.Hostname() != "" {
+			hosts = append(hosts, u.Hostname())
+		}
+		if h, _, serr := net.SplitHostPort(cfg.Listen); serr == nil && h != "" && h != "0.0.0.0" && h != "::" {
+			hosts = append(hosts, h)
+		}
+		cert, err = identity.LoadOrCreateFor(cfg.TLSDir(), hosts)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("TLS identity: %w", err)
+	}
+	return &cert, nil
+}
+
+// Pin is the pin of the peer's TLS key; "" with InsecurePlaintext.
+func (p *Peer) Pin() identity.Pin {
+	if p.cert == nil {
+		return ""
+	}
+	return identity.PinOf(p.cert.Leaf)
 }
 
 // Index is the peer's shared-folder index.
@@ -105,15 +155,15 @@ func (p *Peer) Listen(ctx context.Context) (net.Listener, error) {
 }
 
 // URL is the base URL other peers and clients reach this peer at when it
-// serves on ln: cfg.Advertise if set, else http:// or https:// (with TLS)
-// and ln's address. The peer logs in at the directory with it.
+// serves on ln: cfg.Advertise if set, else https:// (http:// with
+// InsecurePlaintext) and ln's address. The peer logs in at the directory with it.
 func (p *Peer) URL(ln net.Listener) string {
 	if p.cfg.Advertise != "" {
 		return p.cfg.Advertise
 	}
-	scheme := "http"
-	if p.cfg.TLSCert != "" {
-		scheme = "https"
+	scheme := "https"
+	if p.cfg.InsecurePlaintext {
+		scheme = "http"
 	}
 	return scheme + "://" + ln.Addr().String()
 }
@@ -127,14 +177,23 @@ func (p *Peer) URL(ln net.Listener) string {
 // Errors: session.ErrLogin when the directory refuses the credentials; a
 // serving error.
 func (p *Peer) Serve(ctx context.Context, ln net.Listener) error {
-	httpClient := rpcclient.NewHTTPClient()
+	var known *rpcclient.KnownHosts
+	if p.cfg.KnownHosts != "" {
+		known = rpcclient.NewKnownHosts(p.cfg.KnownHosts)
+	}
+	directoryURL, httpClient, err := rpcclient.DirectoryClient(p.cfg.Directory, known)
+	if err != nil {
+		return fmt.Errorf("--directory: %w", err)
+	}
 	sess := session.New(session.Config{
-		Directory:  p.cfg.Directory,
+		Directory:  directoryURL,
 		Username:   p.cfg.User,
 		Password:   p.cfg.Password,
 		PeerName:   p.cfg.Name,
 		Advertise:  p.URL(ln),
 		HTTPClient: httpClient,
+		KnownHosts: known,
+		Identity:   p.cert,
 		Logger:     p.log.With("component", "session"),
 	})
 
@@ -142,10 +201,9 @@ func (p *Peer) Serve(ctx context.Context, ln net.Listener) error {
 		Logger:        p.log,
 		Services:      []string{peerv1connect.PeerServiceName, directoryv1connect.DirectoryServiceName},
 		Docs:          peerv1connect.PeerServiceName,
-		Dashboard:     webui.Dashboard{Role: webui.RolePeer, PeerName: p.cfg.Name, PeerAccount: p.cfg.User, Directory: p.cfg.Directory},
+		Dashboard:     webui.Dashboard{Role: webui.RolePeer, PeerName: p.cfg.Name, PeerAccount: p.cfg.User, Directory: directoryURL},
 		CORS:          p.cfg.CORS,
-		TLSCertFile:   p.cfg.TLSCert,
-		TLSKeyFile:    p.cfg.TLSKey,
+		TLS:           p.tlsConfig(),
 		ShutdownGrace: p.cfg.ShutdownGrace,
 		StallTimeout:  p.cfg.StallTimeout,
 	})
@@ -167,9 +225,14 @@ func (p *Peer) Serve(ctx context.Context, ln net.Listener) error {
 	}
 	// Plain HTTP downloads (links): the same slots, caps and rate.
 	httpfiles.Mount(srv.Mux, p.transfer, fileAuth(sess), p.log)
+	srv.Mux.HandleFunc("GET "+reachproof.Path, reachAnswer(sess))
+	agent, err := p.relayAgent(sess, srv.Handler())
+	if err != nil {
+		return err
+	}
 	// Forwarded calls carry read tokens only; the directory checks them
 	// again. The requests it forwards are small.
-	proxy := newDirectoryProxy(httpClient, p.cfg.Directory)
+	proxy := newDirectoryProxy(httpClient, directoryURL, p.cfg.Directory)
 	if err := srv.Mount(rpcserver.Service{
 		Name: directoryv1connect.DirectoryServiceName,
 		Handler: func(opts ...connect.HandlerOption) (string, http.Handler) {
@@ -206,6 +269,7 @@ func (p *Peer) Serve(ctx context.Context, ln net.Listener) error {
 			}
 		}
 	})
+	wg.Go(func() { agent.Run(ctx) })
 	wg.Go(func() {
 		err := sess.Run(ctx, func() []*directoryv1.FileEntry { return entries(p.index.Snapshot()) }, deltas)
 		if err != nil {
@@ -222,6 +286,14 @@ func (p *Peer) Serve(ctx context.Context, ln net.Listener) error {
 	default:
 	}
 	return serveErr
+}
+
+// tlsConfig is the server's TLS configuration; nil for cleartext.
+func (p *Peer) tlsConfig() *tls.Config {
+	if p.cert == nil {
+		return nil
+	}
+	return identity.ServerConfig(*p.cert)
 }
 
 // Close closes the index (saving its hash cache). Call it after Serve has

@@ -37,7 +37,8 @@ func TestLifecycle(t *testing.T) {
 	share := t.TempDir()
 	testutil.WriteFile(t, share, "a.txt", []byte("shared"))
 	p, err := peer.New(t.Context(), peer.Config{
-		Share: share, User: "p1", Password: "secret",
+		InsecurePlaintext: true,
+		Share:             share, User: "p1", Password: "secret",
 		Listen: "127.0.0.1:0", Directory: unreachable(t), ShutdownGrace: time.Second,
 	}, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -88,7 +89,8 @@ func TestLifecycle(t *testing.T) {
 func TestURLAdvertised(t *testing.T) {
 	t.Parallel()
 	p, err := peer.New(t.Context(), peer.Config{
-		Share: t.TempDir(), User: "p1", Password: "secret",
+		InsecurePlaintext: true,
+		Share:             t.TempDir(), User: "p1", Password: "secret",
 		Listen: "127.0.0.1:0", Advertise: "http://p1.example:8001", Directory: unreachable(t),
 	}, nil)
 	if err != nil {

@@ -41,9 +41,9 @@ var proxyPublic = []string{
 	directoryv1connect.DirectoryServiceIssueTokenProcedure,
 }
 
-func newDirectoryProxy(httpClient *http.Client, directory string) *directoryProxy {
+func newDirectoryProxy(httpClient *http.Client, base, directory string) *directoryProxy {
 	return &directoryProxy{
-		upstream:  directoryv1connect.NewDirectoryServiceClient(httpClient, directory, rpcclient.Options(new(rpcclient.Token))...),
+		upstream:  directoryv1connect.NewDirectoryServiceClient(httpClient, base, rpcclient.Options(new(rpcclient.Token))...),
 		directory: directory,
 	}
 }

@@ -162,7 +162,7 @@ func TestCORSCalls(t *testing.T) {
 // TestCORSConfig rejects an origin that is not one.
 func TestCORSConfig(t *testing.T) {
 	t.Parallel()
-	cfg := server.Config{Store: server.StoreMemory}
+	cfg := server.Config{Store: server.StoreMemory, InsecurePlaintext: true}
 	cfg.CORS.Origins = []string{"https://app.example.com/"}
 	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "https://app.example.com/") {
 		t.Errorf("Validate = %v, want an error naming the origin", err)

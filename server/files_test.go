@@ -29,7 +29,7 @@ func TestFilesAtRest(t *testing.T) {
 	if err := os.Mkdir(data, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cfg := server.Config{Store: server.StoreSQLite, Data: data, Listen: "127.0.0.1:0"}
+	cfg := server.Config{Store: server.StoreSQLite, Data: data, Listen: "127.0.0.1:0", InsecurePlaintext: true}
 	cfg.Directory.PasswordCost = bcrypt.MinCost
 	db := filepath.Join(data, server.DatabaseFile)
 	perm := func(path string) os.FileMode {
@@ -90,7 +90,7 @@ func TestFilesAtRest(t *testing.T) {
 		t.Fatal(err)
 	}
 	withTLS := cfg
-	withTLS.TLSCert, withTLS.TLSKey = key, key
+	withTLS.TLSCert, withTLS.TLSKey, withTLS.InsecurePlaintext = key, key, false
 	cfg = withTLS
 	refused("a 0644 TLS key")
 }

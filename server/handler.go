@@ -28,6 +28,9 @@ type handler struct {
 	dir           *directory.Directory
 	log           *slog.Logger
 	loginFailures *prometheus.CounterVec
+	// relayed reports whether a peer waits at this directory's relay; nil
+	// without a relay.
+	relayed func(peer string) bool
 }
 
 var _ directoryv1connect.DirectoryServiceHandler = (*handler)(nil)
@@ -76,6 +79,7 @@ func (h *handler) Login(ctx context.Context, req *connect.Request[directoryv1.Lo
 		// proxy, the proxy's (see directory.MaxLoginsInFlight).
 		RemoteAddr: req.Peer().Addr,
 		Refresh:    m.GetRefresh(),
+		KeyProof:   keyProofFromProto(m.GetKeyProof()),
 	})
 	switch {
 	case errors.Is(err, directory.ErrUnauthenticated):
@@ -137,6 +141,7 @@ func (h *handler) Heartbeat(ctx context.Context, req *connect.Request[directoryv
 		RevokedSessionIds: g.RevokedSessions,
 		HeartbeatInterval: durationpb.New(g.HeartbeatInterval),
 		SessionTtl:        durationpb.New(g.SessionTTL),
+		Reachability:      h.dialBackResult(c.Peer, c.SessionID),
 	}), nil
 }
 
@@ -146,6 +151,7 @@ var tokenScopes = map[directoryv1.TokenScope]string{
 	directoryv1.TokenScope_TOKEN_SCOPE_DOWNLOAD: token.ScopeDownload,
 	directoryv1.TokenScope_TOKEN_SCOPE_UPLOAD:   token.ScopeUpload,
 	directoryv1.TokenScope_TOKEN_SCOPE_STATUS:   token.ScopeStatus,
+	directoryv1.TokenScope_TOKEN_SCOPE_RELAY:    token.ScopeRelay,
 }
 
 // IssueToken implements directoryv1connect.DirectoryServiceHandler.
@@ -162,7 +168,7 @@ func (h *handler) IssueToken(ctx context.Context, req *connect.Request[directory
 	if err != nil {
 		return nil, h.fail(ctx, req.Spec().Procedure, err)
 	}
-	return connect.NewResponse(&directoryv1.IssueTokenResponse{Token: is.Token, ExpiresAt: timestamppb.New(is.ExpiresAt), Link: is.Link}), nil
+	return connect.NewResponse(&directoryv1.IssueTokenResponse{Token: is.Token, ExpiresAt: timestamppb.New(is.ExpiresAt), Link: is.Link, Pin: is.Pin}), nil
 }
 
 // Logout implements directoryv1connect.DirectoryServiceHandler.
@@ -209,11 +215,22 @@ func (h *handler) Search(ctx context.Context, req *connect.Request[directoryv1.S
 	if err != nil {
 		return nil, h.fail(ctx, req.Spec().Procedure, err)
 	}
+	var names []string
+	for _, r := range results {
+		for _, s := range r.Sources {
+			names = append(names, s.Peer)
+		}
+	}
+	pins, err := h.dir.PeerPins(ctx, names)
+	if err != nil {
+		return nil, h.fail(ctx, req.Spec().Procedure, err)
+	}
 	out := make([]*directoryv1.SearchResult, len(results))
 	for i, r := range results {
 		sources := make([]*directoryv1.Source, len(r.Sources))
 		for j, s := range r.Sources {
-			sources[j] = &directoryv1.Source{Peer: s.Peer, Username: s.Username, Address: s.Address, Name: s.Name, LastSeen: timestamp(s.LastSeen)}
+			sources[j] = &directoryv1.Source{Peer: s.Peer, Username: s.Username, Address: s.Address, Name: s.Name, LastSeen: timestamp(s.LastSeen),
+				Reachability: h.reachability(s.Peer, s.Address), Pin: pins[s.Peer].Pin}
 		}
 		out[i] = &directoryv1.SearchResult{
 			Sha256:       r.SHA256,
@@ -234,15 +251,27 @@ func (h *handler) ListPeers(ctx context.Context, req *connect.Request[directoryv
 	if err != nil {
 		return nil, h.fail(ctx, req.Spec().Procedure, err)
 	}
+	names := make([]string, len(peers))
+	for i, p := range peers {
+		names[i] = p.Session.PeerName
+	}
+	pins, err := h.dir.PeerPins(ctx, names)
+	if err != nil {
+		return nil, h.fail(ctx, req.Spec().Procedure, err)
+	}
 	out := make([]*directoryv1.PeerInfo, len(peers))
 	for i, p := range peers {
+		pin := pins[p.Session.PeerName]
 		out[i] = &directoryv1.PeerInfo{
-			Name:        p.Session.PeerName,
-			Address:     p.Session.Address,
-			Username:    p.Session.Username,
-			FileCount:   p.FileCount,
-			LastSeen:    timestamp(p.Session.LastSeen),
-			OnlineSince: timestamp(p.Session.Created),
+			Name:         p.Session.PeerName,
+			Address:      p.Session.Address,
+			Username:     p.Session.Username,
+			FileCount:    p.FileCount,
+			LastSeen:     timestamp(p.Session.LastSeen),
+			OnlineSince:  timestamp(p.Session.Created),
+			Reachability: h.reachability(p.Session.PeerName, p.Session.Address),
+			Pin:          pin.Pin,
+			PinChangedAt: optionalTime(pin.ChangedAt),
 		}
 	}
 	return connect.NewResponse(&directoryv1.ListPeersResponse{Peers: out, NextPageToken: next}), nil
@@ -255,9 +284,19 @@ func (h *handler) ListFiles(ctx context.Context, req *connect.Request[directoryv
 	if err != nil {
 		return nil, h.fail(ctx, req.Spec().Procedure, err)
 	}
+	names := make([]string, 0, 1)
+	for i, f := range files {
+		if i == 0 || f.Peer != files[i-1].Peer {
+			names = append(names, f.Peer)
+		}
+	}
+	pins, err := h.dir.PeerPins(ctx, names)
+	if err != nil {
+		return nil, h.fail(ctx, req.Spec().Procedure, err)
+	}
 	out := make([]*directoryv1.SharedFile, len(files))
 	for i, f := range files {
-		out[i] = &directoryv1.SharedFile{Peer: f.Peer, Address: f.Address, File: fileToProto(f.File)}
+		out[i] = &directoryv1.SharedFile{Peer: f.Peer, Address: f.Address, File: fileToProto(f.File), Pin: pins[f.Peer].Pin}
 	}
 	return connect.NewResponse(&directoryv1.ListFilesResponse{Files: out, NextPageToken: next}), nil
 }
@@ -333,4 +372,13 @@ func timestamp(t time.Time) *timestamppb.Timestamp {
 		return nil
 	}
 	return timestamppb.New(t)
+}
+
+// keyProofFromProto is the domain's KeyProof of a login's key_proof; nil
+// if absent.
+func keyProofFromProto(p *directoryv1.KeyProof) *directory.KeyProof {
+	if p == nil {
+		return nil
+	}
+	return &directory.KeyProof{PublicKey: p.GetPublicKey(), SignedAt: p.GetSignedAt().AsTime(), Signature: p.GetSignature()}
 }

@@ -52,9 +52,10 @@ func start(t testing.TB, opts ...func(*server.Config)) *env {
 	t.Helper()
 	c := testutil.NewClock()
 	cfg := server.Config{
-		Listen: "127.0.0.1:0",
-		Store:  server.StoreSQLite,
-		Data:   t.TempDir(),
+		InsecurePlaintext: true,
+		Listen:            "127.0.0.1:0",
+		Store:             server.StoreSQLite,
+		Data:              t.TempDir(),
 	}
 	cfg.Heartbeat = 10 * time.Second
 	cfg.Directory.Now = c.Now

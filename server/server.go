@@ -8,6 +8,7 @@ package server
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,6 +28,7 @@ import (
 	"github.com/peerhub/peerhub/internal/token"
 	"github.com/peerhub/peerhub/internal/webui"
 	"github.com/peerhub/peerhub/server/directory"
+	"github.com/peerhub/peerhub/server/relay"
 	"github.com/peerhub/peerhub/server/store"
 	"github.com/peerhub/peerhub/server/store/postgres"
 	"github.com/peerhub/peerhub/server/store/sqlite"
@@ -83,10 +85,19 @@ type Config struct {
 	// directory.DefaultHeartbeatInterval if zero. Sessions expire after
 	// three missed intervals unless Directory.SessionTTL says otherwise.
 	Heartbeat time.Duration
-	// TLSCert and TLSKey are PEM files; with both set the server speaks
-	// HTTPS (HTTP/2 and HTTP/1.1) instead of cleartext h2c. New refuses a
-	// key file that other users may read.
+	// TLSCert and TLSKey are an operator's PEM files (a certificate from
+	// a CA, say); without them the server serves the key and self-signed
+	// certificate kept in Data (identity.LoadOrCreateFor; a temporary
+	// folder for StoreMemory). New refuses a key file that other users may
+	// read.
 	TLSCert, TLSKey string
+	// TLSHosts are names or addresses the generated certificate carries
+	// besides localhost and this machine's name (for clients that check
+	// names: grpcurl -cacert, curl --cacert).
+	TLSHosts []string
+	// InsecurePlaintext serves cleartext HTTP/1.1 and h2c instead of TLS:
+	// for tests and a local demo only.
+	InsecurePlaintext bool
 	// Accounts is an htpasswd file of read-only accounts (bcrypt only).
 	Accounts string
 	// ShutdownGrace is how long running calls may finish on shutdown;
@@ -99,6 +110,11 @@ type Config struct {
 	// data for this long; rpcserver.DefaultStallTimeout if zero, never if
 	// negative.
 	StallTimeout time.Duration
+	// NoRelay turns the relay off (--relay=false): peers that cannot be
+	// reached directly cannot be downloaded from.
+	NoRelay bool
+	// Relay configures the relay (server/relay): its caps and timeouts.
+	Relay relay.Config
 	// Directory holds the remaining settings of the directory (limits,
 	// token lifetime, issuer, clock, password cost). Its
 	// HeartbeatInterval, AccountsFile and Logger are set from Heartbeat,
@@ -147,7 +163,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("heartbeat %s: must be positive", c.Heartbeat)
 	}
 	if (c.TLSCert == "") != (c.TLSKey == "") {
-		return errors.New("TLS needs both a certificate and a key file (or neither, for cleartext)")
+		return errors.New("TLS needs both a certificate and a key file (or neither, for the generated one)")
+	}
+	if c.InsecurePlaintext && c.TLSCert != "" {
+		return errors.New("--insecure-plaintext and --tls-cert contradict each other: choose one")
 	}
 	if err := c.CORS.Validate(); err != nil {
 		return err
@@ -155,7 +174,7 @@ func (c Config) Validate() error {
 	if err := c.Directory.Validate(); err != nil {
 		return err
 	}
-	return nil
+	return c.Relay.Validate()
 }
 
 // redactURL drops everything after the scheme, so a password in a database
@@ -177,6 +196,12 @@ type Server struct {
 	store store.Store
 	dir   *directory.Directory
 	rpc   *rpcserver.Server
+	relay *relay.Relay // nil with NoRelay
+	// cert is the TLS identity served; zero with InsecurePlaintext.
+	cert tls.Certificate
+	// tempState is the temporary folder of StoreMemory's key, removed by
+	// Close; "" otherwise.
+	tempState string
 
 	closeOnce sync.Once
 	closeErr  error
@@ -193,23 +218,26 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 	}
 	cfg = cfg.withDefaults()
 	cfg.Directory.Logger = logger
-	if cfg.TLSKey != "" {
-		if err := private.Check("TLS key", cfg.TLSKey); err != nil {
-			return nil, err
-		}
+	s := &Server{cfg: cfg, log: logger}
+	if err := s.loadIdentity(); err != nil {
+		s.removeTempState()
+		return nil, err
 	}
 	st, err := OpenStore(ctx, cfg)
 	if err != nil {
+		s.removeTempState()
 		return nil, err
 	}
 	dir, err := directory.New(ctx, st, cfg.Directory)
 	if err != nil {
 		st.Close()
+		s.removeTempState()
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: logger, store: st, dir: dir}
+	s.store, s.dir = st, dir
 	if err := s.mount(); err != nil {
 		st.Close()
+		s.removeTempState()
 		return nil, err
 	}
 	return s, nil
@@ -272,8 +300,7 @@ func (s *Server) mount() error {
 		Docs:          directoryv1connect.DirectoryServiceName,
 		Dashboard:     webui.Dashboard{Role: webui.RoleDirectory},
 		CORS:          s.cfg.CORS,
-		TLSCertFile:   s.cfg.TLSCert,
-		TLSKeyFile:    s.cfg.TLSKey,
+		TLS:           s.tlsConfig(),
 		ShutdownGrace: s.cfg.ShutdownGrace,
 		StallTimeout:  s.cfg.StallTimeout,
 	})
@@ -292,6 +319,14 @@ func (s *Server) mount() error {
 	}
 
 	h := &handler{dir: s.dir, log: s.log, loginFailures: loginFailures}
+	if !s.cfg.NoRelay {
+		r, err := relay.New(s.cfg.Relay, relayAuth{s}, s.rpc.Registry, s.log.With("component", "relay"))
+		if err != nil {
+			return err
+		}
+		r.Mount(s.rpc.Mux)
+		s.relay, h.relayed = r, r.Relayed
+	}
 	// Connect, gRPC and gRPC-Web calls go to the handler through the
 	// gate, which checks the token before reading a byte of the body; REST
 	// calls pass a gate of their own before vanguard transcodes them into
@@ -382,6 +417,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		}
 	})
 	err := s.rpc.Serve(ctx, ln)
+	if s.relay != nil {
+		s.relay.Close()
+	}
 	cancel()
 	wg.Wait()
 	return err
@@ -393,6 +431,7 @@ func (s *Server) Close() error {
 		if err := s.store.Close(); err != nil {
 			s.closeErr = fmt.Errorf("close store: %w", err)
 		}
+		s.removeTempState()
 	})
 	return s.closeErr
 }
@@ -407,12 +446,22 @@ func (s *Server) Listen(ctx context.Context) (net.Listener, error) {
 	return ln, nil
 }
 
-// URL is the base URL clients use for a listener of this server: http:// or
-// https:// (with TLS) and ln's address.
+// URL is the base URL clients use for a listener of this server: https://
+// (http:// with InsecurePlaintext) and ln's address.
 func (s *Server) URL(ln net.Listener) string {
-	scheme := "http"
-	if s.cfg.TLSCert != "" {
-		scheme = "https"
+	scheme := "https"
+	if s.cfg.InsecurePlaintext {
+		scheme = "http"
 	}
 	return scheme + "://" + ln.Addr().String()
+}
+
+// PinnedURL is URL followed by "#" and the server's pin, the form clients
+// accept to trust this directory without asking anyone
+// (rpcclient.SplitPin); URL alone with InsecurePlaintext.
+func (s *Server) PinnedURL(ln net.Listener) string {
+	if s.cfg.InsecurePlaintext {
+		return s.URL(ln)
+	}
+	return s.URL(ln) + "#" + string(s.Pin())
 }

@@ -34,7 +34,7 @@ import (
 func TestRestart(t *testing.T) {
 	t.Parallel()
 	c := testutil.NewClock()
-	cfg := server.Config{Store: server.StoreSQLite, Data: filepath.Join(t.TempDir(), "data")}
+	cfg := server.Config{Store: server.StoreSQLite, Data: filepath.Join(t.TempDir(), "data"), InsecurePlaintext: true}
 	cfg.Directory.Now = c.Now
 	cfg.Directory.PasswordCost = bcrypt.MinCost
 
@@ -173,7 +173,7 @@ func TestAccountsFile(t *testing.T) {
 	if err := os.WriteFile(bad, []byte("dave:{SHA}W6ph5Mm5Pz8GgiULbPgzG37mj9g=\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := server.Config{Store: server.StoreMemory, Accounts: bad}
+	cfg := server.Config{Store: server.StoreMemory, Accounts: bad, InsecurePlaintext: true}
 	if _, err := server.New(t.Context(), cfg, nil); err == nil || !strings.Contains(err.Error(), "only bcrypt") {
 		t.Errorf("New with a SHA1 htpasswd line = %v", err)
 	}
@@ -212,7 +212,7 @@ func TestTLS(t *testing.T) {
 	if err := os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	e := start(t, func(c *server.Config) { c.TLSCert, c.TLSKey = certFile, keyFile })
+	e := start(t, func(c *server.Config) { c.TLSCert, c.TLSKey, c.InsecurePlaintext = certFile, keyFile, false })
 	if !strings.HasPrefix(e.url, "https://") {
 		t.Fatalf("URL = %s", e.url)
 	}

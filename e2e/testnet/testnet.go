@@ -9,6 +9,7 @@
 package testnet
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -27,6 +28,7 @@ import (
 	"github.com/peerhub/peerhub/peer"
 	"github.com/peerhub/peerhub/server"
 	"github.com/peerhub/peerhub/server/directory"
+	"github.com/peerhub/peerhub/server/relay"
 )
 
 // Password is the password of every account a Network creates.
@@ -49,6 +51,14 @@ type Options struct {
 	// Directory adjusts the directory's settings (quotas, limits); its
 	// PasswordCost is bcrypt.MinCost unless set.
 	Directory directory.Config
+	// Relay configures the directory's relay.
+	Relay relay.Config
+	// TLS runs the directory and every peer as they run by default: over
+	// TLS with generated keys, the peers' pins vouched for by the
+	// directory, and DirectoryURL carrying the directory's pin. Without
+	// it they serve cleartext (--insecure-plaintext), which the tests
+	// that speak raw HTTP/2 to them need.
+	TLS bool
 }
 
 // Network is a running directory and its peers.
@@ -124,12 +134,14 @@ func (n *Network) serverConfig() server.Config {
 		dc.TransferTTL = n.opts.TransferTTL
 	}
 	return server.Config{
-		Listen:        n.addr,
-		Data:          n.DataDir(),
-		Store:         n.opts.Store,
-		Heartbeat:     n.opts.Heartbeat,
-		ShutdownGrace: time.Second,
-		Directory:     dc,
+		Listen:            n.addr,
+		Data:              n.DataDir(),
+		Store:             n.opts.Store,
+		Heartbeat:         n.opts.Heartbeat,
+		ShutdownGrace:     time.Second,
+		Directory:         dc,
+		Relay:             n.opts.Relay,
+		InsecurePlaintext: !n.opts.TLS,
 		CORS: rpcserver.CORS{Allow: func(origin string) bool {
 			_, ok := n.peerOrigins.Load(origin)
 			return ok
@@ -188,7 +200,9 @@ func (n *Network) StartDirectory() {
 		return err
 	})
 	n.addr = ln.Addr().String()
-	n.DirectoryURL = s.URL(ln)
+	// With TLS, the URL carries the directory's pin: clients trust it
+	// without a known-hosts file.
+	n.DirectoryURL = s.PinnedURL(ln)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
@@ -264,7 +278,18 @@ type PeerOptions struct {
 	// in peer.Config.
 	StallTimeout                                   time.Duration
 	MaxTransfersPerAccount, MaxTransfersPerAddress int
+	// Relay is peer.Config.Relay (auto if empty).
+	Relay string
+	// TLSCert and TLSKey as in peer.Config: the peer serves TLS.
+	TLSCert, TLSKey string
+	// Settle as in peer.Config; DefaultSettle if zero.
+	Settle time.Duration
 }
+
+// DefaultSettle is the settle time of test peers unless PeerOptions.Settle
+// says otherwise: the product's (seconds) would slow every test that adds a
+// file to a running peer.
+const DefaultSettle = 300 * time.Millisecond
 
 // Peer is one running peer.
 type Peer struct {
@@ -308,11 +333,12 @@ func (n *Network) AddPeer(name string, opts PeerOptions) *Peer {
 	}
 	p, err := peer.New(context.Background(), peer.Config{
 		Share: share, Name: name, User: user, Password: Password,
-		Listen: "127.0.0.1:0", Directory: n.DirectoryURL,
+		Listen: "127.0.0.1:0", Directory: n.DirectoryURL, InsecurePlaintext: !n.opts.TLS && opts.TLSCert == "",
 		AcceptUploads: opts.AcceptUploads, MaxRate: opts.MaxRate, MaxUploadSize: opts.MaxUploadSize,
 		MaxUploadTotal: opts.MaxUploadTotal,
 		ShutdownGrace:  time.Second, CORS: opts.CORS, Advertise: opts.Advertise,
-		StallTimeout: opts.StallTimeout, MaxTransfersPerAccount: opts.MaxTransfersPerAccount, MaxTransfersPerAddress: opts.MaxTransfersPerAddress,
+		StallTimeout: opts.StallTimeout, Settle: cmp.Or(opts.Settle, DefaultSettle), MaxTransfersPerAccount: opts.MaxTransfersPerAccount, MaxTransfersPerAddress: opts.MaxTransfersPerAddress,
+		Relay: opts.Relay, TLSCert: opts.TLSCert, TLSKey: opts.TLSKey,
 	}, n.log.With("role", "peer", "peer", name))
 	if err != nil {
 		n.t.Fatalf("start peer %s: %v", name, err)
@@ -322,7 +348,11 @@ func (n *Network) AddPeer(name string, opts PeerOptions) *Peer {
 		n.t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	pr := &Peer{URL: "http://" + ln.Addr().String(), Share: share, Daemon: p, stop: cancel, done: make(chan error, 1)}
+	scheme := "http://"
+	if n.opts.TLS || opts.TLSCert != "" {
+		scheme = "https://"
+	}
+	pr := &Peer{URL: scheme + ln.Addr().String(), Share: share, Daemon: p, stop: cancel, done: make(chan error, 1)}
 	n.peerOrigins.Store(pr.URL, struct{}{})
 	go func() { pr.done <- errors.Join(p.Serve(ctx, ln), p.Close()) }()
 	n.t.Cleanup(func() { pr.Stop() })

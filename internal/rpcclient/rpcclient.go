@@ -1,11 +1,14 @@
 // Package rpcclient owns how peerhub talks to a directory or a peer: an HTTP
 // client that speaks HTTP/2 without TLS (h2c, prior knowledge) and over TLS,
-// tuned for streams of file data, and the interceptor that sends the bearer
-// token.
+// tuned for streams of file data; whom it trusts over TLS (a peer by the pin
+// the directory vouches for, a directory by the pin in its URL, a
+// certificate authority, or the pin remembered on first use); and the
+// interceptor that sends the bearer token.
 package rpcclient
 
 import (
 	"context"
+	"crypto/tls"
 	"net"
 	"net/http"
 	"sync"
@@ -21,10 +24,16 @@ import (
 const DialTimeout = 10 * time.Second
 
 // NewHTTPClient returns an HTTP client for Connect and gRPC calls: HTTP/2
-// over cleartext for http:// URLs and over TLS for https:// ones, with the
-// frame size and windows of internal/http2tuning (the default 16 KiB frames
-// cost ~40% of loopback throughput).
-func NewHTTPClient() *http.Client {
+// over cleartext for http:// URLs and over TLS for https:// ones (checked
+// against the system's certificate authorities), with the frame size and
+// windows of internal/http2tuning (the default 16 KiB frames cost ~40% of
+// loopback throughput). Peers and directories with self-signed
+// certificates need NewTLSClient with their pin instead.
+func NewHTTPClient() *http.Client { return NewTLSClient(nil) }
+
+// NewTLSClient is NewHTTPClient with tlsConfig for https:// URLs (nil: the
+// system's certificate authorities), e.g. identity.ClientConfig(pin).
+func NewTLSClient(tlsConfig *tls.Config) *http.Client {
 	h2 := http2tuning.Config()
 	h2.SendPingTimeout = 30 * time.Second
 	h2.PingTimeout = 15 * time.Second
@@ -35,6 +44,7 @@ func NewHTTPClient() *http.Client {
 		Protocols:           &protocols,
 		DialContext:         (&net.Dialer{Timeout: DialTimeout, KeepAlive: 30 * time.Second}).DialContext,
 		TLSHandshakeTimeout: DialTimeout,
+		TLSClientConfig:     tlsConfig,
 		IdleConnTimeout:     90 * time.Second,
 		ForceAttemptHTTP2:   true,
 		HTTP2:               h2,

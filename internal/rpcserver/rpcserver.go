@@ -67,9 +67,10 @@ type Options struct {
 	Dashboard webui.Dashboard
 	// CORS lets web pages of other origins call every route; none if zero.
 	CORS CORS
-	// TLSCertFile and TLSKeyFile, when both set, make the server speak TLS
-	// (HTTP/2 and HTTP/1.1) instead of cleartext.
-	TLSCertFile, TLSKeyFile string
+	// TLS makes the server speak TLS (HTTP/2 and HTTP/1.1 by ALPN, see
+	// identity.ServerConfig); nil serves cleartext (HTTP/1.1 and h2c),
+	// which the roles do only when told --insecure-plaintext.
+	TLS *tls.Config
 	// ShutdownGrace is how long running calls may finish after ctx is done;
 	// DefaultShutdownGrace if zero.
 	ShutdownGrace time.Duration
@@ -213,13 +214,9 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			return context.WithoutCancel(ctx)
 		},
 	}
-	tlsOn := s.opts.TLSCertFile != "" && s.opts.TLSKeyFile != ""
+	tlsOn := s.opts.TLS != nil
 	if tlsOn {
-		cert, err := tls.LoadX509KeyPair(s.opts.TLSCertFile, s.opts.TLSKeyFile)
-		if err != nil {
-			return fmt.Errorf("load TLS key pair: %w", err)
-		}
-		srv.TLSConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+		srv.TLSConfig = s.opts.TLS.Clone()
 	}
 	errc := make(chan error, 1)
 	go func() {

@@ -37,6 +37,10 @@ const (
 	// The directory issues it only to the account that owns that name, so
 	// only the peer's owner sees what it serves and to whom.
 	ScopeStatus = "status"
+	// ScopeRelay is for the directory's relay, to open a relayed
+	// connection to one peer, the audience (its peer name). The relay
+	// accepts it for that peer only; no peer accepts it.
+	ScopeRelay = "relay"
 )
 
 // Lifetimes of scoped tokens.

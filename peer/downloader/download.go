@@ -98,6 +98,7 @@ func (e *engine) run(ctx context.Context) (*Result, error) {
 	if e.ownHTTP {
 		e.http.CloseIdleConnections()
 	}
+	e.peers.CloseIdleConnections()
 
 	if err == nil {
 		err = e.finish()

@@ -41,6 +41,7 @@ import (
 
 	"connectrpc.com/connect"
 
+	"github.com/peerhub/peerhub/internal/identity"
 	"github.com/peerhub/peerhub/internal/rpcclient"
 )
 
@@ -154,6 +155,12 @@ type Source struct {
 	// Name is the file's name at that peer (informational: pieces are
 	// asked for by SHA-256).
 	Name string
+	// Relayed says the directory lists the peer as reachable only through
+	// its relay (Options.Routes then skips the direct dial).
+	Relayed bool
+	// Pin is the peer's TLS identity as the directory vouches for it: an
+	// https:// Address is accepted only from a server with that key.
+	Pin identity.Pin
 }
 
 // String names the source in messages.
@@ -184,6 +191,9 @@ type Options struct {
 	Token *rpcclient.Token
 	// HTTPClient carries the calls; rpcclient.NewHTTPClient() if nil.
 	HTTPClient *http.Client
+	// Routes, if set, gives each source's client instead of HTTPClient:
+	// a *Relay reaches sources directly or through the directory's relay.
+	Routes Router
 	// ClientOptions are added to every PeerService client (tests).
 	ClientOptions []connect.ClientOption
 	// PiecesPerSource is how many pieces may be in flight at one source;

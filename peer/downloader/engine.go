@@ -60,9 +60,12 @@ type source struct {
 
 // engine is one Download call.
 type engine struct {
-	t       Target
-	o       Options
-	http    *http.Client
+	t    Target
+	o    Options
+	http *http.Client
+	// peers picks each source's client: http for http:// sources, a
+	// client that accepts only the source's pin for https:// ones.
+	peers   *rpcclient.PeerClients
 	ownHTTP bool // http was made for this download: close its connections after
 	copts   []connect.ClientOption
 	n       int   // pieces
@@ -136,6 +139,7 @@ func newEngine(t Target, sources []Source, o Options) (*engine, error) {
 		t:       t,
 		o:       o,
 		http:    hc,
+		peers:   rpcclient.NewPeerClients(hc),
 		ownHTTP: own,
 		copts:   rpcclient.Options(o.Token, extra...),
 		psize:   t.PieceSize,

@@ -19,7 +19,14 @@ import (
 // download ends or s is dropped.
 func (e *engine) runSource(ctx context.Context, s *source) {
 	defer s.cancel(nil)
-	client := peerv1connect.NewPeerServiceClient(e.http, s.Address, e.clientOptions(s)...)
+	hc, err := e.clientFor(s.Source)
+	if err != nil {
+		e.mu.Lock()
+		e.dropLocked(s, err)
+		e.mu.Unlock()
+		return
+	}
+	client := peerv1connect.NewPeerServiceClient(hc, s.Address, e.clientOptions(s)...)
 	for {
 		sctx, cancel := context.WithTimeoutCause(ctx, e.o.StallTimeout, ErrStalled)
 		err := e.stat(sctx, s, client)

@@ -11,6 +11,7 @@ import (
 	"connectrpc.com/connect"
 
 	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
+	"github.com/peerhub/peerhub/internal/identity"
 	"github.com/peerhub/peerhub/internal/sharepath"
 )
 
@@ -222,7 +223,8 @@ func candidate(r *directoryv1.SearchResult, query string, byHash bool) (Candidat
 		Accounts: int(r.GetAccountCount()),
 	}
 	for _, s := range r.GetSources() {
-		c.Sources = append(c.Sources, Source{Peer: s.GetPeer(), Address: s.GetAddress(), Name: s.GetName()})
+		c.Sources = append(c.Sources, Source{Peer: s.GetPeer(), Address: s.GetAddress(), Name: s.GetName(),
+			Relayed: s.GetReachability() == directoryv1.Reachability_REACHABILITY_RELAYED, Pin: identity.Pin(s.GetPin())})
 	}
 	var m match
 	if byHash {

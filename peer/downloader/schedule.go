@@ -6,6 +6,9 @@ import (
 	"time"
 
 	"connectrpc.com/connect"
+
+	"github.com/peerhub/peerhub/internal/identity"
+	"github.com/peerhub/peerhub/internal/rpcclient"
 )
 
 // claim takes work for a stream of source s: the first run of up to max
@@ -118,7 +121,10 @@ func (e *engine) dropLocked(s *source, err error) {
 // permanent reports whether a source's failure is one that retrying the
 // same source cannot mend.
 func permanent(err error) bool {
-	if errors.Is(err, ErrBadPiece) || errors.Is(err, ErrBadSource) {
+	// A server with another key than the pin is not the peer, however
+	// often it is asked.
+	if errors.Is(err, ErrBadPiece) || errors.Is(err, ErrBadSource) ||
+		errors.Is(err, identity.ErrPinMismatch) || errors.Is(err, rpcclient.ErrNoPin) {
 		return true
 	}
 	var ce *connect.Error

@@ -15,6 +15,7 @@ import (
 
 	peerv1 "github.com/peerhub/peerhub/gen/peerhub/peer/v1"
 	"github.com/peerhub/peerhub/gen/peerhub/peer/v1/peerv1connect"
+	"github.com/peerhub/peerhub/internal/identity"
 	"github.com/peerhub/peerhub/internal/rpcclient"
 	"github.com/peerhub/peerhub/internal/sharepath"
 )
@@ -30,8 +31,12 @@ type UploadOptions struct {
 	Name string
 	// Token is sent as the bearer token.
 	Token *rpcclient.Token
-	// HTTPClient carries the call; rpcclient.NewHTTPClient() if nil.
+	// HTTPClient carries the call; if nil, a client that accepts only Pin
+	// at an https:// address (rpcclient.PeerClients).
 	HTTPClient *http.Client
+	// Pin is the peer's TLS identity, as the directory vouches for it
+	// (PeerInfo.pin); required for an https:// address.
+	Pin identity.Pin
 	// ClientOptions are added to the PeerService client (tests).
 	ClientOptions []connect.ClientOption
 	// Progress, if set, is called after each chunk with the bytes sent so
@@ -86,8 +91,11 @@ func Upload(ctx context.Context, address, path string, o UploadOptions) (*peerv1
 	}
 	hc := o.HTTPClient
 	if hc == nil {
-		hc = rpcclient.NewHTTPClient()
-		defer hc.CloseIdleConnections()
+		peers := rpcclient.NewPeerClients(nil)
+		defer peers.CloseIdleConnections()
+		if hc, err = peers.For(address, o.Pin); err != nil {
+			return nil, fmt.Errorf("upload: %w", err)
+		}
 	}
 	client := peerv1connect.NewPeerServiceClient(hc, address, rpcclient.Options(o.Token, o.ClientOptions...)...)
 

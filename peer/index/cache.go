@@ -23,7 +23,10 @@ const cacheName = "index-cache"
 
 // cacheMagic starts the cache file; a new format gets a new magic so that an
 // old file is ignored rather than misread.
-const cacheMagic = "peerhub index cache v1\n"
+//
+// v2 added the ctime to each record: a v1 record cannot tell a rewrite that
+// restored the modification time, so v1 files are not trusted.
+const cacheMagic = "peerhub index cache v2\n"
 
 // The cache file is cacheMagic, then a gob-encoded cacheFile, then the
 // SHA-256 of the gob bytes: a torn or corrupted file is detected before it
@@ -40,6 +43,7 @@ type cacheRecord struct {
 	Name     string
 	Size     int64
 	MTime    int64 // ns since the Unix epoch
+	CTime    int64 // ns since the Unix epoch; 0 where not read
 	Ino      uint64
 	HashedAt int64 // ns since the Unix epoch
 	SHA256   []byte
@@ -61,7 +65,7 @@ func (ix *Index) loadCache() (map[string]*record, map[fileKey]*record) {
 		err = decodeCache(data, func(r *record) {
 			byName[r.Name] = r
 			if r.key.Ino != 0 {
-				byKey[r.key] = r
+				byKey[r.key.inode()] = r
 			}
 		})
 	}
@@ -105,7 +109,7 @@ func decodeCache(data []byte, add func(*record)) error {
 		}
 		s := pieces.Sum{Pieces: ps, Root: pieces.Root(ps), Size: cr.Size}
 		copy(s.SHA256[:], cr.SHA256)
-		add(newRecord(cr.Name, fileKey{Size: cr.Size, MTime: cr.MTime, Ino: cr.Ino}, s, cr.HashedAt))
+		add(newRecord(cr.Name, fileKey{Size: cr.Size, MTime: cr.MTime, CTime: cr.CTime, Ino: cr.Ino}, s, cr.HashedAt))
 	}
 	return nil
 }
@@ -154,7 +158,7 @@ func (ix *Index) saveCache() error {
 			ps = append(ps, p[:]...)
 		}
 		cf.Records[i] = cacheRecord{
-			Name: r.Name, Size: r.Size, MTime: r.key.MTime, Ino: r.key.Ino,
+			Name: r.Name, Size: r.Size, MTime: r.key.MTime, CTime: r.key.CTime, Ino: r.key.Ino,
 			HashedAt: r.hashedAt, SHA256: sum[:], Pieces: ps,
 		}
 	}

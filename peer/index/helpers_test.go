@@ -3,8 +3,11 @@ package index
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 	"time"
@@ -16,11 +19,18 @@ import (
 // quiet discards the index's log output in tests.
 var quiet = slog.New(slog.DiscardHandler)
 
+// testSettle is the settle time of the tests' indexes unless they set one:
+// DefaultSettle is seconds, to let slow writers finish.
+const testSettle = 200 * time.Millisecond
+
 // open opens an index on dir for the test and closes it at the end.
 func open(t testing.TB, o Options) *Index {
 	t.Helper()
 	if o.Logger == nil {
 		o.Logger = quiet
+	}
+	if o.Settle == 0 {
+		o.Settle = testSettle
 	}
 	ix, err := Open(t.Context(), o)
 	if err != nil {
@@ -31,7 +41,7 @@ func open(t testing.TB, o Options) *Index {
 }
 
 // anHourAgo is the modification time writeOld gives files, so that their
-// hashes are trusted from the start (see racyWindow).
+// hashes are trusted from the start (see RacyWindow).
 var anHourAgo = time.Now().Add(-time.Hour).Truncate(time.Second)
 
 // writeOld is write for a file last modified an hour ago, as in a folder
@@ -43,6 +53,29 @@ func writeOld(t testing.TB, dir, name string, data []byte) string {
 		t.Fatal(err)
 	}
 	return p
+}
+
+// pastRacyWindow waits until every file under dir last changed more than
+// RacyWindow ago, so that hashing them now yields records the index trusts
+// (a restart or a rename then hashes nothing). Their ctime, unlike the
+// modification time writeOld sets, cannot be moved back.
+func pastRacyWindow(t testing.TB, dir string) {
+	t.Helper()
+	var newest int64
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			if fi, err := d.Info(); err == nil {
+				newest = max(newest, keyOf(fi).changed())
+			}
+		}
+		return nil
+	})
+	testutil.Eventually(t, 0, "files older than the racy window", func() error {
+		if age := time.Now().UnixNano() - newest; age <= int64(RacyWindow) {
+			return fmt.Errorf("newest file changed %v ago", time.Duration(age))
+		}
+		return nil
+	})
 }
 
 // checkEntry checks e's hashes against data, computed independently.

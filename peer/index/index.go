@@ -37,9 +37,12 @@ import (
 	"github.com/peerhub/peerhub/internal/sharepath"
 )
 
-// DefaultSettle is how long a file's size and modification time must stay
-// unchanged before Watch hashes and reports it, when Options.Settle is 0.
-const DefaultSettle = 200 * time.Millisecond
+// DefaultSettle is how long a file must stay unchanged (size, times, inode)
+// and closed by every writer before Watch hashes and reports it, when
+// Options.Settle is 0. Copying tools and downloaders often pause for a
+// second or more between writes (a slow disk, a slow network); a shorter
+// time publishes their files half-done.
+const DefaultSettle = 3 * time.Second
 
 // Entry is one shared file. Its piece size is pieces.Size.
 type Entry struct {
@@ -77,8 +80,8 @@ type Options struct {
 	ShareHidden bool
 	// Workers is how many files are hashed at once; default GOMAXPROCS.
 	Workers int
-	// Settle is how long a file's size and modification time must stay the
-	// same before Watch hashes and reports it; default DefaultSettle.
+	// Settle is how long a file must stay unchanged and closed by every
+	// writer before Watch hashes and reports it; default DefaultSettle.
 	Settle time.Duration
 	// Logger receives what the index skips or fails to read; default
 	// slog.Default().
@@ -101,14 +104,35 @@ type Change struct {
 func (c Change) Empty() bool { return len(c.Added) == 0 && len(c.Removed) == 0 }
 
 // fileKey identifies a version of a file without reading it. A cached hash
-// is reused only when the key is the same: same size, modification time and
-// inode (a file replaced by a rename gets a new inode even when its size and
-// time are equal).
+// is reused for the same name only when the whole key is the same: size,
+// modification time, status change time and inode. The status change time
+// (ctime) is what no user tool can set: `cp -p`, `rsync -t` or os.Chtimes
+// restore the modification time of a file rewritten in place, but each of
+// their writes, and the restoring itself, moves its ctime to now. (A file
+// replaced by a rename gets a new inode even when its size and times are
+// equal.)
 type fileKey struct {
 	Size  int64
 	MTime int64  // modification time, ns since the Unix epoch
+	CTime int64  // status change time, ns since the Unix epoch; 0 where not read
 	Ino   uint64 // 0 where the platform has no inode numbers
 }
+
+// inode returns k without its ctime: the key a file keeps when it is
+// renamed or hard-linked, both of which move its ctime. Renames are matched
+// on it, so a file rewritten in place with its modification time restored
+// and then renamed keeps its old hashes under the new name; serving
+// verifies every piece (peer/transfer) and re-indexes such a file at the
+// first piece that does not match.
+func (k fileKey) inode() fileKey {
+	k.CTime = 0
+	return k
+}
+
+// changed returns when the file last changed as far as k tells, ns since
+// the Unix epoch: its ctime, which a restored modification time cannot move
+// back, where known.
+func (k fileKey) changed() int64 { return max(k.MTime, k.CTime) }
 
 // record is an entry with what is needed to decide whether its hashes can
 // be reused.
@@ -116,30 +140,31 @@ type record struct {
 	Entry
 	key fileKey
 	// hashedAt is when hashing started, ns since the Unix epoch; see
-	// racyWindow.
+	// RacyWindow.
 	hashedAt int64
 }
 
-// racyWindow protects against a write that lands in the same timestamp tick
-// as the version that was hashed: such a write leaves size and mtime as they
-// were, so the key cannot tell. A hash is reused only if the file's mtime is
-// at least racyWindow older than the moment hashing started; otherwise the
-// file is hashed again at the next opportunity. Filesystem timestamps lag
+// RacyWindow protects against a write that lands in the same timestamp tick
+// as the version that was hashed: such a write leaves size and times as
+// they were, so the key cannot tell. A hash is reused only if the file last
+// changed (fileKey.changed) at least RacyWindow before the moment hashing
+// started; otherwise the file is hashed again at the next opportunity. Filesystem timestamps lag
 // the wall clock by at most a scheduler tick (≤ 10 ms) on Linux; 100 ms
 // leaves room. (Coarser filesystems such as FAT's 2 s are not covered.)
-const racyWindow = 100 * time.Millisecond
+const RacyWindow = 100 * time.Millisecond
 
 // trusted reports whether r's hashes may be reused for a file whose key is
 // r.key.
 func (r *record) trusted() bool {
-	return r.hashedAt-r.key.MTime > int64(racyWindow)
+	return r.hashedAt-r.key.changed() > int64(RacyWindow)
 }
 
-// withName returns r under another name: a file renamed, or a hard link to
-// an indexed file.
-func (r *record) withName(name string) *record {
+// renamed returns r for a file renamed or hard-linked to name whose key is
+// now k (r.key but for the ctime the rename moved). The hashes are vouched
+// for from now on, under k.
+func (r *record) renamed(name string, k fileKey) *record {
 	c := *r
-	c.Name = name
+	c.Name, c.key, c.hashedAt = name, k, time.Now().UnixNano()
 	return &c
 }
 
@@ -163,8 +188,8 @@ type Index struct {
 	mu      sync.RWMutex
 	entries map[string]*record
 	bySHA   map[string][]*record // by Entry.SHA256
-	byKey   map[fileKey]*record  // by key, for renames; only keys with an inode
-	// removed holds records Watch removed, by key, so that a file renamed
+	byKey   map[fileKey]*record  // by key.inode(), for renames; only keys with an inode
+	// removed holds records Watch removed, by key.inode(), so that a file renamed
 	// within the folder keeps its hashes even when the old name's removal is
 	// handled before the new name appears. Only keys with an inode; emptied
 	// by each Scan and when it grows past maxRemoved.
@@ -173,6 +198,11 @@ type Index struct {
 	// checked it against the folder; it is not shared before that.
 	cached      map[string]*record
 	cachedByKey map[fileKey]*record
+	// invalid are the names Reindex dropped, for the watcher.
+	invalid []string
+	// recheck wakes the watcher after Reindex; it holds one element at
+	// most.
+	recheck chan struct{}
 }
 
 // Open opens the shared folder o.Dir and loads the hash cache from
@@ -214,6 +244,7 @@ func Open(ctx context.Context, o Options) (*Index, error) {
 		bySHA:    map[string][]*record{},
 		byKey:    map[fileKey]*record{},
 		removed:  map[fileKey]*record{},
+		recheck:  make(chan struct{}, 1),
 	}
 	if rel, err := filepath.Rel(dir, stateDir); err == nil {
 		switch rel = filepath.ToSlash(rel); {
@@ -296,8 +327,9 @@ func (ix *Index) BySHA256(sum string) ([]Entry, bool) {
 }
 
 // lookup returns a record whose hashes are valid for the file name with
-// key k, from the index or the cache, under its own name or (same inode:
-// renamed or hard-linked) another; nil if the file must be hashed. The
+// key k, from the index or the cache: under its own name with the same key,
+// or under another name with the same key but for the ctime (renamed or
+// hard-linked: see fileKey.inode); nil if the file must be hashed. The
 // caller holds ix.mu.
 func (ix *Index) lookup(name string, k fileKey) *record {
 	for _, m := range []map[string]*record{ix.entries, ix.cached} {
@@ -308,9 +340,11 @@ func (ix *Index) lookup(name string, k fileKey) *record {
 	if k.Ino == 0 {
 		return nil
 	}
+	// Only a file that came from another name: under its own name, a
+	// new ctime means new content may have been written.
 	for _, m := range []map[fileKey]*record{ix.byKey, ix.cachedByKey, ix.removed} {
-		if r := m[k]; r != nil && r.trusted() {
-			return r.withName(name)
+		if r := m[k.inode()]; r != nil && r.Name != name && r.trusted() {
+			return r.renamed(name, k)
 		}
 	}
 	return nil
@@ -322,7 +356,7 @@ func (ix *Index) add(r *record) {
 	ix.entries[r.Name] = r
 	ix.bySHA[r.SHA256] = append(ix.bySHA[r.SHA256], r)
 	if r.key.Ino != 0 {
-		ix.byKey[r.key] = r
+		ix.byKey[r.key.inode()] = r
 	}
 }
 
@@ -335,8 +369,8 @@ func (ix *Index) remove(r *record) {
 	} else {
 		ix.bySHA[r.SHA256] = rs
 	}
-	if ix.byKey[r.key] == r {
-		delete(ix.byKey, r.key)
+	if ix.byKey[r.key.inode()] == r {
+		delete(ix.byKey, r.key.inode())
 	}
 }
 
@@ -353,7 +387,7 @@ func (ix *Index) forget(r *record) {
 	if len(ix.removed) >= maxRemoved {
 		clear(ix.removed)
 	}
-	ix.removed[r.key] = r
+	ix.removed[r.key.inode()] = r
 }
 
 // replace makes next the whole index and returns the change from before;
@@ -376,6 +410,7 @@ func (ix *Index) replace(next map[string]*record) Change {
 		if old != r {
 			ix.dirty = true
 		}
+		ix.logReindexed(old, r)
 	}
 	ix.entries = map[string]*record{}
 	ix.bySHA = map[string][]*record{}
@@ -436,12 +471,21 @@ func (ix *Index) update(ups []*record, gone []removal) Change {
 		if old == nil || !old.equal(&r.Entry) {
 			c.Added = append(c.Added, r.Entry)
 		}
+		ix.logReindexed(old, r)
 	}
 	if len(c.Removed) > 0 {
 		ix.dirty = true
 	}
 	sortChange(&c)
 	return c
+}
+
+// logReindexed logs a file whose content changed under its name: the
+// owner of the folder may wonder why a content they shared is gone.
+func (ix *Index) logReindexed(old, r *record) {
+	if old != nil && old.SHA256 != r.SHA256 {
+		ix.log.Info("re-indexed a changed file", "name", r.Name, "old_sha256", old.SHA256, "sha256", r.SHA256)
+	}
 }
 
 // sortChange sorts both lists of c by name.

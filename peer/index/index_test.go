@@ -192,6 +192,7 @@ func TestRestartHashesOnlyChanges(t *testing.T) {
 		writeOld(t, dir, fmt.Sprintf("d%02d/f%04d", i%37, i), testutil.RandBytes(64+i%200, uint64(i)))
 	}
 	o := Options{Dir: dir, StateDir: state, Logger: quiet}
+	pastRacyWindow(t, dir)
 
 	ix := open(t, o)
 	first, err := ix.Scan(t.Context())
@@ -223,6 +224,7 @@ func TestRestartHashesOnlyChanges(t *testing.T) {
 	if err := os.Chtimes(p, anHourAgo.Add(1), anHourAgo.Add(1)); err != nil {
 		t.Fatal(err)
 	}
+	pastRacyWindow(t, dir)
 	ix = open(t, o)
 	if _, err := ix.Scan(t.Context()); err != nil {
 		t.Fatal(err)
@@ -252,6 +254,7 @@ func TestScanChanges(t *testing.T) {
 	writeOld(t, dir, "keep", testutil.RandBytes(10, 1))
 	writeOld(t, dir, "gone", testutil.RandBytes(10, 2))
 	writeOld(t, dir, "old-name", testutil.RandBytes(pieces.Size+7, 3))
+	pastRacyWindow(t, dir)
 	ix := open(t, Options{Dir: dir})
 	if _, err := ix.Scan(t.Context()); err != nil {
 		t.Fatal(err)
@@ -335,6 +338,7 @@ func TestCorruptCacheIgnored(t *testing.T) {
 				writeOld(t, dir, fmt.Sprintf("f%d", i), testutil.RandBytes(1000, uint64(i)))
 			}
 			o := Options{Dir: dir, StateDir: state}
+			pastRacyWindow(t, dir)
 			ix := open(t, o)
 			if _, err := ix.Scan(t.Context()); err != nil {
 				t.Fatal(err)

@@ -18,6 +18,15 @@ func keyOf(fi fs.FileInfo) fileKey {
 	k := fileKey{Size: fi.Size(), MTime: fi.ModTime().UnixNano()}
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		k.Ino = uint64(st.Ino)
+		k.CTime = ctimeOf(st)
 	}
 	return k
+}
+
+// idOf returns the device and inode of the file fi describes.
+func idOf(fi fs.FileInfo) fileID {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return fileID{Dev: uint64(st.Dev), Ino: uint64(st.Ino)}
+	}
+	return fileID{}
 }

@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -46,46 +47,65 @@ func (ix *Index) Scan(ctx context.Context) (Change, error) {
 type found struct {
 	name string
 	key  fileKey
+	id   fileID
 }
 
 // scan is Scan without saving the cache; the caller holds ix.updMu.
 //
-// With fresh set (Watch does), a file that must be hashed but was modified
-// less than Settle ago is passed to fresh instead: it may still be being
-// written, and hashing it now could report a partial file.
-func (ix *Index) scan(ctx context.Context, fresh func(name string, fi fs.FileInfo)) (Change, error) {
-	start := time.Now()
+// A file that must be hashed but is open for writing (see beingWritten) is
+// not complete: it is left out. With fresh set (Watch does), such a file,
+// and one that changed less than Settle ago, is passed to fresh instead: it
+// may still be being written, and hashing it now could report a partial
+// file.
+func (ix *Index) scan(ctx context.Context, fresh func(name string, k fileKey)) (Change, error) {
+	start := time.Now().UnixNano()
 	var files []found
-	infos := map[string]fs.FileInfo{}
 	err := ix.walk(ctx, "", func(name string, fi fs.FileInfo) {
-		files = append(files, found{name, keyOf(fi)})
-		if fresh != nil && start.Sub(fi.ModTime()) < ix.opts.Settle {
-			infos[name] = fi
-		}
+		files = append(files, found{name, keyOf(fi), idOf(fi)})
 	}, nil)
 	if err != nil {
 		return Change{}, err
 	}
 	next := make(map[string]*record, len(files))
 	var todo []found
+	// wait leaves f to the watcher.
+	wait := func(f found) {
+		fresh(f.name, f.key)
+		// Keep what the index holds for the name, with the same key,
+		// until the watcher has looked again: Watch starting right after
+		// a Scan must not unpublish a file that was written moments
+		// before and is still unchanged.
+		if cur := ix.entries[f.name]; cur != nil && cur.key == f.key {
+			next[f.name] = cur
+		}
+	}
 	ix.mu.RLock()
 	for _, f := range files {
 		if r := ix.lookup(f.name, f.key); r != nil {
 			next[f.name] = r
-		} else if fi := infos[f.name]; fi != nil {
-			fresh(f.name, fi)
-			// Keep what the index holds for the name, with the same
-			// key, until the watcher has looked again: Watch starting
-			// right after a Scan must not unpublish a file that was
-			// written moments before and is still unchanged.
-			if cur := ix.entries[f.name]; cur != nil && cur.key == f.key {
-				next[f.name] = cur
-			}
+		} else if fresh != nil && start-f.key.changed() < int64(ix.opts.Settle) {
+			wait(f)
 		} else {
 			todo = append(todo, f)
 		}
 	}
 	ix.mu.RUnlock()
+	if len(todo) > 0 {
+		ids := make(map[string]fileID, len(todo))
+		for _, f := range todo {
+			ids[f.name] = f.id
+		}
+		if open := ix.beingWritten(ids); len(open) > 0 {
+			ix.mu.RLock()
+			todo = slices.DeleteFunc(todo, func(f found) bool {
+				if open[f.name] && fresh != nil {
+					wait(f)
+				}
+				return open[f.name]
+			})
+			ix.mu.RUnlock()
+		}
+	}
 
 	recs, err := ix.hashAll(ctx, todo)
 	if err != nil {

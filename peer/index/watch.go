@@ -26,10 +26,13 @@ const saveDelay = time.Second
 // the watches were in place is missed, and sends the scan's changes. After
 // that it sends a Change for each batch of filesystem activity:
 //
-//   - a new or modified file in Added once it is complete, i.e. its size and
-//     modification time have not changed for Options.Settle, and it was
+//   - a new or modified file in Added once it is complete, i.e. no process
+//     holds it open for writing (on Linux; see openForWriting), its key
+//     (size, times, inode) has not changed for Options.Settle, and it was
 //     hashed (a file being written is never reported half-done unless its
-//     writer pauses for longer than Settle);
+//     writer closes it and pauses for longer than Settle);
+//   - a file Reindex dropped in Removed at once, and in Added again once it
+//     has settled and was hashed;
 //   - a deleted file, or one renamed out of the folder, in Removed;
 //   - a rename within the folder as the old name in Removed and the new one
 //     in Added (without hashing again: the inode is the same).
@@ -221,6 +224,8 @@ func (w *watcher) loop(ctx context.Context, changes chan<- Change) error {
 			}
 		case r := <-w.results:
 			w.result(r)
+		case <-w.ix.recheck:
+			w.reindex()
 		case jobs <- next:
 			w.queue = w.queue[1:]
 		case send <- c:
@@ -362,8 +367,8 @@ func (w *watcher) watchError(ctx context.Context, err error) {
 func (w *watcher) rescan(ctx context.Context) error {
 	now := time.Now()
 	w.ix.updMu.Lock()
-	c, err := w.ix.scan(ctx, func(name string, fi fs.FileInfo) {
-		w.touch(name, stateOf(fi, nil), now)
+	c, err := w.ix.scan(ctx, func(name string, k fileKey) {
+		w.touch(name, state{kind: regular, key: k}, now)
 	})
 	w.ix.saveIfDirty()
 	w.ix.updMu.Unlock()
@@ -376,11 +381,13 @@ func (w *watcher) rescan(ctx context.Context) error {
 
 // settle checks the pending names that have been quiet for Settle. A name
 // whose state changed in the meantime waits again; a stable file is taken
-// from the index or the cache if its key is known, else queued for hashing;
-// a name that is gone, or no longer a regular file, is removed.
+// from the index or the cache if its key is known, else queued for hashing
+// unless some process holds it open for writing (then it waits another
+// Settle); a name that is gone, or no longer a regular file, is removed.
 func (w *watcher) settle(now time.Time) {
 	var ups []*record
 	var gone []removal
+	toHash := map[string]fileID{}
 	for name, p := range w.pending {
 		if p.hashing || now.Sub(p.since) < w.ix.opts.Settle {
 			continue
@@ -402,6 +409,15 @@ func (w *watcher) settle(now time.Time) {
 		if r != nil {
 			delete(w.pending, name)
 			ups = append(ups, r)
+			continue
+		}
+		toHash[name] = idOf(fi)
+	}
+	open := w.ix.beingWritten(toHash)
+	for name := range toHash {
+		p := w.pending[name]
+		if open[name] {
+			p.since = now
 			continue
 		}
 		p.hashing = true

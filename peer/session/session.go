@@ -8,6 +8,7 @@ package session
 import (
 	"cmp"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -62,8 +63,18 @@ type Config struct {
 	// Advertise is the URL where this peer serves PeerService; empty for
 	// a client session.
 	Advertise string
-	// HTTPClient is used for every call; rpcclient.NewHTTPClient() if nil.
+	// HTTPClient is used for every call; if nil, rpcclient.DirectoryClient
+	// of Directory (which may carry the directory's pin after "#") and
+	// KnownHosts.
 	HTTPClient *http.Client
+	// KnownHosts remembers the keys of directories trusted on first use;
+	// nil: an https:// directory needs a pin in its URL or a certificate
+	// from a known authority.
+	KnownHosts *rpcclient.KnownHosts
+	// Identity is the TLS key pair a peer serves with: a peer login
+	// proves it holds the key (identity.SignLoginProof), so that the
+	// directory vouches for its pin. Required for a peer serving https://.
+	Identity *tls.Certificate
 	// Logger receives session events; discarded if nil.
 	Logger *slog.Logger
 }
@@ -89,23 +100,33 @@ type Session struct {
 	interval   time.Duration
 	maxPerCall int
 	loggedIn   bool
-	peerName   string              // granted by the last login; "" for a client
-	refresh    Refresh             // issued by the last login, if asked (WantRefresh)
-	revoked    map[string]struct{} // sessions whose tokens a peer refuses
+	peerName   string                   // granted by the last login; "" for a client
+	sessionID  string                   // of the last login
+	reach      directoryv1.Reachability // the directory's dial-back, from the last heartbeat
+	refresh    Refresh                  // issued by the last login, if asked (WantRefresh)
+	revoked    map[string]struct{}      // sessions whose tokens a peer refuses
 	tokens     map[directoryv1.TokenScope]*Tokens
 	reads      directoryv1connect.DirectoryServiceClient // see Reads
 	access     string                                    // the access point given, if any
+	initErr    error                                     // a bad directory URL, returned by Login
 }
 
 // New returns a Session that has not logged in yet.
 func New(cfg Config) *Session {
+	var initErr error
 	if cfg.HTTPClient == nil {
-		cfg.HTTPClient = rpcclient.NewHTTPClient()
+		base, hc, err := rpcclient.DirectoryClient(cfg.Directory, cfg.KnownHosts)
+		if err != nil {
+			initErr, hc = err, rpcclient.NewHTTPClient()
+		} else {
+			cfg.Directory = base
+		}
+		cfg.HTTPClient = hc
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Session{cfg: cfg, log: cfg.Logger, interval: DefaultHeartbeat}
+	s := &Session{cfg: cfg, log: cfg.Logger, interval: DefaultHeartbeat, initErr: initErr}
 	s.client = directoryv1connect.NewDirectoryServiceClient(cfg.HTTPClient, cfg.Directory, rpcclient.Options(&s.tok)...)
 	s.issuer = token.DefaultIssuer
 	s.verifier = s.newVerifier(s.issuer, nil)
@@ -117,6 +138,22 @@ func (s *Session) Client() directoryv1connect.DirectoryServiceClient { return s.
 
 // Token is the session's current bearer token (renewed by heartbeats).
 func (s *Session) Token() *rpcclient.Token { return &s.tok }
+
+// SessionID is the id of the last login's session ("" before it): the key
+// of the peer's answer to the directory's dial-back (reachproof).
+func (s *Session) SessionID() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.sessionID
+}
+
+// Reachability is what the directory's dial-back found of the peer, as
+// its last heartbeat said.
+func (s *Session) Reachability() directoryv1.Reachability {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reach
+}
 
 // Verifier checks tokens issued by the directory, offline, with the issuer
 // and keys from its GetInfo (keys refreshed when an unknown key id
@@ -180,6 +217,9 @@ func (s *Session) fetchInfo(ctx context.Context) (keys []token.PublicKey, issuer
 // refused, or wrapping an *AccessPointError for a peer session given a
 // peer's URL; otherwise the transport or directory error.
 func (s *Session) Login(ctx context.Context) error {
+	if s.initErr != nil {
+		return fmt.Errorf("%w: %w", ErrLogin, s.initErr)
+	}
 	keys, issuer, err := s.fetchInfo(ctx)
 	if ap, ok := errors.AsType[*AccessPointError](err); ok {
 		if s.cfg.Advertise != "" {
@@ -203,12 +243,17 @@ func (s *Session) Login(ctx context.Context) error {
 	if s.cfg.Password == "" && s.cfg.RefreshToken != "" && s.cfg.Advertise == "" {
 		return s.loginWithRefresh(ctx)
 	}
+	proof, err := s.keyProof()
+	if err != nil {
+		return err
+	}
 	res, err := s.client.Login(ctx, connect.NewRequest(&directoryv1.LoginRequest{
 		Username:         s.cfg.Username,
 		Password:         s.cfg.Password,
 		AdvertiseAddress: s.cfg.Advertise,
 		PeerName:         s.cfg.PeerName,
 		Refresh:          s.cfg.WantRefresh && s.cfg.Advertise == "",
+		KeyProof:         proof,
 	}))
 	if err != nil {
 		switch connect.CodeOf(err) {
@@ -220,6 +265,7 @@ func (s *Session) Login(ctx context.Context) error {
 	s.mu.Lock()
 	s.openedLocked(res.Msg.GetToken(), res.Msg.GetHeartbeatInterval().AsDuration())
 	s.peerName = res.Msg.GetPeerName()
+	s.sessionID, s.reach = res.Msg.GetSessionId(), directoryv1.Reachability_REACHABILITY_UNSPECIFIED
 	s.refresh = Refresh{Token: res.Msg.GetRefreshToken(), ExpiresAt: res.Msg.GetRefreshExpiresAt().AsTime()}
 	s.setRevokedLocked(res.Msg.GetRevokedSessionIds())
 	s.mu.Unlock()
@@ -259,6 +305,7 @@ func (s *Session) Heartbeat(ctx context.Context) error {
 	s.tok.Set(res.Msg.GetToken())
 	s.mu.Lock()
 	s.setRevokedLocked(res.Msg.GetRevokedSessionIds())
+	s.reach = res.Msg.GetReachability()
 	// The directory may have restarted with another interval: follow it
 	// now, or a longer old cadence would outrun its new session TTL.
 	if d := res.Msg.GetHeartbeatInterval().AsDuration(); d > 0 && d != s.interval {

@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"sync"
@@ -41,9 +42,16 @@ func (s *Session) useAccessPoint(ctx context.Context, ap *AccessPointError) ([]t
 	s.log.Warn("the given URL is a peer (an access point): logging in at the directory it names, and sending the peer read tokens only",
 		"peer", ap.URL, "directory", ap.Directory)
 	s.access = ap.URL
-	s.cfg.Directory = ap.Directory
-	s.client = directoryv1connect.NewDirectoryServiceClient(s.cfg.HTTPClient, ap.Directory, rpcclient.Options(&s.tok)...)
-	s.reads = directoryv1connect.NewDirectoryServiceClient(s.cfg.HTTPClient, ap.URL,
+	// The directory is another server: its own TLS trust (the pin the
+	// peer gave in its URL, a certificate authority, or known hosts).
+	base, hc, err := rpcclient.DirectoryClient(ap.Directory, s.cfg.KnownHosts)
+	if err != nil {
+		return nil, "", fmt.Errorf("%s names %q as its directory: %w", ap.URL, ap.Directory, err)
+	}
+	peerHTTP := s.cfg.HTTPClient
+	s.cfg.Directory = base
+	s.client = directoryv1connect.NewDirectoryServiceClient(hc, base, rpcclient.Options(&s.tok)...)
+	s.reads = directoryv1connect.NewDirectoryServiceClient(peerHTTP, ap.URL,
 		connect.WithInterceptors(&readAuth{tokens: s.Tokens(directoryv1.TokenScope_TOKEN_SCOPE_READ)}),
 		connect.WithReadMaxBytes(16<<20))
 	keys, issuer, err := s.fetchInfo(ctx)
@@ -51,6 +59,21 @@ func (s *Session) useAccessPoint(ctx context.Context, ap *AccessPointError) ([]t
 		return nil, "", fmt.Errorf("%s names %s as its directory, which is a peer too: %w", ap.URL, ap.Directory, err)
 	}
 	return keys, issuer, err
+}
+
+// Directory is the URL of the directory the session logged in at (the
+// one an access point named, when given a peer's URL): where its relay is.
+func (s *Session) Directory() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.cfg.Directory
+}
+
+// DirectoryTLS returns the directory's base URL and the TLS client
+// configuration that trusts it as the session's API calls do (nil for
+// http://), for connections beside the API such as the relay's.
+func (s *Session) DirectoryTLS() (string, *tls.Config, error) {
+	return rpcclient.DirectoryTLSFor(s.Directory(), s.cfg.KnownHosts)
 }
 
 // Reads is the client for the directory's read-only calls (Search,

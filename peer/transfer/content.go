@@ -2,11 +2,13 @@ package transfer
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"os"
 	"time"
+
+	"github.com/peerhub/peerhub/internal/pieces"
+	"github.com/peerhub/peerhub/peer/index"
 )
 
 // Content is one shared file opened for a plain HTTP download (a peer's
@@ -23,10 +25,15 @@ type Content struct {
 	// Modified is its modification time as indexed.
 	Modified time.Time
 
-	s       *Service
-	ctx     context.Context
-	f       *os.File
-	pos     int64
+	s   *Service
+	ctx context.Context
+	f   *os.File
+	e   index.Entry
+	pos int64
+	// buf holds piece number piece (-1: none yet), verified, in data.
+	buf     *[]byte
+	piece   int
+	data    []byte
 	release func()
 	// tracked and end show the download in Status and log it when it
 	// closes, as a Download's are.
@@ -63,14 +70,19 @@ func (s *Service) Open(ctx context.Context, sha string) (*Content, error) {
 	}
 	// openIndexed checked it is the indexed file: its size and time are
 	// the entry's.
-	c := &Content{SHA256: sha, Name: fi.Name(), Size: fi.Size(), Modified: fi.ModTime(), s: s, ctx: ctx, f: f, release: release}
+	c := &Content{
+		SHA256: sha, Name: fi.Name(), Size: fi.Size(), Modified: fi.ModTime(),
+		s: s, ctx: ctx, f: f, e: e, buf: s.buffers.Get().(*[]byte), piece: -1, release: release,
+	}
 	c.tracked, c.end = s.activity.start(ctx, Sending, e.Name, e.SHA256, fi.Size())
 	return c, nil
 }
 
-// Read reads the next bytes, at most ChunkSize at a time, after waiting for
-// the rate limiter. A file that shrank since it was indexed reads as
-// ErrChanged.
+// Read reads the next bytes, at most ChunkSize at a time and never across
+// a piece boundary, after waiting for the rate limiter. Each piece is read
+// whole and checked against its indexed hash before any byte of it is
+// returned (see readPiece): a file changed since it was indexed reads as
+// ErrChanged, never as other bytes.
 func (c *Content) Read(p []byte) (int, error) {
 	if c.pos >= c.Size {
 		return 0, io.EOF
@@ -78,21 +90,24 @@ func (c *Content) Read(p []byte) (int, error) {
 	if err := c.ctx.Err(); err != nil {
 		return 0, context.Cause(c.ctx)
 	}
-	n := int(min(int64(len(p)), int64(c.s.chunkSize), c.Size-c.pos))
+	i := int(c.pos / pieces.Size)
+	if i != c.piece {
+		data, err := c.s.readPiece(c.f, c.e, i, *c.buf)
+		if err != nil {
+			c.err = err
+			return 0, err
+		}
+		c.piece, c.data = i, data
+	}
+	off := int(c.pos - int64(i)*pieces.Size)
+	n := min(len(p), c.s.chunkSize, len(c.data)-off)
 	if err := c.s.throttle(c.ctx, n); err != nil {
 		return 0, err
 	}
-	k, err := c.f.ReadAt(p[:n], c.pos)
-	c.pos += int64(k)
-	c.tracked.done.Add(int64(k))
-	if k < n {
-		if err == nil || errors.Is(err, io.EOF) {
-			err = fmt.Errorf("%q shrank to %d bytes: %w", c.Name, c.pos, ErrChanged)
-		}
-		c.err = err
-		return k, err
-	}
-	return k, nil
+	copy(p, c.data[off:off+n])
+	c.pos += int64(n)
+	c.tracked.done.Add(int64(n))
+	return n, nil
 }
 
 // Seek sets where the next Read starts, within the indexed size.
@@ -120,6 +135,8 @@ func (c *Content) Close() error {
 	}
 	c.release()
 	c.release = nil
+	c.s.buffers.Put(c.buf)
+	c.buf, c.data = nil, nil
 	c.end(c.err)
 	return c.f.Close()
 }

@@ -2,11 +2,10 @@ package transfer
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"os"
 
+	"github.com/peerhub/peerhub/internal/pieces"
 	"github.com/peerhub/peerhub/internal/sharepath"
 	"github.com/peerhub/peerhub/peer/index"
 )
@@ -27,10 +26,14 @@ type Range struct {
 // must encode or copy it before returning.
 type SendFunc func(offset int64, data []byte) error
 
-// Download streams the range r asks for to send, in order, in chunks of
-// ChunkSize bytes (the last one shorter), at the rate MaxRate allows. It
-// serves the first of the file's names whose size and modification time on
-// disk still match the index. An empty range sends nothing.
+// Download streams the range r asks for to send, in order, in chunks of at
+// most ChunkSize bytes that never cross a piece boundary, at the rate
+// MaxRate allows. It serves the first of the file's names whose size and
+// modification time on disk still match the index, and reads it a whole
+// piece at a time: each piece is checked against its indexed hash before
+// any byte of it is sent (readPiece), so a file changed since it was
+// indexed ends the download with ErrChanged, never with other bytes. An
+// empty range sends nothing.
 //
 // It waits for a transfer slot first (see Options.MaxQueue).
 // Errors: ErrInvalid, ErrNotFound, ErrChanged, ErrOutOfRange, ErrBusy, ctx's
@@ -71,27 +74,29 @@ func (s *Service) Download(ctx context.Context, r Range, send SendFunc) (err err
 
 	bp := s.buffers.Get().(*[]byte)
 	defer s.buffers.Put(bp)
-	buf := *bp
 	for pos := r.Offset; pos < end; {
-		if err := ctx.Err(); err != nil {
-			return context.Cause(ctx)
+		i := int(pos / pieces.Size)
+		start := int64(i) * pieces.Size
+		data, err := s.readPiece(f, e, i, *bp)
+		if err != nil {
+			return fmt.Errorf("%v: %w", r.Target, err)
 		}
-		n := int(min(int64(len(buf)), end-pos))
-		if err := s.throttle(ctx, n); err != nil {
-			return err
-		}
-		k, err := f.ReadAt(buf[:n], pos)
-		if k < n {
-			if err == nil || errors.Is(err, io.EOF) {
-				return fmt.Errorf("%v: shrank to %d bytes: %w", r.Target, pos+int64(k), ErrChanged)
+		data = data[pos-start : min(int64(len(data)), end-start)]
+		for len(data) > 0 {
+			if err := ctx.Err(); err != nil {
+				return context.Cause(ctx)
 			}
-			return fmt.Errorf("%v: read at %d: %w", r.Target, pos, err)
+			n := min(len(data), s.chunkSize)
+			if err := s.throttle(ctx, n); err != nil {
+				return err
+			}
+			if err := send(pos, data[:n]); err != nil {
+				return err
+			}
+			tr.done.Add(int64(n))
+			pos += int64(n)
+			data = data[n:]
 		}
-		if err := send(pos, buf[:n]); err != nil {
-			return err
-		}
-		tr.done.Add(int64(n))
-		pos += int64(n)
 	}
 	return nil
 }
@@ -117,7 +122,8 @@ func (s *Service) throttle(ctx context.Context, n int) error {
 
 // openIndexed opens the first of es that is still on disk as indexed: a
 // regular file of the recorded size and modification time, and returns it
-// with its entry.
+// with its entry. Each name found changed is reported to the catalog
+// (Catalog.Reindex), so it is no longer offered under that content.
 // Errors: ErrChanged.
 func (s *Service) openIndexed(es []index.Entry) (*os.File, index.Entry, error) {
 	var why error
@@ -126,7 +132,7 @@ func (s *Service) openIndexed(es []index.Entry) (*os.File, index.Entry, error) {
 		if err == nil {
 			return f, e, nil
 		}
-		why = err
+		why = s.changed(e, err)
 	}
 	return nil, index.Entry{}, why
 }

@@ -26,6 +26,10 @@ func (c lyingCatalog) ByName(name string) (index.Entry, bool) {
 	return index.Entry{}, false
 }
 
+// Reindex implements transfer.Catalog: a lying catalog never corrects
+// itself.
+func (c lyingCatalog) Reindex(string, string, error) bool { return false }
+
 func (c lyingCatalog) BySHA256(sum string) ([]index.Entry, bool) {
 	var out []index.Entry
 	for _, e := range c.entries {

@@ -34,8 +34,9 @@ import (
 // Defaults of Options.
 const (
 	// DefaultMaxTransfers is how many downloads and uploads run at once:
-	// six clients at their DefaultMaxPerAccount, in about 18 MiB of
-	// buffers (see DefaultChunkSize).
+	// six clients at their DefaultMaxPerAccount, in about 24 MiB of
+	// piece buffers (each download reads and verifies a whole piece,
+	// pieces.Size, before sending it; see readPiece).
 	DefaultMaxTransfers = 24
 	// DefaultChunkSize is the size of the chunks a download is read and sent
 	// in, in bytes. Measured over loopback h2c (BenchmarkDownload in
@@ -67,8 +68,9 @@ var (
 	// ErrNotFound means the peer does not share the requested file.
 	ErrNotFound = errors.New("not shared here")
 	// ErrChanged means the file on disk no longer matches what the index
-	// recorded (size or modification time), or vanished: the peer cannot
-	// vouch for its content until it re-indexes it. It counts as not found.
+	// recorded (size or modification time, or a piece that no longer
+	// matches its hash), or vanished: the peer stops serving it under that
+	// content and re-indexes it (Catalog.Reindex).
 	ErrChanged = errors.New("file changed since indexed")
 	// ErrOutOfRange means a download's offset is past the end of the file.
 	ErrOutOfRange = errors.New("offset past end of file")
@@ -101,6 +103,10 @@ type Catalog interface {
 	// BySHA256 returns every entry whose content has that SHA-256 (64
 	// lowercase hex digits).
 	BySHA256(hex string) ([]index.Entry, bool)
+	// Reindex is told that the file name no longer holds the content
+	// sha256 it is listed with (why says what was seen): the catalog must
+	// stop listing it under that content and index it again.
+	Reindex(name, sha256 string, why error) bool
 }
 
 // Options configure a Service.
@@ -158,7 +164,10 @@ type Service struct {
 	queue   chan struct{} // one element per transfer waiting for a slot
 	callers *callers      // running and waiting transfers per account and address
 	limiter *rate.Limiter // nil when unlimited
-	buffers sync.Pool     // of *[]byte of chunkSize: one per running download
+	buffers sync.Pool     // of *[]byte of pieces.Size: one per running download
+	// skipVerify serves pieces without checking them against their hash;
+	// only the benchmark that measures what checking costs sets it.
+	skipVerify bool
 
 	// reserved is the total size of the uploads running, subtracted from
 	// the free disk space when admitting another.
@@ -241,7 +250,7 @@ func New(o Options) (*Service, error) {
 		s.limiter = rate.NewLimiter(rate.Limit(o.MaxRate), o.ChunkSize)
 	}
 	s.buffers.New = func() any {
-		b := make([]byte, s.chunkSize)
+		b := make([]byte, pieces.Size)
 		return &b
 	}
 	return s, nil

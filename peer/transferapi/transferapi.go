@@ -156,7 +156,7 @@ func (h *Handler) Upload(ctx context.Context, stream *connect.ClientStream[peerv
 var codes = []rpcserver.ErrorCode{
 	{Err: transfer.ErrInvalid, Code: connect.CodeInvalidArgument},
 	{Err: transfer.ErrNotFound, Code: connect.CodeNotFound},
-	{Err: transfer.ErrChanged, Code: connect.CodeNotFound},
+	{Err: transfer.ErrChanged, Code: connect.CodeFailedPrecondition},
 	{Err: transfer.ErrOutOfRange, Code: connect.CodeOutOfRange},
 	{Err: transfer.ErrBusy, Code: connect.CodeResourceExhausted},
 	{Err: transfer.ErrTooLarge, Code: connect.CodeResourceExhausted},

@@ -152,6 +152,9 @@ type Config struct {
 	// a throttled login waits. A timer if nil; tests inject one that
 	// advances their clock instead.
 	Sleep func(ctx context.Context, d time.Duration) error
+	// DialBack configures the check of peers' advertise addresses
+	// (reachability.go).
+	DialBack DialBack
 	// Logger receives lifecycle events and reaper results; discarded if nil.
 	// Passwords and tokens are never logged.
 	Logger *slog.Logger
@@ -248,6 +251,7 @@ type Directory struct {
 	live     *liveSessions
 	revoked  *revocationList
 	counters activity
+	reach    *reacher
 
 	signer   *token.Signer
 	verifier *token.Verifier
@@ -275,6 +279,7 @@ func New(ctx context.Context, st store.Store, cfg Config) (*Directory, error) {
 		issued:   newIssuedCache(),
 		live:     newLiveSessions(),
 		revoked:  &revocationList{},
+		reach:    newReacher(cfg.DialBack, cfg.Now),
 	}
 	if cfg.AccountsFile != "" {
 		accounts, err := LoadHtpasswd(cfg.AccountsFile)
@@ -359,6 +364,7 @@ func (d *Directory) Run(ctx context.Context) error {
 		d.verified.prune(now)
 		d.issued.prune(now)
 		d.live.prune(now)
+		d.reach.prune(now)
 	}
 }
 

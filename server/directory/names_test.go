@@ -283,7 +283,7 @@ func TestAdvertiseAddress(t *testing.T) {
 			t.Errorf("advertise %q = %v, want ErrInvalidArgument", addr, err)
 		}
 	}
-	if _, err := d.Login(ctx, directory.Credentials{Username: "ann", Password: "pw", AdvertiseAddress: "https://peer.example:8443/"}); err != nil {
+	if _, err := d.Login(ctx, directory.Credentials{Username: "ann", Password: "pw", AdvertiseAddress: "http://peer.example:8443/"}); err != nil {
 		t.Errorf("a good address: %v", err)
 	}
 }

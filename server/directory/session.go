@@ -32,6 +32,9 @@ type Credentials struct {
 	// Refresh asks for a refresh token besides the session (client
 	// sessions only; see Refresh).
 	Refresh bool
+	// KeyProof proves that a peer serving https:// holds its TLS key;
+	// required for such a peer (see pins.go).
+	KeyProof *KeyProof
 }
 
 // Grant is a token and what it is good for.
@@ -94,6 +97,10 @@ func (d *Directory) Login(ctx context.Context, c Credentials) (Grant, error) {
 			return Grant{}, fmt.Errorf("a refresh token is for a client session, not a peer's: %w", ErrInvalidArgument)
 		}
 	}
+	pin, err := d.provenPin(c)
+	if err != nil {
+		return Grant{}, err
+	}
 	ok, err := d.throttledCheck(ctx, c)
 	if err != nil {
 		return Grant{}, err
@@ -106,7 +113,13 @@ func (d *Directory) Login(ctx context.Context, c Credentials) (Grant, error) {
 		return Grant{}, err
 	}
 	if c.AdvertiseAddress != "" {
+		if err := d.bindPin(ctx, c.Username, g, c.AdvertiseAddress, pin); err != nil {
+			return Grant{}, err
+		}
+	}
+	if c.AdvertiseAddress != "" {
 		d.counters.peerLogins.Add(1)
+		d.checkReach(g.PeerName, g.SessionID, c.AdvertiseAddress, c.RemoteAddr, pin)
 	} else {
 		d.counters.clientLogins.Add(1)
 	}
@@ -246,6 +259,9 @@ func (d *Directory) Heartbeat(ctx context.Context, caller token.Claims) (Grant, 
 	}
 	if err != nil {
 		return Grant{}, fmt.Errorf("heartbeat: %w", err)
+	}
+	if s.IsPeer() {
+		d.recheckReach(s.PeerName, s.ID)
 	}
 	g, ok := d.issued.recent(s.ID, now, d.cfg.TokenTTL)
 	if !ok {

@@ -36,6 +36,16 @@ func (d *Directory) Authenticate(ctx context.Context, raw string) (token.Claims,
 	return d.authenticate(ctx, raw, token.Need{Scopes: []string{token.ScopeSession}, Audience: d.cfg.Issuer})
 }
 
+// AuthenticateRelay checks a relay token (token.ScopeRelay) for peer, of
+// a live session, and returns its claims.
+// Errors: ErrUnauthenticated.
+func (d *Directory) AuthenticateRelay(ctx context.Context, raw, peer string) (token.Claims, error) {
+	if err := CheckName(peer); err != nil {
+		return token.Claims{}, fmt.Errorf("%w: the relay needs the peer's name: %w", ErrUnauthenticated, err)
+	}
+	return d.authenticate(ctx, raw, token.Need{Scopes: []string{token.ScopeRelay}, Audience: peer})
+}
+
 // AuthenticateRead is Authenticate for the read-only calls (Info, Search,
 // ListPeers, ListFiles), which also accept a read token (token.ScopeRead)
 // of a live session.
@@ -88,7 +98,8 @@ func (d *Directory) liveSession(ctx context.Context, id string, now time.Time) (
 
 // TokenRequest is what IssueToken is asked for.
 type TokenRequest struct {
-	// Scope is token.ScopeRead, ScopeDownload, ScopeUpload or ScopeStatus.
+	// Scope is token.ScopeRead, ScopeDownload, ScopeUpload, ScopeStatus or
+	// ScopeRelay.
 	Scope string
 	// Peer is the online peer a download, upload or status token is for;
 	// empty for a read token.
@@ -109,6 +120,9 @@ type Issued struct {
 	// Link is the plain HTTP download link, for a request with SHA256:
 	// FileLink of the peer's address.
 	Link string
+	// Pin is the TLS identity of the peer a transfer or status token is
+	// for ("" for a read token or a peer serving cleartext).
+	Pin string
 }
 
 // IssueToken signs a token of r.Scope for the caller's session, valid for
@@ -139,7 +153,7 @@ func (d *Directory) IssueToken(ctx context.Context, caller token.Claims, r Token
 		if r.Peer != "" {
 			return Issued{}, fmt.Errorf("a read token is for the directory, not for peer %s: %w", r.Peer, ErrInvalidArgument)
 		}
-	case token.ScopeDownload, token.ScopeUpload, token.ScopeStatus:
+	case token.ScopeDownload, token.ScopeUpload, token.ScopeStatus, token.ScopeRelay:
 		if r.Peer == "" {
 			return Issued{}, fmt.Errorf("a %s token needs the peer it is for: %w", r.Scope, ErrInvalidArgument)
 		}
@@ -164,7 +178,7 @@ func (d *Directory) IssueToken(ctx context.Context, caller token.Claims, r Token
 		}
 		audience, address = r.Peer, s.Address
 	default:
-		return Issued{}, fmt.Errorf("token scope %q: want %s, %s, %s or %s: %w", r.Scope, token.ScopeRead, token.ScopeDownload, token.ScopeUpload, token.ScopeStatus, ErrInvalidArgument)
+		return Issued{}, fmt.Errorf("token scope %q: want %s, %s, %s, %s or %s: %w", r.Scope, token.ScopeRead, token.ScopeDownload, token.ScopeUpload, token.ScopeStatus, token.ScopeRelay, ErrInvalidArgument)
 	}
 	c := token.Scoped(r.Scope, audience, caller.Subject, caller.SessionID, caller.Peer)
 	c.SHA256 = r.SHA256
@@ -173,6 +187,13 @@ func (d *Directory) IssueToken(ctx context.Context, caller token.Claims, r Token
 		return Issued{}, err
 	}
 	out := Issued{Token: raw, ExpiresAt: exp}
+	if audience != "" && r.Scope != token.ScopeRead {
+		pins, err := d.PeerPins(ctx, []string{r.Peer})
+		if err != nil {
+			return Issued{}, fmt.Errorf("issue token: %w", err)
+		}
+		out.Pin = pins[r.Peer].Pin
+	}
 	if r.SHA256 != "" {
 		out.Link = FileLink(address, r.SHA256, r.Name, raw)
 	}

@@ -180,6 +180,15 @@ type PeerFile struct {
 	File File
 }
 
+// PeerPin is the TLS identity bound to a peer name (Store.BindPeerPin).
+type PeerPin struct {
+	// Pin is the identity, curl's sha256//base64 form; "" for a peer
+	// serving cleartext.
+	Pin string
+	// ChangedAt is when a login last replaced another pin; zero if never.
+	ChangedAt time.Time
+}
+
 // Page selects a page of a listing.
 type Page struct {
 	// Size is the most items to return (>= 1, the caller applied defaults).
@@ -266,6 +275,16 @@ type Store interface {
 	// returns how many sessions it deleted. Peer names stay with their
 	// accounts. Expiry is not revocation: it records none.
 	ReapExpired(ctx context.Context, now time.Time) (int, error)
+
+	// BindPeerPin records pin (a TLS identity, "" for a peer serving
+	// cleartext) as peer name name's at now, after a login of its owner
+	// opened the name's session, and returns the different pin it
+	// replaced ("" if none or the same). Replacing a non-empty pin with
+	// another non-empty one sets the binding's ChangedAt to now.
+	// Errors: the name has no owner (released meanwhile).
+	BindPeerPin(ctx context.Context, name, pin string, now time.Time) (string, error)
+	// PeerPins returns the bindings of those of names that have one.
+	PeerPins(ctx context.Context, names []string) (map[string]PeerPin, error)
 
 	// PeerNameOwner returns the account that owns a peer name.
 	// Errors: ErrNotFound if no account owns it.

@@ -291,3 +291,28 @@ func (s *Store) ListPeers(ctx context.Context, p store.Page, now time.Time) ([]s
 	out, next := sqlstore.PeersPage(tokens, out, p.Size)
 	return out, next, nil
 }
+
+// BindPeerPin implements store.Store (sqlstore.BindPeerPin, the previous
+// pin's row locked).
+func (s *Store) BindPeerPin(ctx context.Context, name, pin string, now time.Time) (string, error) {
+	if err := checkText(name); err != nil {
+		return "", fmt.Errorf("peer name %q: %w", name, store.ErrNotFound)
+	}
+	var previous string
+	err := s.inTx(ctx, func(tx pgx.Tx) error {
+		var err error
+		previous, err = sqlstore.BindPeerPin(ctx, querier{tx}, name, pin, now, " FOR UPDATE")
+		return err
+	})
+	return previous, err
+}
+
+// PeerPins implements store.Store.
+func (s *Store) PeerPins(ctx context.Context, names []string) (map[string]store.PeerPin, error) {
+	for _, n := range names {
+		if checkText(n) != nil {
+			return nil, fmt.Errorf("peer name %q: %w", n, store.ErrNotFound)
+		}
+	}
+	return sqlstore.PeerPins(ctx, querier{s.pool}, names)
+}

@@ -172,3 +172,20 @@ func (s *Store) ListPeers(ctx context.Context, p store.Page, now time.Time) ([]s
 	out, next := sqlstore.PeersPage(tokens, out, p.Size)
 	return out, next, nil
 }
+
+// BindPeerPin implements store.Store (sqlstore.BindPeerPin: the single
+// write connection serializes it).
+func (s *Store) BindPeerPin(ctx context.Context, name, pin string, now time.Time) (string, error) {
+	var previous string
+	err := s.inWrite(ctx, func(tx *sql.Tx) error {
+		var err error
+		previous, err = sqlstore.BindPeerPin(ctx, sqlstore.Std(tx), name, pin, now, "")
+		return err
+	})
+	return previous, err
+}
+
+// PeerPins implements store.Store.
+func (s *Store) PeerPins(ctx context.Context, names []string) (map[string]store.PeerPin, error) {
+	return sqlstore.PeerPins(ctx, sqlstore.Std(s.r), names)
+}

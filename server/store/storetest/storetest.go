@@ -32,6 +32,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Sessions", testSessions},
 		{"Expiry", testExpiry},
 		{"PeerNames", testPeerNames},
+		{"PeerPins", testPeerPins},
 		{"SessionLimit", testSessionLimit},
 		{"AccountFiles", testAccountFiles},
 		{"AccountLimitsConcurrent", testAccountLimitsConcurrent},

@@ -54,6 +54,10 @@ const (
 	// TOKEN_SCOPE_STATUS is for peerhub.peer.v1.PeerService.Status at one
 	// peer, issued only to the account that owns the peer's name.
 	TokenScope_TOKEN_SCOPE_STATUS TokenScope = 4
+	// TOKEN_SCOPE_RELAY is for the directory's relay (/relay/v1/connect),
+	// to open a relayed connection to one peer that it cannot reach
+	// directly; the relay accepts it for that peer only.
+	TokenScope_TOKEN_SCOPE_RELAY TokenScope = 5
 )
 
 // Enum value maps for TokenScope.
@@ -64,6 +68,7 @@ var (
 		2: "TOKEN_SCOPE_DOWNLOAD",
 		3: "TOKEN_SCOPE_UPLOAD",
 		4: "TOKEN_SCOPE_STATUS",
+		5: "TOKEN_SCOPE_RELAY",
 	}
 	TokenScope_value = map[string]int32{
 		"TOKEN_SCOPE_UNSPECIFIED": 0,
@@ -71,6 +76,7 @@ var (
 		"TOKEN_SCOPE_DOWNLOAD":    2,
 		"TOKEN_SCOPE_UPLOAD":      3,
 		"TOKEN_SCOPE_STATUS":      4,
+		"TOKEN_SCOPE_RELAY":       5,
 	}
 )
 
@@ -99,6 +105,68 @@ func (x TokenScope) Number() protoreflect.EnumNumber {
 // Deprecated: Use TokenScope.Descriptor instead.
 func (TokenScope) EnumDescriptor() ([]byte, []int) {
 	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{0}
+}
+
+// Reachability is how downloaders reach a peer, as the directory last saw.
+type Reachability int32
+
+const (
+	// REACHABILITY_UNSPECIFIED means not checked yet (or checked by another
+	// directory replica): try the address, then the relay.
+	Reachability_REACHABILITY_UNSPECIFIED Reachability = 0
+	// REACHABILITY_DIRECT means the directory's dial-back reached the peer
+	// at its advertise address: connect there.
+	Reachability_REACHABILITY_DIRECT Reachability = 1
+	// REACHABILITY_RELAYED means the dial-back failed (or was not made) and
+	// the peer keeps a connection to this directory's relay: connect
+	// through the relay.
+	Reachability_REACHABILITY_RELAYED Reachability = 2
+	// REACHABILITY_UNREACHABLE means the dial-back failed and the peer has
+	// no relay connection: it cannot be reached from outside its network.
+	Reachability_REACHABILITY_UNREACHABLE Reachability = 3
+)
+
+// Enum value maps for Reachability.
+var (
+	Reachability_name = map[int32]string{
+		0: "REACHABILITY_UNSPECIFIED",
+		1: "REACHABILITY_DIRECT",
+		2: "REACHABILITY_RELAYED",
+		3: "REACHABILITY_UNREACHABLE",
+	}
+	Reachability_value = map[string]int32{
+		"REACHABILITY_UNSPECIFIED": 0,
+		"REACHABILITY_DIRECT":      1,
+		"REACHABILITY_RELAYED":     2,
+		"REACHABILITY_UNREACHABLE": 3,
+	}
+)
+
+func (x Reachability) Enum() *Reachability {
+	p := new(Reachability)
+	*p = x
+	return p
+}
+
+func (x Reachability) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Reachability) Descriptor() protoreflect.EnumDescriptor {
+	return file_peerhub_directory_v1_directory_proto_enumTypes[1].Descriptor()
+}
+
+func (Reachability) Type() protoreflect.EnumType {
+	return &file_peerhub_directory_v1_directory_proto_enumTypes[1]
+}
+
+func (x Reachability) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Reachability.Descriptor instead.
+func (Reachability) EnumDescriptor() ([]byte, []int) {
+	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{1}
 }
 
 // FileEntry describes one file that a peer shares.
@@ -443,7 +511,12 @@ type LoginRequest struct {
 	// token besides the session (LoginResponse.refresh_token), to store
 	// instead of the password and exchange with Refresh. A peer session
 	// given refresh is refused with InvalidArgument.
-	Refresh       bool `protobuf:"varint,5,opt,name=refresh,proto3" json:"refresh,omitempty"`
+	Refresh bool `protobuf:"varint,5,opt,name=refresh,proto3" json:"refresh,omitempty"`
+	// key_proof proves that a peer serving https:// holds the TLS key it
+	// serves with: the directory then vouches for that key's pin
+	// (PeerInfo.pin, Source.pin) under the peer's name. Required with an
+	// https:// advertise_address; ignored without advertise_address.
+	KeyProof      *KeyProof `protobuf:"bytes,6,opt,name=key_proof,json=keyProof,proto3" json:"key_proof,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -511,6 +584,13 @@ func (x *LoginRequest) GetRefresh() bool {
 		return x.Refresh
 	}
 	return false
+}
+
+func (x *LoginRequest) GetKeyProof() *KeyProof {
+	if x != nil {
+		return x.KeyProof
+	}
+	return nil
 }
 
 // LoginResponse carries the new session's token.
@@ -684,7 +764,12 @@ type HeartbeatResponse struct {
 	HeartbeatInterval *durationpb.Duration `protobuf:"bytes,4,opt,name=heartbeat_interval,json=heartbeatInterval,proto3" json:"heartbeat_interval,omitempty"`
 	// session_ttl is how long a peer session stays online after this
 	// heartbeat.
-	SessionTtl    *durationpb.Duration `protobuf:"bytes,5,opt,name=session_ttl,json=sessionTtl,proto3" json:"session_ttl,omitempty"`
+	SessionTtl *durationpb.Duration `protobuf:"bytes,5,opt,name=session_ttl,json=sessionTtl,proto3" json:"session_ttl,omitempty"`
+	// reachability is, for a peer session, what the directory's dial-back
+	// to its advertise address found (REACHABILITY_UNSPECIFIED until the
+	// check ends): a peer started with --relay auto keeps a connection to
+	// the directory's relay while it is not REACHABILITY_DIRECT.
+	Reachability  Reachability `protobuf:"varint,6,opt,name=reachability,proto3,enum=peerhub.directory.v1.Reachability" json:"reachability,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -752,6 +837,13 @@ func (x *HeartbeatResponse) GetSessionTtl() *durationpb.Duration {
 		return x.SessionTtl
 	}
 	return nil
+}
+
+func (x *HeartbeatResponse) GetReachability() Reachability {
+	if x != nil {
+		return x.Reachability
+	}
+	return Reachability_REACHABILITY_UNSPECIFIED
 }
 
 // RefreshRequest carries a refresh token, in the body and never in the URL.
@@ -1305,7 +1397,15 @@ type Source struct {
 	// last_seen is the peer's last heartbeat.
 	LastSeen *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
 	// username is the account the peer logged in with, which owns its name.
-	Username      string `protobuf:"bytes,5,opt,name=username,proto3" json:"username,omitempty"`
+	Username string `protobuf:"bytes,5,opt,name=username,proto3" json:"username,omitempty"`
+	// reachability says how a downloader reaches the peer: directly at
+	// address, or through the directory's relay.
+	Reachability Reachability `protobuf:"varint,6,opt,name=reachability,proto3,enum=peerhub.directory.v1.Reachability" json:"reachability,omitempty"`
+	// pin is the peer's TLS identity, "sha256//" and the base64 SHA-256 of
+	// its certificate's public key (curl --pinnedpubkey's form), proved at
+	// its login: accept its https:// address only from a server with that
+	// key. Empty for a peer serving http://.
+	Pin           string `protobuf:"bytes,7,opt,name=pin,proto3" json:"pin,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1371,6 +1471,20 @@ func (x *Source) GetLastSeen() *timestamppb.Timestamp {
 func (x *Source) GetUsername() string {
 	if x != nil {
 		return x.Username
+	}
+	return ""
+}
+
+func (x *Source) GetReachability() Reachability {
+	if x != nil {
+		return x.Reachability
+	}
+	return Reachability_REACHABILITY_UNSPECIFIED
+}
+
+func (x *Source) GetPin() string {
+	if x != nil {
+		return x.Pin
 	}
 	return ""
 }
@@ -1603,7 +1717,19 @@ type PeerInfo struct {
 	// last_seen is the peer's last heartbeat.
 	LastSeen *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=last_seen,json=lastSeen,proto3" json:"last_seen,omitempty"`
 	// online_since is when the peer logged in.
-	OnlineSince   *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=online_since,json=onlineSince,proto3" json:"online_since,omitempty"`
+	OnlineSince *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=online_since,json=onlineSince,proto3" json:"online_since,omitempty"`
+	// reachability says how a downloader reaches the peer: directly at
+	// address, or through the directory's relay.
+	Reachability Reachability `protobuf:"varint,7,opt,name=reachability,proto3,enum=peerhub.directory.v1.Reachability" json:"reachability,omitempty"`
+	// pin is the peer's TLS identity, "sha256//" and the base64 SHA-256 of
+	// its certificate's public key (curl --pinnedpubkey's form), proved at
+	// its login: accept its https:// address only from a server with that
+	// key. Empty for a peer serving http://.
+	Pin string `protobuf:"bytes,8,opt,name=pin,proto3" json:"pin,omitempty"`
+	// pin_changed_at is set when this peer's login replaced another pin
+	// bound to its name (a new key, or someone with the account's password
+	// claiming the name with theirs): when it happened.
+	PinChangedAt  *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=pin_changed_at,json=pinChangedAt,proto3" json:"pin_changed_at,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1676,6 +1802,27 @@ func (x *PeerInfo) GetLastSeen() *timestamppb.Timestamp {
 func (x *PeerInfo) GetOnlineSince() *timestamppb.Timestamp {
 	if x != nil {
 		return x.OnlineSince
+	}
+	return nil
+}
+
+func (x *PeerInfo) GetReachability() Reachability {
+	if x != nil {
+		return x.Reachability
+	}
+	return Reachability_REACHABILITY_UNSPECIFIED
+}
+
+func (x *PeerInfo) GetPin() string {
+	if x != nil {
+		return x.Pin
+	}
+	return ""
+}
+
+func (x *PeerInfo) GetPinChangedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.PinChangedAt
 	}
 	return nil
 }
@@ -1808,7 +1955,12 @@ type SharedFile struct {
 	// address is the URL where that peer serves peerhub.peer.v1.PeerService.
 	Address string `protobuf:"bytes,2,opt,name=address,proto3" json:"address,omitempty"`
 	// file describes the file.
-	File          *FileEntry `protobuf:"bytes,3,opt,name=file,proto3" json:"file,omitempty"`
+	File *FileEntry `protobuf:"bytes,3,opt,name=file,proto3" json:"file,omitempty"`
+	// pin is the peer's TLS identity, "sha256//" and the base64 SHA-256 of
+	// its certificate's public key (curl --pinnedpubkey's form), proved at
+	// its login: accept its https:// address only from a server with that
+	// key. Empty for a peer serving http://.
+	Pin           string `protobuf:"bytes,4,opt,name=pin,proto3" json:"pin,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1862,6 +2014,13 @@ func (x *SharedFile) GetFile() *FileEntry {
 		return x.File
 	}
 	return nil
+}
+
+func (x *SharedFile) GetPin() string {
+	if x != nil {
+		return x.Pin
+	}
+	return ""
 }
 
 // IssueTokenRequest names a token's purpose.
@@ -1966,7 +2125,12 @@ type IssueTokenResponse struct {
 	// The token rides in the query because such clients cannot set headers:
 	// it is a download token only, bound to that peer and that content, and
 	// short-lived (until expires_at). Treat the link as a secret until then.
-	Link          string `protobuf:"bytes,3,opt,name=link,proto3" json:"link,omitempty"`
+	Link string `protobuf:"bytes,3,opt,name=link,proto3" json:"link,omitempty"`
+	// pin is the TLS identity of the peer the token is for (see
+	// PeerInfo.pin): give it to curl with the link, --pinnedpubkey PIN -k
+	// (-k only skips the certificate authority check; curl still refuses any
+	// other key). Empty for a read token or a peer serving http://.
+	Pin           string `protobuf:"bytes,4,opt,name=pin,proto3" json:"pin,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2018,6 +2182,13 @@ func (x *IssueTokenResponse) GetExpiresAt() *timestamppb.Timestamp {
 func (x *IssueTokenResponse) GetLink() string {
 	if x != nil {
 		return x.Link
+	}
+	return ""
+}
+
+func (x *IssueTokenResponse) GetPin() string {
+	if x != nil {
+		return x.Pin
 	}
 	return ""
 }
@@ -2161,6 +2332,77 @@ func (*ReleasePeerNameResponse) Descriptor() ([]byte, []int) {
 	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{29}
 }
 
+// KeyProof is a peer's proof at login that it holds the TLS key of
+// public_key: signature is that key's signature of the bytes
+// "peerhub login key proof v1", then a 0 byte and each of username,
+// peer_name (as sent, possibly empty), advertise_address and signed_at in
+// Unix nanoseconds (decimal), each preceded by a 0 byte; ECDSA signs their
+// SHA-256 (ASN.1 DER), RSA with PSS over SHA-256, Ed25519 the bytes.
+type KeyProof struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// public_key is the DER SubjectPublicKeyInfo of the key, from the
+	// certificate the peer serves.
+	PublicKey []byte `protobuf:"bytes,1,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"`
+	// signed_at is when the proof was made; the directory refuses one more
+	// than 5 minutes from its clock.
+	SignedAt *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=signed_at,json=signedAt,proto3" json:"signed_at,omitempty"`
+	// signature is the signature described above.
+	Signature     []byte `protobuf:"bytes,3,opt,name=signature,proto3" json:"signature,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *KeyProof) Reset() {
+	*x = KeyProof{}
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeyProof) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeyProof) ProtoMessage() {}
+
+func (x *KeyProof) ProtoReflect() protoreflect.Message {
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeyProof.ProtoReflect.Descriptor instead.
+func (*KeyProof) Descriptor() ([]byte, []int) {
+	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *KeyProof) GetPublicKey() []byte {
+	if x != nil {
+		return x.PublicKey
+	}
+	return nil
+}
+
+func (x *KeyProof) GetSignedAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.SignedAt
+	}
+	return nil
+}
+
+func (x *KeyProof) GetSignature() []byte {
+	if x != nil {
+		return x.Signature
+	}
+	return nil
+}
+
 var File_peerhub_directory_v1_directory_proto protoreflect.FileDescriptor
 
 const file_peerhub_directory_v1_directory_proto_rawDesc = "" +
@@ -2193,13 +2435,14 @@ const file_peerhub_directory_v1_directory_proto_rawDesc = "" +
 	"\x13max_publish_entries\x18\x05 \x01(\x05R\x11maxPublishEntries\x12(\n" +
 	"\x10max_peer_entries\x18\x06 \x01(\x05R\x0emaxPeerEntries\x12!\n" +
 	"\ftoken_issuer\x18\a \x01(\tR\vtokenIssuer\x12#\n" +
-	"\rdirectory_url\x18\b \x01(\tR\fdirectoryUrl\"\xad\x03\n" +
+	"\rdirectory_url\x18\b \x01(\tR\fdirectoryUrl\"\xea\x03\n" +
 	"\fLoginRequest\x12C\n" +
 	"\busername\x18\x01 \x01(\tB'\xbaH$r\"\x10\x01\x18@2\x1c^[A-Za-z0-9][A-Za-z0-9._-]*$R\busername\x12%\n" +
 	"\bpassword\x18\x02 \x01(\tB\t\xbaH\x06r\x04 \x01(HR\bpassword\x12\xcf\x01\n" +
 	"\x11advertise_address\x18\x03 \x01(\tB\xa1\x01\xbaH\x9d\x01\xd8\x01\x01r\x97\x01\x18\x80\x102\x8e\x01^https?://(\\[[0-9A-Fa-f:.]+\\]|[^/?#@\\\\\\s:\\[\\]%]+)(:([1-9][0-9]{0,3}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?/?$\x88\x01\x01R\x10advertiseAddress\x12E\n" +
 	"\tpeer_name\x18\x04 \x01(\tB(\xbaH%\xd8\x01\x01r \x18@2\x1c^[A-Za-z0-9][A-Za-z0-9._-]*$R\bpeerName\x12\x18\n" +
-	"\arefresh\x18\x05 \x01(\bR\arefresh\"\x85\x03\n" +
+	"\arefresh\x18\x05 \x01(\bR\arefresh\x12;\n" +
+	"\tkey_proof\x18\x06 \x01(\v2\x1e.peerhub.directory.v1.KeyProofR\bkeyProof\"\x85\x03\n" +
 	"\rLoginResponse\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x129\n" +
 	"\n" +
@@ -2211,7 +2454,7 @@ const file_peerhub_directory_v1_directory_proto_rawDesc = "" +
 	"\x13revoked_session_ids\x18\x06 \x03(\tR\x11revokedSessionIds\x12#\n" +
 	"\rrefresh_token\x18\a \x01(\tR\frefreshToken\x12H\n" +
 	"\x12refresh_expires_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x10refreshExpiresAt\"\x12\n" +
-	"\x10HeartbeatRequest\"\x9a\x02\n" +
+	"\x10HeartbeatRequest\"\xe2\x02\n" +
 	"\x11HeartbeatResponse\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x129\n" +
 	"\n" +
@@ -2219,7 +2462,8 @@ const file_peerhub_directory_v1_directory_proto_rawDesc = "" +
 	"\x13revoked_session_ids\x18\x03 \x03(\tR\x11revokedSessionIds\x12H\n" +
 	"\x12heartbeat_interval\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x11heartbeatInterval\x12:\n" +
 	"\vsession_ttl\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\n" +
-	"sessionTtl\"A\n" +
+	"sessionTtl\x12F\n" +
+	"\freachability\x18\x06 \x01(\x0e2\".peerhub.directory.v1.ReachabilityR\freachability\"A\n" +
 	"\x0eRefreshRequest\x12/\n" +
 	"\rrefresh_token\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80 R\frefreshToken\"\xe7\x01\n" +
@@ -2259,13 +2503,15 @@ const file_peerhub_directory_v1_directory_proto_rawDesc = "" +
 	"page_token\x18\x04 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\x12?\n" +
 	"\rsha256_prefix\x18\x05 \x01(\tB\x1a\xbaH\x17\xd8\x01\x01r\x122\x10^[0-9a-f]{8,64}$R\fsha256Prefix:\x83\x02\xbaH\xff\x01\x1a\x86\x01\n" +
 	"\x16search.query_or_sha256\x12)give a query, a sha256 or a sha256_prefix\x1aAthis.query != '' || this.sha256 != '' || this.sha256_prefix != ''\x1at\n" +
-	"\x17search.sha256_or_prefix\x12*give a sha256 or a sha256_prefix, not both\x1a-this.sha256 == '' || this.sha256_prefix == ''\"\x9f\x01\n" +
+	"\x17search.sha256_or_prefix\x12*give a sha256 or a sha256_prefix, not both\x1a-this.sha256 == '' || this.sha256_prefix == ''\"\xf9\x01\n" +
 	"\x06Source\x12\x12\n" +
 	"\x04peer\x18\x01 \x01(\tR\x04peer\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x12\n" +
 	"\x04name\x18\x03 \x01(\tR\x04name\x127\n" +
 	"\tlast_seen\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\x12\x1a\n" +
-	"\busername\x18\x05 \x01(\tR\busername\"\xeb\x01\n" +
+	"\busername\x18\x05 \x01(\tR\busername\x12F\n" +
+	"\freachability\x18\x06 \x01(\x0e2\".peerhub.directory.v1.ReachabilityR\freachability\x12\x10\n" +
+	"\x03pin\x18\a \x01(\tR\x03pin\"\xeb\x01\n" +
 	"\fSearchResult\x12\x16\n" +
 	"\x06sha256\x18\x01 \x01(\tR\x06sha256\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\x03R\x04size\x12\x1d\n" +
@@ -2283,7 +2529,7 @@ const file_peerhub_directory_v1_directory_proto_rawDesc = "" +
 	"\tpage_size\x18\x01 \x01(\x05B\n" +
 	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
 	"\n" +
-	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"\xeb\x01\n" +
+	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\"\x87\x03\n" +
 	"\bPeerInfo\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x12\x1a\n" +
@@ -2291,7 +2537,10 @@ const file_peerhub_directory_v1_directory_proto_rawDesc = "" +
 	"\n" +
 	"file_count\x18\x04 \x01(\x03R\tfileCount\x127\n" +
 	"\tlast_seen\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\blastSeen\x12=\n" +
-	"\fonline_since\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\vonlineSince\"q\n" +
+	"\fonline_since\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\vonlineSince\x12F\n" +
+	"\freachability\x18\a \x01(\x0e2\".peerhub.directory.v1.ReachabilityR\freachability\x12\x10\n" +
+	"\x03pin\x18\b \x01(\tR\x03pin\x12@\n" +
+	"\x0epin_changed_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\fpinChangedAt\"q\n" +
 	"\x11ListPeersResponse\x124\n" +
 	"\x05peers\x18\x01 \x03(\v2\x1e.peerhub.directory.v1.PeerInfoR\x05peers\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xa2\x01\n" +
@@ -2300,12 +2549,13 @@ const file_peerhub_directory_v1_directory_proto_rawDesc = "" +
 	"\xbaH\a\x1a\x05\x18\xe8\a(\x00R\bpageSize\x12'\n" +
 	"\n" +
 	"page_token\x18\x02 \x01(\tB\b\xbaH\x05r\x03\x18\x80\x04R\tpageToken\x12<\n" +
-	"\x04peer\x18\x03 \x01(\tB(\xbaH%\xd8\x01\x01r \x18@2\x1c^[A-Za-z0-9][A-Za-z0-9._-]*$R\x04peer\"o\n" +
+	"\x04peer\x18\x03 \x01(\tB(\xbaH%\xd8\x01\x01r \x18@2\x1c^[A-Za-z0-9][A-Za-z0-9._-]*$R\x04peer\"\x81\x01\n" +
 	"\n" +
 	"SharedFile\x12\x12\n" +
 	"\x04peer\x18\x01 \x01(\tR\x04peer\x12\x18\n" +
 	"\aaddress\x18\x02 \x01(\tR\aaddress\x123\n" +
-	"\x04file\x18\x03 \x01(\v2\x1f.peerhub.directory.v1.FileEntryR\x04file\"\xfd\x05\n" +
+	"\x04file\x18\x03 \x01(\v2\x1f.peerhub.directory.v1.FileEntryR\x04file\x12\x10\n" +
+	"\x03pin\x18\x04 \x01(\tR\x03pin\"\xfd\x05\n" +
 	"\x11IssueTokenRequest\x12B\n" +
 	"\x05scope\x18\x01 \x01(\x0e2 .peerhub.directory.v1.TokenScopeB\n" +
 	"\xbaH\a\x82\x01\x04\x10\x01 \x00R\x05scope\x12<\n" +
@@ -2315,25 +2565,39 @@ const file_peerhub_directory_v1_directory_proto_rawDesc = "" +
 	"\tname.dots\x12\x17must not be '.' or '..'\x1a\x1bthis != '.' && this != '..'\xd8\x01\x01r[(\xff\x012V^[^/\\x00-\\x1f\\x7f-\\x9f\\\\:\\x{061c}\\x{200e}\\x{200f}\\x{202a}-\\x{202e}\\x{2066}-\\x{2069}]+$R\x04name:\xf3\x02\xbaH\xef\x02\x1a\x88\x01\n" +
 	"\x10issue_token.peer\x12La download or upload token needs the peer it is for; a read token takes none\x1a&(this.scope == 1) == (this.peer == '')\x1at\n" +
 	"\x12issue_token.sha256\x128only a download token can be bound to a content (sha256)\x1a$this.sha256 == '' || this.scope == 2\x1al\n" +
-	"\x10issue_token.name\x122a file name is only for a link, which needs sha256\x1a$this.name == '' || this.sha256 != ''\"y\n" +
+	"\x10issue_token.name\x122a file name is only for a link, which needs sha256\x1a$this.name == '' || this.sha256 != ''\"\x8b\x01\n" +
 	"\x12IssueTokenResponse\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x129\n" +
 	"\n" +
 	"expires_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\texpiresAt\x12\x12\n" +
-	"\x04link\x18\x03 \x01(\tR\x04link\"s\n" +
+	"\x04link\x18\x03 \x01(\tR\x04link\x12\x10\n" +
+	"\x03pin\x18\x04 \x01(\tR\x03pin\"s\n" +
 	"\x11ListFilesResponse\x126\n" +
 	"\x05files\x18\x01 \x03(\v2 .peerhub.directory.v1.SharedFileR\x05files\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"U\n" +
 	"\x16ReleasePeerNameRequest\x12;\n" +
 	"\x04name\x18\x01 \x01(\tB'\xbaH$r\"\x10\x01\x18@2\x1c^[A-Za-z0-9][A-Za-z0-9._-]*$R\x04name\"\x19\n" +
-	"\x17ReleasePeerNameResponse*\x89\x01\n" +
+	"\x17ReleasePeerNameResponse\"\xa0\x01\n" +
+	"\bKeyProof\x12)\n" +
+	"\n" +
+	"public_key\x18\x01 \x01(\fB\n" +
+	"\xbaH\az\x05\x10\x01\x18\x80\x10R\tpublicKey\x12?\n" +
+	"\tsigned_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\bsignedAt\x12(\n" +
+	"\tsignature\x18\x03 \x01(\fB\n" +
+	"\xbaH\az\x05\x10\x01\x18\x80\bR\tsignature*\xa0\x01\n" +
 	"\n" +
 	"TokenScope\x12\x1b\n" +
 	"\x17TOKEN_SCOPE_UNSPECIFIED\x10\x00\x12\x14\n" +
 	"\x10TOKEN_SCOPE_READ\x10\x01\x12\x18\n" +
 	"\x14TOKEN_SCOPE_DOWNLOAD\x10\x02\x12\x16\n" +
 	"\x12TOKEN_SCOPE_UPLOAD\x10\x03\x12\x16\n" +
-	"\x12TOKEN_SCOPE_STATUS\x10\x042\x8b\n" +
+	"\x12TOKEN_SCOPE_STATUS\x10\x04\x12\x15\n" +
+	"\x11TOKEN_SCOPE_RELAY\x10\x05*}\n" +
+	"\fReachability\x12\x1c\n" +
+	"\x18REACHABILITY_UNSPECIFIED\x10\x00\x12\x17\n" +
+	"\x13REACHABILITY_DIRECT\x10\x01\x12\x18\n" +
+	"\x14REACHABILITY_RELAYED\x10\x02\x12\x1c\n" +
+	"\x18REACHABILITY_UNREACHABLE\x10\x032\x8b\n" +
 	"\n" +
 	"\x10DirectoryService\x12k\n" +
 	"\aGetInfo\x12$.peerhub.directory.v1.GetInfoRequest\x1a%.peerhub.directory.v1.GetInfoResponse\"\x13\x82\xd3\xe4\x93\x02\n" +
@@ -2365,97 +2629,105 @@ func file_peerhub_directory_v1_directory_proto_rawDescGZIP() []byte {
 	return file_peerhub_directory_v1_directory_proto_rawDescData
 }
 
-var file_peerhub_directory_v1_directory_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_peerhub_directory_v1_directory_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_peerhub_directory_v1_directory_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
+var file_peerhub_directory_v1_directory_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
 var file_peerhub_directory_v1_directory_proto_goTypes = []any{
 	(TokenScope)(0),                 // 0: peerhub.directory.v1.TokenScope
-	(*FileEntry)(nil),               // 1: peerhub.directory.v1.FileEntry
-	(*PublicKey)(nil),               // 2: peerhub.directory.v1.PublicKey
-	(*GetInfoRequest)(nil),          // 3: peerhub.directory.v1.GetInfoRequest
-	(*GetInfoResponse)(nil),         // 4: peerhub.directory.v1.GetInfoResponse
-	(*LoginRequest)(nil),            // 5: peerhub.directory.v1.LoginRequest
-	(*LoginResponse)(nil),           // 6: peerhub.directory.v1.LoginResponse
-	(*HeartbeatRequest)(nil),        // 7: peerhub.directory.v1.HeartbeatRequest
-	(*HeartbeatResponse)(nil),       // 8: peerhub.directory.v1.HeartbeatResponse
-	(*RefreshRequest)(nil),          // 9: peerhub.directory.v1.RefreshRequest
-	(*RefreshResponse)(nil),         // 10: peerhub.directory.v1.RefreshResponse
-	(*LogoutRequest)(nil),           // 11: peerhub.directory.v1.LogoutRequest
-	(*LogoutResponse)(nil),          // 12: peerhub.directory.v1.LogoutResponse
-	(*PublishRequest)(nil),          // 13: peerhub.directory.v1.PublishRequest
-	(*Snapshot)(nil),                // 14: peerhub.directory.v1.Snapshot
-	(*Delta)(nil),                   // 15: peerhub.directory.v1.Delta
-	(*PublishResponse)(nil),         // 16: peerhub.directory.v1.PublishResponse
-	(*SearchRequest)(nil),           // 17: peerhub.directory.v1.SearchRequest
-	(*Source)(nil),                  // 18: peerhub.directory.v1.Source
-	(*SearchResult)(nil),            // 19: peerhub.directory.v1.SearchResult
-	(*SearchResponse)(nil),          // 20: peerhub.directory.v1.SearchResponse
-	(*ListPeersRequest)(nil),        // 21: peerhub.directory.v1.ListPeersRequest
-	(*PeerInfo)(nil),                // 22: peerhub.directory.v1.PeerInfo
-	(*ListPeersResponse)(nil),       // 23: peerhub.directory.v1.ListPeersResponse
-	(*ListFilesRequest)(nil),        // 24: peerhub.directory.v1.ListFilesRequest
-	(*SharedFile)(nil),              // 25: peerhub.directory.v1.SharedFile
-	(*IssueTokenRequest)(nil),       // 26: peerhub.directory.v1.IssueTokenRequest
-	(*IssueTokenResponse)(nil),      // 27: peerhub.directory.v1.IssueTokenResponse
-	(*ListFilesResponse)(nil),       // 28: peerhub.directory.v1.ListFilesResponse
-	(*ReleasePeerNameRequest)(nil),  // 29: peerhub.directory.v1.ReleasePeerNameRequest
-	(*ReleasePeerNameResponse)(nil), // 30: peerhub.directory.v1.ReleasePeerNameResponse
-	(*timestamppb.Timestamp)(nil),   // 31: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),     // 32: google.protobuf.Duration
+	(Reachability)(0),               // 1: peerhub.directory.v1.Reachability
+	(*FileEntry)(nil),               // 2: peerhub.directory.v1.FileEntry
+	(*PublicKey)(nil),               // 3: peerhub.directory.v1.PublicKey
+	(*GetInfoRequest)(nil),          // 4: peerhub.directory.v1.GetInfoRequest
+	(*GetInfoResponse)(nil),         // 5: peerhub.directory.v1.GetInfoResponse
+	(*LoginRequest)(nil),            // 6: peerhub.directory.v1.LoginRequest
+	(*LoginResponse)(nil),           // 7: peerhub.directory.v1.LoginResponse
+	(*HeartbeatRequest)(nil),        // 8: peerhub.directory.v1.HeartbeatRequest
+	(*HeartbeatResponse)(nil),       // 9: peerhub.directory.v1.HeartbeatResponse
+	(*RefreshRequest)(nil),          // 10: peerhub.directory.v1.RefreshRequest
+	(*RefreshResponse)(nil),         // 11: peerhub.directory.v1.RefreshResponse
+	(*LogoutRequest)(nil),           // 12: peerhub.directory.v1.LogoutRequest
+	(*LogoutResponse)(nil),          // 13: peerhub.directory.v1.LogoutResponse
+	(*PublishRequest)(nil),          // 14: peerhub.directory.v1.PublishRequest
+	(*Snapshot)(nil),                // 15: peerhub.directory.v1.Snapshot
+	(*Delta)(nil),                   // 16: peerhub.directory.v1.Delta
+	(*PublishResponse)(nil),         // 17: peerhub.directory.v1.PublishResponse
+	(*SearchRequest)(nil),           // 18: peerhub.directory.v1.SearchRequest
+	(*Source)(nil),                  // 19: peerhub.directory.v1.Source
+	(*SearchResult)(nil),            // 20: peerhub.directory.v1.SearchResult
+	(*SearchResponse)(nil),          // 21: peerhub.directory.v1.SearchResponse
+	(*ListPeersRequest)(nil),        // 22: peerhub.directory.v1.ListPeersRequest
+	(*PeerInfo)(nil),                // 23: peerhub.directory.v1.PeerInfo
+	(*ListPeersResponse)(nil),       // 24: peerhub.directory.v1.ListPeersResponse
+	(*ListFilesRequest)(nil),        // 25: peerhub.directory.v1.ListFilesRequest
+	(*SharedFile)(nil),              // 26: peerhub.directory.v1.SharedFile
+	(*IssueTokenRequest)(nil),       // 27: peerhub.directory.v1.IssueTokenRequest
+	(*IssueTokenResponse)(nil),      // 28: peerhub.directory.v1.IssueTokenResponse
+	(*ListFilesResponse)(nil),       // 29: peerhub.directory.v1.ListFilesResponse
+	(*ReleasePeerNameRequest)(nil),  // 30: peerhub.directory.v1.ReleasePeerNameRequest
+	(*ReleasePeerNameResponse)(nil), // 31: peerhub.directory.v1.ReleasePeerNameResponse
+	(*KeyProof)(nil),                // 32: peerhub.directory.v1.KeyProof
+	(*timestamppb.Timestamp)(nil),   // 33: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),     // 34: google.protobuf.Duration
 }
 var file_peerhub_directory_v1_directory_proto_depIdxs = []int32{
-	31, // 0: peerhub.directory.v1.FileEntry.modified:type_name -> google.protobuf.Timestamp
-	32, // 1: peerhub.directory.v1.GetInfoResponse.heartbeat_interval:type_name -> google.protobuf.Duration
-	32, // 2: peerhub.directory.v1.GetInfoResponse.session_ttl:type_name -> google.protobuf.Duration
-	2,  // 3: peerhub.directory.v1.GetInfoResponse.keys:type_name -> peerhub.directory.v1.PublicKey
-	31, // 4: peerhub.directory.v1.LoginResponse.expires_at:type_name -> google.protobuf.Timestamp
-	32, // 5: peerhub.directory.v1.LoginResponse.heartbeat_interval:type_name -> google.protobuf.Duration
-	31, // 6: peerhub.directory.v1.LoginResponse.refresh_expires_at:type_name -> google.protobuf.Timestamp
-	31, // 7: peerhub.directory.v1.HeartbeatResponse.expires_at:type_name -> google.protobuf.Timestamp
-	32, // 8: peerhub.directory.v1.HeartbeatResponse.heartbeat_interval:type_name -> google.protobuf.Duration
-	32, // 9: peerhub.directory.v1.HeartbeatResponse.session_ttl:type_name -> google.protobuf.Duration
-	31, // 10: peerhub.directory.v1.RefreshResponse.expires_at:type_name -> google.protobuf.Timestamp
-	32, // 11: peerhub.directory.v1.RefreshResponse.heartbeat_interval:type_name -> google.protobuf.Duration
-	14, // 12: peerhub.directory.v1.PublishRequest.snapshot:type_name -> peerhub.directory.v1.Snapshot
-	15, // 13: peerhub.directory.v1.PublishRequest.delta:type_name -> peerhub.directory.v1.Delta
-	1,  // 14: peerhub.directory.v1.Snapshot.files:type_name -> peerhub.directory.v1.FileEntry
-	1,  // 15: peerhub.directory.v1.Delta.added:type_name -> peerhub.directory.v1.FileEntry
-	31, // 16: peerhub.directory.v1.Source.last_seen:type_name -> google.protobuf.Timestamp
-	18, // 17: peerhub.directory.v1.SearchResult.sources:type_name -> peerhub.directory.v1.Source
-	19, // 18: peerhub.directory.v1.SearchResponse.results:type_name -> peerhub.directory.v1.SearchResult
-	31, // 19: peerhub.directory.v1.PeerInfo.last_seen:type_name -> google.protobuf.Timestamp
-	31, // 20: peerhub.directory.v1.PeerInfo.online_since:type_name -> google.protobuf.Timestamp
-	22, // 21: peerhub.directory.v1.ListPeersResponse.peers:type_name -> peerhub.directory.v1.PeerInfo
-	1,  // 22: peerhub.directory.v1.SharedFile.file:type_name -> peerhub.directory.v1.FileEntry
-	0,  // 23: peerhub.directory.v1.IssueTokenRequest.scope:type_name -> peerhub.directory.v1.TokenScope
-	31, // 24: peerhub.directory.v1.IssueTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
-	25, // 25: peerhub.directory.v1.ListFilesResponse.files:type_name -> peerhub.directory.v1.SharedFile
-	3,  // 26: peerhub.directory.v1.DirectoryService.GetInfo:input_type -> peerhub.directory.v1.GetInfoRequest
-	5,  // 27: peerhub.directory.v1.DirectoryService.Login:input_type -> peerhub.directory.v1.LoginRequest
-	7,  // 28: peerhub.directory.v1.DirectoryService.Heartbeat:input_type -> peerhub.directory.v1.HeartbeatRequest
-	9,  // 29: peerhub.directory.v1.DirectoryService.Refresh:input_type -> peerhub.directory.v1.RefreshRequest
-	11, // 30: peerhub.directory.v1.DirectoryService.Logout:input_type -> peerhub.directory.v1.LogoutRequest
-	13, // 31: peerhub.directory.v1.DirectoryService.Publish:input_type -> peerhub.directory.v1.PublishRequest
-	17, // 32: peerhub.directory.v1.DirectoryService.Search:input_type -> peerhub.directory.v1.SearchRequest
-	21, // 33: peerhub.directory.v1.DirectoryService.ListPeers:input_type -> peerhub.directory.v1.ListPeersRequest
-	24, // 34: peerhub.directory.v1.DirectoryService.ListFiles:input_type -> peerhub.directory.v1.ListFilesRequest
-	29, // 35: peerhub.directory.v1.DirectoryService.ReleasePeerName:input_type -> peerhub.directory.v1.ReleasePeerNameRequest
-	26, // 36: peerhub.directory.v1.DirectoryService.IssueToken:input_type -> peerhub.directory.v1.IssueTokenRequest
-	4,  // 37: peerhub.directory.v1.DirectoryService.GetInfo:output_type -> peerhub.directory.v1.GetInfoResponse
-	6,  // 38: peerhub.directory.v1.DirectoryService.Login:output_type -> peerhub.directory.v1.LoginResponse
-	8,  // 39: peerhub.directory.v1.DirectoryService.Heartbeat:output_type -> peerhub.directory.v1.HeartbeatResponse
-	10, // 40: peerhub.directory.v1.DirectoryService.Refresh:output_type -> peerhub.directory.v1.RefreshResponse
-	12, // 41: peerhub.directory.v1.DirectoryService.Logout:output_type -> peerhub.directory.v1.LogoutResponse
-	16, // 42: peerhub.directory.v1.DirectoryService.Publish:output_type -> peerhub.directory.v1.PublishResponse
-	20, // 43: peerhub.directory.v1.DirectoryService.Search:output_type -> peerhub.directory.v1.SearchResponse
-	23, // 44: peerhub.directory.v1.DirectoryService.ListPeers:output_type -> peerhub.directory.v1.ListPeersResponse
-	28, // 45: peerhub.directory.v1.DirectoryService.ListFiles:output_type -> peerhub.directory.v1.ListFilesResponse
-	30, // 46: peerhub.directory.v1.DirectoryService.ReleasePeerName:output_type -> peerhub.directory.v1.ReleasePeerNameResponse
-	27, // 47: peerhub.directory.v1.DirectoryService.IssueToken:output_type -> peerhub.directory.v1.IssueTokenResponse
-	37, // [37:48] is the sub-list for method output_type
-	26, // [26:37] is the sub-list for method input_type
-	26, // [26:26] is the sub-list for extension type_name
-	26, // [26:26] is the sub-list for extension extendee
-	0,  // [0:26] is the sub-list for field type_name
+	33, // 0: peerhub.directory.v1.FileEntry.modified:type_name -> google.protobuf.Timestamp
+	34, // 1: peerhub.directory.v1.GetInfoResponse.heartbeat_interval:type_name -> google.protobuf.Duration
+	34, // 2: peerhub.directory.v1.GetInfoResponse.session_ttl:type_name -> google.protobuf.Duration
+	3,  // 3: peerhub.directory.v1.GetInfoResponse.keys:type_name -> peerhub.directory.v1.PublicKey
+	32, // 4: peerhub.directory.v1.LoginRequest.key_proof:type_name -> peerhub.directory.v1.KeyProof
+	33, // 5: peerhub.directory.v1.LoginResponse.expires_at:type_name -> google.protobuf.Timestamp
+	34, // 6: peerhub.directory.v1.LoginResponse.heartbeat_interval:type_name -> google.protobuf.Duration
+	33, // 7: peerhub.directory.v1.LoginResponse.refresh_expires_at:type_name -> google.protobuf.Timestamp
+	33, // 8: peerhub.directory.v1.HeartbeatResponse.expires_at:type_name -> google.protobuf.Timestamp
+	34, // 9: peerhub.directory.v1.HeartbeatResponse.heartbeat_interval:type_name -> google.protobuf.Duration
+	34, // 10: peerhub.directory.v1.HeartbeatResponse.session_ttl:type_name -> google.protobuf.Duration
+	1,  // 11: peerhub.directory.v1.HeartbeatResponse.reachability:type_name -> peerhub.directory.v1.Reachability
+	33, // 12: peerhub.directory.v1.RefreshResponse.expires_at:type_name -> google.protobuf.Timestamp
+	34, // 13: peerhub.directory.v1.RefreshResponse.heartbeat_interval:type_name -> google.protobuf.Duration
+	15, // 14: peerhub.directory.v1.PublishRequest.snapshot:type_name -> peerhub.directory.v1.Snapshot
+	16, // 15: peerhub.directory.v1.PublishRequest.delta:type_name -> peerhub.directory.v1.Delta
+	2,  // 16: peerhub.directory.v1.Snapshot.files:type_name -> peerhub.directory.v1.FileEntry
+	2,  // 17: peerhub.directory.v1.Delta.added:type_name -> peerhub.directory.v1.FileEntry
+	33, // 18: peerhub.directory.v1.Source.last_seen:type_name -> google.protobuf.Timestamp
+	1,  // 19: peerhub.directory.v1.Source.reachability:type_name -> peerhub.directory.v1.Reachability
+	19, // 20: peerhub.directory.v1.SearchResult.sources:type_name -> peerhub.directory.v1.Source
+	20, // 21: peerhub.directory.v1.SearchResponse.results:type_name -> peerhub.directory.v1.SearchResult
+	33, // 22: peerhub.directory.v1.PeerInfo.last_seen:type_name -> google.protobuf.Timestamp
+	33, // 23: peerhub.directory.v1.PeerInfo.online_since:type_name -> google.protobuf.Timestamp
+	1,  // 24: peerhub.directory.v1.PeerInfo.reachability:type_name -> peerhub.directory.v1.Reachability
+	33, // 25: peerhub.directory.v1.PeerInfo.pin_changed_at:type_name -> google.protobuf.Timestamp
+	23, // 26: peerhub.directory.v1.ListPeersResponse.peers:type_name -> peerhub.directory.v1.PeerInfo
+	2,  // 27: peerhub.directory.v1.SharedFile.file:type_name -> peerhub.directory.v1.FileEntry
+	0,  // 28: peerhub.directory.v1.IssueTokenRequest.scope:type_name -> peerhub.directory.v1.TokenScope
+	33, // 29: peerhub.directory.v1.IssueTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	26, // 30: peerhub.directory.v1.ListFilesResponse.files:type_name -> peerhub.directory.v1.SharedFile
+	33, // 31: peerhub.directory.v1.KeyProof.signed_at:type_name -> google.protobuf.Timestamp
+	4,  // 32: peerhub.directory.v1.DirectoryService.GetInfo:input_type -> peerhub.directory.v1.GetInfoRequest
+	6,  // 33: peerhub.directory.v1.DirectoryService.Login:input_type -> peerhub.directory.v1.LoginRequest
+	8,  // 34: peerhub.directory.v1.DirectoryService.Heartbeat:input_type -> peerhub.directory.v1.HeartbeatRequest
+	10, // 35: peerhub.directory.v1.DirectoryService.Refresh:input_type -> peerhub.directory.v1.RefreshRequest
+	12, // 36: peerhub.directory.v1.DirectoryService.Logout:input_type -> peerhub.directory.v1.LogoutRequest
+	14, // 37: peerhub.directory.v1.DirectoryService.Publish:input_type -> peerhub.directory.v1.PublishRequest
+	18, // 38: peerhub.directory.v1.DirectoryService.Search:input_type -> peerhub.directory.v1.SearchRequest
+	22, // 39: peerhub.directory.v1.DirectoryService.ListPeers:input_type -> peerhub.directory.v1.ListPeersRequest
+	25, // 40: peerhub.directory.v1.DirectoryService.ListFiles:input_type -> peerhub.directory.v1.ListFilesRequest
+	30, // 41: peerhub.directory.v1.DirectoryService.ReleasePeerName:input_type -> peerhub.directory.v1.ReleasePeerNameRequest
+	27, // 42: peerhub.directory.v1.DirectoryService.IssueToken:input_type -> peerhub.directory.v1.IssueTokenRequest
+	5,  // 43: peerhub.directory.v1.DirectoryService.GetInfo:output_type -> peerhub.directory.v1.GetInfoResponse
+	7,  // 44: peerhub.directory.v1.DirectoryService.Login:output_type -> peerhub.directory.v1.LoginResponse
+	9,  // 45: peerhub.directory.v1.DirectoryService.Heartbeat:output_type -> peerhub.directory.v1.HeartbeatResponse
+	11, // 46: peerhub.directory.v1.DirectoryService.Refresh:output_type -> peerhub.directory.v1.RefreshResponse
+	13, // 47: peerhub.directory.v1.DirectoryService.Logout:output_type -> peerhub.directory.v1.LogoutResponse
+	17, // 48: peerhub.directory.v1.DirectoryService.Publish:output_type -> peerhub.directory.v1.PublishResponse
+	21, // 49: peerhub.directory.v1.DirectoryService.Search:output_type -> peerhub.directory.v1.SearchResponse
+	24, // 50: peerhub.directory.v1.DirectoryService.ListPeers:output_type -> peerhub.directory.v1.ListPeersResponse
+	29, // 51: peerhub.directory.v1.DirectoryService.ListFiles:output_type -> peerhub.directory.v1.ListFilesResponse
+	31, // 52: peerhub.directory.v1.DirectoryService.ReleasePeerName:output_type -> peerhub.directory.v1.ReleasePeerNameResponse
+	28, // 53: peerhub.directory.v1.DirectoryService.IssueToken:output_type -> peerhub.directory.v1.IssueTokenResponse
+	43, // [43:54] is the sub-list for method output_type
+	32, // [32:43] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_peerhub_directory_v1_directory_proto_init() }
@@ -2472,8 +2744,8 @@ func file_peerhub_directory_v1_directory_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_peerhub_directory_v1_directory_proto_rawDesc), len(file_peerhub_directory_v1_directory_proto_rawDesc)),
-			NumEnums:      1,
-			NumMessages:   30,
+			NumEnums:      2,
+			NumMessages:   31,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

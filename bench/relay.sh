@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# relay.sh measures `peerhub get` through the directory's relay against
+# `peerhub get` directly from a peer, same machine, same run, rounds
+# interleaved: p1 is reachable (--relay never) and shares one file; p2
+# advertises an address nothing listens on (a peer behind NAT) and waits
+# at the relay (--relay always), sharing another file of the same size.
+# It prints each median and the ratio relay/direct of throughputs.
+#
+# Usage: bench/relay.sh                (100 MiB, 5 rounds)
+#        BENCH_SIZE_MIB=256 BENCH_ROUNDS=3 bench/relay.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SIZE_MIB="${BENCH_SIZE_MIB:-100}"
+ROUNDS="${BENCH_ROUNDS:-5}"
+
+make -s build >/dev/null
+PEER_ARGS=(--relay never)
+# shellcheck source=bench/lib/net.sh
+. bench/lib/net.sh
+net_workspace
+OUT="$WORK/out"
+mkdir -p "$OUT" "$WORK/share2"
+
+DIRECT="direct-${SIZE_MIB}MiB.bin"
+RELAYED="relayed-${SIZE_MIB}MiB.bin"
+net_random_file "$DIRECT" "$SIZE_MIB" >/dev/null
+head -c "$((SIZE_MIB * 1024 * 1024))" /dev/urandom >"$WORK/share2/$RELAYED"
+
+net_start
+# p2: behind "NAT": its advertise address has no listener.
+NAT_PORT=$(free_port)
+P2_PORT=$(free_port)
+"$PEERHUB" peer --share "$WORK/share2" --user "$BENCH_USER" --name p2 \
+	--password-file "$WORK/password" --directory "$DIR_URL" \
+	--listen "127.0.0.1:$P2_PORT" --advertise "http://127.0.0.1:$NAT_PORT" \
+	--relay always --log-level warn 2>"$WORK/peer2.log" &
+P2_PID=$!
+trap 'kill $P2_PID 2>/dev/null || true; net_cleanup' EXIT
+net_wait_shared "$DIRECT"
+net_wait_shared "$RELAYED"
+for _ in $(seq 1 300); do
+	if "$PEERHUB" peers | grep -q '^p2 .*relayed'; then break; fi
+	sleep 0.1
+done
+
+now() { printf '%s' "$EPOCHREALTIME"; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# run NAME: one `peerhub get` of NAME into OUT; prints seconds.
+run() {
+	local t0 t1
+	rm -f "$OUT/$1"
+	t0=$(now)
+	"$PEERHUB" get "$1" -o "$OUT" --force >/dev/null 2>&1
+	t1=$(now)
+	elapsed "$t0" "$t1"
+}
+
+direct=()
+relayed=()
+for r in $(seq 1 "$ROUNDS"); do
+	direct+=("$(run "$DIRECT")")
+	relayed+=("$(run "$RELAYED")")
+	echo "round $r: direct ${direct[-1]} s, relayed ${relayed[-1]} s (load $(load_avg))"
+done
+md=$(median "${direct[@]}")
+mr=$(median "${relayed[@]}")
+awk -v s="$SIZE_MIB" -v d="$md" -v r="$mr" 'BEGIN {
+	printf "direct  %s MiB: median %.3f s, %.0f MiB/s\n", s, d, s / d
+	printf "relayed %s MiB: median %.3f s, %.0f MiB/s\n", s, r, s / r
+	printf "ratio relayed/direct throughput: %.2f\n", d / r
+}'

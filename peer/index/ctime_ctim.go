@@ -1,0 +1,8 @@
+//go:build linux || openbsd
+
+package index
+
+import "syscall"
+
+// ctimeOf returns the status change time of st, ns since the Unix epoch.
+func ctimeOf(st *syscall.Stat_t) int64 { return st.Ctim.Nano() }

@@ -1,0 +1,69 @@
+package storetest
+
+import (
+	"testing"
+	"time"
+
+	"github.com/peerhub/peerhub/server/store"
+)
+
+// testPeerPins: a peer name's pin is bound at its logins, a different pin
+// is a change (dated), the same pin or cleartext is not, and the binding
+// goes with the name.
+func testPeerPins(t *testing.T, s store.Store) {
+	ctx := t.Context()
+	mustAccount(t, s, "alice")
+	mustAccount(t, s, "bob")
+	const pinA, pinB = "sha256//AAAA", "sha256//BBBB"
+	pins := func(t *testing.T, want map[string]store.PeerPin) {
+		t.Helper()
+		got, err := s.PeerPins(ctx, []string{"den", "attic", "nobody"})
+		wantErr(t, "PeerPins", err, nil)
+		for k, v := range got {
+			v.ChangedAt = normTime(v.ChangedAt)
+			got[k] = v
+		}
+		same(t, "pins", got, want)
+	}
+	bind := func(t *testing.T, name, pin string, now time.Time, wantPrevious string) {
+		t.Helper()
+		prev, err := s.BindPeerPin(ctx, name, pin, now)
+		wantErr(t, "BindPeerPin "+name, err, nil)
+		same(t, "previous pin of "+name, prev, wantPrevious)
+	}
+
+	got, err := s.PeerPins(ctx, nil)
+	wantErr(t, "PeerPins of none", err, nil)
+	same(t, "pins of none", len(got), 0)
+
+	mustSession(t, s, peerSession("a1", "alice", "den", at(time.Minute)))
+	mustSession(t, s, peerSession("b1", "bob", "attic", at(time.Minute)))
+	bind(t, "den", pinA, at(0), "")
+	bind(t, "attic", "", at(0), "")
+	pins(t, map[string]store.PeerPin{"den": {Pin: pinA}, "attic": {Pin: ""}})
+
+	// The same key again: no change.
+	bind(t, "den", pinA, at(time.Second), "")
+	pins(t, map[string]store.PeerPin{"den": {Pin: pinA}, "attic": {Pin: ""}})
+
+	// A new key: a change, dated, and the old pin returned.
+	bind(t, "den", pinB, at(2*time.Second), pinA)
+	pins(t, map[string]store.PeerPin{"den": {Pin: pinB, ChangedAt: normTime(at(2 * time.Second))}, "attic": {Pin: ""}})
+
+	// Cleartext to a key is no change; the date of the last change stays.
+	bind(t, "attic", pinA, at(3*time.Second), "")
+	bind(t, "den", pinB, at(4*time.Second), "")
+	pins(t, map[string]store.PeerPin{"den": {Pin: pinB, ChangedAt: normTime(at(2 * time.Second))}, "attic": {Pin: pinA}})
+
+	// A name nobody owns cannot be bound.
+	if _, err := s.BindPeerPin(ctx, "nobody", pinA, at(5*time.Second)); err == nil {
+		t.Fatal("BindPeerPin of an unowned name succeeded")
+	}
+
+	// Releasing the name drops its binding: the next owner starts afresh.
+	wantErr(t, "ReleasePeerName", s.ReleasePeerName(ctx, "den", "alice", true, at(6*time.Second)), nil)
+	pins(t, map[string]store.PeerPin{"attic": {Pin: pinA}})
+	mustSession(t, s, peerSession("b2", "bob", "den", at(time.Minute)))
+	bind(t, "den", pinA, at(7*time.Second), "")
+	pins(t, map[string]store.PeerPin{"den": {Pin: pinA}, "attic": {Pin: pinA}})
+}
