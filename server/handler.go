@@ -215,22 +215,12 @@ func (h *handler) Search(ctx context.Context, req *connect.Request[directoryv1.S
 	if err != nil {
 		return nil, h.fail(ctx, req.Spec().Procedure, err)
 	}
-	var names []string
-	for _, r := range results {
-		for _, s := range r.Sources {
-			names = append(names, s.Peer)
-		}
-	}
-	pins, err := h.dir.PeerPins(ctx, names)
-	if err != nil {
-		return nil, h.fail(ctx, req.Spec().Procedure, err)
-	}
 	out := make([]*directoryv1.SearchResult, len(results))
 	for i, r := range results {
 		sources := make([]*directoryv1.Source, len(r.Sources))
 		for j, s := range r.Sources {
 			sources[j] = &directoryv1.Source{Peer: s.Peer, Username: s.Username, Address: s.Address, Name: s.Name, LastSeen: timestamp(s.LastSeen),
-				Reachability: h.reachability(s.Peer, s.Address), Pin: pins[s.Peer].Pin}
+				Reachability: h.reachability(s.Peer, s.Address), Pin: s.Pin}
 		}
 		out[i] = &directoryv1.SearchResult{
 			Sha256:       r.SHA256,

@@ -86,12 +86,13 @@ func collectResults(rows *sql.Rows, size int) ([]store.SearchResult, int64, bool
 		addr   sql.NullString
 		seen   sql.NullInt64
 		user   sql.NullString
+		pin    sql.NullString
 		prevRN int64 = -1
 		lastID int64
 		more   bool
 	)
 	for rows.Next() {
-		if err := rows.Scan(&rn, &id, &c.SHA256, &c.Size, &c.PieceSize, &c.PieceRoot, &name, &peer, &addr, &seen, &user); err != nil {
+		if err := rows.Scan(&rn, &id, &c.SHA256, &c.Size, &c.PieceSize, &c.PieceRoot, &name, &peer, &addr, &seen, &user, &pin); err != nil {
 			return nil, 0, false, err
 		}
 		if rn > int64(size) {
@@ -105,7 +106,7 @@ func collectResults(rows *sql.Rows, size int) ([]store.SearchResult, int64, bool
 		if !peer.Valid {
 			continue // no source, or a source of an ended session
 		}
-		srcs = append(srcs, source{c, store.Source{Peer: peer.String, Username: user.String, Address: addr.String, Name: name.String, LastSeen: sqlstore.FromNanos(seen.Int64)}})
+		srcs = append(srcs, source{c, store.Source{Peer: peer.String, Username: user.String, Address: addr.String, Name: name.String, LastSeen: sqlstore.FromNanos(seen.Int64), Pin: pin.String}})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, 0, false, err

@@ -276,8 +276,8 @@ const (
 
 	// searchWrap runs a page statement (%s) and reads every live source
 	// of the page's first PageSize (?5 - 1) contents by the sha256 index
-	// (those of exactly the content's descriptor), in one statement and
-	// so one snapshot: one call into SQLite per search instead of a
+	// (those of exactly the content's descriptor), with its peer's pin,
+	// in one statement and so one snapshot: one call into SQLite per search instead of a
 	// transaction of two. The extra content (rn = ?5) comes back alone,
 	// with no source, only to tell that a next page exists. A row with a
 	// name but no peer is a file of a session that has ended but is not
@@ -286,11 +286,12 @@ const (
 	searchWrap = `WITH page AS MATERIALIZED (%s),
 		ranked AS (SELECT id, sha256, size, piece_size, piece_root, row_number() OVER (ORDER BY id) AS rn FROM page)
 		SELECT r.rn, r.id, r.sha256, r.size, r.piece_size, r.piece_root,
-			f.name, s.peer_name, s.address, s.last_seen, s.username
+			f.name, s.peer_name, s.address, s.last_seen, s.username, pp.pin
 		FROM ranked r
 			LEFT JOIN files f INDEXED BY files_sha256 ON r.rn < ?5 AND f.sha256 = r.sha256
 				AND f.size = r.size AND f.piece_size = r.piece_size AND f.piece_root = r.piece_root
 			LEFT JOIN sessions s ON s.seq = f.session_seq AND s.expires_at > ?3 AND s.address <> ''
+			LEFT JOIN peer_pins pp ON pp.name = s.peer_name
 		ORDER BY r.rn, s.peer_name, f.name`
 
 	sqlListPeers = `SELECT ` + sqlstore.SessionCols + `, file_count FROM sessions
