@@ -1,6 +1,8 @@
 # shellcheck shell=bash
 # net.sh starts a real directory and one real peer from bin/peerhub on
-# 127.0.0.1, for the bench/ scripts. Source it, then call net_workspace,
+# 127.0.0.1, for the bench/ scripts, both in cleartext HTTP/2
+# (--insecure-plaintext: the load generators dial h2c, and the numbers stay
+# comparable with those measured before TLS became the default). Source it, then call net_workspace,
 # which sets:
 #   WORK      a mktemp -d folder, removed at exit with everything in
 #             NET_CLEANUP (an array the script may append paths to)
@@ -46,13 +48,13 @@ net_start() {
 	printf '%s\n' "$BENCH_PASSWORD" >"$WORK/password"
 	chmod 600 "$WORK/password"
 	"$PEERHUB" directory user add "$BENCH_USER" --data "$WORK/dir" <"$WORK/password" >/dev/null 2>&1
-	"$PEERHUB" directory --data "$WORK/dir" --listen "127.0.0.1:$dport" \
+	"$PEERHUB" directory --data "$WORK/dir" --listen "127.0.0.1:$dport" --insecure-plaintext \
 		--log-level warn 2>"$WORK/directory.log" &
 	DIR_PID=$!
 	wait_healthy "$DIR_URL"
 	"$PEERHUB" peer --share "$SHARE" --user "$BENCH_USER" --name p1 \
 		--password-file "$WORK/password" --directory "$DIR_URL" \
-		--listen "127.0.0.1:$pport" --log-level warn "${PEER_ARGS[@]}" 2>"$WORK/peer.log" &
+		--listen "127.0.0.1:$pport" --insecure-plaintext --log-level warn "${PEER_ARGS[@]}" 2>"$WORK/peer.log" &
 	PEER_PID=$!
 	wait_healthy "$PEER_URL"
 	export PEERHUB_CONFIG_DIR="$WORK/config"
