@@ -34,6 +34,8 @@ GOAL_KIB=$((32 * 1024))
 if [ -z "${PEERHUB:-}" ]; then make -s build >/dev/null; fi
 # shellcheck disable=SC2206 # word splitting of the flags is meant
 PEER_ARGS=(${BENCH_PEER_ARGS:-})
+# TLS, as the peer serves by default: what users run.
+NET_TLS=1
 # shellcheck source=bench/lib/net.sh
 . bench/lib/net.sh
 net_workspace
