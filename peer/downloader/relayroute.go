@@ -12,8 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/net/http2"
-
 	"github.com/peerhub/peerhub/internal/http2tuning"
 	"github.com/peerhub/peerhub/internal/identity"
 	"github.com/peerhub/peerhub/internal/relaywire"
@@ -49,9 +47,10 @@ func (e *engine) clientFor(s Source) (*http.Client, error) {
 // the directory's relay (server/relay, wire of internal/relaywire) when
 // the directory lists the source as relayed or the direct dial fails.
 // The choice is made per connection, below HTTP: each source has an
-// HTTP/2 transport (golang.org/x/net/http2, which can run over a
-// connection that net/http did not dial) whose dial returns either a
-// direct connection or a relayed one; TLS to the peer, when its address
+// HTTP/2 transport (net/http's, whose dial hooks may return any
+// connection: x/net/http2's Transport, once needed for this, is
+// deprecated in its favour) whose dial returns either a direct
+// connection or a relayed one; TLS to the peer, when its address
 // is https://, runs over either, end to end, so the relay sees only
 // ciphertext. Safe for concurrent use; Close when done.
 type Relay struct {
@@ -80,7 +79,7 @@ type Relay struct {
 // routed is one source's client and what it learned.
 type routed struct {
 	client *http.Client
-	t      *http2.Transport
+	t      *http.Transport
 	mu     sync.Mutex
 	relay  bool // use the relay from now on
 }
@@ -114,14 +113,25 @@ func (r *Relay) Client(s Source) *http.Client {
 		return c.client
 	}
 	c := &routed{relay: s.Relayed}
-	c.t = &http2.Transport{
-		AllowHTTP:        true,
-		MaxReadFrameSize: http2tuning.MaxFrameSize,
-		ReadIdleTimeout:  30 * time.Second,
-		PingTimeout:      15 * time.Second,
-		DialTLSContext: func(ctx context.Context, _, addr string, _ *tls.Config) (net.Conn, error) {
-			return r.dialSource(ctx, s, addr, c)
-		},
+	h2 := http2tuning.Config()
+	h2.SendPingTimeout = 30 * time.Second
+	h2.PingTimeout = 15 * time.Second
+	var protocols http.Protocols
+	protocols.SetHTTP2(true)
+	protocols.SetUnencryptedHTTP2(true)
+	// Both dials go through dialSource, which picks direct or relayed and
+	// then speaks TLS itself for an https:// source (a *tls.Conn that
+	// negotiated h2), or hands over the bare connection for http:// (h2c).
+	dial := func(ctx context.Context, _, addr string) (net.Conn, error) {
+		return r.dialSource(ctx, s, addr, c)
+	}
+	c.t = &http.Transport{
+		Protocols:         &protocols,
+		HTTP2:             h2,
+		ForceAttemptHTTP2: true,
+		DialContext:       dial,
+		DialTLSContext:    dial,
+		IdleConnTimeout:   90 * time.Second,
 	}
 	c.client = &http.Client{Transport: c.t}
 	r.clients[key] = c
