@@ -12,8 +12,6 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/net/http2"
-
 	"github.com/peerhub/peerhub/internal/http2tuning"
 	"github.com/peerhub/peerhub/internal/identity"
 	"github.com/peerhub/peerhub/internal/relaywire"
@@ -23,6 +21,14 @@ import (
 // DirectDialTimeout bounds the direct dial to a source before the relay
 // is tried: long enough for a far peer, short next to a download.
 const DirectDialTimeout = 5 * time.Second
+
+// A routed connection that has received nothing for relayPingInterval is
+// pinged, and closed if the ping goes unanswered for relayPingTimeout: a
+// relayed source can vanish without a TCP reset reaching us.
+const (
+	relayPingInterval = 30 * time.Second
+	relayPingTimeout  = 15 * time.Second
+)
 
 // Router gives the HTTP client that reaches one source: direct, or through
 // the directory's relay. Options.Routes takes one.
@@ -49,9 +55,8 @@ func (e *engine) clientFor(s Source) (*http.Client, error) {
 // the directory's relay (server/relay, wire of internal/relaywire) when
 // the directory lists the source as relayed or the direct dial fails.
 // The choice is made per connection, below HTTP: each source has an
-// HTTP/2 transport (golang.org/x/net/http2, which can run over a
-// connection that net/http did not dial) whose dial returns either a
-// direct connection or a relayed one; TLS to the peer, when its address
+// HTTP/2-only net/http transport whose dial returns either a direct
+// connection or a relayed one; TLS to the peer, when its address
 // is https://, runs over either, end to end, so the relay sees only
 // ciphertext. Safe for concurrent use; Close when done.
 type Relay struct {
@@ -80,7 +85,7 @@ type Relay struct {
 // routed is one source's client and what it learned.
 type routed struct {
 	client *http.Client
-	t      *http2.Transport
+	t      *http.Transport
 	mu     sync.Mutex
 	relay  bool // use the relay from now on
 }
@@ -114,14 +119,23 @@ func (r *Relay) Client(s Source) *http.Client {
 		return c.client
 	}
 	c := &routed{relay: s.Relayed}
-	c.t = &http2.Transport{
-		AllowHTTP:        true,
-		MaxReadFrameSize: http2tuning.MaxFrameSize,
-		ReadIdleTimeout:  30 * time.Second,
-		PingTimeout:      15 * time.Second,
-		DialTLSContext: func(ctx context.Context, _, addr string, _ *tls.Config) (net.Conn, error) {
-			return r.dialSource(ctx, s, addr, c)
-		},
+	// HTTP/2 only: h2 over the TLS connection dialSource returned (past
+	// its handshake, ALPN h2) for https://, prior-knowledge h2c for
+	// http://; the same frames and windows as every other peerhub client.
+	var protocols http.Protocols
+	protocols.SetHTTP2(true)
+	protocols.SetUnencryptedHTTP2(true)
+	h2 := http2tuning.Config()
+	h2.SendPingTimeout = relayPingInterval
+	h2.PingTimeout = relayPingTimeout
+	dial := func(ctx context.Context, _, addr string) (net.Conn, error) {
+		return r.dialSource(ctx, s, addr, c)
+	}
+	c.t = &http.Transport{
+		Protocols:      &protocols,
+		HTTP2:          h2,
+		DialContext:    dial,
+		DialTLSContext: dial,
 	}
 	c.client = &http.Client{Transport: c.t}
 	r.clients[key] = c
