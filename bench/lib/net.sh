@@ -6,7 +6,9 @@
 #             NET_CLEANUP (an array the script may append paths to)
 #   SHARE     the folder the peer shares (created)
 # PEER_ARGS (an optional array set before sourcing) adds flags to
-# `peerhub peer`. It sets DIR_URL, PEER_URL, DIR_PID, PEER_PID, BENCH_USER,
+# `peerhub peer`. Directory and peer serve TLS, as they do by default. It
+# sets DIR_URL (https://, no pin), DIR_PIN (its pin, for peerhub's
+# URL#PIN form), DIR_CACERT (its certificate, for curl --cacert), PEER_URL, DIR_PID, PEER_PID, BENCH_USER,
 # BENCH_PASSWORD and PEERHUB_CONFIG_DIR (the stored login of `peerhub
 # login`), and defines net_workspace, net_random_file NAME MIB, net_start,
 # net_wait_shared NAME, net_stop and load_avg.
@@ -26,11 +28,13 @@ load_avg() {
 	cut -d' ' -f1-3 /proc/loadavg
 }
 
-# wait_healthy URL: until `peerhub health` answers, 30 s at most.
+# wait_healthy URL CACERT: until `peerhub health` answers over TLS,
+# trusting the server's certificate file CACERT (it may not exist yet: the
+# server writes it at start), 30 s at most.
 wait_healthy() {
 	local _
 	for _ in $(seq 1 300); do
-		if "$PEERHUB" health "$1" >/dev/null 2>&1; then return 0; fi
+		if [ -f "$2" ] && "$PEERHUB" health --cacert "$2" "$1" >/dev/null 2>&1; then return 0; fi
 		sleep 0.1
 	done
 	echo "bench: $1 not healthy after 30 s" >&2
@@ -41,22 +45,25 @@ net_start() {
 	local dport pport
 	dport=$(free_port)
 	pport=$(free_port)
-	DIR_URL="http://127.0.0.1:$dport"
-	PEER_URL="http://127.0.0.1:$pport"
+	# Both serve TLS, as by default: what users run.
+	DIR_URL="https://127.0.0.1:$dport"
+	PEER_URL="https://127.0.0.1:$pport"
 	printf '%s\n' "$BENCH_PASSWORD" >"$WORK/password"
 	chmod 600 "$WORK/password"
 	"$PEERHUB" directory user add "$BENCH_USER" --data "$WORK/dir" <"$WORK/password" >/dev/null 2>&1
 	"$PEERHUB" directory --data "$WORK/dir" --listen "127.0.0.1:$dport" \
 		--log-level warn 2>"$WORK/directory.log" &
 	DIR_PID=$!
-	wait_healthy "$DIR_URL"
+	wait_healthy "$DIR_URL" "$WORK/dir/tls-cert.pem"
+	DIR_CACERT="$WORK/dir/tls-cert.pem"
+	DIR_PIN=$("$PEERHUB" directory pin --data "$WORK/dir")
 	"$PEERHUB" peer --share "$SHARE" --user "$BENCH_USER" --name p1 \
-		--password-file "$WORK/password" --directory "$DIR_URL" \
+		--password-file "$WORK/password" --directory "$DIR_URL#$DIR_PIN" \
 		--listen "127.0.0.1:$pport" --log-level warn "${PEER_ARGS[@]}" 2>"$WORK/peer.log" &
 	PEER_PID=$!
-	wait_healthy "$PEER_URL"
+	wait_healthy "$PEER_URL" "$SHARE/.peerhub/tls/tls-cert.pem"
 	export PEERHUB_CONFIG_DIR="$WORK/config"
-	export PEERHUB_DIRECTORY="$DIR_URL"
+	export PEERHUB_DIRECTORY="$DIR_URL#$DIR_PIN"
 	unset PEERHUB_PASSWORD
 	"$PEERHUB" login --user "$BENCH_USER" --password-file "$WORK/password" >/dev/null
 }
