@@ -12,6 +12,11 @@
 # Usage: bench/get.sh                 (100 MiB, 5 rounds)
 #        BENCH_SIZE_MIB=1024 BENCH_ROUNDS=3 bench/get.sh
 #        BENCH_DISK=/some/dir bench/get.sh   (the "disk" output folder's parent)
+#        BENCH_MEDIA=disk bench/get.sh        (one medium only: disk or tmpfs)
+#        BENCH_BEFORE=/path/to/older/peerhub bench/get.sh
+#            also times that binary's get in the same interleaved rounds (a
+#            before/after comparison on one machine state; the goal is
+#            judged on the built binary only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,6 +24,8 @@ SIZE_MIB="${BENCH_SIZE_MIB:-100}"
 ROUNDS="${BENCH_ROUNDS:-5}"
 DISK_PARENT="${BENCH_DISK:-$PWD/bench}"
 SHM_PARENT=/dev/shm
+BEFORE="${BENCH_BEFORE:-}"
+MEDIA="${BENCH_MEDIA:-disk tmpfs}"
 
 make -s build >/dev/null
 # shellcheck source=bench/lib/net.sh
@@ -48,49 +55,91 @@ link() {
 		jq -r .link
 }
 
-# now prints the wall clock in seconds.
-now() { printf '%s' "$EPOCHREALTIME"; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", a / b }'; }
+
+# Each timed command runs under bash's `time`, which reports the wall time
+# and the CPU time (user + system) of every process it waited for: the
+# client side only (curl and openssl, or peerhub get), never the serving
+# peer. CPU time is what a loaded machine distorts least.
+TIMEFORMAT='%R %U %S'
+# timed FILE CMD...: runs CMD, writing "wall cpu" (seconds) to FILE.
+timed() {
+	local f=$1 r u s rc=0
+	shift
+	{ time "$@"; } 2>"$f.raw" || rc=$?
+	read -r r u s < <(tail -n 1 "$f.raw")
+	awk -v r="$r" -v u="$u" -v s="$s" 'BEGIN { printf "%.3f %.3f\n", r, u + s }' >"$f"
+	return "$rc"
+}
 
 # run_curl OUT: one round of the baseline (it writes nothing to OUT).
 run_curl() {
-	local l t0 t1 got
+	local l got
 	l=$(link)
-	t0=$(now)
-	got=$(curl -s "$l" | openssl sha256 -r | cut -d' ' -f1)
-	t1=$(now)
+	pipeline() { curl -s "$l" | openssl sha256 -r | cut -d' ' -f1 >"$WORK/curl.sum"; }
+	timed "$WORK/curl.time" pipeline
+	got=$(cat "$WORK/curl.sum")
 	[ "$got" = "$SHA" ] || { echo "bench: curl got sha256 $got, want $SHA" >&2; exit 2; }
-	curl_times+=("$(elapsed "$t0" "$t1")")
+	read -r w c <"$WORK/curl.time"
+	curl_times+=("$w")
+	curl_cpu+=("$c")
 }
 
-# run_get OUT: one round of peerhub get into OUT, from scratch.
+# get_once BIN OUT: one `BIN get` into OUT, from scratch; prints "wall cpu".
+get_once() {
+	rm -f "$2/$NAME"
+	one() { "$1" get -o "$2" "$SHA" >/dev/null 2>"$WORK/get.err"; }
+	timed "$WORK/get.time" one "$1" "$2" || { cat "$WORK/get.err" >&2; exit 2; }
+	[ "$(stat -c %s "$2/$NAME")" = "$((SIZE_MIB * 1024 * 1024))" ] || { echo "bench: get wrote a wrong size" >&2; exit 2; }
+	rm -f "$2/$NAME"
+	cat "$WORK/get.time"
+}
+
+# run_get OUT: one round of peerhub get into OUT.
 run_get() {
-	local t0 t1
-	rm -f "$1/$NAME"
-	t0=$(now)
-	"$PEERHUB" get -o "$1" "$SHA" >/dev/null 2>"$WORK/get.err" || { cat "$WORK/get.err" >&2; exit 2; }
-	t1=$(now)
-	get_times+=("$(elapsed "$t0" "$t1")")
-	[ "$(stat -c %s "$1/$NAME")" = "$((SIZE_MIB * 1024 * 1024))" ] || { echo "bench: get wrote a wrong size" >&2; exit 2; }
+	local w c
+	read -r w c < <(get_once "$PEERHUB" "$1")
+	get_times+=("$w")
+	get_cpu+=("$c")
+}
+
+# run_before OUT: one round of the older binary's get, if one was given.
+run_before() {
+	local w c
+	if [ -n "$BEFORE" ]; then
+		read -r w c < <(get_once "$BEFORE" "$1")
+		before_times+=("$w")
+		before_cpu+=("$c")
+	fi
 }
 
 echo "peerhub get vs curl -s LINK | openssl sha256: ${SIZE_MIB} MiB, one source, $ROUNDS rounds interleaved"
 echo "load average before: $(load_avg)"
 failed=0
-for medium in disk tmpfs; do
+for medium in $MEDIA; do
 	if [ "$medium" = disk ]; then out="$DISK_OUT"; else out="$SHM_OUT"; fi
-	get_times=()
-	curl_times=()
+	get_times=() get_cpu=() curl_times=() curl_cpu=() before_times=() before_cpu=()
 	for round in $(seq 1 "$ROUNDS"); do
 		# Alternate which goes first, so neither always runs on a warmer cache.
-		if [ $((round % 2)) = 1 ]; then run_curl "$out"; run_get "$out"; else run_get "$out"; run_curl "$out"; fi
-		printf '%-5s round %d: curl|openssl %ss  peerhub get %ss  load %s\n' \
-			"$medium" "$round" "${curl_times[-1]}" "${get_times[-1]}" "$(load_avg)"
+		if [ $((round % 2)) = 1 ]; then run_curl "$out"; run_get "$out"; run_before "$out"; else run_before "$out"; run_get "$out"; run_curl "$out"; fi
+		extra=""
+		if [ -n "$BEFORE" ]; then extra="  before ${before_times[-1]}s (cpu ${before_cpu[-1]}s)"; fi
+		printf '%-5s round %d: curl|openssl %ss (cpu %ss)  peerhub get %ss (cpu %ss)%s  load %s\n' \
+			"$medium" "$round" "${curl_times[-1]}" "${curl_cpu[-1]}" "${get_times[-1]}" "${get_cpu[-1]}" "$extra" "$(load_avg)"
 	done
+	mcc=$(median "${curl_cpu[@]}")
+	mgc=$(median "${get_cpu[@]}")
+	printf '%-5s median cpu: curl|openssl %ss  peerhub get %ss  ratio curl/get %s\n' "$medium" "$mcc" "$mgc" "$(ratio "$mcc" "$mgc")"
+	if [ -n "$BEFORE" ]; then
+		mb=$(median "${before_times[@]}")
+		mbc=$(median "${before_cpu[@]}")
+		printf '%-5s median of the older binary (%s): %ss, cpu %ss  ratio curl/before %s, cpu %s\n' "$medium" "$BEFORE" "$mb" "$mbc" \
+			"$(ratio "$(median "${curl_times[@]}")" "$mb")" "$(ratio "$mcc" "$mbc")"
+	fi
 	mc=$(median "${curl_times[@]}")
 	mg=$(median "${get_times[@]}")
-	ratio=$(awk -v c="$mc" -v g="$mg" 'BEGIN { printf "%.2f", c / g }')
+	ratio=$(ratio "$mc" "$mg")
 	met=$(awk -v r="$ratio" 'BEGIN { print (r >= 1.0) ? "met" : "MISSED" }')
 	printf '%-5s median: curl|openssl %ss  peerhub get %ss  ratio curl/get %s (goal >= 1.0: %s)  load %s\n' \
 		"$medium" "$mc" "$mg" "$ratio" "$met" "$(load_avg)"

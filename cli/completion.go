@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"log/slog"
+	"path"
 	"slices"
 	"strings"
 	"time"
@@ -34,11 +35,17 @@ func addNameCompletions(root *cobra.Command, g *globals) {
 	for _, c := range root.Commands() {
 		switch c.Name() {
 		case "get", "search":
+			several := c.Name() == "get" // get NAME...; search QUERY
 			c.ValidArgsFunction = func(cmd *cobra.Command, args []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
-				if len(args) > 0 {
+				if len(args) > 0 && !several {
 					return nil, cobra.ShellCompDirectiveNoFileComp
 				}
 				return completeNames(cmd, g, toComplete, fileNames), cobra.ShellCompDirectiveNoFileComp
+			}
+			if several {
+				_ = c.RegisterFlagCompletionFunc("folder", func(cmd *cobra.Command, _ []string, toComplete string) ([]cobra.Completion, cobra.ShellCompDirective) {
+					return completeNames(cmd, g, toComplete, folderNames), cobra.ShellCompDirectiveNoFileComp | cobra.ShellCompDirectiveNoSpace
+				})
 			}
 		case "put":
 			_ = c.RegisterFlagCompletionFunc("to", peerCompletion(g))
@@ -131,6 +138,31 @@ func peerNames(ctx context.Context, s *session.Session, _ string) ([]string, err
 	var names []string
 	for _, p := range res.Msg.GetPeers() {
 		names = append(names, p.GetName())
+	}
+	return names, nil
+}
+
+// folderNames completes get --folder PEER:PATH: before the colon, the
+// online peers' names followed by one; after it, the folders that peer's
+// first completionLimit files are in.
+func folderNames(ctx context.Context, s *session.Session, prefix string) ([]string, error) {
+	peer, _, ok := strings.Cut(prefix, ":")
+	if !ok {
+		peers, err := peerNames(ctx, s, prefix)
+		for i := range peers {
+			peers[i] += ":"
+		}
+		return peers, err
+	}
+	res, err := s.Client().ListFiles(ctx, connect.NewRequest(&directoryv1.ListFilesRequest{Peer: peer, PageSize: completionLimit}))
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for _, f := range res.Msg.GetFiles() {
+		for d := path.Dir(f.GetFile().GetName()); d != "."; d = path.Dir(d) {
+			names = append(names, peer+":"+d)
+		}
 	}
 	return names, nil
 }

@@ -3,6 +3,7 @@ package cli_test
 import (
 	"fmt"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -70,7 +71,10 @@ func TestNameCompletion(t *testing.T) {
 		{"get with flags before", env, []string{"get", "-o", "/tmp", "mus"}, []string{"music/song.ogg"}},
 		{"get with a short prefix", env, []string{"get", "no"}, []string{"notes.md"}},
 		{"get everything", env, []string{"get", ""}, []string{"archivo1.txt", "archivo2.txt", "music/song.ogg", "notes.md"}},
-		{"get takes one name", env, []string{"get", "archivo1.txt", "arch"}, nil},
+		{"get a second name", env, []string{"get", "archivo1.txt", "arch"}, []string{"archivo1.txt", "archivo2.txt"}},
+		{"search takes one query", env, []string{"search", "archivo1.txt", "arch"}, nil},
+		{"get --folder peers", env, []string{"get", "--folder", ""}, []string{"alpha:", "bravo:"}},
+		{"get --folder a peer's folders", env, []string{"get", "--folder", "alpha:m"}, []string{"alpha:music"}},
 		{"search", env, []string{"search", "archivo"}, []string{"archivo1.txt", "archivo2.txt"}},
 		{"put --to", env, []string{"put", "x.txt", "--to", ""}, []string{"alpha", "bravo"}},
 		{"put --to a prefix", env, []string{"put", "x.txt", "--to", "b"}, []string{"bravo"}},
@@ -93,8 +97,12 @@ func TestNameCompletion(t *testing.T) {
 			if fmt.Sprint(names) != fmt.Sprint(tt.want) {
 				t.Errorf("offered %q, want %q\n%s", names, tt.want, r.out)
 			}
-			if directive != ":4" { // ShellCompDirectiveNoFileComp
-				t.Errorf("directive %q, want :4 (no file completion)", directive)
+			want := ":4" // ShellCompDirectiveNoFileComp
+			if slices.Contains(tt.args, "--folder") {
+				want = ":6" // and NoSpace: PEER: goes on with a folder
+			}
+			if directive != want {
+				t.Errorf("directive %q, want %s", directive, want)
 			}
 			if strings.Contains(r.err, "peerhub:") || strings.Contains(r.err, "Password") {
 				t.Errorf("completion spoke on stderr:\n%s", r.err)

@@ -87,6 +87,8 @@ in the process list), use PGPASSWORD, ~/.pgpass or $PEERHUB_STORE.`,
 	fs.StringSliceVar(&f.cfg.TLSHosts, "tls-host", nil, "extra host name or IP address for the generated certificate (clients that check names: grpcurl -cacert, curl --cacert); repeatable")
 	fs.IntVar(&f.cfg.Directory.MaxAccountSessions, "max-account-sessions", directory.DefaultMaxAccountSessions, "most live sessions (peers and clients) one account may have")
 	fs.IntVar(&f.cfg.Directory.MaxAccountFiles, "max-account-files", directory.DefaultMaxAccountFiles, "most files the online peers of one account may share together")
+	fs.IntVar(&f.cfg.Directory.MaxAccountWatches, "max-account-watches", directory.DefaultMaxAccountWatches, "most live searches (search --watch, get --watch) one account may have open at once at this directory")
+	fs.DurationVar(&f.cfg.Directory.WatchPoll, "watch-poll", directory.DefaultWatchPoll, "how often live searches look again for changes made through other replicas, and for peers that timed out")
 	fs.DurationVar(&f.cfg.StallTimeout, "stall-timeout", rpcserver.DefaultStallTimeout, "end a call whose client sends or accepts less than 256KiB for this long (-1s: never)")
 	fs.BoolVar(&f.relayOn, "relay", true, "run the relay, through which downloaders reach peers they cannot reach directly (--relay=false: none)")
 	fs.Var(&f.relayRate, "relay-max-rate", "cap on each peer's relayed bytes per second, e.g. 4MiB (0: no cap)")

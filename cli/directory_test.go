@@ -68,7 +68,7 @@ func TestDirectoryHelp(t *testing.T) {
 	if code != cli.ExitOK {
 		t.Fatalf("exit %d", code)
 	}
-	for _, want := range []string{"--listen", "[$PEERHUB_LISTEN]", "[$PEERHUB_DATA]", "[$PEERHUB_STORE]", "[$PEERHUB_HEARTBEAT]", "[$PEERHUB_ACCOUNTS]", "[$PEERHUB_TLS_CERT]", "user add NAME"} {
+	for _, want := range []string{"--listen", "[$PEERHUB_LISTEN]", "[$PEERHUB_DATA]", "[$PEERHUB_STORE]", "[$PEERHUB_HEARTBEAT]", "[$PEERHUB_ACCOUNTS]", "[$PEERHUB_TLS_CERT]", "[$PEERHUB_MAX_ACCOUNT_WATCHES]", "[$PEERHUB_WATCH_POLL]", "user add NAME"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("directory --help lacks %q:\n%s", want, out)
 		}
@@ -76,6 +76,10 @@ func TestDirectoryHelp(t *testing.T) {
 	code, _, errOut := runCLI(t, "", "directory", "--store", "mysql")
 	if code != cli.ExitUsage || !strings.Contains(errOut, "want sqlite") {
 		t.Errorf("--store mysql: exit %d, %q", code, errOut)
+	}
+	code, _, errOut = runCLI(t, "", "directory", "--watch-poll", "-1s", "--store", "memory")
+	if code != cli.ExitUsage || !strings.Contains(errOut, "watch poll") {
+		t.Errorf("--watch-poll -1s: exit %d, %q", code, errOut)
 	}
 }
 

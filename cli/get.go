@@ -35,9 +35,12 @@ func newGetCommand(g *globals) *cobra.Command {
 	var outDir string
 	var force bool
 	var wait, stall time.Duration
+	var watch bool
+	var folders []string
+	var parallel int
 	cmd := &cobra.Command{
-		Use:   "get NAME|SHA256",
-		Short: "Download a file from every online peer that shares it",
+		Use:   "get [NAME|SHA256]... [--folder PEER:PATH]...",
+		Short: "Download files from every online peer that shares them",
 		Long: `Get finds a file by name (or by its SHA-256: all 64 hex digits, or the first
 8 or more, any case, if no other file's hash starts so) and downloads
 it from all the online peers that have it at once, verifying every piece as
@@ -57,15 +60,48 @@ the others); a get whose sources all hang fails within two stall timeouts.
 With --wait, get does not fail when no peer that shares the file is online,
 or every one is gone or hung: it says it is waiting and asks the directory
 again every second, resuming the download when a source comes (back), and
-fails once --wait has passed without one.`,
+fails once --wait has passed without one.
+
+With --watch, get is a wishlist: it downloads every file that matches
+QUERY now, then each one that starts to match as peers publish it or come
+online, until Ctrl-C (one QUERY, no --folder). Files already complete in
+the output folder are skipped; one that fails is tried again when its
+sources change.
+
+Several names, or --folder PEER:PATH (a folder a peer shares, with its
+subfolders, saved under -o as PATH's last segment), get several files in
+one session, --parallel at a time, with one progress display (with --json,
+one event per line, each naming its file, and a summary last). Names are
+resolved first, each by the rules above. The exit code is 0 only if every
+file was saved; otherwise get names each file that failed, and how to
+resume it, and exits 1. A file already in the output folder with the same
+content counts as saved and is not fetched again, so the same command run
+again resumes only what is missing.`,
 		Example: `  peerhub get archivo1_p1.txt
   peerhub get -o ~/Downloads report.pdf
   peerhub get 3f79bb7b435b05321651daefd374cdc681dc06faa65e374e38337b88ca046dea
   peerhub get 3f79bb7b
-  peerhub get --wait 10m report.pdf`,
-		Args: cobra.ExactArgs(1),
+  peerhub get --wait 10m report.pdf
+  peerhub get --watch -o ~/Music .ogg
+  peerhub get report.pdf notes.txt 3f79bb7b
+  peerhub get --folder p1:music/rock -o ~/Music --parallel 4`,
+		Args: cobra.ArbitraryArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return runGet(cmd.Context(), g, &o, args[0], outDir, force, wait, stall)
+			switch {
+			case watch && (len(args) != 1 || len(folders) != 0):
+				return usageError{errors.New("--watch takes one QUERY (and no --folder)")}
+			case watch:
+				return runGetWatch(cmd.Context(), g, &o, args[0], outDir, stall)
+			case len(args) == 0 && len(folders) == 0:
+				return usageError{errors.New("give a NAME (or several), or --folder PEER:PATH")}
+			case parallel < 1 || parallel > maxParallel:
+				return usageError{fmt.Errorf("--parallel %d: want 1 to %d", parallel, maxParallel)}
+			case len(args) == 1 && len(folders) == 0:
+				return runGet(cmd.Context(), g, &o, args[0], outDir, force, wait, stall)
+			}
+			return runGetMany(cmd.Context(), g, &o, args, folders, getRunOptions{
+				OutDir: outDir, Parallel: parallel, Force: force, Wait: wait, Stall: stall, JSON: o.json,
+			})
 		},
 	}
 	o.bind(cmd)
@@ -73,7 +109,12 @@ fails once --wait has passed without one.`,
 	cmd.Flags().StringVarP(&outDir, "output-dir", "o", ".", "folder to save the file in (created if missing)")
 	cmd.Flags().BoolVar(&force, "force", false, "replace a file of the same name in the output folder")
 	cmd.Flags().DurationVar(&wait, "wait", 0, "when no source is online (or all are gone), wait this long for one, asking the directory again every second")
+	cmd.Flags().StringArrayVar(&folders, "folder", nil, "get a peer's folder with its subfolders, as PEER:PATH (PEER: for all it shares); may be repeated")
+	cmd.Flags().IntVar(&parallel, "parallel", defaultParallel, fmt.Sprintf("with several files, how many to download at once (1 to %d)", maxParallel))
 	cmd.Flags().DurationVar(&stall, "stall-timeout", downloader.DefaultStallTimeout, "drop a source that sends nothing for this long")
+	cmd.Flags().BoolVar(&watch, "watch", false, "a wishlist: keep running and download every file that matches, now or later, skipping those already complete in the output folder")
+	cmd.MarkFlagsMutuallyExclusive("watch", "wait")
+	cmd.MarkFlagsMutuallyExclusive("watch", "force")
 	envHelp(cmd.Flags())
 	return cmd
 }
@@ -110,16 +151,8 @@ func runGet(ctx context.Context, g *globals, o *clientOptions, query, outDir str
 		if err := os.MkdirAll(outDir, 0o755); err != nil {
 			return fmt.Errorf("output folder: %w", err)
 		}
-		name := cand.FileName()
-		if name == "." || name == "/" || name == "" {
-			name = cand.SHA256
-		}
-		dest = filepath.Join(outDir, name)
-		if abs, err := filepath.Abs(dest); err == nil {
-			dest = abs // the final line says exactly where the file went
-		}
-
-		rep := newReporter(g, o.json, name)
+		dest = destination(outDir, cand)
+		rep := newReporter(g, o.json, filepath.Base(dest))
 		routes := relayRoutes(s)
 		res, err = downloader.Get(ctx, cand, downloader.Options{
 			Routes: routes,
@@ -131,6 +164,7 @@ func runGet(ctx context.Context, g *globals, o *clientOptions, query, outDir str
 			Progress:         rep.progress,
 			ProgressInterval: barInterval,
 			StallTimeout:     stall,
+			OpenFolder:       g.streams.OpenFolder,
 		})
 		rep.close(err == nil)
 		routes.Close()
@@ -138,13 +172,13 @@ func runGet(ctx context.Context, g *globals, o *clientOptions, query, outDir str
 			continue
 		}
 		if err != nil {
-			return getFailed(ctx, w.fail(err), dest, res)
+			return getFailed(w.fail(err), dest, res)
 		}
 		break
 	}
 	if o.json {
 		return printJSON(g.streams.Out, getDone{
-			Event: "done", Path: dest, SHA256: res.SHA256, Size: res.Size,
+			Event: "done", Name: filepath.Base(dest), Path: dest, SHA256: res.SHA256, Size: res.Size,
 			Fetched: res.FetchedBytes, Resumed: res.ResumedBytes, Seconds: res.Elapsed.Seconds(),
 			Sources: sourceCounts(res),
 		})
@@ -154,13 +188,18 @@ func runGet(ctx context.Context, g *globals, o *clientOptions, query, outDir str
 }
 
 // getFailed is the error of a download that failed: what to do about it.
-func getFailed(ctx context.Context, err error, dest string, res *downloader.Result) error {
+// Every failure that kept the partial file is resumable, and says how.
+func getFailed(err error, dest string, res *downloader.Result) error {
 	switch {
 	case errors.Is(err, downloader.ErrExists):
 		return fmt.Errorf("%s exists; give --force to replace it, or -o another folder", dest)
-	case res != nil && res.Path != "" && (ctx.Err() != nil || errors.Is(err, downloader.ErrNoSources)):
-		return fmt.Errorf("%w\n%s of %s kept in %s: run the same command again to resume",
-			err, humansize.Format(res.FetchedBytes+res.ResumedBytes), humansize.Format(res.Size), res.Path)
+	case keptPartial(err, res) != "":
+		todo := "run the same command again to resume"
+		if errors.Is(err, downloader.ErrDiskFull) {
+			todo = "free some disk space there, then run the same command again to resume"
+		}
+		return fmt.Errorf("%w\n%s of %s kept in %s: %s",
+			err, humansize.Format(res.FetchedBytes+res.ResumedBytes), humansize.Format(res.Size), res.Path, todo)
 	}
 	return err
 }

@@ -24,7 +24,7 @@ var volatileKeys = []string{
 	// Reachability depends on when the dial-back ended.
 	"reachability",
 	// A progress event's counters depend on when the reporter ticked.
-	"doneBytes", "piecesDone",
+	"doneBytes", "piecesDone", "sources",
 }
 
 var (

@@ -59,6 +59,7 @@ type getProgress struct {
 // getDone is the get --json result of a complete download, its last line.
 type getDone struct {
 	Event   string         `json:"event"` // "done"
+	Name    string         `json:"name"`  // as in the progress events
 	Path    string         `json:"path"`
 	SHA256  string         `json:"sha256"`
 	Size    int64          `json:"size,string"`

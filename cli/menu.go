@@ -62,6 +62,9 @@ deployment: docker compose exec -it p1 /peerhub menu`,
 	o.bind(cmd)
 	cmd.Flags().StringVarP(&outDir, "output-dir", "o", ".", "folder downloads go to")
 	cmd.Flags().Lookup("json").Hidden = true // rejected: see RunE
+	// Only a --json typed on the command line is refused: PEERHUB_JSON,
+	// set for the other commands, does not concern the menu.
+	ignoreEnv(cmd.Flags(), "json")
 	envHelp(cmd.Flags())
 	return cmd
 }

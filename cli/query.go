@@ -26,6 +26,7 @@ func init() {
 func newSearchCommand(g *globals) *cobra.Command {
 	var o clientOptions
 	var l listing
+	var watch bool
 	cmd := &cobra.Command{
 		Use:   "search QUERY|SHA256",
 		Short: "Find files shared by online peers",
@@ -35,13 +36,22 @@ first 8 or more as tables show them (any case; a name is searched if no
 hash starts so). Results are grouped by content: one line per distinct
 file, with how many online peers have it and the accounts those peers
 belong to. When more results exist than --limit, it says how many (on
-standard error).`,
+standard error).
+
+With --watch, search keeps running (until Ctrl-C): after the table it
+prints a line each time a file starts or stops matching, or its sources
+change ("added", "removed", "changed"), as peers publish, come and go.
+With --json every event is one object per line (docs/CLI.md).`,
 		Example: `  peerhub search archivo
   peerhub search --json report.pdf
-  peerhub search 3f79bb7b435b`,
+  peerhub search 3f79bb7b435b
+  peerhub search --watch .ogg`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return o.withSession(cmd.Context(), g, func(s *session.Session) error {
+				if watch {
+					return runSearchWatch(cmd.Context(), g, s, args[0], o.json)
+				}
 				results, c, err := searchAll(cmd.Context(), s.Reads(), args[0], l)
 				if err != nil {
 					return err
@@ -65,6 +75,7 @@ standard error).`,
 	}
 	o.bind(cmd)
 	l.bind(cmd, 200, "results")
+	cmd.Flags().BoolVar(&watch, "watch", false, "keep running and print each change to the matches as it happens (a live search)")
 	envHelp(cmd.Flags())
 	return cmd
 }

@@ -14,6 +14,8 @@ import (
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
+
+	"github.com/peerhub/peerhub/peer/downloader/outfs"
 )
 
 // Streams are the standard streams a command reads and writes; tests pass
@@ -25,6 +27,10 @@ type Streams struct {
 	// LookupEnv reads the environment; os.LookupEnv if nil. Tests pass a
 	// map so that commands can run in parallel in one process.
 	LookupEnv func(key string) (string, bool)
+	// OpenFolder opens the folder get writes to; the operating system's
+	// (outfs.Open) if nil. Tests pass one that fills the disk at a chosen
+	// write (outfs.Faulty).
+	OpenFolder func(dir string) (outfs.Folder, error)
 }
 
 // env returns the value of an environment variable.

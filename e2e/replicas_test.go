@@ -175,7 +175,9 @@ func TestReplicaRefusesBadDatabase(t *testing.T) {
 	t.Parallel()
 	pgtest.URL(t) // the same skip rule as the other replica tests
 	bin := buildPeerhub(t)
-	cmd := exec.CommandContext(t.Context(), bin, "directory", "--listen", "127.0.0.1:0",
+	// --data: the directory's TLS identity goes there, not into the
+	// package's folder.
+	cmd := exec.CommandContext(t.Context(), bin, "directory", "--listen", "127.0.0.1:0", "--data", t.TempDir(),
 		"--store", "postgres://peerhub:"+dbPassword+"@127.0.0.1:1/peerhub?connect_timeout=5")
 	cmd.Env = cleanEnv()
 	out, err := cmd.CombinedOutput()

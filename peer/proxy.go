@@ -13,8 +13,8 @@ import (
 )
 
 // directoryProxy makes every peer an access point to the network: it serves
-// the read-only DirectoryService methods (GetInfo, Search, ListPeers,
-// ListFiles) by forwarding them, with the caller's read token (checked by
+// the read-only DirectoryService methods (GetInfo, Search, WatchSearch,
+// ListPeers, ListFiles) by forwarding them, with the caller's read token (checked by
 // readAuth first), to the peer's directory, so a client that knows one peer
 // can find everything. Transfers still go straight to the peer that has the
 // file.
@@ -60,7 +60,7 @@ func forward[T any](in connect.AnyRequest, msg *T) *connect.Request[T] {
 // atDirectory refuses a call that belongs at the directory itself.
 func (p *directoryProxy) atDirectory(what string) error {
 	return connect.NewError(connect.CodeFailedPrecondition, fmt.Errorf(
-		"this is a peer, not the directory: %s at the directory itself, %s (a peer forwards only GetInfo, Search, ListPeers and ListFiles, with a read token)",
+		"this is a peer, not the directory: %s at the directory itself, %s (a peer forwards only GetInfo, Search, WatchSearch, ListPeers and ListFiles, with a read token)",
 		what, p.directory))
 }
 
@@ -76,6 +76,22 @@ func (p *directoryProxy) GetInfo(ctx context.Context, req *connect.Request[direc
 
 func (p *directoryProxy) Search(ctx context.Context, req *connect.Request[directoryv1.SearchRequest]) (*connect.Response[directoryv1.SearchResponse], error) {
 	return p.upstream.Search(ctx, forward(req, req.Msg))
+}
+
+// WatchSearch forwards a live search, event by event, until either end
+// hangs up.
+func (p *directoryProxy) WatchSearch(ctx context.Context, req *connect.Request[directoryv1.WatchSearchRequest], stream *connect.ServerStream[directoryv1.WatchSearchResponse]) error {
+	up, err := p.upstream.WatchSearch(ctx, forward(req, req.Msg))
+	if err != nil {
+		return err
+	}
+	defer up.Close()
+	for up.Receive() {
+		if err := stream.Send(up.Msg()); err != nil {
+			return err
+		}
+	}
+	return up.Err()
 }
 
 func (p *directoryProxy) ListPeers(ctx context.Context, req *connect.Request[directoryv1.ListPeersRequest]) (*connect.Response[directoryv1.ListPeersResponse], error) {

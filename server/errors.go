@@ -25,6 +25,7 @@ var codes = []rpcserver.ErrorCode{
 	{Err: directory.ErrInUse, Code: connect.CodeFailedPrecondition},
 	{Err: directory.ErrAlreadyExists, Code: connect.CodeAlreadyExists},
 	{Err: directory.ErrNotFound, Code: connect.CodeNotFound},
+	{Err: directory.ErrUnavailable, Code: connect.CodeUnavailable},
 }
 
 // connectError is the one place where domain and store errors become

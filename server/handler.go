@@ -215,6 +215,17 @@ func (h *handler) Search(ctx context.Context, req *connect.Request[directoryv1.S
 	if err != nil {
 		return nil, h.fail(ctx, req.Spec().Procedure, err)
 	}
+	out, err := h.searchResults(ctx, results)
+	if err != nil {
+		return nil, h.fail(ctx, req.Spec().Procedure, err)
+	}
+	return connect.NewResponse(&directoryv1.SearchResponse{Results: out, NextPageToken: next}), nil
+}
+
+// searchResults encodes results of Search or WatchSearch, each source
+// with its pin and reachability.
+// Errors: the store's, looking the pins up.
+func (h *handler) searchResults(ctx context.Context, results []store.SearchResult) ([]*directoryv1.SearchResult, error) {
 	var names []string
 	for _, r := range results {
 		for _, s := range r.Sources {
@@ -223,7 +234,7 @@ func (h *handler) Search(ctx context.Context, req *connect.Request[directoryv1.S
 	}
 	pins, err := h.dir.PeerPins(ctx, names)
 	if err != nil {
-		return nil, h.fail(ctx, req.Spec().Procedure, err)
+		return nil, err
 	}
 	out := make([]*directoryv1.SearchResult, len(results))
 	for i, r := range results {
@@ -242,7 +253,7 @@ func (h *handler) Search(ctx context.Context, req *connect.Request[directoryv1.S
 			AccountCount: int32(min(r.AccountCount, math.MaxInt32)),
 		}
 	}
-	return connect.NewResponse(&directoryv1.SearchResponse{Results: out, NextPageToken: next}), nil
+	return out, nil
 }
 
 // ListPeers implements directoryv1connect.DirectoryServiceHandler.

@@ -24,6 +24,8 @@ type statsCollector struct {
 	files *prometheus.Desc
 	// Totals since the directory started (directory.Counters).
 	logins, refreshes, passwordChecks *prometheus.Desc
+	// Live searches open now (directory.WatchStats).
+	watches, watchedQueries *prometheus.Desc
 }
 
 func newStatsCollector(dir *directory.Directory, log *slog.Logger) *statsCollector {
@@ -38,6 +40,8 @@ func newStatsCollector(dir *directory.Directory, log *slog.Logger) *statsCollect
 			"Client sessions opened with a refresh token (no password check) since the directory started.", nil, nil),
 		passwordChecks: prometheus.NewDesc("peerhub_directory_password_checks_total",
 			"Password (bcrypt) checks since the directory started, right or wrong.", nil, nil),
+		watches:        prometheus.NewDesc("peerhub_directory_watches", "Live searches (WatchSearch) open now at this directory.", nil, nil),
+		watchedQueries: prometheus.NewDesc("peerhub_directory_watched_queries", "Distinct queries of the open live searches: searches per poll round.", nil, nil),
 	}
 }
 
@@ -48,6 +52,8 @@ func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.logins
 	ch <- c.refreshes
 	ch <- c.passwordChecks
+	ch <- c.watches
+	ch <- c.watchedQueries
 }
 
 // Collect implements prometheus.Collector.
@@ -57,6 +63,9 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.logins, prometheus.CounterValue, float64(n.ClientLogins), "client")
 	ch <- prometheus.MustNewConstMetric(c.refreshes, prometheus.CounterValue, float64(n.Refreshes))
 	ch <- prometheus.MustNewConstMetric(c.passwordChecks, prometheus.CounterValue, float64(n.PasswordChecks))
+	watches, queries := c.dir.WatchStats()
+	ch <- prometheus.MustNewConstMetric(c.watches, prometheus.GaugeValue, float64(watches))
+	ch <- prometheus.MustNewConstMetric(c.watchedQueries, prometheus.GaugeValue, float64(queries))
 	ctx, cancel := context.WithTimeout(context.Background(), statsTimeout)
 	defer cancel()
 	st, err := c.dir.Stats(ctx)

@@ -376,10 +376,11 @@ func readLimits(maxPublishEntries int) rpcserver.ReadLimits {
 // token (the token an access point forwards); every other one needs the
 // session token.
 var readProcedures = map[string]bool{
-	directoryv1connect.DirectoryServiceGetInfoProcedure:   true,
-	directoryv1connect.DirectoryServiceSearchProcedure:    true,
-	directoryv1connect.DirectoryServiceListPeersProcedure: true,
-	directoryv1connect.DirectoryServiceListFilesProcedure: true,
+	directoryv1connect.DirectoryServiceGetInfoProcedure:     true,
+	directoryv1connect.DirectoryServiceSearchProcedure:      true,
+	directoryv1connect.DirectoryServiceWatchSearchProcedure: true,
+	directoryv1connect.DirectoryServiceListPeersProcedure:   true,
+	directoryv1connect.DirectoryServiceListFilesProcedure:   true,
 }
 
 // authenticate is the auth interceptor's check: the directory's verdict for

@@ -15,13 +15,14 @@ import (
 // readOnly are the methods that change nothing; every other method must not
 // claim to be side-effect free.
 var readOnly = map[protoreflect.FullName]bool{
-	"peerhub.directory.v1.DirectoryService.GetInfo":   true,
-	"peerhub.directory.v1.DirectoryService.Search":    true,
-	"peerhub.directory.v1.DirectoryService.ListPeers": true,
-	"peerhub.directory.v1.DirectoryService.ListFiles": true,
-	"peerhub.peer.v1.PeerService.Stat":                true,
-	"peerhub.peer.v1.PeerService.Download":            true,
-	"peerhub.peer.v1.PeerService.Status":              true,
+	"peerhub.directory.v1.DirectoryService.GetInfo":     true,
+	"peerhub.directory.v1.DirectoryService.Search":      true,
+	"peerhub.directory.v1.DirectoryService.WatchSearch": true,
+	"peerhub.directory.v1.DirectoryService.ListPeers":   true,
+	"peerhub.directory.v1.DirectoryService.ListFiles":   true,
+	"peerhub.peer.v1.PeerService.Stat":                  true,
+	"peerhub.peer.v1.PeerService.Download":              true,
+	"peerhub.peer.v1.PeerService.Status":                true,
 }
 
 var files = []protoreflect.FileDescriptor{

@@ -5,15 +5,22 @@ import (
 	"time"
 )
 
-// commitLoop records progress every CommitInterval until stop is closed;
-// a failure to record it ends the download.
+// commitLoop starts the writeback of the partial file's new data and
+// records progress every CommitInterval until stop is closed. A
+// failure to record it does not stop the download, which can still
+// complete in the space reserved for it; it is reported if the download
+// fails (keep), and the next tick tries again.
 func (e *engine) commitLoop(stop <-chan struct{}) {
 	every(stop, e.o.CommitInterval, func() bool {
+		// The disk writes the download as it arrives rather than all of
+		// it in the final sync, and without the verifiers waiting for it;
+		// a failure here only leaves the writing to the final sync.
+		e.f.StartWriteback(0, 0)
 		err := e.commit()
-		if err != nil {
-			e.fail(err)
-		}
-		return err == nil
+		e.mu.Lock()
+		e.commitErr = err
+		e.mu.Unlock()
+		return true
 	})
 }
 
@@ -33,9 +40,13 @@ func every(stop <-chan struct{}, interval time.Duration, fn func() bool) {
 	}
 }
 
-// commit syncs the partial file and then records the pieces done before the
-// sync in the state file, so the state never claims a piece that a crash
-// could lose.
+// commit records the pieces written so far in the state file: it
+// overwrites, in place, the older of its two records with the next
+// generation (see state.go). Nothing is synced, neither the partial file
+// nor the state: a state that claims a piece a power loss took only makes
+// the next run fetch that piece again (resumed pieces are checked against
+// their hashes), and the partial file is synced once, when complete.
+// Called by one goroutine at a time.
 func (e *engine) commit() error {
 	e.mu.Lock()
 	snap := newBitmap(e.n)
@@ -49,23 +60,13 @@ func (e *engine) commit() error {
 	if same {
 		return nil
 	}
-	if err := e.f.Sync(); err != nil {
-		return fmt.Errorf("sync %s: %w", e.dir.path(e.dir.partial), err)
+	gen := e.gen + 1
+	e.content().encodeRecord(e.rec, gen, snap)
+	rs := recordSize(e.n)
+	if _, err := e.sf.WriteAt(e.rec, int64(gen%2)*rs); err != nil {
+		return fmt.Errorf("save download state in %s: %w", e.dir.path(e.dir.state), diskFull(err))
 	}
-	data, err := encodeState(&state{
-		Version:   stateVersion,
-		SHA256:    e.t.SHA256,
-		Size:      e.t.Size,
-		PieceSize: e.psize,
-		PieceRoot: e.t.PieceRoot,
-		Done:      snap,
-	})
-	if err != nil {
-		return err
-	}
-	if err := e.dir.writeState(data); err != nil {
-		return err
-	}
+	e.gen = gen
 	e.mu.Lock()
 	e.committed = snap
 	e.mu.Unlock()

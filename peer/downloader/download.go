@@ -42,9 +42,8 @@ func Download(ctx context.Context, target Target, sources []Source, opts Options
 func (e *engine) run(ctx context.Context) (*Result, error) {
 	e.start = time.Now()
 	if err := e.prepare(); err != nil {
-		if e.f != nil {
-			e.f.Close()
-		}
+		closeFile(e.f)
+		closeFile(e.sf)
 		if e.dir != nil {
 			e.dir.close()
 		}
@@ -175,12 +174,13 @@ func (e *engine) noSourcesLocked() error {
 	return fmt.Errorf("%w (%s)", ErrNoSources, msg)
 }
 
-// finish checks the whole content and moves the partial file to its
-// destination.
+// finish checks the whole content, syncs the partial file (the one sync of
+// a download) and moves it to its destination. A failure past the check
+// keeps the partial file and records its state, as keep does.
 func (e *engine) finish() error {
 	d := e.dir
 	if got := pieces.Hex(*e.whole); got != e.t.SHA256 {
-		e.f.Close()
+		e.closeFiles()
 		d.remove(d.partial)
 		d.remove(d.state)
 		return fmt.Errorf("%w: every piece verified, but the content hashes to %s, not %s", ErrMismatch, got, e.t.SHA256)
@@ -193,39 +193,50 @@ func (e *engine) finish() error {
 		}
 	}
 	if err := e.f.Sync(); err != nil {
-		e.f.Close()
-		return fmt.Errorf("sync %s: %w", d.path(d.partial), err)
+		return e.keep(fmt.Errorf("sync %s: %w", d.path(d.partial), diskFull(err)))
 	}
-	if err := e.f.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", d.path(d.partial), err)
+	err := e.f.Close()
+	e.f = nil
+	if err != nil {
+		return e.keep(fmt.Errorf("close %s: %w", d.path(d.partial), diskFull(err)))
 	}
 	// A link at the destination (with Force) is replaced, not followed.
 	if err := d.rename(d.partial, d.name); err != nil {
-		return fmt.Errorf("move download into place: %w", err)
+		return e.keep(fmt.Errorf("move download into place: %w", diskFull(err)))
 	}
+	e.closeFiles()
 	d.remove(d.state)
 	d.sync()
 	return nil
 }
 
 // keep records what is on disk after a failure, so that the next call
-// resumes it; with nothing on disk it removes the partial file instead.
+// resumes it; with nothing on disk it removes the partial and state files
+// instead. A failure to record it is joined to err: the state file then
+// holds the last record saved, one save older.
 func (e *engine) keep(err error) error {
 	e.mu.Lock()
 	ndone := e.ndone
 	e.mu.Unlock()
 	if ndone == 0 {
-		e.f.Close()
+		e.closeFiles()
 		e.dir.remove(e.dir.partial)
 		e.dir.remove(e.dir.state)
 		return err
 	}
 	cerr := e.commit()
-	e.f.Close()
+	e.closeFiles()
 	if cerr != nil {
 		return errors.Join(err, cerr)
 	}
 	return err
+}
+
+// closeFiles closes the partial and state files that are still open.
+func (e *engine) closeFiles() {
+	closeFile(e.f)
+	closeFile(e.sf)
+	e.f, e.sf = nil, nil
 }
 
 // result reports the download.

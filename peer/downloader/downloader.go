@@ -26,9 +26,13 @@
 //
 // The partial file is <dest>.peerhub-partial and its state (which pieces are
 // on disk) is <dest>.peerhub-state, names a peer's index never shares
-// (sharepath.PartialSuffix, sharepath.StateSuffix). A download that stops
-// for any reason (Ctrl-C, a crash, no source left) resumes from them with
-// the same call.
+// (sharepath.PartialSuffix, sharepath.StateSuffix). Both are reserved at
+// their full size when a download starts, and the state is then overwritten
+// in place (state.go), so a disk that fills during a download does not stop
+// it. A download that stops for any reason (Ctrl-C, a crash, no source
+// left, a full disk) resumes from them with the same call. The partial file
+// is synced once, when complete; the state never is (a state that claims
+// more than a power loss left only costs fetching those pieces again).
 //
 // The package is used by the command line (get, put, menu) and knows
 // nothing of it.
@@ -43,6 +47,7 @@ import (
 
 	"github.com/peerhub/peerhub/internal/identity"
 	"github.com/peerhub/peerhub/internal/rpcclient"
+	"github.com/peerhub/peerhub/peer/downloader/outfs"
 )
 
 // Errors of this package. Errors returned wrap one of them (or a context
@@ -85,6 +90,13 @@ var (
 	// folder's free disk space. It is checked before any source is
 	// contacted; nothing was written.
 	ErrNoSpace = errors.New("not enough free disk space")
+	// ErrDiskFull means the output folder's disk (or the user's quota)
+	// filled up while the download wrote to it: ENOSPC or EDQUOT from a
+	// write that reserving the space up front did not cover (a file system
+	// that cannot reserve, a copy-on-write one). The partial file and its
+	// state are kept, as after any failure with pieces on disk: free some
+	// space and the same call resumes.
+	ErrDiskFull = errors.New("disk full")
 )
 
 // Defaults of Options.
@@ -118,8 +130,8 @@ const (
 	// MaxRetryDelay caps the wait between two attempts at one source.
 	MaxRetryDelay = 5 * time.Second
 	// DefaultCommitInterval is how often the pieces written since the last
-	// time are synced to disk and recorded in the state file: what a crash
-	// may cost at most, in time of downloading.
+	// time are recorded in the state file (in place, unsynced: see
+	// state.go): what a crash may cost at most, in time of downloading.
 	DefaultCommitInterval = time.Second
 	// DefaultProgressInterval is how often Options.Progress is called.
 	DefaultProgressInterval = 200 * time.Millisecond
@@ -213,9 +225,13 @@ type Options struct {
 	// RetryDelay is the wait after a source's first failure in a row;
 	// DefaultRetryDelay if zero.
 	RetryDelay time.Duration
-	// CommitInterval is how often written pieces are synced and recorded
-	// in the state file; DefaultCommitInterval if zero.
+	// CommitInterval is how often written pieces are recorded in the
+	// state file; DefaultCommitInterval if zero.
 	CommitInterval time.Duration
+	// OpenFolder opens the output folder; outfs.Open (the operating
+	// system's file system) if nil. Tests pass an outfs.Faulty over it to
+	// make the disk fill at a chosen write.
+	OpenFolder func(dir string) (outfs.Folder, error)
 	// Progress, if set, is called every ProgressInterval and once at the
 	// end, from one goroutine at a time. It must return quickly; it may
 	// cancel the download's context.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/peerhub/peerhub/internal/humansize"
 	"github.com/peerhub/peerhub/internal/rpcclient"
+	"github.com/peerhub/peerhub/peer/downloader/outfs"
 )
 
 // freeBytes is how much memory idle piece buffers kept for reuse may take
@@ -71,12 +72,15 @@ type engine struct {
 	n       int   // pieces
 	psize   int64 // piece size in bytes
 	dir     *folder
-	f       *os.File // the partial file
-	// allocate reserves the partial file's space; preallocate if nil.
-	// Tests replace it to make the reservation fail.
-	allocate func(*os.File, int64) error
-	start    time.Time
-	verifyQ  chan received
+	f       outfs.File // the partial file
+	sf      outfs.File // the state file
+	// gen is the generation of the state record last written (commit.go);
+	// rec is the buffer a record is encoded in. Used by one commit at a
+	// time: the commit loop, then keep once it stopped.
+	gen     uint64
+	rec     []byte
+	start   time.Time
+	verifyQ chan received
 
 	freeMu sync.Mutex
 	free   [][]byte
@@ -107,6 +111,7 @@ type engine struct {
 	fatal         error
 	stopped       bool
 	committed     bitmap
+	commitErr     error // the last commit's, from commitLoop
 }
 
 // newEngine checks the target and options and sets a download up. It
@@ -191,7 +196,7 @@ func (e *engine) putBuf(b []byte) {
 // on the disk and within MaxPieces, and only then allocates the per-piece
 // bookkeeping and opens the partial file (see open).
 func (e *engine) prepare() error {
-	dir, err := openFolder(e.o.Dest)
+	dir, err := openFolder(e.o.Dest, e.o.OpenFolder)
 	if err != nil {
 		return err
 	}
@@ -243,12 +248,14 @@ func (e *engine) checkSpace() error {
 	}
 }
 
-// open opens the partial file, resuming it when its state file describes
-// the same content and the file has the right size; otherwise it starts
-// over. A partial or state file that is a symbolic link (or not a regular
-// file of its own) is refused, never followed.
+// open opens the partial file and its state file, resuming them when the
+// state file records the same content and the partial file has the right
+// size; otherwise it starts over with both reserved at their full size. A
+// partial or state file that is a symbolic link (or not a regular file of
+// its own) is refused, never followed.
 func (e *engine) open() error {
-	st, err := e.loadState()
+	c := e.content()
+	sf, gen, have, err := e.loadState(c)
 	if err != nil {
 		return err
 	}
@@ -259,17 +266,32 @@ func (e *engine) open() error {
 		created = err == nil
 	}
 	if err != nil {
+		closeFile(sf)
 		return fmt.Errorf("open partial file: %w", err)
 	}
 	e.f = f
-	fi, err := f.Stat()
-	if err != nil {
-		return fmt.Errorf("open partial file: %w", err)
-	}
+	e.rec = make([]byte, recordSize(e.n))
 	e.unchecked = newBitmap(e.n)
 	e.committed = newBitmap(e.n)
-	if st != nil && st.sameContent(e.t, e.psize, e.n) && fi.Size() == e.t.Size {
-		have := bitmap(st.Done)
+	fi, err := f.Stat()
+	if err != nil {
+		closeFile(sf)
+		return fmt.Errorf("open partial file: %w", err)
+	}
+	if have != nil && fi.Size() == e.t.Size {
+		e.sf, e.gen = sf, gen
+		if sf == nil {
+			// An earlier version's state: a new state file in place of
+			// it, holding what it recorded.
+			if err := e.newStateFile(); err != nil {
+				return err
+			}
+			e.content().encodeRecord(e.rec, 1, have)
+			if _, err := e.sf.WriteAt(e.rec, recordSize(e.n)); err != nil {
+				return fmt.Errorf("save download state in %s: %w", e.dir.path(e.dir.state), diskFull(err))
+			}
+			e.gen = 1
+		}
 		for i := range e.n {
 			if have.has(i) {
 				_, n := e.bounds(i)
@@ -283,47 +305,110 @@ func (e *engine) open() error {
 			}
 		}
 	} else {
-		// Stale or foreign: start over, at full size so that pieces can
-		// be written at their offsets in any order.
-		if err := f.Truncate(0); err != nil {
-			return fmt.Errorf("reset partial file: %w", err)
-		}
-		allocate := e.allocate
-		if allocate == nil {
-			allocate = preallocate
-		}
-		if err := allocate(f, e.t.Size); err != nil {
-			if created {
-				// A partial this run made and could not reserve: it
-				// holds nothing, so it must not stay behind (a partial
-				// from before, or one that may be resumed, stays).
-				e.f = nil
-				f.Close()
-				e.dir.remove(e.dir.partial)
-			}
-			return fmt.Errorf("reserve %s for %s: %w", humansize.Format(e.t.Size), e.dir.path(e.dir.partial), err)
-		}
-		if err := e.dir.remove(e.dir.state); err != nil {
-			return fmt.Errorf("remove stale download state: %w", err)
+		closeFile(sf)
+		if err := e.startOver(created); err != nil {
+			return err
 		}
 	}
 	e.nmissing = e.n - e.ndone
 	return nil
 }
 
-// loadState reads the state file. A missing, torn or foreign one is nil:
-// the download starts over. A link or other non-regular file is an error.
-func (e *engine) loadState() (*state, error) {
-	data, err := e.dir.readState()
+// startOver empties the partial file and reserves it at full size (so
+// that pieces can be written at their offsets in any order), then replaces
+// the state file with a new one reserved at its full size too, so that no
+// later save needs a new block. On failure a partial file this run created
+// (created) is removed: it holds nothing. One from before stays: it is not
+// this run's to remove.
+func (e *engine) startOver(created bool) error {
+	d := e.dir
+	fail := func(err error) error {
+		e.f.Close()
+		e.f = nil
+		if e.sf != nil {
+			e.sf.Close()
+			e.sf = nil
+			d.remove(d.state)
+		}
+		if created {
+			d.remove(d.partial)
+		}
+		return err
+	}
+	if err := e.f.Truncate(0); err != nil {
+		return fail(fmt.Errorf("reset partial file: %w", diskFull(err)))
+	}
+	if err := e.f.Allocate(e.t.Size); err != nil {
+		return fail(fmt.Errorf("reserve %s for %s: %w", humansize.Format(e.t.Size), d.path(d.partial), diskFull(err)))
+	}
+	if err := e.newStateFile(); err != nil {
+		return fail(err)
+	}
+	return nil
+}
+
+// newStateFile replaces the state file with a new one reserved at its full
+// size, so that no save needs a new block; on failure none is left.
+func (e *engine) newStateFile() error {
+	d := e.dir
+	if err := d.remove(d.state); err != nil {
+		return fmt.Errorf("remove stale download state: %w", err)
+	}
+	sf, err := d.create(d.state)
 	if err != nil {
-		return nil, fmt.Errorf("read download state: %w", err)
+		return fmt.Errorf("create download state: %w", diskFull(err))
 	}
-	if data == nil {
-		return nil, nil
+	if err := sf.Allocate(stateSize(e.n)); err != nil {
+		sf.Close()
+		d.remove(d.state)
+		return fmt.Errorf("reserve download state %s: %w", d.path(d.state), diskFull(err))
 	}
-	st, err := decodeState(data)
+	e.sf = sf
+	return nil
+}
+
+// content is what the state file must describe for this download.
+func (e *engine) content() content { return content{t: e.t, psize: e.psize, n: e.n} }
+
+// loadState opens the state file and reads which pieces it records. A
+// missing, torn or foreign one, or one of another size, is (nil, 0, nil,
+// nil): the download starts over. A link or other non-regular file is an
+// error. With a usable state, f is the state file, open for writing, and
+// gen the generation of the record read.
+func (e *engine) loadState(c content) (f outfs.File, gen uint64, done bitmap, err error) {
+	f, err = e.dir.openExisting(e.dir.state, os.O_RDWR)
 	if err != nil {
-		return nil, nil
+		return nil, 0, nil, fmt.Errorf("read download state: %w", err)
 	}
-	return st, nil
+	if f == nil {
+		return nil, 0, nil, nil
+	}
+	fi, err := f.Stat()
+	if err != nil || fi.Size() != stateSize(c.n) && fi.Size() > maxLegacyStateBytes {
+		f.Close()
+		return nil, 0, nil, nil
+	}
+	data := make([]byte, fi.Size())
+	if _, err := f.ReadAt(data, 0); err != nil {
+		f.Close()
+		return nil, 0, nil, nil
+	}
+	gen, done, ok := c.decodeState(data)
+	if ok {
+		return f, gen, done, nil
+	}
+	f.Close()
+	// An earlier version's JSON state: resumed with no file (f nil), so
+	// that open writes it anew in this format.
+	if done, ok := c.decodeLegacyState(data); ok {
+		return nil, 0, done, nil
+	}
+	return nil, 0, nil, nil
+}
+
+// closeFile closes f if it is open.
+func closeFile(f outfs.File) {
+	if f != nil {
+		f.Close()
+	}
 }

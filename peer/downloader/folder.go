@@ -1,41 +1,40 @@
 package downloader
 
 import (
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"unicode/utf8"
 
-	"github.com/peerhub/peerhub/internal/diskspace"
 	"github.com/peerhub/peerhub/internal/sharepath"
+	"github.com/peerhub/peerhub/peer/downloader/outfs"
 )
 
 // folder is a download's access to its output folder. Every open, create,
-// rename and remove goes through an os.Root on the folder, and none follows
+// rename and remove goes through an outfs.Folder (an os.Root on the folder
+// in production), and none follows
 // a symbolic link: a link planted at one of the download's names (the
 // partial file, the state file) is refused, never written through, and
 // renames and removes act on the name itself. The folder holds the
 // download's own three names only: the destination, its partial file and its
-// state file (and, for a moment, a temporary state file).
+// state file.
 type folder struct {
 	dir     string // the folder, as given
-	root    *os.Root
+	root    outfs.Folder
 	name    string // the destination's name in the folder
 	partial string // the partial file's name
 	state   string // the state file's name
 }
 
-// openFolder opens the folder of dest. The destination's name must be
-// portable (sharepath.CheckSegment): a name the directory or a peer made up
-// is never written as is if another system could not store it, or would
-// show it as another name.
-func openFolder(dest string) (*folder, error) {
+// openFolder opens the folder of dest with open (outfs.Open if nil). The
+// destination's name must be portable (sharepath.CheckSegment): a name the
+// directory or a peer made up is never written as is if another system
+// could not store it, or would show it as another name.
+func openFolder(dest string, open func(dir string) (outfs.Folder, error)) (*folder, error) {
 	dir, name := filepath.Split(dest)
 	if dir == "" {
 		dir = "."
@@ -43,7 +42,10 @@ func openFolder(dest string) (*folder, error) {
 	if err := sharepath.CheckSegment(name); err != nil {
 		return nil, fmt.Errorf("download: refusing to write %q: %w", name, err)
 	}
-	root, err := os.OpenRoot(dir)
+	if open == nil {
+		open = outfs.Open
+	}
+	root, err := open(dir)
 	if err != nil {
 		return nil, fmt.Errorf("download: output folder: %w", err)
 	}
@@ -66,7 +68,7 @@ func (d *folder) path(name string) string { return filepath.Join(d.dir, name) }
 // destination's name and suffix, or, when that would be longer than a file
 // name may be, a shortened name made unique by a hash of the whole one.
 func sidecar(name, suffix string) string {
-	// Room for the longest suffix and a temporary state file's extra.
+	// Room for the longest suffix.
 	const room = sharepath.MaxSegment - len(sharepath.PartialSuffix)
 	if len(name) <= room {
 		return name + suffix
@@ -98,7 +100,7 @@ func (d *folder) lstat(name string) (fs.FileInfo, error) {
 // for flag (O_RDONLY or O_RDWR), without following a link: the name is
 // checked before it is opened and the file opened is checked to be the one
 // that was checked. A missing file is (nil, nil).
-func (d *folder) openExisting(name string, flag int) (*os.File, error) {
+func (d *folder) openExisting(name string, flag int) (outfs.File, error) {
 	before, err := d.lstat(name)
 	if before == nil || err != nil {
 		return nil, err
@@ -143,7 +145,7 @@ func (d *folder) regular(name string, fi fs.FileInfo) error {
 }
 
 // create creates name, which must not exist (O_EXCL: never through a link).
-func (d *folder) create(name string) (*os.File, error) {
+func (d *folder) create(name string) (outfs.File, error) {
 	return d.root.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
 }
 
@@ -163,54 +165,7 @@ func (d *folder) rename(from, to string) error { return d.root.Rename(from, to) 
 
 // sync makes renames in the folder durable. Some systems cannot sync a
 // folder; that only weakens durability, so its error is ignored.
-func (d *folder) sync() {
-	f, err := d.root.Open(".")
-	if err != nil {
-		return
-	}
-	f.Sync()
-	f.Close()
-}
+func (d *folder) sync() { d.root.Sync() }
 
 // free is the folder's free disk space, or an error where it is unknown.
-func (d *folder) free() (int64, error) { return diskspace.Free(d.root) }
-
-// readState reads the state file, at most maxStateBytes of it; a missing
-// file is (nil, nil).
-func (d *folder) readState() ([]byte, error) {
-	f, err := d.openExisting(d.state, os.O_RDONLY)
-	if f == nil || err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return io.ReadAll(io.LimitReader(f, maxStateBytes+1))
-}
-
-// writeState replaces the state file with data atomically: it writes a new
-// file of a random name (hidden, with the state suffix, so a peer's index
-// skips it), syncs it and renames it over the state file. A crash leaves
-// either the old state or the new one.
-func (d *folder) writeState(data []byte) error {
-	var rnd [8]byte
-	rand.Read(rnd[:])
-	tmp := "." + hex.EncodeToString(rnd[:]) + sharepath.StateSuffix
-	f, err := d.create(tmp)
-	if err != nil {
-		return fmt.Errorf("write download state: %w", err)
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = d.rename(tmp, d.state)
-	}
-	if err != nil {
-		d.remove(tmp)
-		return fmt.Errorf("write download state: %w", err)
-	}
-	return nil
-}
+func (d *folder) free() (int64, error) { return d.root.Free() }

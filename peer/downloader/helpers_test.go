@@ -3,6 +3,7 @@ package downloader_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -58,8 +59,24 @@ type testPeer struct {
 	URL  string
 	Dir  string
 	sent atomic.Int64 // file bytes sent in Download responses
-	stop func()
-	once sync.Once
+	// streams is how many PeerService streams its handlers are serving.
+	streams atomic.Int64
+	stop    func()
+	once    sync.Once
+}
+
+// resetSent waits until the peer serves no stream (those of a download
+// that ended may still be sending its last chunk) and zeroes its count of
+// bytes sent.
+func (p *testPeer) resetSent(t testing.TB) {
+	t.Helper()
+	testutil.Eventually(t, 10*time.Second, "the peer's streams end", func() error {
+		if n := p.streams.Load(); n > 0 {
+			return fmt.Errorf("%d streams running", n)
+		}
+		return nil
+	})
+	p.sent.Store(0)
 }
 
 // Stop closes the peer's server at once, cutting running streams.
@@ -92,7 +109,7 @@ func startPeer(t testing.TB, a *auth, dir string, o peerOptions) *testPeer {
 	p := &testPeer{Dir: dir}
 	srv := rpcserver.New(rpcserver.Options{Services: []string{peerv1connect.PeerServiceName}, ShutdownGrace: time.Millisecond, Logger: discard})
 	authn := rpcserver.NewAuthInterceptor(func(ctx context.Context, _, raw string) (token.Claims, error) { return a.Verifier.Verify(ctx, raw) })
-	interceptors := []connect.Interceptor{authn, &sentCounter{n: &p.sent}}
+	interceptors := []connect.Interceptor{authn, &sentCounter{n: &p.sent, streams: &p.streams}}
 	if o.interceptor != nil {
 		interceptors = append(interceptors, o.interceptor)
 	}
@@ -143,14 +160,18 @@ type sendHook struct {
 
 func (s *sendHook) Send(msg any) error { return s.fn(msg) }
 
-// sentCounter counts the file bytes a peer sends.
+// sentCounter counts the file bytes a peer sends, and the streams it is
+// serving.
 type sentCounter struct {
 	streamInterceptor
-	n *atomic.Int64
+	n       *atomic.Int64
+	streams *atomic.Int64
 }
 
 func (c *sentCounter) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {
 	return func(ctx context.Context, conn connect.StreamingHandlerConn) error {
+		c.streams.Add(1)
+		defer c.streams.Add(-1)
 		return next(ctx, &sendHook{StreamingHandlerConn: conn, fn: func(msg any) error {
 			if m, ok := msg.(*peerv1.DownloadResponse); ok {
 				c.n.Add(int64(len(m.GetData())))

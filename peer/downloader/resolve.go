@@ -208,6 +208,14 @@ func searchPages(ctx context.Context, dir Searcher, req *directoryv1.SearchReque
 	return results, nil
 }
 
+// CandidateOf converts one result of a search (or of a live search) for
+// query into a Candidate, as Resolve does: named by its name that matches
+// query best, or by its first name when the search was by hash (byHash).
+func CandidateOf(r *directoryv1.SearchResult, query string, byHash bool) Candidate {
+	c, _ := candidate(r, query, byHash)
+	return c
+}
+
 // candidate converts a search result and ranks it against query. A result
 // of a search by hash or hash prefix (byHash) matches exactly if its hash
 // starts with the query, in either case.

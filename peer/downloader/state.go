@@ -1,34 +1,65 @@
 package downloader
 
 import (
-	"encoding/json"
-	"errors"
-	"fmt"
-
-	"github.com/peerhub/peerhub/internal/pieces"
+	"encoding/binary"
+	"encoding/hex"
+	"hash/crc32"
 )
 
-// stateVersion is the format of the state file; a file of another version is
-// ignored (the download starts over).
-const stateVersion = 1
+// The state file (<dest>.peerhub-state) records which pieces of the partial
+// file beside it are written. It is created at its full size when a
+// download starts (reserved like the partial file) and then only
+// overwritten in place, so recording progress needs no new disk block: a
+// disk that fills during a download cannot stop it from saving where it is.
+//
+// It holds two records of recordSize(n) bytes each, written alternately;
+// each carries a generation (one more than the last) and a CRC-32C of its
+// bytes, so a record torn by a crash while it was written is recognised
+// and the other one, one save older, is used. Nothing is synced when a
+// record is written: after a power loss the state may claim pieces whose
+// data never reached the disk, and that only costs fetching them again,
+// because every resumed piece is checked against its hash before it counts
+// (see hash.go). The file sits in a folder others may write to, so it is
+// read as untrusted input: only a file of exactly the expected size is
+// read, and a record counts only if it describes the very content being
+// downloaded.
+//
+// A record, little-endian:
+//
+//	magic      8 bytes  "phstate" and the format version
+//	generation 8        uint64
+//	size       8        int64, the content's size in bytes
+//	piece size 8        int64, in bytes
+//	sha256     32       the content's SHA-256
+//	piece root 32       the SHA-256 of the piece hashes
+//	pieces     4        uint32, the piece count n
+//	done       (n+7)/8  piece i at bit i%8 of byte i/8
+//	crc        4        CRC-32C (Castagnoli) of everything before it
+//	padding    to recordSize(n), zero
+var stateMagic = [8]byte{'p', 'h', 's', 't', 'a', 't', 'e', 2}
 
-// maxStateBytes is the largest state file read, in bytes: the bitmap of
-// MaxPieces pieces in base64 and the other fields. A larger file is not one
-// this package wrote, and is ignored rather than read into memory.
-const maxStateBytes = (MaxPieces/8+2)/3*4 + 1024
+// recordHeader is the length of a record before its bitmap, in bytes.
+const recordHeader = 8 + 8 + 8 + 8 + 32 + 32 + 4
 
-// state is the content of a .peerhub-state file: which content the partial
-// file beside it holds and which of its pieces are on disk and synced.
-type state struct {
-	Version   int    `json:"version"`
-	SHA256    string `json:"sha256"`
-	Size      int64  `json:"size"`
-	PieceSize int64  `json:"piece_size"`
-	PieceRoot string `json:"piece_root,omitempty"`
-	// Done is a bitmap of the completed pieces, piece i at bit i%8 of byte
-	// i/8 (encoded as base64 by encoding/json).
-	Done []byte `json:"done"`
+// recordAlign is what a record's length is rounded up to, in bytes: a
+// page, so that a torn write of one record never touches the other.
+const recordAlign = 4096
+
+// maxStateBytes is the size of the largest state file, in bytes: two
+// records of MaxPieces pieces.
+const maxStateBytes = 2 * ((recordHeader + MaxPieces/8 + 4 + recordAlign - 1) / recordAlign * recordAlign)
+
+// castagnoli is the CRC-32C table of the records' checksum.
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// recordSize is the length in bytes of one record for n pieces.
+func recordSize(n int) int64 {
+	raw := int64(recordHeader + (n+7)/8 + 4)
+	return (raw + recordAlign - 1) / recordAlign * recordAlign
 }
+
+// stateSize is the length in bytes of a state file for n pieces.
+func stateSize(n int) int64 { return 2 * recordSize(n) }
 
 // bitmap is a set of piece indexes.
 type bitmap []byte
@@ -36,63 +67,77 @@ type bitmap []byte
 func newBitmap(n int) bitmap         { return make(bitmap, (n+7)/8) }
 func (b bitmap) has(i int) bool      { return b[i/8]&(1<<(i%8)) != 0 }
 func (b bitmap) set(i int)           { b[i/8] |= 1 << (i % 8) }
-func (b bitmap) fits(n int) bool     { return len(b) == (n+7)/8 }
 func (b bitmap) clear(i int)         { b[i/8] &^= 1 << (i % 8) }
 func (b bitmap) equal(o bitmap) bool { return string(b) == string(o) }
 
-// errBadState is decodeState's error: the file is torn, foreign, of another
-// version or describes an impossible content. The download then starts over.
-var errBadState = errors.New("not a usable download state")
-
-// decodeState decodes and checks a state file. The file sits in a folder
-// others may write to, so it is as untrusted as anything from the network:
-// it is accepted only within maxStateBytes, of this version, for a content
-// within the limits (limits.go), with a bitmap of exactly its piece count and
-// no bit past the last piece. Decoding allocates at most about the input's
-// size.
-func decodeState(data []byte) (*state, error) {
-	if len(data) > maxStateBytes {
-		return nil, fmt.Errorf("%w: %d bytes, more than %d", errBadState, len(data), maxStateBytes)
-	}
-	var s state
-	if err := json.Unmarshal(data, &s); err != nil {
-		return nil, fmt.Errorf("%w: %w", errBadState, err)
-	}
-	if s.Version != stateVersion {
-		return nil, fmt.Errorf("%w: version %d", errBadState, s.Version)
-	}
-	t := Target{SHA256: s.SHA256, Size: s.Size, PieceSize: s.PieceSize, PieceRoot: s.PieceRoot}
-	if s.PieceSize == 0 {
-		return nil, fmt.Errorf("%w: no piece size", errBadState)
-	}
-	if err := checkTarget(&t); err != nil {
-		return nil, fmt.Errorf("%w: %w", errBadState, err)
-	}
-	n := pieceCount(s.Size, s.PieceSize)
-	if err := checkPieces(t, n); err != nil {
-		return nil, fmt.Errorf("%w: %w", errBadState, err)
-	}
-	if !bitmap(s.Done).fits(int(n)) {
-		return nil, fmt.Errorf("%w: a bitmap of %d bytes for %d pieces", errBadState, len(s.Done), n)
-	}
-	if n%8 != 0 && s.Done[len(s.Done)-1]>>(n%8) != 0 {
-		return nil, fmt.Errorf("%w: pieces past the last one marked done", errBadState)
-	}
-	return &s, nil
+// content is what a state record must describe to be used: the download's
+// target, piece size and piece count.
+type content struct {
+	t     Target
+	psize int64
+	n     int
 }
 
-// encodeState is the state file's content for s.
-func encodeState(s *state) ([]byte, error) {
-	data, err := json.Marshal(s)
-	if err != nil {
-		return nil, fmt.Errorf("encode download state: %w", err)
-	}
-	return data, nil
+// encodeRecord writes the record of generation gen with done into buf
+// (recordSize(c.n) bytes long, padding included).
+func (c content) encodeRecord(buf []byte, gen uint64, done bitmap) {
+	clear(buf)
+	c.encodeHeader(buf, gen)
+	end := recordHeader + copy(buf[recordHeader:], done)
+	binary.LittleEndian.PutUint32(buf[end:], crc32.Checksum(buf[:end], castagnoli))
 }
 
-// sameContent reports whether s describes target t (with n pieces of
-// psize bytes), so that the partial file it accompanies can be resumed.
-func (s *state) sameContent(t Target, psize int64, n int) bool {
-	return s.SHA256 == t.SHA256 && s.Size == t.Size && s.PieceSize == psize &&
-		s.PieceRoot == t.PieceRoot && bitmap(s.Done).fits(n) && len(t.PieceRoot) == 2*pieces.HashLen
+// encodeHeader writes a record's header of generation gen into buf. The
+// target's hex digits were checked by checkTarget.
+func (c content) encodeHeader(buf []byte, gen uint64) {
+	le := binary.LittleEndian
+	copy(buf, stateMagic[:])
+	le.PutUint64(buf[8:], gen)
+	le.PutUint64(buf[16:], uint64(c.t.Size))
+	le.PutUint64(buf[24:], uint64(c.psize))
+	hex.Decode(buf[32:64], []byte(c.t.SHA256))
+	hex.Decode(buf[64:96], []byte(c.t.PieceRoot))
+	le.PutUint32(buf[96:], uint32(c.n))
+}
+
+// decodeRecord reads one record: its generation and bitmap, or ok false
+// when it is torn, empty, of another format or of another content, or marks
+// a piece past the last one.
+func (c content) decodeRecord(buf []byte) (gen uint64, done bitmap, ok bool) {
+	end := recordHeader + (c.n+7)/8
+	if len(buf) < end+4 {
+		return 0, nil, false
+	}
+	le := binary.LittleEndian
+	if le.Uint32(buf[end:]) != crc32.Checksum(buf[:end], castagnoli) {
+		return 0, nil, false
+	}
+	var want [recordHeader]byte
+	c.encodeHeader(want[:], 0)
+	// Everything but the generation must be this content's.
+	if string(buf[:8]) != string(want[:8]) || string(buf[16:recordHeader]) != string(want[16:]) {
+		return 0, nil, false
+	}
+	done = bitmap(buf[recordHeader:end])
+	if c.n%8 != 0 && done[len(done)-1]>>(c.n%8) != 0 {
+		return 0, nil, false
+	}
+	return le.Uint64(buf[8:]), done, true
+}
+
+// decodeState picks, of a state file's two records, the valid one of the
+// higher generation; ok is false when neither is valid. data must be the
+// whole file, stateSize(c.n) bytes.
+func (c content) decodeState(data []byte) (gen uint64, done bitmap, ok bool) {
+	rs := recordSize(c.n)
+	if int64(len(data)) != 2*rs {
+		return 0, nil, false
+	}
+	for k := range int64(2) {
+		g, d, valid := c.decodeRecord(data[k*rs : (k+1)*rs])
+		if valid && (!ok || g > gen) {
+			gen, done, ok = g, d, true
+		}
+	}
+	return gen, done, ok
 }

@@ -2,125 +2,132 @@ package downloader
 
 import (
 	"bytes"
-	"encoding/json"
-	"errors"
 	"strings"
 	"testing"
 )
 
-// goodState is a valid state of a 3-piece content (1 MiB pieces), pieces 0
-// and 2 done.
-func goodState() *state {
-	return &state{
-		Version:   stateVersion,
-		SHA256:    strings.Repeat("a", 64),
-		Size:      2<<20 + 5,
-		PieceSize: 1 << 20,
-		PieceRoot: strings.Repeat("b", 64),
-		Done:      []byte{0b101},
+// testContent is a 11-piece content (1 MiB pieces).
+func testContent() content {
+	return content{
+		t:     Target{SHA256: strings.Repeat("a", 64), Size: 10<<20 + 5, PieceSize: 1 << 20, PieceRoot: strings.Repeat("b", 64)},
+		psize: 1 << 20,
+		n:     11,
 	}
 }
 
-func encoded(t testing.TB, s *state) []byte {
-	t.Helper()
-	data, err := encodeState(s)
-	if err != nil {
-		t.Fatal(err)
-	}
+// stateFile is a whole state file of c whose record k (0 or 1) is of
+// generation gen with done, and whose other record is empty.
+func stateFile(c content, k int, gen uint64, done bitmap) []byte {
+	rs := recordSize(c.n)
+	data := make([]byte, 2*rs)
+	c.encodeRecord(data[int64(k)*rs:(int64(k)+1)*rs], gen, done)
 	return data
 }
 
-func TestDecodeState(t *testing.T) {
+func TestStateRecords(t *testing.T) {
 	t.Parallel()
-	with := func(f func(s *state)) []byte {
-		s := goodState()
-		f(s)
-		return encoded(t, s)
+	c := testContent()
+	rs := recordSize(c.n)
+	if rs != recordAlign {
+		t.Fatalf("record of 11 pieces is %d bytes, want one page", rs)
 	}
+	older, newer := bitmap{0b101, 0}, bitmap{0b111, 0b100}
+	both := stateFile(c, 1, 7, older)
+	c.encodeRecord(both[:rs], 8, newer)
+
+	other := testContent()
+	other.t.SHA256 = strings.Repeat("c", 64)
+	otherRoot := testContent()
+	otherRoot.t.PieceRoot = strings.Repeat("d", 64)
+	otherSize := testContent()
+	otherSize.t.Size--
+
 	tests := []struct {
 		name string
 		data []byte
-		ok   bool
+		gen  uint64
+		done bitmap // nil: not usable
 	}{
-		{"good", encoded(t, goodState()), true},
-		{"empty content", with(func(s *state) { s.Size, s.Done = 0, []byte{} }), true},
-		{"largest", with(func(s *state) { s.Size, s.PieceSize, s.Done = MaxPieces<<20, 1<<20, make([]byte, MaxPieces/8) }), true},
-		{"empty file", nil, false},
-		{"torn", encoded(t, goodState())[:20], false},
-		{"not JSON", []byte("\x00\x01garbage"), false},
-		{"other version", with(func(s *state) { s.Version = 2 }), false},
-		{"bad sha256", with(func(s *state) { s.SHA256 = "xyz" }), false},
-		{"uppercase sha256", with(func(s *state) { s.SHA256 = strings.Repeat("A", 64) }), false},
-		{"no piece root", with(func(s *state) { s.PieceRoot = "" }), false},
-		{"negative size", with(func(s *state) { s.Size = -1 }), false},
-		{"size 2^63-1", with(func(s *state) { s.Size = 1<<63 - 1 }), false},
-		{"size past MaxSize", with(func(s *state) { s.Size = MaxSize + 1 }), false},
-		{"no piece size", with(func(s *state) { s.PieceSize = 0 }), false},
-		{"tiny piece size", with(func(s *state) { s.PieceSize = 1 }), false},
-		{"huge piece size", with(func(s *state) { s.PieceSize = 1 << 40 }), false},
-		{"too many pieces", with(func(s *state) { s.Size, s.PieceSize, s.Done = MaxPieces<<14+1, 1<<14, make([]byte, MaxPieces/8+1) }), false},
-		{"bitmap too short", with(func(s *state) { s.Done = nil }), false},
-		{"bitmap too long", with(func(s *state) { s.Done = []byte{1, 0} }), false},
-		{"bit past the last piece", with(func(s *state) { s.Done = []byte{0b1001} }), false},
-		{"oversized file", append(encoded(t, goodState()), bytes.Repeat([]byte(" "), maxStateBytes)...), false},
+		{"one record", stateFile(c, 0, 1, older), 1, older},
+		{"the other record", stateFile(c, 1, 2, older), 2, older},
+		{"the newer of two", both, 8, newer},
+		{"newer torn: the older", func() []byte {
+			d := bytes.Clone(both)
+			d[recordHeader] ^= 0xff // a bit of the bitmap changed, as a torn write leaves it
+			return d
+		}(), 7, older},
+		{"newer half written: the older", func() []byte {
+			d := bytes.Clone(both)
+			clear(d[recordHeader/2 : rs])
+			return d
+		}(), 7, older},
+		{"both torn", func() []byte {
+			d := bytes.Clone(both)
+			d[20] ^= 1
+			d[rs+20] ^= 1
+			return d
+		}(), 0, nil},
+		{"empty (reserved, never written)", make([]byte, 2*rs), 0, nil},
+		{"another sha256", stateFile(other, 0, 1, older), 0, nil},
+		{"another piece root", stateFile(otherRoot, 0, 1, older), 0, nil},
+		{"another size", stateFile(otherSize, 0, 1, older), 0, nil},
+		{"a piece past the last one", stateFile(c, 0, 1, bitmap{0, 0b1000}), 0, nil},
+		{"short file", stateFile(c, 0, 1, older)[:rs], 0, nil},
+		{"long file", append(stateFile(c, 0, 1, older), 0), 0, nil},
+		{"another format", func() []byte {
+			d := stateFile(c, 0, 1, older)
+			d[7] = 1
+			return d
+		}(), 0, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			s, err := decodeState(tt.data)
-			if tt.ok != (err == nil) {
-				t.Fatalf("decodeState = %+v, %v; want ok %v", s, err, tt.ok)
-			}
-			if err != nil && !errors.Is(err, errBadState) {
-				t.Errorf("error %v does not wrap errBadState", err)
+			gen, done, ok := c.decodeState(tt.data)
+			if ok != (tt.done != nil) || gen != tt.gen || !done.equal(tt.done) {
+				t.Fatalf("decodeState = %d, %08b, %v; want %d, %08b", gen, done, ok, tt.gen, tt.done)
 			}
 		})
 	}
 }
 
-// FuzzDecodeState checks that decoding a state file, which anyone who can
-// write the output folder may have written, never panics, never accepts a
-// state past the limits, and allocates about the input's size at most.
+func TestStateSizes(t *testing.T) {
+	t.Parallel()
+	for _, n := range []int{0, 1, 8, 9, 32000, MaxPieces} {
+		rs := recordSize(n)
+		if rs%recordAlign != 0 || rs < int64(recordHeader+(n+7)/8+4) {
+			t.Errorf("recordSize(%d) = %d", n, rs)
+		}
+	}
+	if stateSize(MaxPieces) != maxStateBytes {
+		t.Errorf("stateSize(MaxPieces) = %d, maxStateBytes %d", stateSize(MaxPieces), maxStateBytes)
+	}
+}
+
+// FuzzDecodeState checks that a state file, which anyone who can write the
+// output folder may have written, never panics, never marks a piece past
+// the last one, and is used only when one of its records is exactly what
+// encodeRecord writes for this content.
 func FuzzDecodeState(f *testing.F) {
-	// The largest valid state is in TestDecodeState: as a seed, its 88 KB
-	// would slow every mutation down.
-	f.Add(encoded(f, goodState()))
-	f.Add([]byte(`{"version":1,"sha256":"` + strings.Repeat("a", 64) + `","size":9223372036854775807,"piece_size":1,"done":""}`))
-	f.Add([]byte(`{"version":1,"size":-1,"piece_size":-9223372036854775808,"done":"////"}`))
-	f.Add([]byte(`{"done":"` + strings.Repeat("A", 1<<10) + `"}`))
-	f.Add([]byte(`[1,2,3]`))
-	f.Add([]byte(``))
+	c := testContent()
+	f.Add(stateFile(c, 0, 1, bitmap{0b101, 0}))
+	f.Add(stateFile(c, 1, 1<<63, bitmap{0xff, 0b111}))
+	f.Add(make([]byte, stateSize(c.n)))
+	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		s, err := decodeState(data)
-		if err != nil {
-			if s != nil || !errors.Is(err, errBadState) {
-				t.Fatalf("decodeState = %+v, %v", s, err)
-			}
+		gen, done, ok := c.decodeState(data)
+		if !ok {
 			return
 		}
-		n := pieceCount(s.Size, s.PieceSize)
-		switch {
-		case len(data) > maxStateBytes:
-			t.Fatalf("accepted %d bytes", len(data))
-		case s.Size < 0 || s.Size > MaxSize || s.PieceSize < MinPieceSize || s.PieceSize > MaxPieceSize:
-			t.Fatalf("accepted size %d, piece size %d", s.Size, s.PieceSize)
-		case n > MaxPieces || !bitmap(s.Done).fits(int(n)):
-			t.Fatalf("accepted %d pieces with a %d-byte bitmap", n, len(s.Done))
+		if len(done) != (c.n+7)/8 || done[len(done)-1]>>(c.n%8) != 0 {
+			t.Fatalf("accepted bitmap %08b for %d pieces", done, c.n)
 		}
-		for i := int(n); i < len(s.Done)*8; i++ {
-			if bitmap(s.Done).has(i) {
-				t.Fatalf("piece %d of %d marked done", i, n)
-			}
-		}
-		// What is accepted survives a round trip.
-		again, err := decodeState(encoded(t, s))
-		if err != nil {
-			t.Fatalf("re-encoded state refused: %v", err)
-		}
-		a, _ := json.Marshal(again)
-		b, _ := json.Marshal(s)
-		if !bytes.Equal(a, b) {
-			t.Fatalf("round trip changed %s into %s", b, a)
+		rs := recordSize(c.n)
+		want := make([]byte, rs)
+		c.encodeRecord(want, gen, done)
+		used := recordHeader + (c.n+7)/8 + 4 // the padding after it is not read
+		if !bytes.Equal(data[:used], want[:used]) && !bytes.Equal(data[rs:rs+int64(used)], want[:used]) {
+			t.Fatal("accepted a record encodeRecord does not write")
 		}
 	})
 }

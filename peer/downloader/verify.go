@@ -30,7 +30,7 @@ func (e *engine) verify() {
 			e.mu.Lock()
 			e.nverifying--
 			e.unverifiedLocked(r.i)
-			e.failLocked(fmt.Errorf("write %s: %w", e.dir.path(e.dir.partial), err))
+			e.failLocked(fmt.Errorf("write %s: %w", e.dir.path(e.dir.partial), diskFull(err)))
 			e.mu.Unlock()
 			continue
 		}

@@ -224,11 +224,29 @@ func (a *readAuth) WrapUnary(next connect.UnaryFunc) connect.UnaryFunc {
 	}
 }
 
-// WrapStreamingClient implements connect.Interceptor; the directory has no
-// streaming calls.
+// WrapStreamingClient implements connect.Interceptor: a stream (a live
+// search) carries a read token too, checked once when it opens.
 func (a *readAuth) WrapStreamingClient(next connect.StreamingClientFunc) connect.StreamingClientFunc {
-	return next
+	return func(ctx context.Context, spec connect.Spec) connect.StreamingClientConn {
+		conn := next(ctx, spec)
+		raw, err := a.tokens.Token(ctx, "")
+		if err != nil {
+			return failedStream{conn, err}
+		}
+		conn.RequestHeader().Set("Authorization", "Bearer "+raw)
+		return conn
+	}
 }
+
+// failedStream is a stream that could not get its read token: it sends
+// and receives nothing but that error.
+type failedStream struct {
+	connect.StreamingClientConn
+	err error
+}
+
+func (f failedStream) Send(any) error    { return f.err }
+func (f failedStream) Receive(any) error { return f.err }
 
 // WrapStreamingHandler implements connect.Interceptor.
 func (a *readAuth) WrapStreamingHandler(next connect.StreamingHandlerFunc) connect.StreamingHandlerFunc {

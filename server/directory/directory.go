@@ -155,6 +155,16 @@ type Config struct {
 	// DialBack configures the check of peers' advertise addresses
 	// (reachability.go).
 	DialBack DialBack
+	// MaxAccountWatches is the most live searches (Watch) one account may
+	// have open at once here; DefaultMaxAccountWatches if zero.
+	MaxAccountWatches int
+	// WatchPoll is how often live searches search again, for changes
+	// made through other replicas and for expiries; DefaultWatchPoll if
+	// zero.
+	WatchPoll time.Duration
+	// WatchKeepalive is how long a live search stays silent before a
+	// keepalive event; DefaultWatchKeepalive if zero.
+	WatchKeepalive time.Duration
 	// Logger receives lifecycle events and reaper results; discarded if nil.
 	// Passwords and tokens are never logged.
 	Logger *slog.Logger
@@ -201,6 +211,15 @@ func (c Config) withDefaults() Config {
 	if c.Sleep == nil {
 		c.Sleep = sleep
 	}
+	if c.MaxAccountWatches == 0 {
+		c.MaxAccountWatches = DefaultMaxAccountWatches
+	}
+	if c.WatchPoll == 0 {
+		c.WatchPoll = DefaultWatchPoll
+	}
+	if c.WatchKeepalive == 0 {
+		c.WatchKeepalive = DefaultWatchKeepalive
+	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -230,6 +249,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("max account files %d: must be positive", c.MaxAccountFiles)
 	case c.MaxAccountSessions < 0:
 		return fmt.Errorf("max account sessions %d: must be positive", c.MaxAccountSessions)
+	case c.MaxAccountWatches < 0:
+		return fmt.Errorf("max account watches %d: must be positive", c.MaxAccountWatches)
+	case c.WatchPoll < 0 || c.WatchKeepalive < 0:
+		return fmt.Errorf("watch poll %s and keepalive %s: must be positive", c.WatchPoll, c.WatchKeepalive)
 	case c.MaxPublishEntries > 1<<31-1 || c.MaxPeerFiles > 1<<31-1:
 		return errors.New("max publish entries and max peer files must fit in 32 bits (the protocol reports them as int32)")
 	case c.PasswordCost < bcrypt.MinCost || c.PasswordCost > bcrypt.MaxCost:
@@ -251,6 +274,7 @@ type Directory struct {
 	revoked  *revocationList
 	counters activity
 	reach    *reacher
+	watches  *watchHub
 
 	signer   *token.Signer
 	verifier *token.Verifier
@@ -279,6 +303,7 @@ func New(ctx context.Context, st store.Store, cfg Config) (*Directory, error) {
 		revoked:  &revocationList{},
 		reach:    newReacher(cfg.DialBack, cfg.Now),
 	}
+	d.watches = newWatchHub(d)
 	if cfg.AccountsFile != "" {
 		accounts, err := LoadHtpasswd(cfg.AccountsFile)
 		if err != nil {
@@ -337,8 +362,12 @@ func (d *Directory) Stats(ctx context.Context) (store.Stats, error) {
 // Run reaps expired sessions (and their files), and forgets revocations
 // older than RevocationRetention, every heartbeat interval until ctx is
 // done. Expired sessions are already invisible to every query;
-// reaping only reclaims their space. It returns nil when ctx is done.
+// reaping only reclaims their space. It also runs the live searches
+// (Watch), which end when ctx is done. It returns nil when ctx is done.
 func (d *Directory) Run(ctx context.Context) error {
+	var watches sync.WaitGroup
+	defer watches.Wait()
+	watches.Go(func() { d.watches.run(ctx) })
 	t := time.NewTicker(d.cfg.HeartbeatInterval)
 	defer t.Stop()
 	for {

@@ -86,6 +86,7 @@ func (d *Directory) Publish(ctx context.Context, caller token.Claims, ch Change)
 	case err != nil:
 		return 0, fmt.Errorf("publish: %w", err)
 	}
+	d.watches.poke()
 	return count, nil
 }
 
@@ -163,19 +164,7 @@ func page(p store.Page) (store.Page, error) {
 // than MaxQueryLen characters, a bad hash or hash prefix, page size or
 // page token.
 func (d *Directory) Search(ctx context.Context, q store.SearchQuery) ([]store.SearchResult, string, error) {
-	if q.Query == "" && q.SHA256 == "" && q.SHA256Prefix == "" {
-		return nil, "", fmt.Errorf("search: give a query, a sha256 or a sha256 prefix: %w", ErrInvalidArgument)
-	}
-	if q.Query != "" {
-		n := utf8.RuneCountInString(q.Query)
-		if !utf8.ValidString(q.Query) || n < MinQueryLen || n > MaxQueryLen {
-			return nil, "", fmt.Errorf("search query: want %d to %d characters of UTF-8: %w", MinQueryLen, MaxQueryLen, ErrInvalidArgument)
-		}
-	}
-	if q.SHA256 != "" && !pieces.IsHex(q.SHA256) {
-		return nil, "", fmt.Errorf("search sha256: want 64 lowercase hex digits: %w", ErrInvalidArgument)
-	}
-	if err := checkHashPrefix(q); err != nil {
+	if err := checkSearch(q); err != nil {
 		return nil, "", err
 	}
 	p, err := page(store.Page{Size: q.PageSize, Token: q.PageToken})
@@ -188,6 +177,25 @@ func (d *Directory) Search(ctx context.Context, q store.SearchQuery) ([]store.Se
 		return nil, "", fmt.Errorf("search: %w", err)
 	}
 	return res, next, nil
+}
+
+// checkSearch checks what a search (or a watch) selects by: a query of
+// MinQueryLen to MaxQueryLen characters, a hash, a hash prefix.
+// Errors: ErrInvalidArgument.
+func checkSearch(q store.SearchQuery) error {
+	if q.Query == "" && q.SHA256 == "" && q.SHA256Prefix == "" {
+		return fmt.Errorf("search: give a query, a sha256 or a sha256 prefix: %w", ErrInvalidArgument)
+	}
+	if q.Query != "" {
+		n := utf8.RuneCountInString(q.Query)
+		if !utf8.ValidString(q.Query) || n < MinQueryLen || n > MaxQueryLen {
+			return fmt.Errorf("search query: want %d to %d characters of UTF-8: %w", MinQueryLen, MaxQueryLen, ErrInvalidArgument)
+		}
+	}
+	if q.SHA256 != "" && !pieces.IsHex(q.SHA256) {
+		return fmt.Errorf("search sha256: want 64 lowercase hex digits: %w", ErrInvalidArgument)
+	}
+	return checkHashPrefix(q)
 }
 
 // ListPeers returns a page of online peers ordered by name, and the next

@@ -178,6 +178,7 @@ func (d *Directory) openSession(ctx context.Context, username, peerName, address
 	if s.IsPeer() {
 		// A replaced session of this peer is revoked now.
 		d.revoked.invalidate()
+		d.watches.poke()
 	}
 	g, err := d.grant(s, now)
 	if err != nil {
@@ -287,6 +288,7 @@ func (d *Directory) Logout(ctx context.Context, caller token.Claims, refresh str
 	}
 	err := d.store.DeleteSession(ctx, caller.SessionID, d.cfg.Now())
 	d.revoked.invalidate()
+	d.watches.poke()
 	if errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("%w: session already ended", ErrUnauthenticated)
 	}

@@ -11,8 +11,8 @@
 // gRPC and gRPC-Web on the same port. Read-only methods also answer HTTP GET.
 // Every method but GetInfo and Login needs the header
 // `Authorization: Bearer <token>`, the token being the session token Login
-// returned. The read-only methods (GetInfo, Search, ListPeers, ListFiles)
-// also accept a read token (IssueToken). The directory accepts no download
+// returned. The read-only methods (GetInfo, Search, WatchSearch, ListPeers,
+// ListFiles) also accept a read token (IssueToken). The directory accepts no download
 // or upload token: those are for peers.
 
 package directoryv1
@@ -167,6 +167,80 @@ func (x Reachability) Number() protoreflect.EnumNumber {
 // Deprecated: Use Reachability.Descriptor instead.
 func (Reachability) EnumDescriptor() ([]byte, []int) {
 	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{1}
+}
+
+// WatchEventType is what one WatchSearchResponse reports.
+type WatchEventType int32
+
+const (
+	// WATCH_EVENT_TYPE_UNSPECIFIED is never sent.
+	WatchEventType_WATCH_EVENT_TYPE_UNSPECIFIED WatchEventType = 0
+	// WATCH_EVENT_TYPE_CURRENT is a content that matched when the watch
+	// started.
+	WatchEventType_WATCH_EVENT_TYPE_CURRENT WatchEventType = 1
+	// WATCH_EVENT_TYPE_SYNCED follows the last CURRENT event (it comes alone
+	// when nothing matched): every later event is a change. It has no result.
+	WatchEventType_WATCH_EVENT_TYPE_SYNCED WatchEventType = 2
+	// WATCH_EVENT_TYPE_ADDED is a content that started to match: a peer
+	// published it or came online with it.
+	WatchEventType_WATCH_EVENT_TYPE_ADDED WatchEventType = 3
+	// WATCH_EVENT_TYPE_REMOVED is a content that no online peer shares any
+	// more (or that no longer matches); the result is as last sent.
+	WatchEventType_WATCH_EVENT_TYPE_REMOVED WatchEventType = 4
+	// WATCH_EVENT_TYPE_CHANGED is a content still matching whose sources or
+	// names changed; the result is the new one, complete.
+	WatchEventType_WATCH_EVENT_TYPE_CHANGED WatchEventType = 5
+	// WATCH_EVENT_TYPE_KEEPALIVE says the stream is alive; it has no result.
+	WatchEventType_WATCH_EVENT_TYPE_KEEPALIVE WatchEventType = 6
+)
+
+// Enum value maps for WatchEventType.
+var (
+	WatchEventType_name = map[int32]string{
+		0: "WATCH_EVENT_TYPE_UNSPECIFIED",
+		1: "WATCH_EVENT_TYPE_CURRENT",
+		2: "WATCH_EVENT_TYPE_SYNCED",
+		3: "WATCH_EVENT_TYPE_ADDED",
+		4: "WATCH_EVENT_TYPE_REMOVED",
+		5: "WATCH_EVENT_TYPE_CHANGED",
+		6: "WATCH_EVENT_TYPE_KEEPALIVE",
+	}
+	WatchEventType_value = map[string]int32{
+		"WATCH_EVENT_TYPE_UNSPECIFIED": 0,
+		"WATCH_EVENT_TYPE_CURRENT":     1,
+		"WATCH_EVENT_TYPE_SYNCED":      2,
+		"WATCH_EVENT_TYPE_ADDED":       3,
+		"WATCH_EVENT_TYPE_REMOVED":     4,
+		"WATCH_EVENT_TYPE_CHANGED":     5,
+		"WATCH_EVENT_TYPE_KEEPALIVE":   6,
+	}
+)
+
+func (x WatchEventType) Enum() *WatchEventType {
+	p := new(WatchEventType)
+	*p = x
+	return p
+}
+
+func (x WatchEventType) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (WatchEventType) Descriptor() protoreflect.EnumDescriptor {
+	return file_peerhub_directory_v1_directory_proto_enumTypes[2].Descriptor()
+}
+
+func (WatchEventType) Type() protoreflect.EnumType {
+	return &file_peerhub_directory_v1_directory_proto_enumTypes[2]
+}
+
+func (x WatchEventType) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use WatchEventType.Descriptor instead.
+func (WatchEventType) EnumDescriptor() ([]byte, []int) {
+	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{2}
 }
 
 // FileEntry describes one file that a peer shares.
@@ -2403,6 +2477,141 @@ func (x *KeyProof) GetSignature() []byte {
 	return nil
 }
 
+// WatchSearchRequest is what a live search follows: a name query, an exact
+// content hash or a prefix of one, as in SearchRequest; at least one.
+type WatchSearchRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// query is a case-insensitive substring of the file name, 3 to 256
+	// characters (SearchRequest.query).
+	Query string `protobuf:"bytes,1,opt,name=query,proto3" json:"query,omitempty"`
+	// sha256 restricts the watch to this exact content: 64 lowercase hex
+	// digits.
+	Sha256 string `protobuf:"bytes,2,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	// sha256_prefix restricts the watch to the contents whose hash starts
+	// with it: 8 to 64 lowercase hex digits.
+	Sha256Prefix  string `protobuf:"bytes,3,opt,name=sha256_prefix,json=sha256Prefix,proto3" json:"sha256_prefix,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchSearchRequest) Reset() {
+	*x = WatchSearchRequest{}
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchSearchRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchSearchRequest) ProtoMessage() {}
+
+func (x *WatchSearchRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchSearchRequest.ProtoReflect.Descriptor instead.
+func (*WatchSearchRequest) Descriptor() ([]byte, []int) {
+	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *WatchSearchRequest) GetQuery() string {
+	if x != nil {
+		return x.Query
+	}
+	return ""
+}
+
+func (x *WatchSearchRequest) GetSha256() string {
+	if x != nil {
+		return x.Sha256
+	}
+	return ""
+}
+
+func (x *WatchSearchRequest) GetSha256Prefix() string {
+	if x != nil {
+		return x.Sha256Prefix
+	}
+	return ""
+}
+
+// WatchSearchResponse is one event of a live search.
+type WatchSearchResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// type is what happened.
+	Type WatchEventType `protobuf:"varint,1,opt,name=type,proto3,enum=peerhub.directory.v1.WatchEventType" json:"type,omitempty"`
+	// result is the content concerned, as Search returns it; unset for
+	// SYNCED and KEEPALIVE.
+	Result *SearchResult `protobuf:"bytes,2,opt,name=result,proto3" json:"result,omitempty"`
+	// truncated is set on SYNCED when more contents matched than a watch
+	// follows (1000): only the first, in Search's order, are followed.
+	// Narrow the query to follow every one.
+	Truncated     bool `protobuf:"varint,3,opt,name=truncated,proto3" json:"truncated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WatchSearchResponse) Reset() {
+	*x = WatchSearchResponse{}
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WatchSearchResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WatchSearchResponse) ProtoMessage() {}
+
+func (x *WatchSearchResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_peerhub_directory_v1_directory_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WatchSearchResponse.ProtoReflect.Descriptor instead.
+func (*WatchSearchResponse) Descriptor() ([]byte, []int) {
+	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *WatchSearchResponse) GetType() WatchEventType {
+	if x != nil {
+		return x.Type
+	}
+	return WatchEventType_WATCH_EVENT_TYPE_UNSPECIFIED
+}
+
+func (x *WatchSearchResponse) GetResult() *SearchResult {
+	if x != nil {
+		return x.Result
+	}
+	return nil
+}
+
+func (x *WatchSearchResponse) GetTruncated() bool {
+	if x != nil {
+		return x.Truncated
+	}
+	return false
+}
+
 var File_peerhub_directory_v1_directory_proto protoreflect.FileDescriptor
 
 const file_peerhub_directory_v1_directory_proto_rawDesc = "" +
@@ -2584,7 +2793,17 @@ const file_peerhub_directory_v1_directory_proto_rawDesc = "" +
 	"\xbaH\az\x05\x10\x01\x18\x80\x10R\tpublicKey\x12?\n" +
 	"\tsigned_at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampB\x06\xbaH\x03\xc8\x01\x01R\bsignedAt\x12(\n" +
 	"\tsignature\x18\x03 \x01(\fB\n" +
-	"\xbaH\az\x05\x10\x01\x18\x80\bR\tsignature*\xa0\x01\n" +
+	"\xbaH\az\x05\x10\x01\x18\x80\bR\tsignature\"\xd3\x03\n" +
+	"\x12WatchSearchRequest\x128\n" +
+	"\x05query\x18\x01 \x01(\tB\"\xbaH\x1f\xd8\x01\x01r\x1a\x10\x03\x18\x80\x022\x13^[^\\x00-\\x1f\\x7f]+$R\x05query\x120\n" +
+	"\x06sha256\x18\x02 \x01(\tB\x18\xbaH\x15\xd8\x01\x01r\x102\x0e^[0-9a-f]{64}$R\x06sha256\x12?\n" +
+	"\rsha256_prefix\x18\x03 \x01(\tB\x1a\xbaH\x17\xd8\x01\x01r\x122\x10^[0-9a-f]{8,64}$R\fsha256Prefix:\x8f\x02\xbaH\x8b\x02\x1a\x8c\x01\n" +
+	"\x1cwatch_search.query_or_sha256\x12)give a query, a sha256 or a sha256_prefix\x1aAthis.query != '' || this.sha256 != '' || this.sha256_prefix != ''\x1az\n" +
+	"\x1dwatch_search.sha256_or_prefix\x12*give a sha256 or a sha256_prefix, not both\x1a-this.sha256 == '' || this.sha256_prefix == ''\"\xa9\x01\n" +
+	"\x13WatchSearchResponse\x128\n" +
+	"\x04type\x18\x01 \x01(\x0e2$.peerhub.directory.v1.WatchEventTypeR\x04type\x12:\n" +
+	"\x06result\x18\x02 \x01(\v2\".peerhub.directory.v1.SearchResultR\x06result\x12\x1c\n" +
+	"\ttruncated\x18\x03 \x01(\bR\ttruncated*\xa0\x01\n" +
 	"\n" +
 	"TokenScope\x12\x1b\n" +
 	"\x17TOKEN_SCOPE_UNSPECIFIED\x10\x00\x12\x14\n" +
@@ -2597,7 +2816,15 @@ const file_peerhub_directory_v1_directory_proto_rawDesc = "" +
 	"\x18REACHABILITY_UNSPECIFIED\x10\x00\x12\x17\n" +
 	"\x13REACHABILITY_DIRECT\x10\x01\x12\x18\n" +
 	"\x14REACHABILITY_RELAYED\x10\x02\x12\x1c\n" +
-	"\x18REACHABILITY_UNREACHABLE\x10\x032\x8b\n" +
+	"\x18REACHABILITY_UNREACHABLE\x10\x03*\xe5\x01\n" +
+	"\x0eWatchEventType\x12 \n" +
+	"\x1cWATCH_EVENT_TYPE_UNSPECIFIED\x10\x00\x12\x1c\n" +
+	"\x18WATCH_EVENT_TYPE_CURRENT\x10\x01\x12\x1b\n" +
+	"\x17WATCH_EVENT_TYPE_SYNCED\x10\x02\x12\x1a\n" +
+	"\x16WATCH_EVENT_TYPE_ADDED\x10\x03\x12\x1c\n" +
+	"\x18WATCH_EVENT_TYPE_REMOVED\x10\x04\x12\x1c\n" +
+	"\x18WATCH_EVENT_TYPE_CHANGED\x10\x05\x12\x1e\n" +
+	"\x1aWATCH_EVENT_TYPE_KEEPALIVE\x10\x062\xf6\n" +
 	"\n" +
 	"\x10DirectoryService\x12k\n" +
 	"\aGetInfo\x12$.peerhub.directory.v1.GetInfoRequest\x1a%.peerhub.directory.v1.GetInfoResponse\"\x13\x82\xd3\xe4\x93\x02\n" +
@@ -2609,7 +2836,8 @@ const file_peerhub_directory_v1_directory_proto_rawDesc = "" +
 	"/v1/logout\x12n\n" +
 	"\aPublish\x12$.peerhub.directory.v1.PublishRequest\x1a%.peerhub.directory.v1.PublishResponse\"\x16\x82\xd3\xe4\x93\x02\x10:\x01*\"\v/v1/publish\x12j\n" +
 	"\x06Search\x12#.peerhub.directory.v1.SearchRequest\x1a$.peerhub.directory.v1.SearchResponse\"\x15\x82\xd3\xe4\x93\x02\f\x12\n" +
-	"/v1/search\x90\x02\x01\x12r\n" +
+	"/v1/search\x90\x02\x01\x12i\n" +
+	"\vWatchSearch\x12(.peerhub.directory.v1.WatchSearchRequest\x1a).peerhub.directory.v1.WatchSearchResponse\"\x03\x90\x02\x010\x01\x12r\n" +
 	"\tListPeers\x12&.peerhub.directory.v1.ListPeersRequest\x1a'.peerhub.directory.v1.ListPeersResponse\"\x14\x82\xd3\xe4\x93\x02\v\x12\t/v1/peers\x90\x02\x01\x12r\n" +
 	"\tListFiles\x12&.peerhub.directory.v1.ListFilesRequest\x1a'.peerhub.directory.v1.ListFilesResponse\"\x14\x82\xd3\xe4\x93\x02\v\x12\t/v1/files\x90\x02\x01\x12\x91\x01\n" +
 	"\x0fReleasePeerName\x12,.peerhub.directory.v1.ReleasePeerNameRequest\x1a-.peerhub.directory.v1.ReleasePeerNameResponse\"!\x82\xd3\xe4\x93\x02\x1b:\x01*\"\x16/v1/peer-names/release\x12v\n" +
@@ -2629,105 +2857,112 @@ func file_peerhub_directory_v1_directory_proto_rawDescGZIP() []byte {
 	return file_peerhub_directory_v1_directory_proto_rawDescData
 }
 
-var file_peerhub_directory_v1_directory_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_peerhub_directory_v1_directory_proto_msgTypes = make([]protoimpl.MessageInfo, 31)
+var file_peerhub_directory_v1_directory_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_peerhub_directory_v1_directory_proto_msgTypes = make([]protoimpl.MessageInfo, 33)
 var file_peerhub_directory_v1_directory_proto_goTypes = []any{
 	(TokenScope)(0),                 // 0: peerhub.directory.v1.TokenScope
 	(Reachability)(0),               // 1: peerhub.directory.v1.Reachability
-	(*FileEntry)(nil),               // 2: peerhub.directory.v1.FileEntry
-	(*PublicKey)(nil),               // 3: peerhub.directory.v1.PublicKey
-	(*GetInfoRequest)(nil),          // 4: peerhub.directory.v1.GetInfoRequest
-	(*GetInfoResponse)(nil),         // 5: peerhub.directory.v1.GetInfoResponse
-	(*LoginRequest)(nil),            // 6: peerhub.directory.v1.LoginRequest
-	(*LoginResponse)(nil),           // 7: peerhub.directory.v1.LoginResponse
-	(*HeartbeatRequest)(nil),        // 8: peerhub.directory.v1.HeartbeatRequest
-	(*HeartbeatResponse)(nil),       // 9: peerhub.directory.v1.HeartbeatResponse
-	(*RefreshRequest)(nil),          // 10: peerhub.directory.v1.RefreshRequest
-	(*RefreshResponse)(nil),         // 11: peerhub.directory.v1.RefreshResponse
-	(*LogoutRequest)(nil),           // 12: peerhub.directory.v1.LogoutRequest
-	(*LogoutResponse)(nil),          // 13: peerhub.directory.v1.LogoutResponse
-	(*PublishRequest)(nil),          // 14: peerhub.directory.v1.PublishRequest
-	(*Snapshot)(nil),                // 15: peerhub.directory.v1.Snapshot
-	(*Delta)(nil),                   // 16: peerhub.directory.v1.Delta
-	(*PublishResponse)(nil),         // 17: peerhub.directory.v1.PublishResponse
-	(*SearchRequest)(nil),           // 18: peerhub.directory.v1.SearchRequest
-	(*Source)(nil),                  // 19: peerhub.directory.v1.Source
-	(*SearchResult)(nil),            // 20: peerhub.directory.v1.SearchResult
-	(*SearchResponse)(nil),          // 21: peerhub.directory.v1.SearchResponse
-	(*ListPeersRequest)(nil),        // 22: peerhub.directory.v1.ListPeersRequest
-	(*PeerInfo)(nil),                // 23: peerhub.directory.v1.PeerInfo
-	(*ListPeersResponse)(nil),       // 24: peerhub.directory.v1.ListPeersResponse
-	(*ListFilesRequest)(nil),        // 25: peerhub.directory.v1.ListFilesRequest
-	(*SharedFile)(nil),              // 26: peerhub.directory.v1.SharedFile
-	(*IssueTokenRequest)(nil),       // 27: peerhub.directory.v1.IssueTokenRequest
-	(*IssueTokenResponse)(nil),      // 28: peerhub.directory.v1.IssueTokenResponse
-	(*ListFilesResponse)(nil),       // 29: peerhub.directory.v1.ListFilesResponse
-	(*ReleasePeerNameRequest)(nil),  // 30: peerhub.directory.v1.ReleasePeerNameRequest
-	(*ReleasePeerNameResponse)(nil), // 31: peerhub.directory.v1.ReleasePeerNameResponse
-	(*KeyProof)(nil),                // 32: peerhub.directory.v1.KeyProof
-	(*timestamppb.Timestamp)(nil),   // 33: google.protobuf.Timestamp
-	(*durationpb.Duration)(nil),     // 34: google.protobuf.Duration
+	(WatchEventType)(0),             // 2: peerhub.directory.v1.WatchEventType
+	(*FileEntry)(nil),               // 3: peerhub.directory.v1.FileEntry
+	(*PublicKey)(nil),               // 4: peerhub.directory.v1.PublicKey
+	(*GetInfoRequest)(nil),          // 5: peerhub.directory.v1.GetInfoRequest
+	(*GetInfoResponse)(nil),         // 6: peerhub.directory.v1.GetInfoResponse
+	(*LoginRequest)(nil),            // 7: peerhub.directory.v1.LoginRequest
+	(*LoginResponse)(nil),           // 8: peerhub.directory.v1.LoginResponse
+	(*HeartbeatRequest)(nil),        // 9: peerhub.directory.v1.HeartbeatRequest
+	(*HeartbeatResponse)(nil),       // 10: peerhub.directory.v1.HeartbeatResponse
+	(*RefreshRequest)(nil),          // 11: peerhub.directory.v1.RefreshRequest
+	(*RefreshResponse)(nil),         // 12: peerhub.directory.v1.RefreshResponse
+	(*LogoutRequest)(nil),           // 13: peerhub.directory.v1.LogoutRequest
+	(*LogoutResponse)(nil),          // 14: peerhub.directory.v1.LogoutResponse
+	(*PublishRequest)(nil),          // 15: peerhub.directory.v1.PublishRequest
+	(*Snapshot)(nil),                // 16: peerhub.directory.v1.Snapshot
+	(*Delta)(nil),                   // 17: peerhub.directory.v1.Delta
+	(*PublishResponse)(nil),         // 18: peerhub.directory.v1.PublishResponse
+	(*SearchRequest)(nil),           // 19: peerhub.directory.v1.SearchRequest
+	(*Source)(nil),                  // 20: peerhub.directory.v1.Source
+	(*SearchResult)(nil),            // 21: peerhub.directory.v1.SearchResult
+	(*SearchResponse)(nil),          // 22: peerhub.directory.v1.SearchResponse
+	(*ListPeersRequest)(nil),        // 23: peerhub.directory.v1.ListPeersRequest
+	(*PeerInfo)(nil),                // 24: peerhub.directory.v1.PeerInfo
+	(*ListPeersResponse)(nil),       // 25: peerhub.directory.v1.ListPeersResponse
+	(*ListFilesRequest)(nil),        // 26: peerhub.directory.v1.ListFilesRequest
+	(*SharedFile)(nil),              // 27: peerhub.directory.v1.SharedFile
+	(*IssueTokenRequest)(nil),       // 28: peerhub.directory.v1.IssueTokenRequest
+	(*IssueTokenResponse)(nil),      // 29: peerhub.directory.v1.IssueTokenResponse
+	(*ListFilesResponse)(nil),       // 30: peerhub.directory.v1.ListFilesResponse
+	(*ReleasePeerNameRequest)(nil),  // 31: peerhub.directory.v1.ReleasePeerNameRequest
+	(*ReleasePeerNameResponse)(nil), // 32: peerhub.directory.v1.ReleasePeerNameResponse
+	(*KeyProof)(nil),                // 33: peerhub.directory.v1.KeyProof
+	(*WatchSearchRequest)(nil),      // 34: peerhub.directory.v1.WatchSearchRequest
+	(*WatchSearchResponse)(nil),     // 35: peerhub.directory.v1.WatchSearchResponse
+	(*timestamppb.Timestamp)(nil),   // 36: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),     // 37: google.protobuf.Duration
 }
 var file_peerhub_directory_v1_directory_proto_depIdxs = []int32{
-	33, // 0: peerhub.directory.v1.FileEntry.modified:type_name -> google.protobuf.Timestamp
-	34, // 1: peerhub.directory.v1.GetInfoResponse.heartbeat_interval:type_name -> google.protobuf.Duration
-	34, // 2: peerhub.directory.v1.GetInfoResponse.session_ttl:type_name -> google.protobuf.Duration
-	3,  // 3: peerhub.directory.v1.GetInfoResponse.keys:type_name -> peerhub.directory.v1.PublicKey
-	32, // 4: peerhub.directory.v1.LoginRequest.key_proof:type_name -> peerhub.directory.v1.KeyProof
-	33, // 5: peerhub.directory.v1.LoginResponse.expires_at:type_name -> google.protobuf.Timestamp
-	34, // 6: peerhub.directory.v1.LoginResponse.heartbeat_interval:type_name -> google.protobuf.Duration
-	33, // 7: peerhub.directory.v1.LoginResponse.refresh_expires_at:type_name -> google.protobuf.Timestamp
-	33, // 8: peerhub.directory.v1.HeartbeatResponse.expires_at:type_name -> google.protobuf.Timestamp
-	34, // 9: peerhub.directory.v1.HeartbeatResponse.heartbeat_interval:type_name -> google.protobuf.Duration
-	34, // 10: peerhub.directory.v1.HeartbeatResponse.session_ttl:type_name -> google.protobuf.Duration
+	36, // 0: peerhub.directory.v1.FileEntry.modified:type_name -> google.protobuf.Timestamp
+	37, // 1: peerhub.directory.v1.GetInfoResponse.heartbeat_interval:type_name -> google.protobuf.Duration
+	37, // 2: peerhub.directory.v1.GetInfoResponse.session_ttl:type_name -> google.protobuf.Duration
+	4,  // 3: peerhub.directory.v1.GetInfoResponse.keys:type_name -> peerhub.directory.v1.PublicKey
+	33, // 4: peerhub.directory.v1.LoginRequest.key_proof:type_name -> peerhub.directory.v1.KeyProof
+	36, // 5: peerhub.directory.v1.LoginResponse.expires_at:type_name -> google.protobuf.Timestamp
+	37, // 6: peerhub.directory.v1.LoginResponse.heartbeat_interval:type_name -> google.protobuf.Duration
+	36, // 7: peerhub.directory.v1.LoginResponse.refresh_expires_at:type_name -> google.protobuf.Timestamp
+	36, // 8: peerhub.directory.v1.HeartbeatResponse.expires_at:type_name -> google.protobuf.Timestamp
+	37, // 9: peerhub.directory.v1.HeartbeatResponse.heartbeat_interval:type_name -> google.protobuf.Duration
+	37, // 10: peerhub.directory.v1.HeartbeatResponse.session_ttl:type_name -> google.protobuf.Duration
 	1,  // 11: peerhub.directory.v1.HeartbeatResponse.reachability:type_name -> peerhub.directory.v1.Reachability
-	33, // 12: peerhub.directory.v1.RefreshResponse.expires_at:type_name -> google.protobuf.Timestamp
-	34, // 13: peerhub.directory.v1.RefreshResponse.heartbeat_interval:type_name -> google.protobuf.Duration
-	15, // 14: peerhub.directory.v1.PublishRequest.snapshot:type_name -> peerhub.directory.v1.Snapshot
-	16, // 15: peerhub.directory.v1.PublishRequest.delta:type_name -> peerhub.directory.v1.Delta
-	2,  // 16: peerhub.directory.v1.Snapshot.files:type_name -> peerhub.directory.v1.FileEntry
-	2,  // 17: peerhub.directory.v1.Delta.added:type_name -> peerhub.directory.v1.FileEntry
-	33, // 18: peerhub.directory.v1.Source.last_seen:type_name -> google.protobuf.Timestamp
+	36, // 12: peerhub.directory.v1.RefreshResponse.expires_at:type_name -> google.protobuf.Timestamp
+	37, // 13: peerhub.directory.v1.RefreshResponse.heartbeat_interval:type_name -> google.protobuf.Duration
+	16, // 14: peerhub.directory.v1.PublishRequest.snapshot:type_name -> peerhub.directory.v1.Snapshot
+	17, // 15: peerhub.directory.v1.PublishRequest.delta:type_name -> peerhub.directory.v1.Delta
+	3,  // 16: peerhub.directory.v1.Snapshot.files:type_name -> peerhub.directory.v1.FileEntry
+	3,  // 17: peerhub.directory.v1.Delta.added:type_name -> peerhub.directory.v1.FileEntry
+	36, // 18: peerhub.directory.v1.Source.last_seen:type_name -> google.protobuf.Timestamp
 	1,  // 19: peerhub.directory.v1.Source.reachability:type_name -> peerhub.directory.v1.Reachability
-	19, // 20: peerhub.directory.v1.SearchResult.sources:type_name -> peerhub.directory.v1.Source
-	20, // 21: peerhub.directory.v1.SearchResponse.results:type_name -> peerhub.directory.v1.SearchResult
-	33, // 22: peerhub.directory.v1.PeerInfo.last_seen:type_name -> google.protobuf.Timestamp
-	33, // 23: peerhub.directory.v1.PeerInfo.online_since:type_name -> google.protobuf.Timestamp
+	20, // 20: peerhub.directory.v1.SearchResult.sources:type_name -> peerhub.directory.v1.Source
+	21, // 21: peerhub.directory.v1.SearchResponse.results:type_name -> peerhub.directory.v1.SearchResult
+	36, // 22: peerhub.directory.v1.PeerInfo.last_seen:type_name -> google.protobuf.Timestamp
+	36, // 23: peerhub.directory.v1.PeerInfo.online_since:type_name -> google.protobuf.Timestamp
 	1,  // 24: peerhub.directory.v1.PeerInfo.reachability:type_name -> peerhub.directory.v1.Reachability
-	33, // 25: peerhub.directory.v1.PeerInfo.pin_changed_at:type_name -> google.protobuf.Timestamp
-	23, // 26: peerhub.directory.v1.ListPeersResponse.peers:type_name -> peerhub.directory.v1.PeerInfo
-	2,  // 27: peerhub.directory.v1.SharedFile.file:type_name -> peerhub.directory.v1.FileEntry
+	36, // 25: peerhub.directory.v1.PeerInfo.pin_changed_at:type_name -> google.protobuf.Timestamp
+	24, // 26: peerhub.directory.v1.ListPeersResponse.peers:type_name -> peerhub.directory.v1.PeerInfo
+	3,  // 27: peerhub.directory.v1.SharedFile.file:type_name -> peerhub.directory.v1.FileEntry
 	0,  // 28: peerhub.directory.v1.IssueTokenRequest.scope:type_name -> peerhub.directory.v1.TokenScope
-	33, // 29: peerhub.directory.v1.IssueTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
-	26, // 30: peerhub.directory.v1.ListFilesResponse.files:type_name -> peerhub.directory.v1.SharedFile
-	33, // 31: peerhub.directory.v1.KeyProof.signed_at:type_name -> google.protobuf.Timestamp
-	4,  // 32: peerhub.directory.v1.DirectoryService.GetInfo:input_type -> peerhub.directory.v1.GetInfoRequest
-	6,  // 33: peerhub.directory.v1.DirectoryService.Login:input_type -> peerhub.directory.v1.LoginRequest
-	8,  // 34: peerhub.directory.v1.DirectoryService.Heartbeat:input_type -> peerhub.directory.v1.HeartbeatRequest
-	10, // 35: peerhub.directory.v1.DirectoryService.Refresh:input_type -> peerhub.directory.v1.RefreshRequest
-	12, // 36: peerhub.directory.v1.DirectoryService.Logout:input_type -> peerhub.directory.v1.LogoutRequest
-	14, // 37: peerhub.directory.v1.DirectoryService.Publish:input_type -> peerhub.directory.v1.PublishRequest
-	18, // 38: peerhub.directory.v1.DirectoryService.Search:input_type -> peerhub.directory.v1.SearchRequest
-	22, // 39: peerhub.directory.v1.DirectoryService.ListPeers:input_type -> peerhub.directory.v1.ListPeersRequest
-	25, // 40: peerhub.directory.v1.DirectoryService.ListFiles:input_type -> peerhub.directory.v1.ListFilesRequest
-	30, // 41: peerhub.directory.v1.DirectoryService.ReleasePeerName:input_type -> peerhub.directory.v1.ReleasePeerNameRequest
-	27, // 42: peerhub.directory.v1.DirectoryService.IssueToken:input_type -> peerhub.directory.v1.IssueTokenRequest
-	5,  // 43: peerhub.directory.v1.DirectoryService.GetInfo:output_type -> peerhub.directory.v1.GetInfoResponse
-	7,  // 44: peerhub.directory.v1.DirectoryService.Login:output_type -> peerhub.directory.v1.LoginResponse
-	9,  // 45: peerhub.directory.v1.DirectoryService.Heartbeat:output_type -> peerhub.directory.v1.HeartbeatResponse
-	11, // 46: peerhub.directory.v1.DirectoryService.Refresh:output_type -> peerhub.directory.v1.RefreshResponse
-	13, // 47: peerhub.directory.v1.DirectoryService.Logout:output_type -> peerhub.directory.v1.LogoutResponse
-	17, // 48: peerhub.directory.v1.DirectoryService.Publish:output_type -> peerhub.directory.v1.PublishResponse
-	21, // 49: peerhub.directory.v1.DirectoryService.Search:output_type -> peerhub.directory.v1.SearchResponse
-	24, // 50: peerhub.directory.v1.DirectoryService.ListPeers:output_type -> peerhub.directory.v1.ListPeersResponse
-	29, // 51: peerhub.directory.v1.DirectoryService.ListFiles:output_type -> peerhub.directory.v1.ListFilesResponse
-	31, // 52: peerhub.directory.v1.DirectoryService.ReleasePeerName:output_type -> peerhub.directory.v1.ReleasePeerNameResponse
-	28, // 53: peerhub.directory.v1.DirectoryService.IssueToken:output_type -> peerhub.directory.v1.IssueTokenResponse
-	43, // [43:54] is the sub-list for method output_type
-	32, // [32:43] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	36, // 29: peerhub.directory.v1.IssueTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	27, // 30: peerhub.directory.v1.ListFilesResponse.files:type_name -> peerhub.directory.v1.SharedFile
+	36, // 31: peerhub.directory.v1.KeyProof.signed_at:type_name -> google.protobuf.Timestamp
+	2,  // 32: peerhub.directory.v1.WatchSearchResponse.type:type_name -> peerhub.directory.v1.WatchEventType
+	21, // 33: peerhub.directory.v1.WatchSearchResponse.result:type_name -> peerhub.directory.v1.SearchResult
+	5,  // 34: peerhub.directory.v1.DirectoryService.GetInfo:input_type -> peerhub.directory.v1.GetInfoRequest
+	7,  // 35: peerhub.directory.v1.DirectoryService.Login:input_type -> peerhub.directory.v1.LoginRequest
+	9,  // 36: peerhub.directory.v1.DirectoryService.Heartbeat:input_type -> peerhub.directory.v1.HeartbeatRequest
+	11, // 37: peerhub.directory.v1.DirectoryService.Refresh:input_type -> peerhub.directory.v1.RefreshRequest
+	13, // 38: peerhub.directory.v1.DirectoryService.Logout:input_type -> peerhub.directory.v1.LogoutRequest
+	15, // 39: peerhub.directory.v1.DirectoryService.Publish:input_type -> peerhub.directory.v1.PublishRequest
+	19, // 40: peerhub.directory.v1.DirectoryService.Search:input_type -> peerhub.directory.v1.SearchRequest
+	34, // 41: peerhub.directory.v1.DirectoryService.WatchSearch:input_type -> peerhub.directory.v1.WatchSearchRequest
+	23, // 42: peerhub.directory.v1.DirectoryService.ListPeers:input_type -> peerhub.directory.v1.ListPeersRequest
+	26, // 43: peerhub.directory.v1.DirectoryService.ListFiles:input_type -> peerhub.directory.v1.ListFilesRequest
+	31, // 44: peerhub.directory.v1.DirectoryService.ReleasePeerName:input_type -> peerhub.directory.v1.ReleasePeerNameRequest
+	28, // 45: peerhub.directory.v1.DirectoryService.IssueToken:input_type -> peerhub.directory.v1.IssueTokenRequest
+	6,  // 46: peerhub.directory.v1.DirectoryService.GetInfo:output_type -> peerhub.directory.v1.GetInfoResponse
+	8,  // 47: peerhub.directory.v1.DirectoryService.Login:output_type -> peerhub.directory.v1.LoginResponse
+	10, // 48: peerhub.directory.v1.DirectoryService.Heartbeat:output_type -> peerhub.directory.v1.HeartbeatResponse
+	12, // 49: peerhub.directory.v1.DirectoryService.Refresh:output_type -> peerhub.directory.v1.RefreshResponse
+	14, // 50: peerhub.directory.v1.DirectoryService.Logout:output_type -> peerhub.directory.v1.LogoutResponse
+	18, // 51: peerhub.directory.v1.DirectoryService.Publish:output_type -> peerhub.directory.v1.PublishResponse
+	22, // 52: peerhub.directory.v1.DirectoryService.Search:output_type -> peerhub.directory.v1.SearchResponse
+	35, // 53: peerhub.directory.v1.DirectoryService.WatchSearch:output_type -> peerhub.directory.v1.WatchSearchResponse
+	25, // 54: peerhub.directory.v1.DirectoryService.ListPeers:output_type -> peerhub.directory.v1.ListPeersResponse
+	30, // 55: peerhub.directory.v1.DirectoryService.ListFiles:output_type -> peerhub.directory.v1.ListFilesResponse
+	32, // 56: peerhub.directory.v1.DirectoryService.ReleasePeerName:output_type -> peerhub.directory.v1.ReleasePeerNameResponse
+	29, // 57: peerhub.directory.v1.DirectoryService.IssueToken:output_type -> peerhub.directory.v1.IssueTokenResponse
+	46, // [46:58] is the sub-list for method output_type
+	34, // [34:46] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_peerhub_directory_v1_directory_proto_init() }
@@ -2744,8 +2979,8 @@ func file_peerhub_directory_v1_directory_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_peerhub_directory_v1_directory_proto_rawDesc), len(file_peerhub_directory_v1_directory_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   31,
+			NumEnums:      3,
+			NumMessages:   33,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

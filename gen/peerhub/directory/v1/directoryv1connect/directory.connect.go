@@ -9,8 +9,8 @@
 // gRPC and gRPC-Web on the same port. Read-only methods also answer HTTP GET.
 // Every method but GetInfo and Login needs the header
 // `Authorization: Bearer <token>`, the token being the session token Login
-// returned. The read-only methods (GetInfo, Search, ListPeers, ListFiles)
-// also accept a read token (IssueToken). The directory accepts no download
+// returned. The read-only methods (GetInfo, Search, WatchSearch, ListPeers,
+// ListFiles) also accept a read token (IssueToken). The directory accepts no download
 // or upload token: those are for peers.
 package directoryv1connect
 
@@ -61,6 +61,9 @@ const (
 	DirectoryServicePublishProcedure = "/peerhub.directory.v1.DirectoryService/Publish"
 	// DirectoryServiceSearchProcedure is the fully-qualified name of the DirectoryService's Search RPC.
 	DirectoryServiceSearchProcedure = "/peerhub.directory.v1.DirectoryService/Search"
+	// DirectoryServiceWatchSearchProcedure is the fully-qualified name of the DirectoryService's
+	// WatchSearch RPC.
+	DirectoryServiceWatchSearchProcedure = "/peerhub.directory.v1.DirectoryService/WatchSearch"
 	// DirectoryServiceListPeersProcedure is the fully-qualified name of the DirectoryService's
 	// ListPeers RPC.
 	DirectoryServiceListPeersProcedure = "/peerhub.directory.v1.DirectoryService/ListPeers"
@@ -140,6 +143,24 @@ type DirectoryServiceClient interface {
 	// about a content changes only its own result; SearchResult.account_count
 	// tells how many independent accounts stand behind each.
 	Search(context.Context, *connect.Request[v1.SearchRequest]) (*connect.Response[v1.SearchResponse], error)
+	// WatchSearch is a live Search: it streams first the contents that match
+	// now (one WATCH_EVENT_TYPE_CURRENT event each, then one
+	// WATCH_EVENT_TYPE_SYNCED), then an event each time a content starts
+	// matching (ADDED), stops matching (REMOVED) or its sources or names
+	// change (CHANGED), as peers publish, log in, log out, expire or are
+	// removed, until the client hangs up. Matching and results are Search's
+	// (without pages): a watch follows the first 1000 matching contents in
+	// Search's order, and SYNCED says when more matched. Changes made through
+	// another replica of the directory arrive within its poll interval (one
+	// second by default), those made through this one at once. A keepalive
+	// event (KEEPALIVE, no result) comes after every 30 seconds without
+	// another, so that proxies do not take the stream for idle.
+	//
+	// Errors: InvalidArgument as Search; ResourceExhausted when the caller's
+	// account has as many watches open at this directory as it allows (the
+	// limit is in the message); Unauthenticated, ending the stream, once the
+	// caller's session ends; Unavailable when the directory shuts down.
+	WatchSearch(context.Context, *connect.Request[v1.WatchSearchRequest]) (*connect.ServerStreamForClient[v1.WatchSearchResponse], error)
 	// ListPeers lists the online peers, ordered by name.
 	ListPeers(context.Context, *connect.Request[v1.ListPeersRequest]) (*connect.Response[v1.ListPeersResponse], error)
 	// ListFiles lists every file that online peers share, ordered by peer
@@ -225,6 +246,13 @@ func NewDirectoryServiceClient(httpClient connect.HTTPClient, baseURL string, op
 			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 			connect.WithClientOptions(opts...),
 		),
+		watchSearch: connect.NewClient[v1.WatchSearchRequest, v1.WatchSearchResponse](
+			httpClient,
+			baseURL+DirectoryServiceWatchSearchProcedure,
+			connect.WithSchema(directoryServiceMethods.ByName("WatchSearch")),
+			connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+			connect.WithClientOptions(opts...),
+		),
 		listPeers: connect.NewClient[v1.ListPeersRequest, v1.ListPeersResponse](
 			httpClient,
 			baseURL+DirectoryServiceListPeersProcedure,
@@ -263,6 +291,7 @@ type directoryServiceClient struct {
 	logout          *connect.Client[v1.LogoutRequest, v1.LogoutResponse]
 	publish         *connect.Client[v1.PublishRequest, v1.PublishResponse]
 	search          *connect.Client[v1.SearchRequest, v1.SearchResponse]
+	watchSearch     *connect.Client[v1.WatchSearchRequest, v1.WatchSearchResponse]
 	listPeers       *connect.Client[v1.ListPeersRequest, v1.ListPeersResponse]
 	listFiles       *connect.Client[v1.ListFilesRequest, v1.ListFilesResponse]
 	releasePeerName *connect.Client[v1.ReleasePeerNameRequest, v1.ReleasePeerNameResponse]
@@ -302,6 +331,11 @@ func (c *directoryServiceClient) Publish(ctx context.Context, req *connect.Reque
 // Search calls peerhub.directory.v1.DirectoryService.Search.
 func (c *directoryServiceClient) Search(ctx context.Context, req *connect.Request[v1.SearchRequest]) (*connect.Response[v1.SearchResponse], error) {
 	return c.search.CallUnary(ctx, req)
+}
+
+// WatchSearch calls peerhub.directory.v1.DirectoryService.WatchSearch.
+func (c *directoryServiceClient) WatchSearch(ctx context.Context, req *connect.Request[v1.WatchSearchRequest]) (*connect.ServerStreamForClient[v1.WatchSearchResponse], error) {
+	return c.watchSearch.CallServerStream(ctx, req)
 }
 
 // ListPeers calls peerhub.directory.v1.DirectoryService.ListPeers.
@@ -390,6 +424,24 @@ type DirectoryServiceHandler interface {
 	// about a content changes only its own result; SearchResult.account_count
 	// tells how many independent accounts stand behind each.
 	Search(context.Context, *connect.Request[v1.SearchRequest]) (*connect.Response[v1.SearchResponse], error)
+	// WatchSearch is a live Search: it streams first the contents that match
+	// now (one WATCH_EVENT_TYPE_CURRENT event each, then one
+	// WATCH_EVENT_TYPE_SYNCED), then an event each time a content starts
+	// matching (ADDED), stops matching (REMOVED) or its sources or names
+	// change (CHANGED), as peers publish, log in, log out, expire or are
+	// removed, until the client hangs up. Matching and results are Search's
+	// (without pages): a watch follows the first 1000 matching contents in
+	// Search's order, and SYNCED says when more matched. Changes made through
+	// another replica of the directory arrive within its poll interval (one
+	// second by default), those made through this one at once. A keepalive
+	// event (KEEPALIVE, no result) comes after every 30 seconds without
+	// another, so that proxies do not take the stream for idle.
+	//
+	// Errors: InvalidArgument as Search; ResourceExhausted when the caller's
+	// account has as many watches open at this directory as it allows (the
+	// limit is in the message); Unauthenticated, ending the stream, once the
+	// caller's session ends; Unavailable when the directory shuts down.
+	WatchSearch(context.Context, *connect.Request[v1.WatchSearchRequest], *connect.ServerStream[v1.WatchSearchResponse]) error
 	// ListPeers lists the online peers, ordered by name.
 	ListPeers(context.Context, *connect.Request[v1.ListPeersRequest]) (*connect.Response[v1.ListPeersResponse], error)
 	// ListFiles lists every file that online peers share, ordered by peer
@@ -471,6 +523,13 @@ func NewDirectoryServiceHandler(svc DirectoryServiceHandler, opts ...connect.Han
 		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
 		connect.WithHandlerOptions(opts...),
 	)
+	directoryServiceWatchSearchHandler := connect.NewServerStreamHandler(
+		DirectoryServiceWatchSearchProcedure,
+		svc.WatchSearch,
+		connect.WithSchema(directoryServiceMethods.ByName("WatchSearch")),
+		connect.WithIdempotency(connect.IdempotencyNoSideEffects),
+		connect.WithHandlerOptions(opts...),
+	)
 	directoryServiceListPeersHandler := connect.NewUnaryHandler(
 		DirectoryServiceListPeersProcedure,
 		svc.ListPeers,
@@ -513,6 +572,8 @@ func NewDirectoryServiceHandler(svc DirectoryServiceHandler, opts ...connect.Han
 			directoryServicePublishHandler.ServeHTTP(w, r)
 		case DirectoryServiceSearchProcedure:
 			directoryServiceSearchHandler.ServeHTTP(w, r)
+		case DirectoryServiceWatchSearchProcedure:
+			directoryServiceWatchSearchHandler.ServeHTTP(w, r)
 		case DirectoryServiceListPeersProcedure:
 			directoryServiceListPeersHandler.ServeHTTP(w, r)
 		case DirectoryServiceListFilesProcedure:
@@ -556,6 +617,10 @@ func (UnimplementedDirectoryServiceHandler) Publish(context.Context, *connect.Re
 
 func (UnimplementedDirectoryServiceHandler) Search(context.Context, *connect.Request[v1.SearchRequest]) (*connect.Response[v1.SearchResponse], error) {
 	return nil, connect.NewError(connect.CodeUnimplemented, errors.New("peerhub.directory.v1.DirectoryService.Search is not implemented"))
+}
+
+func (UnimplementedDirectoryServiceHandler) WatchSearch(context.Context, *connect.Request[v1.WatchSearchRequest], *connect.ServerStream[v1.WatchSearchResponse]) error {
+	return connect.NewError(connect.CodeUnimplemented, errors.New("peerhub.directory.v1.DirectoryService.WatchSearch is not implemented"))
 }
 
 func (UnimplementedDirectoryServiceHandler) ListPeers(context.Context, *connect.Request[v1.ListPeersRequest]) (*connect.Response[v1.ListPeersResponse], error) {

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package downloader
+package outfs
 
 import "os"
 
