@@ -18,6 +18,8 @@ ROUNDS="${BENCH_ROUNDS:-5}"
 
 make -s build >/dev/null
 PEER_ARGS=(--relay never)
+# TLS, as by default (bench/lib/net.sh serves cleartext without it).
+NET_TLS=1
 # shellcheck source=bench/lib/net.sh
 . bench/lib/net.sh
 net_workspace

@@ -1,8 +1,11 @@
 package cli_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -196,10 +199,8 @@ func TestGetMany(t *testing.T) {
 		out := t.TempDir()
 		var stdout, stderr testutil.SyncBuffer
 		done := started(t, env, &stdout, &stderr, "get", "-o", out, "a.txt", "slow.bin")
-		// The state file is written once a piece is on disk.
 		testutil.Eventually(t, 30*time.Second, "a piece of slow.bin is on disk", func() error {
-			_, err := os.Stat(filepath.Join(out, "slow.bin"+sharepath.StateSuffix))
-			return err
+			return stateSaved(filepath.Join(out, "slow.bin"+sharepath.StateSuffix))
 		})
 		if err := slow.Stop(); err != nil {
 			t.Fatal(err)
@@ -545,8 +546,7 @@ func TestGetManyInterrupted(t *testing.T) {
 		})
 	}()
 	testutil.Eventually(t, 30*time.Second, "a piece of slow1.bin is on disk", func() error {
-		_, err := os.Stat(filepath.Join(out, "slow1.bin"+sharepath.StateSuffix))
-		return err
+		return stateSaved(filepath.Join(out, "slow1.bin"+sharepath.StateSuffix))
 	})
 	cancel()
 	var code int
@@ -565,4 +565,22 @@ func TestGetManyInterrupted(t *testing.T) {
 	if l := summaryLine(stderr.String(), "slow2.bin"); !strings.Contains(l, "not started") {
 		t.Errorf("slow2.bin not listed as not started:\n%s", stderr.String())
 	}
+}
+
+// stateSaved reports whether the download state at path has had a record
+// of progress saved in it, so that a piece is on disk to resume: the state
+// file is reserved when a download starts, and holds two records (one in
+// each half, peer/downloader/state.go) of which one of generation 1 or
+// more is saved once a second while pieces arrive.
+func stateSaved(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	for _, rec := range [][]byte{b[:len(b)/2], b[len(b)/2:]} {
+		if bytes.HasPrefix(rec, []byte("phstate")) && len(rec) >= 16 && binary.LittleEndian.Uint64(rec[8:16]) >= 1 {
+			return nil
+		}
+	}
+	return errors.New("no progress saved yet")
 }

@@ -1,6 +1,8 @@
 package cli
 
 import (
+	"math"
+
 	"github.com/spf13/cobra"
 
 	"github.com/peerhub/peerhub/internal/rpcserver"
@@ -18,6 +20,7 @@ func newPeerCommand(g *globals) *cobra.Command {
 	maxUpload := byteSize(peertransfer.DefaultMaxUploadSize)
 	maxUploadTotal := byteSize(peer.DefaultMaxUploadTotal)
 	var maxRate byteSize
+	memoryLimit := byteSize(peer.DefaultMemoryLimit)
 	cmd := &cobra.Command{
 		Use:   "peer --share DIR --user NAME",
 		Short: "Share a folder: index it, publish it to the directory, serve its files",
@@ -42,6 +45,7 @@ pages of other origins call it only with --cors-origin.`,
 			cfg.MaxUploadSize = int64(maxUpload)
 			cfg.MaxUploadTotal = int64(maxUploadTotal)
 			cfg.MaxRate = int64(maxRate)
+			cfg.MemoryLimit = peerMemoryLimit(cmd.Flags().Changed("memory-limit"), int64(memoryLimit), g.streams.env)
 			if cfg.User != "" {
 				pw, err := readPassword(g, passwordFile, "Password for "+cfg.User+": ")
 				if err != nil {
@@ -55,6 +59,7 @@ pages of other origins call it only with --cors-origin.`,
 			if err := cfg.WithDefaults().Validate(); err != nil {
 				return usageError{err}
 			}
+			g.logger.Debug("memory limit", "bytes", cfg.ApplyMemoryLimit())
 			return peer.Run(cmd.Context(), cfg, g.logger)
 		},
 	}
@@ -77,6 +82,7 @@ pages of other origins call it only with --cors-origin.`,
 	fs.IntVar(&cfg.MaxTransfersPerAddress, "max-transfers-per-address", peertransfer.DefaultMaxPerAddress, "downloads and uploads one IP address (IPv6: /64) may have running or waiting (-1: no cap)")
 	fs.DurationVar(&cfg.StallTimeout, "stall-timeout", rpcserver.DefaultStallTimeout, "end a transfer whose client sends or accepts less than 256KiB for this long (-1s: never)")
 	fs.Var(&maxRate, "max-rate", "cap on outgoing file data per second, e.g. 8MiB (0: no cap)")
+	fs.Var(&memoryLimit, "memory-limit", "soft limit on the peer's Go memory (heap, stacks; not the executable's own pages): past it the runtime collects garbage more often, at most about half the CPU, and never fails an allocation; 0: none. Without this flag or its variable, $GOMEMLIMIT applies if set")
 	fs.StringVar(&cfg.TLSCert, "tls-cert", "", "an operator's PEM certificate to serve instead of the generated one (kept in STATE/tls, whose pin the directory vouches for)")
 	fs.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key of --tls-cert (mode 0600)")
 	fs.BoolVar(&cfg.InsecurePlaintext, "insecure-plaintext", false, "serve cleartext HTTP/2 (http://) instead of TLS: tests and local demos only")
@@ -86,4 +92,22 @@ pages of other origins call it only with --cors-origin.`,
 	corsFlag(fs, &cfg.CORS)
 	envHelp(fs)
 	return cmd
+}
+
+// peerMemoryLimit is the memory limit the peer sets, in bytes, from
+// --memory-limit (flag given, or set from PEERHUB_MEMORY_LIMIT) and
+// GOMEMLIMIT: the flag wins, and 0 on it means no limit; without it, a
+// GOMEMLIMIT the Go runtime already applied stays (0: leave the runtime's);
+// else the flag's default, peer.DefaultMemoryLimit.
+func peerMemoryLimit(given bool, flag int64, env func(string) (string, bool)) int64 {
+	switch {
+	case given && flag == 0:
+		return math.MaxInt64 // the runtime's "no limit"
+	case given:
+		return flag
+	}
+	if v, ok := env("GOMEMLIMIT"); ok && v != "" {
+		return 0
+	}
+	return flag
 }

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/url"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -29,6 +30,16 @@ const (
 	// shared folder together, across restarts.
 	DefaultMaxUploadTotal = 16 << 30 // bytes
 	DefaultShutdownGrace  = 10 * time.Second
+	// DefaultMemoryLimit is the soft memory limit `peerhub peer` sets
+	// for itself (MemoryLimit; GOMEMLIMIT if set instead), in bytes. The
+	// Go runtime lets the heap grow to twice what is live before it
+	// collects (GOGC=100); a serving peer's live heap is small (a piece
+	// buffer and a chunk per running download, see transfer) but it
+	// allocates a chunk per message sent, so without a limit its RSS
+	// grows with the garbage (bench/peer-rss.sh, docs/BENCHMARKS.md).
+	// It covers the runtime's memory only, not the executable's mapped
+	// pages.
+	DefaultMemoryLimit = 24 << 20 // bytes
 )
 
 // Config is everything a peer needs to run.
@@ -100,6 +111,12 @@ type Config struct {
 	ShutdownGrace time.Duration
 	// CORS lets web pages of other origins call the peer; none if zero.
 	CORS rpcserver.CORS
+	// MemoryLimit is the Go runtime's soft memory limit for the process
+	// (debug.SetMemoryLimit), in bytes, set by ApplyMemoryLimit; zero
+	// leaves the runtime's own (GOMEMLIMIT, or none). It is soft: past it the
+	// runtime collects more often (spending at most about half the CPU),
+	// it never fails an allocation.
+	MemoryLimit int64
 	// Relay says when to wait for downloaders at the directory's relay:
 	// relayagent.ModeAuto (when the directory's dial-back cannot reach
 	// the advertise address; the default), ModeAlways or ModeNever.
@@ -148,6 +165,16 @@ func (c Config) TLSDir() string {
 	return filepath.Join(state, "tls")
 }
 
+// ApplyMemoryLimit sets c.MemoryLimit as the process's soft memory limit,
+// if it is not zero, and returns the limit in force. It is process-wide, so
+// only the command that runs as a peer calls it, before Run.
+func (c Config) ApplyMemoryLimit() int64 {
+	if c.MemoryLimit > 0 {
+		debug.SetMemoryLimit(c.MemoryLimit)
+	}
+	return debug.SetMemoryLimit(-1) // -1 reads it
+}
+
 // Validate reports the first problem with c, in words a user can act on.
 func (c Config) Validate() error {
 	var errs []error
@@ -180,6 +207,9 @@ func (c Config) Validate() error {
 	}
 	if c.MaxTransfers < 1 {
 		errs = append(errs, fmt.Errorf("--max-transfers %d: want at least 1", c.MaxTransfers))
+	}
+	if c.MemoryLimit < 0 {
+		errs = append(errs, fmt.Errorf("--memory-limit %d: cannot be negative", c.MemoryLimit))
 	}
 	if c.MaxUploadSize < 0 || c.MaxUploadTotal < 0 || c.MaxRate < 0 {
 		errs = append(errs, errors.New("--max-upload-size, --max-upload-total and --max-rate cannot be negative"))

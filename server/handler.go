@@ -215,33 +215,19 @@ func (h *handler) Search(ctx context.Context, req *connect.Request[directoryv1.S
 	if err != nil {
 		return nil, h.fail(ctx, req.Spec().Procedure, err)
 	}
-	out, err := h.searchResults(ctx, results)
-	if err != nil {
-		return nil, h.fail(ctx, req.Spec().Procedure, err)
-	}
-	return connect.NewResponse(&directoryv1.SearchResponse{Results: out, NextPageToken: next}), nil
+	return connect.NewResponse(&directoryv1.SearchResponse{Results: h.searchResults(results), NextPageToken: next}), nil
 }
 
 // searchResults encodes results of Search or WatchSearch, each source
-// with its pin and reachability.
-// Errors: the store's, looking the pins up.
-func (h *handler) searchResults(ctx context.Context, results []store.SearchResult) ([]*directoryv1.SearchResult, error) {
-	var names []string
-	for _, r := range results {
-		for _, s := range r.Sources {
-			names = append(names, s.Peer)
-		}
-	}
-	pins, err := h.dir.PeerPins(ctx, names)
-	if err != nil {
-		return nil, err
-	}
+// with its pin (which the store's search returns with it) and
+// reachability.
+func (h *handler) searchResults(results []store.SearchResult) []*directoryv1.SearchResult {
 	out := make([]*directoryv1.SearchResult, len(results))
 	for i, r := range results {
 		sources := make([]*directoryv1.Source, len(r.Sources))
 		for j, s := range r.Sources {
 			sources[j] = &directoryv1.Source{Peer: s.Peer, Username: s.Username, Address: s.Address, Name: s.Name, LastSeen: timestamp(s.LastSeen),
-				Reachability: h.reachability(s.Peer, s.Address), Pin: pins[s.Peer].Pin}
+				Reachability: h.reachability(s.Peer, s.Address), Pin: s.Pin}
 		}
 		out[i] = &directoryv1.SearchResult{
 			Sha256:       r.SHA256,
@@ -253,7 +239,7 @@ func (h *handler) searchResults(ctx context.Context, results []store.SearchResul
 			AccountCount: int32(min(r.AccountCount, math.MaxInt32)),
 		}
 	}
-	return out, nil
+	return out
 }
 
 // ListPeers implements directoryv1connect.DirectoryServiceHandler.

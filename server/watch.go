@@ -48,17 +48,13 @@ func (h *handler) WatchSearch(ctx context.Context, req *connect.Request[director
 			}
 			return h.fail(ctx, req.Spec().Procedure, err)
 		}
-		// One lookup of the sources' pins per batch, as Search does.
 		var results []store.SearchResult
 		for _, ev := range events {
 			if hasResult(ev.Type) {
 				results = append(results, ev.Result)
 			}
 		}
-		encoded, err := h.searchResults(ctx, results)
-		if err != nil {
-			return h.fail(ctx, req.Spec().Procedure, err)
-		}
+		encoded := h.searchResults(results)
 		for _, ev := range events {
 			out := &directoryv1.WatchSearchResponse{Type: watchEventTypes[ev.Type], Truncated: ev.Truncated}
 			if hasResult(ev.Type) {

@@ -1,14 +1,18 @@
 # shellcheck shell=bash
 # net.sh starts a real directory and one real peer from bin/peerhub on
-# 127.0.0.1, for the bench/ scripts. Source it, then call net_workspace,
+# 127.0.0.1, for the bench/ scripts, both in cleartext HTTP/2
+# (--insecure-plaintext: the load generators dial h2c, and the numbers stay
+# comparable with those measured before TLS became the default). Source it, then call net_workspace,
 # which sets:
 #   WORK      a mktemp -d folder, removed at exit with everything in
 #             NET_CLEANUP (an array the script may append paths to)
 #   SHARE     the folder the peer shares (created)
 # PEER_ARGS (an optional array set before sourcing) adds flags to
-# `peerhub peer`. Directory and peer serve TLS, as they do by default. It
-# sets DIR_URL (https://, no pin), DIR_PIN (its pin, for peerhub's
-# URL#PIN form), DIR_CACERT (its certificate, for curl --cacert), PEER_URL, DIR_PID, PEER_PID, BENCH_USER,
+# `peerhub peer`. NET_TLS=1 (set before sourcing) serves TLS instead, as
+# directory and peer do by default (bench/peer-rss.sh measures what users
+# run); then DIR_URL is https:// without its pin, DIR_PIN its pin (for
+# peerhub's URL#PIN form, which PEERHUB_DIRECTORY and the peer get) and
+# DIR_CACERT its certificate (curl --cacert). It sets DIR_URL, PEER_URL, DIR_PID, PEER_PID, BENCH_USER,
 # BENCH_PASSWORD and PEERHUB_CONFIG_DIR (the stored login of `peerhub
 # login`), and defines net_workspace, net_random_file NAME MIB, net_start,
 # net_wait_shared NAME, net_stop and load_avg.
@@ -28,13 +32,14 @@ load_avg() {
 	cut -d' ' -f1-3 /proc/loadavg
 }
 
-# wait_healthy URL CACERT: until `peerhub health` answers over TLS,
-# trusting the server's certificate file CACERT (it may not exist yet: the
-# server writes it at start), 30 s at most.
+# wait_healthy URL [CACERT]: until `peerhub health` answers, 30 s at most;
+# over TLS it trusts the server's certificate file CACERT (which the server
+# writes as it starts).
 wait_healthy() {
 	local _
 	for _ in $(seq 1 300); do
-		if [ -f "$2" ] && "$PEERHUB" health --cacert "$2" "$1" >/dev/null 2>&1; then return 0; fi
+		if [ -z "${2:-}" ] && "$PEERHUB" health "$1" >/dev/null 2>&1; then return 0; fi
+		if [ -n "${2:-}" ] && [ -f "$2" ] && "$PEERHUB" health --cacert "$2" "$1" >/dev/null 2>&1; then return 0; fi
 		sleep 0.1
 	done
 	echo "bench: $1 not healthy after 30 s" >&2
@@ -42,28 +47,34 @@ wait_healthy() {
 }
 
 net_start() {
-	local dport pport
+	local dport pport scheme=http plain=(--insecure-plaintext) dcert='' pcert='' dir
 	dport=$(free_port)
 	pport=$(free_port)
-	# Both serve TLS, as by default: what users run.
-	DIR_URL="https://127.0.0.1:$dport"
-	PEER_URL="https://127.0.0.1:$pport"
+	if [ "${NET_TLS:-}" = 1 ]; then
+		scheme=https plain=() dcert="$WORK/dir/tls-cert.pem" pcert="$SHARE/.peerhub/tls/tls-cert.pem"
+	fi
+	DIR_URL="$scheme://127.0.0.1:$dport"
+	PEER_URL="$scheme://127.0.0.1:$pport"
 	printf '%s\n' "$BENCH_PASSWORD" >"$WORK/password"
 	chmod 600 "$WORK/password"
 	"$PEERHUB" directory user add "$BENCH_USER" --data "$WORK/dir" <"$WORK/password" >/dev/null 2>&1
-	"$PEERHUB" directory --data "$WORK/dir" --listen "127.0.0.1:$dport" \
+	"$PEERHUB" directory --data "$WORK/dir" --listen "127.0.0.1:$dport" "${plain[@]}" \
 		--log-level warn 2>"$WORK/directory.log" &
 	DIR_PID=$!
-	wait_healthy "$DIR_URL" "$WORK/dir/tls-cert.pem"
-	DIR_CACERT="$WORK/dir/tls-cert.pem"
-	DIR_PIN=$("$PEERHUB" directory pin --data "$WORK/dir")
+	wait_healthy "$DIR_URL" "$dcert"
+	dir="$DIR_URL"
+	if [ -n "$dcert" ]; then
+		DIR_CACERT="$dcert"
+		DIR_PIN=$("$PEERHUB" directory pin --data "$WORK/dir")
+		dir="$DIR_URL#$DIR_PIN"
+	fi
 	"$PEERHUB" peer --share "$SHARE" --user "$BENCH_USER" --name p1 \
-		--password-file "$WORK/password" --directory "$DIR_URL#$DIR_PIN" \
-		--listen "127.0.0.1:$pport" --log-level warn "${PEER_ARGS[@]}" 2>"$WORK/peer.log" &
+		--password-file "$WORK/password" --directory "$dir" \
+		--listen "127.0.0.1:$pport" "${plain[@]}" --log-level warn "${PEER_ARGS[@]}" 2>"$WORK/peer.log" &
 	PEER_PID=$!
-	wait_healthy "$PEER_URL" "$SHARE/.peerhub/tls/tls-cert.pem"
+	wait_healthy "$PEER_URL" "$pcert"
 	export PEERHUB_CONFIG_DIR="$WORK/config"
-	export PEERHUB_DIRECTORY="$DIR_URL#$DIR_PIN"
+	export PEERHUB_DIRECTORY="$dir"
 	unset PEERHUB_PASSWORD
 	"$PEERHUB" login --user "$BENCH_USER" --password-file "$WORK/password" >/dev/null
 }

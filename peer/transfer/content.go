@@ -72,7 +72,7 @@ func (s *Service) Open(ctx context.Context, sha string) (*Content, error) {
 	// the entry's.
 	c := &Content{
 		SHA256: sha, Name: fi.Name(), Size: fi.Size(), Modified: fi.ModTime(),
-		s: s, ctx: ctx, f: f, e: e, buf: s.buffers.Get().(*[]byte), piece: -1, release: release,
+		s: s, ctx: ctx, f: f, e: e, buf: s.buffers.get(), piece: -1, release: release,
 	}
 	c.tracked, c.end = s.activity.start(ctx, Sending, e.Name, e.SHA256, fi.Size())
 	return c, nil
@@ -135,7 +135,7 @@ func (c *Content) Close() error {
 	}
 	c.release()
 	c.release = nil
-	c.s.buffers.Put(c.buf)
+	c.s.buffers.put(c.buf)
 	c.buf, c.data = nil, nil
 	c.end(c.err)
 	return c.f.Close()

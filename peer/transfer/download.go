@@ -72,8 +72,8 @@ func (s *Service) Download(ctx context.Context, r Range, send SendFunc) (err err
 	tr, done := s.activity.start(ctx, Sending, e.Name, e.SHA256, end-r.Offset)
 	defer func() { done(err) }()
 
-	bp := s.buffers.Get().(*[]byte)
-	defer s.buffers.Put(bp)
+	bp := s.buffers.get()
+	defer s.buffers.put(bp)
 	for pos := r.Offset; pos < end; {
 		i := int(pos / pieces.Size)
 		start := int64(i) * pieces.Size

@@ -11,3 +11,6 @@ func SetFreeSpace(s *Service, free func() (int64, error)) {
 // SkipVerify makes s serve pieces without checking their hashes: the
 // baseline of the benchmark that measures what checking costs.
 func SkipVerify(s *Service) { s.skipVerify = true }
+
+// IdleBuffers is how many piece buffers s keeps for the next downloads.
+func IdleBuffers(s *Service) int { return s.buffers.idle() }

@@ -20,7 +20,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -164,7 +163,7 @@ type Service struct {
 	queue   chan struct{} // one element per transfer waiting for a slot
 	callers *callers      // running and waiting transfers per account and address
 	limiter *rate.Limiter // nil when unlimited
-	buffers sync.Pool     // of *[]byte of pieces.Size: one per running download
+	buffers *pieceBuffers // one per running download, DefaultIdleBuffers kept
 	// skipVerify serves pieces without checking them against their hash;
 	// only the benchmark that measures what checking costs sets it.
 	skipVerify bool
@@ -229,6 +228,7 @@ func New(o Options) (*Service, error) {
 		callers:       newCallers(o.MaxPerAccount, o.MaxPerAddress),
 		freeSpace:     freeSpace,
 		activity:      newActivity(o.Logger),
+		buffers:       newPieceBuffers(DefaultIdleBuffers),
 		limits: Limits{
 			MaxTransfers: o.MaxTransfers, MaxQueue: o.MaxQueue,
 			MaxPerAccount: max(o.MaxPerAccount, 0), MaxPerAddress: max(o.MaxPerAddress, 0),
@@ -248,10 +248,6 @@ func New(o Options) (*Service, error) {
 		// The burst must hold one chunk, since WaitN asks for a chunk at
 		// a time; it is not larger, so the rate holds over short spans.
 		s.limiter = rate.NewLimiter(rate.Limit(o.MaxRate), o.ChunkSize)
-	}
-	s.buffers.New = func() any {
-		b := make([]byte, pieces.Size)
-		return &b
 	}
 	return s, nil
 }

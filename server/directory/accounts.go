@@ -93,7 +93,7 @@ func (d *Directory) AddUser(ctx context.Context, name, password string) error {
 		old, getErr := d.store.GetAccount(ctx, name)
 		if getErr == nil && bytes.Equal(old.PasswordHash, readOnlyHash) {
 			err = d.store.DeleteAccount(ctx, name, d.cfg.Now())
-			d.revoked.invalidate()
+			d.sessionsEnded()
 			if err == nil {
 				err = d.store.CreateAccount(ctx, a)
 			}
@@ -136,7 +136,7 @@ func (d *Directory) RemoveUser(ctx context.Context, name string) error {
 		return fmt.Errorf("user %s is defined in the accounts file %s; remove it there: %w", name, d.cfg.AccountsFile, ErrReadOnly)
 	}
 	err := d.store.DeleteAccount(ctx, name, d.cfg.Now())
-	d.revoked.invalidate()
+	d.sessionsEnded()
 	if err != nil {
 		return fmt.Errorf("remove user %s: %w", name, err)
 	}

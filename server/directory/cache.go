@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/peerhub/peerhub/internal/token"
+	"github.com/peerhub/peerhub/server/store"
 )
 
 // Caches that keep Ed25519 off the hot path: every call verifies a token
@@ -27,8 +28,8 @@ const (
 // very same bytes passed verification before; only expiry can have changed,
 // and get checks it. It must be the bytes, not the token id: a forged token
 // can carry a live token's id. Only canonical encodings pass verification
-// (token.Verifier decodes strictly), so one token has one key. The session
-// is still looked up on every call, so a logout takes effect at once.
+// (token.Verifier decodes strictly), so one token has one key. Whether the
+// session still lives is another question, which liveSessions answers.
 type verifiedCache struct {
 	mu sync.Mutex
 	m  map[[sha256.Size]byte]token.Claims
@@ -117,6 +118,98 @@ func (c *issuedCache) prune(now time.Time) {
 	for id, g := range c.m {
 		if !now.Before(g.ExpiresAt) {
 			delete(c.m, id)
+		}
+	}
+}
+
+// SessionRecheck is how long a directory trusts a session it read as live
+// before reading the store again: the longest that a logout or revocation
+// made through another replica on the same store (or by `peerhub directory
+// user remove` on its database) goes unnoticed here. One made through this
+// directory takes effect at once (liveSessions.forget).
+const SessionRecheck = time.Second
+
+// liveSessions remembers sessions read as live, so that a call does not read
+// the store to learn that its session has not ended. An entry is trusted
+// until the earlier of its session's expiry as read and SessionRecheck after
+// the read; every change that ends sessions here forgets them all. A read
+// that raced such a change is not remembered: put only stores what was read
+// under the generation that begin returned, and forget starts a new one.
+type liveSessions struct {
+	mu  sync.RWMutex
+	gen uint64
+	m   map[string]liveSession // by session id
+}
+
+// liveSession is a session as read from the store at read, trusted until
+// until.
+type liveSession struct {
+	s           store.Session
+	read, until time.Time
+}
+
+func newLiveSessions() *liveSessions { return &liveSessions{m: make(map[string]liveSession)} }
+
+// get returns session id if it was read as live less than SessionRecheck
+// before now and has not expired at now.
+func (l *liveSessions) get(id string, now time.Time) (store.Session, bool) {
+	l.mu.RLock()
+	e, ok := l.m[id]
+	l.mu.RUnlock()
+	if !ok || now.Before(e.read) || !now.Before(e.until) {
+		return store.Session{}, false
+	}
+	return e.s, true
+}
+
+// begin returns the generation to pass to put for a read that starts now.
+func (l *liveSessions) begin() uint64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.gen
+}
+
+// put remembers s, read as live at now by a read that began in generation
+// gen; it is dropped if sessions ended since.
+func (l *liveSessions) put(s store.Session, now time.Time, gen uint64) {
+	until := now.Add(SessionRecheck)
+	if s.ExpiresAt.Before(until) {
+		until = s.ExpiresAt
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if gen != l.gen {
+		return
+	}
+	if len(l.m) >= maxCachedTokens {
+		for id, e := range l.m {
+			if !now.Before(e.until) {
+				delete(l.m, id)
+			}
+		}
+		if len(l.m) >= maxCachedTokens {
+			clear(l.m)
+		}
+	}
+	l.m[s.ID] = liveSession{s: s, read: now, until: until}
+}
+
+// forget drops every remembered session and every read still under way:
+// the next call of each session reads the store.
+func (l *liveSessions) forget() {
+	l.mu.Lock()
+	l.gen++
+	clear(l.m)
+	l.mu.Unlock()
+}
+
+// prune drops the entries no longer trusted at now.
+func (l *liveSessions) prune(now time.Time) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for id, e := range l.m {
+		if !now.Before(e.until) {
+			delete(l.m, id)
 		}
 	}
 }

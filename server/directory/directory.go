@@ -271,6 +271,7 @@ type Directory struct {
 	throttle *throttle
 	verified *verifiedCache
 	issued   *issuedCache
+	live     *liveSessions
 	revoked  *revocationList
 	counters activity
 	reach    *reacher
@@ -300,6 +301,7 @@ func New(ctx context.Context, st store.Store, cfg Config) (*Directory, error) {
 		throttle: newThrottle(cfg.Now),
 		verified: newVerifiedCache(),
 		issued:   newIssuedCache(),
+		live:     newLiveSessions(),
 		revoked:  &revocationList{},
 		reach:    newReacher(cfg.DialBack, cfg.Now),
 	}
@@ -390,6 +392,7 @@ func (d *Directory) Run(ctx context.Context) error {
 		d.throttle.prune()
 		d.verified.prune(now)
 		d.issued.prune(now)
+		d.live.prune(now)
 		d.reach.prune(now)
 	}
 }

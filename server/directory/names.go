@@ -52,6 +52,7 @@ func (d *Directory) ForceReleasePeerName(ctx context.Context, name string) (stri
 	owner, err := d.store.PeerNameOwner(ctx, name)
 	if err == nil {
 		err = d.store.ReleasePeerName(ctx, name, owner, true, d.cfg.Now())
+		d.sessionsEnded()
 	}
 	switch {
 	case errors.Is(err, store.ErrNotFound):

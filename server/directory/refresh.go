@@ -135,7 +135,7 @@ func (d *Directory) revokeRefresh(ctx context.Context, caller token.Claims, raw 
 	if err := d.store.DeleteSession(ctx, c.SessionID, d.cfg.Now()); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("revoke refresh token: %w", err)
 	}
-	d.revoked.invalidate()
+	d.sessionsEnded()
 	d.log.Info("refresh token revoked", "user", c.Subject, "refresh", c.SessionID)
 	return nil
 }

@@ -177,8 +177,7 @@ func (d *Directory) openSession(ctx context.Context, username, peerName, address
 	}
 	if s.IsPeer() {
 		// A replaced session of this peer is revoked now.
-		d.revoked.invalidate()
-		d.watches.poke()
+		d.sessionsEnded()
 	}
 	g, err := d.grant(s, now)
 	if err != nil {
@@ -287,8 +286,7 @@ func (d *Directory) Logout(ctx context.Context, caller token.Claims, refresh str
 		}
 	}
 	err := d.store.DeleteSession(ctx, caller.SessionID, d.cfg.Now())
-	d.revoked.invalidate()
-	d.watches.poke()
+	d.sessionsEnded()
 	if errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("%w: session already ended", ErrUnauthenticated)
 	}
@@ -297,6 +295,17 @@ func (d *Directory) Logout(ctx context.Context, caller token.Claims, refresh str
 	}
 	d.log.Info("logged out", "user", caller.Subject, "session", caller.SessionID)
 	return nil
+}
+
+// sessionsEnded is called after every change that may have ended sessions
+// (logout, a peer replacing its session, a revoked refresh token, a removed
+// account, a forced release of a peer name): calls of those sessions are
+// refused from now on, and peers learn of them at their next heartbeat.
+func (d *Directory) sessionsEnded() {
+	d.live.forget()
+	d.revoked.invalidate()
+	// Their peers' files leave live searches now, not at the next poll.
+	d.watches.poke()
 }
 
 // checkAddress accepts advertise addresses of scheme, host and port only

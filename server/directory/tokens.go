@@ -68,7 +68,7 @@ func (d *Directory) authenticate(ctx context.Context, raw string, need token.Nee
 	if err := need.Check(c); err != nil {
 		return token.Claims{}, fmt.Errorf("%w: %w", ErrUnauthenticated, err)
 	}
-	s, err := d.store.GetSession(ctx, c.SessionID, now)
+	s, err := d.liveSession(ctx, c.SessionID, now)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return token.Claims{}, fmt.Errorf("%w: session ended (logged out or missed its heartbeats); log in again", ErrUnauthenticated)
@@ -78,6 +78,22 @@ func (d *Directory) authenticate(ctx context.Context, raw string, need token.Nee
 		return token.Claims{}, fmt.Errorf("%w: token does not match its session", ErrUnauthenticated)
 	}
 	return c, nil
+}
+
+// liveSession returns the live session id, from liveSessions when it was
+// read lately, else from the store.
+// Errors: store.ErrNotFound when it has ended; the store's failures.
+func (d *Directory) liveSession(ctx context.Context, id string, now time.Time) (store.Session, error) {
+	if s, ok := d.live.get(id, now); ok {
+		return s, nil
+	}
+	gen := d.live.begin()
+	s, err := d.store.GetSession(ctx, id, now)
+	if err != nil {
+		return store.Session{}, err
+	}
+	d.live.put(s, now, gen)
+	return s, nil
 }
 
 // TokenRequest is what IssueToken is asked for.

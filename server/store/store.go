@@ -116,6 +116,9 @@ type Source struct {
 	Name string
 	// LastSeen is the peer's last heartbeat.
 	LastSeen time.Time
+	// Pin is the TLS identity bound to Peer (as PeerPins has it), read in
+	// the search's own statement; "" for a peer serving cleartext.
+	Pin string
 }
 
 // SearchResult is one distinct content that matched a search. A content is

@@ -91,16 +91,18 @@ const (
 
 	// searchWrap runs a page statement and reads every live source of
 	// the page's first PageSize contents by the sha256 index (those of
-	// exactly the content's descriptor), in one statement and so one
+	// exactly the content's descriptor), with its peer's pin, in one
+	// statement and so one
 	// snapshot. The extra content (rn = PageSize+1) comes back alone,
 	// only to tell that a next page exists.
 	searchWrap = `WITH page AS MATERIALIZED (%s),
 		ranked AS (SELECT id, sha256, size, piece_size, piece_root, row_number() OVER (ORDER BY id) AS rn FROM page)
 		SELECT r.rn, r.id, r.sha256, r.size, r.piece_size, r.piece_root,
-			src.name, src.peer_name, src.address, src.last_seen, src.username
+			src.name, src.peer_name, src.address, src.last_seen, src.username, src.pin
 		FROM ranked r LEFT JOIN LATERAL (
-			SELECT f.name, s.peer_name, s.address, s.last_seen, s.username
+			SELECT f.name, s.peer_name, s.address, s.last_seen, s.username, pp.pin
 			FROM files f JOIN sessions s ON s.seq = f.session_seq
+				LEFT JOIN peer_pins pp ON pp.name = s.peer_name
 			WHERE r.rn <= $2 AND f.sha256 = r.sha256 AND s.expires_at > $1 AND s.address <> ''
 				AND f.size = r.size AND f.piece_size = r.piece_size AND f.piece_root = r.piece_root
 			OFFSET 0 -- keeps the subquery a per-content index lookup, never a join over all files
@@ -260,11 +262,12 @@ func collectResults(rows pgx.Rows, size int) ([]store.SearchResult, int64, bool,
 		sha, root              []byte
 		pieceSize              int32
 		name, peer, addr, user *string
+		pin                    *string
 		seen                   *int64
 		prevRN                 int64 = -1
 	)
 	for rows.Next() {
-		if err := rows.Scan(&rn, &id, &sha, &fileSize, &pieceSize, &root, &name, &peer, &addr, &seen, &user); err != nil {
+		if err := rows.Scan(&rn, &id, &sha, &fileSize, &pieceSize, &root, &name, &peer, &addr, &seen, &user, &pin); err != nil {
 			return nil, 0, false, err
 		}
 		if rn > int64(size) {
@@ -281,7 +284,11 @@ func collectResults(rows pgx.Rows, size int) ([]store.SearchResult, int64, bool,
 			page = append(page, c)
 			prevRN, lastID = rn, id
 		}
-		srcs = append(srcs, row{c, store.Source{Peer: *peer, Username: *user, Address: *addr, Name: *name, LastSeen: sqlstore.FromNanos(*seen)}, *user})
+		src := store.Source{Peer: *peer, Username: *user, Address: *addr, Name: *name, LastSeen: sqlstore.FromNanos(*seen)}
+		if pin != nil {
+			src.Pin = *pin
+		}
+		srcs = append(srcs, row{c, src, *user})
 	}
 	if err := rows.Err(); err != nil {
 		return nil, 0, false, err

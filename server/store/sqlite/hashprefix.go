@@ -1,5 +1,7 @@
 package sqlite
 
+import "fmt"
+
 // sqlSearchPrefix finds the contents whose hash lies in a range (a hash
 // prefix: see sqlstore.HashRange) by the sha256 index, then keeps the
 // first live matching row of each in id order, like the other page
@@ -15,3 +17,7 @@ const sqlSearchPrefix = `SELECT f.id, f.sha256, f.size, f.piece_size, f.piece_ro
 			AND s.expires_at > ?3 AND s.address <> ''
 			AND ` + firstOfContent + `
 		ORDER BY f.id LIMIT ?5`
+
+// sqlSearchPrefixWrapped is sqlSearchPrefix with the page's sources
+// (searchWrap).
+var sqlSearchPrefixWrapped = fmt.Sprintf(searchWrap, sqlSearchPrefix)

@@ -1,7 +1,9 @@
 package sqlite
 
 import (
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
@@ -10,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/peerhub/peerhub/internal/testutil"
 	"github.com/peerhub/peerhub/server/store"
 	"github.com/peerhub/peerhub/server/store/migration"
 	"github.com/peerhub/peerhub/server/store/trigram"
@@ -66,7 +69,7 @@ func TestQueryPlans(t *testing.T) {
 		{"search by hash", sqlSearchSHA, []string{"SEARCH f USING INDEX files_sha256 (sha256=? AND rowid>?)"}},
 		{"search by hash prefix", sqlSearchPrefix, []string{"SEARCH f USING INDEX files_sha256 (sha256>? AND sha256<?)"}},
 		{"search scan", sqlSearchScan, []string{"SEARCH f USING INTEGER PRIMARY KEY (rowid>?)"}},
-		{"sources", sqlSearchSources, []string{"SEARCH f USING INDEX files_sha256 (sha256=?)"}},
+		{"sources", fmt.Sprintf(searchWrap, sqlSearchFTS), []string{"SCAN x VIRTUAL TABLE INDEX", "SEARCH f USING INDEX files_sha256 (sha256=?)", "SEARCH s USING INTEGER PRIMARY KEY (rowid=?)"}},
 		{"list peers", sqlListPeers, []string{"USING INDEX sessions_peer_name"}},
 		{"list files", sqlListFilesAll, []string{"SEARCH s USING INDEX sessions_peer_name", "SEARCH f USING INDEX sqlite_autoindex_files_1"}},
 		{"list files of a peer", sqlListFilesPeer, []string{"SEARCH f USING INDEX sqlite_autoindex_files_1 (session_seq=? AND name>?)"}},
@@ -97,8 +100,8 @@ func TestQueryPlans(t *testing.T) {
 					t.Errorf("plan lacks %q:\n%s", w, all)
 				}
 			}
-			// The sources of a page and the few rows of a hash prefix
-			// are sorted; nothing else may be.
+			// The sources of a page (searchWrap) and the few rows of
+			// a hash prefix are sorted; nothing else may be.
 			if c.name != "sources" && c.name != "search by hash prefix" && strings.Contains(all, "TEMP B-TREE") {
 				t.Errorf("plan sorts:\n%s", all)
 			}
@@ -292,4 +295,44 @@ func TestPeerNamesMigration(t *testing.T) {
 	if owner, err := s.PeerNameOwner(ctx, ""); !errors.Is(err, store.ErrNotFound) {
 		t.Errorf("a client session's empty peer name became %q's (%v)", owner, err)
 	}
+}
+
+// TestSmallIndexIsSampled publishes a few hundred files into a store opened
+// empty: the trigram sample taken at open has no names, and one must be
+// taken in the background once minResample files are in, or searches of a
+// small directory never learn which trigrams are rare.
+func TestSmallIndexIsSampled(t *testing.T) {
+	t.Parallel()
+	ctx := t.Context()
+	s, err := Open(ctx, filepath.Join(t.TempDir(), "x.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	if ts := s.sample.Load(); ts == nil || ts.Names != 0 {
+		t.Fatalf("sample at open of an empty store = %+v, want one with no names", ts)
+	}
+	now := time.Now()
+	if err := s.CreateAccount(ctx, store.Account{Name: "u", PasswordHash: []byte{0}, Created: now}); err != nil {
+		t.Fatal(err)
+	}
+	sess := store.Session{ID: "s", Username: "u", PeerName: "p", Address: "http://127.0.0.1:1", Created: now, LastSeen: now, ExpiresAt: now.Add(time.Hour)}
+	if err := s.CreateSession(ctx, sess, 8, now); err != nil {
+		t.Fatal(err)
+	}
+	files := make([]store.File, 300)
+	for i := range files {
+		h := sha256.Sum256([]byte{byte(i), byte(i >> 8)})
+		hash := hex.EncodeToString(h[:])
+		files[i] = store.File{Name: fmt.Sprintf("song-%03d.txt", i), Size: 1, SHA256: hash, PieceSize: 1 << 20, PieceRoot: hash}
+	}
+	if _, err := s.ReplaceFiles(ctx, "s", files, store.FileLimits{Peer: 1000, Account: 1000}, now); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 0, "a sample of the published names", func() error {
+		if ts := s.sample.Load(); ts.Names == 0 {
+			return errors.New("the sample has no names yet")
+		}
+		return nil
+	})
 }

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"time"
@@ -32,7 +31,7 @@ func ftsPhrase(q string) string { return `"` + strings.ReplaceAll(q, `"`, `""`) 
 // nor skip content while the index is unchanged. A content is the whole
 // descriptor (sqlstore.Content), so one sha256 announced with two piece
 // lists is two results, each at its own first row id. The page's sources
-// are then read by the sha256 index, in the same read transaction, and
+// are read by the sha256 index in the same statement (searchWrap), and
 // grouped by descriptor.
 func (s *Store) Search(ctx context.Context, q store.SearchQuery, now time.Time) ([]store.SearchResult, string, error) {
 	lq, bind, after, err := sqlstore.SearchStart(q, tokens)
@@ -49,85 +48,80 @@ func (s *Store) Search(ctx context.Context, q store.SearchQuery, now time.Time) 
 		stmt, first = s.searchFTS, match(s.sample.Load(), lq)
 	}
 
-	tx, err := s.r.BeginTx(ctx, nil)
-	if err != nil {
-		return nil, "", fmt.Errorf("search: %w", err)
-	}
-	defer tx.Rollback() // read-only: nothing to commit
-
 	var rows *sql.Rows
 	if q.SHA256Prefix != "" {
 		lo, hi := sqlstore.HashRange(q.SHA256Prefix)
-		rows, err = tx.QueryContext(ctx, sqlSearchPrefix, lo, after, sqlstore.Nanos(now), lq, q.PageSize+1, hi)
+		rows, err = s.r.QueryContext(ctx, sqlSearchPrefixWrapped, lo, after, sqlstore.Nanos(now), lq, q.PageSize+1, hi)
 	} else {
-		rows, err = tx.StmtContext(ctx, stmt).QueryContext(ctx, first, after, sqlstore.Nanos(now), lq, q.PageSize+1)
+		rows, err = stmt.QueryContext(ctx, first, after, sqlstore.Nanos(now), lq, q.PageSize+1)
 	}
 	if err != nil {
 		return nil, "", fmt.Errorf("search: %w", err)
 	}
-	var ids []int64
-	var page []sqlstore.Content
-	for rows.Next() {
-		var id int64
-		var c sqlstore.Content
-		if err := rows.Scan(&id, &c.SHA256, &c.Size, &c.PieceSize, &c.PieceRoot); err != nil {
-			rows.Close()
-			return nil, "", fmt.Errorf("search: %w", err)
-		}
-		ids, page = append(ids, id), append(page, c)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
+	results, lastID, more, err := collectResults(rows, q.PageSize)
+	if err != nil {
 		return nil, "", fmt.Errorf("search: %w", err)
 	}
 	next := ""
-	if len(page) > q.PageSize {
-		page = page[:q.PageSize]
-		next = tokens.EncodeID(bind, ids[q.PageSize-1])
-	}
-	if len(page) == 0 {
-		return nil, "", nil
-	}
-	results, err := s.sources(ctx, tx, page, now)
-	if err != nil {
-		return nil, "", err
+	if more {
+		next = tokens.EncodeID(bind, lastID)
 	}
 	return results, next, nil
 }
 
-// sources builds the results for the given contents, in that order, from
-// all their live sources.
-func (s *Store) sources(ctx context.Context, tx *sql.Tx, page []sqlstore.Content, now time.Time) ([]store.SearchResult, error) {
-	shas := make([]string, 0, len(page))
-	for _, c := range page {
-		shas = append(shas, c.SHA256)
-	}
-	list, err := json.Marshal(shas)
-	if err != nil {
-		return nil, fmt.Errorf("search sources: %w", err)
-	}
-	rows, err := tx.StmtContext(ctx, s.searchSources).QueryContext(ctx, string(list), sqlstore.Nanos(now))
-	if err != nil {
-		return nil, fmt.Errorf("search sources: %w", err)
-	}
+// collectResults builds a page's results from searchWrap's rows: rows of
+// one content are adjacent (ordered by rn), its live sources sorted by peer
+// then name. It returns the id of the page's last content and whether a
+// next page exists.
+func collectResults(rows *sql.Rows, size int) ([]store.SearchResult, int64, bool, error) {
 	defer rows.Close()
-	results := sqlstore.NewResults(page)
+	var (
+		page []sqlstore.Content
+		srcs []source
+		// The page's columns, then the source's, NULL for none.
+		rn, id int64
+		c      sqlstore.Content
+		name   sql.NullString
+		peer   sql.NullString
+		addr   sql.NullString
+		seen   sql.NullInt64
+		user   sql.NullString
+		pin    sql.NullString
+		prevRN int64 = -1
+		lastID int64
+		more   bool
+	)
 	for rows.Next() {
-		var c sqlstore.Content
-		var src store.Source
-		var lastSeen int64
-		var account string
-		if err := rows.Scan(&c.SHA256, &src.Name, &c.Size, &c.PieceSize, &c.PieceRoot, &src.Peer, &src.Address, &lastSeen, &account); err != nil {
-			return nil, fmt.Errorf("search sources: %w", err)
+		if err := rows.Scan(&rn, &id, &c.SHA256, &c.Size, &c.PieceSize, &c.PieceRoot, &name, &peer, &addr, &seen, &user, &pin); err != nil {
+			return nil, 0, false, err
 		}
-		src.LastSeen = sqlstore.FromNanos(lastSeen)
-		src.Username = account
-		results.Add(c, src, account)
+		if rn > int64(size) {
+			more = true
+			continue
+		}
+		if rn != prevRN {
+			page = append(page, c)
+			prevRN, lastID = rn, id
+		}
+		if !peer.Valid {
+			continue // no source, or a source of an ended session
+		}
+		srcs = append(srcs, source{c, store.Source{Peer: peer.String, Username: user.String, Address: addr.String, Name: name.String, LastSeen: sqlstore.FromNanos(seen.Int64), Pin: pin.String}})
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("search sources: %w", err)
+		return nil, 0, false, err
 	}
-	return results.List(), nil
+	results := sqlstore.NewResults(page)
+	for _, r := range srcs {
+		results.Add(r.c, r.src, r.src.Username)
+	}
+	return results.List(), lastID, more, nil
+}
+
+// source is a live source of content c.
+type source struct {
+	c   sqlstore.Content
+	src store.Source
 }
 
 // tokens is the format of this store's page tokens; its version byte sets

@@ -74,7 +74,7 @@ type Store struct {
 	// Hot statements, prepared once; database/sql re-prepares them per
 	// connection on first use.
 	getSession                                        *sql.Stmt
-	searchFTS, searchScan, searchSHA, searchSources   *sql.Stmt
+	searchFTS, searchScan, searchSHA                  *sql.Stmt
 	listPeers, listFilesAll, listFilesPeer, statsStmt *sql.Stmt
 
 	// Trigram statistics for search planning (see trigram.go).
@@ -274,14 +274,25 @@ const (
 			AND ` + firstOfContent + `
 		ORDER BY f.id LIMIT ?5`
 
-	// sqlSearchSources fetches every live source of a page's contents
-	// (?1, a JSON array of hashes) by the sha256 index; Search keeps
-	// those whose whole descriptor is one of the page's.
-	sqlSearchSources = `SELECT f.sha256, f.name, f.size, f.piece_size, f.piece_root, s.peer_name, s.address, s.last_seen, s.username
-		FROM files f CROSS JOIN sessions s ON s.seq = f.session_seq
-		WHERE f.sha256 IN (SELECT value FROM json_each(?1))
-			AND s.expires_at > ?2 AND s.address <> ''
-		ORDER BY f.sha256, s.peer_name, f.name`
+	// searchWrap runs a page statement (%s) and reads every live source
+	// of the page's first PageSize (?5 - 1) contents by the sha256 index
+	// (those of exactly the content's descriptor), with its peer's pin,
+	// in one statement and so one snapshot: one call into SQLite per search instead of a
+	// transaction of two. The extra content (rn = ?5) comes back alone,
+	// with no source, only to tell that a next page exists. A row with a
+	// name but no peer is a file of a session that has ended but is not
+	// reaped yet: the LEFT JOIN keeps liveness out of the WHERE clause so
+	// that the extra content still shows.
+	searchWrap = `WITH page AS MATERIALIZED (%s),
+		ranked AS (SELECT id, sha256, size, piece_size, piece_root, row_number() OVER (ORDER BY id) AS rn FROM page)
+		SELECT r.rn, r.id, r.sha256, r.size, r.piece_size, r.piece_root,
+			f.name, s.peer_name, s.address, s.last_seen, s.username, pp.pin
+		FROM ranked r
+			LEFT JOIN files f INDEXED BY files_sha256 ON r.rn < ?5 AND f.sha256 = r.sha256
+				AND f.size = r.size AND f.piece_size = r.piece_size AND f.piece_root = r.piece_root
+			LEFT JOIN sessions s ON s.seq = f.session_seq AND s.expires_at > ?3 AND s.address <> ''
+			LEFT JOIN peer_pins pp ON pp.name = s.peer_name
+		ORDER BY r.rn, s.peer_name, f.name`
 
 	sqlListPeers = `SELECT ` + sqlstore.SessionCols + `, file_count FROM sessions
 		WHERE address <> '' AND expires_at > ?1 AND peer_name >= ?2
@@ -315,10 +326,9 @@ func (s *Store) prepare(ctx context.Context) error {
 		text string
 	}{
 		{s.r, &s.getSession, sqlGetSession},
-		{s.r, &s.searchFTS, sqlSearchFTS},
-		{s.r, &s.searchScan, sqlSearchScan},
-		{s.r, &s.searchSHA, sqlSearchSHA},
-		{s.r, &s.searchSources, sqlSearchSources},
+		{s.r, &s.searchFTS, fmt.Sprintf(searchWrap, sqlSearchFTS)},
+		{s.r, &s.searchScan, fmt.Sprintf(searchWrap, sqlSearchScan)},
+		{s.r, &s.searchSHA, fmt.Sprintf(searchWrap, sqlSearchSHA)},
 		{s.r, &s.listPeers, sqlListPeers},
 		{s.r, &s.listFilesAll, sqlListFilesAll},
 		{s.r, &s.listFilesPeer, sqlListFilesPeer},
@@ -348,7 +358,7 @@ func (s *Store) Close() error {
 	var errs []error
 	for _, st := range []*sql.Stmt{
 		s.getSession,
-		s.searchFTS, s.searchScan, s.searchSHA, s.searchSources,
+		s.searchFTS, s.searchScan, s.searchSHA,
 		s.listPeers, s.listFilesAll, s.listFilesPeer, s.statsStmt,
 	} {
 		if st != nil {

@@ -24,8 +24,14 @@ const (
 	sampleNames = 20_000
 	// minResample is how many file insertions, at least, trigger a new
 	// sample; past that, a sample is refreshed once the index has had as
-	// many insertions as it held files when sampled.
-	minResample = 5_000
+	// many insertions as it held files when sampled. Small, so that a
+	// directory whose index started empty (its sample at open has no
+	// names, and every trigram looks alike) learns which trigrams are rare
+	// after its first few hundred files: with no sample, a search ANDs
+	// MaxTerms trigrams, common ones included, and costs 2–3 times as much
+	// (10 000 names, one match). Resampling reads at most sampleNames
+	// names, and the doubling rule keeps it rare as the index grows.
+	minResample = 256
 )
 
 // match returns the FTS5 query for a lowered query of at least 3

@@ -8,8 +8,8 @@ import (
 )
 
 // testPeerPins: a peer name's pin is bound at its logins, a different pin
-// is a change (dated), the same pin or cleartext is not, and the binding
-// goes with the name.
+// is a change (dated), the same pin or cleartext is not, search results
+// carry it, and the binding goes with the name.
 func testPeerPins(t *testing.T, s store.Store) {
 	ctx := t.Context()
 	mustAccount(t, s, "alice")
@@ -41,6 +41,24 @@ func testPeerPins(t *testing.T, s store.Store) {
 	bind(t, "den", pinA, at(0), "")
 	bind(t, "attic", "", at(0), "")
 	pins(t, map[string]store.PeerPin{"den": {Pin: pinA}, "attic": {Pin: ""}})
+
+	// Search results carry each source's pin, read by the search itself.
+	f := file("song.mp3", "pinned content")
+	mustReplace(t, s, "a1", f)
+	mustReplace(t, s, "b1", f)
+	for _, q := range []store.SearchQuery{{SHA256: f.SHA256}, {Query: "song"}} {
+		q.PageSize = 10
+		res, _, err := s.Search(ctx, q, at(0))
+		wantErr(t, "Search", err, nil)
+		if len(res) != 1 {
+			t.Fatalf("Search %+v = %d results, want 1", q, len(res))
+		}
+		got := map[string]string{}
+		for _, src := range res[0].Sources {
+			got[src.Peer] = src.Pin
+		}
+		same(t, "pins of the search's sources", got, map[string]string{"den": pinA, "attic": ""})
+	}
 
 	// The same key again: no change.
 	bind(t, "den", pinA, at(time.Second), "")
