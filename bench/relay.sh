@@ -4,7 +4,7 @@
 # interleaved: p1 is reachable (--relay never) and shares one file; p2
 # advertises an address nothing listens on (a peer behind NAT) and waits
 # at the relay (--relay always), sharing another file of the same size.
-# Everything serves TLS, as by default (bench/lib/net.sh): relayed, TLS
+# Everything serves TLS, as by default (NET_TLS=1 below): relayed, TLS
 # runs end to end between `get` and p2 through the relay's splice.
 # It prints each median and the ratio relay/direct of throughputs.
 #
