@@ -90,20 +90,22 @@ demo:
 image: build
 	docker build -t peerhub:latest .
 
-## up: the compose network (directory + p1, p2, p3) in the background
+## up: the compose network (directory + p1, p2, p3, and p4 behind NAT), TLS on, in the background
 up: image
 	@test -n "$(COMPOSE_TOOL)" || { echo "no docker compose or docker-compose found"; exit 1; }
 	$(COMPOSE) up -d
-	@echo "waiting for the four containers to be healthy..."
+	@echo "waiting for the five containers to be healthy..."
 	@for i in $$(seq 1 60); do \
 		n=$$(docker inspect -f '{{.State.Health.Status}}' $$($(COMPOSE) ps -q) 2>/dev/null | grep -c '^healthy$$'); \
-		[ "$$n" = 4 ] && break; sleep 1; \
-	done; [ "$$n" = 4 ] || { $(COMPOSE) ps; echo "not healthy after 60s"; exit 1; }
+		[ "$$n" = 5 ] && break; sleep 1; \
+	done; [ "$$n" = 5 ] || { $(COMPOSE) ps; echo "not healthy after 60s"; exit 1; }
 	@$(COMPOSE) ps
 	@echo
 	@echo "Try:  $(COMPOSE) exec p1 /peerhub search archivo"
 	@echo "      $(COMPOSE) exec p1 /peerhub get archivo1_p2.txt"
+	@echo "      $(COMPOSE) exec p1 /peerhub peers             # p4 is RELAYED, every address https://"
 	@echo "      $(COMPOSE) exec p1 /peerhub menu"
+	@echo "From the host: https://127.0.0.1:8000#$$($(COMPOSE) exec -T directory /peerhub directory pin --data /state)"
 	@echo "Stop: make down"
 
 ## down: stop the compose network and remove its volumes

@@ -4,6 +4,8 @@
 # interleaved: p1 is reachable (--relay never) and shares one file; p2
 # advertises an address nothing listens on (a peer behind NAT) and waits
 # at the relay (--relay always), sharing another file of the same size.
+# Everything serves TLS, as by default (NET_TLS=1 below): relayed, TLS
+# runs end to end between `get` and p2 through the relay's splice.
 # It prints each median and the ratio relay/direct of throughputs.
 #
 # Usage: bench/relay.sh                (100 MiB, 5 rounds)
@@ -16,6 +18,8 @@ ROUNDS="${BENCH_ROUNDS:-5}"
 
 make -s build >/dev/null
 PEER_ARGS=(--relay never)
+# TLS, as by default (bench/lib/net.sh serves cleartext without it).
+NET_TLS=1
 # shellcheck source=bench/lib/net.sh
 . bench/lib/net.sh
 net_workspace
@@ -32,8 +36,8 @@ net_start
 NAT_PORT=$(free_port)
 P2_PORT=$(free_port)
 "$PEERHUB" peer --share "$WORK/share2" --user "$BENCH_USER" --name p2 \
-	--password-file "$WORK/password" --directory "$DIR_URL" \
-	--listen "127.0.0.1:$P2_PORT" --advertise "http://127.0.0.1:$NAT_PORT" \
+	--password-file "$WORK/password" --directory "$PEERHUB_DIRECTORY" \
+	--listen "127.0.0.1:$P2_PORT" --advertise "https://127.0.0.1:$NAT_PORT" \
 	--relay always --log-level warn 2>"$WORK/peer2.log" &
 P2_PID=$!
 trap 'kill $P2_PID 2>/dev/null || true; net_cleanup' EXIT
@@ -43,6 +47,13 @@ for _ in $(seq 1 300); do
 	if "$PEERHUB" peers | grep -q '^p2 .*relayed'; then break; fi
 	sleep 0.1
 done
+"$PEERHUB" peers | grep -q '^p2 .*relayed' || { echo "bench: p2 is not listed as relayed" >&2; exit 1; }
+
+# relayed_bytes prints the bytes the relay moved from peers so far.
+relayed_bytes() {
+	curl -sf --cacert "$DIR_CACERT" "$DIR_URL/metrics" |
+		awk '/^peerhub_relay_bytes_total\{.*from_peer/ { n += $2 } END { printf "%.0f", n }'
+}
 
 now() { printf '%s' "$EPOCHREALTIME"; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
@@ -65,6 +76,13 @@ for r in $(seq 1 "$ROUNDS"); do
 	relayed+=("$(run "$RELAYED")")
 	echo "round $r: direct ${direct[-1]} s, relayed ${relayed[-1]} s (load $(load_avg))"
 done
+# The relayed rounds really went through the relay: it moved at least the
+# file's bytes per round from p2.
+moved=$(relayed_bytes)
+if [ "$moved" -lt $((ROUNDS * SIZE_MIB * 1024 * 1024)) ]; then
+	echo "bench: the relay moved $moved bytes, less than the relayed files" >&2
+	exit 1
+fi
 md=$(median "${direct[@]}")
 mr=$(median "${relayed[@]}")
 awk -v s="$SIZE_MIB" -v d="$md" -v r="$mr" 'BEGIN {

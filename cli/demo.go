@@ -179,10 +179,13 @@ func runDemo(ctx context.Context, out io.Writer, log *slog.Logger, c demoConfig)
 	}
 	// curl checks the pin (-k only skips the authority check); grpcurl
 	// takes the self-signed certificate as its authority.
-	curlTrust, grpcurlTrust := "", "-plaintext"
+	// buf curl, like grpcurl, has no pins: the certificate file is its
+	// only authority; over cleartext it needs HTTP/2 by prior knowledge.
+	curlTrust, grpcurlTrust, bufTrust := "", "-plaintext", "--http2-prior-knowledge"
 	if !c.plaintext {
 		curlTrust = "-k --pinnedpubkey " + string(dir.Pin()) + " "
 		grpcurlTrust = "-cacert " + dir.CertFile()
+		bufTrust = "--cacert " + dir.CertFile()
 	}
 	fmt.Fprintf(out, `peerhub demo is running (Ctrl-C stops it).
 
@@ -199,11 +202,13 @@ Accounts p1, p2, p3 and demo; password %q (demo only). Try, in another terminal:
   go run . get compartido.bin -o /tmp          # from all three peers at once
   go run . menu
 
-  curl -s %s%s/v1/login -H 'Content-Type: application/json' -d '{"username":"demo","password":"%s"}'
-  curl -s %s"%s/v1/search?query=archivo" -H "Authorization: Bearer TOKEN"
+  TOKEN=$(curl -s %s%s/v1/login -H 'Content-Type: application/json' -d '{"username":"demo","password":"%s"}' | sed 's/.*"token":"\([^"]*\)".*/\1/')
+  curl -s %s"%s/v1/search?query=archivo" -H "Authorization: Bearer $TOKEN"
   go tool -modfile=tools/go.mod grpcurl %s %s list
+  go tool -modfile=tools/go.mod buf curl %s -H "Authorization: Bearer $TOKEN" -d '{"query":"archivo"}' %s/peerhub.directory.v1.DirectoryService/Search
 `, dirURL, peerURLs[0], peerURLs[1], peerURLs[2], c.data, DemoPassword,
-		dirURL, DemoPassword, curlTrust, dir.URL(dirLn), DemoPassword, curlTrust, dir.URL(dirLn), grpcurlTrust, dirLn.Addr().String())
+		dirURL, DemoPassword, curlTrust, dir.URL(dirLn), DemoPassword, curlTrust, dir.URL(dirLn), grpcurlTrust, dirLn.Addr().String(),
+		bufTrust, dir.URL(dirLn))
 	<-ctx.Done()
 	wg.Wait()
 	select {

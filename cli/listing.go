@@ -4,8 +4,11 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+
+	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
 )
 
 // Listings: how many items the listing commands (search, peers, files)
@@ -102,4 +105,28 @@ func groupDigits(n int) string {
 		s = s[:i] + " " + s[i:]
 	}
 	return s
+}
+
+// printPeers writes the table of `peerhub peers` to w.
+func printPeers(w io.Writer, peers []*directoryv1.PeerInfo) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "PEER\tACCOUNT\tADDRESS\tFILES\tLAST SEEN\tREACH\tKEY")
+	for _, p := range peers {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", p.GetName(), p.GetUsername(), p.GetAddress(), p.GetFileCount(), ago(p.GetLastSeen()), reachWord(p.GetReachability()), keyWord(p))
+	}
+	return tw.Flush()
+}
+
+// keyWord is how `peerhub peers` shows a peer's TLS key: "-" for a
+// cleartext peer, "pinned" when the directory vouches for its key, and
+// "changed 3m ago" once a login replaced the key bound to its name (a new
+// key, or someone else with the account's password: worth a look).
+func keyWord(p *directoryv1.PeerInfo) string {
+	switch {
+	case p.GetPin() == "":
+		return "-"
+	case p.GetPinChangedAt() != nil:
+		return "changed " + ago(p.GetPinChangedAt())
+	}
+	return "pinned"
 }

@@ -131,7 +131,11 @@ func newPeersCommand(g *globals) *cobra.Command {
 		Short: "List the online peers and the account each belongs to",
 		Long: `Peers lists the online peers: each name with the account that owns it (the
 account that first logged a peer in under that name; no other account can
-use it), the address it serves files at, and how many files it shares.`,
+use it), the address it serves files at, how many files it shares, how
+downloaders reach it (REACH: direct, relayed through the directory, or
+unreachable) and its TLS key (KEY: "pinned" when the directory vouches for
+its key, "changed 3m ago" when its last login brought another key than the
+one bound to its name before, "-" for a cleartext peer).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return o.withSession(cmd.Context(), g, func(s *session.Session) error {
@@ -153,12 +157,7 @@ use it), the address it serves files at, and how many files it shares.`,
 					fmt.Fprintln(cmd.OutOrStdout(), "No peer is online.")
 					return nil
 				}
-				tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
-				fmt.Fprintln(tw, "PEER\tACCOUNT\tADDRESS\tFILES\tLAST SEEN\tREACH")
-				for _, p := range peers {
-					fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\n", p.GetName(), p.GetUsername(), p.GetAddress(), p.GetFileCount(), ago(p.GetLastSeen()), reachWord(p.GetReachability()))
-				}
-				return tw.Flush()
+				return printPeers(cmd.OutOrStdout(), peers)
 			})
 		},
 	}

@@ -23,6 +23,7 @@ import (
 	"connectrpc.com/connect"
 
 	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
+	"github.com/peerhub/peerhub/internal/identity"
 	"github.com/peerhub/peerhub/internal/testutil"
 	"github.com/peerhub/peerhub/peer/session"
 )
@@ -250,6 +251,52 @@ func (c *compose) healthy(names ...string) error {
 	return nil
 }
 
+// pinOfFile is the pin of the PEM certificate at path in a service's
+// container.
+func (c *compose) pinOfFile(service, path string) identity.Pin {
+	c.t.Helper()
+	b, err := c.file(service, path)
+	if err != nil {
+		c.t.Fatalf("%s:%s: %v", service, path, err)
+	}
+	local := filepath.Join(c.t.TempDir(), "cert.pem")
+	if err := os.WriteFile(local, b, 0o600); err != nil {
+		c.t.Fatal(err)
+	}
+	pin, err := identity.PinOfFile(local)
+	if err != nil {
+		c.t.Fatalf("%s:%s: %v", service, path, err)
+	}
+	return pin
+}
+
+// checkPeersTLS checks that the directory lists each of peers at an
+// https:// address with the pin of the certificate the peer generated in
+// its volume.
+func (c *compose) checkPeersTLS(s *session.Session, peers ...string) {
+	c.t.Helper()
+	res, err := s.Client().ListPeers(c.t.Context(), connect.NewRequest(&directoryv1.ListPeersRequest{}))
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	listed := map[string]*directoryv1.PeerInfo{}
+	for _, p := range res.Msg.GetPeers() {
+		listed[p.GetName()] = p
+	}
+	for _, name := range peers {
+		p := listed[name]
+		if p == nil {
+			c.t.Fatalf("%s not listed", name)
+		}
+		if !strings.HasPrefix(p.GetAddress(), "https://") {
+			c.t.Errorf("%s listed at %s, want https://", name, p.GetAddress())
+		}
+		if want := c.pinOfFile(name, "/data/.peerhub/tls/"+identity.CertFile); p.GetPin() != string(want) {
+			c.t.Errorf("%s listed with pin %q, its certificate's is %q", name, p.GetPin(), want)
+		}
+	}
+}
+
 type searchJSON struct {
 	Results []struct {
 		Sha256  string
@@ -293,7 +340,8 @@ func hostSearch(ctx context.Context, s *session.Session, query string) (map[stri
 	return m, nil
 }
 
-// TestCompose runs the seed's scenario on the real container deployment:
+// TestCompose runs the seed's scenario on the real container deployment,
+// TLS on everywhere as compose.yaml has it:
 // search from p1 finds p2's file, p1 gets it into its /data and becomes a
 // source, p2 puts a file on p3, p3 is killed and leaves search within its
 // TTL, the directory restarts and every peer is back by itself. The
@@ -343,9 +391,23 @@ func TestCompose(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr, _, _ = strings.Cut(strings.TrimSpace(addr), "\n")
-	host := session.New(session.Config{Directory: "http://" + addr, Username: "demo", Password: composePassword})
+	// The directory serves TLS only: cleartext gets no session.
+	plain := session.New(session.Config{Directory: "http://" + addr, Username: "demo", Password: composePassword})
+	if err := plain.Login(t.Context()); err == nil {
+		t.Fatalf("a cleartext login through %s succeeded: the directory should serve TLS only", addr)
+	}
+	// The host trusts the directory by its pin, as README's recipe does.
+	pin, err := c.peerhub("directory", "directory", "pin", "--data", "/state")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pin = strings.TrimSpace(pin)
+	if want := c.pinOfFile("directory", "/state/"+identity.CertFile); pin != string(want) {
+		t.Fatalf("peerhub directory pin printed %q, the certificate file's pin is %q", pin, want)
+	}
+	host := session.New(session.Config{Directory: "https://" + addr + "#" + pin, Username: "demo", Password: composePassword})
 	if err := host.Login(t.Context()); err != nil {
-		t.Fatalf("log in through %s: %v", addr, err)
+		t.Fatalf("log in through %s with pin %s: %v", addr, pin, err)
 	}
 	keepAlive, stop := context.WithCancel(t.Context())
 	defer stop()
@@ -380,6 +442,10 @@ func TestCompose(t *testing.T) {
 	if got := testutil.SHA256Hex(b); got != want {
 		t.Fatalf("downloaded file hashes to %s, want %s", got, want)
 	}
+	// Every peer serves TLS, and the directory vouches for the key each
+	// one generated in its volume: the get above went to https://p2:8002
+	// and accepted that key only.
+	c.checkPeersTLS(host, "p1", "p2", "p3")
 	// p1 now shares it too.
 	testutil.Eventually(t, 10*time.Second, "p1 a source of the file it downloaded", func() error {
 		r, err = c.search("p2", "archivo1_p2")
@@ -412,6 +478,7 @@ func TestCompose(t *testing.T) {
 		}
 		return err
 	})
+	c.checkPeersTLS(host, "p4")
 	solo := testutil.RandBytes(3<<20, 4)
 	soloPath := filepath.Join(t.TempDir(), "solo_p4.bin")
 	if err := os.WriteFile(soloPath, solo, 0o644); err != nil {

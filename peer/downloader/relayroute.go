@@ -22,6 +22,14 @@ import (
 // is tried: long enough for a far peer, short next to a download.
 const DirectDialTimeout = 5 * time.Second
 
+// A routed connection that has received nothing for relayPingInterval is
+// pinged, and closed if the ping goes unanswered for relayPingTimeout: a
+// relayed source can vanish without a TCP reset reaching us.
+const (
+	relayPingInterval = 30 * time.Second
+	relayPingTimeout  = 15 * time.Second
+)
+
 // Router gives the HTTP client that reaches one source: direct, or through
 // the directory's relay. Options.Routes takes one.
 type Router interface {
@@ -47,9 +55,7 @@ func (e *engine) clientFor(s Source) (*http.Client, error) {
 // the directory's relay (server/relay, wire of internal/relaywire) when
 // the directory lists the source as relayed or the direct dial fails.
 // The choice is made per connection, below HTTP: each source has an
-// HTTP/2 transport (net/http's, whose dial hooks may return any
-// connection: x/net/http2's Transport, once needed for this, is
-// deprecated in its favour) whose dial returns either a direct
+// HTTP/2-only net/http transport whose dial returns either a direct
 // connection or a relayed one; TLS to the peer, when its address
 // is https://, runs over either, end to end, so the relay sees only
 // ciphertext. Safe for concurrent use; Close when done.
@@ -113,25 +119,23 @@ func (r *Relay) Client(s Source) *http.Client {
 		return c.client
 	}
 	c := &routed{relay: s.Relayed}
-	h2 := http2tuning.Config()
-	h2.SendPingTimeout = 30 * time.Second
-	h2.PingTimeout = 15 * time.Second
+	// HTTP/2 only: h2 over the TLS connection dialSource returned (past
+	// its handshake, ALPN h2) for https://, prior-knowledge h2c for
+	// http://; the same frames and windows as every other peerhub client.
 	var protocols http.Protocols
 	protocols.SetHTTP2(true)
 	protocols.SetUnencryptedHTTP2(true)
-	// Both dials go through dialSource, which picks direct or relayed and
-	// then speaks TLS itself for an https:// source (a *tls.Conn that
-	// negotiated h2), or hands over the bare connection for http:// (h2c).
+	h2 := http2tuning.Config()
+	h2.SendPingTimeout = relayPingInterval
+	h2.PingTimeout = relayPingTimeout
 	dial := func(ctx context.Context, _, addr string) (net.Conn, error) {
 		return r.dialSource(ctx, s, addr, c)
 	}
 	c.t = &http.Transport{
-		Protocols:         &protocols,
-		HTTP2:             h2,
-		ForceAttemptHTTP2: true,
-		DialContext:       dial,
-		DialTLSContext:    dial,
-		IdleConnTimeout:   90 * time.Second,
+		Protocols:      &protocols,
+		HTTP2:          h2,
+		DialContext:    dial,
+		DialTLSContext: dial,
 	}
 	c.client = &http.Client{Transport: c.t}
 	r.clients[key] = c

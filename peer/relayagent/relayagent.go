@@ -2,10 +2,10 @@
 // (server/relay) when downloaders cannot reach it directly: it holds
 // waiting connections open to the relay, and serves each one the relay
 // pairs with a downloader as if it had been accepted on the peer's own
-// listener, with the peer's handler over HTTP/2 (golang.org/x/net/http2's
-// Server.ServeConn, which net/http cannot do on a connection it did not
-// accept) and, when the peer serves TLS, TLS with the peer's own
-// certificate: the relay only sees ciphertext.
+// listener, with the peer's handler over HTTP/2 (net/http's own server,
+// fed by a listener the agent pushes relayed connections into) and, when
+// the peer serves TLS, TLS with the peer's own certificate: the relay
+// only sees ciphertext.
 package relayagent
 
 import (
@@ -18,11 +18,8 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strings"
 	"sync"
 	"time"
-
-	"golang.org/x/net/http2"
 
 	"github.com/peerhub/peerhub/internal/http2tuning"
 	"github.com/peerhub/peerhub/internal/relaywire"
@@ -94,7 +91,6 @@ type Agent struct {
 	log  *slog.Logger
 	host string
 	dial relaywire.Dialer
-	h2   *http2.Server
 
 	mu     sync.Mutex
 	active bool // waiting connections are (being) held
@@ -115,13 +111,7 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return nil, fmt.Errorf("relay: directory URL %q: want http:// or https://host:port", cfg.Directory)
 	}
-	a := &Agent{cfg: cfg, log: cfg.Logger, host: u.Host, dial: relaywire.DirectoryDialer(u, cfg.DirectoryTLS)}
-	a.h2 = &http2.Server{
-		MaxReadFrameSize:             http2tuning.MaxFrameSize,
-		MaxUploadBufferPerStream:     http2tuning.StreamWindow,
-		MaxUploadBufferPerConnection: http2tuning.ConnectionWindow,
-	}
-	return a, nil
+	return &Agent{cfg: cfg, log: cfg.Logger, host: u.Host, dial: relaywire.DirectoryDialer(u, cfg.DirectoryTLS)}, nil
 }
 
 // Active reports whether the agent holds (or is opening) waiting
@@ -137,8 +127,24 @@ func (a *Agent) Run(ctx context.Context) {
 	if a.cfg.Mode == ModeNever {
 		return
 	}
+	ln := newRelayedListener()
+	srv := a.server(ctx)
+	served := make(chan struct{})
+	go func() {
+		defer close(served)
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
+			a.log.Warn("relay: serving relayed downloaders stopped", "error", err)
+		}
+	}()
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	defer func() {
+		// The waiting connections first (they push into ln), then the
+		// server with its relayed connections.
+		wg.Wait()
+		ln.Close()
+		srv.Close()
+		<-served
+	}()
 	var stop context.CancelFunc
 	tick := time.NewTicker(pollInterval)
 	defer tick.Stop()
@@ -150,7 +156,7 @@ func (a *Agent) Run(ctx context.Context) {
 			var wctx context.Context
 			wctx, stop = context.WithCancel(ctx)
 			for range a.cfg.Waiting {
-				wg.Go(func() { a.keep(wctx) })
+				wg.Go(func() { a.keep(wctx, ln) })
 			}
 			a.setActive(true)
 		case !want && stop != nil:
@@ -179,7 +185,7 @@ func (a *Agent) setActive(v bool) {
 
 // keep holds one waiting connection open at a time until ctx is done:
 // when the relay pairs it, it is served and a new one is opened.
-func (a *Agent) keep(ctx context.Context) {
+func (a *Agent) keep(ctx context.Context, ln *relayedListener) {
 	backoff := retryMin
 	for ctx.Err() == nil {
 		conn, addr, err := a.waitOnce(ctx)
@@ -197,7 +203,7 @@ func (a *Agent) keep(ctx context.Context) {
 			continue
 		}
 		backoff = retryMin
-		go a.serve(ctx, conn, addr)
+		go a.serve(ctx, ln, conn, addr)
 	}
 }
 
@@ -244,10 +250,26 @@ func (a *Agent) waitOnce(ctx context.Context) (net.Conn, string, error) {
 	}
 }
 
-// serve serves one relayed connection with the peer's handler, as
-// HTTP/2, over TLS when the peer serves TLS.
-func (a *Agent) serve(ctx context.Context, conn net.Conn, addr string) {
-	defer conn.Close()
+// server is the HTTP/2 server of relayed connections: net/http's, with
+// the same frame and window tuning as the peer's own listener, h2 over
+// TLS or prior-knowledge h2c, and no HTTP/1 (downloaders speak h2 only).
+func (a *Agent) server(ctx context.Context) *http.Server {
+	var protocols http.Protocols
+	protocols.SetHTTP2(true)
+	protocols.SetUnencryptedHTTP2(true)
+	return &http.Server{
+		Handler:           a.cfg.Handler,
+		Protocols:         &protocols,
+		HTTP2:             http2tuning.Config(),
+		ReadHeaderTimeout: handshakeTimeout,
+		ErrorLog:          slog.NewLogLogger(a.log.Handler(), slog.LevelDebug),
+		BaseContext:       func(net.Listener) context.Context { return ctx },
+	}
+}
+
+// serve hands one relayed connection to the agent's server, after a TLS
+// handshake with the peer's certificate when the peer serves TLS.
+func (a *Agent) serve(ctx context.Context, ln *relayedListener, conn net.Conn, addr string) {
 	var c net.Conn = &relaywire.AddrConn{Conn: conn, Remote: relaywire.RelayedAddr(addr)}
 	if a.cfg.TLS != nil {
 		cfg := a.cfg.TLS.Clone()
@@ -258,13 +280,16 @@ func (a *Agent) serve(ctx context.Context, conn net.Conn, addr string) {
 		cancel()
 		if err != nil {
 			a.log.Debug("relay: TLS handshake with a relayed downloader failed", "remote", addr, "error", err)
+			conn.Close()
 			return
 		}
-		if p := tc.ConnectionState().NegotiatedProtocol; p != "h2" && !strings.EqualFold(p, "") {
+		if p := tc.ConnectionState().NegotiatedProtocol; p != "h2" {
+			a.log.Debug("relay: relayed downloader did not negotiate h2", "remote", addr, "protocol", p)
+			conn.Close()
 			return
 		}
 		c = tc
 	}
 	a.log.Debug("relay: serving a relayed downloader", "remote", addr)
-	a.h2.ServeConn(c, &http2.ServeConnOpts{Context: ctx, Handler: a.cfg.Handler})
+	ln.push(c)
 }

@@ -134,7 +134,6 @@ type session struct {
 
 	last    atomic.Int64 // unix nanoseconds of the last byte moved
 	cutOnce sync.Once
-	stalled atomic.Bool
 }
 
 // run splices the two connections until one side ends, or the session
