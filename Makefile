@@ -114,7 +114,7 @@ down:
 	$(COMPOSE) down -v --remove-orphans
 
 ## bench: the product's benchmarks (docs/BENCHMARKS.md): the built binary against outside baselines; fails if a goal is missed
-BENCH_SCRIPTS := bench/directory.sh bench/heartbeat.sh bench/get.sh bench/getmany.sh bench/peer-rss.sh
+BENCH_SCRIPTS := bench/directory.sh bench/heartbeat.sh bench/get.sh bench/getmany.sh bench/peer-rss.sh bench/tls.sh bench/relay.sh
 bench: build
 	@failed=; for s in $(BENCH_SCRIPTS); do echo "== $$s"; ./$$s || failed="$$failed $$s"; echo; done; \
 	if [ -n "$$failed" ]; then echo "goal missed or error:$$failed"; exit 1; fi

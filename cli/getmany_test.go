@@ -1,9 +1,7 @@
 package cli_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -567,20 +565,15 @@ func TestGetManyInterrupted(t *testing.T) {
 	}
 }
 
-// stateSaved reports whether the download state at path has had a record
-// of progress saved in it, so that a piece is on disk to resume: the state
-// file is reserved when a download starts, and holds two records (one in
-// each half, peer/downloader/state.go) of which one of generation 1 or
-// more is saved once a second while pieces arrive.
+// stateSaved reports whether the download state at path has recorded a
+// piece (testutil.DownloadStateSaved), so that one is on disk to resume.
 func stateSaved(path string) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
-	for _, rec := range [][]byte{b[:len(b)/2], b[len(b)/2:]} {
-		if bytes.HasPrefix(rec, []byte("phstate")) && len(rec) >= 16 && binary.LittleEndian.Uint64(rec[8:16]) >= 1 {
-			return nil
-		}
+	if !testutil.DownloadStateSaved(b) {
+		return errors.New("no progress saved yet")
 	}
-	return errors.New("no progress saved yet")
+	return nil
 }

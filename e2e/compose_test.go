@@ -24,6 +24,7 @@ import (
 
 	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
 	"github.com/peerhub/peerhub/internal/identity"
+	"github.com/peerhub/peerhub/internal/sharepath"
 	"github.com/peerhub/peerhub/internal/testutil"
 	"github.com/peerhub/peerhub/peer/session"
 )
@@ -501,6 +502,61 @@ func TestCompose(t *testing.T) {
 		t.Fatalf("p4's file through the relay: %v (wrong content or missing)", err)
 	}
 	lap("get from p4 through the relay")
+
+	// Killing p4 in the middle of a download through the relay is like
+	// losing any source: the get fails within its stall timeout, keeps the
+	// partial file and says how to resume. (p4 sends 4 MiB/s at most:
+	// 24 MiB take about 6 s.)
+	big := testutil.RandBytes(24<<20, 5)
+	bigPath := filepath.Join(t.TempDir(), "big_p4.bin")
+	if err := os.WriteFile(bigPath, big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.docker("cp", bigPath, c.ids["p4"]+":/data/big_p4.bin"); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 30*time.Second, "p1 finds p4's big file", func() error {
+		r, err = c.search("p1", "big_p4")
+		if err == nil && !r.sources()["p4"] {
+			err = fmt.Errorf("no source p4: %+v", r)
+		}
+		return err
+	})
+	var getOut testutil.SyncBuffer
+	get := exec.CommandContext(t.Context(), "docker", "exec", c.ids["p1"], "/peerhub", "get", "big_p4.bin")
+	get.Stdout, get.Stderr = &getOut, &getOut
+	if err := get.Start(); err != nil {
+		t.Fatal(err)
+	}
+	getDone := make(chan error, 1)
+	go func() { getDone <- get.Wait() }()
+	testutil.Eventually(t, 30*time.Second, "a piece of big_p4.bin on p1's disk", func() error {
+		b, err := c.file("p1", "/data/big_p4.bin"+sharepath.StateSuffix)
+		if err == nil && !testutil.DownloadStateSaved(b) {
+			err = errors.New("no progress saved yet")
+		}
+		return err
+	})
+	if _, err := c.docker("kill", c.ids["p4"]); err != nil {
+		t.Fatal(err)
+	}
+	killedP4 := time.Now()
+	select {
+	case err := <-getDone:
+		if err == nil {
+			t.Fatalf("get of big_p4.bin succeeded although its only source was killed:\n%s", getOut.String())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatalf("get still running 60 s after its only source was killed:\n%s", getOut.String())
+	}
+	if out := getOut.String(); !strings.Contains(out, "run the same command again to resume") {
+		t.Fatalf("get after p4 was killed gives no resume hint:\n%s", out)
+	}
+	if _, err := c.file("p1", "/data/big_p4.bin"+sharepath.PartialSuffix); err != nil {
+		t.Fatalf("the partial file was not kept: %v", err)
+	}
+	t.Logf("get failed %s after p4 was killed", time.Since(killedP4).Round(100*time.Millisecond))
+	lap("p4 killed mid-download")
 
 	// docker kill p3 (the seed's p3 died with exit 137): it and its files
 	// leave search within its TTL (3 × the 2s heartbeat).
