@@ -17,6 +17,7 @@ import (
 	"github.com/peerhub/peerhub/internal/advertise"
 	"github.com/peerhub/peerhub/internal/rpcserver"
 	"github.com/peerhub/peerhub/internal/sharepath"
+	"github.com/peerhub/peerhub/peer/downloader/outfs"
 	"github.com/peerhub/peerhub/peer/index"
 	"github.com/peerhub/peerhub/peer/relayagent"
 	"github.com/peerhub/peerhub/peer/transfer"
@@ -75,6 +76,11 @@ type Config struct {
 	// MaxUploadTotal is the most bytes all uploads may store in Share
 	// together, counted across restarts (transfer.UploadTotalFile).
 	MaxUploadTotal int64
+	// UploadFolder is the shared folder as uploads write to it
+	// (transfer.Options.Folder); the real one if nil. Not a flag: tests
+	// pass an outfs.Faulty to fill the disk at a chosen write. The peer
+	// does not close it.
+	UploadFolder outfs.Folder
 	// MaxTransfers is how many transfers (downloads and uploads together)
 	// are served at once; transfer.DefaultMaxTransfers if zero.
 	MaxTransfers int

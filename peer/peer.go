@@ -88,6 +88,7 @@ func New(ctx context.Context, cfg Config, log *slog.Logger) (*Peer, error) {
 		AcceptUploads:  cfg.AcceptUploads,
 		MaxUploadSize:  cfg.MaxUploadSize,
 		MaxUploadTotal: cfg.MaxUploadTotal,
+		Folder:         cfg.UploadFolder,
 		Logger:         log,
 	})
 	if err != nil {

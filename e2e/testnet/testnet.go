@@ -26,6 +26,7 @@ import (
 	"github.com/peerhub/peerhub/internal/testutil"
 	"github.com/peerhub/peerhub/internal/token"
 	"github.com/peerhub/peerhub/peer"
+	"github.com/peerhub/peerhub/peer/downloader/outfs"
 	"github.com/peerhub/peerhub/server"
 	"github.com/peerhub/peerhub/server/directory"
 	"github.com/peerhub/peerhub/server/relay"
@@ -284,6 +285,10 @@ type PeerOptions struct {
 	TLSCert, TLSKey string
 	// Settle as in peer.Config; DefaultSettle if zero.
 	Settle time.Duration
+	// UploadFolder opens the shared folder (its path) as uploads write to
+	// it (peer.Config.UploadFolder), e.g. an outfs.Faulty; the real one if
+	// nil.
+	UploadFolder func(share string) (outfs.Folder, error)
 }
 
 // DefaultSettle is the settle time of test peers unless PeerOptions.Settle
@@ -331,6 +336,18 @@ func (n *Network) AddPeer(name string, opts PeerOptions) *Peer {
 			n.t.Fatal(err)
 		}
 	}
+	var upfs outfs.Folder
+	if opts.UploadFolder != nil {
+		if err := os.MkdirAll(share, 0o755); err != nil {
+			n.t.Fatal(err)
+		}
+		f, err := opts.UploadFolder(share)
+		if err != nil {
+			n.t.Fatal(err)
+		}
+		n.t.Cleanup(func() { f.Close() })
+		upfs = f
+	}
 	p, err := peer.New(context.Background(), peer.Config{
 		Share: share, Name: name, User: user, Password: Password,
 		Listen: "127.0.0.1:0", Directory: n.DirectoryURL, InsecurePlaintext: !n.opts.TLS && opts.TLSCert == "",
@@ -338,7 +355,7 @@ func (n *Network) AddPeer(name string, opts PeerOptions) *Peer {
 		MaxUploadTotal: opts.MaxUploadTotal,
 		ShutdownGrace:  time.Second, CORS: opts.CORS, Advertise: opts.Advertise,
 		StallTimeout: opts.StallTimeout, Settle: cmp.Or(opts.Settle, DefaultSettle), MaxTransfersPerAccount: opts.MaxTransfersPerAccount, MaxTransfersPerAddress: opts.MaxTransfersPerAddress,
-		Relay: opts.Relay, TLSCert: opts.TLSCert, TLSKey: opts.TLSKey,
+		Relay: opts.Relay, TLSCert: opts.TLSCert, TLSKey: opts.TLSKey, UploadFolder: upfs,
 	}, n.log.With("role", "peer", "peer", name))
 	if err != nil {
 		n.t.Fatalf("start peer %s: %v", name, err)

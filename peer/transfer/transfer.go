@@ -27,6 +27,7 @@ import (
 
 	"github.com/peerhub/peerhub/internal/pieces"
 	"github.com/peerhub/peerhub/internal/sharepath"
+	"github.com/peerhub/peerhub/peer/downloader/outfs"
 	"github.com/peerhub/peerhub/peer/index"
 )
 
@@ -83,7 +84,8 @@ var (
 	// what MaxUploadTotal leaves after the uploads stored and running.
 	ErrTooLarge = errors.New("upload too large")
 	// ErrNoSpace means an upload's size is over the free disk space of the
-	// shared folder (less the uploads already running).
+	// shared folder (less the uploads already running), or the disk filled
+	// up while the upload was written (outfs.DiskFull).
 	ErrNoSpace = errors.New("not enough free disk space")
 	// ErrExists means an upload's name is taken (by a file or a folder), or
 	// one of its parent folders is a file.
@@ -143,6 +145,11 @@ type Options struct {
 	// the shared folder, counted across restarts in UploadTotalFile, in
 	// bytes; DefaultMaxUploadTotal if zero.
 	MaxUploadTotal int64
+	// Folder is the shared folder as uploads write to it: every file
+	// operation of receiving and storing an upload goes through it. Nil
+	// means outfs.OnRoot(Root), the real one; tests pass an outfs.Faulty
+	// over that to fill the disk at a chosen write.
+	Folder outfs.Folder
 	// Logger receives what cannot be reported to a caller (a temporary file
 	// that could not be removed) and a line per transfer served (remote
 	// account, file, bytes, duration). Discarded if nil.
@@ -154,6 +161,7 @@ type Options struct {
 type Service struct {
 	catalog       Catalog
 	root          *os.Root
+	upfs          outfs.Folder // where uploads write: Options.Folder
 	chunkSize     int
 	acceptUploads bool
 	maxUpload     int64
@@ -216,9 +224,13 @@ func New(o Options) (*Service, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.Folder == nil {
+		o.Folder = outfs.OnRoot(o.Root)
+	}
 	s := &Service{
 		catalog:       o.Catalog,
 		root:          o.Root,
+		upfs:          o.Folder,
 		chunkSize:     o.ChunkSize,
 		acceptUploads: o.AcceptUploads,
 		maxUpload:     o.MaxUploadSize,

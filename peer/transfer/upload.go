@@ -16,6 +16,7 @@ import (
 
 	"github.com/peerhub/peerhub/internal/pieces"
 	"github.com/peerhub/peerhub/internal/sharepath"
+	"github.com/peerhub/peerhub/peer/downloader/outfs"
 )
 
 // IncomingDir is where uploads are written until they are complete and
@@ -23,6 +24,10 @@ import (
 // so it is never shared, and on the same file system as the final names, so
 // moving a finished upload into place is a link or a rename, never a copy.
 const IncomingDir = sharepath.StateDir + "/incoming"
+
+// uploadTempSuffix ends the name of every temporary upload file in
+// IncomingDir (see uploadTempName).
+const uploadTempSuffix = ".upload"
 
 // Permissions of what an upload creates (before the umask).
 const (
@@ -114,15 +119,27 @@ func (s *Service) Upload(ctx context.Context, h UploadHeader, next NextFunc) (_ 
 
 	tmp, err := s.receive(ctx, h, counted)
 	if err != nil {
-		return Stored{}, err
+		return Stored{}, s.diskFull(h, err)
 	}
 	if err := s.commit(tmp, h.Name); err != nil {
 		s.removeTemp(tmp)
-		return Stored{}, err
+		return Stored{}, s.diskFull(h, err)
 	}
 	stored = true
 	s.activity.received(Received{Stored: Stored(h), Account: tr.Caller.Account, At: time.Now()})
 	return Stored(h), nil
+}
+
+// diskFull turns err, when it says the disk filled up while h was written
+// (outfs.DiskFull), into ErrNoSpace with a message for the uploader that
+// names this peer's disk and none of its paths; the I/O error itself is
+// logged. Other errors are returned as they are.
+func (s *Service) diskFull(h UploadHeader, err error) error {
+	if !outfs.DiskFull(err) {
+		return err
+	}
+	s.log.Warn("upload refused: the shared folder's disk is full", "file", h.Name, "size", h.Size, "error", err)
+	return fmt.Errorf("%w: the receiving peer's disk is full; %q (%d bytes) was not stored and nothing of it was kept", ErrNoSpace, truncate(h.Name), h.Size)
 }
 
 // checkHeader checks everything about h that needs no content.
@@ -178,13 +195,14 @@ func (s *Service) checkFree(name string) error {
 // receive writes the content into a new temporary file in IncomingDir and
 // returns its name once it is complete, verified and synced. On failure it
 // has removed the file.
+// Every file operation goes through s.upfs (Options.Folder).
 // Errors: ErrMismatch, ctx's error, next's error, or an I/O error.
 func (s *Service) receive(ctx context.Context, h UploadHeader, next NextFunc) (tmp string, err error) {
-	if err := s.root.MkdirAll(IncomingDir, incomingMode); err != nil {
+	if err := s.upfs.MkdirAll(IncomingDir, incomingMode); err != nil {
 		return "", fmt.Errorf("create %s: %w", IncomingDir, err)
 	}
-	name := IncomingDir + "/" + rand.Text() + ".upload"
-	f, err := s.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fileMode)
+	name := IncomingDir + "/" + rand.Text() + uploadTempSuffix
+	f, err := s.upfs.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, fileMode)
 	if err != nil {
 		return "", fmt.Errorf("create temporary file: %w", err)
 	}
@@ -214,7 +232,7 @@ func (s *Service) receive(ctx context.Context, h UploadHeader, next NextFunc) (t
 		if int64(len(chunk)) > h.Size-n {
 			return "", fmt.Errorf("%w: more than the %d bytes announced", ErrMismatch, h.Size)
 		}
-		if _, err := f.Write(chunk); err != nil {
+		if _, err := f.WriteAt(chunk, n); err != nil {
 			return "", fmt.Errorf("write temporary file: %w", err)
 		}
 		hash.Write(chunk)
@@ -247,11 +265,11 @@ func (s *Service) commit(tmp, name string) error {
 		return err
 	}
 	if dir := path.Dir(name); dir != "." {
-		if err := s.root.MkdirAll(dir, dirMode); err != nil {
+		if err := s.upfs.MkdirAll(dir, dirMode); err != nil {
 			return fmt.Errorf("create folder of %q: %w", truncate(name), err)
 		}
 	}
-	err := s.root.Link(tmp, name)
+	err := s.upfs.Link(tmp, name)
 	switch {
 	case err == nil:
 		s.removeTemp(tmp)
@@ -261,7 +279,7 @@ func (s *Service) commit(tmp, name string) error {
 		if err := s.checkFree(name); err != nil {
 			return err
 		}
-		if err := s.root.Rename(tmp, name); err != nil {
+		if err := s.upfs.Rename(tmp, name); err != nil {
 			return fmt.Errorf("move upload to %q: %w", truncate(name), err)
 		}
 	default:
@@ -280,7 +298,7 @@ func (s *Service) commit(tmp, name string) error {
 // removeTemp removes a temporary upload file, logging (it cannot report)
 // a failure.
 func (s *Service) removeTemp(tmp string) {
-	if err := s.root.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if err := s.upfs.Remove(tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		s.log.Warn("cannot remove temporary upload file", "file", tmp, "error", err)
 	}
 }

@@ -20,11 +20,13 @@ const (
 	OpWrite              // File.WriteAt
 	OpSync               // File.Sync
 	OpRename             // Folder.Rename (a new directory entry)
+	OpLink               // Folder.Link (a new directory entry)
+	OpMkdir              // Folder.MkdirAll (new folders)
 )
 
 // String names the operation, for test names and messages.
 func (o Op) String() string {
-	return [...]string{"create", "allocate", "truncate", "write", "sync", "rename"}[o]
+	return [...]string{"create", "allocate", "truncate", "write", "sync", "rename", "link", "mkdir"}[o]
 }
 
 // Faulty is a Folder over another (the real one) that fails chosen
@@ -128,6 +130,24 @@ func (d *Faulty) Rename(from, to string) error {
 		return err
 	}
 	return d.Folder.Rename(from, to)
+}
+
+// Link links in the folder underneath; it is an OpLink of to.
+func (d *Faulty) Link(from, to string) error {
+	if err := d.check(OpLink, to); err != nil {
+		return err
+	}
+	return d.Folder.Link(from, to)
+}
+
+// MkdirAll creates folders in the folder underneath; it is an OpMkdir of
+// name, even where name exists already (a full disk fails the call before
+// the file system looks).
+func (d *Faulty) MkdirAll(name string, perm fs.FileMode) error {
+	if err := d.check(OpMkdir, name); err != nil {
+		return err
+	}
+	return d.Folder.MkdirAll(name, perm)
 }
 
 // faultyFile is a File of a Faulty folder.

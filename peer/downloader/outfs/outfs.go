@@ -10,13 +10,16 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"syscall"
 
 	"github.com/peerhub/peerhub/internal/diskspace"
 )
 
-// Folder is a download's access to its output folder. Names are single
-// path elements inside it; no operation follows a symbolic link at the
-// name it is given (os.Root's rules).
+// Folder is a download's access to its output folder, or an upload's to the
+// shared folder (peer/transfer). The downloader passes single path
+// elements, uploads slash-separated paths inside the folder; no operation
+// follows a symbolic link at the name it is given or leaves the folder
+// (os.Root's rules).
 type Folder interface {
 	// Lstat describes name itself, not what a link there points to.
 	Lstat(name string) (fs.FileInfo, error)
@@ -26,6 +29,11 @@ type Folder interface {
 	Remove(name string) error
 	// Rename moves from to to inside the folder; a link at to is replaced.
 	Rename(from, to string) error
+	// Link makes to a new name (hard link) of the file from; it fails
+	// with fs.ErrExist when to exists, so it never replaces anything.
+	Link(from, to string) error
+	// MkdirAll creates the folder name and its missing parents.
+	MkdirAll(name string, perm fs.FileMode) error
 	// Names lists the folder's entries.
 	Names() ([]string, error)
 	// Sync makes the folder's entries (renames, removes) durable.
@@ -71,14 +79,28 @@ func Open(dir string) (Folder, error) {
 	return osFolder{root}, nil
 }
 
+// OnRoot is the Folder of an os.Root its caller already holds (the shared
+// folder of peer/transfer). Its Close closes root.
+func OnRoot(root *os.Root) Folder { return osFolder{root} }
+
+// DiskFull reports whether err says the disk or the user's quota is full:
+// the one test of "disk full" for downloads and uploads alike.
+func DiskFull(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
+
 // osFolder is Folder on an os.Root.
 type osFolder struct{ root *os.Root }
 
 func (d osFolder) Lstat(name string) (fs.FileInfo, error) { return d.root.Lstat(name) }
 func (d osFolder) Remove(name string) error               { return d.root.Remove(name) }
 func (d osFolder) Rename(from, to string) error           { return d.root.Rename(from, to) }
-func (d osFolder) Free() (int64, error)                   { return diskspace.Free(d.root) }
-func (d osFolder) Close() error                           { return d.root.Close() }
+func (d osFolder) Link(from, to string) error             { return d.root.Link(from, to) }
+func (d osFolder) MkdirAll(name string, perm fs.FileMode) error {
+	return d.root.MkdirAll(name, perm)
+}
+func (d osFolder) Free() (int64, error) { return diskspace.Free(d.root) }
+func (d osFolder) Close() error         { return d.root.Close() }
 
 func (d osFolder) OpenFile(name string, flag int, perm fs.FileMode) (File, error) {
 	f, err := d.root.OpenFile(name, flag, perm)
