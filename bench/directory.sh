@@ -39,6 +39,8 @@ fi
 if [ -z "${PEERHUB:-}" ]; then make -s build >/dev/null; fi
 # shellcheck source=bench/lib/net.sh
 . bench/lib/net.sh
+# shellcheck source=bench/lib/ghz.sh
+. bench/lib/ghz.sh
 net_workspace
 
 (cd tools/ghz && go build -o "$WORK/ghz" github.com/bojand/ghz/cmd/ghz)
@@ -59,25 +61,13 @@ median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) 
 
 # run METHOD DATA: one ghz round; appends to METHOD's rps, p50, p99, cpu arrays.
 run() {
-	local method=$1 data=$2 c0 c1 json count errors rps p50 p99 cpu
+	local method=$1 data=$2 c0 c1 json
 	c0=$(cpu_ticks)
 	json=$("$WORK/ghz" --insecure --call "peerhub.directory.v1.DirectoryService/$method" \
 		-m "{\"authorization\":\"Bearer $SESSION\"}" -d "$data" \
 		-c "$CONC" -n "$REQUESTS" --format json "$HOSTPORT")
 	c1=$(cpu_ticks)
-	count=$(jq -r .count <<<"$json")
-	errors=$(jq -r '[.statusCodeDistribution | to_entries[] | select(.key != "OK") | .value] | add // 0' <<<"$json")
-	rps=$(jq -r '.rps | floor' <<<"$json")
-	p50=$(jq -r '.latencyDistribution[] | select(.percentage == 50) | .latency / 1e6' <<<"$json")
-	p99=$(jq -r '.latencyDistribution[] | select(.percentage == 99) | .latency / 1e6' <<<"$json")
-	cpu=$(awk -v d="$((c1 - c0))" -v t="$TICK" -v n="$count" 'BEGIN { printf "%.3f", d / t * 1000 / n }')
-	printf '%-8s round %d: %6d req/s  p50 %6.2f ms  p99 %6.2f ms  directory CPU %s ms/req  %d requests, %d not OK  load %s\n' \
-		"$method" "$round" "$rps" "$p50" "$p99" "$cpu" "$count" "$errors" "$(load_avg)"
-	if [ "$errors" != 0 ]; then
-		echo "bench: $method answered $errors errors: $(jq -c .statusCodeDistribution <<<"$json") $(jq -c .errorDistribution <<<"$json")" >&2
-		exit 2
-	fi
-	eval "${method}_rps+=($rps); ${method}_p50+=($p50); ${method}_p99+=($p99); ${method}_cpu+=($cpu)"
+	ghz_record "$method" "$round" "$(ghz_cpu_per_request "$c0" "$c1" "$json")" "$json"
 }
 
 # rest NAME PATH [TOKEN]: one ab round of GET PATH; appends to NAME's rps,

@@ -31,6 +31,8 @@ GOAL=20000
 if [ -z "${PEERHUB:-}" ]; then make -s build >/dev/null; fi
 # shellcheck source=bench/lib/net.sh
 . bench/lib/net.sh
+# shellcheck source=bench/lib/ghz.sh
+. bench/lib/ghz.sh
 net_workspace
 (cd tools/ghz && go build -o "$WORK/manytokens" ./manytokens)
 
@@ -67,25 +69,13 @@ median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) 
 
 # run METHOD [TOKENS]: one round; appends to METHOD's rps, p99, cpu arrays.
 run() {
-	local method=$1 c0 c1 json count errors rps p50 p99 cpu args=()
+	local method=$1 c0 c1 json args=()
 	if [ -n "${2:-}" ]; then args=(-tokens "$2"); fi
 	c0=$(cpu_ticks)
 	json=$("$WORK/manytokens" -call "peerhub.directory.v1.DirectoryService/$method" "${args[@]}" \
 		-c "$CONC" -connections "$CONNS" -n "$REQUESTS" "$HOSTPORT")
 	c1=$(cpu_ticks)
-	count=$(jq -r .count <<<"$json")
-	errors=$(jq -r '[.statusCodeDistribution | to_entries[] | select(.key != "OK") | .value] | add // 0' <<<"$json")
-	rps=$(jq -r '.rps | floor' <<<"$json")
-	p50=$(jq -r '.latencyDistribution[] | select(.percentage == 50) | .latency / 1e6' <<<"$json")
-	p99=$(jq -r '.latencyDistribution[] | select(.percentage == 99) | .latency / 1e6' <<<"$json")
-	cpu=$(awk -v d="$((c1 - c0))" -v t="$TICK" -v n="$count" 'BEGIN { printf "%.3f", d / t * 1000 / n }')
-	printf '%-9s round %d: %6d req/s  p50 %6.2f ms  p99 %6.2f ms  directory CPU %s ms/req  %d requests, %d not OK  load %s\n' \
-		"$method" "$round" "$rps" "$p50" "$p99" "$cpu" "$count" "$errors" "$(load_avg)"
-	if [ "$errors" != 0 ]; then
-		echo "bench: $method answered $errors errors: $(jq -c .statusCodeDistribution <<<"$json") $(jq -c .errorDistribution <<<"$json")" >&2
-		exit 2
-	fi
-	eval "${method}_rps+=($rps); ${method}_p99+=($p99); ${method}_cpu+=($cpu)"
+	ghz_record "$method" "$round" "$(ghz_cpu_per_request "$c0" "$c1" "$json")" "$json"
 }
 
 GetInfo_rps=() GetInfo_p99=() GetInfo_cpu=()
