@@ -40,9 +40,6 @@ last="set/b/f$FILES.bin"
 if [ $((FILES % 2)) = 1 ]; then last="set/a/f$FILES.bin"; fi
 net_wait_shared "$last"
 
-now() { printf '%s' "$EPOCHREALTIME"; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 # check: every file is in OUT, with its size.
 check() {

@@ -65,7 +65,6 @@ HOSTPORT=${DIR_URL#http://}
 TICK=$(getconf CLK_TCK)
 
 cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$DIR_PID/stat"; }
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 # run METHOD [TOKENS]: one round; appends to METHOD's rps, p99, cpu arrays.
 run() {

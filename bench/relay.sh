@@ -55,9 +55,6 @@ relayed_bytes() {
 		awk '/^peerhub_relay_bytes_total\{.*from_peer/ { n += $2 } END { printf "%.0f", n }'
 }
 
-now() { printf '%s' "$EPOCHREALTIME"; }
-elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 # run NAME: one `peerhub get` of NAME into OUT; prints seconds.
 run() {

@@ -46,7 +46,6 @@ peers=$("$PEERHUB" peers)
 grep -q '^p1 .*https://' <<<"$peers" && grep -q '^p2 .*http://' <<<"$peers" ||
 	{ echo "bench: want p1 at https:// and p2 at http://:" >&2; echo "$peers" >&2; exit 1; }
 
-median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
 TIMEFORMAT='%R %U %S'
 # run NAME: one `peerhub get` of NAME into OUT; prints "wall cpu" seconds.

@@ -32,6 +32,17 @@ load_avg() {
 	cut -d' ' -f1-3 /proc/loadavg
 }
 
+# median VALUE...: the median of the values (the mean of the middle two,
+# to 3 decimals, for an even count).
+median() {
+	printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.3f\n", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+
+# now prints the wall clock in seconds (bash's EPOCHREALTIME); elapsed
+# T0 T1 prints the seconds from T0 to T1, to the millisecond.
+now() { printf '%s' "$EPOCHREALTIME"; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+
 # wait_healthy URL [CACERT]: until `peerhub health` answers, 30 s at most;
 # over TLS it trusts the server's certificate file CACERT (which the server
 # writes as it starts).
