@@ -34,6 +34,18 @@ func NewPeerClients(plain *http.Client) *PeerClients {
 	return &PeerClients{plain: plain, byPin: map[identity.Pin]*http.Client{}}
 }
 
+// RequirePin is the one rule for reaching a peer over TLS: an https://
+// address needs the pin the directory vouched for, or it cannot be told
+// from a man in the middle. It returns nil for any other address or when
+// pin is set.
+// Errors: wrapping ErrNoPin.
+func RequirePin(address string, pin identity.Pin) error {
+	if pin == "" && strings.HasPrefix(address, "https://") {
+		return fmt.Errorf("peer at %s: %w (the directory did not vouch for its key)", address, ErrNoPin)
+	}
+	return nil
+}
+
 // For returns the client for the peer serving at address with pin: the
 // cleartext one for an http:// address, the pin's for an https:// one.
 // Errors: wrapping ErrNoPin for an https:// address without a pin.
@@ -41,8 +53,8 @@ func (p *PeerClients) For(address string, pin identity.Pin) (*http.Client, error
 	if strings.HasPrefix(address, "http://") {
 		return p.plain, nil
 	}
-	if pin == "" {
-		return nil, fmt.Errorf("peer at %s: %w (the directory did not vouch for its key)", address, ErrNoPin)
+	if err := RequirePin(address, pin); err != nil {
+		return nil, err
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strings"
 	"sync"
 	"time"
 
@@ -39,14 +38,13 @@ type Router interface {
 
 // clientFor is the client for calls to source s: Options.Routes', else
 // the one of its pin (rpcclient.PeerClients). Either way an https://
-// source needs the pin the directory vouched for: without one it cannot be
-// told from a man in the middle.
+// source needs the pin the directory vouched for (rpcclient.RequirePin).
 func (e *engine) clientFor(s Source) (*http.Client, error) {
 	if e.o.Routes == nil {
 		return e.peers.For(s.Address, s.Pin)
 	}
-	if strings.HasPrefix(s.Address, "https://") && s.Pin == "" {
-		return nil, fmt.Errorf("peer at %s: %w (the directory did not vouch for its key)", s.Address, rpcclient.ErrNoPin)
+	if err := rpcclient.RequirePin(s.Address, s.Pin); err != nil {
+		return nil, err
 	}
 	return e.o.Routes.Client(s), nil
 }
@@ -155,6 +153,13 @@ func (r *Relay) Close() {
 // it is known to need the relay, else (or when the direct dial fails)
 // through the relay; then TLS with the source's identity for https://.
 func (r *Relay) dialSource(ctx context.Context, s Source, addr string, c *routed) (net.Conn, error) {
+	// Refused before anything is dialled: without the pin (or PeerTLS)
+	// an https:// source cannot be told from a man in the middle.
+	if r.PeerTLS == nil {
+		if err := rpcclient.RequirePin(s.Address, s.Pin); err != nil {
+			return nil, err
+		}
+	}
 	c.mu.Lock()
 	useRelay := c.relay
 	c.mu.Unlock()
@@ -180,15 +185,9 @@ func (r *Relay) dialSource(ctx context.Context, s Source, addr string, c *routed
 	if err != nil || u.Scheme != "https" {
 		return conn, nil
 	}
-	var cfg *tls.Config
-	switch {
-	case r.PeerTLS != nil:
+	cfg := identity.ClientConfig(s.Pin)
+	if r.PeerTLS != nil {
 		cfg = r.PeerTLS(s).Clone()
-	case s.Pin != "":
-		cfg = identity.ClientConfig(s.Pin)
-	default:
-		conn.Close()
-		return nil, fmt.Errorf("peer at %s: %w", s.Address, rpcclient.ErrNoPin)
 	}
 	cfg.NextProtos = []string{"h2"}
 	tc := tls.Client(conn, cfg)
