@@ -281,24 +281,36 @@ func (r *getRunner) place(j getJob, c downloader.Candidate) (dest, same string, 
 }
 
 // alreadyThere reports whether dest is a regular file that holds c's
-// content already (its size, then its SHA-256): a get of several files
-// run again, to resume the ones that failed, does not fail for those it
-// saved the first time, nor download them again.
+// content already: a get of several files run again, to resume the ones
+// that failed, does not fail for those it saved the first time, nor
+// download them again.
 func alreadyThere(dest string, c downloader.Candidate) bool {
+	complete, err := contentAt(dest, c)
+	return err == nil && complete
+}
+
+// contentAt reports whether dest is a regular file holding exactly c's
+// content (its size, then its SHA-256: true) or something else (false); an
+// error when nothing is there or it cannot be read. A link is something
+// else, never followed.
+func contentAt(dest string, c downloader.Candidate) (bool, error) {
 	fi, err := os.Lstat(dest)
-	if err != nil || !fi.Mode().IsRegular() || fi.Size() != c.Size {
-		return false
+	if err != nil {
+		return false, err
+	}
+	if !fi.Mode().IsRegular() || fi.Size() != c.Size {
+		return false, nil
 	}
 	f, err := os.Open(dest)
 	if err != nil {
-		return false
+		return false, err
 	}
 	defer f.Close()
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
-		return false
+		return false, err
 	}
-	return hex.EncodeToString(h.Sum(nil)) == c.SHA256
+	return hex.EncodeToString(h.Sum(nil)) == c.SHA256, nil
 }
 
 // destination is where get saves a candidate in outDir: under its

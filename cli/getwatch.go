@@ -2,11 +2,8 @@ package cli
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"sync"
@@ -198,7 +195,7 @@ func fetchMatch(ctx context.Context, g *globals, s *session.Session, asJSON bool
 		return true
 	}
 	dest := filepath.Join(outDir, name)
-	if complete, err := hasContent(dest, c); err == nil {
+	if complete, err := contentAt(dest, c); err == nil {
 		reason := map[bool]string{true: "complete", false: "exists"}[complete]
 		if asJSON {
 			printJSON(g.streams.Out, getSkipped{Event: "skipped", Path: dest, SHA256: c.SHA256, Reason: reason})
@@ -239,26 +236,4 @@ func fetchMatch(ctx context.Context, g *globals, s *session.Session, asJSON bool
 		fmt.Fprintf(g.streams.Out, "Saved %s (%s, sha256 %s)\n", dest, humansize.Format(res.Size), res.SHA256)
 	}
 	return true
-}
-
-// hasContent reports whether path holds exactly c's content (true) or
-// another file (false); an error when there is no file at path.
-func hasContent(path string, c downloader.Candidate) (bool, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return false, err
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil {
-		return false, err
-	}
-	if !st.Mode().IsRegular() || st.Size() != c.Size {
-		return false, nil
-	}
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return false, err
-	}
-	return hex.EncodeToString(h.Sum(nil)) == c.SHA256, nil
 }
