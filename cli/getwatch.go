@@ -106,6 +106,10 @@ func runGetWatch(ctx context.Context, g *globals, o *clientOptions, query, outDi
 		outDir = abs // the lines say exactly where files went
 	}
 	list := &wishlist{queued: map[string]bool{}, done: map[string]bool{}, wake: make(chan struct{}, 1)}
+	// Sources are reached as by every get: directly, else through the
+	// directory's relay. Closed once the downloads are over.
+	routes := relayRoutes(s)
+	defer routes.Close()
 
 	// Downloads run beside the stream, which must be read on while one
 	// runs: a client that stops reading is cut off by the directory.
@@ -117,7 +121,7 @@ func runGetWatch(ctx context.Context, g *globals, o *clientOptions, query, outDi
 			if !ok {
 				return
 			}
-			list.finish(c, fetchMatch(dlCtx, g, s, o.json, c, outDir, stall))
+			list.finish(c, fetchMatch(dlCtx, g, s, routes, o.json, c, outDir, stall))
 		}
 	})
 	defer downloads.Wait()
@@ -183,7 +187,7 @@ func worthRetrying(err error) bool {
 // fetchMatch downloads c into outDir unless it is there already, and says
 // what happened; it reports whether get --watch is done with c (saved or
 // skipped for good) rather than to try again later.
-func fetchMatch(ctx context.Context, g *globals, s *session.Session, asJSON bool, c downloader.Candidate, outDir string, stall time.Duration) bool {
+func fetchMatch(ctx context.Context, g *globals, s *session.Session, routes *downloader.Relay, asJSON bool, c downloader.Candidate, outDir string, stall time.Duration) bool {
 	name := c.FileName()
 	if name == "." || name == "/" || name == "" {
 		name = c.SHA256
@@ -213,6 +217,7 @@ func fetchMatch(ctx context.Context, g *globals, s *session.Session, asJSON bool
 		Progress:         rep.progress,
 		ProgressInterval: barInterval,
 		StallTimeout:     stall,
+		Routes:           routes,
 	})
 	rep.close(err == nil)
 	if err != nil {

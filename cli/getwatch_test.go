@@ -2,6 +2,7 @@ package cli_test
 
 import (
 	"bytes"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -55,4 +56,32 @@ func TestGetWatchDownloadsNewMatches(t *testing.T) {
 	if strings.Count(stdout.String(), "Saved ") != 2 {
 		t.Errorf("want exactly two downloads (nothing twice after the restart):\n%s", stdout.String())
 	}
+}
+
+// TestGetWatchThroughRelay: a match whose only source is behind NAT
+// (nothing listens at its advertised address; it waits at the directory's
+// relay) is downloaded through the relay, as by a plain get.
+func TestGetWatchThroughRelay(t *testing.T) {
+	t.Parallel()
+	n := watchNetwork(t)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	nowhere := "http://" + ln.Addr().String()
+	ln.Close()
+	out := t.TempDir()
+	env := map[string]string{"PEERHUB_DIRECTORY": n.DirectoryURL, "PEERHUB_USER": "alice", "PEERHUB_PASSWORD": testnet.Password}
+
+	var stdout, stderr testutil.SyncBuffer
+	done, interrupt := interruptible(t, env, &stdout, &stderr, "get", "--watch", "natwish-", "-o", out)
+	shows(t, &stderr, "Watching for files matching")
+	content := testutil.RandBytes(1<<20+7, 23)
+	n.AddPeer("behind", testnet.PeerOptions{Files: map[string][]byte{"natwish-1.bin": content}, Relay: "always", Advertise: nowhere})
+	shows(t, &stdout, "Saved "+filepath.Join(out, "natwish-1.bin"))
+	if got, err := os.ReadFile(filepath.Join(out, "natwish-1.bin")); err != nil || !bytes.Equal(got, content) {
+		t.Fatalf("saved file: %v (%d bytes, want %d)", err, len(got), len(content))
+	}
+	interrupt()
+	exitsWith(t, done, cli.ExitInterrupted, &stdout, &stderr)
 }
