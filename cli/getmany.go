@@ -157,6 +157,9 @@ func (r *getRunner) finish() error {
 	r.mu.Unlock()
 	r.cond.Broadcast()
 	r.workers.Wait()
+	// The downloads are over: their connections (direct or relayed) go,
+	// as get and the menu close theirs.
+	r.routes.Close()
 	r.show.close()
 	r.mu.Lock()
 	outcomes := r.outcomes
