@@ -277,13 +277,14 @@ func dialBack(ctx context.Context, address string, remote netip.Addr, sessionID 
 	protocols.SetHTTP1(true)
 	protocols.SetUnencryptedHTTP2(true)
 	protocols.SetHTTP2(true)
+	conns := newDialBackConns(ctx, target)
+	// Runs before the caller frees this check's slot (see dialBackConns).
+	defer conns.closeAll()
 	t := &http.Transport{
 		Protocols: &protocols,
 		// The one address allowed, whatever the URL's host resolves to
 		// now.
-		DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return (&net.Dialer{}).DialContext(ctx, "tcp", target.String())
-		},
+		DialContext: conns.dial,
 		// The pin proves whose key is there; the answer, that it is
 		// this session's peer.
 		TLSClientConfig:   tlsConfig,
