@@ -24,23 +24,16 @@ NET_TLS=1
 . bench/lib/net.sh
 net_workspace
 OUT="$WORK/out"
-mkdir -p "$OUT" "$WORK/share2"
+mkdir -p "$OUT"
 
 DIRECT="direct-${SIZE_MIB}MiB.bin"
 RELAYED="relayed-${SIZE_MIB}MiB.bin"
 net_random_file "$DIRECT" "$SIZE_MIB" >/dev/null
-head -c "$((SIZE_MIB * 1024 * 1024))" /dev/urandom >"$WORK/share2/$RELAYED"
 
 net_start
 # p2: behind "NAT": its advertise address has no listener.
 NAT_PORT=$(free_port)
-P2_PORT=$(free_port)
-"$PEERHUB" peer --share "$WORK/share2" --user "$BENCH_USER" --name p2 \
-	--password-file "$WORK/password" --directory "$PEERHUB_DIRECTORY" \
-	--listen "127.0.0.1:$P2_PORT" --advertise "https://127.0.0.1:$NAT_PORT" \
-	--relay always --log-level warn 2>"$WORK/peer2.log" &
-P2_PID=$!
-trap 'kill $P2_PID 2>/dev/null || true; net_cleanup' EXIT
+net_start_p2 "$RELAYED" "$SIZE_MIB" --advertise "https://127.0.0.1:$NAT_PORT" --relay always
 net_wait_shared "$DIRECT"
 net_wait_shared "$RELAYED"
 for _ in $(seq 1 300); do

@@ -24,21 +24,14 @@ NET_TLS=1
 . bench/lib/net.sh
 net_workspace
 OUT="$WORK/out"
-mkdir -p "$OUT" "$WORK/share2"
+mkdir -p "$OUT"
 
 TLSFILE="tls-${SIZE_MIB}MiB.bin"
 PLAINFILE="plain-${SIZE_MIB}MiB.bin"
 net_random_file "$TLSFILE" "$SIZE_MIB" >/dev/null
-head -c "$((SIZE_MIB * 1024 * 1024))" /dev/urandom >"$WORK/share2/$PLAINFILE"
 
 net_start
-P2_PORT=$(free_port)
-"$PEERHUB" peer --share "$WORK/share2" --user "$BENCH_USER" --name p2 \
-	--password-file "$WORK/password" --directory "$PEERHUB_DIRECTORY" \
-	--listen "127.0.0.1:$P2_PORT" --insecure-plaintext --relay never \
-	--log-level warn 2>"$WORK/peer2.log" &
-P2_PID=$!
-trap 'kill $P2_PID 2>/dev/null || true; net_cleanup' EXIT
+net_start_p2 "$PLAINFILE" "$SIZE_MIB" --insecure-plaintext --relay never
 net_wait_shared "$TLSFILE"
 net_wait_shared "$PLAINFILE"
 # What is measured is what the names say: p1 at https://, p2 at http://.

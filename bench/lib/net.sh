@@ -129,9 +129,27 @@ net_random_file() {
 	openssl sha256 -r "$SHARE/$1" | cut -d' ' -f1
 }
 
+# net_start_p2 NAME MIB ARGS...: a second peer, p2, of the same account,
+# sharing WORK/share2 where it writes NAME, MIB MiB of random bytes; it
+# listens on a free port (P2_PORT) and takes ARGS after the common ones;
+# net_stop stops it. Call after net_start.
+net_start_p2() {
+	local name=$1 mib=$2
+	shift 2
+	mkdir -p "$WORK/share2"
+	head -c "$((mib * 1024 * 1024))" /dev/urandom >"$WORK/share2/$name"
+	P2_PORT=$(free_port)
+	"$PEERHUB" peer --share "$WORK/share2" --user "$BENCH_USER" --name p2 \
+		--password-file "$WORK/password" --directory "$PEERHUB_DIRECTORY" \
+		--listen "127.0.0.1:$P2_PORT" --log-level warn "$@" 2>"$WORK/peer2.log" &
+	P2_PID=$!
+}
+
 net_stop() {
+	if [ -n "${P2_PID:-}" ]; then kill "$P2_PID" 2>/dev/null || true; wait "$P2_PID" 2>/dev/null || true; fi
 	if [ -n "${PEER_PID:-}" ]; then kill "$PEER_PID" 2>/dev/null || true; wait "$PEER_PID" 2>/dev/null || true; fi
 	if [ -n "${DIR_PID:-}" ]; then kill "$DIR_PID" 2>/dev/null || true; wait "$DIR_PID" 2>/dev/null || true; fi
+	P2_PID=
 	PEER_PID=
 	DIR_PID=
 }
