@@ -77,6 +77,10 @@ const (
 	RolePeer Role = "peer"
 )
 
+// sharedParts is the template file of the parts both pages use (head,
+// account bar, login form), in assets/.
+const sharedParts = "parts.html"
+
 // pageOf is each role's page template in assets/.
 var pageOf = map[Role]string{
 	RoleDirectory: "directory.html",
@@ -148,7 +152,9 @@ func renderPage(d Dashboard) (resource, error) {
 	if !ok {
 		return resource{}, fmt.Errorf("dashboard: no page for role %q", d.Role)
 	}
-	tmpl, err := template.ParseFS(assets, path.Join("assets", name))
+	// The page first: it is the template executed; parts.html holds
+	// what both pages share.
+	tmpl, err := template.ParseFS(assets, path.Join("assets", name), path.Join("assets", sharedParts))
 	if err != nil {
 		return resource{}, fmt.Errorf("dashboard page: %w", err)
 	}
