@@ -16,9 +16,10 @@ import (
 // call of the service's gate (Connect's own GET for methods without side
 // effects: the request message in the query, the response in the body).
 // The response is the same as vanguard's: vanguard, too, calls the
-// Connect handler with JSON and passes its body on unchanged.
-// That skips vanguard's transcoding, which cost about as much CPU as a
-// Search in the store (CPU profile of bench/directory.sh). Every other
+// Connect handler with a Connect GET in JSON and passes its body on
+// unchanged. Building that call here skips vanguard's transcoding, which
+// cost a REST call about half of what a Search costs in the store (CPU
+// profile of bench/directory.sh, docs/BENCHMARKS.md). Every other
 // request (a nested, repeated, enum, float or bytes field, a parameter
 // given twice, a value that does not parse, an unknown parameter, a
 // refused token) goes to vanguard as before, so its errors stay the ones
