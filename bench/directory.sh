@@ -23,6 +23,9 @@
 # Usage: bench/directory.sh
 #        BENCH_FILES=1000 BENCH_ROUNDS=3 BENCH_REQUESTS=20000 BENCH_CONCURRENCY=32 BENCH_AB_REQUESTS=20000 bench/directory.sh
 #        PEERHUB=/path/to/other/peerhub bench/directory.sh   (e.g. a build of main, for before/after)
+#        BENCH_PERF=/tmp/dir.perf bench/directory.sh   (also records the directory's CPU
+#        profile with `perf record -g` over all rounds; read it with `perf report -i FILE`;
+#        perf's own cost distorts the CPU columns, so do not quote those numbers)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -98,6 +101,10 @@ Search_rps=() Search_p50=() Search_p99=() Search_cpu=()
 echo "directory: ghz v0.93.0 gRPC c=$CONC, $REQUESTS requests per round, $ROUNDS rounds interleaved; $FILES files indexed; Search query \"$QUERY\" (1 match) with a session token"
 echo "REST: ab -k -c10, $AB_REQUESTS requests per round: GET /v1/search?query=$QUERY (session token) vs GET /v1/info; directory $PEERHUB"
 echo "load average before: $(load_avg)"
+if [ -n "${BENCH_PERF:-}" ]; then
+	perf record -q -g -F 999 -o "$BENCH_PERF" -p "$DIR_PID" 2>/dev/null &
+	PERF_PID=$!
+fi
 for round in $(seq 1 "$ROUNDS"); do
 	if [ $((round % 2)) = 1 ]; then
 		run GetInfo '{}'
@@ -111,6 +118,10 @@ for round in $(seq 1 "$ROUNDS"); do
 		run GetInfo '{}'
 	fi
 done
+if [ -n "${BENCH_PERF:-}" ]; then
+	kill -INT "$PERF_PID"
+	wait "$PERF_PID" || true
+fi
 g_rps=$(median "${GetInfo_rps[@]}") s_rps=$(median "${Search_rps[@]}")
 g_p99=$(median "${GetInfo_p99[@]}") s_p99=$(median "${Search_p99[@]}")
 g_cpu=$(median "${GetInfo_cpu[@]}") s_cpu=$(median "${Search_cpu[@]}")

@@ -122,10 +122,14 @@ type restGate struct {
 	g          *gate
 	rt         route
 	transcoder http.Handler
+	direct     *directGet // nil if the route is always transcoded
 }
 
 func (h *restGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	ctx, err := h.g.admit(r, h.rt.procedure)
+	if err == nil && h.direct != nil && h.direct.serve(h.g, w, r.WithContext(ctx)) {
+		return
+	}
 	if err != nil {
 		ctx = context.WithValue(r.Context(), admissionKey{}, admission{procedure: h.rt.procedure, err: err})
 		r.Body, r.ContentLength = http.NoBody, 0
@@ -210,7 +214,7 @@ func (s *Server) mountREST(sd protoreflect.ServiceDescriptor, path string, g *ga
 	}
 	for _, r := range routes {
 		rt := g.routes[r.procedure]
-		s.Mux.Handle(r.pattern, &restGate{g: g, rt: rt, transcoder: transcoders[rt.limit]})
+		s.Mux.Handle(r.pattern, &restGate{g: g, rt: rt, transcoder: transcoders[rt.limit], direct: newDirectGet(r)})
 	}
 	return nil
 }

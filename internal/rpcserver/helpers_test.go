@@ -3,6 +3,7 @@ package rpcserver_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"sync/atomic"
@@ -33,6 +34,7 @@ type fixture struct {
 	addr   string // host:port
 	url    string // http://host:port
 	issuer *testutil.Issuer
+	dir    *directoryImpl
 	valid  string // a token issuer signed
 	srv    *rpcserver.Server
 	// calls counts the calls that reached an implementation.
@@ -57,6 +59,7 @@ func serve(t testing.TB, o rpcserver.Options, mount func(*rpcserver.Server)) *fi
 	}
 	auth := rpcserver.NewAuthInterceptor(verify, directoryv1connect.DirectoryServiceLoginProcedure, directoryv1connect.DirectoryServiceGetInfoProcedure)
 	dir := &directoryImpl{calls: &f.calls}
+	f.dir = dir
 	err := f.srv.Mount(rpcserver.Service{
 		Name: directoryv1connect.DirectoryServiceName,
 		Handler: func(opts ...connect.HandlerOption) (string, http.Handler) {
@@ -106,10 +109,14 @@ func serve(t testing.TB, o rpcserver.Options, mount func(*rpcserver.Server)) *fi
 }
 
 // directoryImpl answers Login, GetInfo, Search and Publish, and requires
-// the gate's claims for Publish.
+// the gate's claims for Publish and Search. Search echoes its request in
+// the next page token, and records how it was called.
 type directoryImpl struct {
 	directoryv1connect.UnimplementedDirectoryServiceHandler
 	calls *atomic.Int64
+	// searchVia is how the last Search call came: "vanguard" (a REST
+	// call transcoded), else "connect " and its HTTP method.
+	searchVia atomic.Value
 }
 
 func (d *directoryImpl) GetInfo(context.Context, *connect.Request[directoryv1.GetInfoRequest]) (*connect.Response[directoryv1.GetInfoResponse], error) {
@@ -122,12 +129,22 @@ func (d *directoryImpl) Login(_ context.Context, req *connect.Request[directoryv
 	return connect.NewResponse(&directoryv1.LoginResponse{Token: "for " + req.Msg.GetUsername()}), nil
 }
 
-func (d *directoryImpl) Search(ctx context.Context, _ *connect.Request[directoryv1.SearchRequest]) (*connect.Response[directoryv1.SearchResponse], error) {
+func (d *directoryImpl) Search(ctx context.Context, req *connect.Request[directoryv1.SearchRequest]) (*connect.Response[directoryv1.SearchResponse], error) {
 	d.calls.Add(1)
+	via := "connect " + req.HTTPMethod()
+	if req.Header().Get("Connect-Protocol-Version") != "" && req.Peer().Query.Has("connect") {
+		via = "vanguard" // its Connect GET calls say both
+	}
+	d.searchVia.Store(via)
 	if _, ok := token.FromContext(ctx); !ok {
 		return nil, connect.NewError(connect.CodeInternal, errors.New("no claims"))
 	}
-	return connect.NewResponse(&directoryv1.SearchResponse{}), nil
+	m := req.Msg
+	if m.GetQuery() == "" {
+		return connect.NewResponse(&directoryv1.SearchResponse{}), nil
+	}
+	echo := fmt.Sprintf("%s|%d|%s", m.GetQuery(), m.GetPageSize(), m.GetPageToken())
+	return connect.NewResponse(&directoryv1.SearchResponse{NextPageToken: echo}), nil
 }
 
 func (d *directoryImpl) Publish(ctx context.Context, req *connect.Request[directoryv1.PublishRequest]) (*connect.Response[directoryv1.PublishResponse], error) {

@@ -12,6 +12,11 @@ import (
 type restRoute struct {
 	pattern   string
 	procedure string
+	// method is the route's method, httpMethod its HTTP method, hasVars
+	// whether its path has variables.
+	method     protoreflect.MethodDescriptor
+	httpMethod string
+	hasVars    bool
 }
 
 // restRoutes returns the REST routes of sd's google.api.http annotations,
@@ -32,7 +37,8 @@ func restRoutes(sd protoreflect.ServiceDescriptor) ([]restRoute, error) {
 			if err != nil {
 				return nil, fmt.Errorf("REST route %s %s of %s: %w", method, template, procedure, err)
 			}
-			routes = append(routes, restRoute{pattern: method + " " + path, procedure: procedure})
+			routes = append(routes, restRoute{pattern: method + " " + path, procedure: procedure,
+				method: m, httpMethod: method, hasVars: strings.Contains(template, "{") || strings.Contains(template, "*")})
 		}
 	}
 	return routes, nil
