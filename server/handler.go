@@ -248,17 +248,8 @@ func (h *handler) ListPeers(ctx context.Context, req *connect.Request[directoryv
 	if err != nil {
 		return nil, h.fail(ctx, req.Spec().Procedure, err)
 	}
-	names := make([]string, len(peers))
-	for i, p := range peers {
-		names[i] = p.Session.PeerName
-	}
-	pins, err := h.dir.PeerPins(ctx, names)
-	if err != nil {
-		return nil, h.fail(ctx, req.Spec().Procedure, err)
-	}
 	out := make([]*directoryv1.PeerInfo, len(peers))
 	for i, p := range peers {
-		pin := pins[p.Session.PeerName]
 		out[i] = &directoryv1.PeerInfo{
 			Name:         p.Session.PeerName,
 			Address:      p.Session.Address,
@@ -267,8 +258,8 @@ func (h *handler) ListPeers(ctx context.Context, req *connect.Request[directoryv
 			LastSeen:     timestamp(p.Session.LastSeen),
 			OnlineSince:  timestamp(p.Session.Created),
 			Reachability: h.reachability(p.Session.PeerName, p.Session.Address),
-			Pin:          pin.Pin,
-			PinChangedAt: optionalTime(pin.ChangedAt),
+			Pin:          p.Pin.Pin,
+			PinChangedAt: optionalTime(p.Pin.ChangedAt),
 		}
 	}
 	return connect.NewResponse(&directoryv1.ListPeersResponse{Peers: out, NextPageToken: next}), nil
@@ -281,19 +272,9 @@ func (h *handler) ListFiles(ctx context.Context, req *connect.Request[directoryv
 	if err != nil {
 		return nil, h.fail(ctx, req.Spec().Procedure, err)
 	}
-	names := make([]string, 0, 1)
-	for i, f := range files {
-		if i == 0 || f.Peer != files[i-1].Peer {
-			names = append(names, f.Peer)
-		}
-	}
-	pins, err := h.dir.PeerPins(ctx, names)
-	if err != nil {
-		return nil, h.fail(ctx, req.Spec().Procedure, err)
-	}
 	out := make([]*directoryv1.SharedFile, len(files))
 	for i, f := range files {
-		out[i] = &directoryv1.SharedFile{Peer: f.Peer, Address: f.Address, File: fileToProto(f.File), Pin: pins[f.Peer].Pin}
+		out[i] = &directoryv1.SharedFile{Peer: f.Peer, Address: f.Address, File: fileToProto(f.File), Pin: f.Pin}
 	}
 	return connect.NewResponse(&directoryv1.ListFilesResponse{Files: out, NextPageToken: next}), nil
 }

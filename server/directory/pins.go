@@ -66,8 +66,8 @@ func (d *Directory) bindPin(ctx context.Context, username string, g Grant, addre
 }
 
 // PeerPins returns the TLS identities bound to the peer names names
-// (store.Store.PeerPins), for the search results and listings that name
-// them.
+// (store.Store.PeerPins), for the tokens issued for them; search results
+// and listings read their pins in their own statements.
 func (d *Directory) PeerPins(ctx context.Context, names []string) (map[string]store.PeerPin, error) {
 	pins, err := d.store.PeerPins(ctx, names)
 	if err != nil {

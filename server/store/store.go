@@ -171,6 +171,9 @@ type Peer struct {
 	Session Session
 	// FileCount is how many files it has published.
 	FileCount int64
+	// Pin is the TLS identity bound to the peer's name, read by the
+	// listing itself; zero if none was ever bound.
+	Pin PeerPin
 }
 
 // PeerFile is one file of one live peer.
@@ -181,6 +184,9 @@ type PeerFile struct {
 	Address string
 	// File is the entry.
 	File File
+	// Pin is the TLS identity bound to Peer (as PeerPins has it), read by
+	// the listing itself; "" for cleartext or none bound.
+	Pin string
 }
 
 // PeerPin is the TLS identity bound to a peer name (Store.BindPeerPin).

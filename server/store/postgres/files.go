@@ -191,8 +191,8 @@ func (s *Store) BulkLoad(ctx context.Context, sessions []store.Session, files []
 // "s.peer_name >= $2" beside the row comparison lets the peer-name index
 // skip the sessions before the page.
 const (
-	fileSelect = `SELECT s.peer_name, s.address, f.name, f.size, f.sha256, f.piece_size, f.piece_root, f.modified
-		FROM sessions s JOIN files f ON f.session_seq = s.seq
+	fileSelect = `SELECT s.peer_name, s.address, f.name, f.size, f.sha256, f.piece_size, f.piece_root, f.modified, coalesce(pp.pin, '')
+		FROM sessions s JOIN files f ON f.session_seq = s.seq` + sqlstore.PinJoin + `
 		WHERE s.address <> '' AND s.expires_at > $1`
 
 	sqlListFilesAllFirst = fileSelect + `
@@ -237,7 +237,7 @@ func (s *Store) ListFiles(ctx context.Context, peer string, p store.Page, now ti
 		var pf store.PeerFile
 		var modified int64
 		var sha, root []byte
-		err := r.Scan(&pf.Peer, &pf.Address, &pf.File.Name, &pf.File.Size, &sha, &pf.File.PieceSize, &root, &modified)
+		err := r.Scan(&pf.Peer, &pf.Address, &pf.File.Name, &pf.File.Size, &sha, &pf.File.PieceSize, &root, &modified, &pf.Pin)
 		pf.File.SHA256, pf.File.PieceRoot, pf.File.Modified = encodeHash(sha), encodeHash(root), sqlstore.FromNanos(modified)
 		return pf, err
 	})

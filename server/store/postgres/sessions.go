@@ -253,10 +253,11 @@ func (s *Store) Stats(ctx context.Context, now time.Time) (store.Stats, error) {
 
 // ListPeers statements: the first page, and the pages after a peer name.
 const (
-	sqlListPeersFirst = `SELECT ` + sqlstore.SessionCols + `, file_count FROM sessions
+	listPeersSelect   = `SELECT ` + sqlstore.SessionCols + `, file_count, ` + sqlstore.PinCols + ` FROM sessions s` + sqlstore.PinJoin
+	sqlListPeersFirst = listPeersSelect + `
 		WHERE address <> '' AND expires_at > $1
 		ORDER BY peer_name LIMIT $2`
-	sqlListPeersAfter = `SELECT ` + sqlstore.SessionCols + `, file_count FROM sessions
+	sqlListPeersAfter = listPeersSelect + `
 		WHERE address <> '' AND expires_at > $1 AND peer_name > $3
 		ORDER BY peer_name LIMIT $2`
 )
@@ -281,8 +282,11 @@ func (s *Store) ListPeers(ctx context.Context, p store.Page, now time.Time) ([]s
 	}
 	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (store.Peer, error) {
 		var pr store.Peer
+		var pin string
+		var changed int64
 		var err error
-		pr.Session, err = sqlstore.ScanSession(r, &pr.FileCount)
+		pr.Session, err = sqlstore.ScanSession(r, &pr.FileCount, &pin, &changed)
+		pr.Pin = sqlstore.PinOf(pin, changed)
 		return pr, err
 	})
 	if err != nil {

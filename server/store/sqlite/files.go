@@ -303,7 +303,7 @@ func (s *Store) ListFiles(ctx context.Context, peer string, p store.Page, now ti
 		var pf store.PeerFile
 		var modified int64
 		if err := rows.Scan(&pf.Peer, &pf.Address, &pf.File.Name, &pf.File.Size, &pf.File.SHA256,
-			&pf.File.PieceSize, &pf.File.PieceRoot, &modified); err != nil {
+			&pf.File.PieceSize, &pf.File.PieceRoot, &modified, &pf.Pin); err != nil {
 			return nil, "", fmt.Errorf("list files: %w", err)
 		}
 		pf.File.Modified = sqlstore.FromNanos(modified)

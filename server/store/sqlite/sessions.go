@@ -160,10 +160,13 @@ func (s *Store) ListPeers(ctx context.Context, p store.Page, now time.Time) ([]s
 	var out []store.Peer
 	for rows.Next() {
 		var pr store.Peer
-		pr.Session, err = sqlstore.ScanSession(rows, &pr.FileCount)
+		var pin string
+		var changed int64
+		pr.Session, err = sqlstore.ScanSession(rows, &pr.FileCount, &pin, &changed)
 		if err != nil {
 			return nil, "", fmt.Errorf("list peers: %w", err)
 		}
+		pr.Pin = sqlstore.PinOf(pin, changed)
 		out = append(out, pr)
 	}
 	if err := rows.Err(); err != nil {

@@ -294,23 +294,24 @@ const (
 			LEFT JOIN peer_pins pp ON pp.name = s.peer_name
 		ORDER BY r.rn, s.peer_name, f.name`
 
-	sqlListPeers = `SELECT ` + sqlstore.SessionCols + `, file_count FROM sessions
+	sqlListPeers = `SELECT ` + sqlstore.SessionCols + `, file_count, ` + sqlstore.PinCols + `
+		FROM sessions s` + sqlstore.PinJoin + `
 		WHERE address <> '' AND expires_at > ?1 AND peer_name >= ?2
 		ORDER BY peer_name LIMIT ?3`
 
-	fileCols = `s.peer_name, s.address, f.name, f.size, f.sha256, f.piece_size, f.piece_root, f.modified`
+	fileCols = `s.peer_name, s.address, f.name, f.size, f.sha256, f.piece_size, f.piece_root, f.modified, coalesce(pp.pin, '')`
 
 	// sqlListFilesAll: ?2/?3 is the first (peer, name) to list; the
 	// separate "peer_name >= ?2" lets the peer-name index skip the
 	// sessions before the page.
 	sqlListFilesAll = `SELECT ` + fileCols + `
-		FROM sessions s CROSS JOIN files f ON f.session_seq = s.seq
+		FROM sessions s CROSS JOIN files f ON f.session_seq = s.seq` + sqlstore.PinJoin + `
 		WHERE s.address <> '' AND s.expires_at > ?1 AND s.peer_name >= ?2
 			AND (s.peer_name > ?2 OR f.name >= ?3)
 		ORDER BY s.peer_name, f.name LIMIT ?4`
 
 	sqlListFilesPeer = `SELECT ` + fileCols + `
-		FROM sessions s CROSS JOIN files f ON f.session_seq = s.seq
+		FROM sessions s CROSS JOIN files f ON f.session_seq = s.seq` + sqlstore.PinJoin + `
 		WHERE s.address <> '' AND s.expires_at > ?1 AND s.peer_name = ?2 AND f.name >= ?3
 		ORDER BY f.name LIMIT ?4`
 

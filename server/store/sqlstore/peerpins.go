@@ -16,6 +16,23 @@ import (
 // changed) are the TLS identities bound to peer names at their peers'
 // logins.
 
+// PinJoin joins the pin bound to each row's peer name (sessions s) for
+// PinCols, in the listings that carry pins.
+const PinJoin = ` LEFT JOIN peer_pins pp ON pp.name = s.peer_name`
+
+// PinCols are the pin and the time it last changed (nanoseconds, 0 if
+// never) of PinJoin's row; PinOf makes them a PeerPin.
+const PinCols = `coalesce(pp.pin, ''), coalesce(pp.changed, 0)`
+
+// PinOf is the PeerPin of PinCols' values.
+func PinOf(pin string, changed int64) store.PeerPin {
+	pp := store.PeerPin{Pin: pin}
+	if changed != 0 {
+		pp.ChangedAt = time.Unix(0, changed)
+	}
+	return pp
+}
+
 // Peer-pin statements.
 const (
 	sqlPeerPin     = `SELECT pin FROM peer_pins WHERE name = $1`
@@ -70,11 +87,7 @@ func PeerPins(ctx context.Context, q Querier, names []string) (map[string]store.
 		if err := rows.Scan(&name, &pin, &changed); err != nil {
 			return nil, fmt.Errorf("peer pins: %w", err)
 		}
-		pp := store.PeerPin{Pin: pin}
-		if changed != 0 {
-			pp.ChangedAt = time.Unix(0, changed)
-		}
-		out[name] = pp
+		out[name] = PinOf(pin, changed)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("peer pins: %w", err)

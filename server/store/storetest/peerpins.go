@@ -24,6 +24,21 @@ func testPeerPins(t *testing.T, s store.Store) {
 			got[k] = v
 		}
 		same(t, "pins", got, want)
+		// The listings carry the same pins, read by themselves.
+		peers, _, err := s.ListPeers(ctx, store.Page{Size: 10}, at(0))
+		wantErr(t, "ListPeers", err, nil)
+		for _, p := range peers {
+			p.Pin.ChangedAt = normTime(p.Pin.ChangedAt)
+			same(t, "ListPeers pin of "+p.Session.PeerName, p.Pin, want[p.Session.PeerName])
+		}
+		files, _, err := s.ListFiles(ctx, "", store.Page{Size: 10}, at(0))
+		wantErr(t, "ListFiles", err, nil)
+		for _, f := range files {
+			same(t, "ListFiles pin of "+f.Peer, f.Pin, want[f.Peer].Pin)
+		}
+		if len(want) > 0 && len(peers) == 0 {
+			t.Fatal("ListPeers listed no peer: the pins in listings went unchecked")
+		}
 	}
 	bind := func(t *testing.T, name, pin string, now time.Time, wantPrevious string) {
 		t.Helper()
