@@ -44,7 +44,8 @@ func newGetCommand(g *globals) *cobra.Command {
 		Long: `Get finds a file by name (or by its SHA-256: all 64 hex digits, or the first
 8 or more, any case, if no other file's hash starts so) and downloads
 it from all the online peers that have it at once, verifying every piece as
-it arrives and the whole file at the end.
+it arrives (from a single peer: only if the whole file fails its check, to
+find and ban the peer that lied) and the whole file at the end.
 
 A name that several different files share (or a hash prefix several
 hashes start with): on a terminal get lists them and asks which one;

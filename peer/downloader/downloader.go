@@ -5,12 +5,15 @@
 // (Download), and sending a local file to a peer (Upload).
 //
 // A download trusts no peer: the piece list a source describes (Stat) must
-// hash to the piece root the directory announced, every piece is checked
-// against its hash before a byte of it is written, and the whole file must
-// hash to the announced SHA-256 before it takes its final name. A source
-// that describes another content is dropped, and only that source; one that
-// sends a bad piece is banned for the rest of the download, including the
-// fallbacks of Get; their pieces are fetched elsewhere. A content is its
+// hash to the piece root the directory announced, and the whole file must
+// hash to the announced SHA-256 before it takes its final name. While more
+// than one source is live, every piece is checked against its hash before
+// a byte of it is written; from a single source, pieces are written
+// unchecked and checked only if the whole file fails its SHA-256, to find
+// the bad ones (locate.go: each byte is hashed once on the honest path). A
+// source that describes another content is dropped, and only that source;
+// one that sends a bad piece is banned for the rest of the download,
+// including the fallbacks of Get; their pieces are fetched elsewhere. A content is its
 // whole descriptor (SHA-256, size, piece size, piece root): when peers
 // announce one SHA-256 with several, Get tries the one the most independent
 // accounts announce first and falls back to the others.

@@ -42,6 +42,10 @@ type received struct {
 	i   int
 	buf []byte
 	src *source
+	// check: the verifier checks the piece against its hash before
+	// writing it. Otherwise the piece is written unchecked and only the
+	// whole-content hash vouches for it (see locate.go).
+	check bool
 }
 
 // source is one source's state during a download.
@@ -94,6 +98,9 @@ type engine struct {
 	owners        []uint8   // streams fetching each piece: 2 in the endgame
 	owner         []*source // the source that first claimed each piece
 	unchecked     bitmap    // resumed pieces the hasher has not verified yet
+	lazy          bitmap    // pieces written without their hash checked (locate.go)
+	from          []*source // the source whose copy of each lazy piece was written
+	located       bool      // a liar was found by locate: check every piece from now on
 	cursor        int       // no missing piece below it
 	nmissing      int
 	nverifying    int
@@ -222,6 +229,7 @@ func (e *engine) prepare() error {
 	e.st = make([]pieceState, e.n)
 	e.owners = make([]uint8, e.n)
 	e.owner = make([]*source, e.n)
+	e.from = make([]*source, e.n)
 	return e.open()
 }
 
@@ -272,6 +280,7 @@ func (e *engine) open() error {
 	e.f = f
 	e.rec = make([]byte, recordSize(e.n))
 	e.unchecked = newBitmap(e.n)
+	e.lazy = newBitmap(e.n)
 	e.committed = newBitmap(e.n)
 	fi, err := f.Stat()
 	if err != nil {

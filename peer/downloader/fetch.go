@@ -179,7 +179,8 @@ func (e *engine) fetch(ctx context.Context, s *source, client peerv1connect.Peer
 	return fmt.Errorf("download: %w", err)
 }
 
-// handoff queues a whole piece for verification, unless another copy of it
+// handoff queues a whole piece for verification (or, see checkEach, for
+// writing unchecked), unless another copy of it
 // arrived first (endgame) or its source is banned: nothing more is taken
 // from a source once one of its pieces failed.
 func (e *engine) handoff(r received) {
@@ -197,6 +198,7 @@ func (e *engine) handoff(r received) {
 	if first {
 		e.st[r.i] = verifying
 		e.nverifying++
+		r.check = e.checkEach()
 	}
 	e.mu.Unlock()
 	if !first {

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/peerhub/peerhub/internal/pieces"
 )
 
 // holdPieces is how many verified pieces ahead of the whole-content hasher
@@ -20,11 +22,43 @@ const holdBytes = holdPieces << 20
 // hold is how many pieces ahead of the hasher are kept in memory.
 func (e *engine) hold() int { return int(max(1, min(holdPieces, holdBytes/e.psize))) }
 
-// hash computes the whole content's SHA-256, in order, as pieces are done:
+// hash computes the whole content's SHA-256 and, once it is through, sets
+// e.whole. When the content does not hash to its SHA-256 and pieces were
+// written unchecked, it first has locate find the bad ones (which go back
+// in the queue, their sources banned) and hashes the content again once
+// they are fetched; e.whole then holds the hash of a content whose every
+// piece matches its hash, for finish to compare.
+func (e *engine) hash() {
+	for {
+		sum, ok := e.hashPass()
+		if !ok {
+			return
+		}
+		if pieces.Hex(sum) != e.t.SHA256 {
+			bad, err := e.locate()
+			if err != nil {
+				e.fail(err)
+				return
+			}
+			if bad > 0 {
+				continue
+			}
+		}
+		e.mu.Lock()
+		e.whole = &sum
+		e.hashNext = e.n
+		e.cond.Broadcast()
+		e.mu.Unlock()
+		return
+	}
+}
+
+// hashPass hashes the whole content once, in order, as pieces are done:
 // from memory for the pieces the verifiers kept for it, else read back from
 // the partial file. It verifies resumed pieces as it reads them, and puts
-// the ones that do not match back in the queue.
-func (e *engine) hash() {
+// the ones that do not match back in the queue. ok is false when the
+// download stopped (or failed) first.
+func (e *engine) hashPass() (sum [32]byte, ok bool) {
 	h := sha256.New()
 	var own []byte
 	for i := 0; i < e.n; {
@@ -35,7 +69,7 @@ func (e *engine) hash() {
 		}
 		if e.stopped {
 			e.mu.Unlock()
-			return
+			return sum, false
 		}
 		buf, inMemory := e.held[i]
 		delete(e.held, i)
@@ -51,7 +85,7 @@ func (e *engine) hash() {
 			buf = own[:n]
 			if _, err := e.f.ReadAt(buf, off); err != nil && !errors.Is(err, io.EOF) {
 				e.fail(fmt.Errorf("read back %s: %w", e.dir.path(e.dir.partial), err))
-				return
+				return sum, false
 			}
 			if check {
 				ok := sha256.Sum256(buf) == want
@@ -81,11 +115,6 @@ func (e *engine) hash() {
 		}
 		i++
 	}
-	var sum [32]byte
 	h.Sum(sum[:0])
-	e.mu.Lock()
-	e.whole = &sum
-	e.hashNext = e.n
-	e.cond.Broadcast()
-	e.mu.Unlock()
+	return sum, true
 }
