@@ -228,6 +228,9 @@ type Options struct {
 	// RetryDelay is the wait after a source's first failure in a row;
 	// DefaultRetryDelay if zero.
 	RetryDelay time.Duration
+	// BusyWait is how long a source that refuses as busy is asked again
+	// before it is dropped (see busy.go); DefaultBusyWait if zero.
+	BusyWait time.Duration
 	// CommitInterval is how often written pieces are recorded in the
 	// state file; DefaultCommitInterval if zero.
 	CommitInterval time.Duration

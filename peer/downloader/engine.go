@@ -58,9 +58,13 @@ type source struct {
 	bytes   int64
 	fails   int // failures since the last piece it delivered
 	stalls  int // stalls since the last piece it delivered
-	statted bool
-	dropped bool
-	err     error
+	streams int // its streams still running (runSource's)
+	// busySince is when it first refused as busy since the last piece it
+	// delivered; zero while it is not refusing (see busy.go).
+	busySince time.Time
+	statted   bool
+	dropped   bool
+	err       error
 }
 
 // engine is one Download call.
@@ -136,6 +140,7 @@ func newEngine(t Target, sources []Source, o Options) (*engine, error) {
 	o.PiecesPerRequest = min(cmp.Or(max(o.PiecesPerRequest, 0), DefaultPiecesPerRequest), o.PiecesPerSource)
 	o.StallTimeout = cmp.Or(max(o.StallTimeout, 0), DefaultStallTimeout)
 	o.MaxRetries = cmp.Or(max(o.MaxRetries, 0), DefaultMaxRetries)
+	o.BusyWait = cmp.Or(max(o.BusyWait, 0), DefaultBusyWait)
 	o.RetryDelay = cmp.Or(max(o.RetryDelay, 0), DefaultRetryDelay)
 	o.CommitInterval = cmp.Or(max(o.CommitInterval, 0), DefaultCommitInterval)
 	o.ProgressInterval = cmp.Or(max(o.ProgressInterval, 0), DefaultProgressInterval)

@@ -42,6 +42,9 @@ func (e *engine) runSource(ctx context.Context, s *source) {
 		}
 	}
 	var wg sync.WaitGroup
+	e.mu.Lock()
+	s.streams = (e.o.PiecesPerSource + e.o.PiecesPerRequest - 1) / e.o.PiecesPerRequest
+	e.mu.Unlock()
 	for k := 0; k < e.o.PiecesPerSource; k += e.o.PiecesPerRequest {
 		run := min(e.o.PiecesPerRequest, e.o.PiecesPerSource-k)
 		wg.Go(func() { e.stream(ctx, s, client, run) })
@@ -93,12 +96,24 @@ func (e *engine) stat(ctx context.Context, s *source, client peerv1connect.PeerS
 // stream fetches runs of up to run pieces from s, one Download call at a
 // time, until the download ends or s is dropped.
 func (e *engine) stream(ctx context.Context, s *source, client peerv1connect.PeerServiceClient, run int) {
+	yielded := false
+	defer func() {
+		if !yielded {
+			e.mu.Lock()
+			s.streams--
+			e.mu.Unlock()
+		}
+	}()
 	for {
 		first, count, dup, ok := e.claim(ctx, s, run)
 		if !ok {
 			return
 		}
 		err := e.fetch(ctx, s, client, first, count, dup)
+		if err != nil && e.yieldBusy(s, err) {
+			yielded = true
+			return
+		}
 		if err != nil && !errors.Is(err, errDuplicate) && !e.failed(ctx, s, err) {
 			return
 		}

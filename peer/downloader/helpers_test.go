@@ -48,6 +48,8 @@ func (a *auth) token(t testing.TB) *rpcclient.Token {
 type peerOptions struct {
 	maxRate       int64 // bytes per second, 0 for no cap
 	acceptUploads bool
+	// maxPerAccount is transfer.Options.MaxPerAccount: 0 for its default.
+	maxPerAccount int
 	// interceptor, if set, wraps the PeerService handler (a corrupting
 	// or stalling peer).
 	interceptor connect.Interceptor
@@ -100,6 +102,7 @@ func startPeer(t testing.TB, a *auth, dir string, o peerOptions) *testPeer {
 		Catalog:       ix,
 		Root:          ix.Root(),
 		MaxRate:       o.maxRate,
+		MaxPerAccount: o.maxPerAccount,
 		AcceptUploads: o.acceptUploads,
 		Logger:        discard,
 	})

@@ -3,6 +3,7 @@ package downloader
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"connectrpc.com/connect"
@@ -77,6 +78,19 @@ func (e *engine) failed(ctx context.Context, s *source, err error) bool {
 	}
 	e.mu.Lock()
 	s.err = err
+	var delay time.Duration
+	if busy(err) {
+		// Not a fault of the source: it is serving others up to its
+		// limits. Asked again, with backoff, for BusyWait at most.
+		delay = e.busyDelayLocked(s)
+		if delay < 0 {
+			e.dropLocked(s, fmt.Errorf("%w (for %v)", err, e.o.BusyWait))
+			e.mu.Unlock()
+			return false
+		}
+		e.mu.Unlock()
+		return e.sleep(ctx, delay)
+	}
 	s.fails++
 	if errors.Is(err, ErrStalled) {
 		s.stalls++
@@ -86,9 +100,14 @@ func (e *engine) failed(ctx context.Context, s *source, err error) bool {
 		e.mu.Unlock()
 		return false
 	}
-	delay := min(e.o.RetryDelay<<(s.fails-1), MaxRetryDelay)
+	delay = min(e.o.RetryDelay<<(s.fails-1), MaxRetryDelay)
 	e.mu.Unlock()
-	t := time.NewTimer(delay)
+	return e.sleep(ctx, delay)
+}
+
+// sleep waits d, false if ctx ends first.
+func (e *engine) sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
 	case <-t.C:

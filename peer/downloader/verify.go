@@ -3,6 +3,7 @@ package downloader
 import (
 	"crypto/sha256"
 	"fmt"
+	"time"
 )
 
 // verify checks the pieces that arrive against their hashes and writes the
@@ -50,6 +51,7 @@ func (e *engine) verify() {
 		r.src.bytes += n
 		r.src.fails = 0
 		r.src.stalls = 0
+		r.src.busySince = time.Time{}
 		keep := !e.stopped && r.i < e.hashNext+e.hold()
 		if keep {
 			e.held[r.i] = r.buf
