@@ -123,7 +123,7 @@ h2run() {
 		done
 		wait
 		# The children's user and system CPU, as "XmY.Zs XmY.Zs".
-		times | tail -1 >"$out/times"
+		times >"$out/times"
 	)
 	t1=$(now)
 	c1=$(cpu_ticks)
@@ -134,7 +134,7 @@ h2run() {
 		grep -h -E '^(requests|status codes):' "$out"/[0-9]* | sort | uniq -c >&2
 		exit 2
 	fi
-	gen=$(awk '{ for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); t += a[1] * 60 + a[2] } } END { printf "%.3f", t * 1000 }' "$out/times")
+	gen=$(awk '{ for (i = 1; i <= 2; i++) { split($i, a, /[ms]/); t += a[1] * 60 + a[2] } } END { printf "%.3f", t * 1000 }' <(tail -n 1 "$out/times"))
 	gen=$(awk -v t="$gen" -v n="$n" 'BEGIN { printf "%.3f", t / n }')
 	rps=$(awk -v n="$n" -v d="$(elapsed "$t0" "$t1")" 'BEGIN { printf "%d", n / d }')
 	cpu=$(awk -v d="$((c1 - c0))" -v t="$TICK" -v n="$n" 'BEGIN { printf "%.3f", d / t * 1000 / n }')

@@ -34,7 +34,19 @@ import (
 // session's previous one is under way, which the flush may set back by up
 // to presenceLag, until the next flush). A flushed extension never revives
 // a session: the store refuses to extend one that ended or expired.
+//
+// With a session TTL under 4 × SessionRecheck (a test's, or a directory
+// with a very short heartbeat interval) the lag is TTL/4 instead
+// (Directory.presenceLag), so the stored expiry always stays ahead of the
+// last heartbeat by three quarters of the TTL and no session expires in
+// the store while its extension waits.
 const presenceLag = SessionRecheck
+
+// presenceLag is how far the stored expiry of a session with TTL ttl may
+// lag behind its last heartbeat: presenceLag, or ttl/4 if less.
+func (d *Directory) presenceLag(ttl time.Duration) time.Duration {
+	return min(presenceLag, ttl/4)
+}
 
 // maxFlushInFlight bounds the extensions a flush hands the store at once;
 // the store commits those queued together in one transaction.
@@ -86,13 +98,14 @@ func (p *presence) take() map[string]extension {
 	return out
 }
 
-// touch extends the session of caller c to expires, as a heartbeat at now,
+// touch extends the session of caller c by ttl, as a heartbeat at now,
 // and returns it: from memory when that is safe (see presenceLag), else by
 // a store write that also finds whether the session still lives.
 // Errors: ErrUnauthenticated when the session has ended or does not match
 // c; the store's failures.
-func (d *Directory) touch(ctx context.Context, c token.Claims, now, expires time.Time) (store.Session, error) {
-	if s, ok := d.live.get(c.SessionID, now); ok && !s.ExpiresAt.Before(expires.Add(-presenceLag)) {
+func (d *Directory) touch(ctx context.Context, c token.Claims, now time.Time, ttl time.Duration) (store.Session, error) {
+	expires := now.Add(ttl)
+	if s, ok := d.live.get(c.SessionID, now); ok && !s.ExpiresAt.Before(expires.Add(-d.presenceLag(ttl))) {
 		if err := matchSession(s, c); err != nil {
 			return store.Session{}, err
 		}
@@ -137,12 +150,12 @@ func (d *Directory) flushPresence(ctx context.Context) {
 	wg.Wait()
 }
 
-// runPresence flushes the pending extensions every presenceLag until ctx
-// is done, and once more then (under a context of its own, bounded by
-// presenceLag, since ctx has ended), so that a directory shut down keeps
-// the heartbeats it answered.
+// runPresence flushes the pending extensions every presence lag of a peer
+// session (the shortest TTL) until ctx is done, and once more then (under
+// a context of its own, bounded by presenceLag, since ctx has ended), so
+// that a directory shut down keeps the heartbeats it answered.
 func (d *Directory) runPresence(ctx context.Context) {
-	t := time.NewTicker(presenceLag)
+	t := time.NewTicker(d.presenceLag(min(d.cfg.SessionTTL, d.cfg.TokenTTL)))
 	defer t.Stop()
 	for {
 		select {

@@ -257,7 +257,7 @@ func (d *Directory) Heartbeat(ctx context.Context, caller token.Claims) (Grant, 
 	now := d.cfg.Now()
 	// A session token's peer claim is its session's peer name (checked by
 	// touch): empty for a client session.
-	s, err := d.touch(ctx, caller, now, now.Add(d.sessionTTL(caller.Peer != "")))
+	s, err := d.touch(ctx, caller, now, d.sessionTTL(caller.Peer != ""))
 	if err != nil {
 		return Grant{}, err
 	}
