@@ -44,9 +44,18 @@ func mustAuth(t *testing.T, d *directory.Directory, raw string) {
 	}
 }
 
-// refused checks that raw is refused as unauthenticated.
+// refused checks that raw is refused as unauthenticated, and that its
+// heartbeat fails (Heartbeat checks the session itself, after
+// AuthenticateHeartbeat checked only the token).
 func refused(t *testing.T, d *directory.Directory, raw, what string) {
 	t.Helper()
+	if c, err := d.AuthenticateHeartbeat(t.Context(), raw); err == nil {
+		if _, err := d.Heartbeat(t.Context(), c); !errors.Is(err, directory.ErrUnauthenticated) {
+			t.Errorf("%s: Heartbeat = %v, want ErrUnauthenticated", what, err)
+		}
+	} else if !errors.Is(err, directory.ErrUnauthenticated) {
+		t.Errorf("%s: AuthenticateHeartbeat = %v, want ErrUnauthenticated", what, err)
+	}
 	if _, err := d.Authenticate(t.Context(), raw); !errors.Is(err, directory.ErrUnauthenticated) {
 		t.Errorf("%s: Authenticate = %v, want ErrUnauthenticated", what, err)
 	}

@@ -273,6 +273,7 @@ type Directory struct {
 	issued   *issuedCache
 	live     *liveSessions
 	revoked  *revocationList
+	presence *presence
 	counters activity
 	reach    *reacher
 	watches  *watchHub
@@ -303,6 +304,7 @@ func New(ctx context.Context, st store.Store, cfg Config) (*Directory, error) {
 		issued:   newIssuedCache(),
 		live:     newLiveSessions(),
 		revoked:  &revocationList{},
+		presence: newPresence(),
 		reach:    newReacher(cfg.DialBack, cfg.Now),
 	}
 	d.watches = newWatchHub(d)
@@ -365,11 +367,14 @@ func (d *Directory) Stats(ctx context.Context) (store.Stats, error) {
 // older than RevocationRetention, every heartbeat interval until ctx is
 // done. Expired sessions are already invisible to every query;
 // reaping only reclaims their space. It also runs the live searches
-// (Watch), which end when ctx is done. It returns nil when ctx is done.
+// (Watch), which end when ctx is done, and writes the heartbeats answered
+// from memory (see presenceLag), once more as ctx ends. It returns nil when
+// ctx is done.
 func (d *Directory) Run(ctx context.Context) error {
 	var watches sync.WaitGroup
 	defer watches.Wait()
 	watches.Go(func() { d.watches.run(ctx) })
+	watches.Go(func() { d.runPresence(ctx) })
 	t := time.NewTicker(d.cfg.HeartbeatInterval)
 	defer t.Stop()
 	for {

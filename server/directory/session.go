@@ -57,7 +57,8 @@ type Grant struct {
 	RefreshToken     string
 	RefreshExpiresAt time.Time
 	// RevokedSessions are, for a peer session, the sessions whose tokens
-	// the peer must refuse (see RevokedSessions); nil for a client.
+	// the peer must refuse (see RevokedSessions); nil for a client. It is
+	// shared with other grants: read it, do not change it.
 	RevokedSessions []string
 }
 
@@ -247,18 +248,18 @@ func (d *Directory) grant(s store.Session, now time.Time) (Grant, error) {
 // TTL, or renews a client session for another token TTL, and returns a
 // renewed token (with the current heartbeat interval and session TTL); the
 // old one stays valid until it expires. A peer session also gets the
-// sessions revoked lately (Grant.RevokedSessions).
-// Errors: ErrUnauthenticated when the session has ended.
+// sessions revoked lately (Grant.RevokedSessions). caller's session need
+// not have been checked (AuthenticateHeartbeat): Heartbeat checks that it
+// lives and matches caller's claims (see touch for when that comes from
+// memory).
+// Errors: ErrUnauthenticated when the session has ended or does not match.
 func (d *Directory) Heartbeat(ctx context.Context, caller token.Claims) (Grant, error) {
 	now := d.cfg.Now()
 	// A session token's peer claim is its session's peer name (checked by
-	// authenticate): empty for a client session.
-	s, err := d.store.TouchSession(ctx, caller.SessionID, now, now.Add(d.sessionTTL(caller.Peer != "")))
-	if errors.Is(err, store.ErrNotFound) {
-		return Grant{}, fmt.Errorf("%w: session ended; log in again", ErrUnauthenticated)
-	}
+	// touch): empty for a client session.
+	s, err := d.touch(ctx, caller, now, d.sessionTTL(caller.Peer != ""))
 	if err != nil {
-		return Grant{}, fmt.Errorf("heartbeat: %w", err)
+		return Grant{}, err
 	}
 	if s.IsPeer() {
 		d.recheckReach(s.PeerName, s.ID)

@@ -5,7 +5,7 @@
 // heartbeat the real directory at once; the ghz command line has one
 // metadata set for every request, so it can only be one session.
 //
-// Usage: manytokens -call SERVICE/METHOD -tokens FILE [-c 64] [-connections 16] [-n 100000] [-d '{}'] HOST:PORT
+// Usage: manytokens -call SERVICE/METHOD -tokens FILE [-c 64] [-connections 16] [-n 100000] [-d '{}'] [-cpu FILE] HOST:PORT
 package main
 
 import (
@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"os"
 	"strings"
+	"syscall"
 
 	"github.com/bojand/ghz/printer"
 	"github.com/bojand/ghz/runner"
@@ -27,6 +28,7 @@ func main() {
 	conns := flag.Uint("connections", 16, "HTTP/2 connections the requests are spread over (ghz --connections)")
 	total := flag.Uint("n", 100000, "requests in all (ghz -n)")
 	data := flag.String("d", "{}", "request message as JSON (ghz -d)")
+	cpuFile := flag.String("cpu", "", "file to write this process's own CPU time to (user+system, in seconds): the generator's cost, next to the server's")
 	flag.Parse()
 	if flag.NArg() != 1 || *call == "" {
 		fmt.Fprintln(os.Stderr, "usage: manytokens -call SERVICE/METHOD [-tokens FILE] [-c N] [-connections N] [-n N] [-d JSON] HOST:PORT")
@@ -69,6 +71,24 @@ func main() {
 		fmt.Fprintln(os.Stderr, "manytokens:", err)
 		os.Exit(1)
 	}
+	if *cpuFile != "" {
+		if err := writeCPU(*cpuFile); err != nil {
+			fmt.Fprintln(os.Stderr, "manytokens:", err)
+			os.Exit(1)
+		}
+	}
+}
+
+// writeCPU writes the user+system CPU time this process has used, in
+// seconds, to path: the load generator shares the machine with the server,
+// so what it costs per request says how much of the machine is left.
+func writeCPU(path string) error {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return fmt.Errorf("getrusage: %w", err)
+	}
+	secs := float64(ru.Utime.Sec+ru.Stime.Sec) + float64(ru.Utime.Usec+ru.Stime.Usec)/1e6
+	return os.WriteFile(path, []byte(fmt.Sprintf("%.6f\n", secs)), 0o644)
 }
 
 // readLines returns the non-empty lines of a file.
