@@ -35,6 +35,27 @@ func (c *refusalCounter) WrapStreamingHandler(next connect.StreamingHandlerFunc)
 	}
 }
 
+// holdSlot starts a Download call of tgt from p by a's account and
+// returns once it is running; the peer keeps it running (never read, it
+// waits on HTTP/2 flow control once the window is full) until release or
+// the end of the test.
+func holdSlot(t *testing.T, a *auth, p *testPeer, tgt downloader.Target) (release func()) {
+	t.Helper()
+	ctx, release := context.WithCancel(t.Context())
+	client := peerv1connect.NewPeerServiceClient(rpcclient.NewHTTPClient(), p.URL, rpcclient.Options(a.token(t))...)
+	stream, err := client.Download(ctx, connect.NewRequest(&peerv1.DownloadRequest{
+		File: &peerv1.DownloadRequest_Sha256{Sha256: tgt.SHA256}, Length: tgt.Size,
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { release(); stream.Close() })
+	if !stream.Receive() {
+		t.Fatalf("holder: %v", stream.Err())
+	}
+	return release
+}
+
 // TestDownloadBusyStreamYields: a source that lets an account one transfer
 // at a time refuses the second stream of a download; that stream ends
 // quietly and the first one fetches everything. The source is asked once
@@ -77,21 +98,7 @@ func TestDownloadWaitsForBusySource(t *testing.T) {
 	a, peers, tgt, dest := served(t, "held.bin", size, peerOptions{maxRate: 4 * mib, maxPerAccount: 1, interceptor: &refused})
 	p := peers[0]
 
-	// The holder: a Download call of the same account, which the peer
-	// keeps running until it is cancelled.
-	hold, release := context.WithCancel(t.Context())
-	defer release()
-	client := peerv1connect.NewPeerServiceClient(rpcclient.NewHTTPClient(), p.URL, rpcclient.Options(a.token(t))...)
-	stream, err := client.Download(hold, connect.NewRequest(&peerv1.DownloadRequest{
-		File: &peerv1.DownloadRequest_Sha256{Sha256: tgt.SHA256}, Length: size,
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stream.Close()
-	if !stream.Receive() {
-		t.Fatalf("holder: %v", stream.Err())
-	}
+	release := holdSlot(t, a, p, tgt)
 
 	done := make(chan error, 1)
 	var res *downloader.Result
@@ -136,19 +143,9 @@ func TestDownloadGivesUpOnBusySource(t *testing.T) {
 	const size = 2 * mib
 	a, peers, tgt, dest := served(t, "busy.bin", size, peerOptions{maxRate: 64 * 1024, maxPerAccount: 1})
 	p := peers[0]
-	client := peerv1connect.NewPeerServiceClient(rpcclient.NewHTTPClient(), p.URL, rpcclient.Options(a.token(t))...)
-	stream, err := client.Download(t.Context(), connect.NewRequest(&peerv1.DownloadRequest{
-		File: &peerv1.DownloadRequest_Sha256{Sha256: tgt.SHA256}, Length: size,
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stream.Close()
-	if !stream.Receive() {
-		t.Fatalf("holder: %v", stream.Err())
-	}
+	holdSlot(t, a, p, tgt)
 	start := time.Now()
-	_, err = downloader.Download(t.Context(), tgt, sources(p), downloader.Options{
+	_, err := downloader.Download(t.Context(), tgt, sources(p), downloader.Options{
 		Dest: dest, Token: a.token(t), RetryDelay: 10 * time.Millisecond, BusyWait: 500 * time.Millisecond,
 	})
 	if !errors.Is(err, downloader.ErrNoSources) || !strings.Contains(err.Error(), connect.CodeResourceExhausted.String()) {
