@@ -96,7 +96,7 @@ func (h *handler) Login(ctx context.Context, req *connect.Request[directoryv1.Lo
 		SessionId:         g.SessionID,
 		HeartbeatInterval: durationpb.New(g.HeartbeatInterval),
 		PeerName:          g.PeerName,
-		RevokedSessionIds: g.RevokedSessions,
+		RevokedSessionIds: g.Revocations.SessionIDs,
 		RefreshToken:      g.RefreshToken,
 		RefreshExpiresAt:  optionalTime(g.RefreshExpiresAt),
 	}), nil
@@ -131,17 +131,23 @@ func (h *handler) Heartbeat(ctx context.Context, req *connect.Request[directoryv
 	if err != nil {
 		return nil, err
 	}
-	g, err := h.dir.Heartbeat(ctx, c)
+	var since time.Time
+	if ts := req.Msg.GetRevocationsSince(); ts.IsValid() {
+		since = ts.AsTime()
+	}
+	g, err := h.dir.Heartbeat(ctx, c, since)
 	if err != nil {
 		return nil, h.fail(ctx, req.Spec().Procedure, err)
 	}
 	return connect.NewResponse(&directoryv1.HeartbeatResponse{
-		Token:             g.Token,
-		ExpiresAt:         timestamppb.New(g.ExpiresAt),
-		RevokedSessionIds: g.RevokedSessions,
-		HeartbeatInterval: durationpb.New(g.HeartbeatInterval),
-		SessionTtl:        durationpb.New(g.SessionTTL),
-		Reachability:      h.dialBackResult(c.Peer, c.SessionID),
+		Token:                  g.Token,
+		ExpiresAt:              timestamppb.New(g.ExpiresAt),
+		RevokedSessionIds:      g.Revocations.SessionIDs,
+		HeartbeatInterval:      durationpb.New(g.HeartbeatInterval),
+		SessionTtl:             durationpb.New(g.SessionTTL),
+		Reachability:           h.dialBackResult(c.Peer, c.SessionID),
+		RevocationsAsOf:        optionalTime(g.Revocations.AsOf),
+		RevocationsIncremental: g.Revocations.Incremental,
 	}), nil
 }
 

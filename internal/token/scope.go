@@ -53,6 +53,11 @@ const (
 	// it can still be alive anywhere; a revoked session is announced to
 	// peers for that long (plus ClockSkew).
 	MaxLifetime = 10 * time.Minute
+	// RevocationRetention is how long a revoked session matters: as long
+	// as a token of it can be alive at a peer (MaxLifetime) plus the clock
+	// skew a token's not-before claim tolerates. The directory lists a
+	// revocation for that long; a peer keeps one it learned for that long.
+	RevocationRetention = MaxLifetime + ClockSkew
 )
 
 // Scoped returns the claims of a token of scope for audience, issued to

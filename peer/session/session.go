@@ -19,6 +19,7 @@ import (
 
 	"connectrpc.com/connect"
 	"github.com/cenkalti/backoff/v5"
+	"google.golang.org/protobuf/types/known/timestamppb"
 
 	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
 	"github.com/peerhub/peerhub/gen/peerhub/directory/v1/directoryv1connect"
@@ -104,11 +105,14 @@ type Session struct {
 	sessionID  string                   // of the last login
 	reach      directoryv1.Reachability // the directory's dial-back, from the last heartbeat
 	refresh    Refresh                  // issued by the last login, if asked (WantRefresh)
-	revoked    map[string]struct{}      // sessions whose tokens a peer refuses
-	tokens     map[directoryv1.TokenScope]*Tokens
-	reads      directoryv1connect.DirectoryServiceClient // see Reads
-	access     string                                    // the access point given, if any
-	initErr    error                                     // a bad directory URL, returned by Login
+	revoked    map[string]time.Time     // sessions whose tokens a peer refuses, and when it learned each
+	// revokedAsOf is the directory's revocations_as_of of the list in
+	// revoked, sent with the next heartbeat; zero for none.
+	revokedAsOf time.Time
+	tokens      map[directoryv1.TokenScope]*Tokens
+	reads       directoryv1connect.DirectoryServiceClient // see Reads
+	access      string                                    // the access point given, if any
+	initErr     error                                     // a bad directory URL, returned by Login
 }
 
 // New returns a Session that has not logged in yet.
@@ -267,7 +271,7 @@ func (s *Session) Login(ctx context.Context) error {
 	s.peerName = res.Msg.GetPeerName()
 	s.sessionID, s.reach = res.Msg.GetSessionId(), directoryv1.Reachability_REACHABILITY_UNSPECIFIED
 	s.refresh = Refresh{Token: res.Msg.GetRefreshToken(), ExpiresAt: res.Msg.GetRefreshExpiresAt().AsTime()}
-	s.setRevokedLocked(res.Msg.GetRevokedSessionIds())
+	s.setRevokedLocked(res.Msg.GetRevokedSessionIds(), time.Time{})
 	s.mu.Unlock()
 	s.log.Log(ctx, s.level(), "logged in", "directory", s.cfg.Directory, "user", s.cfg.Username, "peer", res.Msg.GetPeerName())
 	return nil
@@ -298,13 +302,19 @@ func (s *Session) level() slog.Level {
 func (s *Session) Heartbeat(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(ctx, CallTimeout)
 	defer cancel()
-	res, err := s.client.Heartbeat(ctx, connect.NewRequest(&directoryv1.HeartbeatRequest{}))
+	req := &directoryv1.HeartbeatRequest{}
+	s.mu.Lock()
+	if !s.revokedAsOf.IsZero() {
+		req.RevocationsSince = timestamppb.New(s.revokedAsOf)
+	}
+	s.mu.Unlock()
+	res, err := s.client.Heartbeat(ctx, connect.NewRequest(req))
 	if err != nil {
 		return fmt.Errorf("heartbeat: %w", err)
 	}
 	s.tok.Set(res.Msg.GetToken())
 	s.mu.Lock()
-	s.setRevokedLocked(res.Msg.GetRevokedSessionIds())
+	s.learnRevokedLocked(res.Msg)
 	s.reach = res.Msg.GetReachability()
 	// The directory may have restarted with another interval: follow it
 	// now, or a longer old cadence would outrun its new session TTL.

@@ -114,14 +114,44 @@ func (s *Session) Revoked(sid string) bool {
 	return ok
 }
 
-// setRevokedLocked replaces the revoked sessions with ids: the directory
-// sends all that still matter each time. The caller holds mu.
-func (s *Session) setRevokedLocked(ids []string) {
-	m := make(map[string]struct{}, len(ids))
+// setRevokedLocked replaces the revoked sessions with ids, the whole list
+// as of asOf (zero: unknown, so the next heartbeat asks for the whole list
+// again). The caller holds mu.
+func (s *Session) setRevokedLocked(ids []string, asOf time.Time) {
+	now := time.Now()
+	m := make(map[string]time.Time, len(ids))
 	for _, id := range ids {
-		m[id] = struct{}{}
+		m[id] = now
 	}
-	s.revoked = m
+	s.revoked, s.revokedAsOf = m, asOf
+}
+
+// learnRevokedLocked applies a heartbeat's revocations: added to those
+// known when the directory sent only those since the last list
+// (revocations_incremental), else replacing them. A revocation learned
+// more than token.RevocationRetention ago is forgotten: no token of its
+// session can be alive any more. The caller holds mu.
+func (s *Session) learnRevokedLocked(res *directoryv1.HeartbeatResponse) {
+	var asOf time.Time
+	if ts := res.GetRevocationsAsOf(); ts.IsValid() {
+		asOf = ts.AsTime()
+	}
+	if !res.GetRevocationsIncremental() || s.revoked == nil {
+		s.setRevokedLocked(res.GetRevokedSessionIds(), asOf)
+		return
+	}
+	now := time.Now()
+	for id, learned := range s.revoked {
+		if now.Sub(learned) > token.RevocationRetention {
+			delete(s.revoked, id)
+		}
+	}
+	for _, id := range res.GetRevokedSessionIds() {
+		if _, ok := s.revoked[id]; !ok {
+			s.revoked[id] = now
+		}
+	}
+	s.revokedAsOf = asOf
 }
 
 // Tokens returns the session's cache of tokens of scope (see Tokens).

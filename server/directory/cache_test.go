@@ -50,7 +50,7 @@ func mustAuth(t *testing.T, d *directory.Directory, raw string) {
 func refused(t *testing.T, d *directory.Directory, raw, what string) {
 	t.Helper()
 	if c, err := d.AuthenticateHeartbeat(t.Context(), raw); err == nil {
-		if _, err := d.Heartbeat(t.Context(), c); !errors.Is(err, directory.ErrUnauthenticated) {
+		if _, err := d.Heartbeat(t.Context(), c, time.Time{}); !errors.Is(err, directory.ErrUnauthenticated) {
 			t.Errorf("%s: Heartbeat = %v, want ErrUnauthenticated", what, err)
 		}
 	} else if !errors.Is(err, directory.ErrUnauthenticated) {

@@ -296,7 +296,7 @@ func TestLoginAndSessions(t *testing.T) {
 	// Heartbeat extends the session by the TTL (30 s by default). Within a
 	// fifteenth of the token TTL (1 min) it hands the same token back.
 	c.Advance(25 * time.Second)
-	hb, err := d.Heartbeat(ctx, claims)
+	hb, err := d.Heartbeat(ctx, claims, time.Time{})
 	if err != nil || hb.Token != peer.Token || !hb.ExpiresAt.Equal(peer.ExpiresAt) {
 		t.Fatalf("early heartbeat = %+v, %v; want the login's token", hb, err)
 	}
@@ -309,11 +309,11 @@ func TestLoginAndSessions(t *testing.T) {
 	if _, err := d.Authenticate(ctx, client.Token); err != nil {
 		t.Errorf("silent client after 50 s = %v, want its session live until %v", err, client.ExpiresAt)
 	}
-	if _, err := d.Heartbeat(ctx, claims); err != nil {
+	if _, err := d.Heartbeat(ctx, claims, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	c.Advance(15 * time.Second) // 65 s after the login's token
-	hb, err = d.Heartbeat(ctx, claims)
+	hb, err = d.Heartbeat(ctx, claims, time.Time{})
 	if err != nil || hb.Token == peer.Token || !hb.ExpiresAt.Equal(c.Now().Add(directory.DefaultTokenTTL)) {
 		t.Fatalf("heartbeat after 65 s = %+v, %v; want a new token", hb, err)
 	}

@@ -2,7 +2,6 @@ package directory
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"time"
@@ -47,22 +46,6 @@ func (d *Directory) provenPin(c Credentials) (identity.Pin, error) {
 		return "", fmt.Errorf("key_proof: %w: %w", err, ErrInvalidArgument)
 	}
 	return pin, nil
-}
-
-// bindPin binds pin to the peer session g just opened, logging a change of
-// key.
-func (d *Directory) bindPin(ctx context.Context, username string, g Grant, address string, pin identity.Pin) error {
-	previous, err := d.store.BindPeerPin(ctx, g.PeerName, string(pin), d.cfg.Now())
-	if err != nil {
-		if errors.Is(err, store.ErrNotFound) {
-			return fmt.Errorf("peer name %s was released during the login; log in again: %w", g.PeerName, ErrNotFound)
-		}
-		return fmt.Errorf("login: bind the peer's key: %w", err)
-	}
-	if previous != "" && pin != "" {
-		d.log.Warn("peer key changed", "peer", g.PeerName, "user", username, "address", address, "previous_pin", previous, "pin", string(pin))
-	}
-	return nil
 }
 
 // PeerPins returns the TLS identities bound to the peer names names

@@ -50,7 +50,7 @@ func TestHeartbeatStoredWithinLag(t *testing.T) {
 
 	heartbeat := func(what string) time.Time {
 		t.Helper()
-		if _, err := d.Heartbeat(t.Context(), claims); err != nil {
+		if _, err := d.Heartbeat(t.Context(), claims, time.Time{}); err != nil {
 			t.Fatalf("Heartbeat: %v", err)
 		}
 		now := c.Now()
@@ -100,13 +100,13 @@ func TestFlushedHeartbeatDoesNotRevive(t *testing.T) {
 	g := peerLogin(t, d, "ann", "p1")
 	claims := mustClaims(t, d, g.Token)
 	// Answered from memory: the session was read as live just now.
-	if _, err := d.Heartbeat(t.Context(), claims); err != nil {
+	if _, err := d.Heartbeat(t.Context(), claims, time.Time{}); err != nil {
 		t.Fatalf("Heartbeat: %v", err)
 	}
 	if err := d.Logout(t.Context(), claims, ""); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := d.Heartbeat(t.Context(), claims); !errors.Is(err, directory.ErrUnauthenticated) {
+	if _, err := d.Heartbeat(t.Context(), claims, time.Time{}); !errors.Is(err, directory.ErrUnauthenticated) {
 		t.Errorf("Heartbeat after logout = %v, want ErrUnauthenticated", err)
 	}
 	flush(t, d)
@@ -124,13 +124,13 @@ func TestHeartbeatOfExpiredSessionFails(t *testing.T) {
 	g := peerLogin(t, d, "ann", "p1")
 	claims := mustClaims(t, d, g.Token)
 	c.Advance(ttl - time.Millisecond)
-	if _, err := d.Heartbeat(t.Context(), claims); err != nil {
+	if _, err := d.Heartbeat(t.Context(), claims, time.Time{}); err != nil {
 		t.Fatalf("Heartbeat just before expiry: %v", err)
 	}
 	// Heartbeats from memory (less than SessionRecheck apart) never let
 	// the session outlive TTL after the last one; none comes now.
 	c.Advance(ttl)
-	if _, err := d.Heartbeat(t.Context(), claims); !errors.Is(err, directory.ErrUnauthenticated) {
+	if _, err := d.Heartbeat(t.Context(), claims, time.Time{}); !errors.Is(err, directory.ErrUnauthenticated) {
 		t.Errorf("Heartbeat TTL after the last one = %v, want ErrUnauthenticated", err)
 	}
 }

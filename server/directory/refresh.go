@@ -107,7 +107,7 @@ func (d *Directory) Refresh(ctx context.Context, raw string) (Grant, string, err
 	if err != nil {
 		return Grant{}, "", err
 	}
-	g, err := d.openSession(ctx, c.Subject, "", "")
+	g, err := d.openSession(ctx, c.Subject, "", "", "")
 	if err != nil {
 		return Grant{}, "", err
 	}

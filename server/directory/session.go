@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/peerhub/peerhub/internal/advertise"
+	"github.com/peerhub/peerhub/internal/identity"
 	"github.com/peerhub/peerhub/internal/token"
 	"github.com/peerhub/peerhub/server/store"
 )
@@ -56,10 +57,9 @@ type Grant struct {
 	// a refresh token (Credentials.Refresh).
 	RefreshToken     string
 	RefreshExpiresAt time.Time
-	// RevokedSessions are, for a peer session, the sessions whose tokens
-	// the peer must refuse (see RevokedSessions); nil for a client. It is
-	// shared with other grants: read it, do not change it.
-	RevokedSessions []string
+	// Revocations are, for a peer session, the sessions whose tokens the
+	// peer must refuse (see RevokedSessions); empty for a client.
+	Revocations Revocations
 }
 
 // Login checks credentials and opens a session: a peer session when an
@@ -109,14 +109,19 @@ func (d *Directory) Login(ctx context.Context, c Credentials) (Grant, error) {
 	if !ok {
 		return Grant{}, fmt.Errorf("%w: wrong username or password", ErrUnauthenticated)
 	}
-	g, err := d.openSession(ctx, c.Username, peerName, c.AdvertiseAddress)
+	var previous string
+	if c.AdvertiseAddress != "" {
+		// For the log only: the login binds the pin itself.
+		if pins, err := d.store.PeerPins(ctx, []string{peerName}); err == nil {
+			previous = pins[peerName].Pin
+		}
+	}
+	g, err := d.openSession(ctx, c.Username, peerName, c.AdvertiseAddress, pin)
 	if err != nil {
 		return Grant{}, err
 	}
-	if c.AdvertiseAddress != "" {
-		if err := d.bindPin(ctx, c.Username, g, c.AdvertiseAddress, pin); err != nil {
-			return Grant{}, err
-		}
+	if previous != "" && pin != "" && previous != string(pin) {
+		d.log.Warn("peer key changed", "peer", g.PeerName, "user", c.Username, "address", c.AdvertiseAddress, "previous_pin", previous, "pin", string(pin))
 	}
 	if c.AdvertiseAddress != "" {
 		d.counters.peerLogins.Add(1)
@@ -138,7 +143,7 @@ func (d *Directory) Login(ctx context.Context, c Credentials) (Grant, error) {
 // The password check is slow by design (bcrypt); the session starts after
 // it, or a short TTL could be spent before the caller sees it.
 // Errors: those of Login after the password check.
-func (d *Directory) openSession(ctx context.Context, username, peerName, address string) (Grant, error) {
+func (d *Directory) openSession(ctx context.Context, username, peerName, address string, pin identity.Pin) (Grant, error) {
 	c := Credentials{Username: username, AdvertiseAddress: address}
 	now := d.cfg.Now()
 	if _, readOnly := d.readOnly[c.Username]; readOnly {
@@ -161,6 +166,7 @@ func (d *Directory) openSession(ctx context.Context, username, peerName, address
 		Created:   now,
 		LastSeen:  now,
 		ExpiresAt: now.Add(d.sessionTTL(address != "")),
+		Pin:       string(pin),
 	}
 	if err := d.store.CreateSession(ctx, s, d.cfg.MaxAccountSessions, now); err != nil {
 		if errors.Is(err, store.ErrAlreadyExists) {
@@ -184,7 +190,7 @@ func (d *Directory) openSession(ctx context.Context, username, peerName, address
 	if err != nil {
 		return Grant{}, err
 	}
-	if g, err = d.withRevocations(ctx, g); err != nil {
+	if g, err = d.withRevocations(ctx, g, time.Time{}); err != nil {
 		return Grant{}, fmt.Errorf("login: %w", err)
 	}
 	d.log.Info("logged in", "user", s.Username, "session", s.ID, "peer", s.PeerName, "address", s.Address)
@@ -248,12 +254,14 @@ func (d *Directory) grant(s store.Session, now time.Time) (Grant, error) {
 // TTL, or renews a client session for another token TTL, and returns a
 // renewed token (with the current heartbeat interval and session TTL); the
 // old one stays valid until it expires. A peer session also gets the
-// sessions revoked lately (Grant.RevokedSessions). caller's session need
+// sessions revoked lately (Grant.Revocations): all of them, or only those
+// since revocationsSince, the AsOf of the list it has (zero for none).
+// caller's session need
 // not have been checked (AuthenticateHeartbeat): Heartbeat checks that it
 // lives and matches caller's claims (see touch for when that comes from
 // memory).
 // Errors: ErrUnauthenticated when the session has ended or does not match.
-func (d *Directory) Heartbeat(ctx context.Context, caller token.Claims) (Grant, error) {
+func (d *Directory) Heartbeat(ctx context.Context, caller token.Claims, revocationsSince time.Time) (Grant, error) {
 	now := d.cfg.Now()
 	// A session token's peer claim is its session's peer name (checked by
 	// touch): empty for a client session.
@@ -270,7 +278,7 @@ func (d *Directory) Heartbeat(ctx context.Context, caller token.Claims) (Grant, 
 			return Grant{}, err
 		}
 	}
-	return d.withRevocations(ctx, g)
+	return d.withRevocations(ctx, g, revocationsSince)
 }
 
 // Logout ends the caller's session: its tokens stop working, a peer's

@@ -16,10 +16,8 @@ import (
 // fresh the announced list is.
 const (
 	// RevocationRetention is how long a revoked session is listed in
-	// heartbeat answers: as long as a token of it can be alive at a peer
-	// (token.MaxLifetime, the longest lifetime a peer accepts), plus the
-	// clock skew a token's not-before claim tolerates.
-	RevocationRetention = token.MaxLifetime + token.ClockSkew
+	// heartbeat answers (token.RevocationRetention).
+	RevocationRetention = token.RevocationRetention
 	// revocationRefresh is the longest a directory serves its list of
 	// revoked sessions from memory before reading the store again, so a
 	// revocation made by another replica reaches peers within this much
@@ -235,9 +233,33 @@ func (d *Directory) IssueToken(ctx context.Context, caller token.Claims, r Token
 // revocationRefresh or after a revocation made here.
 type revocationList struct {
 	mu      sync.Mutex // held while the store is read: one read at a time
-	ids     []string
-	fetched time.Time // when ids were read (Config.Now); zero for never
+	rvs     []store.Revocation
+	ids     []string  // rvs' ids, in the same order
+	fetched time.Time // when rvs were read (Config.Now); zero for never
 }
+
+// Revocations is what a peer session's heartbeat learns of revoked
+// sessions (Grant).
+type Revocations struct {
+	// SessionIDs are the sessions whose tokens the peer must refuse: every
+	// one revoked within RevocationRetention, or, if Incremental, those
+	// revoked since the peer's last list (RevocationsSince). Shared with
+	// other grants: read it, do not change it.
+	SessionIDs []string
+	// Incremental says SessionIDs are to be added to what the peer has;
+	// otherwise they replace it.
+	Incremental bool
+	// AsOf is when the directory read the list; the peer asks with it
+	// next time (RevocationsSince).
+	AsOf time.Time
+}
+
+// revocationOverlap is how far before a peer's last list (its
+// RevocationsSince) an incremental list starts again: replicas' clocks
+// differ by up to token.ClockSkew, and a revocation is stamped by the
+// clock of the replica that made it, which may be behind the one that
+// served the peer's last list. Repeats are harmless: the peer keeps a set.
+const revocationOverlap = token.ClockSkew
 
 // invalidate makes the next get read the store.
 func (l *revocationList) invalidate() {
@@ -249,39 +271,54 @@ func (l *revocationList) invalidate() {
 // RevokedSessions returns the ids of the sessions revoked within
 // RevocationRetention: the list a peer needs to refuse their tokens.
 func (d *Directory) RevokedSessions(ctx context.Context) ([]string, error) {
-	ids, err := d.revokedShared(ctx)
-	return slices.Clone(ids), err
+	r, err := d.revokedSince(ctx, time.Time{})
+	return slices.Clone(r.SessionIDs), err
 }
 
-// revokedShared is RevokedSessions without the copy: the list is replaced
-// whole when read again, never changed in place, so the caller may keep it
-// but must not change it. Every heartbeat of a peer carries it.
-func (d *Directory) revokedShared(ctx context.Context) ([]string, error) {
+// revokedSince returns what a peer whose last list is as of since (zero
+// for none) needs: the whole list, shared (it is replaced whole when read
+// again, never changed in place), or only what was revoked since then
+// (less revocationOverlap) when since is recent enough for that to be
+// complete. Every heartbeat of a peer carries it, so with many peers and
+// many revocations the difference is most of a heartbeat's answer.
+func (d *Directory) revokedSince(ctx context.Context, since time.Time) (Revocations, error) {
 	l := d.revoked
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := d.cfg.Now()
 	if l.fetched.IsZero() || now.Sub(l.fetched) >= revocationRefresh || now.Before(l.fetched) {
-		ids, err := d.store.RevokedSessions(ctx, now.Add(-RevocationRetention))
+		rvs, err := d.store.RevokedSessions(ctx, now.Add(-RevocationRetention))
 		if err != nil {
-			return nil, fmt.Errorf("revoked sessions: %w", err)
+			return Revocations{}, fmt.Errorf("revoked sessions: %w", err)
 		}
-		l.ids, l.fetched = ids, now
+		ids := make([]string, len(rvs))
+		for i, rv := range rvs {
+			ids[i] = rv.SessionID
+		}
+		l.rvs, l.ids, l.fetched = rvs, ids, now
 	}
-	return l.ids, nil
+	from := since.Add(-revocationOverlap)
+	// The list holds what was revoked since fetched-RevocationRetention:
+	// an increment from before that could miss what was forgotten since.
+	if since.IsZero() || since.After(l.fetched) || from.Before(l.fetched.Add(-RevocationRetention)) {
+		return Revocations{SessionIDs: l.ids, AsOf: l.fetched}, nil
+	}
+	i, _ := slices.BinarySearchFunc(l.rvs, from, func(rv store.Revocation, t time.Time) int { return rv.RevokedAt.Compare(t) })
+	return Revocations{SessionIDs: slices.Clip(l.ids[i:]), Incremental: true, AsOf: l.fetched}, nil
 }
 
-// withRevocations adds the revoked sessions to a peer session's grant; a
+// withRevocations adds the revoked sessions to a peer session's grant
+// (whole, or since since when that is complete, see revokedSince); a
 // client's is left without.
-func (d *Directory) withRevocations(ctx context.Context, g Grant) (Grant, error) {
+func (d *Directory) withRevocations(ctx context.Context, g Grant, since time.Time) (Grant, error) {
 	if g.PeerName == "" {
 		return g, nil
 	}
-	ids, err := d.revokedShared(ctx)
+	r, err := d.revokedSince(ctx, since)
 	if err != nil {
 		return Grant{}, err
 	}
-	g.RevokedSessions = ids
+	g.Revocations = r
 	return g, nil
 }
 

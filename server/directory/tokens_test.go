@@ -123,18 +123,18 @@ func TestRevokedSessionsReachPeers(t *testing.T) {
 	ctx := t.Context()
 	addUsers(t, d, "ann", "bob", "cid")
 	first, ann := login(t, d, "ann", "ann-box")
-	if len(first.RevokedSessions) != 0 {
-		t.Fatalf("revoked at first: %v", first.RevokedSessions)
+	if len(first.Revocations.SessionIDs) != 0 {
+		t.Fatalf("revoked at first: %v", first.Revocations.SessionIDs)
 	}
 	_, bob := login(t, d, "bob", "")
 	_, cid := login(t, d, "cid", "cid-box")
 	heartbeat := func(who token.Claims) []string {
 		t.Helper()
-		g, err := d.Heartbeat(ctx, who)
+		g, err := d.Heartbeat(ctx, who, time.Time{})
 		if err != nil {
 			t.Fatalf("heartbeat: %v", err)
 		}
-		return g.RevokedSessions
+		return g.Revocations.SessionIDs
 	}
 
 	if err := d.Logout(ctx, bob, ""); err != nil {
@@ -150,8 +150,8 @@ func TestRevokedSessionsReachPeers(t *testing.T) {
 
 	c.Advance(time.Second)
 	again, ann2 := login(t, d, "ann", "ann-box")
-	if want := []string{bob.SessionID, ann.SessionID}; !slices.Equal(again.RevokedSessions, want) {
-		t.Errorf("the replacing login lists %v, want %v", again.RevokedSessions, want)
+	if want := []string{bob.SessionID, ann.SessionID}; !slices.Equal(again.Revocations.SessionIDs, want) {
+		t.Errorf("the replacing login lists %v, want %v", again.Revocations.SessionIDs, want)
 	}
 
 	c.Advance(time.Second)
@@ -170,5 +170,72 @@ func TestRevokedSessionsReachPeers(t *testing.T) {
 	c.Advance(time.Second + time.Nanosecond)
 	if got := heartbeat(ann2); slices.Contains(got, bob.SessionID) || !slices.Contains(got, cid.SessionID) {
 		t.Errorf("after RevocationRetention: %v, want only the later ones", got)
+	}
+}
+
+// TestRevocationsIncremental: a peer that sends the AsOf of its last list
+// gets only what was revoked since (less revocationOverlap, the clock skew
+// replicas may have), marked incremental; one whose last list is too old,
+// from the future, or absent gets the whole list. A peer that missed an
+// answer still has its older AsOf, so the next answer covers what it
+// missed.
+func TestRevocationsIncremental(t *testing.T) {
+	t.Parallel()
+	c := newClock()
+	d := newDir(t, newStore(t), c, func(cfg *directory.Config) { cfg.SessionTTL = time.Hour })
+	ctx := t.Context()
+	addUsers(t, d, "ann", "bob", "cid", "dan")
+	_, ann := login(t, d, "ann", "ann-box")
+	_, bob := login(t, d, "bob", "")
+	_, cid := login(t, d, "cid", "")
+	_, dan := login(t, d, "dan", "")
+	heartbeat := func(since time.Time) directory.Revocations {
+		t.Helper()
+		g, err := d.Heartbeat(ctx, ann, since)
+		if err != nil {
+			t.Fatalf("heartbeat: %v", err)
+		}
+		return g.Revocations
+	}
+	logout := func(who token.Claims) {
+		t.Helper()
+		if err := d.Logout(ctx, who, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	logout(bob)
+	// Past the overlap: bob's revocation is not repeated below.
+	c.Advance(token.ClockSkew + time.Second)
+	whole := heartbeat(time.Time{})
+	if whole.Incremental || !slices.Equal(whole.SessionIDs, []string{bob.SessionID}) || !whole.AsOf.Equal(c.Now()) {
+		t.Fatalf("first list = %+v, want all of [%s] as of now", whole, bob.SessionID)
+	}
+
+	logout(cid)
+	missed := heartbeat(whole.AsOf)
+	if !missed.Incremental || !slices.Equal(missed.SessionIDs, []string{cid.SessionID}) {
+		t.Fatalf("list since the first = %+v, want only [%s], incremental", missed, cid.SessionID)
+	}
+	// That answer is lost: the peer asks again with the first AsOf and
+	// gets cid's revocation with dan's.
+	c.Advance(token.ClockSkew + time.Second)
+	logout(dan)
+	if got := heartbeat(whole.AsOf); !got.Incremental || !slices.Equal(got.SessionIDs, []string{cid.SessionID, dan.SessionID}) {
+		t.Fatalf("list after a lost answer = %+v, want [%s %s], incremental", got, cid.SessionID, dan.SessionID)
+	}
+	// Within the overlap, a revocation is listed again.
+	if got := heartbeat(c.Now()); !got.Incremental || !slices.Equal(got.SessionIDs, []string{dan.SessionID}) {
+		t.Fatalf("list as of now = %+v, want dan's again (overlap)", got)
+	}
+
+	all := []string{bob.SessionID, cid.SessionID, dan.SessionID}
+	for name, since := range map[string]time.Time{
+		"from the future":          c.Now().Add(time.Hour),
+		"older than the retention": c.Now().Add(-directory.RevocationRetention),
+	} {
+		if got := heartbeat(since); got.Incremental || !slices.Equal(got.SessionIDs, all) {
+			t.Errorf("list since a time %s = %+v, want the whole list %v", name, got, all)
+		}
 	}
 }

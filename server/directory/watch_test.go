@@ -120,7 +120,7 @@ func TestWatchFollowsPeers(t *testing.T) {
 	expect(t, next(t, w), fmt.Sprintf("%d song-a.ogg [ann bob]", changed))
 	// A heartbeat changes a source's last-seen time only: no event.
 	c.Advance(time.Second)
-	if _, err := d.Heartbeat(t.Context(), ann); err != nil {
+	if _, err := d.Heartbeat(t.Context(), ann, time.Time{}); err != nil {
 		t.Fatal(err)
 	}
 	// A second watch's first answer comes from a round after the

@@ -82,6 +82,11 @@ type Session struct {
 	LastSeen time.Time
 	// ExpiresAt is when the session goes offline unless it heartbeats.
 	ExpiresAt time.Time
+	// Pin is, for CreateSession of a peer session, the TLS identity to
+	// bind to PeerName in the same transaction (as BindPeerPin does), so
+	// that the session is never listed without it; "" for cleartext. It is
+	// not read back: PeerPins and the listings have it.
+	Pin string
 }
 
 // IsPeer reports whether the session serves files.
@@ -187,6 +192,15 @@ type PeerFile struct {
 	// Pin is the TLS identity bound to Peer (as PeerPins has it), read by
 	// the listing itself; "" for cleartext or none bound.
 	Pin string
+}
+
+// Revocation is one revoked session (Store.RevokedSessions).
+type Revocation struct {
+	// SessionID is the session's id, the "sid" claim of its tokens.
+	SessionID string
+	// RevokedAt is when it was revoked, by the clock of the directory
+	// that revoked it.
+	RevokedAt time.Time
 }
 
 // PeerPin is the TLS identity bound to a peer name (Store.BindPeerPin).
@@ -308,10 +322,10 @@ type Store interface {
 	// ErrInUse if a live session holds it and force is false.
 	ReleasePeerName(ctx context.Context, name, owner string, force bool, now time.Time) error
 
-	// RevokedSessions returns the ids of the sessions revoked (see
-	// DeleteSession, DeleteAccount, CreateSession) at or after since,
-	// ordered by revocation time, then id.
-	RevokedSessions(ctx context.Context, since time.Time) ([]string, error)
+	// RevokedSessions returns the sessions revoked (see DeleteSession,
+	// DeleteAccount, CreateSession) at or after since, ordered by
+	// revocation time, then id.
+	RevokedSessions(ctx context.Context, since time.Time) ([]Revocation, error)
 	// ForgetRevocations deletes the revocations recorded before before,
 	// and returns how many it deleted.
 	ForgetRevocations(ctx context.Context, before time.Time) (int, error)

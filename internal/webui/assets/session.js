@@ -25,6 +25,8 @@ export class Session {
     this.base = base;
     this.state = null;
     this.timer = 0;
+    // inflight settles when the heartbeat under way (if any) has.
+    this.inflight = null;
   }
 
   // resume picks up this tab's session if it has not expired.
@@ -63,8 +65,12 @@ export class Session {
 
   async logout() {
     const token = this.state?.token;
+    // A heartbeat already sent ends first: sent after the session, it
+    // would be refused (a 401 in the console) for nothing.
+    const pending = this.inflight;
     this.end(null);
     if (token) {
+      await pending;
       try {
         await call("Logout", {}, { token, base: this.base });
       } catch {
@@ -104,12 +110,17 @@ export class Session {
 
   async heartbeat() {
     if (!this.state) return;
+    const token = this.state.token;
+    const beat = this.call("Heartbeat", {});
+    this.inflight = beat.then(() => {}, () => {});
     try {
-      const res = await this.call("Heartbeat", {});
-      this.save({ ...this.state, token: res.token, expiresAt: res.expiresAt });
+      const res = await beat;
+      // Unless the session ended (logout) or changed meanwhile.
+      if (this.state?.token === token) this.save({ ...this.state, token: res.token, expiresAt: res.expiresAt });
     } catch {
       // Unauthenticated ended the session; anything else is retried.
     }
+    this.inflight = null;
     this.schedule();
   }
 }

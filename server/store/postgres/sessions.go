@@ -59,6 +59,7 @@ var sessionLocks = sqlstore.SessionLocks{
 	// checks of its sessions' and names' inserts (KEY SHARE) proceed.
 	Account: ` FOR NO KEY UPDATE`,
 	Holder:  ` FOR UPDATE`,
+	Pin:     ` FOR UPDATE`,
 	// Logins of one peer name take turns, in every replica: without
 	// this, concurrent logins that all see no holder race for the
 	// unique index, and all but one start over.

@@ -31,19 +31,22 @@ const (
 	sqlRevokeAccount = `INSERT INTO revocations (session_id, revoked_at)
 		SELECT id, $2 FROM sessions WHERE username = $1
 		ON CONFLICT (session_id) DO NOTHING`
-	sqlRevokedSessions   = `SELECT session_id FROM revocations WHERE revoked_at >= $1 ORDER BY revoked_at, session_id`
+	sqlRevokedSessions   = `SELECT session_id, revoked_at FROM revocations WHERE revoked_at >= $1 ORDER BY revoked_at, session_id`
 	sqlForgetRevocations = `DELETE FROM revocations WHERE revoked_at < $1`
 )
 
 // RevokedSessions implements store.Store.
-func (r *Revocations) RevokedSessions(ctx context.Context, since time.Time) ([]string, error) {
+func (r *Revocations) RevokedSessions(ctx context.Context, since time.Time) ([]store.Revocation, error) {
 	rows, err := r.Read.Query(ctx, sqlRevokedSessions, Nanos(since))
 	if err != nil {
 		return nil, fmt.Errorf("revoked sessions: %w", err)
 	}
-	out, err := collect(rows, func(row Row) (string, error) {
-		var id string
-		return id, row.Scan(&id)
+	out, err := collect(rows, func(row Row) (store.Revocation, error) {
+		var rv store.Revocation
+		var at int64
+		err := row.Scan(&rv.SessionID, &at)
+		rv.RevokedAt = FromNanos(at)
+		return rv, err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("revoked sessions: %w", err)

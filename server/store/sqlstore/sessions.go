@@ -40,6 +40,9 @@ type SessionLocks struct {
 	// PeerName, if not nil, is called before the name's owner and holder
 	// are read, to make logins and releases of one peer name take turns.
 	PeerName func(ctx context.Context, q Querier, name string) error
+	// Pin is appended to the read of the name's previous pin (BindPeerPin's
+	// lock).
+	Pin string
 }
 
 // sqlLiveSessions counts the sessions of account $1 live at $2, by the
@@ -74,6 +77,9 @@ func CreateSession(ctx context.Context, q Querier, ss store.Session, maxSessions
 			}
 		}
 		if err := claimPeerName(ctx, q, ss); err != nil {
+			return err
+		}
+		if _, err := BindPeerPin(ctx, q, ss.PeerName, ss.Pin, now, locks.Pin); err != nil {
 			return err
 		}
 		var seq, expires int64

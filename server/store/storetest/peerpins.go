@@ -99,4 +99,13 @@ func testPeerPins(t *testing.T, s store.Store) {
 	mustSession(t, s, peerSession("b2", "bob", "den", at(time.Minute)))
 	bind(t, "den", pinA, at(7*time.Second), "")
 	pins(t, map[string]store.PeerPin{"den": {Pin: pinA}, "attic": {Pin: pinA}})
+
+	// A login binds the pin of its session in the same transaction: the
+	// session is never listed without it.
+	ss := peerSession("a3", "alice", "cellar", at(time.Minute))
+	ss.Pin = pinB
+	mustSession(t, s, ss)
+	got, err = s.PeerPins(ctx, []string{"cellar"})
+	wantErr(t, "PeerPins after a login with a pin", err, nil)
+	same(t, "pin bound by the login", got["cellar"].Pin, pinB)
 }

@@ -11,14 +11,18 @@ import (
 	"github.com/peerhub/peerhub/server/store"
 )
 
-// revoked returns the sessions revoked since since, failing the test on an
-// error.
+// revoked returns the ids of the sessions revoked since since, failing
+// the test on an error or on revocation times out of order.
 func revoked(t *testing.T, s store.Store, since time.Time) []string {
 	t.Helper()
-	ids, err := s.RevokedSessions(t.Context(), since)
+	rvs, err := s.RevokedSessions(t.Context(), since)
 	wantErr(t, "RevokedSessions", err, nil)
-	if ids == nil {
-		ids = []string{}
+	ids := []string{}
+	for i, rv := range rvs {
+		if i > 0 && rv.RevokedAt.Before(rvs[i-1].RevokedAt) {
+			t.Fatalf("RevokedSessions out of time order: %+v", rvs)
+		}
+		ids = append(ids, rv.SessionID)
 	}
 	return ids
 }
@@ -37,6 +41,9 @@ func testRevocations(t *testing.T, s store.Store) {
 	// Logout.
 	wantErr(t, "DeleteSession", s.DeleteSession(ctx, "a-client", at(1*time.Minute)), nil)
 	same(t, "after logout", revoked(t, s, at(-time.Hour)), []string{"a-client"})
+	if rvs, err := s.RevokedSessions(ctx, at(-time.Hour)); err != nil || len(rvs) != 1 || !normTime(rvs[0].RevokedAt).Equal(normTime(at(time.Minute))) {
+		t.Fatalf("RevokedSessions = %+v, %v; want a-client revoked at %v", rvs, err, at(time.Minute))
+	}
 	// A session that does not exist is neither deleted nor revoked.
 	wantErr(t, "DeleteSession missing", s.DeleteSession(ctx, "ghost", at(1*time.Minute)), store.ErrNotFound)
 

@@ -784,9 +784,15 @@ func (x *LoginResponse) GetRefreshExpiresAt() *timestamppb.Timestamp {
 
 // HeartbeatRequest takes no arguments: the token names the session.
 type HeartbeatRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// revocations_since is the revocations_as_of of the last
+	// HeartbeatResponse whose revoked_session_ids the peer applied; unset
+	// (for the whole list) at first, or after a response without it. The
+	// answer then lists only the sessions revoked since (less the clock
+	// skew replicas may have), when that is complete.
+	RevocationsSince *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=revocations_since,json=revocationsSince,proto3" json:"revocations_since,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *HeartbeatRequest) Reset() {
@@ -819,6 +825,13 @@ func (*HeartbeatRequest) Descriptor() ([]byte, []int) {
 	return file_peerhub_directory_v1_directory_proto_rawDescGZIP(), []int{6}
 }
 
+func (x *HeartbeatRequest) GetRevocationsSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RevocationsSince
+	}
+	return nil
+}
+
 // HeartbeatResponse carries a renewed token.
 type HeartbeatResponse struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -831,6 +844,9 @@ type HeartbeatResponse struct {
 	// logout, a new login of the same peer, or the removal of their account,
 	// during the longest lifetime a peer accepts of a token: a peer refuses
 	// every token whose "sid" claim is listed. Empty for a client session.
+	// With revocations_incremental, only those revoked since the request's
+	// revocations_since: the peer adds them to the ones it has (and forgets
+	// each after that lifetime); otherwise they replace what it has.
 	RevokedSessionIds []string `protobuf:"bytes,3,rep,name=revoked_session_ids,json=revokedSessionIds,proto3" json:"revoked_session_ids,omitempty"`
 	// heartbeat_interval is how often a peer session should call Heartbeat
 	// from now on: the directory's current setting, which may differ from
@@ -843,9 +859,16 @@ type HeartbeatResponse struct {
 	// to its advertise address found (REACHABILITY_UNSPECIFIED until the
 	// check ends): a peer started with --relay auto keeps a connection to
 	// the directory's relay while it is not REACHABILITY_DIRECT.
-	Reachability  Reachability `protobuf:"varint,6,opt,name=reachability,proto3,enum=peerhub.directory.v1.Reachability" json:"reachability,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Reachability Reachability `protobuf:"varint,6,opt,name=reachability,proto3,enum=peerhub.directory.v1.Reachability" json:"reachability,omitempty"`
+	// revocations_as_of is when the directory read the list of revoked
+	// sessions: the next request's revocations_since. Unset for a client
+	// session.
+	RevocationsAsOf *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=revocations_as_of,json=revocationsAsOf,proto3" json:"revocations_as_of,omitempty"`
+	// revocations_incremental says revoked_session_ids holds only the
+	// sessions revoked since revocations_since (see there).
+	RevocationsIncremental bool `protobuf:"varint,8,opt,name=revocations_incremental,json=revocationsIncremental,proto3" json:"revocations_incremental,omitempty"`
+	unknownFields          protoimpl.UnknownFields
+	sizeCache              protoimpl.SizeCache
 }
 
 func (x *HeartbeatResponse) Reset() {
@@ -918,6 +941,20 @@ func (x *HeartbeatResponse) GetReachability() Reachability {
 		return x.Reachability
 	}
 	return Reachability_REACHABILITY_UNSPECIFIED
+}
+
+func (x *HeartbeatResponse) GetRevocationsAsOf() *timestamppb.Timestamp {
+	if x != nil {
+		return x.RevocationsAsOf
+	}
+	return nil
+}
+
+func (x *HeartbeatResponse) GetRevocationsIncremental() bool {
+	if x != nil {
+		return x.RevocationsIncremental
+	}
+	return false
 }
 
 // RefreshRequest carries a refresh token, in the body and never in the URL.
@@ -2662,8 +2699,9 @@ const file_peerhub_directory_v1_directory_proto_rawDesc = "" +
 	"\tpeer_name\x18\x05 \x01(\tR\bpeerName\x12.\n" +
 	"\x13revoked_session_ids\x18\x06 \x03(\tR\x11revokedSessionIds\x12#\n" +
 	"\rrefresh_token\x18\a \x01(\tR\frefreshToken\x12H\n" +
-	"\x12refresh_expires_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x10refreshExpiresAt\"\x12\n" +
-	"\x10HeartbeatRequest\"\xe2\x02\n" +
+	"\x12refresh_expires_at\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x10refreshExpiresAt\"[\n" +
+	"\x10HeartbeatRequest\x12G\n" +
+	"\x11revocations_since\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x10revocationsSince\"\xe3\x03\n" +
 	"\x11HeartbeatResponse\x12\x14\n" +
 	"\x05token\x18\x01 \x01(\tR\x05token\x129\n" +
 	"\n" +
@@ -2672,7 +2710,9 @@ const file_peerhub_directory_v1_directory_proto_rawDesc = "" +
 	"\x12heartbeat_interval\x18\x04 \x01(\v2\x19.google.protobuf.DurationR\x11heartbeatInterval\x12:\n" +
 	"\vsession_ttl\x18\x05 \x01(\v2\x19.google.protobuf.DurationR\n" +
 	"sessionTtl\x12F\n" +
-	"\freachability\x18\x06 \x01(\x0e2\".peerhub.directory.v1.ReachabilityR\freachability\"A\n" +
+	"\freachability\x18\x06 \x01(\x0e2\".peerhub.directory.v1.ReachabilityR\freachability\x12F\n" +
+	"\x11revocations_as_of\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\x0frevocationsAsOf\x127\n" +
+	"\x17revocations_incremental\x18\b \x01(\bR\x16revocationsIncremental\"A\n" +
 	"\x0eRefreshRequest\x12/\n" +
 	"\rrefresh_token\x18\x01 \x01(\tB\n" +
 	"\xbaH\ar\x05\x10\x01\x18\x80 R\frefreshToken\"\xe7\x01\n" +
@@ -2908,61 +2948,63 @@ var file_peerhub_directory_v1_directory_proto_depIdxs = []int32{
 	36, // 5: peerhub.directory.v1.LoginResponse.expires_at:type_name -> google.protobuf.Timestamp
 	37, // 6: peerhub.directory.v1.LoginResponse.heartbeat_interval:type_name -> google.protobuf.Duration
 	36, // 7: peerhub.directory.v1.LoginResponse.refresh_expires_at:type_name -> google.protobuf.Timestamp
-	36, // 8: peerhub.directory.v1.HeartbeatResponse.expires_at:type_name -> google.protobuf.Timestamp
-	37, // 9: peerhub.directory.v1.HeartbeatResponse.heartbeat_interval:type_name -> google.protobuf.Duration
-	37, // 10: peerhub.directory.v1.HeartbeatResponse.session_ttl:type_name -> google.protobuf.Duration
-	1,  // 11: peerhub.directory.v1.HeartbeatResponse.reachability:type_name -> peerhub.directory.v1.Reachability
-	36, // 12: peerhub.directory.v1.RefreshResponse.expires_at:type_name -> google.protobuf.Timestamp
-	37, // 13: peerhub.directory.v1.RefreshResponse.heartbeat_interval:type_name -> google.protobuf.Duration
-	16, // 14: peerhub.directory.v1.PublishRequest.snapshot:type_name -> peerhub.directory.v1.Snapshot
-	17, // 15: peerhub.directory.v1.PublishRequest.delta:type_name -> peerhub.directory.v1.Delta
-	3,  // 16: peerhub.directory.v1.Snapshot.files:type_name -> peerhub.directory.v1.FileEntry
-	3,  // 17: peerhub.directory.v1.Delta.added:type_name -> peerhub.directory.v1.FileEntry
-	36, // 18: peerhub.directory.v1.Source.last_seen:type_name -> google.protobuf.Timestamp
-	1,  // 19: peerhub.directory.v1.Source.reachability:type_name -> peerhub.directory.v1.Reachability
-	20, // 20: peerhub.directory.v1.SearchResult.sources:type_name -> peerhub.directory.v1.Source
-	21, // 21: peerhub.directory.v1.SearchResponse.results:type_name -> peerhub.directory.v1.SearchResult
-	36, // 22: peerhub.directory.v1.PeerInfo.last_seen:type_name -> google.protobuf.Timestamp
-	36, // 23: peerhub.directory.v1.PeerInfo.online_since:type_name -> google.protobuf.Timestamp
-	1,  // 24: peerhub.directory.v1.PeerInfo.reachability:type_name -> peerhub.directory.v1.Reachability
-	36, // 25: peerhub.directory.v1.PeerInfo.pin_changed_at:type_name -> google.protobuf.Timestamp
-	24, // 26: peerhub.directory.v1.ListPeersResponse.peers:type_name -> peerhub.directory.v1.PeerInfo
-	3,  // 27: peerhub.directory.v1.SharedFile.file:type_name -> peerhub.directory.v1.FileEntry
-	0,  // 28: peerhub.directory.v1.IssueTokenRequest.scope:type_name -> peerhub.directory.v1.TokenScope
-	36, // 29: peerhub.directory.v1.IssueTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
-	27, // 30: peerhub.directory.v1.ListFilesResponse.files:type_name -> peerhub.directory.v1.SharedFile
-	36, // 31: peerhub.directory.v1.KeyProof.signed_at:type_name -> google.protobuf.Timestamp
-	2,  // 32: peerhub.directory.v1.WatchSearchResponse.type:type_name -> peerhub.directory.v1.WatchEventType
-	21, // 33: peerhub.directory.v1.WatchSearchResponse.result:type_name -> peerhub.directory.v1.SearchResult
-	5,  // 34: peerhub.directory.v1.DirectoryService.GetInfo:input_type -> peerhub.directory.v1.GetInfoRequest
-	7,  // 35: peerhub.directory.v1.DirectoryService.Login:input_type -> peerhub.directory.v1.LoginRequest
-	9,  // 36: peerhub.directory.v1.DirectoryService.Heartbeat:input_type -> peerhub.directory.v1.HeartbeatRequest
-	11, // 37: peerhub.directory.v1.DirectoryService.Refresh:input_type -> peerhub.directory.v1.RefreshRequest
-	13, // 38: peerhub.directory.v1.DirectoryService.Logout:input_type -> peerhub.directory.v1.LogoutRequest
-	15, // 39: peerhub.directory.v1.DirectoryService.Publish:input_type -> peerhub.directory.v1.PublishRequest
-	19, // 40: peerhub.directory.v1.DirectoryService.Search:input_type -> peerhub.directory.v1.SearchRequest
-	34, // 41: peerhub.directory.v1.DirectoryService.WatchSearch:input_type -> peerhub.directory.v1.WatchSearchRequest
-	23, // 42: peerhub.directory.v1.DirectoryService.ListPeers:input_type -> peerhub.directory.v1.ListPeersRequest
-	26, // 43: peerhub.directory.v1.DirectoryService.ListFiles:input_type -> peerhub.directory.v1.ListFilesRequest
-	31, // 44: peerhub.directory.v1.DirectoryService.ReleasePeerName:input_type -> peerhub.directory.v1.ReleasePeerNameRequest
-	28, // 45: peerhub.directory.v1.DirectoryService.IssueToken:input_type -> peerhub.directory.v1.IssueTokenRequest
-	6,  // 46: peerhub.directory.v1.DirectoryService.GetInfo:output_type -> peerhub.directory.v1.GetInfoResponse
-	8,  // 47: peerhub.directory.v1.DirectoryService.Login:output_type -> peerhub.directory.v1.LoginResponse
-	10, // 48: peerhub.directory.v1.DirectoryService.Heartbeat:output_type -> peerhub.directory.v1.HeartbeatResponse
-	12, // 49: peerhub.directory.v1.DirectoryService.Refresh:output_type -> peerhub.directory.v1.RefreshResponse
-	14, // 50: peerhub.directory.v1.DirectoryService.Logout:output_type -> peerhub.directory.v1.LogoutResponse
-	18, // 51: peerhub.directory.v1.DirectoryService.Publish:output_type -> peerhub.directory.v1.PublishResponse
-	22, // 52: peerhub.directory.v1.DirectoryService.Search:output_type -> peerhub.directory.v1.SearchResponse
-	35, // 53: peerhub.directory.v1.DirectoryService.WatchSearch:output_type -> peerhub.directory.v1.WatchSearchResponse
-	25, // 54: peerhub.directory.v1.DirectoryService.ListPeers:output_type -> peerhub.directory.v1.ListPeersResponse
-	30, // 55: peerhub.directory.v1.DirectoryService.ListFiles:output_type -> peerhub.directory.v1.ListFilesResponse
-	32, // 56: peerhub.directory.v1.DirectoryService.ReleasePeerName:output_type -> peerhub.directory.v1.ReleasePeerNameResponse
-	29, // 57: peerhub.directory.v1.DirectoryService.IssueToken:output_type -> peerhub.directory.v1.IssueTokenResponse
-	46, // [46:58] is the sub-list for method output_type
-	34, // [34:46] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	36, // 8: peerhub.directory.v1.HeartbeatRequest.revocations_since:type_name -> google.protobuf.Timestamp
+	36, // 9: peerhub.directory.v1.HeartbeatResponse.expires_at:type_name -> google.protobuf.Timestamp
+	37, // 10: peerhub.directory.v1.HeartbeatResponse.heartbeat_interval:type_name -> google.protobuf.Duration
+	37, // 11: peerhub.directory.v1.HeartbeatResponse.session_ttl:type_name -> google.protobuf.Duration
+	1,  // 12: peerhub.directory.v1.HeartbeatResponse.reachability:type_name -> peerhub.directory.v1.Reachability
+	36, // 13: peerhub.directory.v1.HeartbeatResponse.revocations_as_of:type_name -> google.protobuf.Timestamp
+	36, // 14: peerhub.directory.v1.RefreshResponse.expires_at:type_name -> google.protobuf.Timestamp
+	37, // 15: peerhub.directory.v1.RefreshResponse.heartbeat_interval:type_name -> google.protobuf.Duration
+	16, // 16: peerhub.directory.v1.PublishRequest.snapshot:type_name -> peerhub.directory.v1.Snapshot
+	17, // 17: peerhub.directory.v1.PublishRequest.delta:type_name -> peerhub.directory.v1.Delta
+	3,  // 18: peerhub.directory.v1.Snapshot.files:type_name -> peerhub.directory.v1.FileEntry
+	3,  // 19: peerhub.directory.v1.Delta.added:type_name -> peerhub.directory.v1.FileEntry
+	36, // 20: peerhub.directory.v1.Source.last_seen:type_name -> google.protobuf.Timestamp
+	1,  // 21: peerhub.directory.v1.Source.reachability:type_name -> peerhub.directory.v1.Reachability
+	20, // 22: peerhub.directory.v1.SearchResult.sources:type_name -> peerhub.directory.v1.Source
+	21, // 23: peerhub.directory.v1.SearchResponse.results:type_name -> peerhub.directory.v1.SearchResult
+	36, // 24: peerhub.directory.v1.PeerInfo.last_seen:type_name -> google.protobuf.Timestamp
+	36, // 25: peerhub.directory.v1.PeerInfo.online_since:type_name -> google.protobuf.Timestamp
+	1,  // 26: peerhub.directory.v1.PeerInfo.reachability:type_name -> peerhub.directory.v1.Reachability
+	36, // 27: peerhub.directory.v1.PeerInfo.pin_changed_at:type_name -> google.protobuf.Timestamp
+	24, // 28: peerhub.directory.v1.ListPeersResponse.peers:type_name -> peerhub.directory.v1.PeerInfo
+	3,  // 29: peerhub.directory.v1.SharedFile.file:type_name -> peerhub.directory.v1.FileEntry
+	0,  // 30: peerhub.directory.v1.IssueTokenRequest.scope:type_name -> peerhub.directory.v1.TokenScope
+	36, // 31: peerhub.directory.v1.IssueTokenResponse.expires_at:type_name -> google.protobuf.Timestamp
+	27, // 32: peerhub.directory.v1.ListFilesResponse.files:type_name -> peerhub.directory.v1.SharedFile
+	36, // 33: peerhub.directory.v1.KeyProof.signed_at:type_name -> google.protobuf.Timestamp
+	2,  // 34: peerhub.directory.v1.WatchSearchResponse.type:type_name -> peerhub.directory.v1.WatchEventType
+	21, // 35: peerhub.directory.v1.WatchSearchResponse.result:type_name -> peerhub.directory.v1.SearchResult
+	5,  // 36: peerhub.directory.v1.DirectoryService.GetInfo:input_type -> peerhub.directory.v1.GetInfoRequest
+	7,  // 37: peerhub.directory.v1.DirectoryService.Login:input_type -> peerhub.directory.v1.LoginRequest
+	9,  // 38: peerhub.directory.v1.DirectoryService.Heartbeat:input_type -> peerhub.directory.v1.HeartbeatRequest
+	11, // 39: peerhub.directory.v1.DirectoryService.Refresh:input_type -> peerhub.directory.v1.RefreshRequest
+	13, // 40: peerhub.directory.v1.DirectoryService.Logout:input_type -> peerhub.directory.v1.LogoutRequest
+	15, // 41: peerhub.directory.v1.DirectoryService.Publish:input_type -> peerhub.directory.v1.PublishRequest
+	19, // 42: peerhub.directory.v1.DirectoryService.Search:input_type -> peerhub.directory.v1.SearchRequest
+	34, // 43: peerhub.directory.v1.DirectoryService.WatchSearch:input_type -> peerhub.directory.v1.WatchSearchRequest
+	23, // 44: peerhub.directory.v1.DirectoryService.ListPeers:input_type -> peerhub.directory.v1.ListPeersRequest
+	26, // 45: peerhub.directory.v1.DirectoryService.ListFiles:input_type -> peerhub.directory.v1.ListFilesRequest
+	31, // 46: peerhub.directory.v1.DirectoryService.ReleasePeerName:input_type -> peerhub.directory.v1.ReleasePeerNameRequest
+	28, // 47: peerhub.directory.v1.DirectoryService.IssueToken:input_type -> peerhub.directory.v1.IssueTokenRequest
+	6,  // 48: peerhub.directory.v1.DirectoryService.GetInfo:output_type -> peerhub.directory.v1.GetInfoResponse
+	8,  // 49: peerhub.directory.v1.DirectoryService.Login:output_type -> peerhub.directory.v1.LoginResponse
+	10, // 50: peerhub.directory.v1.DirectoryService.Heartbeat:output_type -> peerhub.directory.v1.HeartbeatResponse
+	12, // 51: peerhub.directory.v1.DirectoryService.Refresh:output_type -> peerhub.directory.v1.RefreshResponse
+	14, // 52: peerhub.directory.v1.DirectoryService.Logout:output_type -> peerhub.directory.v1.LogoutResponse
+	18, // 53: peerhub.directory.v1.DirectoryService.Publish:output_type -> peerhub.directory.v1.PublishResponse
+	22, // 54: peerhub.directory.v1.DirectoryService.Search:output_type -> peerhub.directory.v1.SearchResponse
+	35, // 55: peerhub.directory.v1.DirectoryService.WatchSearch:output_type -> peerhub.directory.v1.WatchSearchResponse
+	25, // 56: peerhub.directory.v1.DirectoryService.ListPeers:output_type -> peerhub.directory.v1.ListPeersResponse
+	30, // 57: peerhub.directory.v1.DirectoryService.ListFiles:output_type -> peerhub.directory.v1.ListFilesResponse
+	32, // 58: peerhub.directory.v1.DirectoryService.ReleasePeerName:output_type -> peerhub.directory.v1.ReleasePeerNameResponse
+	29, // 59: peerhub.directory.v1.DirectoryService.IssueToken:output_type -> peerhub.directory.v1.IssueTokenResponse
+	48, // [48:60] is the sub-list for method output_type
+	36, // [36:48] is the sub-list for method input_type
+	36, // [36:36] is the sub-list for extension type_name
+	36, // [36:36] is the sub-list for extension extendee
+	0,  // [0:36] is the sub-list for field type_name
 }
 
 func init() { file_peerhub_directory_v1_directory_proto_init() }
