@@ -30,10 +30,10 @@ import (
 // replica fails within SessionRecheck, as every other call; the stored
 // expiry, which every query of online peers reads, is never more than
 // presenceLag behind the last heartbeat, even if the directory stops
-// before a flush (but for a heartbeat written while a flush of the same
-// session's previous one is under way, which the flush may set back by up
-// to presenceLag, until the next flush). A flushed extension never revives
-// a session: the store refuses to extend one that ended or expired.
+// before a flush, and a flush of an older extension written after a newer
+// heartbeat does not set it back (store.TouchSession never moves it
+// back). A flushed extension never revives a session: the store refuses
+// to extend one that ended or expired.
 //
 // With a session TTL under 4 × SessionRecheck (a test's, or a directory
 // with a very short heartbeat interval) the lag is TTL/4 instead

@@ -283,7 +283,9 @@ type Store interface {
 	// Errors: ErrNotFound if it does not exist or expired at now.
 	GetSession(ctx context.Context, id string, now time.Time) (Session, error)
 	// TouchSession records a heartbeat at now and extends the session to
-	// expiresAt, returning the updated session.
+	// expiresAt, returning the updated session. It never moves last-seen or
+	// the expiry back: of two heartbeats written out of order (a batched
+	// one and a direct one, server/directory/presence.go) the later wins.
 	// Errors: ErrNotFound if it does not exist or expired at now.
 	TouchSession(ctx context.Context, id string, now, expiresAt time.Time) (Session, error)
 	// PeerSession returns the live peer session that holds the peer name

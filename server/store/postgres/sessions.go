@@ -141,7 +141,7 @@ func (s *Store) TouchSession(ctx context.Context, id string, now, expiresAt time
 // sqlTouch applies one round of heartbeats of distinct sessions. The
 // condition on expires_at is on the updated table itself, so a row changed
 // by a concurrent transaction is checked again in its new version.
-const sqlTouch = `UPDATE sessions SET last_seen = b.now, expires_at = b.expires
+const sqlTouch = `UPDATE sessions SET last_seen = GREATEST(sessions.last_seen, b.now), expires_at = GREATEST(sessions.expires_at, b.expires)
 	FROM unnest($1::text[], $2::int8[], $3::int8[]) AS b (id, now, expires)
 	WHERE sessions.id = b.id AND sessions.expires_at > b.now
 	RETURNING sessions.id, sessions.username, sessions.peer_name, sessions.address,

@@ -102,7 +102,7 @@ func (s *Store) touchStmt(n int) (*sql.Stmt, int) {
 func sqlTouch(size int) string {
 	values := strings.TrimSuffix(strings.Repeat("(?, ?, ?),", size), ",")
 	return `WITH b (id, now, expires) AS (VALUES ` + values + `)
-		UPDATE sessions SET last_seen = b.now, expires_at = b.expires
+		UPDATE sessions SET last_seen = max(sessions.last_seen, b.now), expires_at = max(sessions.expires_at, b.expires)
 		FROM b WHERE sessions.id = b.id AND sessions.expires_at > b.now
 		RETURNING ` + sqlstore.SessionCols
 }

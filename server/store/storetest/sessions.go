@@ -58,6 +58,14 @@ func testSessions(t *testing.T, s store.Store) {
 			}
 			return err
 		}, nil},
+		{"touch never goes back", func() error {
+			// An older heartbeat written late leaves the newer one.
+			got, err := s.TouchSession(ctx, peer.ID, touched.LastSeen.Add(-time.Second), touched.ExpiresAt.Add(-30*time.Second))
+			if err == nil {
+				same(t, "TouchSession older", normSession(got), normSession(touched))
+			}
+			return err
+		}, nil},
 		{"touch extended the session", func() error {
 			// Past the original expiry, before the new one.
 			got, err := s.GetSession(ctx, peer.ID, at(90*time.Second))
