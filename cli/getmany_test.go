@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"maps"
 	"os"
@@ -14,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/creack/pty"
 
 	"github.com/peerhub/peerhub/cli"
 	"github.com/peerhub/peerhub/e2e/testnet"
@@ -431,21 +429,7 @@ func TestGetManyOnATerminal(t *testing.T) {
 	waitIndexed(t, n, "slow.bin")
 	out := t.TempDir()
 
-	ptmx, tty, err := pty.Open()
-	if err != nil {
-		t.Fatalf("open pty: %v", err)
-	}
-	t.Cleanup(func() { ptmx.Close() })
-	s := &menuScreen{t: t, ptmx: ptmx, code: make(chan int, 1)}
-	go io.Copy(&s.scr, ptmx)
-	env := menuEnv(n)
-	go func() {
-		defer tty.Close()
-		s.code <- cli.Run(t.Context(), []string{"get", "-o", out, "twin.txt", "slow.bin"}, cli.Streams{
-			In: tty, Out: tty, Err: tty,
-			LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok },
-		})
-	}()
+	s := startOnPTY(t, n, "get", "-o", out, "twin.txt", "slow.bin")
 	s.expect(`"twin.txt" matches 2 different files`)
 	// The candidates come in the directory's order: pick p2's by its hash.
 	choice := ""

@@ -35,6 +35,13 @@ func menuEnv(n *testnet.Network) map[string]string {
 // pseudo-terminal.
 func startMenu(t *testing.T, n *testnet.Network, args ...string) *menuScreen {
 	t.Helper()
+	return startOnPTY(t, n, append([]string{"menu"}, args...)...)
+}
+
+// startOnPTY runs `peerhub args...` in the test's process on a
+// pseudo-terminal, with n's directory and alice's account.
+func startOnPTY(t *testing.T, n *testnet.Network, args ...string) *menuScreen {
+	t.Helper()
 	ptmx, tty, err := pty.Open()
 	if err != nil {
 		t.Fatalf("open pty: %v", err)
@@ -45,7 +52,7 @@ func startMenu(t *testing.T, n *testnet.Network, args ...string) *menuScreen {
 	env := menuEnv(n)
 	go func() {
 		defer tty.Close()
-		s.code <- cli.Run(t.Context(), append([]string{"menu"}, args...), cli.Streams{
+		s.code <- cli.Run(t.Context(), args, cli.Streams{
 			In: tty, Out: tty, Err: tty,
 			LookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok },
 		})
