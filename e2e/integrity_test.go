@@ -33,22 +33,6 @@ func sharedSums(t *testing.T, c directoryv1connect.DirectoryServiceClient, query
 	return sums
 }
 
-// rewriteInPlace writes data over the file at p (same inode, same size)
-// and restores its modification time, as `cp -p` over it would.
-func rewriteInPlace(t *testing.T, p string, data []byte) {
-	t.Helper()
-	fi, err := os.Stat(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chtimes(p, fi.ModTime(), fi.ModTime()); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // TestRewriteKeepingTimes is the issue's first failure, on a real peer: a
 // shared file rewritten in place with the same size and its modification
 // time restored. A get of the old content fails cleanly (the peer never
@@ -71,7 +55,7 @@ func TestRewriteKeepingTimes(t *testing.T) {
 	})
 
 	path := filepath.Join(p.Share, "report.bin")
-	rewriteInPlace(t, path, v2)
+	testutil.RewriteKeepingTimes(t, path, 0, v2)
 	// The old content is gone from this peer: a get of it fails, now or
 	// after the re-index, and never saves other bytes as that content.
 	out := t.TempDir()
@@ -111,7 +95,7 @@ func TestRewriteKeepingTimes(t *testing.T) {
 	if err := p.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	rewriteInPlace(t, path, v3)
+	testutil.RewriteKeepingTimes(t, path, 0, v3)
 	n.AddPeer("p1", testnet.PeerOptions{Share: p.Share})
 	testutil.Eventually(t, 0, "restarted peer publishes the third version only", func() error {
 		if got := sharedSums(t, c, "report.bin"); !slices.Equal(got, []string{s3}) {

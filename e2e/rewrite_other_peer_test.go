@@ -64,7 +64,7 @@ func TestRewriteOnOtherPeer(t *testing.T) {
 		return nil
 	})
 
-	rewriteInPlace(t, filepath.Join(p1.Share, "report.bin"), v2)
+	testutil.RewriteKeepingTimes(t, filepath.Join(p1.Share, "report.bin"), 0, v2)
 	out := t.TempDir()
 	if r := contentGet(t, n, s1, out); r.code != 0 {
 		t.Fatalf("get of the old content: exit %d: %s", r.code, r.err)

@@ -11,37 +11,6 @@ import (
 	"github.com/peerhub/peerhub/internal/testutil"
 )
 
-// rewriteKeepingTimes writes data over the file at p in place (same inode)
-// and puts its modification time back, as `cp -p` or `rsync -t --inplace`
-// do: only the ctime tells.
-func rewriteKeepingTimes(t *testing.T, p string, data []byte) {
-	t.Helper()
-	fi, err := os.Stat(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f, err := os.OpenFile(p, os.O_WRONLY, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.WriteAt(data, 0); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chtimes(p, fi.ModTime(), fi.ModTime()); err != nil {
-		t.Fatal(err)
-	}
-	after, err := os.Stat(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if after.Size() != fi.Size() || !after.ModTime().Equal(fi.ModTime()) {
-		t.Fatalf("rewrite changed size or time: %d %v, was %d %v", after.Size(), after.ModTime(), fi.Size(), fi.ModTime())
-	}
-}
-
 // TestRewriteKeepingTimesAfterRestart checks that a file rewritten in
 // place with its size and modification time kept, while the peer was
 // stopped, is hashed again at the next start: the hash cache must not
@@ -59,7 +28,7 @@ func TestRewriteKeepingTimesAfterRestart(t *testing.T) {
 	}
 	ix.Close()
 
-	rewriteKeepingTimes(t, p, newData)
+	testutil.RewriteKeepingTimes(t, p, 0, newData)
 	ix = open(t, o)
 	if _, err := ix.Scan(t.Context()); err != nil {
 		t.Fatal(err)
@@ -84,7 +53,7 @@ func TestWatchRewriteKeepingTimes(t *testing.T) {
 	w.waitFor(t, "initial scan", 5*time.Second, has("f"))
 	checkEntry(t, w.entry("f"), oldData)
 
-	rewriteKeepingTimes(t, p, newData)
+	testutil.RewriteKeepingTimes(t, p, 0, newData)
 	want := testutil.SHA256Hex(newData)
 	w.waitFor(t, "rewritten file", 5*time.Second, func(m map[string]Entry) bool { return m["f"].SHA256 == want })
 	checkEntry(t, w.entry("f"), newData)

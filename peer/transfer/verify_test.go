@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"io"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -25,18 +24,7 @@ func TestAttackContentChangedNeverRead(t *testing.T) {
 	for _, seek := range []int64{0, pieces.Size + 5} {
 		s := newShare(t, map[string][]byte{"f.bin": data})
 		svc := s.service(t, transfer.Options{})
-		p := filepath.Join(s.dir, "f.bin")
-		fi, err := os.Stat(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f, err := os.OpenFile(p, os.O_WRONLY, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.WriteAt(testutil.RandBytes(100, 2), pieces.Size+1000)
-		f.Close()
-		os.Chtimes(p, fi.ModTime(), fi.ModTime())
+		testutil.RewriteKeepingTimes(t, filepath.Join(s.dir, "f.bin"), pieces.Size+1000, testutil.RandBytes(100, 2))
 
 		c, err := svc.Open(t.Context(), sum)
 		if err != nil {

@@ -3,7 +3,6 @@ package transferapi_test
 import (
 	"bytes"
 	"crypto/sha256"
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -38,23 +37,9 @@ func TestAttackChangedFileNeverServed(t *testing.T) {
 			}
 
 			p := filepath.Join(e.dir, "f.bin")
-			fi, err := os.Stat(p)
-			if err != nil {
-				t.Fatal(err)
-			}
 			newData := bytes.Clone(oldData)
 			copy(newData[2*pieces.Size:], testutil.RandBytes(pieces.Size, 2))
-			f, err := os.OpenFile(p, os.O_WRONLY, 0)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if _, err := f.WriteAt(newData[2*pieces.Size:3*pieces.Size], 2*pieces.Size); err != nil {
-				t.Fatal(err)
-			}
-			f.Close()
-			if err := os.Chtimes(p, fi.ModTime(), fi.ModTime()); err != nil {
-				t.Fatal(err)
-			}
+			testutil.RewriteKeepingTimes(t, p, 2*pieces.Size, newData[2*pieces.Size:3*pieces.Size])
 
 			var got []byte
 			err = c.download(t.Context(), dlBySHA(oldSum, 0, 0), func(m *peerv1.DownloadResponse) error {
