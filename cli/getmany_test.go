@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-
 	"github.com/peerhub/peerhub/cli"
 	"github.com/peerhub/peerhub/e2e/testnet"
 	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
