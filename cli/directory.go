@@ -99,6 +99,7 @@ in the process list), use PGPASSWORD, ~/.pgpass or $PEERHUB_STORE.`,
 	pfs := cmd.PersistentFlags()
 	pfs.StringVar(&f.cfg.Data, "data", server.DefaultData, "folder of the directory's database (created 0700)")
 	pfs.StringVar(&f.cfg.Store, "store", server.DefaultStore, "where state lives: sqlite (in --data, survives restarts), memory (SQLite in a temporary folder, deleted on exit), or a postgres://user@host/db URL (shared by replicas)")
+	fs.BoolVar(&f.cfg.SearchInStore, "search-in-store", false, "search the store itself instead of an in-memory copy of the live files (which takes about 0.7KB of memory per indexed file)")
 	pfs.StringVar(&f.cfg.Accounts, "accounts", "", "htpasswd file of extra read-only accounts (bcrypt hashes only: htpasswd -B)")
 	envHelp(fs)
 	envHelp(pfs)

@@ -30,6 +30,8 @@ import (
 	"github.com/peerhub/peerhub/server/directory"
 	"github.com/peerhub/peerhub/server/relay"
 	"github.com/peerhub/peerhub/server/store"
+	"github.com/peerhub/peerhub/server/store/liveindex"
+	"github.com/peerhub/peerhub/server/store/pagetoken"
 	"github.com/peerhub/peerhub/server/store/postgres"
 	"github.com/peerhub/peerhub/server/store/sqlite"
 )
@@ -81,6 +83,11 @@ type Config struct {
 	// see IsPostgresURL); DefaultStore if empty. The URL may hold a
 	// password: it is never logged nor quoted in errors.
 	Store string
+	// SearchInStore makes searches read the store itself instead of an
+	// in-memory copy of the live files (package liveindex), which costs
+	// about 0.7 KB of memory per indexed file: for a directory whose
+	// index does not fit in its memory.
+	SearchInStore bool
 	// Heartbeat is how often sessions must heartbeat;
 	// directory.DefaultHeartbeatInterval if zero. Sessions expire after
 	// three missed intervals unless Directory.SessionTTL says otherwise.
@@ -248,7 +255,9 @@ func New(ctx context.Context, cfg Config, logger *slog.Logger) (*Server, error) 
 // 0700; the database is 0600, see sqlite.Open), a new sqlite
 // database in a temporary folder that the store's Close deletes
 // (StoreMemory), or the PostgreSQL database of a postgres:// URL (migrating
-// its schema).
+// its schema). Unless cfg.SearchInStore, the store is wrapped in a
+// liveindex.Store, so that searches read an in-memory copy of the live
+// files, of which the store stays the truth.
 func OpenStore(ctx context.Context, cfg Config) (store.Store, error) {
 	cfg = cfg.withDefaults()
 	if IsPostgresURL(cfg.Store) {
@@ -257,7 +266,7 @@ func OpenStore(ctx context.Context, cfg Config) (store.Store, error) {
 		if err != nil {
 			return nil, fmt.Errorf("open store %s: %w", redactURL(cfg.Store), err)
 		}
-		return st, nil
+		return searchIndex(cfg, st, postgres.PageTokens), nil
 	}
 	switch cfg.Store {
 	case StoreMemory:
@@ -265,7 +274,7 @@ func OpenStore(ctx context.Context, cfg Config) (store.Store, error) {
 		if err != nil {
 			return nil, fmt.Errorf("open throwaway store: %w", err)
 		}
-		return st, nil
+		return searchIndex(cfg, st, sqlite.PageTokens), nil
 	case StoreSQLite:
 		// Only the directory's user may list the folder or open what is
 		// in it, even if it existed before with a wider mode.
@@ -277,10 +286,19 @@ func OpenStore(ctx context.Context, cfg Config) (store.Store, error) {
 		if err != nil {
 			return nil, fmt.Errorf("open store %s: %w", path, err)
 		}
-		return st, nil
+		return searchIndex(cfg, st, sqlite.PageTokens), nil
 	default:
 		return nil, fmt.Errorf("store %q: want %s, %s or a postgres:// URL", redactURL(cfg.Store), StoreSQLite, StoreMemory)
 	}
+}
+
+// searchIndex wraps st, whose page tokens are of format tokens, in the
+// in-memory search index unless cfg.SearchInStore.
+func searchIndex(cfg Config, st store.Store, tokens pagetoken.Format) store.Store {
+	if cfg.SearchInStore {
+		return st
+	}
+	return liveindex.New(st, liveindex.Options{Tokens: tokens})
 }
 
 // Procedures that need no token.

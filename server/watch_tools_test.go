@@ -2,7 +2,6 @@ package server_test
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -26,8 +25,8 @@ import (
 // the tool printed them, and how the tool ended.
 type toolWatch struct {
 	events chan map[string]any
-	ended  chan error // the tool's exit, after events is closed
-	stderr *bytes.Buffer
+	ended  chan error           // the tool's exit, after events is closed
+	stderr *testutil.SyncBuffer // the tool writes while a failing test reads
 }
 
 // next returns the next event the tool printed that is not a keepalive.
@@ -58,7 +57,7 @@ func names(ev map[string]any) string {
 // startTool runs cmd, whose standard output parse turns into events.
 func startTool(t *testing.T, cmd *exec.Cmd, parse func(io.Reader, chan<- map[string]any) error) *toolWatch {
 	t.Helper()
-	w := &toolWatch{events: make(chan map[string]any, 16), ended: make(chan error, 1), stderr: new(bytes.Buffer)}
+	w := &toolWatch{events: make(chan map[string]any, 16), ended: make(chan error, 1), stderr: new(testutil.SyncBuffer)}
 	cmd.Stderr = w.stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {

@@ -203,6 +203,29 @@ type Revocation struct {
 	RevokedAt time.Time
 }
 
+// IndexedPeer is a peer session as Store.PeerSessions lists it, for an
+// in-memory index of what Search reads (package liveindex).
+type IndexedPeer struct {
+	// Session is the session as stored.
+	Session Session
+	// FilesVersion changes with every ReplaceFiles or ApplyDelta of the
+	// session that succeeds, in its transaction, so that an index reloads
+	// only sessions whose files changed, whichever replica changed them.
+	FilesVersion int64
+	// Pin is the TLS identity bound to the session's peer name (as
+	// PeerPins has it); "" for none.
+	Pin string
+}
+
+// IndexedFile is one file of a session as Store.SessionFiles lists it.
+type IndexedFile struct {
+	// ID is the file's key: Search orders contents by the smallest ID of
+	// their matching files, and its page tokens hold one.
+	ID int64
+	// File is the entry.
+	File File
+}
+
 // PeerPin is the TLS identity bound to a peer name (Store.BindPeerPin).
 type PeerPin struct {
 	// Pin is the identity, curl's sha256//base64 form; "" for a peer
@@ -370,6 +393,16 @@ type Store interface {
 	ListFiles(ctx context.Context, peer string, p Page, now time.Time) ([]PeerFile, string, error)
 	// Stats counts live peers and their files at now.
 	Stats(ctx context.Context, now time.Time) (Stats, error)
+
+	// PeerSessions lists every peer session held, live or expired but
+	// not reaped yet, with its files version and pin, in no order: what
+	// an in-memory index of Search's data reloads from.
+	PeerSessions(ctx context.Context) ([]IndexedPeer, error)
+	// SessionFiles returns the files of session id, in no order, and its
+	// files version, read in one snapshot.
+	// Errors: ErrNotFound if the session is gone (reaped, ended or
+	// replaced; an expired session not reaped yet still has its files).
+	SessionFiles(ctx context.Context, id string) ([]IndexedFile, int64, error)
 
 	// Close releases the store's resources.
 	Close() error

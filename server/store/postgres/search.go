@@ -303,3 +303,7 @@ func collectResults(rows pgx.Rows, size int) ([]store.SearchResult, int64, bool,
 // tokens is the format of this store's page tokens; its version byte sets
 // them apart from other stores' and from a later format's.
 const tokens = pagetoken.Format('p')
+
+// PageTokens is the format of this store's page tokens, which a wrapper
+// answering Search itself (package liveindex) must use too.
+const PageTokens = tokens

@@ -127,3 +127,7 @@ type source struct {
 // tokens is the format of this store's page tokens; its version byte sets
 // them apart from other stores' and from a later format's.
 const tokens = pagetoken.Format('s')
+
+// PageTokens is the format of this store's page tokens, which a wrapper
+// answering Search itself (package liveindex) must use too.
+const PageTokens = tokens

@@ -54,8 +54,10 @@ const (
 	// SQLStoredFiles selects the files of session seq $1, name first
 	// then the columns of a file as stored.
 	SQLStoredFiles = `SELECT name, size, sha256, piece_size, piece_root, modified FROM files WHERE session_seq = $1`
-	// SQLSetFileCount sets the file count ($1) of session seq $2.
-	SQLSetFileCount = `UPDATE sessions SET file_count = $1 WHERE seq = $2`
+	// SQLSetFileCount sets the file count ($1) of session seq $2 and
+	// moves its files version on (store.IndexedPeer.FilesVersion): every
+	// change ends with it.
+	SQLSetFileCount = `UPDATE sessions SET file_count = $1, files_version = files_version + 1 WHERE seq = $2`
 	// SQLAccountFiles sums the file counts of the peer sessions live at
 	// $2 of the account of session seq $1, that session excluded.
 	SQLAccountFiles = `SELECT CAST(coalesce(sum(o.file_count), 0) AS BIGINT)

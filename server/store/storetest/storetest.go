@@ -50,6 +50,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ListPeers", testListPeers},
 		{"ListFiles", testListFiles},
 		{"Stats", testStats},
+		{"IndexSource", testIndexSource},
 		{"BadPageTokens", testBadPageTokens},
 		{"Concurrent", testConcurrent},
 	}
