@@ -61,11 +61,12 @@ check-generated: generate
 	@test -z "$$(git status --porcelain -- gen)" || { git status --porcelain -- gen; echo "gen/ has untracked files: run make generate and commit"; exit 1; }
 
 ## unit: go test -race ./...
-# The tools tests run (grpcurl) are built first, once: a test that starts
-# one would otherwise wait for its first build, which on a cold, loaded
-# machine can outlast the test's wait for the tool's first answer.
+# The tools tests run (grpcurl, buf) are built first, once: a test that
+# starts one would otherwise wait for its first build, which on a cold,
+# loaded machine can outlast the test's wait for the tool's first answer.
 unit:
 	$(GO) tool -modfile=tools/go.mod grpcurl -version >/dev/null
+	$(BUF) --version >/dev/null
 	GORACE=atexit_sleep_ms=0 $(GO) test $(GOTEST_FLAGS) ./...
 
 ## test: everything CI runs (the PostgreSQL tests skip without PEERHUB_TEST_POSTGRES, except under CI=true)
