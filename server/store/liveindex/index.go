@@ -151,6 +151,31 @@ func (ix *index) apply(list []store.IndexedPeer, loaded map[string]loadedFiles) 
 			ix.setFiles(p, l.files, l.version)
 		}
 	}
+	ix.settle()
+}
+
+// applyFiles sets the files of sessions the copy holds, as loaded by a
+// reload of their files only; a session gone from the store is dropped.
+// Called under Store.mu's write lock.
+func (ix *index) applyFiles(loaded map[string]loadedFiles) {
+	ix.unsorted = make(map[listKey]bool)
+	for id, l := range loaded {
+		p := ix.peers[id]
+		switch {
+		case p == nil:
+		case l.gone:
+			ix.drop(p)
+		default:
+			ix.setFiles(p, l.files, l.version)
+		}
+	}
+	ix.settle()
+}
+
+// settle ends a change of the copy: it sorts the lists the change left out
+// of id order, and compacts the lists once they hold more dead entries
+// than live ones (and at least compactAt).
+func (ix *index) settle() {
 	for k := range ix.unsorted {
 		slices.SortFunc(ix.lists(k)[k.key], func(a, b *entry) int { return cmp.Compare(a.id, b.id) })
 	}

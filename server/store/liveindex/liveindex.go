@@ -67,6 +67,15 @@ type Store struct {
 	// count the copy includes (read before the reload that made it).
 	wanted atomic.Uint64
 	loaded atomic.Uint64
+	// wholeWanted and wholeLoaded count the changes that need a whole
+	// reload (all but publishes) in the same way.
+	wholeWanted atomic.Uint64
+	wholeLoaded atomic.Uint64
+	// published are the sessions whose files changed through this Store
+	// since the last reload: a publish reloads only its session's files,
+	// not the list of every session.
+	publishedMu sync.Mutex
+	published   map[string]bool
 	// loadedAt is when the last reload started, in nanoseconds since
 	// epoch.
 	loadedAt atomic.Int64
@@ -88,7 +97,9 @@ func New(st store.Store, opts Options) *Store {
 		opts.MaxAge = DefaultMaxAge
 	}
 	s := &Store{st: st, tokens: opts.Tokens, maxAge: opts.MaxAge, epoch: time.Now(), ix: newIndex()}
-	s.wanted.Store(1) // nothing loaded yet
+	// Nothing loaded yet.
+	s.wanted.Store(1)
+	s.wholeWanted.Store(1)
 	return s
 }
 
@@ -96,7 +107,23 @@ func New(st store.Store, opts Options) *Store {
 // made it returned: the next search reloads first. Calls that failed are
 // counted too, since a failure may come after the commit (a cancelled
 // context).
-func (s *Store) changed() { s.wanted.Add(1) }
+func (s *Store) changed() {
+	s.wholeWanted.Add(1)
+	s.wanted.Add(1)
+}
+
+// changedFiles records a publish of session id, as changed does, for a
+// reload of that session's files only. The session is noted before the
+// change is counted, so that a reload that counted it finds it noted.
+func (s *Store) changedFiles(id string) {
+	s.publishedMu.Lock()
+	if s.published == nil {
+		s.published = make(map[string]bool)
+	}
+	s.published[id] = true
+	s.publishedMu.Unlock()
+	s.wanted.Add(1)
+}
 
 // Calls that may change what Search returns: they mark the copy stale.
 
@@ -152,13 +179,13 @@ func (s *Store) ReleasePeerName(ctx context.Context, name, owner string, force b
 
 // ReplaceFiles implements store.Store: a publish.
 func (s *Store) ReplaceFiles(ctx context.Context, sessionID string, files []store.File, limits store.FileLimits, now time.Time) (int64, error) {
-	defer s.changed()
+	defer s.changedFiles(sessionID)
 	return s.st.ReplaceFiles(ctx, sessionID, files, limits, now)
 }
 
 // ApplyDelta implements store.Store: a publish.
 func (s *Store) ApplyDelta(ctx context.Context, sessionID string, added []store.File, removed []string, limits store.FileLimits, now time.Time) (int64, error) {
-	defer s.changed()
+	defer s.changedFiles(sessionID)
 	return s.st.ApplyDelta(ctx, sessionID, added, removed, limits, now)
 }
 

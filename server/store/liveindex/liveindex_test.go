@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"reflect"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -305,4 +306,77 @@ func TestOtherReplica(t *testing.T) {
 			return nil
 		})
 	})
+}
+
+// countingStore counts the whole reloads a wrapper makes of it.
+type countingStore struct {
+	store.Store
+	lists atomic.Int64
+}
+
+func (c *countingStore) PeerSessions(ctx context.Context) ([]store.IndexedPeer, error) {
+	c.lists.Add(1)
+	return c.Store.PeerSessions(ctx)
+}
+
+// TestPublishReloadsOneSession: a publish made through the wrapper makes
+// the next search read that session's files only, not the list of every
+// session; a publish of a session the copy does not hold yet (logged in
+// through another replica) makes it read the list.
+func TestPublishReloadsOneSession(t *testing.T) {
+	ctx := t.Context()
+	st := backends[0].open(t)
+	defer st.Close()
+	counted := &countingStore{Store: st}
+	s := liveindex.New(counted, liveindex.Options{Tokens: backends[0].tokens, MaxAge: time.Hour})
+	if err := s.CreateAccount(ctx, store.Account{Name: "ann", PasswordHash: []byte("h"), Created: t0}); err != nil {
+		t.Fatal(err)
+	}
+	login := func(s store.Store, id string) {
+		t.Helper()
+		ss := store.Session{ID: id, Username: "ann", PeerName: id, Address: "https://" + id + ".example", Created: t0, LastSeen: t0, ExpiresAt: t0.Add(time.Hour)}
+		if err := s.CreateSession(ctx, ss, 10, t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	publish := func(id string, n int) {
+		t.Helper()
+		files := make([]store.File, n)
+		for i := range files {
+			files[i] = store.File{Name: fmt.Sprintf("%s-file-%d", id, i), Size: 1, SHA256: hashOf(fmt.Sprint(id, i)), PieceSize: 1 << 16, PieceRoot: hashOf("r"), Modified: t0}
+		}
+		if _, err := s.ReplaceFiles(ctx, id, files, store.FileLimits{Peer: 100, Account: 100}, t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	found := func(query string) int {
+		t.Helper()
+		rs, _, err := s.Search(ctx, store.SearchQuery{Query: query, PageSize: 100}, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(rs)
+	}
+	login(s, "p1")
+	if n := found("p1-file"); n != 0 {
+		t.Fatalf("%d results before a publish", n)
+	}
+	lists := counted.lists.Load()
+	for i := 1; i <= 20; i++ {
+		publish("p1", i)
+		if n := found("p1-file"); n != i {
+			t.Fatalf("publish %d: %d results", i, n)
+		}
+	}
+	if n := counted.lists.Load() - lists; n != 0 {
+		t.Errorf("20 publishes read the list of sessions %d times, want 0", n)
+	}
+	login(st, "p2") // straight into the store, as another replica would
+	publish("p2", 3)
+	if n := found("p2-file"); n != 3 {
+		t.Fatalf("a publish of a session logged in elsewhere: %d results, want 3", n)
+	}
+	if n := counted.lists.Load() - lists; n != 1 {
+		t.Errorf("it read the list of sessions %d times, want 1", n)
+	}
 }
