@@ -23,7 +23,8 @@
 // A reload reads the list of peer sessions (Store.PeerSessions) and the
 // files of only those sessions whose files version moved
 // (Store.SessionFiles), so its cost follows the number of peers and of
-// changed files, not the size of the index. Results, their order, pages and
+// changed files, not the size of the index; after a publish through this
+// Store, only the publishing session's files are read. Results, their order, pages and
 // page tokens are the wrapped store's own (the conformance suite runs
 // against this Store too). Hash-prefix queries and name queries shorter than
 // a trigram go to the wrapped store, which answers them by its own indexes.
