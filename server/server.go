@@ -427,7 +427,8 @@ func (s *Server) Handler() http.Handler { return s.rpc.Handler() }
 // Directory returns the domain, e.g. for tests and the CLI to add users.
 func (s *Server) Directory() *directory.Directory { return s.dir }
 
-// Serve serves on ln, and reaps expired sessions, until ctx is done; then it
+// Serve serves on ln, loads the in-memory search index, and reaps expired
+// sessions, until ctx is done; then it
 // shuts down gracefully and returns nil. It does not close ln's store:
 // call Close after Serve returns.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
@@ -439,6 +440,19 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 			s.log.Error("reaper stopped", "error", err)
 		}
 	})
+	if ix, ok := s.store.(*liveindex.Store); ok {
+		wg.Go(func() {
+			start := time.Now()
+			n, err := ix.Load(ctx)
+			switch {
+			case err != nil && ctx.Err() == nil:
+				// The first search loads it, or fails with the reason.
+				s.log.Warn("loading the search index", "error", err)
+			case err == nil:
+				s.log.Info("search index loaded", "files", n, "took", time.Since(start).Round(time.Millisecond))
+			}
+		})
+	}
 	err := s.rpc.Serve(ctx, ln)
 	if s.relay != nil {
 		s.relay.Close()

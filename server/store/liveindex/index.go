@@ -7,7 +7,6 @@ import (
 
 	"github.com/peerhub/peerhub/server/store"
 	"github.com/peerhub/peerhub/server/store/sqlstore"
-	"github.com/peerhub/peerhub/server/store/trigram"
 )
 
 // compactAt is how many dead entries, at least, the posting lists may hold
@@ -74,9 +73,13 @@ type index struct {
 	hashes map[string][]*entry
 	live   int // entries in use
 	dead   int // entries marked dead, still in the lists
-	// unsorted are the lists an add left out of id order, sorted at the
-	// end of apply.
+	// added are the entries a change adds, put in the lists in id order
+	// when it settles, so that the lists seldom need sorting; unsorted
+	// are the lists that do (an id below their last), sorted then.
+	added    []*entry
 	unsorted map[listKey]bool
+	// seen is add's scratch set of one name's trigrams.
+	seen map[string]bool
 }
 
 // listKey names one posting list: of a trigram, or of a hash.
@@ -172,10 +175,16 @@ func (ix *index) applyFiles(loaded map[string]loadedFiles) {
 	ix.settle()
 }
 
-// settle ends a change of the copy: it sorts the lists the change left out
-// of id order, and compacts the lists once they hold more dead entries
+// settle ends a change of the copy: it puts the change's new entries in
+// the lists in id order, sorts the lists that still end up out of it, and
+// compacts the lists once they hold more dead entries
 // than live ones (and at least compactAt).
 func (ix *index) settle() {
+	slices.SortFunc(ix.added, func(a, b *entry) int { return cmp.Compare(a.id, b.id) })
+	for _, e := range ix.added {
+		ix.add(e)
+	}
+	ix.added = nil
 	for k := range ix.unsorted {
 		slices.SortFunc(ix.lists(k)[k.key], func(a, b *entry) int { return cmp.Compare(a.id, b.id) })
 	}
@@ -208,7 +217,8 @@ func (ix *index) setFiles(p *peer, files []store.IndexedFile, version int64) {
 		}
 		e := &entry{id: f.ID, name: f.File.Name, lower: sqlstore.Lower(f.File.Name), content: c, peer: p}
 		cur[f.ID] = e
-		ix.add(e)
+		ix.added = append(ix.added, e)
+		ix.live++
 	}
 	for _, e := range old {
 		ix.kill(e)
@@ -218,12 +228,17 @@ func (ix *index) setFiles(p *peer, files []store.IndexedFile, version int64) {
 
 // add puts e in the lists of its name's trigrams and of its hash.
 func (ix *index) add(e *entry) {
-	tris, _ := trigram.Split(e.lower)
-	for _, t := range tris {
-		ix.appendTo(listKey{key: t}, e)
+	if ix.seen == nil {
+		ix.seen = make(map[string]bool)
+	}
+	clear(ix.seen)
+	for _, t := range trigramsOf(e.lower) {
+		if !ix.seen[t] {
+			ix.seen[t] = true
+			ix.appendTo(listKey{key: t}, e)
+		}
 	}
 	ix.appendTo(listKey{hash: true, key: e.content.SHA256}, e)
-	ix.live++
 }
 
 // appendTo appends e to list k, noting the list if that breaks its id

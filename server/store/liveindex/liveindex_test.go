@@ -380,3 +380,38 @@ func TestPublishReloadsOneSession(t *testing.T) {
 		t.Errorf("it read the list of sessions %d times, want 1", n)
 	}
 }
+
+// TestLoad: Load reads the whole copy once, and a search right after
+// reads nothing more.
+func TestLoad(t *testing.T) {
+	ctx := t.Context()
+	st := backends[0].open(t)
+	defer st.Close()
+	if err := st.CreateAccount(ctx, store.Account{Name: "ann", PasswordHash: []byte("h"), Created: t0}); err != nil {
+		t.Fatal(err)
+	}
+	ss := store.Session{ID: "p1", Username: "ann", PeerName: "p1", Address: "https://p1.example", Created: t0, LastSeen: t0, ExpiresAt: t0.Add(time.Hour)}
+	if err := st.CreateSession(ctx, ss, 10, t0); err != nil {
+		t.Fatal(err)
+	}
+	files := []store.File{
+		{Name: "a.txt", Size: 1, SHA256: hashOf("a"), PieceSize: 1 << 16, PieceRoot: hashOf("r"), Modified: t0},
+		{Name: "b.txt", Size: 1, SHA256: hashOf("b"), PieceSize: 1 << 16, PieceRoot: hashOf("r"), Modified: t0},
+	}
+	if _, err := st.ReplaceFiles(ctx, "p1", files, store.FileLimits{Peer: 10, Account: 10}, t0); err != nil {
+		t.Fatal(err)
+	}
+	counted := &countingStore{Store: st}
+	s := liveindex.New(counted, liveindex.Options{Tokens: backends[0].tokens, MaxAge: time.Hour})
+	n, err := s.Load(ctx)
+	if err != nil || n != 2 {
+		t.Fatalf("Load = %d, %v; want 2 files", n, err)
+	}
+	rs, _, err := s.Search(ctx, store.SearchQuery{Query: ".txt", PageSize: 10}, t0)
+	if err != nil || len(rs) != 2 {
+		t.Fatalf("Search after Load: %d results, %v", len(rs), err)
+	}
+	if n := counted.lists.Load(); n != 1 {
+		t.Errorf("Load and a search read the list of sessions %d times, want 1", n)
+	}
+}

@@ -54,6 +54,18 @@ func (s *Store) fresh(ctx context.Context) error {
 	return nil
 }
 
+// Load loads the copy now, if a search has not, and returns how many files
+// it holds: a directory calls it as it starts, so that its first search
+// does not wait for the whole index to load (about 2 s per 100 000 files).
+func (s *Store) Load(ctx context.Context) (int, error) {
+	if err := s.fresh(ctx); err != nil {
+		return 0, err
+	}
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.ix.live, nil
+}
+
 // republish notes again the published sessions of a reload that failed.
 func (s *Store) republish(ids map[string]bool) {
 	for id := range ids {
