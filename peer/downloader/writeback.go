@@ -13,13 +13,16 @@ const writebackBytes = 8 << 20
 // background syncs of the partial file. Writeback alone does not empty the
 // device's write cache: on the development machine's ext4 (a virtual
 // disk) the final fsync of 100 MiB took 50–55 ms even with every page
-// already written back, and 2–3 ms after a background sync per 32 MiB.
+// already written back. Data written at 250 MiB/s and synced in the
+// background every 32 MiB left 17–22 ms to the end (the last sync's
+// wait and the final one), every 16 MiB 4–7 ms, every 8 MiB 4–5 ms, with
+// no slower writes (a test program, 1 MiB writes every 3 ms).
 // These syncs make nothing durable that the download relies on (the final
 // sync in finish does); they only spread the device's flushing over the
 // transfer. A failed one fails the download at finish, as the final sync
 // would: after a failed fsync the kernel may report the lost pages to no
 // later one.
-const flushBytes = 32 << 20
+const flushBytes = 16 << 20
 
 // writeback counts the bytes written to the partial file and wakes the
 // writeback loop every writebackBytes, which hints and syncs off the

@@ -99,8 +99,8 @@ func TestWritebackWhileDataArrives(t *testing.T) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	// 72 MiB in 8 MiB steps: 9 wake-ups, fewer when they merge (the loop
-	// was not scheduled between two), but several; a background sync at
-	// 32 MiB (or the wake-up after it), then the final one.
+	// was not scheduled between two), but several; background syncs every
+	// 16 MiB (or at the wake-up after), then the final one.
 	if len(d.syncs) < 2 {
 		t.Fatalf("the partial file was synced %d times, want a background sync before the final one", len(d.syncs))
 	}
