@@ -19,6 +19,7 @@ import (
 	directoryv1 "github.com/peerhub/peerhub/gen/peerhub/directory/v1"
 	"github.com/peerhub/peerhub/internal/humansize"
 	"github.com/peerhub/peerhub/peer/downloader"
+	"github.com/peerhub/peerhub/peer/session"
 )
 
 func init() { commands = append(commands, newGetCommand) }
@@ -155,18 +156,21 @@ func runGet(ctx context.Context, g *globals, o *clientOptions, query, outDir str
 		dest = destination(outDir, cand)
 		rep := newReporter(g, o.json, filepath.Base(dest))
 		routes := relayRoutes(s)
+		// A download token per source, renewed as it runs: the session
+		// token never goes to a peer.
+		tokens := s.Tokens(directoryv1.TokenScope_TOKEN_SCOPE_DOWNLOAD)
+		asked := askTokensAhead(ctx, tokens, cand)
 		res, err = downloader.Get(ctx, cand, downloader.Options{
-			Routes: routes,
-			Dest:   dest,
-			Force:  force,
-			// A download token per source, renewed as it runs: the session
-			// token never goes to a peer.
-			Tokens:           s.Tokens(directoryv1.TokenScope_TOKEN_SCOPE_DOWNLOAD),
+			Routes:           routes,
+			Dest:             dest,
+			Force:            force,
+			Tokens:           tokens,
 			Progress:         rep.progress,
 			ProgressInterval: barInterval,
 			StallTimeout:     stall,
 			OpenFolder:       g.streams.OpenFolder,
 		})
+		asked.Wait()
 		rep.close(err == nil)
 		routes.Close()
 		if errors.Is(err, downloader.ErrNoSources) && w.again(ctx, "every source is gone or hung") {
@@ -186,6 +190,26 @@ func runGet(ctx context.Context, g *globals, o *clientOptions, query, outDir str
 	}
 	fmt.Fprintf(g.streams.Out, "Saved %s (%s, sha256 %s)\n", dest, humansize.Format(res.Size), res.SHA256)
 	return nil
+}
+
+// askTokensAhead asks the directory for the download token of each of c's
+// sources at once, on their own goroutines, so that the calls run while
+// the download prepares its output file (reserving it: 10–17 ms for
+// 100 MiB on tmpfs, which zeroes it) rather than after, when the first
+// call to each source needs its token; that call then waits for the one
+// under way (session.Tokens). A failure is left to the downloader, which
+// asks again and reports it. Wait on the result before the session ends.
+func askTokensAhead(ctx context.Context, tokens *session.Tokens, c downloader.Candidate) *sync.WaitGroup {
+	var wg sync.WaitGroup
+	seen := map[string]bool{}
+	for _, src := range c.Sources {
+		if src.Peer == "" || seen[src.Peer] {
+			continue
+		}
+		seen[src.Peer] = true
+		wg.Go(func() { tokens.Token(ctx, src.Peer) })
+	}
+	return &wg
 }
 
 // getFailed is the error of a download that failed: what to do about it.

@@ -5,17 +5,13 @@ import (
 	"time"
 )
 
-// commitLoop starts the writeback of the partial file's new data and
-// records progress every CommitInterval until stop is closed. A
-// failure to record it does not stop the download, which can still
+// commitLoop records progress every CommitInterval until stop is closed.
+// A failure to record it does not stop the download, which can still
 // complete in the space reserved for it; it is reported if the download
-// fails (keep), and the next tick tries again.
+// fails (keep), and the next tick tries again. (The partial file's
+// writeback is started by writebackLoop, by bytes written, not by time.)
 func (e *engine) commitLoop(stop <-chan struct{}) {
 	every(stop, e.o.CommitInterval, func() bool {
-		// The disk writes the download as it arrives rather than all of
-		// it in the final sync, and without the verifiers waiting for it;
-		// a failure here only leaves the writing to the final sync.
-		e.f.StartWriteback(0, 0)
 		err := e.commit()
 		e.mu.Lock()
 		e.commitErr = err
@@ -45,7 +41,7 @@ func every(stop <-chan struct{}, interval time.Duration, fn func() bool) {
 // generation (see state.go). Nothing is synced, neither the partial file
 // nor the state: a state that claims a piece a power loss took only makes
 // the next run fetch that piece again (resumed pieces are checked against
-// their hashes), and the partial file is synced once, when complete.
+// their hashes), and the partial file is made durable when complete.
 // Called by one goroutine at a time.
 func (e *engine) commit() error {
 	e.mu.Lock()

@@ -68,6 +68,7 @@ func (e *engine) run(ctx context.Context) (*Result, error) {
 	bgWG.Go(e.hash)
 	commitStop := make(chan struct{})
 	bgWG.Go(func() { e.commitLoop(commitStop) })
+	bgWG.Go(func() { e.writebackLoop(commitStop) })
 	progStop := make(chan struct{})
 	var progWG sync.WaitGroup
 	rate := newRateMeter()
@@ -174,8 +175,9 @@ func (e *engine) noSourcesLocked() error {
 	return fmt.Errorf("%w (%s)", ErrNoSources, msg)
 }
 
-// finish checks the whole content, syncs the partial file (the one sync of
-// a download) and moves it to its destination. A failure past the check
+// finish checks the whole content, syncs the partial file (the sync that
+// makes it durable; a background one that failed fails it too, see
+// writeback.go) and moves it to its destination. A failure past the check
 // keeps the partial file and records its state, as keep does.
 func (e *engine) finish() error {
 	d := e.dir
@@ -192,10 +194,17 @@ func (e *engine) finish() error {
 			return e.keep(fmt.Errorf("%s: %w (the complete download is kept in %s)", e.o.Dest, ErrExists, d.path(d.partial)))
 		}
 	}
-	if err := e.f.Sync(); err != nil {
+	err := e.f.Sync()
+	if err == nil {
+		// The writeback loop has stopped: no lock needed, but it is cheap.
+		e.mu.Lock()
+		err = e.flushErr
+		e.mu.Unlock()
+	}
+	if err != nil {
 		return e.keep(fmt.Errorf("sync %s: %w", d.path(d.partial), diskFull(err)))
 	}
-	err := e.f.Close()
+	err = e.f.Close()
 	e.f = nil
 	if err != nil {
 		return e.keep(fmt.Errorf("close %s: %w", d.path(d.partial), diskFull(err)))

@@ -34,8 +34,11 @@
 // in place (state.go), so a disk that fills during a download does not stop
 // it. A download that stops for any reason (Ctrl-C, a crash, no source
 // left, a full disk) resumes from them with the same call. The partial file
-// is synced once, when complete; the state never is (a state that claims
-// more than a power loss left only costs fetching those pieces again).
+// is made durable by one sync, when complete (earlier syncs in the
+// background, every few tens of MiB, only spread the disk's flushing over
+// the transfer: writeback.go); the state never is synced (a state that
+// claims more than a power loss left only costs fetching those pieces
+// again).
 //
 // The package is used by the command line (get, put, menu) and knows
 // nothing of it.

@@ -89,6 +89,7 @@ type engine struct {
 	rec     []byte
 	start   time.Time
 	verifyQ chan received
+	wb      *writeback
 
 	freeMu sync.Mutex
 	free   [][]byte
@@ -123,6 +124,7 @@ type engine struct {
 	stopped       bool
 	committed     bitmap
 	commitErr     error // the last commit's, from commitLoop
+	flushErr      error // the first failed background sync's (writeback.go)
 }
 
 // newEngine checks the target and options and sets a download up. It
@@ -161,6 +163,7 @@ func newEngine(t Target, sources []Source, o Options) (*engine, error) {
 		copts:   rpcclient.Options(o.Token, extra...),
 		psize:   t.PieceSize,
 		verifyQ: make(chan received, runtime.GOMAXPROCS(0)),
+		wb:      newWriteback(),
 		held:    map[int][]byte{},
 	}
 	e.cond = sync.NewCond(&e.mu)

@@ -2,6 +2,7 @@ package downloader
 
 import (
 	"bytes"
+	"hash/crc32"
 	"strings"
 	"testing"
 )
@@ -130,4 +131,18 @@ func FuzzDecodeState(f *testing.F) {
 			t.Fatal("accepted a record encodeRecord does not write")
 		}
 	})
+}
+
+// TestStateChecksumIsCRC32C pins the records' checksum to CRC-32C (the
+// table is built on first use now, not in init): state files written by
+// earlier versions must still decode. 0xe3069283 is CRC-32C's check value
+// for "123456789" (RFC 3720, B.4).
+func TestStateChecksumIsCRC32C(t *testing.T) {
+	t.Parallel()
+	if got := crc32.Checksum([]byte("123456789"), castagnoli()); got != 0xe3069283 {
+		t.Fatalf("checksum %#x, want CRC-32C's 0xe3069283", got)
+	}
+	if first, again := castagnoli(), castagnoli(); first != again {
+		t.Fatal("the table is built again on each use")
+	}
 }

@@ -36,6 +36,7 @@ func (e *engine) verify() {
 			e.mu.Unlock()
 			continue
 		}
+		e.wb.wrote(n)
 		e.mu.Lock()
 		e.nverifying--
 		if !r.check {

@@ -163,7 +163,7 @@ func (s *Session) Tokens(scope directoryv1.TokenScope) *Tokens {
 	}
 	t, ok := s.tokens[scope]
 	if !ok {
-		t = &Tokens{s: s, scope: scope, m: make(map[string]issuedToken)}
+		t = &Tokens{s: s, scope: scope, m: make(map[string]issuedToken), issuing: make(map[string]*issuing)}
 		s.tokens[scope] = t
 	}
 	return t
@@ -173,13 +173,25 @@ func (s *Session) Tokens(scope directoryv1.TokenScope) *Tokens {
 // scope, one per peer (none for read tokens), so that the session token
 // never has to leave the link with the directory. A token is reused until
 // a quarter of its life is left, then a new one is asked for; one a peer
-// refused (Refused) is asked for again at once. Safe for concurrent use.
+// refused (Refused) is asked for again at once. Callers that want a token
+// for the same peer while one is being asked for wait for that one, so a
+// token asked for ahead (get asks while it prepares the output file) is
+// not asked for twice. Safe for concurrent use.
 type Tokens struct {
 	s     *Session
 	scope directoryv1.TokenScope
 
-	mu sync.Mutex
-	m  map[string]issuedToken // by peer name
+	mu      sync.Mutex
+	m       map[string]issuedToken // by peer name
+	issuing map[string]*issuing    // IssueToken calls under way, by peer name
+}
+
+// issuing is one IssueToken call under way; done is closed once it and err
+// are set.
+type issuing struct {
+	done chan struct{}
+	it   issuedToken
+	err  error
 }
 
 // issuedToken is one cached token and when to stop using it.
@@ -192,13 +204,45 @@ type issuedToken struct {
 // token), asking the directory for one when it has none fresh enough.
 // Errors: the directory's (e.g. NotFound when peer is not online).
 func (t *Tokens) Token(ctx context.Context, peer string) (string, error) {
-	now := time.Now()
-	t.mu.Lock()
-	it, ok := t.m[peer]
-	t.mu.Unlock()
-	if ok && now.Before(it.renewAt) {
-		return it.raw, nil
+	for {
+		now := time.Now()
+		t.mu.Lock()
+		it, ok := t.m[peer]
+		if ok && now.Before(it.renewAt) {
+			t.mu.Unlock()
+			return it.raw, nil
+		}
+		if c := t.issuing[peer]; c != nil {
+			t.mu.Unlock()
+			select {
+			case <-c.done:
+			case <-ctx.Done():
+				return "", ctx.Err()
+			}
+			if c.err == nil {
+				return c.it.raw, nil
+			}
+			// That call failed, perhaps only because its caller gave up:
+			// ask again, for this caller.
+			continue
+		}
+		c := &issuing{done: make(chan struct{})}
+		t.issuing[peer] = c
+		t.mu.Unlock()
+		c.it, c.err = t.issue(ctx, peer, now)
+		t.mu.Lock()
+		delete(t.issuing, peer)
+		if c.err == nil {
+			t.m[peer] = c.it
+		}
+		t.mu.Unlock()
+		close(c.done)
+		return c.it.raw, c.err
 	}
+}
+
+// issue asks the directory for a token for peer; now is when it was needed.
+func (t *Tokens) issue(ctx context.Context, peer string, now time.Time) (issuedToken, error) {
 	ctx, cancel := context.WithTimeout(ctx, CallTimeout)
 	defer cancel()
 	res, err := t.s.client.IssueToken(ctx, connect.NewRequest(&directoryv1.IssueTokenRequest{Scope: t.scope, Peer: peer}))
@@ -207,16 +251,12 @@ func (t *Tokens) Token(ctx context.Context, peer string) (string, error) {
 		if peer != "" {
 			what = "a token for " + peer
 		}
-		return "", fmt.Errorf("ask the directory for %s: %w", what, err)
+		return issuedToken{}, fmt.Errorf("ask the directory for %s: %w", what, err)
 	}
 	// The expiry is by the directory's clock; a quarter of the life as a
 	// margin absorbs a skew of that much.
 	life := res.Msg.GetExpiresAt().AsTime().Sub(now)
-	it = issuedToken{raw: res.Msg.GetToken(), renewAt: now.Add(life - life/4)}
-	t.mu.Lock()
-	t.m[peer] = it
-	t.mu.Unlock()
-	return it.raw, nil
+	return issuedToken{raw: res.Msg.GetToken(), renewAt: now.Add(life - life/4)}, nil
 }
 
 // Refused forgets raw, the token for peer, after peer refused it
