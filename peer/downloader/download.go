@@ -194,17 +194,10 @@ func (e *engine) finish() error {
 			return e.keep(fmt.Errorf("%s: %w (the complete download is kept in %s)", e.o.Dest, ErrExists, d.path(d.partial)))
 		}
 	}
-	err := e.f.Sync()
-	if err == nil {
-		// The writeback loop has stopped: no lock needed, but it is cheap.
-		e.mu.Lock()
-		err = e.flushErr
-		e.mu.Unlock()
-	}
-	if err != nil {
+	if err := e.f.Sync(); err != nil {
 		return e.keep(fmt.Errorf("sync %s: %w", d.path(d.partial), diskFull(err)))
 	}
-	err = e.f.Close()
+	err := e.f.Close()
 	e.f = nil
 	if err != nil {
 		return e.keep(fmt.Errorf("close %s: %w", d.path(d.partial), diskFull(err)))

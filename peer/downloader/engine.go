@@ -124,7 +124,6 @@ type engine struct {
 	stopped       bool
 	committed     bitmap
 	commitErr     error // the last commit's, from commitLoop
-	flushErr      error // the first failed background sync's (writeback.go)
 }
 
 // newEngine checks the target and options and sets a download up. It

@@ -9,24 +9,9 @@ import "sync/atomic"
 // data to the final fsync.
 const writebackBytes = 8 << 20
 
-// flushBytes is how much piece data (in bytes) is written between two
-// background syncs of the partial file. Writeback alone does not empty the
-// device's write cache: on the development machine's ext4 (a virtual
-// disk) the final fsync of 100 MiB took 50–55 ms even with every page
-// already written back. Data written at 250 MiB/s and synced in the
-// background every 32 MiB left 17–22 ms to the end (the last sync's
-// wait and the final one), every 16 MiB 4–7 ms, every 8 MiB 4–5 ms, with
-// no slower writes (a test program, 1 MiB writes every 3 ms).
-// These syncs make nothing durable that the download relies on (the final
-// sync in finish does); they only spread the device's flushing over the
-// transfer. A failed one fails the download at finish, as the final sync
-// would: after a failed fsync the kernel may report the lost pages to no
-// later one.
-const flushBytes = 16 << 20
-
 // writeback counts the bytes written to the partial file and wakes the
-// writeback loop every writebackBytes, which hints and syncs off the
-// verifiers' goroutines (both may wait for the device).
+// writeback loop every writebackBytes, which hints off the verifiers'
+// goroutines (a hint may wait for the device).
 type writeback struct {
 	written atomic.Int64  // piece bytes written by the verifiers
 	kick    chan struct{} // capacity 1: a pending wake-up
@@ -49,12 +34,13 @@ func (w *writeback) wrote(n int64) {
 }
 
 // writebackLoop starts the writeback of the partial file's dirty data each
-// time the verifiers wrote writebackBytes more, and syncs it in the
-// background every flushBytes, until stop is closed. A failed hint only
-// leaves the writing to a later sync; a failed sync is kept in
-// e.flushErr for finish.
+// time the verifiers wrote writebackBytes more, until stop is closed. It
+// never syncs: the one sync is the final one (finish), which alone makes
+// the file durable; periodic syncs in the background shortened that final
+// one further on the development machine's virtual disk, but were not
+// adopted (docs/BENCHMARKS.md). A failed hint only leaves the writing to
+// the final sync.
 func (e *engine) writebackLoop(stop <-chan struct{}) {
-	var synced int64
 	for {
 		select {
 		case <-stop:
@@ -62,15 +48,5 @@ func (e *engine) writebackLoop(stop <-chan struct{}) {
 		case <-e.wb.kick:
 		}
 		e.f.StartWriteback(0, 0)
-		if t := e.wb.written.Load(); t-synced >= flushBytes {
-			synced = t
-			if err := e.f.Sync(); err != nil {
-				e.mu.Lock()
-				if e.flushErr == nil {
-					e.flushErr = err
-				}
-				e.mu.Unlock()
-			}
-		}
 	}
 }

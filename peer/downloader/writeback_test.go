@@ -1,11 +1,9 @@
 package downloader_test
 
 import (
-	"errors"
 	"io/fs"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -16,17 +14,13 @@ import (
 )
 
 // syncCounter is an output folder that counts the writeback hints and the
-// syncs of the partial file, and can fail its first sync with EIO and let
-// the later ones succeed, as Linux does after a lost writeback (the error
-// is reported to one fsync only).
+// syncs of the partial file.
 type syncCounter struct {
 	outfs.Folder
-	failFirstSync bool
 
-	mu     sync.Mutex
-	hints  int
-	syncs  []int // the hints given before each sync
-	failed bool
+	mu    sync.Mutex
+	hints int
+	syncs []int // the hints given before each sync
 }
 
 func (d *syncCounter) OpenFile(name string, flag int, perm fs.FileMode) (outfs.File, error) {
@@ -52,12 +46,7 @@ func (f *countedFile) StartWriteback(off, n int64) error {
 func (f *countedFile) Sync() error {
 	f.d.mu.Lock()
 	f.d.syncs = append(f.d.syncs, f.d.hints)
-	fail := f.d.failFirstSync && !f.d.failed
-	f.d.failed = f.d.failed || fail
 	f.d.mu.Unlock()
-	if fail {
-		return &fs.PathError{Op: "sync", Path: "partial", Err: syscall.EIO}
-	}
 	return f.File.Sync()
 }
 
@@ -81,10 +70,10 @@ func downloadCounted(t *testing.T, size int64, d *syncCounter) (tgt downloader.T
 }
 
 // TestWritebackWhileDataArrives checks that the disk is asked to write a
-// download's data as it arrives, every few MiB, and to flush it in the
-// background every few tens of MiB, not only once per commit interval and
-// in the final sync: a download shorter than that interval used to leave
-// all of its data to the final fsync.
+// download's data as it arrives, every few MiB, not only once per commit
+// interval, and that the partial file is synced once, at the end: a
+// download shorter than the interval used to leave all of its data to the
+// final fsync.
 func TestWritebackWhileDataArrives(t *testing.T) {
 	t.Parallel()
 	const size = 72 * mib
@@ -98,35 +87,12 @@ func TestWritebackWhileDataArrives(t *testing.T) {
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if len(d.syncs) != 1 {
+		t.Fatalf("the partial file was synced %d times, want once, at the end", len(d.syncs))
+	}
 	// 72 MiB in 8 MiB steps: 9 wake-ups, fewer when they merge (the loop
-	// was not scheduled between two), but several; background syncs every
-	// 16 MiB (or at the wake-up after), then the final one.
-	if len(d.syncs) < 2 {
-		t.Fatalf("the partial file was synced %d times, want a background sync before the final one", len(d.syncs))
-	}
-	if last := d.syncs[len(d.syncs)-1]; last < 2 {
+	// was not scheduled between two), but several.
+	if last := d.syncs[0]; last < 2 {
 		t.Fatalf("%d writeback hints before the final sync of %d MiB, want several (one per 8 MiB written)", last, size/mib)
-	}
-}
-
-// TestFailedBackgroundSyncFailsDownload makes the first sync of the
-// partial file (a background one) fail and the final one succeed, as Linux
-// reports a lost writeback to one fsync only: the download must not call
-// the file durable, and keeps it to resume.
-func TestFailedBackgroundSyncFailsDownload(t *testing.T) {
-	t.Parallel()
-	d := &syncCounter{failFirstSync: true}
-	_, dest, res, err := downloadCounted(t, 72*mib, d)
-	if !errors.Is(err, syscall.EIO) {
-		t.Fatalf("Download: %v, want the background sync's EIO", err)
-	}
-	d.mu.Lock()
-	syncs := len(d.syncs)
-	d.mu.Unlock()
-	if syncs < 2 {
-		t.Fatalf("%d syncs: the failed one was the final one, the test did not test a background sync", syncs)
-	}
-	if res == nil || res.Path != dest+sharepath.PartialSuffix {
-		t.Fatalf("result %+v, want the partial file kept", res)
 	}
 }
