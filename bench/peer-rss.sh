@@ -46,7 +46,8 @@ SHA=$(net_random_file "$NAME" "$SIZE_MIB")
 net_start
 net_wait_shared "$NAME"
 # One account per get, as PARALLEL users would be: one account may have
-# DefaultMaxPerAccount (4) transfers at the peer, and each get opens two.
+# DefaultMaxPerAccount (4) transfers at the peer; each get opens one
+# (two before DefaultPiecesPerRequest became 4).
 for i in $(seq 1 "$PARALLEL"); do
 	"$PEERHUB" directory user add "bench$i" --data "$WORK/dir" <"$WORK/password" >/dev/null 2>&1
 	PEERHUB_CONFIG_DIR="$WORK/config$i" "$PEERHUB" login --user "bench$i" --password-file "$WORK/password" >/dev/null

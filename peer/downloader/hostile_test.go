@@ -286,8 +286,8 @@ func TestDownloadBansSourceAfterOneBadPiece(t *testing.T) {
 	if !bad.Dropped || !errors.Is(bad.Err, downloader.ErrBadPiece) {
 		t.Fatalf("source that sent a bad piece: dropped %v, err %v", bad.Dropped, bad.Err)
 	}
-	// Its two streams may each have started one more request before the
-	// bad piece was verified.
+	// Each of its streams (one with the defaults) may have started one
+	// more request before the bad piece was verified.
 	streams := int64(downloader.DefaultPiecesPerSource / downloader.DefaultPiecesPerRequest)
 	if n := liar.after.Load(); n > streams {
 		t.Errorf("%d requests went to the source after its bad piece, want at most %d", n, streams)

@@ -9,8 +9,9 @@ import (
 // Defaults of the per-caller caps of Options.
 const (
 	// DefaultMaxPerAccount is how many transfers one account may have
-	// running or waiting at once: what one download keeps open at one
-	// source (peer/downloader: two streams), twice.
+	// running or waiting at once: what one download of an older client
+	// keeps open at one source (two streams; peer/downloader now opens
+	// one), twice.
 	DefaultMaxPerAccount = 4
 	// DefaultMaxPerAddress is how many transfers one remote address may
 	// have running or waiting at once: a few accounts behind one address,
