@@ -24,9 +24,7 @@ func BenchmarkSearch(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer st.Close()
-	if err := st.CreateAccount(ctx, store.Account{Name: "u", PasswordHash: []byte("h"), Created: t0}); err != nil {
-		b.Fatal(err)
-	}
+	mustAccount(b, st, "u")
 	const peers, per = 100, 1000
 	sessions := make([]store.Session, peers)
 	files := make([][]store.File, peers)

@@ -71,6 +71,24 @@ func TestConformance(t *testing.T) {
 
 var t0 = time.Date(2031, 3, 4, 5, 6, 7, 89, time.UTC)
 
+// mustAccount creates account name in s.
+func mustAccount(t testing.TB, s store.Store, name string) {
+	t.Helper()
+	if err := s.CreateAccount(t.Context(), store.Account{Name: name, PasswordHash: []byte("h"), Created: t0}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// mustPeer logs in peer session id of account user as peer name in s, live
+// for an hour after t0.
+func mustPeer(t testing.TB, s store.Store, user, id, name string) {
+	t.Helper()
+	ss := store.Session{ID: id, Username: user, PeerName: name, Address: "https://" + name + ".example", Created: t0, LastSeen: t0, ExpiresAt: t0.Add(time.Hour)}
+	if err := s.CreateSession(t.Context(), ss, 10, t0); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func hashOf(s string) string {
 	h := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(h[:])
@@ -180,9 +198,7 @@ func TestSameAsStore(t *testing.T) {
 		r := rand.New(rand.NewPCG(1, uint64(len(b.name))))
 		users := []string{"ann", "bob", "cy"}
 		for _, u := range users {
-			if err := s.CreateAccount(ctx, store.Account{Name: u, PasswordHash: []byte("h"), Created: t0}); err != nil {
-				t.Fatal(err)
-			}
+			mustAccount(t, s, u)
 		}
 		var live []string // session ids that may be live
 		seq := 0
@@ -258,13 +274,8 @@ func TestOtherReplica(t *testing.T) {
 		st := b.open(t)
 		defer st.Close()
 		here := liveindex.New(st, liveindex.Options{Tokens: b.tokens, MaxAge: time.Hour})
-		if err := here.CreateAccount(ctx, store.Account{Name: "ann", PasswordHash: []byte("h"), Created: t0}); err != nil {
-			t.Fatal(err)
-		}
-		ss := store.Session{ID: "s1", Username: "ann", PeerName: "p1", Address: "https://p1.example", Created: t0, LastSeen: t0, ExpiresAt: t0.Add(time.Hour)}
-		if err := here.CreateSession(ctx, ss, 10, t0); err != nil {
-			t.Fatal(err)
-		}
+		mustAccount(t, here, "ann")
+		mustPeer(t, here, "ann", "s1", "p1")
 		song := store.File{Name: "song.mp3", Size: 3, SHA256: hashOf("song"), PieceSize: 1 << 16, PieceRoot: hashOf("pieces"), Modified: t0}
 		q := store.SearchQuery{Query: "song", PageSize: 10}
 		count := func(s store.Store) int {
@@ -329,16 +340,7 @@ func TestPublishReloadsOneSession(t *testing.T) {
 	defer st.Close()
 	counted := &countingStore{Store: st}
 	s := liveindex.New(counted, liveindex.Options{Tokens: backends[0].tokens, MaxAge: time.Hour})
-	if err := s.CreateAccount(ctx, store.Account{Name: "ann", PasswordHash: []byte("h"), Created: t0}); err != nil {
-		t.Fatal(err)
-	}
-	login := func(s store.Store, id string) {
-		t.Helper()
-		ss := store.Session{ID: id, Username: "ann", PeerName: id, Address: "https://" + id + ".example", Created: t0, LastSeen: t0, ExpiresAt: t0.Add(time.Hour)}
-		if err := s.CreateSession(ctx, ss, 10, t0); err != nil {
-			t.Fatal(err)
-		}
-	}
+	mustAccount(t, s, "ann")
 	publish := func(id string, n int) {
 		t.Helper()
 		files := make([]store.File, n)
@@ -357,7 +359,7 @@ func TestPublishReloadsOneSession(t *testing.T) {
 		}
 		return len(rs)
 	}
-	login(s, "p1")
+	mustPeer(t, s, "ann", "p1", "p1")
 	if n := found("p1-file"); n != 0 {
 		t.Fatalf("%d results before a publish", n)
 	}
@@ -371,7 +373,7 @@ func TestPublishReloadsOneSession(t *testing.T) {
 	if n := counted.lists.Load() - lists; n != 0 {
 		t.Errorf("20 publishes read the list of sessions %d times, want 0", n)
 	}
-	login(st, "p2") // straight into the store, as another replica would
+	mustPeer(t, st, "ann", "p2", "p2") // straight into the store, as another replica would
 	publish("p2", 3)
 	if n := found("p2-file"); n != 3 {
 		t.Fatalf("a publish of a session logged in elsewhere: %d results, want 3", n)
@@ -387,13 +389,8 @@ func TestLoad(t *testing.T) {
 	ctx := t.Context()
 	st := backends[0].open(t)
 	defer st.Close()
-	if err := st.CreateAccount(ctx, store.Account{Name: "ann", PasswordHash: []byte("h"), Created: t0}); err != nil {
-		t.Fatal(err)
-	}
-	ss := store.Session{ID: "p1", Username: "ann", PeerName: "p1", Address: "https://p1.example", Created: t0, LastSeen: t0, ExpiresAt: t0.Add(time.Hour)}
-	if err := st.CreateSession(ctx, ss, 10, t0); err != nil {
-		t.Fatal(err)
-	}
+	mustAccount(t, st, "ann")
+	mustPeer(t, st, "ann", "p1", "p1")
 	files := []store.File{
 		{Name: "a.txt", Size: 1, SHA256: hashOf("a"), PieceSize: 1 << 16, PieceRoot: hashOf("r"), Modified: t0},
 		{Name: "b.txt", Size: 1, SHA256: hashOf("b"), PieceSize: 1 << 16, PieceRoot: hashOf("r"), Modified: t0},
