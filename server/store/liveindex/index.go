@@ -7,6 +7,7 @@ import (
 
 	"github.com/peerhub/peerhub/server/store"
 	"github.com/peerhub/peerhub/server/store/sqlstore"
+	"github.com/peerhub/peerhub/server/store/trigram"
 )
 
 // compactAt is how many dead entries, at least, the posting lists may hold
@@ -232,7 +233,7 @@ func (ix *index) add(e *entry) {
 		ix.seen = make(map[string]bool)
 	}
 	clear(ix.seen)
-	for _, t := range trigramsOf(e.lower) {
+	for _, t := range trigram.All(e.lower) {
 		if !ix.seen[t] {
 			ix.seen[t] = true
 			ix.appendTo(listKey{key: t}, e)

@@ -94,7 +94,7 @@ func (ix *index) candidates(lq, sha string) []*entry {
 		return ix.hashes[sha]
 	}
 	var best []*entry
-	for i, t := range trigramsOf(lq) {
+	for i, t := range trigram.All(lq) {
 		l := ix.tris[t]
 		if len(l) == 0 {
 			return nil
@@ -104,22 +104,6 @@ func (ix *index) candidates(lq, sha string) []*entry {
 		}
 	}
 	return best
-}
-
-// trigramsOf returns the trigrams of s, by characters, repeats included.
-func trigramsOf(s string) []string {
-	var (
-		out   []string
-		start []int // byte offsets of the characters
-	)
-	for i := range s {
-		start = append(start, i)
-	}
-	start = append(start, len(s))
-	for i := 0; i+trigram.Len < len(start); i++ {
-		out = append(out, s[start[i]:start[i+trigram.Len]])
-	}
-	return out
 }
 
 // first returns the live file of content c matching lq with the smallest

@@ -47,13 +47,28 @@ func (s *Sample) Add(name string) {
 	}
 }
 
+// All returns every trigram of s (by characters), in order, repeats
+// included: the i-th is the one starting at the i-th character. They are
+// substrings of s, so nothing is copied.
+func All(s string) []string {
+	var start []int // byte offsets of the characters, then len(s)
+	for i := range s {
+		start = append(start, i)
+	}
+	start = append(start, len(s))
+	var out []string
+	for i := 0; i+Len < len(start); i++ {
+		out = append(out, s[start[i]:start[i+Len]])
+	}
+	return out
+}
+
 // Split returns the distinct trigrams of s (by characters) with the
 // position of their first occurrence.
 func Split(s string) (tris []string, pos []int) {
-	r := []rune(s)
-	seen := make(map[string]bool, len(r))
-	for i := 0; i+Len <= len(r); i++ {
-		t := string(r[i : i+Len])
+	all := All(s)
+	seen := make(map[string]bool, len(all))
+	for i, t := range all {
 		if !seen[t] {
 			seen[t] = true
 			tris, pos = append(tris, t), append(pos, i)

@@ -16,6 +16,16 @@ func TestSplit(t *testing.T) {
 	}
 }
 
+func TestAll(t *testing.T) {
+	t.Parallel()
+	if got := All("abcabé日"); !slices.Equal(got, []string{"abc", "bca", "cab", "abé", "bé日"}) {
+		t.Fatalf("All = %q", got)
+	}
+	if got := All("aé"); len(got) != 0 {
+		t.Fatalf("All(aé) = %q, want none", got)
+	}
+}
+
 func TestChoose(t *testing.T) {
 	t.Parallel()
 	s := Sample{Names: 1000, Files: 1_000_000, Counts: map[string]int32{
